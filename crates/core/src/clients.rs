@@ -1,0 +1,118 @@
+//! The one place AWS SDK clients are built.
+//!
+//! Every client of the project comes from an [`AwsContext`]: a region, the
+//! normal credential chain (optionally narrowed to a role in another account
+//! through `sts:AssumeRole`) and an optional endpoint override. The override
+//! is the only difference between AWS, the local emulator and tests: when it
+//! is not given explicitly, `AWS_ENDPOINT_URL` is honoured by the SDK loader.
+
+use aws_config::{BehaviorVersion, SdkConfig, sts::AssumeRoleProvider};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::region::Region as SdkRegion;
+
+use crate::ids::{AccountId, Region};
+
+/// How to reach AWS: region, optional endpoint, optional role to assume.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Region for every client; `None` uses the SDK's region chain (`AWS_REGION`).
+    pub region: Option<Region>,
+    /// Endpoint for every service (the emulator). `None` keeps the SDK's own
+    /// resolution, which honours `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Role to assume before any call, e.g. `arn:aws:iam::222222222222:role/aurora-dr`.
+    pub assume_role_arn: Option<String>,
+}
+
+impl ClientOptions {
+    /// Options for a region, everything else from the environment.
+    pub fn in_region(region: Region) -> Self {
+        Self { region: Some(region), ..Self::default() }
+    }
+
+    /// Sets the endpoint override.
+    pub fn with_endpoint(mut self, endpoint_url: Option<String>) -> Self {
+        self.endpoint_url = endpoint_url;
+        self
+    }
+
+    /// Acts as `role_name` in `account` (credentials from `sts:AssumeRole`).
+    pub fn as_account(mut self, account: &AccountId, role_name: &str) -> Self {
+        self.assume_role_arn = Some(format!("arn:aws:iam::{account}:role/{role_name}"));
+        self
+    }
+}
+
+/// Loaded SDK configuration; hands out service clients.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    config: SdkConfig,
+}
+
+impl AwsContext {
+    /// Loads configuration once. Safe to call at Lambda start-up: nothing is
+    /// fetched until the first request.
+    pub async fn load(options: &ClientOptions) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &options.region {
+            loader = loader.region(SdkRegion::new(region.to_string()));
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        let base = loader.load().await;
+        let config = match &options.assume_role_arn {
+            None => base,
+            Some(role) => {
+                let provider = AssumeRoleProvider::builder(role.clone())
+                    .session_name("aurora-dr")
+                    .configure(&base)
+                    .build()
+                    .await;
+                base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+            }
+        };
+        Self { config }
+    }
+
+    /// Wraps an existing configuration (tests build one around a mock client).
+    pub fn from_config(config: SdkConfig) -> Self {
+        Self { config }
+    }
+
+    /// The same credentials and endpoint in another region.
+    pub fn in_region(&self, region: &Region) -> Self {
+        let config = self.config.to_builder().region(SdkRegion::new(region.to_string())).build();
+        Self { config }
+    }
+
+    /// The region clients of this context call, if one is set.
+    pub fn region(&self) -> Option<&str> {
+        self.config.region().map(|r| r.as_ref())
+    }
+
+    /// The underlying SDK configuration.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.config)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.config)
+    }
+
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.config)
+    }
+
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.config)
+    }
+}

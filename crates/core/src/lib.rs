@@ -1,0 +1,22 @@
+//! aurora-dr core library: everything the Lambda functions, the CLI and the
+//! tests share.
+//!
+//! - [`ids`]: validated identifiers (cluster, instance, snapshot, account, region, ARN).
+//! - [`payload`]: the state payload ([`payload::RunState`]) and the SNS message.
+//! - [`settings`]: both sides' settings, from the environment or the CLI's TOML.
+//! - [`error`]: the one error enum and its mapping to ASL error names.
+//! - [`clients`]: the one AWS client factory.
+//! - [`context`]: what a step runs with (clients + settings).
+//! - [`steps`]: one module per pipeline step, each a plain async function.
+//! - [`lambda`]: the shared Lambda entry point the thin binaries call.
+
+pub mod clients;
+pub mod context;
+pub mod error;
+pub mod ids;
+pub mod lambda;
+pub mod payload;
+pub mod settings;
+pub mod steps;
+
+pub use error::{DrError, DrResult};

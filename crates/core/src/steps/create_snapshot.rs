@@ -1,0 +1,1 @@
+//! create_snapshot (not yet written).

@@ -1,0 +1,1 @@
+//! encrypt_copy (not yet written).

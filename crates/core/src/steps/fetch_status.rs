@@ -1,0 +1,1 @@
+//! fetch_status (not yet written).

@@ -1,0 +1,1 @@
+//! invoke_step_function (not yet written).

@@ -1,0 +1,16 @@
+//! One module per pipeline step. Each exposes:
+//! - `run(...)`: the step's logic, taking its clients, settings and typed input;
+//! - `handle(ctx, input)`: the untyped entry the Lambda binary and the local
+//!   engine call (parses the input into a named `InvalidInput` error, runs,
+//!   serialises the output).
+
+pub mod create_snapshot;
+pub mod encrypt_copy;
+pub mod fetch_status;
+pub mod invoke_step_function;
+pub mod notify;
+pub mod restore;
+pub mod restore_instance;
+pub mod share;
+pub mod swap;
+pub mod terminate;

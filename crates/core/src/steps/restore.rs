@@ -1,0 +1,1 @@
+//! restore (not yet written).

@@ -1,0 +1,1 @@
+//! restore_instance (not yet written).

@@ -1,0 +1,1 @@
+//! share (not yet written).

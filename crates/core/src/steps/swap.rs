@@ -1,0 +1,1 @@
+//! swap (not yet written).

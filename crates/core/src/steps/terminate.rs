@@ -1,0 +1,1 @@
+//! terminate (not yet written).
