@@ -6,6 +6,7 @@
 //! - [`settings`]: both sides' settings, from the environment or the CLI's TOML.
 //! - [`error`]: the one error enum and its mapping to ASL error names.
 //! - [`clients`]: the one AWS client factory.
+//! - [`rds`]: shared RDS look-ups, tags and status classification.
 //! - [`context`]: what a step runs with (clients + settings).
 //! - [`steps`]: one module per pipeline step, each a plain async function.
 //! - [`lambda`]: the shared Lambda entry point the thin binaries call.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod lambda;
 pub mod payload;
+pub mod rds;
 pub mod settings;
 pub mod steps;
 
