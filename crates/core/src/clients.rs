@@ -22,6 +22,12 @@ pub struct ClientOptions {
     pub endpoint_url: Option<String>,
     /// Role to assume before any call, e.g. `arn:aws:iam::222222222222:role/aurora-dr`.
     pub assume_role_arn: Option<String>,
+    /// Endpoint for Step Functions only (the local engine's server), taking
+    /// precedence over `endpoint_url` for that one service.
+    pub sfn_endpoint_url: Option<String>,
+    /// Fixed base credentials instead of the default chain (the emulator
+    /// accepts any; a machine without an AWS account has none).
+    pub static_credentials: Option<(String, String)>,
 }
 
 impl ClientOptions {
@@ -36,6 +42,18 @@ impl ClientOptions {
         self
     }
 
+    /// Sets the Step Functions endpoint override.
+    pub fn with_sfn_endpoint(mut self, url: Option<String>) -> Self {
+        self.sfn_endpoint_url = url;
+        self
+    }
+
+    /// Uses fixed base credentials (for emulators).
+    pub fn with_static_credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.static_credentials = Some((access_key.to_owned(), secret_key.to_owned()));
+        self
+    }
+
     /// Acts as `role_name` in `account` (credentials from `sts:AssumeRole`).
     pub fn as_account(mut self, account: &AccountId, role_name: &str) -> Self {
         self.assume_role_arn = Some(format!("arn:aws:iam::{account}:role/{role_name}"));
@@ -47,6 +65,7 @@ impl ClientOptions {
 #[derive(Debug, Clone)]
 pub struct AwsContext {
     config: SdkConfig,
+    sfn_endpoint_url: Option<String>,
 }
 
 impl AwsContext {
@@ -60,6 +79,15 @@ impl AwsContext {
         if let Some(url) = &options.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
+        if let Some((key, secret)) = &options.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                key.clone(),
+                secret.clone(),
+                None,
+                None,
+                "aurora-dr-static",
+            ));
+        }
         let base = loader.load().await;
         let config = match &options.assume_role_arn {
             None => base,
@@ -72,18 +100,18 @@ impl AwsContext {
                 base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
             }
         };
-        Self { config }
+        Self { config, sfn_endpoint_url: options.sfn_endpoint_url.clone() }
     }
 
     /// Wraps an existing configuration (tests build one around a mock client).
     pub fn from_config(config: SdkConfig) -> Self {
-        Self { config }
+        Self { config, sfn_endpoint_url: None }
     }
 
     /// The same credentials and endpoint in another region.
     pub fn in_region(&self, region: &Region) -> Self {
         let config = self.config.to_builder().region(SdkRegion::new(region.to_string())).build();
-        Self { config }
+        Self { config, sfn_endpoint_url: self.sfn_endpoint_url.clone() }
     }
 
     /// The region clients of this context call, if one is set.
@@ -105,7 +133,11 @@ impl AwsContext {
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {
-        aws_sdk_sfn::Client::new(&self.config)
+        let mut builder = aws_sdk_sfn::config::Builder::from(&self.config);
+        if let Some(url) = &self.sfn_endpoint_url {
+            builder = builder.endpoint_url(url.clone());
+        }
+        aws_sdk_sfn::Client::from_conf(builder.build())
     }
 
     pub fn kms(&self) -> aws_sdk_kms::Client {

@@ -69,6 +69,13 @@ pub struct RunState {
     pub failed_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Errors of the failure path's own steps, kept for the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_failure: Option<Failure>,
 }
 
 /// The renames Swap performed.
@@ -120,6 +127,9 @@ impl RunState {
             swap: None,
             failed_state: None,
             failure: None,
+            rollback_failure: None,
+            cleanup_failure: None,
+            notify_failure: None,
         }
     }
 
