@@ -1,1 +1,356 @@
-//! restore (not yet written).
+//! Restore (target account, target region): the temporary cluster from the
+//! shared snapshot.
+//!
+//! Input: the [`RunState`] InvokeStepFunction started the target machine with
+//! (after WaitForSharedSnapshot). Needs `targetSnapshotArn` and `kmsKeyArn`.
+//! Output: the same payload with `restoredClusterId` = `TEMP_CLUSTER_ID`.
+//!
+//! The cluster is restored under `TEMP_CLUSTER_ID` from the shared snapshot's
+//! ARN with engine `ENGINE`, the snapshot's KMS key (a shared encrypted
+//! snapshot is restored with a key the target account may use: the one the
+//! source side encrypted the copy with), the optional subnet group, security
+//! groups and cluster parameter group, deletion protection as configured, and
+//! this run's tags ([`rds::run_tags`]). The restore is asynchronous: the
+//! machine's WaitForTempCluster polls until the cluster is `available`.
+//!
+//! Idempotency: a cluster already under the temporary id that carries this
+//! run's tags is this step's own earlier work and is reused (also when the
+//! restore call itself answers "already exists" after a lost response). A
+//! cluster there that is not from this run is never touched: `Conflict`,
+//! naming it.
+//!
+//! Errors: `InvalidInput` (payload lacks a field, snapshot ARN in another
+//! region or not a cluster snapshot), `InvalidConfig` (`ENGINE` differs from
+//! the snapshot's engine), `Conflict`, and the classified SDK errors
+//! (`NotFound` for an unshared/deleted snapshot, `AccessDenied` for a KMS key
+//! the account may not use, `Throttled`, ...). Every check that can fail
+//! without AWS runs before the first call.
+
+use std::sync::Arc;
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::DbCluster;
+use serde_json::Value;
+
+use crate::context::StepContext;
+use crate::error::{DrError, DrResult};
+use crate::ids::{Arn, ClusterId};
+use crate::payload::{RunState, need};
+use crate::rds;
+use crate::settings::{TargetSettings, keys};
+
+/// Restores the temporary cluster (or adopts this run's earlier restore).
+pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> DrResult<RunState> {
+    let snapshot_arn = need(&run.target_snapshot_arn, "targetSnapshotArn")?.clone();
+    let kms_key_arn = need(&run.kms_key_arn, "kmsKeyArn")?.clone();
+    check(settings, &run, &snapshot_arn, &kms_key_arn)?;
+    let temp = &settings.temp_cluster_id;
+
+    match rds::find_cluster(rds, temp.as_str()).await? {
+        Some(existing) => adopt(&existing, temp, &run)?,
+        None => {
+            tracing::info!(
+                step = "restore",
+                run_id = %run.run_id,
+                cluster = %temp,
+                snapshot = %snapshot_arn,
+                "restoring the temporary cluster from the shared snapshot"
+            );
+            let mut req = rds
+                .restore_db_cluster_from_snapshot()
+                .db_cluster_identifier(temp.as_str())
+                .snapshot_identifier(snapshot_arn.as_str())
+                .engine(&settings.engine)
+                .kms_key_id(kms_key_arn.as_str())
+                .deletion_protection(settings.deletion_protection)
+                .set_db_subnet_group_name(settings.db_subnet_group.clone())
+                .set_db_cluster_parameter_group_name(settings.db_cluster_parameter_group.clone())
+                .set_tags(Some(rds::run_tags(&run)));
+            if !settings.vpc_security_group_ids.is_empty() {
+                req = req.set_vpc_security_group_ids(Some(settings.vpc_security_group_ids.clone()));
+            }
+            match req.send().await {
+                Ok(_) => {}
+                Err(e) => match DrError::from_sdk(&format!("RestoreDBClusterFromSnapshot {temp}"), e) {
+                    // A retried call whose first attempt did restore: adopt it if it is ours.
+                    conflict @ DrError::Conflict(_) => match rds::find_cluster(rds, temp.as_str()).await? {
+                        Some(existing) => adopt(&existing, temp, &run)?,
+                        None => return Err(conflict),
+                    },
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+    run.restored_cluster_id = Some(temp.clone());
+    Ok(run)
+}
+
+/// Checks that need no AWS call.
+fn check(settings: &TargetSettings, run: &RunState, snapshot: &Arn, kms_key: &Arn) -> DrResult<()> {
+    snapshot
+        .expect_kind("rds", "cluster-snapshot:")
+        .map_err(|e| DrError::invalid_input(format!("targetSnapshotArn {e}")))?;
+    if snapshot.region().as_ref() != Some(&settings.region) {
+        return Err(DrError::invalid_input(format!(
+            "targetSnapshotArn {snapshot} is not in this side's region {}",
+            settings.region
+        )));
+    }
+    kms_key.expect_kind("kms", "key/").map_err(|e| DrError::invalid_input(format!("kmsKeyArn {e}")))?;
+    if let Some(engine) = &run.engine
+        && engine != &settings.engine
+    {
+        return Err(DrError::InvalidConfig {
+            name: keys::ENGINE.env.into(),
+            problem: format!(
+                "is {} but the snapshot of run {} is {engine}; a snapshot restores only with its own engine",
+                settings.engine, run.run_id
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Accepts a cluster under the temporary id only when this run restored it.
+fn adopt(cluster: &DbCluster, temp: &ClusterId, run: &RunState) -> DrResult<()> {
+    if rds::is_from_run(cluster.tag_list(), run) {
+        tracing::info!(
+            step = "restore",
+            run_id = %run.run_id,
+            cluster = %temp,
+            status = cluster.status().unwrap_or("unknown"),
+            "temporary cluster already restored by this run; reusing it"
+        );
+        return Ok(());
+    }
+    let owner = rds::tag_value(cluster.tag_list(), rds::TAG_RUN_ID).unwrap_or("none");
+    Err(DrError::Conflict(format!(
+        "temporary cluster id {temp} is taken by a cluster that is not from run {} (its aurora-dr:run-id tag: \
+         {owner}); nothing was changed: delete or rename that cluster, or set another TEMP_CLUSTER_ID",
+        run.run_id
+    )))
+}
+
+/// Lambda / local-engine entry: RunState in, RunState out.
+pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    let settings = ctx.target()?;
+    let run = RunState::from_value(input)?;
+    let rds = ctx.aws.in_region(&settings.region).rds();
+    Ok(self::run(&rds, settings, run).await?.to_value())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::Client as Rds;
+    use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::steps::target_support::*;
+
+    const SNAPSHOT_ARN: &str =
+        "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005";
+    const KMS_KEY: &str = "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001";
+
+    /// A restore call carrying exactly what `settings` and `run` ask for.
+    fn restore_ok(settings: &TargetSettings, run: &RunState) -> Rule {
+        let (s, r) = (settings.clone(), run.clone());
+        mock!(Rds::restore_db_cluster_from_snapshot)
+            .match_requests(move |req| {
+                let tags_ok = rds::is_from_run(req.tags(), &r) && req.tags().len() == rds::run_tags(&r).len();
+                let sgs: Vec<String> = req.vpc_security_group_ids().to_vec();
+                req.db_cluster_identifier() == Some(s.temp_cluster_id.as_str())
+                    && req.snapshot_identifier() == Some(SNAPSHOT_ARN)
+                    && req.engine() == Some(s.engine.as_str())
+                    && req.kms_key_id() == Some(KMS_KEY)
+                    && req.deletion_protection() == Some(s.deletion_protection)
+                    && req.db_subnet_group_name() == s.db_subnet_group.as_deref()
+                    && req.db_cluster_parameter_group_name() == s.db_cluster_parameter_group.as_deref()
+                    && sgs == s.vpc_security_group_ids
+                    && tags_ok
+            })
+            .then_output(|| {
+                RestoreDbClusterFromSnapshotOutput::builder()
+                    .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
+                    .build()
+            })
+    }
+
+    fn restore_fails(fault: Fault) -> Rule {
+        mock!(Rds::restore_db_cluster_from_snapshot).then_http_response(fault)
+    }
+
+    #[tokio::test]
+    async fn restores_the_temp_cluster_with_the_configured_options() {
+        let mut settings = settings();
+        settings.db_subnet_group = Some("dr-subnets".into());
+        settings.vpc_security_group_ids = vec!["sg-0a1b".into(), "sg-2c3d".into()];
+        settings.db_cluster_parameter_group = Some("dr-params".into());
+        settings.deletion_protection = true;
+        let run = target_run();
+        let describe = describe_cluster("orders-dr-next", None);
+        let restore = restore_ok(&settings, &run);
+        let out = super::run(&rds(&[&describe, &restore]), &settings, run.clone()).await.expect("restored");
+        assert_eq!(restore.num_calls(), 1);
+        assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
+        let mut want = run;
+        want.restored_cluster_id = out.restored_cluster_id.clone();
+        assert_eq!(out, want, "only restoredClusterId is added");
+    }
+
+    #[tokio::test]
+    async fn defaults_leave_optional_placement_to_rds() {
+        let settings = settings();
+        let run = target_run();
+        let describe = describe_cluster("orders-dr-next", None);
+        let restore = restore_ok(&settings, &run);
+        super::run(&rds(&[&describe, &restore]), &settings, run).await.expect("restored");
+        assert_eq!(restore.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_reuses_this_runs_temp_cluster() {
+        let run = target_run();
+        let describe =
+            describe_cluster("orders-dr-next", Some(cluster("orders-dr-next", "creating", ours(&run), &[])));
+        let restore = restore_ok(&settings(), &run);
+        let out = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect("reused");
+        assert_eq!(restore.num_calls(), 0);
+        assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
+    }
+
+    #[tokio::test]
+    async fn a_lost_response_then_already_exists_adopts_this_runs_cluster() {
+        let run = target_run();
+        let describe = describe_cluster_seq(
+            "orders-dr-next",
+            vec![None, Some(cluster("orders-dr-next", "creating", ours(&run), &[]))],
+        );
+        let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
+        let out = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect("adopted");
+        assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
+        assert_eq!(describe.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn already_exists_for_someone_elses_cluster_is_a_conflict() {
+        let run = target_run();
+        let describe = describe_cluster_seq(
+            "orders-dr-next",
+            vec![None, Some(cluster("orders-dr-next", "creating", earlier_run(), &[]))],
+        );
+        let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
+        let err = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect_err("conflict");
+        assert_eq!(err.asl_name(), "Conflict", "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_temp_id_taken_by_another_cluster_is_a_conflict_and_changes_nothing() {
+        let run = target_run();
+        for tags in [earlier_run(), Vec::new()] {
+            let describe =
+                describe_cluster("orders-dr-next", Some(cluster("orders-dr-next", "available", tags, &[])));
+            let restore = restore_ok(&settings(), &run);
+            let err = super::run(&rds(&[&describe, &restore]), &settings(), run.clone())
+                .await
+                .expect_err("conflict");
+            assert_eq!(err.asl_name(), "Conflict");
+            assert!(err.to_string().contains("orders-dr-next"), "{err}");
+            assert_eq!(restore.num_calls(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_payload_fields_are_named_before_any_call() {
+        for field in ["targetSnapshotArn", "kmsKeyArn"] {
+            let mut run = target_run();
+            match field {
+                "targetSnapshotArn" => run.target_snapshot_arn = None,
+                _ => run.kms_key_arn = None,
+            }
+            let err = super::run(&rds(&[]), &settings(), run).await.expect_err(field);
+            assert_eq!(err.asl_name(), "InvalidInput");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inconsistent_input_is_refused_before_any_call() {
+        let mut other_region = target_run();
+        other_region.target_snapshot_arn = Some(
+            "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005"
+                .parse()
+                .expect("arn"),
+        );
+        let err = super::run(&rds(&[]), &settings(), other_region).await.expect_err("region");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(err.to_string().contains("us-west-1"), "{err}");
+
+        let mut not_a_snapshot = target_run();
+        not_a_snapshot.target_snapshot_arn =
+            Some("arn:aws:rds:us-west-1:111111111111:cluster:orders".parse().expect("arn"));
+        let err = super::run(&rds(&[]), &settings(), not_a_snapshot).await.expect_err("kind");
+        assert_eq!(err.asl_name(), "InvalidInput");
+
+        let mut other_engine = target_run();
+        other_engine.engine = Some("aurora-mysql".into());
+        let err = super::run(&rds(&[]), &settings(), other_engine).await.expect_err("engine");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        assert!(err.to_string().contains("ENGINE"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn aws_errors_keep_their_names() {
+        let cases: [(fn() -> _, &str); 4] = [
+            (throttled, "Throttled"),
+            (|| rds_fault(404, "DBClusterSnapshotNotFoundFault"), "NotFound"),
+            (|| rds_fault(400, "KMSKeyNotAccessibleFault"), "AccessDenied"),
+            (|| rds_fault(503, "ServiceUnavailable"), "ServiceUnavailable"),
+        ];
+        for (fault, want) in cases {
+            let describe = describe_cluster("orders-dr-next", None);
+            let restore = restore_fails(fault);
+            let err =
+                super::run(&rds(&[&describe, &restore]), &settings(), target_run()).await.expect_err(want);
+            assert_eq!(err.asl_name(), want, "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_lookup_is_throttled_and_restores_nothing() {
+        let describe = mock!(Rds::describe_db_clusters).then_http_response(throttled);
+        let restore = restore_ok(&settings(), &target_run());
+        let err =
+            super::run(&rds(&[&describe, &restore]), &settings(), target_run()).await.expect_err("throttled");
+        assert_eq!(err.asl_name(), "Throttled");
+        assert!(err.is_retryable());
+        assert_eq!(restore.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn handle_calls_rds_in_the_target_region() {
+        let restored = "<RestoreDBClusterFromSnapshotResponse><RestoreDBClusterFromSnapshotResult><DBCluster>\
+            <DBClusterIdentifier>orders-dr-next</DBClusterIdentifier><Status>creating</Status></DBCluster>\
+            </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
+        let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
+            </ErrorResponse>";
+        let wire = Wire::answering(&[(404, not_found), (200, restored)]);
+        let out = handle(wire.context(settings()), target_run().to_value()).await.expect("handled");
+        assert_eq!(out["restoredClusterId"], "orders-dr-next");
+        let sent = wire.sent();
+        assert_eq!(sent.len(), 2);
+        assert!(sent.iter().all(|s| s.uri.contains("us-west-1")), "{sent:?}");
+        assert!(sent[1].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[1].body);
+    }
+
+    #[tokio::test]
+    async fn handle_rejects_a_bad_payload_without_calling_aws() {
+        let wire = Wire::default();
+        let mut input = target_run().to_value();
+        input["restoredClusterID"] = "x".into();
+        let err = handle(wire.context(settings()), input).await.expect_err("invalid");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(wire.sent().is_empty());
+    }
+}
