@@ -1,1 +1,800 @@
-//! fetch_status (not yet written).
+//! FetchStatus: one poll of the resource a state machine waits for.
+//!
+//! Input: `{"waitFor": <kind>, "run": <RunState>}`. Output:
+//! `{"resource": <id or ARN>, "status": "available", "percentProgress"?: n}`
+//! (the machines discard it with `ResultPath: null`).
+//!
+//! | kind              | side   | client region | looks at                                             |
+//! |-------------------|--------|---------------|------------------------------------------------------|
+//! | `sourceSnapshot`  | source | source        | `sourceSnapshotId`                                   |
+//! | `targetSnapshot`  | source | target        | `targetSnapshotId` (the copy, source account)        |
+//! | `sharedSnapshot`  | target | target        | `targetSnapshotArn` among snapshots shared with us   |
+//! | `tempCluster`     | target | target        | `restoredClusterId`                                  |
+//! | `tempInstances`   | target | target        | every `restoredInstanceIds` entry                    |
+//! | `existingCluster` | target | target        | the cluster under `existing_cluster_id`, its instances |
+//!
+//! Errors:
+//! - `ResourceNotReady` (retryable) while a resource is in progress; the
+//!   machine polls by `Retry` with backoff and a bounded number of attempts.
+//! - `ResourceFailed` for `failed`, `incompatible-*` and the other terminal
+//!   statuses of [`rds::classify_status`].
+//! - `NotFound` when the resource does not exist; for `sharedSnapshot`:
+//!   "snapshot <arn> is not shared with account <acct>".
+//! - `Conflict` when the cluster under the existing name is not the one this
+//!   run restored (it lacks this run's tags), or one of the existing instance
+//!   names belongs to another cluster.
+//! - `InvalidInput` for an unknown kind, a malformed payload, a payload with
+//!   `failure` (FetchStatus has no failure-path behaviour) or one that
+//!   disagrees with the settings; `InvalidConfig` when the kind belongs to the
+//!   other side.
+//!
+//! `existingCluster` treats a missing cluster or instance under the existing
+//! names as not ready: right after Swap the renames may not have taken effect.
+//!
+//! Idempotency: read-only.
+
+use std::sync::Arc;
+
+use aws_sdk_rds::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::context::StepContext;
+use crate::error::{DrError, DrResult};
+use crate::ids::InstanceId;
+use crate::payload::{RunState, need};
+use crate::rds::{self, Progress};
+use crate::settings::{SourceSettings, TargetSettings, keys};
+
+const STEP: &str = "fetch_status";
+
+/// What to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitFor {
+    SourceSnapshot,
+    TargetSnapshot,
+    SharedSnapshot,
+    TempCluster,
+    TempInstances,
+    ExistingCluster,
+}
+
+impl WaitFor {
+    /// Whether the source side polls this kind (else the target side).
+    pub fn on_source_side(self) -> bool {
+        matches!(self, Self::SourceSnapshot | Self::TargetSnapshot)
+    }
+}
+
+/// The step's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchStatusInput {
+    pub wait_for: WaitFor,
+    pub run: RunState,
+}
+
+/// The step's output when the resource is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    pub resource: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent_progress: Option<i32>,
+}
+
+/// The settings of the side a kind belongs to.
+#[derive(Debug, Clone, Copy)]
+pub enum SideSettingsRef<'a> {
+    Source(&'a SourceSettings),
+    Target(&'a TargetSettings),
+}
+
+/// Parses the input, naming what is wrong.
+pub fn parse_input(input: Value) -> DrResult<FetchStatusInput> {
+    serde_json::from_value(input).map_err(|e| {
+        DrError::invalid_input(format!(
+            "FetchStatus input must be {{\"waitFor\": sourceSnapshot|targetSnapshot|sharedSnapshot|\
+             tempCluster|tempInstances|existingCluster, \"run\": <state payload>}}: {e}"
+        ))
+    })
+}
+
+/// One poll. `rds` must call the region the kind lives in (see the module doc).
+pub async fn run(
+    rds: &Client,
+    side: SideSettingsRef<'_>,
+    input: FetchStatusInput,
+) -> DrResult<ResourceStatus> {
+    let run = &input.run;
+    if run.failure.is_some() {
+        return Err(DrError::invalid_input(
+            "FetchStatus has no failure-path behaviour; payload carries `failure`",
+        ));
+    }
+    let result = match (input.wait_for, side) {
+        (WaitFor::SourceSnapshot, SideSettingsRef::Source(s)) => source_snapshot(rds, s, run).await,
+        (WaitFor::TargetSnapshot, SideSettingsRef::Source(s)) => target_snapshot(rds, s, run).await,
+        (WaitFor::SharedSnapshot, SideSettingsRef::Target(t)) => shared_snapshot(rds, t, run).await,
+        (WaitFor::TempCluster, SideSettingsRef::Target(_)) => temp_cluster(rds, run).await,
+        (WaitFor::TempInstances, SideSettingsRef::Target(_)) => temp_instances(rds, run).await,
+        (WaitFor::ExistingCluster, SideSettingsRef::Target(t)) => existing_cluster(rds, t, run).await,
+        (kind, _) => Err(DrError::InvalidConfig {
+            name: "SIDE".into(),
+            problem: format!(
+                "waitFor {kind:?} runs on the {} side",
+                if kind.on_source_side() { "source" } else { "target" }
+            ),
+        }),
+    };
+    match &result {
+        Ok(s) => tracing::info!(step = STEP, run_id = %run.run_id, wait_for = ?input.wait_for,
+            resource = %s.resource, status = %s.status, "ready"),
+        Err(e) => tracing::info!(step = STEP, run_id = %run.run_id, wait_for = ?input.wait_for,
+            error_type = e.asl_name(), error = %e, "not ready"),
+    }
+    result
+}
+
+/// The untyped entry: picks the side's settings and the region's client.
+pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    let input = parse_input(input)?;
+    let status = if input.wait_for.on_source_side() {
+        let settings = ctx.source()?;
+        let rds = if input.wait_for == WaitFor::TargetSnapshot {
+            ctx.aws.in_region(&settings.target_region).rds()
+        } else {
+            ctx.aws.rds()
+        };
+        run(&rds, SideSettingsRef::Source(settings), input).await?
+    } else {
+        let settings = ctx.target()?;
+        run(&ctx.aws.rds(), SideSettingsRef::Target(settings), input).await?
+    };
+    Ok(serde_json::to_value(status)?)
+}
+
+fn ready(resource: impl Into<String>, status: &str, percent: Option<i32>) -> ResourceStatus {
+    ResourceStatus { resource: resource.into(), status: status.to_owned(), percent_progress: percent }
+}
+
+async fn source_snapshot(
+    rds: &Client,
+    settings: &SourceSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    if let Some(c) = &run.source_cluster_id
+        && !c.as_str().eq_ignore_ascii_case(settings.cluster_id.as_str())
+    {
+        return Err(DrError::invalid_input(format!(
+            "payload names source cluster {c}, but this deployment serves {}",
+            settings.cluster_id
+        )));
+    }
+    let id = need(&run.source_snapshot_id, "sourceSnapshotId")?;
+    let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
+        DrError::NotFound(format!(
+            "snapshot {id} does not exist in account {} region {}",
+            settings.account_id, settings.region
+        ))
+    })?;
+    snapshot_status(&format!("snapshot {id}"), id.as_str(), &snap)
+}
+
+async fn target_snapshot(
+    rds: &Client,
+    settings: &SourceSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    if let Some(r) = &run.target_region
+        && r != &settings.target_region
+    {
+        return Err(DrError::invalid_input(format!(
+            "payload names target region {r}, but this deployment copies to {}",
+            settings.target_region
+        )));
+    }
+    let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
+    let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
+        DrError::NotFound(format!(
+            "snapshot copy {id} does not exist in account {} region {}",
+            settings.account_id, settings.target_region
+        ))
+    })?;
+    snapshot_status(&format!("snapshot copy {id}"), id.as_str(), &snap)
+}
+
+async fn shared_snapshot(
+    rds: &Client,
+    settings: &TargetSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    let arn = need(&run.target_snapshot_arn, "targetSnapshotArn")?;
+    arn.expect_kind("rds", "cluster-snapshot:")
+        .map_err(|e| DrError::invalid_input(format!("targetSnapshotArn {e}")))?;
+    if arn.account().as_ref() != Some(&settings.source_account_id) {
+        return Err(DrError::invalid_input(format!(
+            "targetSnapshotArn {arn} is not owned by the configured source account {} ({})",
+            settings.source_account_id,
+            keys::SOURCE_ACCOUNT_ID.env
+        )));
+    }
+    if arn.region().as_ref() != Some(&settings.region) {
+        return Err(DrError::invalid_input(format!(
+            "targetSnapshotArn {arn} is not in this region {}",
+            settings.region
+        )));
+    }
+    let snap = rds::find_cluster_snapshot(rds, arn.as_str(), true).await?.ok_or_else(|| {
+        DrError::NotFound(format!("snapshot {arn} is not shared with account {}", settings.account_id))
+    })?;
+    snapshot_status(&format!("shared snapshot {arn}"), arn.as_str(), &snap)
+}
+
+fn snapshot_status(
+    what: &str,
+    resource: &str,
+    snap: &aws_sdk_rds::types::DbClusterSnapshot,
+) -> DrResult<ResourceStatus> {
+    let status = snap.status().unwrap_or("unknown");
+    rds::require_ready(what, status)?;
+    Ok(ready(resource, status, snap.percent_progress()))
+}
+
+async fn temp_cluster(rds: &Client, run: &RunState) -> DrResult<ResourceStatus> {
+    let id = need(&run.restored_cluster_id, "restoredClusterId")?;
+    let cluster = rds::find_cluster(rds, id.as_str())
+        .await?
+        .ok_or_else(|| DrError::NotFound(format!("temporary cluster {id} does not exist")))?;
+    let status = cluster.status().unwrap_or("unknown");
+    rds::require_ready(&format!("temporary cluster {id}"), status)?;
+    Ok(ready(id.as_str(), status, None))
+}
+
+async fn temp_instances(rds: &Client, run: &RunState) -> DrResult<ResourceStatus> {
+    if run.restored_instance_ids.is_empty() {
+        return Err(DrError::invalid_input(
+            "state payload lacks `restoredInstanceIds`, set by an earlier step",
+        ));
+    }
+    let mut statuses = Vec::new();
+    for id in &run.restored_instance_ids {
+        let instance = rds::find_instance(rds, id.as_str())
+            .await?
+            .ok_or_else(|| DrError::NotFound(format!("temporary instance {id} does not exist")))?;
+        statuses.push((
+            format!("temporary instance {id}"),
+            instance.db_instance_status().unwrap_or("unknown").to_owned(),
+        ));
+    }
+    all_ready(&statuses)?;
+    Ok(ready(join(&run.restored_instance_ids), "available", None))
+}
+
+/// A failed member ends the wait even while another is still in progress.
+fn all_ready(statuses: &[(String, String)]) -> DrResult<()> {
+    let failed = statuses.iter().find(|(_, s)| rds::classify_status(s) == Progress::Failed);
+    if let Some((what, status)) =
+        failed.or_else(|| statuses.iter().find(|(_, s)| rds::classify_status(s) != Progress::Ready))
+    {
+        rds::require_ready(what, status)?;
+    }
+    Ok(())
+}
+
+fn join(ids: &[InstanceId]) -> String {
+    ids.iter().map(InstanceId::as_str).collect::<Vec<_>>().join(",")
+}
+
+async fn existing_cluster(
+    rds: &Client,
+    settings: &TargetSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    let id = run.swap.as_ref().map(|s| &s.existing_cluster_id).unwrap_or(&settings.existing_cluster_id);
+    if !id.as_str().eq_ignore_ascii_case(settings.existing_cluster_id.as_str()) {
+        return Err(DrError::invalid_input(format!(
+            "swap record names existing cluster {id}, but {} is {}",
+            keys::EXISTING_CLUSTER_ID.env,
+            settings.existing_cluster_id
+        )));
+    }
+    let Some(cluster) = rds::find_cluster(rds, id.as_str()).await? else {
+        return Err(DrError::not_ready(
+            format!("cluster {id} (the restored cluster being renamed)"),
+            "renaming",
+        ));
+    };
+    if !rds::is_from_run(cluster.tag_list(), run) {
+        return Err(DrError::Conflict(format!(
+            "cluster {id} does not carry run {}'s tags: it is not the cluster this run restored",
+            run.run_id
+        )));
+    }
+    let mut statuses = vec![(format!("cluster {id}"), cluster.status().unwrap_or("unknown").to_owned())];
+    let instance_ids = match &run.swap {
+        Some(swap) if !swap.existing_instance_ids.is_empty() => swap.existing_instance_ids.clone(),
+        _ => settings.existing_instance_ids(),
+    };
+    for iid in &instance_ids {
+        let Some(instance) = rds::find_instance(rds, iid.as_str()).await? else {
+            statuses.push((format!("instance {iid} (being renamed)"), "renaming".into()));
+            continue;
+        };
+        let owner = instance.db_cluster_identifier().unwrap_or_default();
+        if !owner.eq_ignore_ascii_case(id.as_str()) {
+            return Err(DrError::Conflict(format!(
+                "instance {iid} belongs to cluster {owner:?}, not to {id}"
+            )));
+        }
+        statuses
+            .push((format!("instance {iid}"), instance.db_instance_status().unwrap_or("unknown").to_owned()));
+    }
+    all_ready(&statuses)?;
+    Ok(ready(id.as_str(), "available", None))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::Client;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
+        DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsInput, DescribeDbClusterSnapshotsOutput,
+    };
+    use aws_sdk_rds::operation::describe_db_clusters::{DescribeDBClustersError, DescribeDbClustersOutput};
+    use aws_sdk_rds::operation::describe_db_instances::{
+        DescribeDBInstancesError, DescribeDbInstancesOutput,
+    };
+    use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance};
+    use aws_smithy_mocks::{Rule, mock};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::payload::SwapRecord;
+    use crate::payload::tests::finished_source_run;
+    use crate::settings::tests::{source_settings, target_settings};
+    use crate::steps::test_support::{self as ts, SNAPSHOT_ID, TARGET_SNAPSHOT_ARN};
+
+    fn snapshots(snap: Option<DbClusterSnapshot>) -> Rule {
+        mock!(Client::describe_db_cluster_snapshots).then_output(move || {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .set_db_cluster_snapshots(snap.clone().map(|s| vec![s]))
+                .build()
+        })
+    }
+
+    fn snapshot_missing() -> Rule {
+        mock!(Client::describe_db_cluster_snapshots).then_error(|| {
+            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
+        })
+    }
+
+    fn clusters(c: DbCluster) -> Rule {
+        mock!(Client::describe_db_clusters)
+            .then_output(move || DescribeDbClustersOutput::builder().db_clusters(c.clone()).build())
+    }
+
+    fn cluster_missing() -> Rule {
+        mock!(Client::describe_db_clusters)
+            .then_error(|| DescribeDBClustersError::generic(ts::meta("DBClusterNotFoundFault")))
+    }
+
+    /// Instances by id; ids not in `known` are not found.
+    fn instances(known: Vec<DbInstance>) -> Rule {
+        mock!(Client::describe_db_instances).then_compute_response(move |req| {
+            let want = req.db_instance_identifier().unwrap_or_default();
+            match known.iter().find(|i| i.db_instance_identifier() == Some(want)) {
+                Some(i) => aws_smithy_mocks::MockResponse::Output(
+                    DescribeDbInstancesOutput::builder().db_instances(i.clone()).build(),
+                ),
+                None => aws_smithy_mocks::MockResponse::Error(DescribeDBInstancesError::generic(ts::meta(
+                    "DBInstanceNotFound",
+                ))),
+            }
+        })
+    }
+
+    fn with_progress(mut s: DbClusterSnapshot, pct: i32) -> DbClusterSnapshot {
+        s.percent_progress = Some(pct);
+        s
+    }
+
+    fn input(kind: WaitFor, run: RunState) -> FetchStatusInput {
+        FetchStatusInput { wait_for: kind, run }
+    }
+
+    fn target_run() -> RunState {
+        let mut run = finished_source_run();
+        run.restored_cluster_id = Some("orders-dr-next".parse().expect("id"));
+        run.restored_instance_ids =
+            vec!["orders-dr-next-1".parse().expect("id"), "orders-dr-next-1-2".parse().expect("id")];
+        run
+    }
+
+    async fn poll_source(rule: &Rule, kind: WaitFor) -> DrResult<ResourceStatus> {
+        let rds = ts::rds(&[rule]);
+        run(&rds, SideSettingsRef::Source(&source_settings()), input(kind, finished_source_run())).await
+    }
+
+    async fn poll_target(rules: &[&Rule], kind: WaitFor, run_state: RunState) -> DrResult<ResourceStatus> {
+        let rds = ts::rds(rules);
+        run(&rds, SideSettingsRef::Target(&target_settings()), input(kind, run_state)).await
+    }
+
+    fn name(r: DrResult<ResourceStatus>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(e) => e.asl_name(),
+        }
+    }
+
+    #[test]
+    fn input_parses_every_kind_and_rejects_unknown_ones() {
+        for (kind, want) in [
+            ("sourceSnapshot", WaitFor::SourceSnapshot),
+            ("targetSnapshot", WaitFor::TargetSnapshot),
+            ("sharedSnapshot", WaitFor::SharedSnapshot),
+            ("tempCluster", WaitFor::TempCluster),
+            ("tempInstances", WaitFor::TempInstances),
+            ("existingCluster", WaitFor::ExistingCluster),
+        ] {
+            let parsed =
+                parse_input(json!({"waitFor": kind, "run": finished_source_run().to_value()})).expect(kind);
+            assert_eq!(parsed.wait_for, want);
+        }
+        for bad in [
+            json!({"waitFor": "snapshot", "run": finished_source_run().to_value()}),
+            json!({"waitFor": "sourceSnapshot"}),
+            json!({"waitFor": "sourceSnapshot", "run": finished_source_run().to_value(), "extra": 1}),
+            json!({"waitFor": "sourceSnapshot", "run": {"runId": "x"}}),
+            json!(finished_source_run().to_value()),
+        ] {
+            let err = parse_input(bad.clone()).expect_err("bad");
+            assert_eq!(err.asl_name(), "InvalidInput", "{bad}");
+            assert!(err.to_string().contains("waitFor"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn snapshot_statuses_are_classified_for_source_and_copy() {
+        for kind in [WaitFor::SourceSnapshot, WaitFor::TargetSnapshot] {
+            let ok = poll_source(&snapshots(Some(with_progress(ts::copy("available"), 100))), kind).await;
+            let ok = ok.expect("available");
+            assert_eq!(
+                ok,
+                ResourceStatus {
+                    resource: SNAPSHOT_ID.into(),
+                    status: "available".into(),
+                    percent_progress: Some(100)
+                }
+            );
+            for (status, want) in [
+                ("creating", "ResourceNotReady"),
+                ("copying", "ResourceNotReady"),
+                ("failed", "ResourceFailed"),
+                ("incompatible-restore", "ResourceFailed"),
+            ] {
+                let got = poll_source(&snapshots(Some(ts::copy(status))), kind).await;
+                assert_eq!(name(got), want, "{kind:?} {status}");
+            }
+            assert_eq!(name(poll_source(&snapshot_missing(), kind).await), "NotFound");
+            assert_eq!(name(poll_source(&snapshots(None), kind).await), "NotFound");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_output_serialises_with_camel_case_and_no_empty_progress() {
+        let v = serde_json::to_value(ready("c", "available", None)).expect("json");
+        assert_eq!(v, json!({"resource": "c", "status": "available"}));
+        let v = serde_json::to_value(ready("s", "available", Some(100))).expect("json");
+        assert_eq!(v, json!({"resource": "s", "status": "available", "percentProgress": 100}));
+    }
+
+    #[tokio::test]
+    async fn the_copy_is_looked_up_by_its_id_and_the_source_by_its_own() {
+        let seen: Arc<Mutex<Vec<DescribeDbClusterSnapshotsInput>>> = Arc::default();
+        let record = seen.clone();
+        let rule = mock!(Client::describe_db_cluster_snapshots)
+            .match_requests(move |r| {
+                record.lock().expect("lock").push(r.clone());
+                true
+            })
+            .then_output(|| {
+                DescribeDbClusterSnapshotsOutput::builder()
+                    .db_cluster_snapshots(ts::copy("available"))
+                    .build()
+            });
+        let mut run_state = finished_source_run();
+        run_state.target_snapshot_id = Some("copy-id".parse().expect("id"));
+        let rds = ts::rds(&[&rule]);
+        let settings = source_settings();
+        run(&rds, SideSettingsRef::Source(&settings), input(WaitFor::TargetSnapshot, run_state.clone()))
+            .await
+            .expect("ok");
+        run(&rds, SideSettingsRef::Source(&settings), input(WaitFor::SourceSnapshot, run_state))
+            .await
+            .expect("ok");
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen[0].db_cluster_snapshot_identifier(), Some("copy-id"));
+        assert_eq!(seen[1].db_cluster_snapshot_identifier(), Some(SNAPSHOT_ID));
+        assert!(seen.iter().all(|r| r.include_shared().is_none() && r.snapshot_type().is_none()));
+    }
+
+    #[tokio::test]
+    async fn the_shared_snapshot_is_looked_up_by_arn_among_shared_ones() {
+        let seen: Arc<Mutex<Option<DescribeDbClusterSnapshotsInput>>> = Arc::default();
+        let record = seen.clone();
+        let rule = mock!(Client::describe_db_cluster_snapshots)
+            .match_requests(move |r| {
+                *record.lock().expect("lock") = Some(r.clone());
+                true
+            })
+            .then_output(|| {
+                DescribeDbClusterSnapshotsOutput::builder()
+                    .db_cluster_snapshots(ts::copy("available"))
+                    .build()
+            });
+        let ok = poll_target(&[&rule], WaitFor::SharedSnapshot, finished_source_run()).await.expect("shared");
+        assert_eq!(ok.resource, TARGET_SNAPSHOT_ARN);
+        let req = seen.lock().expect("lock").clone().expect("request");
+        assert_eq!(req.db_cluster_snapshot_identifier(), Some(TARGET_SNAPSHOT_ARN));
+        assert_eq!(req.snapshot_type(), Some("shared"));
+        assert_eq!(req.include_shared(), Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_that_is_not_shared_is_named_as_such() {
+        for rule in [snapshots(None), snapshot_missing()] {
+            let err = poll_target(&[&rule], WaitFor::SharedSnapshot, finished_source_run())
+                .await
+                .expect_err("hidden");
+            assert_eq!(err.asl_name(), "NotFound");
+            assert!(!err.is_retryable());
+            assert_eq!(
+                err.to_string(),
+                format!("not found: snapshot {TARGET_SNAPSHOT_ARN} is not shared with account 222222222222")
+            );
+        }
+        for (status, want) in
+            [("available", "ok"), ("copying", "ResourceNotReady"), ("failed", "ResourceFailed")]
+        {
+            let rule = snapshots(Some(ts::copy(status)));
+            assert_eq!(
+                name(poll_target(&[&rule], WaitFor::SharedSnapshot, finished_source_run()).await),
+                want
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_snapshot_from_another_account_or_region_is_refused_unread() {
+        for arn in [
+            "arn:aws:rds:us-west-1:333333333333:cluster-snapshot:aurora-dr-orders-20261125160005",
+            "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005",
+            "arn:aws:rds:us-west-1:111111111111:cluster:orders",
+        ] {
+            let mut run_state = finished_source_run();
+            run_state.target_snapshot_arn = Some(arn.parse().expect("arn"));
+            let rule = snapshots(Some(ts::copy("available")));
+            let err = poll_target(&[&rule], WaitFor::SharedSnapshot, run_state).await.expect_err(arn);
+            assert_eq!(err.asl_name(), "InvalidInput", "{arn}: {err}");
+            assert_eq!(rule.num_calls(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn temp_cluster_statuses_are_classified() {
+        let c = |status: &str| {
+            DbCluster::builder().db_cluster_identifier("orders-dr-next").status(status).build()
+        };
+        for (status, want) in [
+            ("available", "ok"),
+            ("creating", "ResourceNotReady"),
+            ("backing-up", "ResourceNotReady"),
+            ("failed", "ResourceFailed"),
+            ("incompatible-restore", "ResourceFailed"),
+        ] {
+            let rule = clusters(c(status));
+            assert_eq!(
+                name(poll_target(&[&rule], WaitFor::TempCluster, target_run()).await),
+                want,
+                "{status}"
+            );
+        }
+        let rule = cluster_missing();
+        assert_eq!(name(poll_target(&[&rule], WaitFor::TempCluster, target_run()).await), "NotFound");
+        let rule = clusters(c("available"));
+        assert_eq!(
+            name(poll_target(&[&rule], WaitFor::TempCluster, finished_source_run()).await),
+            "InvalidInput"
+        );
+        assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn temp_instances_wait_for_every_instance() {
+        let both = |a: &str, b: &str| {
+            instances(vec![
+                ts::instance("orders-dr-next-1", "orders-dr-next", a),
+                ts::instance("orders-dr-next-1-2", "orders-dr-next", b),
+            ])
+        };
+        for (a, b, want) in [
+            ("available", "available", "ok"),
+            ("available", "creating", "ResourceNotReady"),
+            ("creating", "available", "ResourceNotReady"),
+            ("creating", "failed", "ResourceFailed"),
+            ("incompatible-parameters", "available", "ResourceFailed"),
+        ] {
+            let rule = both(a, b);
+            let got = poll_target(&[&rule], WaitFor::TempInstances, target_run()).await;
+            if want == "ok" {
+                assert_eq!(got.clone().expect("ready").resource, "orders-dr-next-1,orders-dr-next-1-2");
+            }
+            assert_eq!(name(got), want, "{a} {b}");
+            assert_eq!(rule.num_calls(), 2);
+        }
+        let one = instances(vec![ts::instance("orders-dr-next-1", "orders-dr-next", "available")]);
+        assert_eq!(name(poll_target(&[&one], WaitFor::TempInstances, target_run()).await), "NotFound");
+        let rule = both("available", "available");
+        assert_eq!(
+            name(poll_target(&[&rule], WaitFor::TempInstances, finished_source_run()).await),
+            "InvalidInput"
+        );
+    }
+
+    fn restored(status: &str, run_id: &str) -> DbCluster {
+        DbCluster::builder()
+            .db_cluster_identifier("orders-dr")
+            .status(status)
+            .set_tag_list(Some(ts::managed_tags(run_id)))
+            .build()
+    }
+
+    fn swapped_run() -> RunState {
+        let mut run_state = target_run();
+        run_state.swap = Some(SwapRecord {
+            old_cluster_id: Some("orders-dr-old-20261125160005".parse().expect("id")),
+            old_instance_ids: vec![],
+            existing_cluster_id: "orders-dr".parse().expect("id"),
+            existing_instance_ids: vec!["orders-dr-1".parse().expect("id")],
+        });
+        run_state
+    }
+
+    #[tokio::test]
+    async fn the_existing_cluster_must_be_this_runs_restored_cluster_and_ready() {
+        let inst = |status: &str| instances(vec![ts::instance("orders-dr-1", "orders-dr", status)]);
+        let cases: Vec<(DbCluster, Rule, &str)> = vec![
+            (restored("available", "run-1"), inst("available"), "ok"),
+            (restored("renaming", "run-1"), inst("available"), "ResourceNotReady"),
+            (restored("available", "run-1"), inst("renaming"), "ResourceNotReady"),
+            (restored("available", "run-1"), inst("failed"), "ResourceFailed"),
+            (restored("available", "run-1"), instances(vec![]), "ResourceNotReady"),
+            (restored("available", "run-0"), inst("available"), "Conflict"),
+            (
+                restored("available", "run-1"),
+                instances(vec![ts::instance("orders-dr-1", "orders-dr-old-20261125160005", "available")]),
+                "Conflict",
+            ),
+        ];
+        for (cluster, inst_rule, want) in cases {
+            let c = clusters(cluster);
+            let got = poll_target(&[&c, &inst_rule], WaitFor::ExistingCluster, swapped_run()).await;
+            assert_eq!(name(got), want);
+        }
+        let (missing, inst_rule) = (cluster_missing(), inst("available"));
+        let got = poll_target(&[&missing, &inst_rule], WaitFor::ExistingCluster, swapped_run()).await;
+        assert_eq!(name(got), "ResourceNotReady", "a rename not yet applied is waited for");
+    }
+
+    #[tokio::test]
+    async fn without_a_swap_record_the_configured_instances_are_checked() {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = seen.clone();
+        let inst = mock!(Client::describe_db_instances)
+            .match_requests(move |r| {
+                record.lock().expect("lock").push(r.db_instance_identifier().unwrap_or_default().to_owned());
+                true
+            })
+            .then_output(|| {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(ts::instance("orders-dr-1", "orders-dr", "available"))
+                    .build()
+            });
+        let c = clusters(restored("available", "run-1"));
+        poll_target(&[&c, &inst], WaitFor::ExistingCluster, target_run()).await.expect("ready");
+        assert_eq!(*seen.lock().expect("lock"), ["orders-dr-1"]);
+    }
+
+    #[tokio::test]
+    async fn a_kind_of_the_other_side_or_a_failure_payload_is_refused_unread() {
+        let rule = snapshots(Some(ts::copy("available")));
+        let rds = ts::rds(&[&rule]);
+        let err = run(
+            &rds,
+            SideSettingsRef::Target(&target_settings()),
+            input(WaitFor::SourceSnapshot, finished_source_run()),
+        )
+        .await
+        .expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        let err =
+            run(&rds, SideSettingsRef::Source(&source_settings()), input(WaitFor::TempCluster, target_run()))
+                .await
+                .expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        let mut failed = finished_source_run();
+        failed.failure = Some(crate::payload::Failure { error: "X".into(), cause: String::new() });
+        let err =
+            run(&rds, SideSettingsRef::Source(&source_settings()), input(WaitFor::SourceSnapshot, failed))
+                .await
+                .expect_err("failure");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn throttling_and_5xx_are_retryable() {
+        let throttled = mock!(Client::describe_db_cluster_snapshots)
+            .then_error(|| DescribeDBClusterSnapshotsError::generic(ts::meta("Throttling")));
+        assert_eq!(name(poll_source(&throttled, WaitFor::SourceSnapshot).await), "Throttled");
+        let unavailable = mock!(Client::describe_db_clusters).then_http_response(|| ts::http_status(503));
+        assert_eq!(
+            name(poll_target(&[&unavailable], WaitFor::TempCluster, target_run()).await),
+            "ServiceUnavailable"
+        );
+    }
+
+    fn snapshot_xml(status: &str) -> String {
+        format!(
+            "<DescribeDBClusterSnapshotsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
+             <DescribeDBClusterSnapshotsResult><DBClusterSnapshots><DBClusterSnapshot>\
+             <DBClusterSnapshotIdentifier>{SNAPSHOT_ID}</DBClusterSnapshotIdentifier>\
+             <Status>{status}</Status><PercentProgress>42</PercentProgress>\
+             </DBClusterSnapshot></DBClusterSnapshots></DescribeDBClusterSnapshotsResult>\
+             </DescribeDBClusterSnapshotsResponse>"
+        )
+    }
+
+    #[tokio::test]
+    async fn handle_polls_each_kind_in_its_sides_region() {
+        for (kind, host) in
+            [(WaitFor::SourceSnapshot, "rds.us-west-2."), (WaitFor::TargetSnapshot, "rds.us-west-1.")]
+        {
+            let recorder = ts::Recorder::replying(vec![(200, snapshot_xml("creating"))]);
+            let ctx = ts::source_context(&recorder);
+            let value = json!({"waitFor": kind, "run": finished_source_run().to_value()});
+            let err = handle(ctx, value).await.expect_err("creating");
+            assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+            let sent = recorder.sent();
+            assert_eq!(sent.len(), 1);
+            assert!(sent[0].uri.contains(host), "{kind:?}: {}", sent[0].uri);
+            assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
+        }
+        let recorder = ts::Recorder::replying(vec![(200, snapshot_xml("available"))]);
+        let value = json!({"waitFor": "sharedSnapshot", "run": finished_source_run().to_value()});
+        let out = handle(ts::target_context(&recorder), value).await.expect("available");
+        assert_eq!(
+            out,
+            json!({"resource": TARGET_SNAPSHOT_ARN, "status": "available", "percentProgress": 42})
+        );
+        let sent = recorder.sent();
+        assert!(sent[0].uri.contains("rds.us-west-1."), "the target side's own region: {}", sent[0].uri);
+        assert!(sent[0].body.contains("IncludeShared=true"), "{}", sent[0].body);
+    }
+
+    #[tokio::test]
+    async fn handle_refuses_a_kind_of_the_other_side_before_any_call() {
+        let recorder = ts::Recorder::default();
+        let value = json!({"waitFor": "tempCluster", "run": target_run().to_value()});
+        let err = handle(ts::source_context(&recorder), value).await.expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        let value = json!({"waitFor": "targetSnapshot", "run": target_run().to_value()});
+        let err = handle(ts::target_context(&recorder), value).await.expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        assert!(recorder.sent().is_empty());
+    }
+}

@@ -14,3 +14,11 @@ pub mod restore_instance;
 pub mod share;
 pub mod swap;
 pub mod terminate;
+
+/// Fixtures shared by the source-side step tests.
+#[cfg(test)]
+pub(crate) mod test_support;
+
+/// Fixtures shared by the target-side step tests.
+#[cfg(test)]
+pub(crate) mod target_support;

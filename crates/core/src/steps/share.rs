@@ -1,1 +1,437 @@
-//! share (not yet written).
+//! Share: share the encrypted copy privately with the target account.
+//!
+//! Input: [`RunState`] after the copy is `available` (needs `targetSnapshotId`).
+//! Output: the same payload (with `targetAccountId` and `targetSnapshotArn`
+//! filled when they were missing).
+//!
+//! With the source account's client in the target region:
+//! `ModifyDBClusterSnapshotAttribute(restore, ValuesToAdd = [target account])`.
+//!
+//! Before sharing, the copy's `restore` attribute is read; when it contains
+//! `all` (the snapshot is public) or the copy is not storage-encrypted, the
+//! step refuses with `UnsafeOperation` and changes nothing: aurora-dr never
+//! makes a snapshot public and never shares an unencrypted one. After
+//! sharing, the attribute must contain the target account; any other account
+//! already there is reported in a warning log (not removed: someone else put
+//! it there).
+//!
+//! Errors: `InvalidInput` (payload missing fields, carrying `failure`, or
+//! disagreeing with the settings), `NotFound` (no copy), `UnsafeOperation`,
+//! `ResourceNotReady` (the copy is still busy, or the share is not yet
+//! visible: retrying is safe), and the AWS classifications.
+//!
+//! Idempotency: when the target account is already in `restore`, nothing is
+//! modified.
+
+use std::sync::Arc;
+
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::DbClusterSnapshotAttributesResult;
+use serde_json::Value;
+
+use crate::context::StepContext;
+use crate::error::{DrError, DrResult};
+use crate::ids::{Arn, SnapshotId};
+use crate::payload::{RunState, need};
+use crate::rds;
+use crate::settings::SourceSettings;
+
+const STEP: &str = "share";
+/// The snapshot attribute that lists who may restore it.
+const RESTORE: &str = "restore";
+/// The `restore` value that makes a snapshot public.
+const PUBLIC: &str = "all";
+
+/// Shares the copy with the target account; see the module doc.
+pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) -> DrResult<RunState> {
+    check_input(settings, &run)?;
+    let id = need(&run.target_snapshot_id, "targetSnapshotId")?.clone();
+    let target = settings.target_account_id.as_str();
+
+    let copy = rds::find_cluster_snapshot(target_rds, id.as_str(), false).await?.ok_or_else(|| {
+        DrError::NotFound(format!(
+            "snapshot copy {id} does not exist in account {} region {}",
+            settings.account_id, settings.target_region
+        ))
+    })?;
+    if copy.storage_encrypted() != Some(true) {
+        return Err(DrError::Unsafe(format!(
+            "snapshot copy {id} is not encrypted; refusing to share it with account {target}"
+        )));
+    }
+
+    let before = restore_accounts(&describe_attributes(target_rds, &id).await?);
+    refuse_public(&id, &before)?;
+    let after = if before.iter().any(|a| a == target) {
+        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "already shared");
+        before
+    } else {
+        let out = target_rds
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(id.as_str())
+            .attribute_name(RESTORE)
+            .values_to_add(target)
+            .send()
+            .await
+            .map_err(|e| {
+                DrError::from_sdk(&format!("ModifyDBClusterSnapshotAttribute {id} restore +{target}"), e)
+            })?;
+        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "shared");
+        match out.db_cluster_snapshot_attributes_result {
+            Some(result) => restore_accounts(&result),
+            None => restore_accounts(&describe_attributes(target_rds, &id).await?),
+        }
+    };
+    refuse_public(&id, &after)?;
+    if !after.iter().any(|a| a == target) {
+        return Err(DrError::not_ready(
+            format!("share of snapshot copy {id} with account {target}"),
+            "not yet visible",
+        ));
+    }
+    let others: Vec<&str> = after.iter().map(String::as_str).filter(|a| *a != target).collect();
+    if !others.is_empty() {
+        tracing::warn!(step = STEP, run_id = %run.run_id, snapshot = %id, other_accounts = ?others,
+            "snapshot copy is also shared with accounts other than the target; left as they are");
+    }
+
+    let mut out = run;
+    out.target_account_id = Some(settings.target_account_id.clone());
+    if out.target_snapshot_arn.is_none() {
+        out.target_snapshot_arn =
+            Some(copy.db_cluster_snapshot_arn().and_then(|a| a.parse::<Arn>().ok()).unwrap_or_else(|| {
+                Arn::cluster_snapshot(&settings.target_region, &settings.account_id, &id)
+            }));
+    }
+    Ok(out)
+}
+
+/// The untyped entry: source settings, a client in the target region.
+pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    let settings = ctx.source()?;
+    let run_state = RunState::from_value(input)?;
+    let target_rds = ctx.aws.in_region(&settings.target_region).rds();
+    Ok(run(&target_rds, settings, run_state).await?.to_value())
+}
+
+fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
+    if run.failure.is_some() {
+        return Err(DrError::invalid_input("Share has no failure-path behaviour; payload carries `failure`"));
+    }
+    let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
+    if let Some(a) = &run.target_account_id
+        && a != &settings.target_account_id
+    {
+        return Err(DrError::invalid_input(format!(
+            "payload names target account {a}, but this deployment shares with {}",
+            settings.target_account_id
+        )));
+    }
+    if let Some(r) = &run.target_region
+        && r != &settings.target_region
+    {
+        return Err(DrError::invalid_input(format!(
+            "payload names target region {r}, but this deployment copies to {}",
+            settings.target_region
+        )));
+    }
+    if let Some(arn) = &run.target_snapshot_arn
+        && (arn.resource() != format!("cluster-snapshot:{id}")
+            || arn.region().as_ref() != Some(&settings.target_region)
+            || arn.account().as_ref() != Some(&settings.account_id))
+    {
+        return Err(DrError::invalid_input(format!(
+            "targetSnapshotArn {arn} does not name copy {id} of account {} in {}",
+            settings.account_id, settings.target_region
+        )));
+    }
+    Ok(())
+}
+
+async fn describe_attributes(rds: &Client, id: &SnapshotId) -> DrResult<DbClusterSnapshotAttributesResult> {
+    let out = rds
+        .describe_db_cluster_snapshot_attributes()
+        .db_cluster_snapshot_identifier(id.as_str())
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk(&format!("DescribeDBClusterSnapshotAttributes {id}"), e))?;
+    Ok(out
+        .db_cluster_snapshot_attributes_result
+        .unwrap_or_else(|| DbClusterSnapshotAttributesResult::builder().build()))
+}
+
+/// The values of the `restore` attribute.
+fn restore_accounts(result: &DbClusterSnapshotAttributesResult) -> Vec<String> {
+    result
+        .db_cluster_snapshot_attributes()
+        .iter()
+        .filter(|a| a.attribute_name() == Some(RESTORE))
+        .flat_map(|a| a.attribute_values().iter().cloned())
+        .collect()
+}
+
+fn refuse_public(id: &SnapshotId, accounts: &[String]) -> DrResult<()> {
+    if accounts.iter().any(|a| a.eq_ignore_ascii_case(PUBLIC)) {
+        tracing::error!(step = STEP, snapshot = %id, "snapshot copy is PUBLIC (restore=all); not sharing");
+        return Err(DrError::Unsafe(format!(
+            "snapshot copy {id} is public (restore attribute contains `all`); aurora-dr shares privately only \
+             and changed nothing — remove `all` from its restore attribute"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_rds::Client;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshot_attributes::{
+        DescribeDBClusterSnapshotAttributesError, DescribeDbClusterSnapshotAttributesOutput,
+    };
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
+        DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
+    };
+    use aws_sdk_rds::operation::modify_db_cluster_snapshot_attribute::{
+        ModifyDBClusterSnapshotAttributeError, ModifyDbClusterSnapshotAttributeInput,
+        ModifyDbClusterSnapshotAttributeOutput,
+    };
+    use aws_sdk_rds::types::{DbClusterSnapshot, DbClusterSnapshotAttribute};
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::payload::tests::finished_source_run;
+    use crate::settings::tests::source_settings;
+    use crate::steps::test_support::{self as ts, SNAPSHOT_ID, TARGET_SNAPSHOT_ARN};
+
+    fn attrs(values: &[&str]) -> DbClusterSnapshotAttributesResult {
+        DbClusterSnapshotAttributesResult::builder()
+            .db_cluster_snapshot_identifier(SNAPSHOT_ID)
+            .db_cluster_snapshot_attributes(
+                DbClusterSnapshotAttribute::builder()
+                    .attribute_name(RESTORE)
+                    .set_attribute_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn listed(snap: DbClusterSnapshot) -> Rule {
+        mock!(Client::describe_db_cluster_snapshots).then_output(move || {
+            DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
+        })
+    }
+
+    fn described(values: &'static [&'static str]) -> Rule {
+        mock!(Client::describe_db_cluster_snapshot_attributes).then_output(move || {
+            DescribeDbClusterSnapshotAttributesOutput::builder()
+                .db_cluster_snapshot_attributes_result(attrs(values))
+                .build()
+        })
+    }
+
+    fn modified(
+        values: Option<&'static [&'static str]>,
+        seen: Option<Arc<Mutex<Option<ModifyDbClusterSnapshotAttributeInput>>>>,
+    ) -> Rule {
+        mock!(Client::modify_db_cluster_snapshot_attribute)
+            .match_requests(move |r| {
+                if let Some(seen) = &seen {
+                    *seen.lock().expect("lock") = Some(r.clone());
+                }
+                true
+            })
+            .then_output(move || {
+                ModifyDbClusterSnapshotAttributeOutput::builder()
+                    .set_db_cluster_snapshot_attributes_result(values.map(attrs))
+                    .build()
+            })
+    }
+
+    #[tokio::test]
+    async fn shares_the_copy_with_the_target_account_only() {
+        let seen = Arc::new(Mutex::new(None));
+        let (find, before, modify) = (
+            listed(ts::copy("available")),
+            described(&[]),
+            modified(Some(&["222222222222"]), Some(seen.clone())),
+        );
+        let rds = ts::rds(&[&find, &before, &modify]);
+
+        let out = run(&rds, &source_settings(), finished_source_run()).await.expect("shared");
+
+        assert_eq!(out, finished_source_run(), "the payload passes through");
+        assert_eq!(modify.num_calls(), 1);
+        let req = seen.lock().expect("lock").clone().expect("request");
+        assert_eq!(req.db_cluster_snapshot_identifier(), Some(SNAPSHOT_ID));
+        assert_eq!(req.attribute_name(), Some("restore"));
+        assert_eq!(req.values_to_add(), ["222222222222"]);
+        assert!(req.values_to_remove().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_existing_share_is_left_as_it_is() {
+        let (find, before, modify) =
+            (listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
+        let rds = ts::rds(&[&find, &before, &modify]);
+        run(&rds, &source_settings(), finished_source_run()).await.expect("already shared");
+        assert_eq!(modify.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn other_accounts_are_kept_and_the_result_is_re_read_when_not_returned() {
+        let (find, modify) = (listed(ts::copy("available")), modified(None, None));
+        let attributes = mock!(Client::describe_db_cluster_snapshot_attributes)
+            .sequence()
+            .output(|| {
+                DescribeDbClusterSnapshotAttributesOutput::builder()
+                    .db_cluster_snapshot_attributes_result(attrs(&["333333333333"]))
+                    .build()
+            })
+            .output(|| {
+                DescribeDbClusterSnapshotAttributesOutput::builder()
+                    .db_cluster_snapshot_attributes_result(attrs(&["333333333333", "222222222222"]))
+                    .build()
+            })
+            .build();
+        let rds = ts::rds(&[&find, &attributes, &modify]);
+        run(&rds, &source_settings(), finished_source_run()).await.expect("shared");
+        assert_eq!((attributes.num_calls(), modify.num_calls()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_public_copy_is_refused_without_any_change() {
+        for values in [&["all"][..], &["222222222222", "all"][..]] {
+            let values: &'static [&'static str] = values;
+            let (find, before, modify) =
+                (listed(ts::copy("available")), described(values), modified(None, None));
+            let rds = ts::rds(&[&find, &before, &modify]);
+            let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("public");
+            assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
+            assert!(err.to_string().contains("`all`"), "{err}");
+            assert_eq!(modify.num_calls(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unencrypted_copy_is_never_shared() {
+        let mut plain = ts::copy("available");
+        plain.storage_encrypted = Some(false);
+        let (find, before, modify) = (listed(plain), described(&[]), modified(None, None));
+        let rds = ts::rds(&[&find, &before, &modify]);
+        let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("plain");
+        assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
+        assert_eq!(modify.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_share_that_does_not_show_up_is_retried_and_a_public_result_refused() {
+        for (after, want) in
+            [(&[][..], "ResourceNotReady"), (&["222222222222", "all"][..], "UnsafeOperation")]
+        {
+            let after: &'static [&'static str] = after;
+            let (find, before, modify) =
+                (listed(ts::copy("available")), described(&[]), modified(Some(after), None));
+            let rds = ts::rds(&[&find, &before, &modify]);
+            let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
+            assert_eq!(err.asl_name(), want, "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_copy_is_not_found() {
+        let find = mock!(Client::describe_db_cluster_snapshots).then_error(|| {
+            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
+        });
+        let modify = modified(None, None);
+        let rds = ts::rds(&[&find, &modify]);
+        let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("missing");
+        assert_eq!(err.asl_name(), "NotFound");
+        assert!(err.to_string().contains("us-west-1"), "{err}");
+        assert_eq!(modify.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn aws_errors_are_classified() {
+        let throttled = mock!(Client::describe_db_cluster_snapshot_attributes)
+            .then_error(|| DescribeDBClusterSnapshotAttributesError::generic(ts::meta("Throttling")));
+        let unavailable = mock!(Client::describe_db_cluster_snapshot_attributes)
+            .then_http_response(|| ts::http_status(503));
+        for (rule, want) in [(throttled, "Throttled"), (unavailable, "ServiceUnavailable")] {
+            let (find, modify) = (listed(ts::copy("available")), modified(None, None));
+            let rds = ts::rds(&[&find, &rule, &modify]);
+            let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
+            assert_eq!(err.asl_name(), want);
+            assert_eq!(modify.num_calls(), 0);
+        }
+        let busy = mock!(Client::modify_db_cluster_snapshot_attribute).then_error(|| {
+            ModifyDBClusterSnapshotAttributeError::generic(ts::meta("InvalidDBClusterSnapshotStateFault"))
+        });
+        let quota = mock!(Client::modify_db_cluster_snapshot_attribute).then_error(|| {
+            ModifyDBClusterSnapshotAttributeError::generic(ts::meta("SharedSnapshotQuotaExceeded"))
+        });
+        for (modify, want) in [(busy, "ResourceNotReady"), (quota, "AccessDenied")] {
+            let (find, before) = (listed(ts::copy("available")), described(&[]));
+            let rds = ts::rds(&[&find, &before, &modify]);
+            let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
+            assert_eq!(err.asl_name(), want);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_disagrees_with_the_settings_shares_nothing() {
+        let mut no_copy = finished_source_run();
+        no_copy.target_snapshot_id = None;
+        let mut other_account = finished_source_run();
+        other_account.target_account_id = Some("333333333333".parse().expect("acct"));
+        let mut other_region = finished_source_run();
+        other_region.target_region = Some("eu-west-1".parse().expect("region"));
+        let mut other_arn = finished_source_run();
+        other_arn.target_snapshot_arn =
+            Some("arn:aws:rds:us-west-1:111111111111:cluster-snapshot:other".parse().expect("arn"));
+        let mut failed = finished_source_run();
+        failed.failure = Some(crate::payload::Failure { error: "X".into(), cause: String::new() });
+        for (case, input) in [
+            ("targetSnapshotId", no_copy),
+            ("target account", other_account),
+            ("target region", other_region),
+            ("targetSnapshotArn", other_arn),
+            ("failure", failed),
+        ] {
+            let (find, before, modify) =
+                (listed(ts::copy("available")), described(&[]), modified(None, None));
+            let rds = ts::rds(&[&find, &before, &modify]);
+            let err = run(&rds, &source_settings(), input).await.expect_err(case);
+            assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
+            assert!(err.to_string().contains(case), "{case}: {err}");
+            assert_eq!(find.num_calls() + before.num_calls() + modify.num_calls(), 0, "{case}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_arn_is_filled_from_the_copy() {
+        let mut input = finished_source_run();
+        input.target_snapshot_arn = None;
+        let (find, before, modify) =
+            (listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
+        let rds = ts::rds(&[&find, &before, &modify]);
+        let out = run(&rds, &source_settings(), input).await.expect("shared");
+        assert_eq!(out.target_snapshot_arn.as_ref().map(|a| a.as_str()), Some(TARGET_SNAPSHOT_ARN));
+    }
+
+    #[tokio::test]
+    async fn handle_shares_with_a_client_in_the_target_region() {
+        let recorder = ts::Recorder::default();
+        let _ = handle(ts::source_context(&recorder), finished_source_run().to_value()).await;
+        let sent = recorder.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].uri.contains("rds.us-west-1."), "{}", sent[0].uri);
+
+        let recorder = ts::Recorder::default();
+        let err = handle(ts::source_context(&recorder), serde_json::json!({"runId": "run-1"}))
+            .await
+            .expect_err("bad");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(recorder.sent().is_empty());
+    }
+}

@@ -1,0 +1,185 @@
+//! Test fixtures shared by the source-side step tests: mocked clients,
+//! SDK-shaped errors, RDS resources and a recording HTTP client for `handle`.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, Tag};
+use aws_smithy_mocks::{Rule, RuleMode, mock_client};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, SharedHttpConnector, http_client_fn,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::error::ErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use time::macros::datetime;
+
+use crate::clients::AwsContext;
+use crate::context::{SideSettings, StepContext};
+use crate::payload::RunState;
+use crate::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID, TAG_SOURCE_CLUSTER};
+
+/// The id of the run the fixtures belong to.
+pub(crate) const RUN_ID: &str = "run-1";
+/// The snapshot name `run-1` gets with the default settings.
+pub(crate) const SNAPSHOT_ID: &str = "aurora-dr-orders-20261125160005";
+pub(crate) const SOURCE_SNAPSHOT_ARN: &str =
+    "arn:aws:rds:us-west-2:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005";
+pub(crate) const TARGET_SNAPSHOT_ARN: &str =
+    "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005";
+pub(crate) const KMS_KEY_ARN: &str =
+    "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001";
+
+/// The payload the Start state hands CreateSnapshot.
+pub(crate) fn started_run() -> RunState {
+    RunState::new(RUN_ID.parse().expect("run id"), datetime!(2026-11-25 16:00:05 UTC))
+}
+
+/// An RDS client answering from `rules` (any order), with SDK retries off so
+/// each mocked error reaches the step exactly once.
+pub(crate) fn rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
+    mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(RetryConfig::disabled()))
+}
+
+/// An SNS client answering from `rules`, SDK retries off.
+pub(crate) fn sns(rules: &[&Rule]) -> aws_sdk_sns::Client {
+    mock_client!(aws_sdk_sns, RuleMode::MatchAny, rules, |c| c.retry_config(RetryConfig::disabled()))
+}
+
+/// Error metadata as the SDK deserialises it from an AWS error response.
+pub(crate) fn meta(code: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(format!("mocked {code}")).build()
+}
+
+/// A raw HTTP response (for 5xx without a modeled error).
+pub(crate) fn http_status(status: u16) -> HttpResponse {
+    HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(""))
+}
+
+pub(crate) fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// aurora-dr's tags for run `run_id` of the `orders` cluster.
+pub(crate) fn managed_tags(run_id: &str) -> Vec<Tag> {
+    vec![tag(TAG_MANAGED_BY, MANAGED_BY), tag(TAG_RUN_ID, run_id), tag(TAG_SOURCE_CLUSTER, "orders")]
+}
+
+/// The source cluster `orders`.
+pub(crate) fn cluster(encrypted: bool) -> DbCluster {
+    DbCluster::builder()
+        .db_cluster_identifier("orders")
+        .engine("aurora-postgresql")
+        .status("available")
+        .storage_encrypted(encrypted)
+        .build()
+}
+
+/// A cluster snapshot in the source region.
+pub(crate) fn snapshot(id: &str, cluster: &str, status: &str) -> DbClusterSnapshot {
+    DbClusterSnapshot::builder()
+        .db_cluster_snapshot_identifier(id)
+        .db_cluster_identifier(cluster)
+        .db_cluster_snapshot_arn(format!("arn:aws:rds:us-west-2:111111111111:cluster-snapshot:{id}"))
+        .status(status)
+        .engine("aurora-postgresql")
+        .snapshot_type("manual")
+        .storage_encrypted(true)
+        .snapshot_create_time(aws_smithy_types::DateTime::from_secs(1_795_622_406))
+        .build()
+}
+
+/// The encrypted copy of this run's snapshot in the target region.
+pub(crate) fn copy(status: &str) -> DbClusterSnapshot {
+    DbClusterSnapshot::builder()
+        .db_cluster_snapshot_identifier(SNAPSHOT_ID)
+        .db_cluster_identifier("orders")
+        .db_cluster_snapshot_arn(TARGET_SNAPSHOT_ARN)
+        .source_db_cluster_snapshot_arn(SOURCE_SNAPSHOT_ARN)
+        .status(status)
+        .snapshot_type("manual")
+        .storage_encrypted(true)
+        .kms_key_id(KMS_KEY_ARN)
+        .set_tag_list(Some(managed_tags(RUN_ID)))
+        .build()
+}
+
+pub(crate) fn instance(id: &str, cluster: &str, status: &str) -> DbInstance {
+    DbInstance::builder()
+        .db_instance_identifier(id)
+        .db_cluster_identifier(cluster)
+        .db_instance_status(status)
+        .build()
+}
+
+/// One HTTP request a step sent through [`Recorder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub(crate) uri: String,
+    pub(crate) body: String,
+}
+
+/// An HTTP client for `handle` tests: records every request (so a test can
+/// see the region and the action a handler chose) and answers each with the
+/// next canned `(status, body)`, or 418 when none is left.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recorder {
+    sent: Arc<Mutex<Vec<Sent>>>,
+    replies: Arc<Mutex<Vec<(u16, String)>>>,
+}
+
+impl Recorder {
+    pub(crate) fn replying(replies: Vec<(u16, String)>) -> Self {
+        let mut replies = replies;
+        replies.reverse();
+        Self { sent: Arc::default(), replies: Arc::new(Mutex::new(replies)) }
+    }
+
+    pub(crate) fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().expect("lock").clone()
+    }
+
+    /// A step context on `settings` whose every client goes through this recorder.
+    pub(crate) fn context(&self, settings: SideSettings) -> Arc<StepContext> {
+        // Like a Lambda's AWS_REGION: the side's own region.
+        let region = match &settings {
+            SideSettings::Source(s) => s.region.to_string(),
+            SideSettings::Target(t) => t.region.to_string(),
+        };
+        let this = self.clone();
+        let http = http_client_fn(move |_, _| SharedHttpConnector::new(this.clone()));
+        let config = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new(region))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+            ))
+            .retry_config(RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        Arc::new(StepContext { aws: AwsContext::from_config(config), settings })
+    }
+}
+
+impl HttpConnector for Recorder {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let body =
+            request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        self.sent.lock().expect("lock").push(Sent { uri: request.uri().to_owned(), body });
+        let (status, body) =
+            self.replies.lock().expect("lock").pop().unwrap_or((418, "no reply left".to_owned()));
+        let response = HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(body));
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+/// Source-side context through `recorder`.
+pub(crate) fn source_context(recorder: &Recorder) -> Arc<StepContext> {
+    recorder.context(SideSettings::Source(crate::settings::tests::source_settings()))
+}
+
+/// Target-side context through `recorder`.
+pub(crate) fn target_context(recorder: &Recorder) -> Arc<StepContext> {
+    recorder.context(SideSettings::Target(crate::settings::tests::target_settings()))
+}

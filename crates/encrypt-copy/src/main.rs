@@ -1,0 +1,5 @@
+//! EncryptCopy Lambda: thin entry point; the logic is `aurora_dr_core::steps::encrypt_copy`.
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aurora_dr_core::lambda::serve(aurora_dr_core::steps::encrypt_copy::handle).await
+}
