@@ -1,0 +1,382 @@
+"""Fault injection, call log and the control endpoint (`/_aurora_dr/...`).
+
+`ControlMiddleware` wraps moto's WSGI application. For every AWS request it
+works out service, operation, account and region, answers with an armed
+fault if one matches (moto never sees that request), and records the call and
+its outcome. Paths under `/_aurora_dr/` are the control endpoint; see
+README.md for its JSON format.
+"""
+
+import fnmatch
+import io
+import itertools
+import json
+import re
+import threading
+import uuid
+from urllib.parse import parse_qsl
+
+from progress import LATENCY
+
+PREFIX = "/_aurora_dr/"
+MAX_CALLS = 20000
+SECRET_WORDS = ("password", "secret", "token", "signature", "plaintext")
+QUERY_NAMESPACES = {
+    "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
+    "sns": "http://sns.amazonaws.com/doc/2010-03-31/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+}
+
+
+class RuleError(ValueError):
+    pass
+
+
+class Faults:
+    """Armed rules. `error` rules are answered here; `snapshot_status` and
+    `copy_quota` rules are read by the RDS compatibility layer."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.ids = itertools.count(1)
+        self.on_add = []  # callbacks(rule) run after a rule is armed
+
+    def add(self, spec):
+        rule = parse_rule(spec)
+        with self.lock:
+            rule["id"] = next(self.ids)
+            self.rules.append(rule)
+        for callback in self.on_add:
+            callback(rule)
+        return rule
+
+    def reset(self):
+        with self.lock:
+            self.rules = []
+
+    def to_json(self):
+        with self.lock:
+            return [dict(rule) for rule in self.rules]
+
+    def take_error(self, call):
+        """The first armed `error` rule matching the call, with its count spent."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "error" or not matches(rule, call):
+                    continue
+                if rule["skip"] > 0:
+                    rule["skip"] -= 1
+                    continue
+                if rule["count"] is not None:
+                    if rule["count"] <= 0:
+                        continue
+                    rule["count"] -= 1
+                rule["hits"] += 1
+                return dict(rule)
+        return None
+
+    def snapshot_status(self, account, region, snapshot_id):
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] == "snapshot_status" and scope_matches(rule, account, region):
+                    if rule["id_lower"] == snapshot_id.lower():
+                        return rule["status"]
+        return None
+
+    def copy_quota(self, account, region):
+        with self.lock:
+            limits = [
+                rule["limit"]
+                for rule in self.rules
+                if rule["kind"] == "copy_quota" and scope_matches(rule, account, region)
+            ]
+        return min(limits) if limits else None
+
+
+def parse_rule(spec):
+    if not isinstance(spec, dict):
+        raise RuleError("a rule must be a JSON object")
+    kind = spec.get("kind", "error")
+    scope = {"account": spec.get("account"), "region": spec.get("region")}
+    if kind == "error":
+        for key in ("service", "operation", "error_code"):
+            if not isinstance(spec.get(key), str) or not spec[key]:
+                raise RuleError(f"error rule needs a string {key!r}")
+        count = spec.get("count")
+        if count is not None and (not isinstance(count, int) or count < 0):
+            raise RuleError("count must be a non-negative integer or null")
+        match = spec.get("match") or {}
+        if not isinstance(match, dict):
+            raise RuleError("match must be an object of parameter -> value (glob, '*' = present)")
+        return {
+            "kind": "error",
+            "service": spec["service"].lower(),
+            "operation": spec["operation"],
+            "error_code": spec["error_code"],
+            "http_status": int(spec.get("http_status", 400)),
+            "message": spec.get("message") or f"Injected fault: {spec['error_code']}",
+            "count": count,
+            "skip": int(spec.get("skip", 0)),
+            "match": {str(k): str(v) for k, v in match.items()},
+            "hits": 0,
+            **scope,
+        }
+    if kind == "snapshot_status":
+        if not isinstance(spec.get("id"), str) or not isinstance(spec.get("status"), str):
+            raise RuleError("snapshot_status rule needs string 'id' and 'status'")
+        return {
+            "kind": kind,
+            "id_lower": spec["id"].lower(),
+            "status": spec["status"],
+            **scope,
+        }
+    if kind == "copy_quota":
+        limit = spec.get("limit")
+        if not isinstance(limit, int) or limit < 0:
+            raise RuleError("copy_quota rule needs a non-negative integer 'limit'")
+        return {"kind": kind, "limit": limit, **scope}
+    raise RuleError(f"unknown rule kind {kind!r}")
+
+
+def scope_matches(rule, account, region):
+    return rule.get("account") in (None, account) and rule.get("region") in (None, region)
+
+
+def matches(rule, call):
+    if rule["service"] != call["service"] or rule["operation"] != call["operation"]:
+        return False
+    if not scope_matches(rule, call["account"], call["region"]):
+        return False
+    for name, expected in rule["match"].items():
+        value = call["params"].get(name)
+        if value is None:
+            return False
+        if not fnmatch.fnmatchcase(str(value).lower(), expected.lower()):
+            return False
+    return True
+
+
+FAULTS = Faults()
+
+
+class Calls:
+    """Log of AWS calls in arrival order, with their outcome."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+        self.seq = itertools.count(1)
+
+    def add(self, record):
+        with self.lock:
+            record["seq"] = next(self.seq)
+            self.items.append(record)
+            del self.items[:-MAX_CALLS]
+
+    def reset(self):
+        with self.lock:
+            self.items = []
+
+    def to_json(self):
+        with self.lock:
+            return list(self.items)
+
+
+CALLS = Calls()
+
+
+def account_of(environ, access_key):
+    header = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if header:
+        return header
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key or "")
+
+
+def describe_call(environ):
+    """Service, operation, account, region and parameters of an AWS request.
+
+    Reads the body and puts it back for moto. Returns None for anything that
+    is not a signed AWS API call."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    found = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", auth)
+    if not found:
+        return None
+    access_key, region, service = found.groups()
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    params = {}
+    protocol = "query"
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/x-www-form-urlencoded") or not body:
+        text = body.decode("utf-8", "replace") + "&" + environ.get("QUERY_STRING", "")
+        params = dict(parse_qsl(text, keep_blank_values=True))
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    operation = params.get("Action")
+    if target:
+        protocol = "json"
+        operation = target.split(".")[-1]
+        try:
+            data = json.loads(body or b"{}")
+            params = {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool))}
+        except ValueError:
+            params = {}
+    if not operation:
+        return None
+    return {
+        "service": service.lower(),
+        "operation": operation,
+        "account": account_of(environ, access_key),
+        "region": region,
+        "params": params,
+        "protocol": protocol,
+    }
+
+
+def loggable(params):
+    shown = {}
+    for key, value in params.items():
+        if key in ("Action", "Version") or any(w in key.lower() for w in SECRET_WORDS):
+            continue
+        shown[key] = str(value)[:256]
+    return shown
+
+
+def error_body(call, code, message, status):
+    """An error in the request's own protocol, as AWS sends it."""
+    request_id = str(uuid.uuid4())
+    if call["protocol"] == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", request_id),
+        ]
+        return body, headers
+    kind = "Receiver" if status >= 500 else "Sender"
+    namespace = QUERY_NAMESPACES.get(call["service"], "")
+    body = (
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>{kind}</Type>'
+        f"<Code>{xml_escape(code)}</Code><Message>{xml_escape(message)}</Message>"
+        f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return body, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+
+
+def xml_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def error_code_of(body):
+    text = body[:4096].decode("utf-8", "replace")
+    found = re.search(r"<Code>([^<]+)</Code>", text)
+    if found:
+        return found.group(1)
+    found = re.search(r'"__type"\s*:\s*"([^"]+)"', text)
+    return found.group(1).split("#")[-1] if found else None
+
+
+STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+
+
+class ControlMiddleware:
+    def __init__(self, app, defaults):
+        self.app = app
+        self.defaults = defaults  # launch-time latency spec, for POST /reset
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX):
+            return self.control(environ, start_response, path[len(PREFIX) :].strip("/"))
+        call = describe_call(environ)
+        if call is None:
+            return self.app(environ, start_response)
+        record = {
+            "service": call["service"],
+            "operation": call["operation"],
+            "account": call["account"],
+            "region": call["region"],
+            "params": loggable(call["params"]),
+        }
+        rule = FAULTS.take_error(call)
+        if rule is not None:
+            status = rule["http_status"]
+            body, headers = error_body(call, rule["error_code"], rule["message"], status)
+            record.update(status=status, error_code=rule["error_code"], fault=rule["id"])
+            CALLS.add(record)
+            start_response(f"{status} Injected", headers + [("Content-Length", str(len(body)))])
+            return [body]
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        chunks = list(self.app(environ, capture))
+        body = b"".join(chunks)
+        status = captured.get("status", 500)
+        record.update(status=status, error_code=error_code_of(body) if status >= 400 else None)
+        CALLS.add(record)
+        return [body]
+
+    def control(self, environ, start_response, route):
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            payload = self.read_json(environ) if method in ("POST", "PUT") else None
+            result = self.dispatch(method, route, payload)
+        except (RuleError, ValueError) as error:
+            return respond(start_response, 400, {"error": str(error)})
+        if result is None:
+            return respond(start_response, 404, {"error": f"no route {method} {route}"})
+        return respond(start_response, 200, result)
+
+    @staticmethod
+    def read_json(environ):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        return json.loads(raw or b"null")
+
+    def dispatch(self, method, route, payload):
+        if route == "health" and method == "GET":
+            import moto
+
+            return {"status": "ok", "moto": moto.__version__}
+        if route == "faults":
+            if method == "GET":
+                return {"rules": FAULTS.to_json()}
+            if method == "POST":
+                specs = payload if isinstance(payload, list) else [payload]
+                return {"rules": [FAULTS.add(spec) for spec in specs]}
+            if method == "DELETE":
+                FAULTS.reset()
+                return {"rules": []}
+        if route == "calls":
+            if method == "GET":
+                return {"calls": CALLS.to_json()}
+            if method == "DELETE":
+                CALLS.reset()
+                return {"calls": []}
+        if route == "latency":
+            if method == "POST":
+                LATENCY.configure(payload)
+            if method in ("GET", "POST"):
+                return LATENCY.to_json()
+        if route == "reset" and method == "POST":
+            FAULTS.reset()
+            CALLS.reset()
+            LATENCY.configure(self.defaults)
+            return {"status": "reset"}
+        return None
+
+
+def respond(start_response, status, document):
+    body = json.dumps(document).encode()
+    start_response(
+        f"{status} {STATUS_TEXT.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

@@ -1,0 +1,124 @@
+"""Simulated progress of long-running RDS work (the emulator's latency).
+
+moto makes snapshots, clusters and instances `available` at once. Real RDS
+takes minutes, and the pipeline's waits, retries and state checks are only
+exercised when resources sit in `creating`, `copying`, `renaming`, ... for a
+while. A `Progress` attached to a resource reports its in-progress status for
+a number of describe calls of that resource (`polls`) or a number of seconds,
+then its final status (`available`, or `failed` when a fault rule says so).
+
+Latency is configured per kind of resource: `snapshot`, `cluster`, `instance`.
+"""
+
+import threading
+import time
+
+KINDS = ("snapshot", "cluster", "instance")
+
+_lock = threading.Lock()
+
+
+class Delay:
+    """How long one kind of resource stays in progress."""
+
+    def __init__(self, polls=0, seconds=0.0):
+        if int(polls) < 0 or float(seconds) < 0:
+            raise ValueError("polls and seconds must not be negative")
+        self.polls = int(polls)
+        self.seconds = float(seconds)
+
+    @classmethod
+    def parse(cls, spec):
+        if not isinstance(spec, dict) or not set(spec) <= {"polls", "seconds"}:
+            raise ValueError(f'expected {{"polls": N}} or {{"seconds": S}}, got {spec!r}')
+        return cls(spec.get("polls", 0), spec.get("seconds", 0.0))
+
+    def to_json(self):
+        return {"polls": self.polls, "seconds": self.seconds}
+
+
+class Latency:
+    """Current delay of each kind; changed by flags and the control endpoint."""
+
+    def __init__(self):
+        self.delays = {kind: Delay() for kind in KINDS}
+
+    def configure(self, spec):
+        """Applies `{"polls": N}` / `{"seconds": S}` to every kind, or
+        `{"snapshot": {...}, "cluster": {...}, "instance": {...}}` per kind."""
+        if not isinstance(spec, dict):
+            raise ValueError("latency must be a JSON object")
+        if set(spec) <= {"polls", "seconds"}:
+            delays = {kind: Delay.parse(spec) for kind in KINDS}
+        else:
+            unknown = set(spec) - set(KINDS)
+            if unknown:
+                raise ValueError(f"unknown resource kinds {sorted(unknown)}")
+            delays = {kind: Delay.parse(value) for kind, value in spec.items()}
+        with _lock:
+            self.delays.update(delays)
+
+    def get(self, kind):
+        with _lock:
+            return self.delays[kind]
+
+    def to_json(self):
+        with _lock:
+            return {kind: delay.to_json() for kind, delay in self.delays.items()}
+
+
+LATENCY = Latency()
+
+
+class Progress:
+    """In-progress status of one resource.
+
+    The status shows on the response that started the work and on the next
+    `polls` describe calls that return the resource, or until `seconds` have
+    passed (whichever is configured; both may be), then `final` shows.
+    """
+
+    def __init__(self, kind, status, final="available", **extra):
+        delay = LATENCY.get(kind)
+        self.kind = kind
+        self.status = status
+        self.final = final
+        self.polls = delay.polls
+        self.until = time.monotonic() + delay.seconds
+        self.seen = 0
+        self.extra = extra
+
+    def tick(self):
+        """Counts one describe call that returned the resource."""
+        with _lock:
+            self.seen += 1
+
+    def active(self):
+        with _lock:
+            return self.seen <= self.polls or time.monotonic() < self.until
+
+
+def attach(resource, progress):
+    resource.__dict__["_adr_progress"] = progress
+    return progress
+
+
+def progress_of(resource):
+    return resource.__dict__.get("_adr_progress")
+
+
+def status_of(resource, stored):
+    """The status a describe call shows: in progress, then final, else stored."""
+    progress = progress_of(resource)
+    if progress is None:
+        return stored
+    if progress.active():
+        return progress.status
+    return progress.final
+
+
+def in_progress(resource, status=None):
+    progress = progress_of(resource)
+    if progress is None or not progress.active():
+        return False
+    return status is None or progress.status == status
