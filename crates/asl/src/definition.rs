@@ -1,0 +1,1218 @@
+//! Loading and validating an ASL definition (JSONPath query language).
+//!
+//! [`Definition::parse`] either returns a fully checked definition or every
+//! problem found ([`AslError::Invalid`]), each naming the state (slash path for
+//! nested states: `Map/ItemProcessor/Inner`) and the field. Checks: JSON shape
+//! and field types, fields allowed per state type, `Next`/`Default`/Catch
+//! targets, reachability from `StartAt`, a terminal state in every scope,
+//! `Next` xor `End`, path syntax (reference paths where ASL requires them),
+//! payload templates and intrinsic calls, Retry/Catch fields, timeouts.
+//! Features this engine does not run are rejected here, naming the feature and
+//! the state: JSONata, variables (`Assign`), distributed Map and its fields,
+//! `.sync`/`.waitForTaskToken` integrations.
+
+use crate::choice::{self, Rule};
+use crate::error::{AslError, Diagnostic};
+use crate::path::JsonPath;
+use crate::payload::{self, Template};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+/// A loaded, validated state machine definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub comment: Option<String>,
+    /// Machine-level `TimeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+    pub root: Scope,
+    source: Value,
+}
+
+/// A set of states with a start state: the machine, a Parallel branch or a Map processor.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub start_at: String,
+    pub states: Vec<State>,
+    index: HashMap<String, usize>,
+}
+
+impl Scope {
+    pub fn get(&self, name: &str) -> Option<&State> {
+        self.index.get(name).map(|&i| &self.states[i])
+    }
+}
+
+/// `InputPath` / `OutputPath`: absent means `$`, JSON null means `{}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IoPath {
+    Default,
+    Null,
+    Path(JsonPath),
+}
+
+/// `ResultPath`: absent means `$` (replace), JSON null discards the result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultPath {
+    Default,
+    Null,
+    Path(JsonPath),
+}
+
+/// A number of seconds given literally or by a reference path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seconds {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitFor {
+    Seconds(u64),
+    SecondsPath(JsonPath),
+    Timestamp(OffsetDateTime),
+    TimestampPath(JsonPath),
+}
+
+/// `Error`/`Cause` of a Fail state: literal, or `ErrorPath`/`CausePath`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailField {
+    Literal(String),
+    Dynamic(Template),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrier {
+    pub error_equals: Vec<String>,
+    pub interval_seconds: u64,
+    pub max_attempts: u64,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub jitter: Jitter,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catcher {
+    pub error_equals: Vec<String>,
+    pub next: String,
+    pub result_path: ResultPath,
+}
+
+/// `MaxConcurrency` of a Map state (0 = unlimited).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Concurrency {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub enum StateKind {
+    Pass {
+        result: Option<Value>,
+    },
+    Task {
+        resource: String,
+        timeout: Option<Seconds>,
+    },
+    Choice {
+        choices: Vec<(Rule, String)>,
+        default: Option<String>,
+    },
+    Wait(WaitFor),
+    Succeed,
+    Fail {
+        error: Option<FailField>,
+        cause: Option<FailField>,
+    },
+    Parallel {
+        branches: Vec<Scope>,
+    },
+    Map {
+        items_path: Option<JsonPath>,
+        item_selector: Option<Template>,
+        processor: Box<Scope>,
+        max_concurrency: Concurrency,
+    },
+}
+
+/// One state, with the fields common to several types flattened in (absent
+/// where the type does not allow them).
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub kind: StateKind,
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    /// `None` for `End: true` and for Choice/Succeed/Fail.
+    pub next: Option<String>,
+}
+
+impl State {
+    /// The ASL `Type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "Pass",
+            StateKind::Task { .. } => "Task",
+            StateKind::Choice { .. } => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed => "Succeed",
+            StateKind::Fail { .. } => "Fail",
+            StateKind::Parallel { .. } => "Parallel",
+            StateKind::Map { .. } => "Map",
+        }
+    }
+}
+
+const KNOWN_STATES_ERRORS: &[&str] = &[
+    "States.ALL",
+    "States.DataLimitExceeded",
+    "States.ExceedToleratedFailureThreshold",
+    "States.HeartbeatTimeout",
+    "States.Http.Socket",
+    "States.IntrinsicFailure",
+    "States.ItemReaderFailed",
+    "States.NoChoiceMatched",
+    "States.ParameterPathFailure",
+    "States.Permissions",
+    "States.ResultPathMatchFailure",
+    "States.ResultWriterFailed",
+    "States.Runtime",
+    "States.TaskFailed",
+    "States.Timeout",
+    "States.BranchFailed",
+    "States.QueryEvaluationError",
+];
+
+/// The largest number AWS accepts for seconds fields.
+const MAX_SECONDS: u64 = 99_999_999;
+
+impl Definition {
+    /// Parse and validate definition text.
+    pub fn parse(text: &str) -> Result<Definition, AslError> {
+        let v: Value = serde_json::from_str(text)?;
+        Definition::from_value(v)
+    }
+
+    /// Validate and load an already-parsed JSON definition.
+    pub fn from_value(v: Value) -> Result<Definition, AslError> {
+        let mut cx = Cx::default();
+        let def = cx.machine(&v);
+        match def {
+            Some((comment, timeout_seconds, root)) if cx.diags.is_empty() => {
+                Ok(Definition { comment, timeout_seconds, root, source: v })
+            }
+            _ => Err(AslError::Invalid(cx.diags)),
+        }
+    }
+
+    /// The definition as JSON (after substitutions, if any were applied).
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+}
+
+/// Every problem in `text`; empty when the definition is valid.
+pub fn validate(text: &str) -> Vec<Diagnostic> {
+    match Definition::parse(text) {
+        Ok(_) => Vec::new(),
+        Err(AslError::Invalid(d)) => d,
+        Err(e) => vec![Diagnostic { state: None, field: String::new(), message: e.to_string() }],
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    diags: Vec<Diagnostic>,
+}
+
+/// Field access on one JSON object that remembers which keys were read.
+struct Obj<'a> {
+    m: &'a Map<String, Value>,
+    seen: HashSet<&'static str>,
+}
+
+impl<'a> Obj<'a> {
+    fn get(&mut self, k: &'static str) -> Option<&'a Value> {
+        self.seen.insert(k);
+        self.m.get(k)
+    }
+    fn has(&self, k: &str) -> bool {
+        self.m.contains_key(k)
+    }
+    fn unknown(&self) -> Vec<&'a String> {
+        self.m.keys().filter(|k| !self.seen.contains(k.as_str())).collect()
+    }
+}
+
+fn as_secs(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+}
+
+impl Cx {
+    fn err(&mut self, state: Option<&str>, field: impl Into<String>, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            state: state.map(str::to_string),
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn machine(&mut self, v: &Value) -> Option<(Option<String>, Option<u64>, Scope)> {
+        let Value::Object(m) = v else {
+            self.err(None, "", "the definition must be a JSON object");
+            return None;
+        };
+        let mut o = Obj { m, seen: HashSet::new() };
+        let comment = o.get("Comment").and_then(Value::as_str).map(str::to_string);
+        if let Some(ver) = o.get("Version")
+            && ver.as_str() != Some("1.0")
+        {
+            self.err(None, "Version", format!("only \"1.0\" is defined, got {ver}"));
+        }
+        self.query_language(o.get("QueryLanguage"), None);
+        let timeout = match o.get("TimeoutSeconds") {
+            None => None,
+            Some(t) => match as_secs(t) {
+                Some(s) if (1..=MAX_SECONDS).contains(&s) => Some(s),
+                _ => {
+                    self.err(None, "TimeoutSeconds", format!("must be a positive integer, got {t}"));
+                    None
+                }
+            },
+        };
+        let root = self.scope(&mut o, None);
+        for k in o.unknown() {
+            self.err(None, k.as_str(), "unknown top-level field");
+        }
+        root.map(|r| (comment, timeout, r))
+    }
+
+    fn query_language(&mut self, v: Option<&Value>, state: Option<&str>) {
+        match v {
+            None => {}
+            Some(Value::String(s)) if s == "JSONPath" => {}
+            Some(Value::String(s)) if s == "JSONata" => self.err(
+                state,
+                "QueryLanguage",
+                "unsupported feature: QueryLanguage JSONata (this engine runs the JSONPath query language only)",
+            ),
+            Some(other) => self.err(state, "QueryLanguage", format!("must be \"JSONPath\" or \"JSONata\", got {other}")),
+        }
+    }
+
+    /// `StartAt` + `States` of the machine, a branch or a processor.
+    fn scope(&mut self, o: &mut Obj<'_>, prefix: Option<&str>) -> Option<Scope> {
+        let start_at = match o.get("StartAt") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.err(prefix, "StartAt", format!("must be a string, got {other}"));
+                None
+            }
+            None => {
+                self.err(prefix, "StartAt", "missing");
+                None
+            }
+        };
+        let states_obj = match o.get("States") {
+            Some(Value::Object(m)) if !m.is_empty() => Some(m),
+            Some(Value::Object(_)) => {
+                self.err(prefix, "States", "must contain at least one state");
+                None
+            }
+            Some(other) => {
+                self.err(
+                    prefix,
+                    "States",
+                    format!("must be an object, got {}", crate::path::type_name(other)),
+                );
+                None
+            }
+            None => {
+                self.err(prefix, "States", "missing");
+                None
+            }
+        };
+        let states_obj = states_obj?;
+        let mut states = Vec::new();
+        for (name, sv) in states_obj {
+            let loc = match prefix {
+                Some(p) => format!("{p}/{name}"),
+                None => name.clone(),
+            };
+            if name.is_empty() || name.chars().count() > 80 {
+                self.err(Some(&loc), "Name", "state names must be 1 to 80 characters long");
+            }
+            if let Some(s) = self.state(name, &loc, sv) {
+                states.push(s);
+            }
+        }
+        let start_at = start_at?;
+        let index: HashMap<String, usize> =
+            states.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        if !states_obj.contains_key(&start_at) {
+            self.err(prefix, "StartAt", format!("'{start_at}' is not a state in this scope"));
+        }
+        self.check_graph(&states, states_obj, &start_at, prefix);
+        Some(Scope { start_at, states, index })
+    }
+
+    fn check_graph(
+        &mut self,
+        states: &[State],
+        all: &Map<String, Value>,
+        start_at: &str,
+        prefix: Option<&str>,
+    ) {
+        let loc = |n: &str| match prefix {
+            Some(p) => format!("{p}/{n}"),
+            None => n.to_string(),
+        };
+        let by_name: HashMap<&str, &State> = states.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut edges: Vec<(String, &'static str, String)> = Vec::new();
+        for s in states {
+            if let Some(n) = &s.next {
+                edges.push((s.name.clone(), "Next", n.clone()));
+            }
+            if let StateKind::Choice { choices, default } = &s.kind {
+                for (i, (_, n)) in choices.iter().enumerate() {
+                    let _ = i;
+                    edges.push((s.name.clone(), "Choices[].Next", n.clone()));
+                }
+                if let Some(d) = default {
+                    edges.push((s.name.clone(), "Default", d.clone()));
+                }
+            }
+            for c in &s.catch {
+                edges.push((s.name.clone(), "Catch[].Next", c.next.clone()));
+            }
+        }
+        for (from, field, to) in &edges {
+            if !all.contains_key(to) {
+                self.err(Some(&loc(from)), *field, format!("'{to}' is not a state in this scope"));
+            }
+        }
+        // Reachability.
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack = vec![start_at];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            for (from, _, to) in &edges {
+                if from == n {
+                    stack.push(to);
+                }
+            }
+        }
+        for name in all.keys() {
+            if all.contains_key(start_at) && !seen.contains(name.as_str()) {
+                self.err(
+                    Some(&loc(name)),
+                    "StartAt",
+                    format!("state is unreachable from StartAt '{start_at}'"),
+                );
+            }
+        }
+        let terminal = states.iter().any(|s| s.next.is_none() && !matches!(s.kind, StateKind::Choice { .. }));
+        // Only report a missing terminal state when every state parsed.
+        if !terminal && by_name.len() == all.len() {
+            self.err(prefix, "States", "no terminal state: at least one state needs \"End\": true or must be a Succeed or Fail state");
+        }
+    }
+
+    fn state(&mut self, name: &str, loc: &str, v: &Value) -> Option<State> {
+        let Value::Object(m) = v else {
+            self.err(Some(loc), "", "a state must be an object");
+            return None;
+        };
+        let mut o = Obj { m, seen: HashSet::new() };
+        let ty = match o.get("Type") {
+            Some(Value::String(t)) => t.as_str(),
+            Some(other) => {
+                self.err(Some(loc), "Type", format!("must be a string, got {other}"));
+                return None;
+            }
+            None => {
+                self.err(Some(loc), "Type", "missing");
+                return None;
+            }
+        };
+        o.get("Comment");
+        self.query_language(o.get("QueryLanguage"), Some(loc));
+        for (f, what) in [
+            ("Assign", "variables (Assign)"),
+            ("Arguments", "Arguments (JSONata)"),
+            ("Output", "Output (JSONata)"),
+            ("ItemReader", "distributed Map (ItemReader)"),
+            ("ItemBatcher", "distributed Map (ItemBatcher)"),
+            ("ResultWriter", "distributed Map (ResultWriter)"),
+            ("ToleratedFailurePercentage", "distributed Map (ToleratedFailurePercentage)"),
+            ("ToleratedFailurePercentagePath", "distributed Map (ToleratedFailurePercentagePath)"),
+            ("ToleratedFailureCount", "distributed Map (ToleratedFailureCount)"),
+            ("ToleratedFailureCountPath", "distributed Map (ToleratedFailureCountPath)"),
+            ("Label", "distributed Map (Label)"),
+        ] {
+            if o.get(f).is_some() {
+                self.err(Some(loc), f, format!("unsupported feature: {what}"));
+            }
+        }
+        let (io, transition, params, selector, result_path, errors) = match ty {
+            "Pass" => (true, true, true, false, true, false),
+            "Task" | "Parallel" | "Map" => (true, true, true, true, true, true),
+            "Choice" | "Succeed" => (true, false, false, false, false, false),
+            "Wait" => (true, true, false, false, false, false),
+            "Fail" => (false, false, false, false, false, false),
+            other => {
+                self.err(Some(loc), "Type", format!("unknown state type '{other}'"));
+                return None;
+            }
+        };
+        let input_path = if io { self.io_path(&mut o, "InputPath", loc) } else { IoPath::Default };
+        let output_path = if io { self.io_path(&mut o, "OutputPath", loc) } else { IoPath::Default };
+        let parameters = if params && ty != "Map" { self.template(&mut o, "Parameters", loc) } else { None };
+        let result_selector = if selector { self.template(&mut o, "ResultSelector", loc) } else { None };
+        let result_path = if result_path {
+            self.result_path(o.get("ResultPath"), loc, "ResultPath")
+        } else {
+            ResultPath::Default
+        };
+        let (retry, catch) = if errors {
+            (self.retriers(&mut o, loc), self.catchers(&mut o, loc))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let next = if transition { self.transition(&mut o, loc) } else { None };
+        let kind = match ty {
+            "Pass" => StateKind::Pass { result: o.get("Result").cloned() },
+            "Task" => self.task(&mut o, loc)?,
+            "Choice" => self.choice(&mut o, loc)?,
+            "Wait" => StateKind::Wait(self.wait(&mut o, loc)?),
+            "Succeed" => StateKind::Succeed,
+            "Fail" => self.fail(&mut o, loc),
+            "Parallel" => self.parallel(&mut o, loc)?,
+            "Map" => self.map(&mut o, loc)?,
+            _ => return None,
+        };
+        for k in o.unknown() {
+            self.err(Some(loc), k.as_str(), format!("field not allowed in a {ty} state"));
+        }
+        Some(State {
+            name: name.to_string(),
+            kind,
+            input_path,
+            output_path,
+            parameters,
+            result_selector,
+            result_path,
+            retry,
+            catch,
+            next,
+        })
+    }
+
+    fn transition(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<String> {
+        let next = o.get("Next");
+        let end = o.get("End");
+        match (next, end) {
+            (Some(Value::String(n)), None | Some(Value::Bool(false))) => Some(n.clone()),
+            (Some(Value::String(_)), Some(_)) => {
+                self.err(Some(loc), "End", "a state cannot have both Next and End");
+                None
+            }
+            (Some(other), _) => {
+                self.err(Some(loc), "Next", format!("must be a state name, got {other}"));
+                None
+            }
+            (None, Some(Value::Bool(true))) => None,
+            (None, Some(Value::Bool(false)) | None) => {
+                self.err(Some(loc), "Next", "missing: a non-terminal state needs Next (or \"End\": true)");
+                None
+            }
+            (None, Some(other)) => {
+                self.err(Some(loc), "End", format!("must be a boolean, got {other}"));
+                None
+            }
+        }
+    }
+
+    fn io_path(&mut self, o: &mut Obj<'_>, field: &'static str, loc: &str) -> IoPath {
+        match o.get(field) {
+            None => IoPath::Default,
+            Some(Value::Null) => IoPath::Null,
+            Some(Value::String(s)) => match JsonPath::parse(s) {
+                Ok(p) if p.root() == crate::path::Root::Context => {
+                    self.err(
+                        Some(loc),
+                        field,
+                        format!("'{s}': the context object ($$) cannot be used in {field}"),
+                    );
+                    IoPath::Default
+                }
+                Ok(p) => IoPath::Path(p),
+                Err(e) => {
+                    self.err(Some(loc), field, e.to_string());
+                    IoPath::Default
+                }
+            },
+            Some(other) => {
+                self.err(Some(loc), field, format!("must be a path string or null, got {other}"));
+                IoPath::Default
+            }
+        }
+    }
+
+    fn result_path(&mut self, v: Option<&Value>, loc: &str, field: &str) -> ResultPath {
+        match v {
+            None => ResultPath::Default,
+            Some(Value::Null) => ResultPath::Null,
+            Some(Value::String(s)) => match JsonPath::parse(s) {
+                Ok(p) if p.root() == crate::path::Root::Input && p.is_reference() => ResultPath::Path(p),
+                Ok(_) => {
+                    self.err(
+                        Some(loc),
+                        field,
+                        format!("'{s}' is not a reference path (names and indices from '$' only)"),
+                    );
+                    ResultPath::Default
+                }
+                Err(e) => {
+                    self.err(Some(loc), field, e.to_string());
+                    ResultPath::Default
+                }
+            },
+            Some(other) => {
+                self.err(Some(loc), field, format!("must be a path string or null, got {other}"));
+                ResultPath::Default
+            }
+        }
+    }
+
+    fn reference(&mut self, v: &Value, loc: &str, field: &str) -> Option<JsonPath> {
+        let Value::String(s) = v else {
+            self.err(Some(loc), field, format!("must be a path string, got {v}"));
+            return None;
+        };
+        match JsonPath::parse(s) {
+            Ok(p) if p.is_reference() => Some(p),
+            Ok(_) => {
+                self.err(Some(loc), field, format!("'{s}' is not a reference path"));
+                None
+            }
+            Err(e) => {
+                self.err(Some(loc), field, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, o: &mut Obj<'_>, field: &'static str, loc: &str) -> Option<Template> {
+        let v = o.get(field)?;
+        match Template::compile(v) {
+            Ok(t) => Some(t),
+            Err((key, msg)) => {
+                self.err(Some(loc), format!("{field}.{key}"), msg);
+                None
+            }
+        }
+    }
+
+    fn error_equals(&mut self, v: Option<&Value>, loc: &str, field: &str) -> Vec<String> {
+        let Some(Value::Array(a)) = v else {
+            self.err(Some(loc), format!("{field}.ErrorEquals"), "required: a non-empty array of error names");
+            return Vec::new();
+        };
+        if a.is_empty() {
+            self.err(Some(loc), format!("{field}.ErrorEquals"), "must not be empty");
+        }
+        let mut out = Vec::new();
+        for e in a {
+            match e.as_str() {
+                Some(s) => {
+                    if s.starts_with("States.") && !KNOWN_STATES_ERRORS.contains(&s) {
+                        self.err(
+                            Some(loc),
+                            format!("{field}.ErrorEquals"),
+                            format!("unknown error name '{s}' (names starting with 'States.' are reserved)"),
+                        );
+                    }
+                    out.push(s.to_string());
+                }
+                None => self.err(
+                    Some(loc),
+                    format!("{field}.ErrorEquals"),
+                    format!("error names must be strings, got {e}"),
+                ),
+            }
+        }
+        if out.iter().any(|e| e == "States.ALL") && out.len() > 1 {
+            self.err(Some(loc), format!("{field}.ErrorEquals"), "States.ALL must appear alone");
+        }
+        out
+    }
+
+    fn retriers(&mut self, o: &mut Obj<'_>, loc: &str) -> Vec<Retrier> {
+        let Some(v) = o.get("Retry") else { return Vec::new() };
+        let Value::Array(a) = v else {
+            self.err(Some(loc), "Retry", "must be an array of retriers");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, r) in a.iter().enumerate() {
+            let f = format!("Retry[{i}]");
+            let Value::Object(m) = r else {
+                self.err(Some(loc), f, "a retrier must be an object");
+                continue;
+            };
+            let mut ro = Obj { m, seen: HashSet::new() };
+            let error_equals = self.error_equals(ro.get("ErrorEquals"), loc, &f);
+            if error_equals.iter().any(|e| e == "States.ALL") && i + 1 != a.len() {
+                self.err(
+                    Some(loc),
+                    format!("{f}.ErrorEquals"),
+                    "a retrier with States.ALL must be the last one",
+                );
+            }
+            let mut int_field = |cx: &mut Cx, name: &'static str, default: u64, min: u64| -> u64 {
+                match ro.get(name) {
+                    None => default,
+                    Some(v) => match as_secs(v) {
+                        Some(n) if n >= min && n <= MAX_SECONDS => n,
+                        _ => {
+                            cx.err(
+                                Some(loc),
+                                format!("{f}.{name}"),
+                                format!("must be an integer >= {min}, got {v}"),
+                            );
+                            default
+                        }
+                    },
+                }
+            };
+            let interval_seconds = int_field(self, "IntervalSeconds", 1, 1);
+            let max_attempts = int_field(self, "MaxAttempts", 3, 0);
+            let max_delay_seconds = Some(int_field(self, "MaxDelaySeconds", 0, 1)).filter(|&n| n > 0);
+            let backoff_rate = match ro.get("BackoffRate") {
+                None => 2.0,
+                Some(v) => match v.as_f64() {
+                    Some(b) if b >= 1.0 => b,
+                    _ => {
+                        self.err(
+                            Some(loc),
+                            format!("{f}.BackoffRate"),
+                            format!("must be a number >= 1.0, got {v}"),
+                        );
+                        2.0
+                    }
+                },
+            };
+            let jitter = match ro.get("JitterStrategy") {
+                None => Jitter::None,
+                Some(Value::String(s)) if s == "NONE" => Jitter::None,
+                Some(Value::String(s)) if s == "FULL" => Jitter::Full,
+                Some(v) => {
+                    self.err(
+                        Some(loc),
+                        format!("{f}.JitterStrategy"),
+                        format!("must be \"FULL\" or \"NONE\", got {v}"),
+                    );
+                    Jitter::None
+                }
+            };
+            ro.get("Comment");
+            for k in ro.unknown() {
+                self.err(Some(loc), format!("{f}.{k}"), "field not allowed in a retrier");
+            }
+            out.push(Retrier {
+                error_equals,
+                interval_seconds,
+                max_attempts,
+                backoff_rate,
+                max_delay_seconds,
+                jitter,
+            });
+        }
+        out
+    }
+
+    fn catchers(&mut self, o: &mut Obj<'_>, loc: &str) -> Vec<Catcher> {
+        let Some(v) = o.get("Catch") else { return Vec::new() };
+        let Value::Array(a) = v else {
+            self.err(Some(loc), "Catch", "must be an array of catchers");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, c) in a.iter().enumerate() {
+            let f = format!("Catch[{i}]");
+            let Value::Object(m) = c else {
+                self.err(Some(loc), f, "a catcher must be an object");
+                continue;
+            };
+            let mut co = Obj { m, seen: HashSet::new() };
+            let error_equals = self.error_equals(co.get("ErrorEquals"), loc, &f);
+            if error_equals.iter().any(|e| e == "States.ALL") && i + 1 != a.len() {
+                self.err(
+                    Some(loc),
+                    format!("{f}.ErrorEquals"),
+                    "a catcher with States.ALL must be the last one",
+                );
+            }
+            let next = match co.get("Next") {
+                Some(Value::String(n)) => n.clone(),
+                _ => {
+                    self.err(Some(loc), format!("{f}.Next"), "required: the state to go to");
+                    continue;
+                }
+            };
+            let result_path = self.result_path(co.get("ResultPath"), loc, &format!("{f}.ResultPath"));
+            co.get("Comment");
+            if co.get("Output").is_some() || co.get("Assign").is_some() {
+                self.err(
+                    Some(loc),
+                    f.clone(),
+                    "unsupported feature: Output/Assign in a catcher (JSONata/variables)",
+                );
+            }
+            for k in co.unknown() {
+                self.err(Some(loc), format!("{f}.{k}"), "field not allowed in a catcher");
+            }
+            out.push(Catcher { error_equals, next, result_path });
+        }
+        out
+    }
+
+    fn seconds(
+        &mut self,
+        o: &mut Obj<'_>,
+        loc: &str,
+        field: &'static str,
+        path_field: &'static str,
+    ) -> Option<Seconds> {
+        match (o.get(field), o.get(path_field)) {
+            (Some(_), Some(_)) => {
+                self.err(Some(loc), path_field, format!("{field} and {path_field} are mutually exclusive"));
+                None
+            }
+            (Some(v), None) => match as_secs(v) {
+                Some(s) if (1..=MAX_SECONDS).contains(&s) => Some(Seconds::Fixed(s)),
+                _ => {
+                    self.err(Some(loc), field, format!("must be a positive integer, got {v}"));
+                    None
+                }
+            },
+            (None, Some(v)) => self.reference(v, loc, path_field).map(Seconds::Path),
+            (None, None) => None,
+        }
+    }
+
+    fn task(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
+        let resource = match o.get("Resource") {
+            Some(Value::String(r)) => r.clone(),
+            Some(other) => {
+                self.err(Some(loc), "Resource", format!("must be a string, got {other}"));
+                return None;
+            }
+            None => {
+                self.err(Some(loc), "Resource", "missing");
+                return None;
+            }
+        };
+        if !resource.starts_with("arn:") && !resource.contains("${") {
+            self.err(Some(loc), "Resource", format!("'{resource}' is not an ARN"));
+        }
+        for suffix in [".waitForTaskToken", ".sync:2", ".sync"] {
+            if resource.ends_with(suffix) {
+                self.err(
+                    Some(loc),
+                    "Resource",
+                    format!("unsupported feature: the {suffix} integration pattern ('{resource}')"),
+                );
+                break;
+            }
+        }
+        if resource.starts_with("arn:aws:states:") && resource.contains(":activity:") {
+            self.err(Some(loc), "Resource", "unsupported feature: activities");
+        }
+        let timeout = self.seconds(o, loc, "TimeoutSeconds", "TimeoutSecondsPath");
+        let heartbeat = self.seconds(o, loc, "HeartbeatSeconds", "HeartbeatSecondsPath");
+        if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.err(
+                Some(loc),
+                "HeartbeatSeconds",
+                format!("must be smaller than TimeoutSeconds ({h} >= {t})"),
+            );
+        }
+        o.get("Credentials");
+        Some(StateKind::Task { resource, timeout })
+    }
+
+    fn choice(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
+        if o.has("Next") || o.has("End") {
+            self.err(
+                Some(loc),
+                if o.has("Next") { "Next" } else { "End" },
+                "a Choice state transitions through Choices/Default only",
+            );
+            o.get("Next");
+            o.get("End");
+        }
+        let default = match o.get("Default") {
+            None => None,
+            Some(Value::String(d)) => Some(d.clone()),
+            Some(other) => {
+                self.err(Some(loc), "Default", format!("must be a state name, got {other}"));
+                None
+            }
+        };
+        let Some(Value::Array(rules)) = o.get("Choices") else {
+            self.err(Some(loc), "Choices", "required: a non-empty array of choice rules");
+            return None;
+        };
+        if rules.is_empty() {
+            self.err(Some(loc), "Choices", "must not be empty");
+        }
+        let mut choices = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let next = match r.get("Next") {
+                Some(Value::String(n)) => n.clone(),
+                _ => {
+                    self.err(
+                        Some(loc),
+                        format!("Choices[{i}].Next"),
+                        "required: a top-level choice rule needs Next",
+                    );
+                    continue;
+                }
+            };
+            if r.get("Condition").is_some() || r.get("Assign").is_some() {
+                self.err(
+                    Some(loc),
+                    format!("Choices[{i}]"),
+                    "unsupported feature: Condition/Assign in a choice rule (JSONata/variables)",
+                );
+                continue;
+            }
+            match Rule::parse(r, &["Next"]) {
+                Ok(rule) => choices.push((rule, next)),
+                Err((field, msg)) => {
+                    let f = if field.is_empty() {
+                        format!("Choices[{i}]")
+                    } else {
+                        format!("Choices[{i}].{field}")
+                    };
+                    self.err(Some(loc), f, msg);
+                }
+            }
+        }
+        let _ = choice::is_operator_key;
+        Some(StateKind::Choice { choices, default })
+    }
+
+    fn wait(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<WaitFor> {
+        let fields = [
+            ("Seconds", o.get("Seconds")),
+            ("SecondsPath", o.get("SecondsPath")),
+            ("Timestamp", o.get("Timestamp")),
+            ("TimestampPath", o.get("TimestampPath")),
+        ];
+        let given: Vec<_> = fields.iter().filter(|(_, v)| v.is_some()).collect();
+        if given.len() != 1 {
+            self.err(
+                Some(loc),
+                "Seconds",
+                format!("a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath (found {})", given.len()),
+            );
+            return None;
+        }
+        let (field, v) = (given[0].0, given[0].1?);
+        match field {
+            "Seconds" => match as_secs(v) {
+                Some(s) if s <= MAX_SECONDS => Some(WaitFor::Seconds(s)),
+                _ => {
+                    self.err(Some(loc), "Seconds", format!("must be a non-negative integer, got {v}"));
+                    None
+                }
+            },
+            "Timestamp" => match v.as_str().and_then(choice::parse_ts) {
+                Some(t) => Some(WaitFor::Timestamp(t)),
+                None => {
+                    self.err(
+                        Some(loc),
+                        "Timestamp",
+                        format!("must be an RFC 3339 timestamp such as \"2016-03-14T01:59:00Z\", got {v}"),
+                    );
+                    None
+                }
+            },
+            "SecondsPath" => self.reference(v, loc, field).map(WaitFor::SecondsPath),
+            _ => self.reference(v, loc, field).map(WaitFor::TimestampPath),
+        }
+    }
+
+    fn fail(&mut self, o: &mut Obj<'_>, loc: &str) -> StateKind {
+        let mut field = |cx: &mut Cx, lit: &'static str, path: &'static str| match (o.get(lit), o.get(path)) {
+            (Some(_), Some(_)) => {
+                cx.err(Some(loc), path, format!("{lit} and {path} are mutually exclusive"));
+                None
+            }
+            (Some(Value::String(s)), None) => Some(FailField::Literal(s.clone())),
+            (Some(v), None) => {
+                cx.err(Some(loc), lit, format!("must be a string, got {v}"));
+                None
+            }
+            (None, Some(Value::String(s))) => match payload::compile_dynamic(s) {
+                Ok(t) => Some(FailField::Dynamic(t)),
+                Err(e) => {
+                    cx.err(Some(loc), path, e);
+                    None
+                }
+            },
+            (None, Some(v)) => {
+                cx.err(Some(loc), path, format!("must be a path or intrinsic function string, got {v}"));
+                None
+            }
+            (None, None) => None,
+        };
+        let error = field(self, "Error", "ErrorPath");
+        let cause = field(self, "Cause", "CausePath");
+        StateKind::Fail { error, cause }
+    }
+
+    fn parallel(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
+        let Some(Value::Array(bs)) = o.get("Branches") else {
+            self.err(Some(loc), "Branches", "required: a non-empty array of branches");
+            return None;
+        };
+        if bs.is_empty() {
+            self.err(Some(loc), "Branches", "must not be empty");
+        }
+        let mut branches = Vec::new();
+        for (i, b) in bs.iter().enumerate() {
+            let prefix = format!("{loc}/Branches[{i}]");
+            let Value::Object(m) = b else {
+                self.err(Some(loc), format!("Branches[{i}]"), "a branch must be an object");
+                continue;
+            };
+            let mut bo = Obj { m, seen: HashSet::new() };
+            bo.get("Comment");
+            self.query_language(bo.get("QueryLanguage"), Some(&prefix));
+            if let Some(s) = self.scope(&mut bo, Some(&prefix)) {
+                branches.push(s);
+            }
+            for k in bo.unknown() {
+                self.err(Some(loc), format!("Branches[{i}].{k}"), "field not allowed in a branch");
+            }
+        }
+        Some(StateKind::Parallel { branches })
+    }
+
+    fn map(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
+        let items_path = o.get("ItemsPath").and_then(|v| self.reference(v, loc, "ItemsPath"));
+        let item_selector = match (o.has("ItemSelector"), o.has("Parameters")) {
+            (true, true) => {
+                self.err(
+                    Some(loc),
+                    "Parameters",
+                    "ItemSelector and Parameters (its older name) are mutually exclusive",
+                );
+                o.get("Parameters");
+                self.template(o, "ItemSelector", loc)
+            }
+            (true, false) => self.template(o, "ItemSelector", loc),
+            (false, true) => self.template(o, "Parameters", loc),
+            (false, false) => None,
+        };
+        let max_concurrency = match (o.get("MaxConcurrency"), o.get("MaxConcurrencyPath")) {
+            (Some(_), Some(_)) => {
+                self.err(
+                    Some(loc),
+                    "MaxConcurrencyPath",
+                    "MaxConcurrency and MaxConcurrencyPath are mutually exclusive",
+                );
+                Concurrency::Fixed(0)
+            }
+            (Some(v), None) => match as_secs(v) {
+                Some(n) => Concurrency::Fixed(n),
+                None => {
+                    self.err(Some(loc), "MaxConcurrency", format!("must be a non-negative integer, got {v}"));
+                    Concurrency::Fixed(0)
+                }
+            },
+            (None, Some(v)) => {
+                self.reference(v, loc, "MaxConcurrencyPath").map_or(Concurrency::Fixed(0), Concurrency::Path)
+            }
+            (None, None) => Concurrency::Fixed(0),
+        };
+        let (field, proc_v) = match (o.get("ItemProcessor"), o.get("Iterator")) {
+            (Some(p), None) => ("ItemProcessor", p),
+            (None, Some(p)) => ("Iterator", p),
+            (Some(_), Some(_)) => {
+                self.err(
+                    Some(loc),
+                    "Iterator",
+                    "ItemProcessor and Iterator (its older name) are mutually exclusive",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.err(Some(loc), "ItemProcessor", "required: the states that process each item");
+                return None;
+            }
+        };
+        let Value::Object(m) = proc_v else {
+            self.err(Some(loc), field, "must be an object with StartAt and States");
+            return None;
+        };
+        let prefix = format!("{loc}/{field}");
+        let mut po = Obj { m, seen: HashSet::new() };
+        po.get("Comment");
+        if let Some(cfg) = po.get("ProcessorConfig") {
+            match cfg.get("Mode").and_then(Value::as_str) {
+                None | Some("INLINE") => {}
+                Some("DISTRIBUTED") => self.err(
+                    Some(loc),
+                    format!("{field}.ProcessorConfig.Mode"),
+                    "unsupported feature: distributed Map (Mode DISTRIBUTED)",
+                ),
+                Some(other) => self.err(
+                    Some(loc),
+                    format!("{field}.ProcessorConfig.Mode"),
+                    format!("must be INLINE or DISTRIBUTED, got '{other}'"),
+                ),
+            }
+        }
+        self.query_language(po.get("QueryLanguage"), Some(&prefix));
+        let processor = self.scope(&mut po, Some(&prefix));
+        for k in po.unknown() {
+            self.err(Some(loc), format!("{field}.{k}"), "field not allowed in an item processor");
+        }
+        Some(StateKind::Map { items_path, item_selector, processor: Box::new(processor?), max_concurrency })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn diags(v: Value) -> Vec<Diagnostic> {
+        match Definition::from_value(v) {
+            Ok(_) => vec![],
+            Err(e) => e.diagnostics().to_vec(),
+        }
+    }
+
+    fn has(d: &[Diagnostic], state: Option<&str>, field: &str, msg: &str) -> bool {
+        d.iter().any(|x| x.state.as_deref() == state && x.field == field && x.message.contains(msg))
+    }
+
+    #[test]
+    fn minimal_definition_loads() {
+        let d =
+            Definition::from_value(json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})).unwrap();
+        assert_eq!(d.root.start_at, "A");
+        assert_eq!(d.root.get("A").unwrap().type_name(), "Succeed");
+    }
+
+    #[test]
+    fn graph_problems_are_reported() {
+        let d = diags(json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Next": "Nowhere"},
+            "B": {"Type": "Pass", "End": true},
+            "C": {"Type": "Pass"}
+        }}));
+        assert!(has(&d, Some("A"), "Next", "'Nowhere' is not a state"), "{d:?}");
+        assert!(has(&d, Some("B"), "StartAt", "unreachable"), "{d:?}");
+        assert!(has(&d, Some("C"), "Next", "missing"), "{d:?}");
+        let d = diags(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}),
+        );
+        assert!(has(&d, None, "States", "no terminal state"), "{d:?}");
+        let d = diags(json!({"StartAt": "X", "States": {"A": {"Type": "Succeed"}}}));
+        assert!(has(&d, None, "StartAt", "'X' is not a state"), "{d:?}");
+    }
+
+    #[test]
+    fn field_problems_are_reported() {
+        let d = diags(json!({"StartAt": "A", "States": {"A": {
+            "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true,
+            "InputPath": "$.a[", "ResultPath": "$.a[*]", "Bogus": 1,
+            "Retry": [{"ErrorEquals": ["States.ALL"], "BackoffRate": 0.5, "IntervalSeconds": 0, "JitterStrategy": "SOME"},
+                      {"ErrorEquals": []}],
+            "Parameters": {"x.$": "not a path"}
+        }}}));
+        assert!(has(&d, Some("A"), "InputPath", "invalid path"), "{d:?}");
+        assert!(has(&d, Some("A"), "ResultPath", "not a reference path"), "{d:?}");
+        assert!(has(&d, Some("A"), "Bogus", "not allowed in a Task"), "{d:?}");
+        assert!(has(&d, Some("A"), "Retry[0].BackoffRate", ">= 1.0"), "{d:?}");
+        assert!(has(&d, Some("A"), "Retry[0].IntervalSeconds", ">= 1"), "{d:?}");
+        assert!(has(&d, Some("A"), "Retry[0].JitterStrategy", "FULL"), "{d:?}");
+        assert!(has(&d, Some("A"), "Retry[0].ErrorEquals", "must be the last"), "{d:?}");
+        assert!(has(&d, Some("A"), "Retry[1].ErrorEquals", "must not be empty"), "{d:?}");
+        assert!(has(&d, Some("A"), "Parameters.x.$", "a path must start"), "{d:?}");
+    }
+
+    #[test]
+    fn unsupported_features_name_feature_and_state() {
+        let d =
+            diags(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}));
+        assert!(has(&d, None, "QueryLanguage", "JSONata"), "{d:?}");
+        let d = diags(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}},
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}}}));
+        assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.Mode", "distributed Map"), "{d:?}");
+        assert!(has(&d, Some("M"), "ItemReader", "distributed Map"), "{d:?}");
+        let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}}}));
+        assert!(has(&d, Some("T"), "Resource", ".waitForTaskToken"), "{d:?}");
+        let d = diags(
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {"x": 1}}}}),
+        );
+        assert!(has(&d, Some("P"), "Assign", "variables"), "{d:?}");
+    }
+
+    #[test]
+    fn nested_scopes_are_checked_with_their_location() {
+        let d = diags(json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Outer"}}}
+        ]}}}));
+        assert!(has(&d, Some("P/Branches[0]/X"), "Next", "'Outer' is not a state"), "{d:?}");
+        let d = diags(json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericEquals": "1", "Next": "D"}], "Default": "Missing"},
+            "D": {"Type": "Succeed"}}}));
+        assert!(has(&d, Some("C"), "Choices[0].NumericEquals", "must be a number"), "{d:?}");
+        assert!(has(&d, Some("C"), "Default", "'Missing'"), "{d:?}");
+    }
+
+    #[test]
+    fn wait_and_fail_fields() {
+        let d = diags(json!({"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Seconds": 1, "Timestamp": "2020-01-01T00:00:00Z", "Next": "F"},
+            "F": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}}}));
+        assert!(has(&d, Some("W"), "Seconds", "exactly one"), "{d:?}");
+        assert!(has(&d, Some("F"), "ErrorPath", "mutually exclusive"), "{d:?}");
+        let d = diags(
+            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2020-01-01 00:00", "End": true}}}),
+        );
+        assert!(has(&d, Some("W"), "Timestamp", "RFC 3339"), "{d:?}");
+    }
+
+    #[test]
+    fn validate_reports_bad_json() {
+        let d = validate("{not json");
+        assert_eq!(d.len(), 1);
+        assert!(d[0].message.contains("not valid JSON"));
+    }
+}

@@ -1,0 +1,246 @@
+//! The Step Functions API server, driven by the official aws-sdk-sfn client.
+
+use aurora_dr_asl::{Clock, Definition, Engine, StateMachineSpec, TaskRegistry};
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+const TARGET_ARN: &str = "arn:aws:states:us-west-1:222222222222:stateMachine:aurora-dr-target";
+
+struct Server {
+    client: Client,
+    engine: Engine,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn start() -> Server {
+    let engine = Engine::with_account(Clock::scaled(0.001).unwrap(), "us-west-1", "222222222222");
+    let d = Definition::parse(
+        r#"{"StartAt": "Restore", "States": {
+            "Restore": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": "aurora-dr-restore", "Payload.$": "$"},
+                        "OutputPath": "$.Payload", "Next": "Wait"},
+            "Wait": {"Type": "Wait", "SecondsPath": "$.wait", "End": true}}}"#,
+    )
+    .unwrap();
+    let tasks = TaskRegistry::new().with("aurora-dr-restore", |mut p: Value| async move {
+        p["restored"] = json!(true);
+        Ok(p)
+    });
+    engine.register(StateMachineSpec::new("aurora-dr-target", d).arn(TARGET_ARN).tasks(tasks)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(aurora_dr_asl::serve_with_shutdown(listener, engine.clone(), async {
+        let _ = rx.await;
+    }));
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-1"))
+        .credentials_provider(Credentials::new("AKIDLOCAL", "secret", None, None, "test"))
+        .endpoint_url(url)
+        .build();
+    Server { client: Client::from_conf(config), engine, shutdown: Some(tx), task }
+}
+
+#[tokio::test]
+async fn start_describe_history_list_with_the_sdk() {
+    let s = start().await;
+    let started = s
+        .client
+        .start_execution()
+        .state_machine_arn(TARGET_ARN)
+        .name("snap-2024")
+        .input(r#"{"snapshot": "s1", "wait": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    let arn = started.execution_arn().to_string();
+    assert_eq!(arn, "arn:aws:states:us-west-1:222222222222:execution:aurora-dr-target:snap-2024");
+    // Same name and input while running: the same execution.
+    let again = s
+        .client
+        .start_execution()
+        .state_machine_arn(TARGET_ARN)
+        .name("snap-2024")
+        .input(r#"{"snapshot": "s1", "wait": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.execution_arn(), arn);
+    let different = s
+        .client
+        .start_execution()
+        .state_machine_arn(TARGET_ARN)
+        .name("snap-2024")
+        .input(r#"{"snapshot": "other"}"#)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(different.as_service_error().unwrap().is_execution_already_exists(), "{different:?}");
+
+    s.engine.execution(&arn).unwrap().wait().await;
+    let d = s.client.describe_execution().execution_arn(&arn).send().await.unwrap();
+    assert_eq!(d.status(), &ExecutionStatus::Succeeded);
+    assert_eq!(d.name(), Some("snap-2024"));
+    assert_eq!(d.state_machine_arn(), TARGET_ARN);
+    let output: Value = serde_json::from_str(d.output().unwrap()).unwrap();
+    assert_eq!(output, json!({"snapshot": "s1", "wait": 1, "restored": true}));
+    assert!(d.stop_date().is_some());
+    assert!(d.start_date().secs() > 1_600_000_000);
+
+    let h = s.client.get_execution_history().execution_arn(&arn).send().await.unwrap();
+    let types: Vec<HistoryEventType> = h.events().iter().map(|e| e.r#type().clone()).collect();
+    assert_eq!(
+        types,
+        vec![
+            HistoryEventType::ExecutionStarted,
+            HistoryEventType::TaskStateEntered,
+            HistoryEventType::TaskScheduled,
+            HistoryEventType::TaskStarted,
+            HistoryEventType::TaskSucceeded,
+            HistoryEventType::TaskStateExited,
+            HistoryEventType::WaitStateEntered,
+            HistoryEventType::WaitStateExited,
+            HistoryEventType::ExecutionSucceeded,
+        ]
+    );
+    let scheduled = h.events()[2].task_scheduled_event_details().unwrap();
+    assert_eq!(
+        (scheduled.resource_type(), scheduled.resource(), scheduled.region()),
+        ("lambda", "invoke", "us-west-1")
+    );
+    let entered = h.events()[1].state_entered_event_details().unwrap();
+    assert_eq!(entered.name(), "Restore");
+    assert_eq!(h.events()[1].previous_event_id(), 1);
+
+    let page = s
+        .client
+        .get_execution_history()
+        .execution_arn(&arn)
+        .max_results(4)
+        .reverse_order(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.events().len(), 4);
+    assert_eq!(page.events()[0].r#type(), &HistoryEventType::ExecutionSucceeded);
+    assert!(page.next_token().is_some());
+
+    let list = s.client.list_executions().state_machine_arn(TARGET_ARN).send().await.unwrap();
+    assert_eq!(list.executions().len(), 1);
+    assert_eq!(list.executions()[0].status(), &ExecutionStatus::Succeeded);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn stop_and_errors_with_the_sdk() {
+    let s = start().await;
+    let arn = s
+        .client
+        .start_execution()
+        .state_machine_arn(TARGET_ARN)
+        .input(r#"{"wait": 100000}"#)
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_string();
+    s.client
+        .stop_execution()
+        .execution_arn(&arn)
+        .error("Manual")
+        .cause("stopped by test")
+        .send()
+        .await
+        .unwrap();
+    let d = s.client.describe_execution().execution_arn(&arn).send().await.unwrap();
+    assert_eq!(d.status(), &ExecutionStatus::Aborted);
+    assert_eq!(d.error(), Some("Manual"));
+
+    let e = s
+        .client
+        .start_execution()
+        .state_machine_arn("arn:aws:states:us-west-1:222222222222:stateMachine:nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.as_service_error().unwrap().is_state_machine_does_not_exist(), "{e:?}");
+    let e =
+        s.client.start_execution().state_machine_arn(TARGET_ARN).name("bad name").send().await.unwrap_err();
+    assert!(e.as_service_error().unwrap().is_invalid_name(), "{e:?}");
+    let e = s
+        .client
+        .describe_execution()
+        .execution_arn("arn:aws:states:us-west-1:222222222222:execution:aurora-dr-target:missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.as_service_error().unwrap().is_execution_does_not_exist(), "{e:?}");
+    let e =
+        s.client.start_execution().state_machine_arn(TARGET_ARN).input("{not json").send().await.unwrap_err();
+    assert!(e.as_service_error().unwrap().is_invalid_execution_input(), "{e:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn create_state_machine_and_mock_test_case_via_arn_suffix() {
+    let s = start().await;
+    let mocks = aurora_dr_asl::MockConfig::parse(
+        r#"{"StateMachines": {"created": {"TestCases": {"Happy": {"T": "Ok"}}}},
+            "MockedResponses": {"Ok": {"0": {"Return": {"mocked": true}}}}}"#,
+    )
+    .unwrap();
+    s.engine.set_api_defaults(TaskRegistry::new(), Some(std::sync::Arc::new(mocks)));
+    let def = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-west-1:222222222222:function:f", "End": true}}}"#;
+    let created = s
+        .client
+        .create_state_machine()
+        .name("created")
+        .definition(def)
+        .role_arn("arn:aws:iam::222222222222:role/sfn")
+        .send()
+        .await
+        .unwrap();
+    let sm_arn = created.state_machine_arn().to_string();
+    assert_eq!(sm_arn, "arn:aws:states:us-west-1:222222222222:stateMachine:created");
+    let bad = s
+        .client
+        .create_state_machine()
+        .name("broken")
+        .definition(r#"{"StartAt": "X", "States": {}}"#)
+        .role_arn("arn:aws:iam::222222222222:role/sfn")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(bad.as_service_error().unwrap().is_invalid_definition(), "{bad:?}");
+
+    let exec_arn = s
+        .client
+        .start_execution()
+        .state_machine_arn(format!("{sm_arn}#Happy"))
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_string();
+    let out = s.engine.execution(&exec_arn).unwrap().wait().await;
+    assert_eq!(out.output, Some(json!({"mocked": true})));
+    let described = s.client.describe_state_machine().state_machine_arn(&sm_arn).send().await.unwrap();
+    assert_eq!(described.name(), "created");
+    let listed = s.client.list_state_machines().send().await.unwrap();
+    assert_eq!(listed.state_machines().len(), 2);
+    s.stop().await;
+}
