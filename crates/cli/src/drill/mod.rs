@@ -1,0 +1,466 @@
+//! `aurora-dr drill`: the whole pipeline, both accounts and both regions,
+//! offline.
+//!
+//! The drill starts (or uses) the local AWS emulator, creates what the two
+//! stacks would (KMS key, topics, subscription; with `--seed` a demo source
+//! cluster), and runs `statemachines/source.asl.json` and
+//! `statemachines/target.asl.json` on the local Step Functions engine with
+//! the same step functions the Lambdas run. The source side acts with the
+//! source account's credentials in the source region, the target side with
+//! the target account's in the target region. Notify publishes to SNS; the
+//! emulator delivers to the receiver the target account subscribed, whose
+//! InvokeStepFunction step starts the target machine through the Step
+//! Functions API of the local engine.
+
+mod receiver;
+mod report;
+pub mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aurora_dr_asl::{
+    Clock, Definition, Engine, Execution, StartOptions, StateMachineSpec, Status, Substitutions, TaskError,
+    TaskRegistry,
+};
+use aurora_dr_core::context::{SideSettings, StepContext};
+use aurora_dr_core::ids::{AccountId, Region};
+use aurora_dr_core::steps;
+use aurora_dr_core::{DrError, DrResult};
+use aurora_dr_emulator::{Emulator, EmulatorConfig, Latency};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use report::{Recorder, Span};
+
+/// The state machine files, as deployed.
+const SOURCE_ASL: &str = include_str!("../../../../statemachines/source.asl.json");
+const TARGET_ASL: &str = include_str!("../../../../statemachines/target.asl.json");
+
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// The TOML configuration (see examples/drill.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Use a running emulator instead of starting one.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Create a demo source cluster when it is missing.
+    #[arg(long)]
+    pub seed: bool,
+    /// Print one machine-readable JSON report at the end instead of progress lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Multiply every Wait and Retry interval by this factor (1 = real time).
+    #[arg(long, value_name = "F", default_value_t = 0.001)]
+    pub time_scale: f64,
+    /// Run the pipeline this many times in a row (the second run replaces the
+    /// first run's DR cluster: swap and terminate).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub runs: usize,
+    /// Where to write the HTML timeline (default: target/aurora-dr/drill-<time>.html).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Seconds each snapshot, cluster and instance stays in progress in an
+    /// emulator the drill starts.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub latency: f64,
+}
+
+/// Runs the drill; exit 0 when every run restored the DR cluster.
+pub async fn run(args: DrillArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match execute(&args, &config).await {
+        Ok(report) if report.ok => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("drill failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Names of the functions of one side, as the local engine resolves them.
+fn function_arn(region: &Region, account: &AccountId, side: &str, krate: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:aurora-dr-{side}-{krate}")
+}
+
+type Step = fn(Arc<StepContext>, Value) -> futures::future::BoxFuture<'static, DrResult<Value>>;
+
+macro_rules! step {
+    ($module:ident) => {
+        (|ctx, input| Box::pin(steps::$module::handle(ctx, input))) as Step
+    };
+}
+
+/// (ASL placeholder, crate, step) of each side.
+fn source_functions() -> Vec<(&'static str, &'static str, Step)> {
+    vec![
+        ("CreateSnapshotFunctionArn", "create-snapshot", step!(create_snapshot)),
+        ("FetchStatusFunctionArn", "fetch-status", step!(fetch_status)),
+        ("EncryptCopyFunctionArn", "encrypt-copy", step!(encrypt_copy)),
+        ("ShareFunctionArn", "share", step!(share)),
+        ("NotifyFunctionArn", "notify", step!(notify)),
+    ]
+}
+
+fn target_functions() -> Vec<(&'static str, &'static str, Step)> {
+    vec![
+        ("FetchStatusFunctionArn", "fetch-status", step!(fetch_status)),
+        ("RestoreFunctionArn", "restore", step!(restore)),
+        ("RestoreInstanceFunctionArn", "restore-instance", step!(restore_instance)),
+        ("SwapFunctionArn", "swap", step!(swap)),
+        ("TerminateFunctionArn", "terminate", step!(terminate)),
+        ("NotifyFunctionArn", "notify", step!(notify)),
+    ]
+}
+
+/// A state machine of one side with its steps bound to that side's context.
+fn machine(
+    name: &str,
+    asl: &str,
+    side: &str,
+    ctx: &Arc<StepContext>,
+    functions: Vec<(&'static str, &'static str, Step)>,
+    region: &Region,
+    account: &AccountId,
+) -> DrResult<StateMachineSpec> {
+    let mut subs = Substitutions::new();
+    let mut tasks = TaskRegistry::new();
+    for (placeholder, krate, step) in functions {
+        let arn = function_arn(region, account, side, krate);
+        subs.insert(placeholder, arn.clone());
+        let ctx = Arc::clone(ctx);
+        tasks.register(format!("aurora-dr-{side}-{krate}"), move |input: Value| {
+            let ctx = Arc::clone(&ctx);
+            async move { step(ctx, input).await.map_err(task_error) }
+        });
+    }
+    let definition = Definition::parse_with(asl, &subs)
+        .map_err(|e| DrError::invalid_input(format!("{name} state machine: {e}")))?;
+    Ok(StateMachineSpec::new(name, definition)
+        .arn(format!("arn:aws:states:{region}:{account}:stateMachine:{name}"))
+        .tasks(tasks))
+}
+
+/// A step's error as Lambda reports it to Step Functions.
+fn task_error(e: DrError) -> TaskError {
+    let cause = json!({"errorType": e.asl_name(), "errorMessage": e.to_string()}).to_string();
+    TaskError::new(e.asl_name(), cause)
+}
+
+/// The outcome of a drill: whether every run restored the DR cluster, and
+/// the report `--json` prints.
+#[derive(Debug, Clone)]
+pub struct DrillReport {
+    pub ok: bool,
+    pub report: Value,
+}
+
+/// Runs a drill with a validated configuration.
+pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
+    let rec = Recorder::new(args.json);
+    let clock =
+        Clock::scaled(args.time_scale).map_err(|e| format!("--time-scale: {e}"))?.with_real_timeouts();
+    let (src, tgt) = (&config.source, &config.target);
+    rec.line(&format!(
+        "aurora-dr drill: {} ({} {}) -> {} ({} {})",
+        src.cluster_id, src.account_id, src.region, tgt.existing_cluster_id, tgt.account_id, tgt.region
+    ));
+
+    // The emulator: ours, or the one given.
+    let mut emulator = None;
+    let endpoint = match &args.endpoint {
+        Some(url) => url.clone(),
+        None => {
+            rec.line("  emulator  starting (the first start creates its Python environment)");
+            let latency = Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency));
+            let started = Emulator::start(EmulatorConfig::default().with_latency(latency))
+                .await
+                .map_err(|e| format!("emulator: {e}"))?;
+            let url = started.url().to_owned();
+            emulator = Some(started);
+            url
+        }
+    };
+    rec.line(&format!("  emulator  {endpoint} ({:.1}s)", rec.elapsed()));
+
+    // The target account's Step Functions API: the local engine's server.
+    let target_engine = Engine::with_account(clock, tgt.region.to_string(), tgt.account_id.to_string());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let sfn_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
+
+    let result = drill_with(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await;
+    server.abort();
+    if let Some(emulator) = emulator {
+        let _ = emulator.stop().await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drill_with(
+    args: &DrillArgs,
+    config: &Config,
+    rec: &Recorder,
+    endpoint: &str,
+    clock: Clock,
+    target_engine: Engine,
+    sfn_url: String,
+) -> Result<DrillReport, String> {
+    let (src, tgt) = (&config.source, &config.target);
+    let source_aws = setup::account_context(endpoint, &src.account_id, &src.region, None).await;
+    let target_aws = setup::account_context(endpoint, &tgt.account_id, &tgt.region, Some(sfn_url)).await;
+    let err = |e: DrError| e.to_string();
+
+    // What the stacks create.
+    let (kms_key, step) =
+        setup::ensure_kms_key(&source_aws.in_region(&tgt.region), config).await.map_err(err)?;
+    rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+    let (topic, _) =
+        setup::ensure_topic(&source_aws, setup::SNAPSHOT_TOPIC, Some(&tgt.account_id)).await.map_err(err)?;
+    let (source_failures, _) =
+        setup::ensure_topic(&source_aws, setup::FAILURE_TOPIC, None).await.map_err(err)?;
+    let (target_failures, _) =
+        setup::ensure_topic(&target_aws, setup::FAILURE_TOPIC, None).await.map_err(err)?;
+    rec.line(&format!("  setup     topics {topic}, {source_failures}, {target_failures}"));
+    if args.seed {
+        let step = setup::seed_source_cluster(&source_aws, config).await.map_err(err)?;
+        rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+    }
+
+    let mut source_settings = src.clone();
+    source_settings.kms_key_arn = kms_key.clone();
+    source_settings.notification_topic_arn = Some(topic.clone());
+    source_settings.failure_topic_arn = Some(source_failures);
+    let target_machine_arn =
+        format!("arn:aws:states:{}:{}:stateMachine:aurora-dr-target", tgt.region, tgt.account_id);
+    let mut target_settings = tgt.clone();
+    target_settings.source_topic_arn = Some(topic.clone());
+    target_settings.failure_topic_arn = Some(target_failures);
+    target_settings.state_machine_arn = Some(target_machine_arn.parse().map_err(|e| format!("{e}"))?);
+
+    let source_ctx =
+        Arc::new(StepContext { aws: source_aws, settings: SideSettings::Source(source_settings) });
+    let target_ctx =
+        Arc::new(StepContext { aws: target_aws.clone(), settings: SideSettings::Target(target_settings) });
+
+    // The target side's subscription to the source topic.
+    let receiver = receiver::Receiver::start(Arc::clone(&target_ctx)).await.map_err(|e| e.to_string())?;
+    let step = setup::ensure_subscription(&target_aws.in_region(&src.region), &topic, &receiver.url)
+        .await
+        .map_err(err)?;
+    rec.line(&format!("  setup     {}", step.what));
+
+    // Both machines on the local engine.
+    let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
+    let source_spec = machine(
+        "aurora-dr-source",
+        SOURCE_ASL,
+        "source",
+        &source_ctx,
+        source_functions(),
+        &src.region,
+        &src.account_id,
+    )
+    .map_err(err)?;
+    let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
+    let target_spec = machine(
+        "aurora-dr-target",
+        TARGET_ASL,
+        "target",
+        &target_ctx,
+        target_functions(),
+        &tgt.region,
+        &tgt.account_id,
+    )
+    .map_err(err)?;
+    target_engine.register(target_spec).map_err(|e| e.to_string())?;
+
+    let source_who = format!("{} {}", src.account_id, src.region);
+    let target_who = format!("{} {}", tgt.account_id, tgt.region);
+    let mut runs = Vec::new();
+    let mut all_ok = true;
+    for n in 1..=args.runs.max(1) {
+        // Execution names like EventBridge's: unique per run.
+        let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
+        rec.line(&format!("run {n} of {}: {name}", args.runs.max(1)));
+        let source_exec = source_engine
+            .start(&source_machine.arn, json!({}), StartOptions::named(name.clone()))
+            .map_err(|e| e.to_string())?;
+        rec.follow(source_exec.clone(), "source", &source_who, n).await;
+        let source_outcome = source_exec.wait().await;
+        let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
+        if source_outcome.status == Status::Succeeded {
+            let deliveries = tokio::time::timeout(Duration::from_secs(30), receiver.wait_for(n))
+                .await
+                .map_err(|_| "the snapshot notification never reached the target side".to_owned())?;
+            let delivery = deliveries.last();
+            outcome.message_id = delivery.map(|d| d.message_id.clone());
+            match delivery.map(|d| d.result.clone()) {
+                Some(Ok(v)) => {
+                    let exec = v["started"]
+                        .get(0)
+                        .or_else(|| v["duplicates"].get(0))
+                        .and_then(Value::as_str)
+                        .and_then(|arn| target_engine.execution(arn));
+                    match exec {
+                        Some(exec) => {
+                            rec.follow(exec.clone(), "target", &target_who, n).await;
+                            let o = exec.wait().await;
+                            outcome.target(&exec, o.status);
+                        }
+                        None => outcome.note = format!("InvokeStepFunction started nothing: {v}"),
+                    }
+                }
+                Some(Err(e)) => outcome.note = format!("InvokeStepFunction failed: {e}"),
+                None => outcome.note = "no delivery".into(),
+            }
+        }
+        all_ok &= outcome.ok();
+        rec.line(&format!("run {n}: {}", outcome.summary()));
+        runs.push(outcome);
+        if !all_ok {
+            break;
+        }
+    }
+
+    let total = rec.elapsed();
+    let facts = final_facts(&target_ctx, config).await;
+    let spans = rec.spans();
+    let html_path =
+        write_timeline(args, &spans, total, &runs, &facts).map_err(|e| format!("timeline: {e}"))?;
+    let report = json!({
+        "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
+        "totalSeconds": total,
+        "runs": runs.iter().map(RunOutcome::to_json).collect::<Vec<_>>(),
+        "states": spans,
+        "target": facts,
+        "kmsKeyArn": kms_key.as_str(),
+        "timeline": html_path.display().to_string(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        rec.line(&format!(
+            "result: {} in {total:.2}s — {} {}",
+            if all_ok { "SUCCEEDED" } else { "FAILED" },
+            tgt.existing_cluster_id,
+            facts
+        ));
+        rec.line(&format!("timeline: {}", html_path.display()));
+    }
+    Ok(DrillReport { ok: all_ok, report })
+}
+
+/// How one run ended.
+struct RunOutcome {
+    n: usize,
+    source_arn: String,
+    source: Status,
+    target_arn: Option<String>,
+    target: Option<Status>,
+    input: Value,
+    /// The SNS message that started the target side.
+    message_id: Option<String>,
+    note: String,
+}
+
+impl RunOutcome {
+    fn new(n: usize, exec: &Execution, status: Status) -> Self {
+        let output = exec.outcome().and_then(|o| o.output).unwrap_or(Value::Null);
+        Self {
+            n,
+            source_arn: exec.arn().to_owned(),
+            source: status,
+            target_arn: None,
+            target: None,
+            input: output,
+            message_id: None,
+            note: String::new(),
+        }
+    }
+
+    fn target(&mut self, exec: &Execution, status: Status) {
+        self.target_arn = Some(exec.arn().to_owned());
+        self.target = Some(status);
+    }
+
+    fn ok(&self) -> bool {
+        self.source == Status::Succeeded && self.target == Some(Status::Succeeded)
+    }
+
+    fn summary(&self) -> String {
+        let target = self.target.map_or("not started", Status::as_str);
+        let mut s = format!("source {}, target {target}", self.source.as_str());
+        if !self.note.is_empty() {
+            s.push_str(&format!(" ({})", self.note));
+        }
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "run": self.n,
+            "runId": self.input.get("runId"),
+            "sourceSnapshotId": self.input.get("sourceSnapshotId"),
+            "sourceSnapshotArn": self.input.get("sourceSnapshotArn"),
+            "targetSnapshotArn": self.input.get("targetSnapshotArn"),
+            "source": {"executionArn": self.source_arn, "status": self.source.as_str()},
+            "target": {"executionArn": self.target_arn, "status": self.target.map(Status::as_str)},
+            "snsMessageId": self.message_id,
+            "note": self.note,
+        })
+    }
+}
+
+/// What the target account has under the existing name at the end.
+async fn final_facts(target: &StepContext, config: &Config) -> Value {
+    let rds = target.aws.rds();
+    let id = config.target.existing_cluster_id.as_str();
+    match aurora_dr_core::rds::find_cluster(&rds, id).await {
+        Ok(Some(c)) => json!({
+            "clusterId": c.db_cluster_identifier(),
+            "status": c.status(),
+            "endpoint": c.endpoint(),
+            "readerEndpoint": c.reader_endpoint(),
+            "runId": aurora_dr_core::rds::tag_value(c.tag_list(), aurora_dr_core::rds::TAG_RUN_ID),
+            "members": c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect::<Vec<_>>(),
+        }),
+        Ok(None) => json!({"clusterId": id, "status": "absent"}),
+        Err(e) => json!({"clusterId": id, "error": e.to_string()}),
+    }
+}
+
+fn write_timeline(
+    args: &DrillArgs,
+    spans: &[Span],
+    total: f64,
+    runs: &[RunOutcome],
+    facts: &Value,
+) -> std::io::Result<PathBuf> {
+    let path = match &args.html {
+        Some(p) => p.clone(),
+        None => {
+            let dir = PathBuf::from("target/aurora-dr");
+            std::fs::create_dir_all(&dir)?;
+            dir.join(format!("drill-{}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
+        }
+    };
+    let mut summary: Vec<(String, String)> = vec![("total".into(), format!("{total:.3} s"))];
+    for r in runs {
+        summary.push((format!("run {}", r.n), r.summary()));
+    }
+    summary.push(("target cluster".into(), facts.to_string()));
+    std::fs::write(&path, report::html_timeline("aurora-dr drill", spans, total, &summary))?;
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}

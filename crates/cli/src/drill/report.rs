@@ -1,0 +1,246 @@
+//! The drill's record: every state of both machines with start, end and
+//! attempts, printed live, as one JSON report, and as an HTML timeline.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aurora_dr_asl::{EventType, Execution, HistoryEvent};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// One state of one execution.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    pub machine: String,
+    pub run: usize,
+    pub state: String,
+    /// Seconds since the drill started.
+    pub start: f64,
+    pub end: Option<f64>,
+    pub attempts: u32,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Collects spans from history events and prints progress lines.
+#[derive(Clone)]
+pub struct Recorder {
+    started: Instant,
+    started_at: OffsetDateTime,
+    spans: Arc<Mutex<Vec<Span>>>,
+    quiet: bool,
+}
+
+impl Recorder {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            started: Instant::now(),
+            started_at: OffsetDateTime::now_utc(),
+            spans: Arc::new(Mutex::new(Vec::new())),
+            quiet,
+        }
+    }
+
+    /// Seconds since the drill started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.started_at
+    }
+
+    pub fn spans(&self) -> Vec<Span> {
+        self.spans.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A progress line (suppressed with `--json`).
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            println!("{text}");
+        }
+    }
+
+    /// Follows one execution to its end, recording and printing its states.
+    pub async fn follow(&self, execution: Execution, machine: &str, who: &str, run: usize) {
+        let mut events = execution.subscribe();
+        while let Some(event) = events.next().await {
+            self.on_event(&event, machine, who, run);
+        }
+    }
+
+    fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize) {
+        // Event time, not print time: a subscription replays earlier events.
+        let at = (event.timestamp - self.started_at).as_seconds_f64().max(0.0);
+        let name = event.details.name.clone().unwrap_or_default();
+        let t = event.event_type.as_str();
+        let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
+        fn open<'a>(spans: &'a mut [Span], machine: &str, run: usize) -> Option<&'a mut Span> {
+            spans.iter_mut().rev().find(|s| s.machine == machine && s.run == run && s.end.is_none())
+        }
+        let prefix = format!("  [{at:>8.3}s] {machine:<6} {who:<24}");
+        if t.ends_with("StateEntered") {
+            spans.push(Span {
+                machine: machine.into(),
+                run,
+                state: name.clone(),
+                start: at,
+                end: None,
+                attempts: 0,
+                status: "running".into(),
+                error: None,
+            });
+            if event.event_type == EventType::FailStateEntered
+                && let Some(s) = open(&mut spans, machine, run)
+            {
+                s.end = Some(at);
+                s.status = "failed".into();
+            }
+            drop(spans);
+            self.line(&format!("{prefix} > {name}"));
+        } else if matches!(event.event_type, EventType::LambdaFunctionScheduled | EventType::TaskScheduled) {
+            if let Some(s) = open(&mut spans, machine, run) {
+                s.attempts += 1;
+            }
+        } else if matches!(
+            event.event_type,
+            EventType::LambdaFunctionFailed
+                | EventType::LambdaFunctionTimedOut
+                | EventType::TaskFailed
+                | EventType::TaskTimedOut
+        ) {
+            let error = event.details.error.clone().unwrap_or_default();
+            let cause = short_cause(event.details.cause.as_deref().unwrap_or_default());
+            let (state, attempt) = match open(&mut spans, machine, run) {
+                Some(s) => {
+                    s.error = Some(format!("{error}: {cause}"));
+                    (s.state.clone(), s.attempts)
+                }
+                None => (String::new(), 0),
+            };
+            drop(spans);
+            self.line(&format!("{prefix}   {state}: attempt {attempt} {error} ({cause})"));
+        } else if t.ends_with("StateExited") {
+            let (took, attempts) = match open(&mut spans, machine, run) {
+                Some(s) => {
+                    s.end = Some(at);
+                    s.status = "succeeded".into();
+                    (at - s.start, s.attempts)
+                }
+                None => (0.0, 0),
+            };
+            drop(spans);
+            let tries = if attempts > 1 { format!(", {attempts} attempts") } else { String::new() };
+            self.line(&format!("{prefix} < {name} ({took:.3}s{tries})"));
+        } else if event.event_type.is_terminal() {
+            drop(spans);
+            let detail = match (&event.details.error, &event.details.cause) {
+                (Some(e), Some(c)) => format!(": {e} ({})", short_cause(c)),
+                (Some(e), None) => format!(": {e}"),
+                _ => String::new(),
+            };
+            self.line(&format!("{prefix} = {t}{detail}"));
+        }
+    }
+}
+
+/// A Lambda error's cause is `{"errorType","errorMessage"}` JSON; show the message.
+pub fn short_cause(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+/// A self-contained HTML page: one bar per state, both machines, every run.
+pub fn html_timeline(title: &str, spans: &[Span], total: f64, summary: &[(String, String)]) -> String {
+    let width = 1000.0;
+    let label = 260.0;
+    let row = 22.0;
+    let scale = if total > 0.0 { (width - label - 20.0) / total } else { 1.0 };
+    let height = row * spans.len() as f64 + 40.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    for (i, s) in spans.iter().enumerate() {
+        let y = 20.0 + row * i as f64;
+        let x = label + s.start * scale;
+        let w = ((s.end.unwrap_or(total) - s.start) * scale).max(2.0);
+        let color = match (s.machine.as_str(), s.status.as_str()) {
+            (_, "failed") => "#d9534f",
+            ("source", _) => "#4a7bd0",
+            _ => "#3c9a5f",
+        };
+        let tip = format!(
+            "{} run {}: {} {:.3}s-{:.3}s, {} attempt(s){}",
+            s.machine,
+            s.run,
+            s.state,
+            s.start,
+            s.end.unwrap_or(total),
+            s.attempts,
+            s.error.as_deref().map(|e| format!(", last error {e}")).unwrap_or_default()
+        );
+        let _ = write!(
+            svg,
+            r#"<text x="4" y="{ty}">{m} {r} · {name}</text><rect x="{x:.1}" y="{y}" width="{w:.1}" height="{h}" fill="{color}"><title>{tip}</title></rect>"#,
+            ty = y + 14.0,
+            m = escape(&s.machine),
+            r = s.run,
+            name = escape(&s.state),
+            h = row - 6.0,
+            tip = escape(&tip),
+        );
+    }
+    let _ = write!(svg, "</svg>");
+    let rows: String = summary
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v)))
+        .collect();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>body{{font-family:sans-serif;margin:2em}}\
+         th{{text-align:left;padding-right:1em}}td{{font-family:monospace}}</style></head><body><h1>{t}</h1>\
+         <table>{rows}</table><p>Blue: source account · green: target account · red: failed. Hover a bar for details.</p>\
+         {svg}</body></html>\n",
+        t = escape(title)
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_is_self_contained_and_escaped() {
+        let spans = vec![Span {
+            machine: "source".into(),
+            run: 1,
+            state: "Create<Snapshot>".into(),
+            start: 0.0,
+            end: Some(1.0),
+            attempts: 2,
+            status: "succeeded".into(),
+            error: None,
+        }];
+        let html = html_timeline("drill", &spans, 2.0, &[("run".into(), "r1".into())]);
+        assert!(html.contains("Create&lt;Snapshot&gt;"));
+        assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
+        assert!(!html.contains("<script"));
+        assert!(html.contains("2 attempt(s)"));
+    }
+
+    #[test]
+    fn lambda_causes_are_shortened() {
+        assert_eq!(short_cause(r#"{"errorType":"X","errorMessage":"m"}"#), "m");
+        assert_eq!(short_cause("plain"), "plain");
+    }
+}

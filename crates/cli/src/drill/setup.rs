@@ -1,0 +1,224 @@
+//! What the two stacks create, made locally and idempotently: the KMS key the
+//! target account may use, the topics and their policies, the demo source
+//! cluster (`--seed`), and the target side's subscription.
+
+use aurora_dr_core::clients::{AwsContext, ClientOptions};
+use aurora_dr_core::ids::{AccountId, Arn, Region};
+use aurora_dr_core::{DrError, DrResult};
+use serde_json::json;
+
+use crate::config::Config;
+
+/// The role both sides assume in their account (any name works locally).
+pub const DRILL_ROLE: &str = "aurora-dr-drill";
+/// Names of what the drill creates.
+pub const KEY_ALIAS: &str = "alias/aurora-dr";
+pub const SNAPSHOT_TOPIC: &str = "aurora-dr-snapshots";
+pub const FAILURE_TOPIC: &str = "aurora-dr-failures";
+/// The path the drill's SNS receiver serves.
+pub const SNS_PATH: &str = "/aurora-dr/sns";
+
+/// Clients of one account in one region.
+pub async fn account_context(
+    endpoint: &str,
+    account: &AccountId,
+    region: &Region,
+    sfn: Option<String>,
+) -> AwsContext {
+    let options = ClientOptions::in_region(region.clone())
+        .with_endpoint(Some(endpoint.to_owned()))
+        .with_static_credentials("aurora-dr-local", "aurora-dr-local")
+        .with_sfn_endpoint(sfn)
+        .as_account(account, DRILL_ROLE);
+    AwsContext::load(&options).await
+}
+
+fn sdk<E>(
+    what: &str,
+) -> impl FnOnce(
+    aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> DrError
++ '_
+where
+    E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| DrError::from_sdk(what, e)
+}
+
+/// One line of set-up progress.
+pub struct Step {
+    pub what: String,
+    pub created: bool,
+}
+
+/// The KMS key in the source account and target region with a policy for the
+/// target account (the blog's Part 1). Reused by alias when present.
+pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
+    let kms = source_in_target_region.kms();
+    if config.kms_key_given {
+        let arn = config.source.kms_key_arn.clone();
+        kms.describe_key().key_id(arn.as_str()).send().await.map_err(sdk("DescribeKey"))?;
+        return Ok((arn.clone(), Step { what: format!("KMS key {arn}"), created: false }));
+    }
+    if let Ok(out) = kms.describe_key().key_id(KEY_ALIAS).send().await
+        && let Some(arn) = out.key_metadata().and_then(|m| m.arn())
+    {
+        let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
+        return Ok((arn.clone(), Step { what: format!("KMS key {arn} ({KEY_ALIAS})"), created: false }));
+    }
+    let source = &config.source.account_id;
+    let target = &config.source.target_account_id;
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "SourceAccountAdministers", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{source}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "TargetAccountRestores", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{target}:root")},
+             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+             "Resource": "*"}
+        ]
+    });
+    let out = kms
+        .create_key()
+        .description("aurora-dr: encrypts snapshot copies shared with the DR account")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(sdk("CreateKey"))?;
+    let meta = out.key_metadata().ok_or_else(|| DrError::invalid_input("CreateKey returned no key"))?;
+    let key_id = meta.key_id().to_owned();
+    let arn: Arn = meta
+        .arn()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
+    kms.create_alias()
+        .alias_name(KEY_ALIAS)
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .map_err(sdk("CreateAlias"))?;
+    kms.enable_key_rotation().key_id(&key_id).send().await.map_err(sdk("EnableKeyRotation"))?;
+    Ok((arn.clone(), Step { what: format!("KMS key {arn} ({KEY_ALIAS})"), created: true }))
+}
+
+/// A topic (CreateTopic is idempotent) with an optional subscribe grant for
+/// another account.
+pub async fn ensure_topic(
+    ctx: &AwsContext,
+    name: &str,
+    subscriber: Option<&AccountId>,
+) -> DrResult<(Arn, Step)> {
+    let sns = ctx.sns();
+    let out = sns.create_topic().name(name).send().await.map_err(sdk("CreateTopic"))?;
+    let arn: Arn = out
+        .topic_arn()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| DrError::invalid_input(format!("topic ARN: {e}")))?;
+    if let Some(account) = subscriber {
+        let owner = arn.account().map(|a| a.to_string()).unwrap_or_default();
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "OwnerPublishes", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
+                 "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": arn.as_str()},
+                {"Sid": "TargetAccountSubscribes", "Effect": "Allow",
+                 "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                 "Action": ["sns:Subscribe", "sns:ListSubscriptionsByTopic"], "Resource": arn.as_str()}
+            ]
+        });
+        sns.set_topic_attributes()
+            .topic_arn(arn.as_str())
+            .attribute_name("Policy")
+            .attribute_value(policy.to_string())
+            .send()
+            .await
+            .map_err(sdk("SetTopicAttributes"))?;
+    }
+    Ok((arn.clone(), Step { what: format!("topic {arn}"), created: false }))
+}
+
+/// Subscribes the target side's receiver to the source topic, with the target
+/// account's credentials (cross-account, cross-region). Subscriptions of
+/// earlier drills to loopback receivers are removed first.
+pub async fn ensure_subscription(
+    target_in_source_region: &AwsContext,
+    topic: &Arn,
+    endpoint: &str,
+) -> DrResult<Step> {
+    let sns = target_in_source_region.sns();
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic.as_str())
+        .send()
+        .await
+        .map_err(sdk("ListSubscriptionsByTopic"))?;
+    for sub in subs.subscriptions() {
+        let stale =
+            sub.endpoint().is_some_and(|e| e.starts_with("http://127.0.0.1:") && e.ends_with(SNS_PATH))
+                && sub.endpoint() != Some(endpoint);
+        if stale && let Some(sub_arn) = sub.subscription_arn() {
+            sns.unsubscribe().subscription_arn(sub_arn).send().await.map_err(sdk("Unsubscribe"))?;
+        }
+    }
+    sns.subscribe()
+        .topic_arn(topic.as_str())
+        .protocol("http")
+        .endpoint(endpoint)
+        .send()
+        .await
+        .map_err(sdk("Subscribe"))?;
+    Ok(Step { what: format!("subscription {endpoint} -> {topic}"), created: true })
+}
+
+/// The demo source cluster: encrypted, one writer, created when missing.
+pub async fn seed_source_cluster(source: &AwsContext, config: &Config) -> DrResult<Step> {
+    let rds = source.rds();
+    let id = config.source.cluster_id.as_str();
+    if aurora_dr_core::rds::find_cluster(&rds, id).await?.is_some() {
+        return Ok(Step { what: format!("source cluster {id}"), created: false });
+    }
+    let engine = &config.target.engine;
+    // The source cluster's own key, in the source region, as production has.
+    let kms = source.kms();
+    let key = kms
+        .create_key()
+        .description("aurora-dr demo: storage key of the demo source cluster")
+        .send()
+        .await
+        .map_err(sdk("CreateKey"))?;
+    let key_arn = key.key_metadata().and_then(|m| m.arn()).unwrap_or_default().to_owned();
+    rds.create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine(engine)
+        .master_username("dr_admin")
+        .master_user_password(throwaway_password())
+        .storage_encrypted(true)
+        .kms_key_id(&key_arn)
+        .database_name("orders")
+        .tags(aws_sdk_rds::types::Tag::builder().key("purpose").value("aurora-dr demo").build())
+        .send()
+        .await
+        .map_err(sdk("CreateDBCluster"))?;
+    rds.create_db_instance()
+        .db_instance_identifier(format!("{id}-1"))
+        .db_cluster_identifier(id)
+        .engine(engine)
+        .db_instance_class(&config.target.instance_class)
+        .send()
+        .await
+        .map_err(sdk("CreateDBInstance"))?;
+    Ok(Step { what: format!("source cluster {id} ({engine}, encrypted, 1 instance)"), created: true })
+}
+
+/// A password nobody needs to know: the demo never connects to the source.
+fn throwaway_password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    format!("Dr{:016x}x", h.finish())
+}

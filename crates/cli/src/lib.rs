@@ -1,0 +1,7 @@
+//! The `aurora-dr` command line as a library, so workspace tests can run a
+//! drill in-process against an emulator they inspect.
+
+pub mod asl_cmd;
+pub mod config;
+pub mod drill;
+pub mod emulator_cmd;

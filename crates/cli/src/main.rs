@@ -1,0 +1,57 @@
+//! `aurora-dr`: run drills, validate configuration, inspect both sides, and
+//! run the local emulator and Step Functions engine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd};
+
+/// Cross-account, cross-region disaster recovery for Amazon Aurora.
+#[derive(Debug, Parser)]
+#[command(name = "aurora-dr", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a configuration file; prints every problem, each with its key (exit 2 if any).
+    Validate {
+        /// The TOML configuration (see examples/drill.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the whole pipeline between two accounts and two regions on the local emulator.
+    Drill(drill::DrillArgs),
+    /// Run the local AWS emulator in the foreground.
+    Emulator(emulator_cmd::EmulatorArgs),
+    /// Validate or run Amazon States Language definitions on the local engine.
+    Asl(asl_cmd::AslArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => validate(&config),
+        Command::Drill(args) => drill::run(args).await,
+        Command::Emulator(args) => emulator_cmd::run(args).await,
+        Command::Asl(args) => asl_cmd::run(args).await,
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match config::Config::load(path) {
+        Ok(_) => {
+            println!("{}: valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
