@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CONFIG ?= examples/drill.toml
 
-.PHONY: build test test-rust lint fmt demo emulator bench clean
+.PHONY: build test test-rust emulator-env lint fmt demo emulator clean
 
 build:
 	$(CARGO) build --workspace
@@ -12,8 +12,13 @@ build:
 ## (unit, emulator, engine conformance and the end-to-end drill).
 test: lint-infra test-rust
 
-test-rust:
+test-rust: emulator-env
 	$(CARGO) test --workspace --no-fail-fast
+
+## The emulator's Python environment (.venv, pinned with hashes), created
+## once before the tests that need it run.
+emulator-env:
+	$(CARGO) run -q -p aurora-dr-cli -- emulator --setup-only
 
 lint:
 	$(CARGO) fmt --all --check
@@ -25,7 +30,7 @@ fmt:
 ## The main job: a full cross-account, cross-region drill on the local emulator.
 demo:
 	$(CARGO) build -p aurora-dr-cli
-	./target/debug/aurora-dr drill --config $(CONFIG) --seed
+	./target/debug/aurora-dr drill --config $(CONFIG) --seed --runs 2
 
 ## The local AWS emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -29,6 +29,9 @@ pub struct EmulatorArgs {
     /// Log every request on stderr.
     #[arg(long)]
     pub log_requests: bool,
+    /// Only create (or check) the virtual environment, then exit.
+    #[arg(long)]
+    pub setup_only: bool,
 }
 
 impl EmulatorArgs {
@@ -53,6 +56,9 @@ pub async fn run(args: EmulatorArgs) -> std::process::ExitCode {
     if let Err(error) = ensure_venv(|line| eprintln!("aurora-dr emulator: {line}")).await {
         eprintln!("aurora-dr emulator: {error}");
         return ExitCode::FAILURE;
+    }
+    if args.setup_only {
+        return ExitCode::SUCCESS;
     }
     let emulator = match Emulator::start(args.config()).await {
         Ok(emulator) => emulator,
