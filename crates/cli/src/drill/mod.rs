@@ -327,6 +327,7 @@ async fn drill_with(
             }
         }
         all_ok &= outcome.ok();
+        rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(&rec.spans(), n).trim_end()));
         rec.line(&format!("run {n}: {}", outcome.summary()));
         runs.push(outcome);
         if !all_ok {
@@ -351,11 +352,14 @@ async fn drill_with(
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
+        let text = |k: &str| facts.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
         rec.line(&format!(
-            "result: {} in {total:.2}s — {} {}",
+            "result: {} in {total:.2}s; target cluster {} is {} at {} (restored by {})",
             if all_ok { "SUCCEEDED" } else { "FAILED" },
             tgt.existing_cluster_id,
-            facts
+            text("status"),
+            text("endpoint"),
+            text("runId"),
         ));
         rec.line(&format!("timeline: {}", html_path.display()));
     }

@@ -114,15 +114,19 @@ impl Recorder {
         ) {
             let error = event.details.error.clone().unwrap_or_default();
             let cause = short_cause(event.details.cause.as_deref().unwrap_or_default());
-            let (state, attempt) = match open(&mut spans, machine, run) {
+            let (state, attempt, repeated) = match open(&mut spans, machine, run) {
                 Some(s) => {
+                    // Polling repeats one error many times: show it once per state.
+                    let repeated = s.error.as_deref().is_some_and(|e| e.starts_with(&format!("{error}:")));
                     s.error = Some(format!("{error}: {cause}"));
-                    (s.state.clone(), s.attempts)
+                    (s.state.clone(), s.attempts, repeated)
                 }
-                None => (String::new(), 0),
+                None => (String::new(), 0, false),
             };
             drop(spans);
-            self.line(&format!("{prefix}   {state}: attempt {attempt} {error} ({cause})"));
+            if !repeated {
+                self.line(&format!("{prefix}   {state}: attempt {attempt} {error} ({cause})"));
+            }
         } else if t.ends_with("StateExited") {
             let (took, attempts) = match open(&mut spans, machine, run) {
                 Some(s) => {
@@ -145,6 +149,31 @@ impl Recorder {
             self.line(&format!("{prefix} = {t}{detail}"));
         }
     }
+}
+
+/// A text Gantt chart of one run: a bar per state on a shared time axis.
+pub fn text_timeline(spans: &[Span], run: usize) -> String {
+    let spans: Vec<&Span> = spans.iter().filter(|s| s.run == run).collect();
+    let (Some(first), Some(last)) = (
+        spans.iter().map(|s| s.start).reduce(f64::min),
+        spans.iter().map(|s| s.end.unwrap_or(s.start)).reduce(f64::max),
+    ) else {
+        return String::new();
+    };
+    let width = 40.0;
+    let span = (last - first).max(1e-9);
+    let mut out = String::new();
+    for s in spans {
+        let end = s.end.unwrap_or(last);
+        let a = (((s.start - first) / span) * width).floor() as usize;
+        let b = ((((end - first) / span) * width).ceil() as usize).clamp(a + 1, width as usize);
+        let bar: String = (0..width as usize).map(|i| if i >= a && i < b { '#' } else { '.' }).collect();
+        let tries = if s.attempts > 1 { format!(" x{}", s.attempts) } else { String::new() };
+        let mark = if s.status == "failed" { " FAILED" } else { "" };
+        let _ =
+            writeln!(out, "  {:<6} {:<26} |{bar}| {:>7.3}s{tries}{mark}", s.machine, s.state, end - s.start);
+    }
+    out
 }
 
 /// A Lambda error's cause is `{"errorType","errorMessage"}` JSON; show the message.
