@@ -58,6 +58,21 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     // Source account, source region: the source cluster is untouched.
     let source = env.source().await;
     assert_eq!(cluster_ids(&source).await, ["orders"]);
+
+    // `aurora-dr status` sees the same: both runs' snapshots, the shares, the DR cluster.
+    let args = aurora_dr_cli::status::StatusArgs {
+        config: env.config_path.clone(),
+        endpoint: Some(env.emulator.url().to_owned()),
+        role_name: "aurora-dr-status".into(),
+        json: true,
+        limit: 5,
+    };
+    let status = aurora_dr_cli::status::collect(&args, &env.config).await.expect("status");
+    assert_eq!(status["source"]["snapshots"].as_array().map(Vec::len), Some(2), "{status:#}");
+    assert_eq!(status["copies"]["snapshots"][0]["sharedWith"], serde_json::json!(["222222222222"]));
+    assert_eq!(status["target"]["existing"]["runId"], second_run_id);
+    assert!(status["target"]["temporary"].is_null());
+    assert_eq!(status["target"]["old"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,3 +5,4 @@ pub mod asl_cmd;
 pub mod config;
 pub mod drill;
 pub mod emulator_cmd;
+pub mod status;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd};
+use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd, status};
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
 #[derive(Debug, Parser)]
@@ -26,6 +26,8 @@ enum Command {
     },
     /// Run the whole pipeline between two accounts and two regions on the local emulator.
     Drill(drill::DrillArgs),
+    /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, executions.
+    Status(status::StatusArgs),
     /// Run the local AWS emulator in the foreground.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Validate or run Amazon States Language definitions on the local engine.
@@ -38,6 +40,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => validate(&config),
         Command::Drill(args) => drill::run(args).await,
+        Command::Status(args) => status::run(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Asl(args) => asl_cmd::run(args).await,
     }

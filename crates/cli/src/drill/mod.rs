@@ -290,7 +290,15 @@ async fn drill_with(
     let target_who = format!("{} {}", tgt.account_id, tgt.region);
     let mut runs = Vec::new();
     let mut all_ok = true;
+    let mut last_second = 0;
     for n in 1..=args.runs.max(1) {
+        // Snapshot names carry the start time to the second: runs of one
+        // drill never share a second, as scheduled runs never do.
+        let now = time::OffsetDateTime::now_utc();
+        if now.unix_timestamp() == last_second {
+            tokio::time::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))).await;
+        }
+        last_second = time::OffsetDateTime::now_utc().unix_timestamp();
         // Execution names like EventBridge's: unique per run.
         let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
         rec.line(&format!("run {n} of {}: {name}", args.runs.max(1)));

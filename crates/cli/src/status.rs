@@ -1,0 +1,270 @@
+//! `aurora-dr status`: what exists on both sides, read-only.
+//!
+//! Source account, source region: the source cluster and aurora-dr's
+//! snapshots of it. Source account, target region: the encrypted copies and
+//! whom each is shared with. Target account, target region: the cluster
+//! under the existing name (status, endpoint, the run that restored it), a
+//! leftover temporary cluster, renamed-away old clusters, and the target
+//! state machine's last executions when its ARN is configured.
+//!
+//! Each side is read by assuming `arn:aws:iam::<account>:role/<role>` (with
+//! `--endpoint`, the local emulator: any role name works).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aurora_dr_core::clients::{AwsContext, ClientOptions};
+use aurora_dr_core::ids::{AccountId, Region};
+use aurora_dr_core::rds::{self, TAG_RUN_ID, TAG_SOURCE_CLUSTER, is_managed, tag_value};
+use aurora_dr_core::{DrError, DrResult};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The TOML configuration (see examples/drill.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// A local emulator instead of AWS.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The role assumed in each account to read it.
+    #[arg(long, value_name = "NAME", default_value = "aurora-dr-status")]
+    pub role_name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many snapshots to list per place.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub limit: usize,
+}
+
+pub async fn run(args: StatusArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match collect(&args, &config).await {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", render(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("status: {} ({})", e, e.asl_name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn context(args: &StatusArgs, account: &AccountId, region: &Region) -> AwsContext {
+    let mut options = ClientOptions::in_region(region.clone()).with_endpoint(args.endpoint.clone());
+    if args.endpoint.is_some() {
+        options = options.with_static_credentials("aurora-dr-local", "aurora-dr-local");
+    }
+    AwsContext::load(&options.as_account(account, &args.role_name)).await
+}
+
+/// Everything `status` shows, as JSON.
+pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
+    let (src, tgt) = (&config.source, &config.target);
+    let source = context(args, &src.account_id, &src.region).await;
+    let copies = context(args, &src.account_id, &tgt.region).await;
+    let target = context(args, &tgt.account_id, &tgt.region).await;
+
+    let source_cluster = rds::find_cluster(&source.rds(), src.cluster_id.as_str()).await?;
+    let snapshots = managed_snapshots(&source, src.cluster_id.as_str(), args.limit).await?;
+    let mut copy_list = Vec::new();
+    for snap in managed_snapshots(&copies, src.cluster_id.as_str(), args.limit).await? {
+        let id = snap["id"].as_str().unwrap_or_default().to_owned();
+        let shared = shared_with(&copies, &id).await?;
+        let mut snap = snap;
+        snap["sharedWith"] = json!(shared);
+        copy_list.push(snap);
+    }
+    let target_rds = target.rds();
+    let existing = rds::find_cluster(&target_rds, tgt.existing_cluster_id.as_str()).await?;
+    let temp = rds::find_cluster(&target_rds, tgt.temp_cluster_id.as_str()).await?;
+    let all = target_rds
+        .describe_db_clusters()
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk("DescribeDBClusters", e))?;
+    let old_prefix = format!("{}-old-", tgt.existing_cluster_id.as_str().to_ascii_lowercase());
+    let old: Vec<Value> = all
+        .db_clusters()
+        .iter()
+        .filter(|c| {
+            c.db_cluster_identifier().is_some_and(|id| id.to_ascii_lowercase().starts_with(&old_prefix))
+        })
+        .map(cluster_json)
+        .collect();
+    let executions = match &tgt.state_machine_arn {
+        Some(arn) if args.endpoint.is_none() => {
+            let out = target
+                .sfn()
+                .list_executions()
+                .state_machine_arn(arn.as_str())
+                .max_results(5)
+                .send()
+                .await
+                .map_err(|e| DrError::from_sdk("ListExecutions", e))?;
+            json!(out
+                .executions()
+                .iter()
+                .map(|e| json!({"name": e.name(), "status": e.status().as_str(), "startDate": e.start_date().to_string()}))
+                .collect::<Vec<_>>())
+        }
+        Some(_) => json!("not available: the local engine runs inside `aurora-dr drill`"),
+        None => json!("not available: target.state_machine_arn is not configured"),
+    };
+    Ok(json!({
+        "source": {
+            "account": src.account_id.as_str(), "region": src.region.as_str(),
+            "cluster": source_cluster.as_ref().map(cluster_json),
+            "snapshots": snapshots,
+        },
+        "copies": {"account": src.account_id.as_str(), "region": tgt.region.as_str(), "snapshots": copy_list},
+        "target": {
+            "account": tgt.account_id.as_str(), "region": tgt.region.as_str(),
+            "existing": existing.as_ref().map(cluster_json),
+            "temporary": temp.as_ref().map(cluster_json),
+            "old": old,
+            "executions": executions,
+        },
+    }))
+}
+
+fn cluster_json(c: &aws_sdk_rds::types::DbCluster) -> Value {
+    json!({
+        "id": c.db_cluster_identifier(),
+        "status": c.status(),
+        "endpoint": c.endpoint(),
+        "engine": c.engine(),
+        "encrypted": c.storage_encrypted(),
+        "runId": tag_value(c.tag_list(), TAG_RUN_ID),
+        "members": c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect::<Vec<_>>(),
+    })
+}
+
+/// aurora-dr's snapshots of a cluster in one place, newest first.
+async fn managed_snapshots(ctx: &AwsContext, cluster: &str, limit: usize) -> DrResult<Vec<Value>> {
+    let out = ctx
+        .rds()
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk("DescribeDBClusterSnapshots", e))?;
+    let mut snaps: Vec<_> = out
+        .db_cluster_snapshots()
+        .iter()
+        .filter(|s| is_managed(s.tag_list()) && tag_value(s.tag_list(), TAG_SOURCE_CLUSTER) == Some(cluster))
+        .collect();
+    snaps.sort_by_key(|s| std::cmp::Reverse(s.snapshot_create_time().map(|t| t.secs())));
+    Ok(snaps
+        .into_iter()
+        .take(limit)
+        .map(|s| {
+            json!({
+                "id": s.db_cluster_snapshot_identifier(),
+                "status": s.status(),
+                "created": s.snapshot_create_time().map(|t| t.to_string()),
+                "encrypted": s.storage_encrypted(),
+                "kmsKeyId": s.kms_key_id(),
+                "runId": tag_value(s.tag_list(), TAG_RUN_ID),
+            })
+        })
+        .collect())
+}
+
+async fn shared_with(ctx: &AwsContext, id: &str) -> DrResult<Vec<String>> {
+    let out = ctx
+        .rds()
+        .describe_db_cluster_snapshot_attributes()
+        .db_cluster_snapshot_identifier(id)
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk("DescribeDBClusterSnapshotAttributes", e))?;
+    Ok(out
+        .db_cluster_snapshot_attributes_result()
+        .map(|r| r.db_cluster_snapshot_attributes())
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("restore"))
+        .flat_map(|a| a.attribute_values().to_vec())
+        .collect())
+}
+
+/// The report as text.
+pub fn render(r: &Value) -> String {
+    let s = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| "-".into());
+    let cluster = |v: &Value| {
+        if v.is_null() {
+            "none".to_owned()
+        } else {
+            format!(
+                "{} {} {} (run {}, instances {})",
+                s(&v["id"]),
+                s(&v["status"]),
+                s(&v["endpoint"]),
+                s(&v["runId"]),
+                v["members"].as_array().map(|m| m.len()).unwrap_or(0)
+            )
+        }
+    };
+    let snaps = |v: &Value| -> String {
+        let list = v.as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            return "    none\n".into();
+        }
+        list.iter()
+            .map(|x| {
+                let shared = x["sharedWith"].as_array().map(|a| {
+                    format!(" shared with {}", a.iter().map(|v| s(v)).collect::<Vec<_>>().join(","))
+                });
+                format!(
+                    "    {} {} {}{}\n",
+                    s(&x["id"]),
+                    s(&x["status"]),
+                    s(&x["created"]),
+                    shared.unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    let src = &r["source"];
+    let cp = &r["copies"];
+    let tgt = &r["target"];
+    let old: Vec<String> = tgt["old"].as_array().cloned().unwrap_or_default().iter().map(cluster).collect();
+    let executions = match &tgt["executions"] {
+        Value::Array(list) => list
+            .iter()
+            .map(|e| format!("    {} {} {}\n", s(&e["name"]), s(&e["status"]), s(&e["startDate"])))
+            .collect::<String>(),
+        other => format!("    {}\n", s(other)),
+    };
+    format!(
+        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  old: {}\n  executions:\n{}",
+        s(&src["account"]),
+        s(&src["region"]),
+        cluster(&src["cluster"]),
+        snaps(&src["snapshots"]),
+        s(&cp["account"]),
+        s(&cp["region"]),
+        snaps(&cp["snapshots"]),
+        s(&tgt["account"]),
+        s(&tgt["region"]),
+        cluster(&tgt["existing"]),
+        cluster(&tgt["temporary"]),
+        if old.is_empty() { "none".into() } else { old.join("; ") },
+        executions
+    )
+}
