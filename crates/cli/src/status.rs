@@ -228,7 +228,7 @@ pub fn render(r: &Value) -> String {
         list.iter()
             .map(|x| {
                 let shared = x["sharedWith"].as_array().map(|a| {
-                    format!(" shared with {}", a.iter().map(|v| s(v)).collect::<Vec<_>>().join(","))
+                    format!(" shared with {}", a.iter().map(&s).collect::<Vec<_>>().join(","))
                 });
                 format!(
                     "    {} {} {}{}\n",
