@@ -38,21 +38,10 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     assert_eq!(snap.storage_encrypted(), Some(true));
     let key = report.report["kmsKeyArn"].as_str().expect("key");
     assert!(snap.kms_key_id().is_some_and(|k| key.ends_with(k.rsplit('/').next().unwrap_or(k))), "{snap:?}");
-    let attrs = copies
-        .rds()
-        .describe_db_cluster_snapshot_attributes()
-        .db_cluster_snapshot_identifier(snap.db_cluster_snapshot_identifier().expect("id"))
-        .send()
-        .await
-        .expect("attributes");
-    let restore: Vec<String> = attrs
-        .db_cluster_snapshot_attributes_result()
-        .map(|r| r.db_cluster_snapshot_attributes())
-        .unwrap_or_default()
-        .iter()
-        .filter(|a| a.attribute_name() == Some("restore"))
-        .flat_map(|a| a.attribute_values().to_vec())
-        .collect();
+    let restore =
+        aurora_dr_cli::status::shared_with(&copies, snap.db_cluster_snapshot_identifier().expect("id"))
+            .await
+            .expect("attributes");
     assert_eq!(restore, ["222222222222"]);
 
     // Source account, source region: the source cluster is untouched.

@@ -185,7 +185,8 @@ async fn managed_snapshots(ctx: &AwsContext, cluster: &str, limit: usize) -> DrR
         .collect())
 }
 
-async fn shared_with(ctx: &AwsContext, id: &str) -> DrResult<Vec<String>> {
+/// The accounts a snapshot's `restore` attribute names.
+pub async fn shared_with(ctx: &AwsContext, id: &str) -> DrResult<Vec<String>> {
     let out = ctx
         .rds()
         .describe_db_cluster_snapshot_attributes()
@@ -227,9 +228,9 @@ pub fn render(r: &Value) -> String {
         }
         list.iter()
             .map(|x| {
-                let shared = x["sharedWith"].as_array().map(|a| {
-                    format!(" shared with {}", a.iter().map(&s).collect::<Vec<_>>().join(","))
-                });
+                let shared = x["sharedWith"]
+                    .as_array()
+                    .map(|a| format!(" shared with {}", a.iter().map(&s).collect::<Vec<_>>().join(",")));
                 format!(
                     "    {} {} {}{}\n",
                     s(&x["id"]),
