@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the tools environments used by `make lint-infra` and
+# `make package`, only when their lock files changed since the last install:
+#   .venv-infra/   Python: cfn-lint, aws-sam-cli, cargo-lambda, ziglang
+#                  (tools/requirements-infra.txt, every file pinned by hash)
+#   node_modules/  npm: asl-validator, @wmfs/statelint (package-lock.json)
+# Each environment keeps the sha256 of the lock file it was built from; a
+# matching stamp means "up to date" and costs nothing.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+venv="${INFRA_VENV:-.venv-infra}"
+python="${PYTHON:-python3}"
+req="tools/requirements-infra.txt"
+
+sha() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
+
+py_env() {
+    local want stamp="$venv/.lock.sha256"
+    want="$(sha "$req")"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/cfn-lint" ]]; then
+        echo "infra-tools: $venv is up to date"
+        return
+    fi
+    echo "infra-tools: creating $venv from $req (hash-pinned; takes a minute or two)..."
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    # --require-hashes: every distribution, dependencies included, must match
+    # the hash recorded in the lock file. No find-links: the registry only.
+    PIP_FIND_LINKS="" "$venv/bin/pip" install --disable-pip-version-check --no-input \
+        --progress-bar off --require-hashes --no-deps -r "$req"
+    "$venv/bin/pip" check >/dev/null
+    echo "$want" >"$stamp"
+    echo "infra-tools: $venv ready ($("$venv/bin/cfn-lint" --version), $("$venv/bin/sam" --version))"
+}
+
+npm_env() {
+    local want stamp="node_modules/.lock.sha256"
+    want="$(sha package.json package-lock.json)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x node_modules/.bin/statelint ]]; then
+        echo "infra-tools: node_modules is up to date"
+        return
+    fi
+    echo "infra-tools: installing node_modules from package-lock.json (npm ci)..."
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    echo "$want" >"$stamp"
+    echo "infra-tools: node_modules ready"
+}
+
+case "${1:-all}" in
+    python) py_env ;;
+    npm) npm_env ;;
+    all) py_env; npm_env ;;
+    *) echo "usage: $0 [python|npm|all]" >&2; exit 2 ;;
+esac
