@@ -37,7 +37,8 @@ lint-infra-selftest: infra-tools
 
 package: infra-tools
 	@rustup target list --installed | grep -qx '$(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu' \
-	  || rustup target add $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
+	  || { echo "package: the Rust standard library for $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu is not installed;" \
+	       "install it with 'rustup target add $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu' or build with LAMBDA_ARCH=x86_64" >&2; exit 1; }
 	@crates="$$($(INFRA_BIN)/python tools/lint_infra.py --list-crates)"; \
 	  echo "package: $$crates ($(LAMBDA_ARCH), profile $(LAMBDA_PROFILE))"; \
 	  start=$$(date +%s); \
