@@ -147,6 +147,10 @@ def final_snapshot_status(backend, snapshot_id):
     return FAULTS.snapshot_status(backend.account_id, backend.region_name, snapshot_id) or "available"
 
 
+def final_instance_status(backend, instance_id):
+    return FAULTS.instance_status(backend.account_id, backend.region_name, instance_id) or "available"
+
+
 def status_property(storage, default="available"):
     """A `status` attribute that shows simulated progress (see progress.py)."""
 
@@ -202,7 +206,8 @@ def progress_statuses():
     @wrap(rds.RDSBackend, "create_db_instance")
     def create_db_instance(original, self, db_kwargs):
         instance = original(self, db_kwargs)
-        progress.attach(instance, progress.Progress("instance", "creating"))
+        final = final_instance_status(self, instance.db_instance_identifier)
+        progress.attach(instance, progress.Progress("instance", "creating", final))
         return instance
 
     @wrap(rds.RDSBackend, "create_db_cluster_snapshot")
@@ -221,7 +226,8 @@ def progress_statuses():
         install_describe_tick(method, key)
 
     def arm_existing(rule):
-        if rule["kind"] != "snapshot_status":
+        # A glob applies only to snapshots created after it is armed.
+        if rule["kind"] != "snapshot_status" or any(c in rule["id_lower"] for c in "*?["):
             return
         for account, regions in list(rds.rds_backends.items()):
             for region, backend in list(regions.items()):
@@ -449,7 +455,8 @@ def rename_instance_conflict():
             raise rds_errors.DBInstanceAlreadyExists()
         instance = original(self, db_instance_identifier, db_kwargs)
         if renaming:
-            progress.attach(instance, progress.Progress("instance", "renaming"))
+            final = final_instance_status(self, new_id)
+            progress.attach(instance, progress.Progress("instance", "renaming", final))
         return instance
 
 

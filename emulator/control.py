@@ -81,8 +81,28 @@ class Faults:
         with self.lock:
             for rule in self.rules:
                 if rule["kind"] == "snapshot_status" and scope_matches(rule, account, region):
-                    if rule["id_lower"] == snapshot_id.lower():
+                    if fnmatch.fnmatchcase(snapshot_id.lower(), rule["id_lower"]):
                         return rule["status"]
+        return None
+
+    def instance_status(self, account, region, instance_id):
+        """The final status of an instance that now gets `instance_id` (created
+        or renamed), spending the first matching rule's `skip` and `count`."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "instance_status" or not scope_matches(rule, account, region):
+                    continue
+                if not fnmatch.fnmatchcase(instance_id.lower(), rule["id_lower"]):
+                    continue
+                if rule["skip"] > 0:
+                    rule["skip"] -= 1
+                    continue
+                if rule["count"] is not None:
+                    if rule["count"] <= 0:
+                        continue
+                    rule["count"] -= 1
+                rule["hits"] += 1
+                return rule["status"]
         return None
 
     def copy_quota(self, account, region):
@@ -120,6 +140,22 @@ def parse_rule(spec):
             "count": count,
             "skip": int(spec.get("skip", 0)),
             "match": {str(k): str(v) for k, v in match.items()},
+            "after": bool(spec.get("after", False)),
+            "hits": 0,
+            **scope,
+        }
+    if kind == "instance_status":
+        if not isinstance(spec.get("id"), str) or not isinstance(spec.get("status"), str):
+            raise RuleError("instance_status rule needs string 'id' and 'status'")
+        count = spec.get("count")
+        if count is not None and (not isinstance(count, int) or count < 0):
+            raise RuleError("count must be a non-negative integer or null")
+        return {
+            "kind": kind,
+            "id_lower": spec["id"].lower(),
+            "status": spec["status"],
+            "count": count,
+            "skip": int(spec.get("skip", 0)),
             "hits": 0,
             **scope,
         }
@@ -303,6 +339,10 @@ class ControlMiddleware:
             "params": loggable(call["params"]),
         }
         rule = FAULTS.take_error(call)
+        if rule is not None and rule["after"]:
+            # A lost response: the call takes effect, the caller sees the error.
+            list(self.app(environ, lambda *args, **kwargs: (lambda data: None)))
+            record["applied"] = True
         if rule is not None:
             status = rule["http_status"]
             body, headers = error_body(call, rule["error_code"], rule["message"], status)

@@ -74,6 +74,19 @@ pub enum FaultRule {
         #[serde(skip_serializing_if = "Option::is_none")]
         region: Option<String>,
     },
+    /// The next instances that get identifier `id` (a glob; created or
+    /// renamed) end in `status` instead of `available`: the first `skip`
+    /// matching instances are left alone, then `count` (`None`: all) are hit.
+    InstanceStatus {
+        id: String,
+        status: String,
+        skip: u32,
+        count: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
     /// At most `limit` cross-region copies `copying` at once per destination
     /// account and region; further CopyDBClusterSnapshot calls fail with
     /// `SnapshotQuotaExceeded`.
@@ -145,6 +158,30 @@ impl FaultRule {
         Self::SnapshotStatus { id: id.to_owned(), status: status.to_owned(), account: None, region: None }
     }
 
+    /// Snapshots matching the glob `pattern` created later by `account` in
+    /// `region` end in `status` (a glob never changes snapshots already there).
+    pub fn snapshot_status_in(pattern: &str, status: &str, account: &str, region: &str) -> Self {
+        Self::SnapshotStatus {
+            id: pattern.to_owned(),
+            status: status.to_owned(),
+            account: Some(account.to_owned()),
+            region: Some(region.to_owned()),
+        }
+    }
+
+    /// After `skip` instances got identifier `id` (created or renamed), the
+    /// next `count` that get it end in `status`.
+    pub fn instance_status(id: &str, status: &str, skip: u32, count: Option<u32>) -> Self {
+        Self::InstanceStatus {
+            id: id.to_owned(),
+            status: status.to_owned(),
+            skip,
+            count,
+            account: None,
+            region: None,
+        }
+    }
+
     /// At most `limit` cross-region copies in `copying` per destination.
     pub fn copy_quota(limit: u32) -> Self {
         Self::CopyQuota { limit, account: None, region: None }
@@ -171,6 +208,10 @@ pub struct ErrorRule {
     /// Request parameter -> value, a case-insensitive glob (`*`: present).
     #[serde(rename = "match")]
     pub matches: BTreeMap<String, String>,
+    /// The call takes effect and only its answer is the error (a response
+    /// lost after the change, as when the caller crashes or times out).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after: bool,
 }
 
 impl ErrorRule {
@@ -208,6 +249,13 @@ impl ErrorRule {
         self
     }
 
+    /// The call is carried out, then answered with the error: the caller
+    /// does not learn that its change was made.
+    pub fn response_lost(mut self) -> Self {
+        self.after = true;
+        self
+    }
+
     /// Only calls whose parameter `name` matches the glob `value` (`*`: present at all).
     pub fn matching(mut self, name: &str, value: &str) -> Self {
         self.matches.insert(name.to_owned(), value.to_owned());
@@ -239,6 +287,10 @@ pub struct CallRecord {
     /// Id of the fault rule that answered, if one did.
     #[serde(default)]
     pub fault: Option<u64>,
+    /// True when the call took effect although a fault rule answered it
+    /// (a `response_lost` rule).
+    #[serde(default)]
+    pub applied: bool,
 }
 
 impl CallRecord {

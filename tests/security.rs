@@ -1,0 +1,203 @@
+//! Security checks, end to end on private emulators: shares are private,
+//! copies are encrypted with the configured key, an unencrypted source is
+//! refused unless allowed, the restored cluster gets deletion protection when
+//! configured, and no secret reaches the logs of a full run.
+//!
+//! The static checks of template.yaml and infra/ (no destructive RDS/KMS
+//! action on `Resource: "*"`, the snapshot topic grants exactly the target
+//! account, the SNS Lambda permission has SourceArn and SourceAccount, one
+//! role per function) are `check_security` in tools/infra_consistency.py,
+//! run by `make lint-infra` (part of `make test`) with self-test cases that
+//! break each rule in tools/test_lint_infra.py.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aurora_dr_tests::{CONFIG, DrillEnv};
+
+/// Every log line of this test binary, at debug level (a global subscriber).
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(Arc::clone(&buf));
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buf
+    })
+}
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn with_target_key(key: &str, line: &str) -> String {
+    CONFIG.replace(
+        "temp_instance_id = \"orders-dr-next-1\"",
+        &format!("temp_instance_id = \"orders-dr-next-1\"\n{key} = {line}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shares_are_private_and_every_copy_is_encrypted_with_the_configured_key() {
+    let env = DrillEnv::start(CONFIG).await;
+    let report = env.drill(2).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    let key = report.report["kmsKeyArn"].as_str().expect("key").to_owned();
+    let calls = env.emulator.control().calls().await.expect("calls");
+    // Every share call adds exactly the target account, never `all`.
+    let shares: Vec<_> = calls.iter().filter(|c| c.operation == "ModifyDBClusterSnapshotAttribute").collect();
+    assert!(!shares.is_empty(), "no share was made");
+    for s in &shares {
+        let added: Vec<&String> =
+            s.params.iter().filter(|(k, _)| k.starts_with("ValuesToAdd")).map(|(_, v)| v).collect();
+        assert_eq!(added, ["222222222222"], "share call {s:?}");
+        assert_eq!(s.params.get("AttributeName").map(String::as_str), Some("restore"));
+    }
+    // Every copy is requested with the configured key, and is encrypted with it.
+    let copies: Vec<_> =
+        calls.iter().filter(|c| c.operation == "CopyDBClusterSnapshot" && c.status == Some(200)).collect();
+    assert_eq!(copies.len(), 2, "one copy per run");
+    for c in &copies {
+        assert_eq!(c.params.get("KmsKeyId"), Some(&key), "copy call {c:?}");
+    }
+    let rds = env.source_in_target_region().await.rds();
+    let listed = rds.describe_db_cluster_snapshots().snapshot_type("manual").send().await.expect("describe");
+    assert_eq!(listed.db_cluster_snapshots().len(), 2);
+    for snap in listed.db_cluster_snapshots() {
+        let id = snap.db_cluster_snapshot_identifier().expect("id");
+        assert_eq!(snap.storage_encrypted(), Some(true), "{id}");
+        let k = snap.kms_key_id().unwrap_or_default();
+        assert!(key == k || key.ends_with(&format!("key/{k}")), "{id} encrypted with {k}, not {key}");
+        let attrs = rds
+            .describe_db_cluster_snapshot_attributes()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .expect("attrs");
+        let restore: Vec<String> = attrs
+            .db_cluster_snapshot_attributes_result()
+            .map(|r| r.db_cluster_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().to_vec())
+            .collect();
+        assert_eq!(restore, ["222222222222"], "{id} is shared with exactly the target account");
+    }
+}
+
+/// Seeds an unencrypted source cluster (before the drill, whose `--seed` then keeps it).
+async fn unencrypted_source(env: &DrillEnv) {
+    let rds = env.source().await.rds();
+    rds.create_db_cluster()
+        .db_cluster_identifier("orders")
+        .engine("aurora-postgresql")
+        .master_username("dr_admin")
+        .master_user_password("plain-Source-1")
+        .storage_encrypted(false)
+        .send()
+        .await
+        .expect("CreateDBCluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unencrypted_source_is_refused_unless_allowed_and_then_the_copy_is_encrypted() {
+    let refused = DrillEnv::start(CONFIG).await;
+    unencrypted_source(&refused).await;
+    let report = refused.drill(1).await;
+    assert!(!report.ok);
+    let calls = refused.emulator.control().calls().await.expect("calls");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.operation == "CreateDBClusterSnapshot" || c.operation == "CopyDBClusterSnapshot"),
+        "nothing may be snapshotted or copied"
+    );
+    let cause = report.report["runs"][0].to_string() + &report.report["states"].to_string();
+    assert!(cause.contains("UnsafeOperation") || cause.contains("not storage-encrypted"), "{cause}");
+
+    let allowed_config = CONFIG.replace(
+        "snapshot_prefix = \"aurora-dr\"",
+        "snapshot_prefix = \"aurora-dr\"\nallow_unencrypted_source = true",
+    );
+    let allowed = DrillEnv::start(&allowed_config).await;
+    unencrypted_source(&allowed).await;
+    let report = allowed.drill(1).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    let key = report.report["kmsKeyArn"].as_str().expect("key");
+    let rds = allowed.source_in_target_region().await.rds();
+    let listed = rds.describe_db_cluster_snapshots().snapshot_type("manual").send().await.expect("describe");
+    assert_eq!(listed.db_cluster_snapshots().len(), 1);
+    let copy = &listed.db_cluster_snapshots()[0];
+    assert_eq!(copy.storage_encrypted(), Some(true), "the copy of an unencrypted source is encrypted");
+    let k = copy.kms_key_id().unwrap_or_default();
+    assert!(key == k || key.ends_with(&format!("key/{k}")), "copy key {k}, want {key}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_restored_cluster_gets_deletion_protection_when_configured() {
+    let env = DrillEnv::start(&with_target_key("deletion_protection", "true")).await;
+    let report = env.drill(2).await;
+    assert!(
+        report.ok,
+        "drill failed (Terminate must lift protection from the previous copy): {:#}",
+        report.report
+    );
+    let rds = env.target().await.rds();
+    let clusters = rds.describe_db_clusters().send().await.expect("describe");
+    let ids: Vec<&str> = clusters.db_clusters().iter().filter_map(|c| c.db_cluster_identifier()).collect();
+    assert_eq!(ids, ["orders-dr"]);
+    assert_eq!(clusters.db_clusters()[0].deletion_protection(), Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_secret_appears_in_the_logs_of_a_full_run() {
+    let logs = captured_logs();
+    let env = DrillEnv::start(CONFIG).await;
+    // The source cluster's master password, as production has one.
+    let password = "Src-Master-Pw-7f3a9c";
+    let source = env.source().await;
+    let key = source.kms().create_key().send().await.expect("CreateKey");
+    let key_arn = key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned();
+    source
+        .rds()
+        .create_db_cluster()
+        .db_cluster_identifier("orders")
+        .engine("aurora-postgresql")
+        .master_username("dr_admin")
+        .master_user_password(password)
+        .storage_encrypted(true)
+        .kms_key_id(key_arn)
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    let report = env.drill(2).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    let text = String::from_utf8_lossy(&logs.lock().expect("lock")).into_owned();
+    assert!(text.contains("snapshot creation started"), "the run's logs were not captured");
+    let report_text = report.report.to_string();
+    for (what, secret) in [
+        ("master password", password),
+        // moto's temporary credentials: every session token starts so.
+        ("session token", "FQoGZXIvYXdzE"),
+        ("secret key field", "SecretAccessKey"),
+        ("session token field", "SessionToken"),
+        ("password field", "MasterUserPassword="),
+    ] {
+        assert!(!text.contains(secret), "{what} appears in the logs");
+        assert!(!report_text.contains(secret), "{what} appears in the drill report");
+    }
+}
