@@ -1,0 +1,481 @@
+//! SanityCheck (target account, target region): after Swap, before Terminate,
+//! probe the cluster now serving under the existing name; a failed probe
+//! fails the run, whose failure path (RollBackSwap) puts the previous cluster
+//! back under the existing name before Terminate could delete it.
+//!
+//! Input: the [`RunState`] after WaitForSwappedCluster. Output: a
+//! [`SanityReport`] (the state machine discards it with `ResultPath: null`;
+//! it stays in the execution history and the log).
+//!
+//! Without `SANITY_SECRET_ARN` the step makes no call and reports
+//! `"status": "skipped"` (logged, with a warning when probes are configured
+//! without a secret). Otherwise:
+//! 1. `DescribeDBClusters` of `EXISTING_CLUSTER_ID`: the cluster must carry
+//!    this run's tags (it is the restored one Swap put there; anything else
+//!    is a `Conflict`, nothing probed) and be `available`
+//!    (`ResourceNotReady` otherwise). Its writer endpoint and port are the
+//!    probe target, unless `SANITY_ENDPOINT_OVERRIDE` names another.
+//! 2. `GetSecretValue` of the secret: JSON with `username` and `password`
+//!    (and `dbname`, used when `SANITY_DATABASE` is unset), as RDS writes
+//!    its secrets. A secret of another shape is `InvalidConfig`; its content
+//!    never reaches a log or an error.
+//! 3. The probes of [`crate::probe`]: connectivity, `SANITY_QUERY`,
+//!    `SANITY_MIN_ROWS`, and `SANITY_FRESHNESS` against `snapshotCreatedAt`
+//!    (the recovery point; `createdAt` when the payload lacks it) and
+//!    `SANITY_RPO_SECONDS`.
+//!
+//! Errors: `SanityCheckFailed` (fatal) when any probe fails, its message
+//! listing every probe's result; `Conflict`, `NotFound`, `ResourceNotReady`,
+//! `InvalidConfig`, `InvalidInput`, and the classified SDK errors.
+//!
+//! Idempotency: the step only reads (the probe session is read-only), so a
+//! retry repeats the same checks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::context::StepContext;
+use crate::error::{DrError, DrResult};
+use crate::payload::RunState;
+use crate::probe::{self, DbEngine, Login, Plan, ProbeResult};
+use crate::rds;
+use crate::settings::{TargetSettings, keys};
+
+const STEP: &str = "sanity_check";
+
+/// What the step found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SanityReport {
+    /// `passed` or `skipped` (a failure is an error, not a report).
+    pub status: String,
+    pub cluster_id: String,
+    /// `host:port` probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeResult>,
+    /// Why the step did not probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The login fields of an RDS-style secret.
+#[derive(Deserialize)]
+struct SecretLogin {
+    username: String,
+    password: String,
+    #[serde(default)]
+    dbname: Option<String>,
+}
+
+/// Probes the cluster under the existing name.
+pub async fn run(
+    rds_client: &aws_sdk_rds::Client,
+    secrets: &aws_sdk_secretsmanager::Client,
+    settings: &TargetSettings,
+    run: &RunState,
+) -> DrResult<SanityReport> {
+    let sanity = &settings.sanity;
+    let existing = &settings.existing_cluster_id;
+    let Some(secret_arn) = &sanity.secret_arn else {
+        let configured = sanity.query.is_some() || !sanity.min_rows.is_empty() || sanity.freshness.is_some();
+        let reason = if configured {
+            tracing::warn!(step = STEP, run_id = %run.run_id, cluster = %existing,
+                "probes are configured but SANITY_SECRET_ARN is not set: sanity check skipped");
+            "probes are configured but SANITY_SECRET_ARN is not set"
+        } else {
+            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing,
+                "SANITY_SECRET_ARN is not set: sanity check skipped");
+            "SANITY_SECRET_ARN is not set"
+        };
+        return Ok(SanityReport {
+            status: "skipped".into(),
+            cluster_id: existing.to_string(),
+            endpoint: None,
+            probes: Vec::new(),
+            reason: Some(reason.into()),
+        });
+    };
+    let engine = DbEngine::from_rds(&settings.engine).ok_or_else(|| DrError::InvalidConfig {
+        name: keys::ENGINE.env.into(),
+        problem: format!("the sanity check has no driver for engine {}", settings.engine),
+    })?;
+
+    // The cluster Swap put under the existing name, and where it listens.
+    let cluster = rds::find_cluster(rds_client, existing.as_str()).await?.ok_or_else(|| {
+        DrError::NotFound(format!("no cluster under the existing name {existing} to probe"))
+    })?;
+    if !rds::is_from_run(cluster.tag_list(), run) {
+        let owner = rds::tag_value(cluster.tag_list(), rds::TAG_RUN_ID).unwrap_or("none");
+        return Err(DrError::Conflict(format!(
+            "the cluster under {existing} is not the one run {} restored (its aurora-dr:run-id tag: {owner}); \
+             nothing was probed",
+            run.run_id
+        )));
+    }
+    rds::require_ready(&format!("cluster {existing}"), cluster.status().unwrap_or("unknown"))?;
+    let (host, port) = match &sanity.endpoint_override {
+        Some(hp) => (hp.host.clone(), hp.port),
+        None => {
+            let host = cluster.endpoint().filter(|h| !h.is_empty()).ok_or_else(|| {
+                DrError::not_ready(format!("writer endpoint of cluster {existing}"), "not yet published")
+            })?;
+            let port = cluster.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(match engine {
+                DbEngine::Postgres => 5432,
+                DbEngine::Mysql => 3306,
+            });
+            (host.to_owned(), port)
+        }
+    };
+
+    let login = read_secret(secrets, secret_arn.as_str()).await?;
+    let login = Login {
+        engine,
+        host,
+        port,
+        user: login.username,
+        password: login.password,
+        database: sanity.database.clone().or(login.dbname),
+        tls: sanity.tls.clone(),
+        timeout: Duration::from_secs(u64::from(sanity.timeout_seconds)),
+    };
+    let plan = Plan {
+        query: sanity.query.clone(),
+        min_rows: sanity.min_rows.clone(),
+        freshness: sanity.freshness.clone(),
+        rpo: Duration::from_secs(u64::from(sanity.rpo_seconds.unwrap_or(0))),
+        recovery_point: run.snapshot_created_at.unwrap_or(run.created_at),
+    };
+    let endpoint = format!("{}:{}", login.host, login.port);
+    tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing, endpoint = %endpoint,
+        tls = login.tls.name(), "probing the swapped-in cluster");
+    let results = probe::run(&login, &plan).await;
+    for r in &results {
+        if r.ok {
+            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing, probe = %r.probe, detail = %r.detail, "probe passed");
+        } else {
+            tracing::error!(step = STEP, run_id = %run.run_id, cluster = %existing, probe = %r.probe, detail = %r.detail, "probe failed");
+        }
+    }
+    if results.iter().all(|r| r.ok) {
+        Ok(SanityReport {
+            status: "passed".into(),
+            cluster_id: existing.to_string(),
+            endpoint: Some(endpoint),
+            probes: results,
+            reason: None,
+        })
+    } else {
+        Err(DrError::SanityCheckFailed {
+            cluster: format!("{existing} ({endpoint})"),
+            results: results.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        })
+    }
+}
+
+/// The login of the secret, naming the problem without its content.
+async fn read_secret(secrets: &aws_sdk_secretsmanager::Client, arn: &str) -> DrResult<SecretLogin> {
+    let out = secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk(&format!("GetSecretValue {arn}"), e))?;
+    let bad = |problem: &str| DrError::InvalidConfig {
+        name: keys::SANITY_SECRET_ARN.env.into(),
+        problem: format!("secret {arn} {problem}"),
+    };
+    let text = out.secret_string().ok_or_else(|| bad("has no SecretString"))?;
+    let login: SecretLogin = serde_json::from_str(text)
+        .map_err(|_| bad("is not a JSON object with string fields username and password"))?;
+    if login.username.is_empty() {
+        return Err(bad("has an empty username"));
+    }
+    Ok(login)
+}
+
+/// Lambda / local-engine entry: RunState in, [`SanityReport`] out.
+pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    let source = input.get("sourceClusterId").and_then(Value::as_str);
+    let settings = &ctx.target()?.for_source(source)?;
+    let run = RunState::from_value(input)?;
+    let aws = ctx.aws.in_region(&settings.region);
+    let report = self::run(&aws.rds(), &aws.secretsmanager(), settings, &run).await?;
+    Ok(serde_json::to_value(report)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::retry::RetryConfig;
+
+    use super::*;
+    use crate::settings::{Origin, Reader};
+    use crate::steps::target_support::*;
+
+    const E: &str = "orders-dr";
+    const SECRET: &str = "arn:aws:secretsmanager:us-west-1:222222222222:secret:aurora-dr-sanity-AbCdEf";
+
+    fn secrets(rules: &[&Rule]) -> aws_sdk_secretsmanager::Client {
+        mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules, |c| c
+            .retry_config(RetryConfig::disabled()))
+    }
+
+    fn secret_value(text: &'static str) -> Rule {
+        mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some(SECRET))
+            .then_output(move || GetSecretValueOutput::builder().secret_string(text).build())
+    }
+
+    fn read(extra: &[(&str, &str)]) -> (Option<TargetSettings>, Vec<crate::settings::SettingError>) {
+        let mut pairs: Vec<(&str, &str)> = crate::settings::tests::TARGET_ENV.to_vec();
+        pairs.extend_from_slice(extra);
+        let origin = crate::settings::tests::env(&pairs);
+        let mut r = Reader::new(&origin);
+        let s = TargetSettings::read(&mut r);
+        (s, r.into_errors())
+    }
+
+    fn with_sanity(extra: &[(&str, &str)]) -> TargetSettings {
+        let (s, errors) = read(extra);
+        assert!(errors.is_empty(), "{errors:?}");
+        s.expect("settings")
+    }
+
+    /// A port on loopback that nothing listens on.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    }
+
+    #[test]
+    fn settings_parse_from_env_and_toml() {
+        let t = with_sanity(&[
+            ("SANITY_SECRET_ARN", SECRET),
+            ("SANITY_DATABASE", "orders"),
+            ("SANITY_QUERY", "SELECT 1 FROM orders LIMIT 1"),
+            ("SANITY_MIN_ROWS", "orders=10, sales.items=1"),
+            ("SANITY_FRESHNESS", "orders.updated_at"),
+            ("SANITY_RPO_SECONDS", "3600"),
+            ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:5433"),
+            ("SANITY_TLS", "disable"),
+            ("SANITY_TIMEOUT_SECONDS", "5"),
+        ]);
+        let s = &t.sanity;
+        assert!(s.enabled());
+        assert_eq!(s.database.as_deref(), Some("orders"));
+        assert_eq!(
+            s.min_rows.iter().map(|m| (m.table.to_string(), m.min)).collect::<Vec<_>>(),
+            [("orders".to_owned(), 10), ("sales.items".to_owned(), 1)]
+        );
+        assert_eq!(s.freshness.as_ref().map(ToString::to_string).as_deref(), Some("orders.updated_at"));
+        assert_eq!((s.rpo_seconds, s.timeout_seconds), (Some(3600), 5));
+        assert_eq!(s.endpoint_override.as_ref().map(ToString::to_string).as_deref(), Some("127.0.0.1:5433"));
+        assert_eq!(s.tls, probe::TlsMode::Disable);
+
+        // Off by default; TLS required by default.
+        let off = settings();
+        assert!(!off.sanity.enabled());
+        assert_eq!(off.sanity.tls, probe::TlsMode::Require);
+        assert_eq!(off.sanity.timeout_seconds, 10);
+
+        // TOML names the same settings target.sanity_*.
+        let origin = Origin::Toml(
+            [("target.sanity_min_rows", "orders=x"), ("target.sanity_tls", "maybe")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        let mut r = Reader::new(&origin);
+        let _ = TargetSettings::read(&mut r);
+        let names: Vec<String> = r.into_errors().into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&"target.sanity_min_rows".to_owned()), "{names:?}");
+        assert!(names.contains(&"target.sanity_tls".to_owned()), "{names:?}");
+    }
+
+    #[test]
+    fn each_bad_sanity_setting_is_named_with_its_rule() {
+        // (extra settings, the setting named, a word of its rule)
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+        let cases: &[Case] = &[
+            (&[("SANITY_SECRET_ARN", "not-an-arn")], "SANITY_SECRET_ARN", "ARN"),
+            (
+                &[("SANITY_SECRET_ARN", "arn:aws:sns:us-west-1:222222222222:topic")],
+                "SANITY_SECRET_ARN",
+                "secretsmanager",
+            ),
+            (
+                &[("SANITY_SECRET_ARN", "arn:aws:secretsmanager:us-west-2:222222222222:secret:x")],
+                "SANITY_SECRET_ARN",
+                "target region",
+            ),
+            (
+                &[("SANITY_SECRET_ARN", "arn:aws:secretsmanager:us-west-1:111111111111:secret:x")],
+                "SANITY_SECRET_ARN",
+                "target account",
+            ),
+            (&[("SANITY_MIN_ROWS", "orders")], "SANITY_MIN_ROWS", "table=count"),
+            (&[("SANITY_MIN_ROWS", "orders;drop=1")], "SANITY_MIN_ROWS", "ASCII letters"),
+            (&[("SANITY_FRESHNESS", "updated_at")], "SANITY_FRESHNESS", "table.column"),
+            (&[("SANITY_FRESHNESS", "orders.updated_at")], "SANITY_RPO_SECONDS", "required"),
+            (&[("SANITY_RPO_SECONDS", "60")], "SANITY_RPO_SECONDS", "only used with SANITY_FRESHNESS"),
+            (
+                &[("SANITY_FRESHNESS", "orders.updated_at"), ("SANITY_RPO_SECONDS", "0")],
+                "SANITY_RPO_SECONDS",
+                "whole number",
+            ),
+            (&[("SANITY_ENDPOINT_OVERRIDE", "localhost")], "SANITY_ENDPOINT_OVERRIDE", "HOST:PORT"),
+            (&[("SANITY_TLS", "prefer")], "SANITY_TLS", "disable, require or verify-full"),
+            (&[("SANITY_TLS", "verify-full")], "SANITY_TLS_CA_FILE", "required"),
+            (&[("SANITY_TLS_CA_FILE", "/ca.pem")], "SANITY_TLS_CA_FILE", "only used"),
+            (&[("SANITY_TIMEOUT_SECONDS", "0")], "SANITY_TIMEOUT_SECONDS", "from 1 to 60"),
+        ];
+        for (extra, key, rule) in cases {
+            let (_, errors) = read(extra);
+            assert!(
+                errors.iter().any(|e| e.name == *key && e.problem.contains(rule)),
+                "{extra:?}: want {key} {rule:?} in {errors:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_secret_the_step_is_a_no_op_that_reports_skipped() {
+        // Clients without rules: any call would fail the test.
+        let report = run(&rds(&[]), &secrets(&[]), &settings(), &target_run()).await.expect("skipped");
+        assert_eq!(report.status, "skipped");
+        assert_eq!(report.reason.as_deref(), Some("SANITY_SECRET_ARN is not set"));
+        assert!(report.probes.is_empty());
+
+        let configured = with_sanity(&[("SANITY_QUERY", "SELECT 1")]);
+        let report = run(&rds(&[]), &secrets(&[]), &configured, &target_run()).await.expect("skipped");
+        assert_eq!(report.status, "skipped");
+        assert!(report.reason.as_deref().is_some_and(|r| r.contains("probes are configured")), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_not_from_this_run_is_not_probed() {
+        let run_state = target_run();
+        let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
+        let describe = describe_cluster(E, Some(cluster(E, "available", earlier_run(), &["orders-dr-1"])));
+        let secret = secret_value(r#"{"username":"u","password":"p"}"#);
+        let err =
+            run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state).await.expect_err("conflict");
+        assert_eq!(err.asl_name(), "Conflict", "{err}");
+        assert_eq!(secret.num_calls(), 0, "the secret is not read");
+
+        let describe = describe_cluster(E, None);
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+            .await
+            .expect_err("not found");
+        assert_eq!(err.asl_name(), "NotFound", "{err}");
+
+        let describe = describe_cluster(E, Some(cluster(E, "renaming", ours(&run_state), &["orders-dr-1"])));
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+            .await
+            .expect_err("not ready");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+    }
+
+    /// A Secrets Manager error response (awsJson 1.1).
+    fn secrets_fault(code: &'static str) -> Rule {
+        mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_http_response(move || {
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+                aws_smithy_types::body::SdkBody::from(format!(
+                    "{{\"__type\":\"{code}\",\"message\":\"mocked {code}\"}}"
+                )),
+            )
+        })
+    }
+
+    #[tokio::test]
+    async fn aws_errors_are_classified() {
+        let run_state = target_run();
+        let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
+        let throttled_describe =
+            mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(throttled);
+        let err = run(&rds(&[&throttled_describe]), &secrets(&[]), &settings, &run_state)
+            .await
+            .expect_err("throttled");
+        assert_eq!(err.asl_name(), "Throttled", "{err}");
+        assert!(err.is_retryable());
+
+        let settings =
+            with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:1")]);
+        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        for (code, want) in
+            [("ResourceNotFoundException", "NotFound"), ("AccessDeniedException", "AccessDenied")]
+        {
+            let secret = secrets_fault(code);
+            let err =
+                run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state).await.expect_err(code);
+            assert_eq!(err.asl_name(), want, "{code}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_secret_is_invalid_config_without_its_content() {
+        let run_state = target_run();
+        let settings =
+            with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:1")]);
+        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        let secret = secret_value(r#"{"user":"u","pass":"s3cr3t-value"}"#);
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+            .await
+            .expect_err("invalid secret");
+        assert_eq!(err.asl_name(), "InvalidConfig", "{err}");
+        assert!(err.to_string().contains("username and password"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t-value"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_probe_is_sanity_check_failed_with_every_result() {
+        let run_state = target_run();
+        let port = closed_port();
+        let endpoint = format!("127.0.0.1:{port}");
+        let settings = with_sanity(&[
+            ("SANITY_SECRET_ARN", SECRET),
+            ("SANITY_ENDPOINT_OVERRIDE", Box::leak(endpoint.clone().into_boxed_str())),
+            ("SANITY_TLS", "disable"),
+            ("SANITY_MIN_ROWS", "orders=1"),
+        ]);
+        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+            .await
+            .expect_err("probe fails");
+        assert_eq!(err.asl_name(), "SanityCheckFailed");
+        assert!(!err.is_retryable());
+        let text = err.to_string();
+        assert!(text.contains(&format!("orders-dr ({endpoint})")), "{text}");
+        assert!(text.contains("connectivity FAILED"), "{text}");
+        assert!(text.contains("minRows(orders) FAILED: not run: no connection"), "{text}");
+        assert!(!text.contains("\"pw\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_writer_endpoint_and_port_come_from_rds() {
+        // No override: the step connects to the endpoint RDS reports, on its port.
+        let run_state = target_run();
+        let port = closed_port();
+        let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_TLS", "disable")]);
+        let described = aws_sdk_rds::types::DbCluster::builder()
+            .db_cluster_identifier(E)
+            .status("available")
+            .endpoint("127.0.0.1")
+            .port(i32::from(port))
+            .set_tag_list(Some(ours(&run_state)))
+            .build();
+        let describe = describe_cluster(E, Some(described));
+        let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+            .await
+            .expect_err("nothing listens there");
+        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    }
+}
