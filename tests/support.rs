@@ -39,6 +39,7 @@ impl DrillEnv {
             runs,
             html: Some(self.dir.path().join("timeline.html")),
             latency: 0.0,
+            target_key: false,
         }
     }
 
@@ -73,4 +74,281 @@ pub async fn cluster_ids(ctx: &AwsContext) -> Vec<String> {
 pub async fn instance_ids(ctx: &AwsContext) -> Vec<String> {
     let out = ctx.rds().describe_db_instances().send().await.expect("DescribeDBInstances");
     out.db_instances().iter().filter_map(|c| c.db_instance_identifier().map(str::to_owned)).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Fault, bad-input and security suites (tests/faults.rs, bad_inputs.rs,
+// security.rs).
+
+/// One resource of an account, as the suites compare them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resource {
+    /// `cluster`, `instance` or `snapshot`.
+    pub kind: &'static str,
+    pub id: String,
+    pub status: String,
+    /// The `aurora-dr:run-id` tag, if any.
+    pub run_id: Option<String>,
+    /// Cluster: its members; instance: its cluster; snapshot: `encrypted:<key>`.
+    pub detail: Vec<String>,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({}", self.kind, self.id, self.status)?;
+        if let Some(r) = &self.run_id {
+            write!(f, ", run {r}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// Every cluster, instance and own cluster snapshot of an account in a region.
+pub async fn resources(ctx: &AwsContext) -> Vec<Resource> {
+    use aurora_dr_core::rds::{TAG_RUN_ID, tag_value};
+    let rds = ctx.rds();
+    let mut all = Vec::new();
+    let clusters = rds.describe_db_clusters().send().await.expect("DescribeDBClusters");
+    for c in clusters.db_clusters() {
+        let mut detail: Vec<String> = c
+            .db_cluster_members()
+            .iter()
+            .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+            .collect();
+        detail.sort();
+        detail.push(format!("deletion-protection:{}", c.deletion_protection().unwrap_or(false)));
+        detail.push(format!("arn:{}", c.db_cluster_arn().unwrap_or_default()));
+        all.push(Resource {
+            kind: "cluster",
+            id: c.db_cluster_identifier().unwrap_or_default().to_owned(),
+            status: c.status().unwrap_or_default().to_owned(),
+            run_id: tag_value(c.tag_list(), TAG_RUN_ID).map(str::to_owned),
+            detail,
+        });
+    }
+    let instances = rds.describe_db_instances().send().await.expect("DescribeDBInstances");
+    for i in instances.db_instances() {
+        all.push(Resource {
+            kind: "instance",
+            id: i.db_instance_identifier().unwrap_or_default().to_owned(),
+            status: i.db_instance_status().unwrap_or_default().to_owned(),
+            run_id: tag_value(i.tag_list(), TAG_RUN_ID).map(str::to_owned),
+            detail: i.db_cluster_identifier().map(str::to_owned).into_iter().collect(),
+        });
+    }
+    // Manual snapshots only: automated ones (`rds:...`) are RDS's own backups.
+    let snapshots = rds
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("DescribeDBClusterSnapshots");
+    for s in snapshots.db_cluster_snapshots() {
+        let key = s.kms_key_id().unwrap_or("none");
+        all.push(Resource {
+            kind: "snapshot",
+            id: s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(),
+            status: s.status().unwrap_or_default().to_owned(),
+            run_id: tag_value(s.tag_list(), TAG_RUN_ID).map(str::to_owned),
+            detail: vec![format!("encrypted:{}:{key}", s.storage_encrypted().unwrap_or(false))],
+        });
+    }
+    all.sort();
+    all
+}
+
+/// What a drill environment holds in the three places the pipeline writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// Source account, source region.
+    pub source: Vec<Resource>,
+    /// Source account, target region (the copies).
+    pub copies: Vec<Resource>,
+    /// Target account, target region.
+    pub target: Vec<Resource>,
+}
+
+impl Inventory {
+    /// Every resource with the place it is in.
+    pub fn all(&self) -> Vec<(&'static str, &Resource)> {
+        self.source
+            .iter()
+            .map(|r| ("source", r))
+            .chain(self.copies.iter().map(|r| ("copies", r)))
+            .chain(self.target.iter().map(|r| ("target", r)))
+            .collect()
+    }
+}
+
+impl DrillEnv {
+    /// Like [`DrillEnv::start`], with an emulator configured by the caller
+    /// (latency, faults armed before the first request).
+    pub async fn start_with(config_text: &str, emulator: EmulatorConfig) -> Self {
+        let emulator = Emulator::start(emulator).await.expect("emulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("drill.toml");
+        std::fs::write(&config_path, config_text).expect("config written");
+        let config = Config::parse(config_text).expect("valid config");
+        Self { emulator, dir, config_path, config }
+    }
+
+    /// Replaces the configuration (file and parsed form) for the next drill.
+    pub fn set_config(&mut self, config_text: &str) {
+        std::fs::write(&self.config_path, config_text).expect("config written");
+        self.config = Config::parse(config_text).expect("valid config");
+    }
+
+    /// The resources of the three places once nothing is mid-change: the
+    /// emulator finishes a change after a number of describe calls, so this
+    /// describes (at most 10 times) until no resource is `creating`,
+    /// `renaming`, `modifying` or `copying` (a resource stuck by a fault rule
+    /// stays as it is).
+    pub async fn settled_inventory(&self) -> Inventory {
+        let busy =
+            |r: &Resource| matches!(r.status.as_str(), "creating" | "renaming" | "modifying" | "copying");
+        let mut inv = self.inventory().await;
+        for _ in 0..10 {
+            if !inv.all().iter().any(|(_, r)| busy(r)) {
+                break;
+            }
+            inv = self.inventory().await;
+        }
+        inv
+    }
+
+    /// The resources of the three places.
+    pub async fn inventory(&self) -> Inventory {
+        Inventory {
+            source: resources(&self.source().await).await,
+            copies: resources(&self.source_in_target_region().await).await,
+            target: resources(&self.target().await).await,
+        }
+    }
+
+    /// A DR copy made before this test: cluster `existing_cluster_id` with
+    /// instance `existing_instance_id` in the target account, tagged as an
+    /// earlier aurora-dr run's (`run-earlier`), available.
+    pub async fn seed_existing_dr_cluster(&self) {
+        use aurora_dr_core::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID};
+        use aws_sdk_rds::types::Tag;
+        let t = &self.config.target;
+        let rds = self.target().await.rds();
+        let tags = [
+            Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY).build(),
+            Tag::builder().key(TAG_RUN_ID).value("run-earlier").build(),
+        ];
+        rds.create_db_cluster()
+            .db_cluster_identifier(t.existing_cluster_id.as_str())
+            .engine(&t.engine)
+            .master_username("dr_admin")
+            .master_user_password("seeded-Dr-copy-1")
+            .storage_encrypted(true)
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .expect("CreateDBCluster (existing DR copy)");
+        rds.create_db_instance()
+            .db_instance_identifier(t.existing_instance_id.as_str())
+            .db_cluster_identifier(t.existing_cluster_id.as_str())
+            .engine(&t.engine)
+            .db_instance_class(&t.instance_class)
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .expect("CreateDBInstance (existing DR copy)");
+        // Let the emulator's simulated creation finish.
+        for _ in 0..10 {
+            let r = resources(&self.target().await).await;
+            if r.iter().all(|x| x.status == "available") {
+                return;
+            }
+        }
+        panic!("the seeded DR copy never became available");
+    }
+}
+
+/// One message an SNS topic delivered to a [`NotificationSink`].
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub topic_arn: String,
+    /// The `Message` field, parsed as JSON (`Null` when it is not JSON).
+    pub message: serde_json::Value,
+    pub raw: String,
+}
+
+/// An HTTP endpoint that SNS topics deliver to, so tests read full messages
+/// (the emulator's call log cuts parameters at 256 characters).
+pub struct NotificationSink {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Notification>>>,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl NotificationSink {
+    pub async fn start() -> Self {
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/sink", listener.local_addr().expect("addr"));
+        let received: Arc<Mutex<Vec<Notification>>> = Arc::default();
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (r, n) = (Arc::clone(&received), Arc::clone(&notify));
+        let app = axum::Router::new().route(
+            "/sink",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (r, n) = (Arc::clone(&r), Arc::clone(&n));
+                async move {
+                    let raw = String::from_utf8_lossy(&body).into_owned();
+                    let v: serde_json::Value = serde_json::from_str(&raw).unwrap_or_default();
+                    let message = v["Message"]
+                        .as_str()
+                        .and_then(|m| serde_json::from_str(m).ok())
+                        .unwrap_or(serde_json::Value::Null);
+                    let topic_arn = v["TopicArn"].as_str().unwrap_or_default().to_owned();
+                    r.lock().expect("lock").push(Notification { topic_arn, message, raw });
+                    n.notify_waiters();
+                    "ok"
+                }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, received, notify, task }
+    }
+
+    /// Creates (idempotently) topic `name` with `ctx`'s account and region
+    /// and subscribes this sink to it; returns the topic ARN.
+    pub async fn subscribe(&self, ctx: &AwsContext, name: &str) -> String {
+        let sns = ctx.sns();
+        let topic = sns.create_topic().name(name).send().await.expect("CreateTopic");
+        let arn = topic.topic_arn().expect("topic arn").to_owned();
+        sns.subscribe().topic_arn(&arn).protocol("http").endpoint(&self.url).send().await.expect("Subscribe");
+        arn
+    }
+
+    pub fn received(&self) -> Vec<Notification> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// Waits (at most `within`) until `n` messages arrived; returns them all.
+    pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<Notification> {
+        let wait = async {
+            loop {
+                let notified = self.notify.notified();
+                if self.received().len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
+        self.received()
+    }
+}
+
+impl Drop for NotificationSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -14,7 +14,10 @@ What must agree, and what this module checks:
   - the environment variables set on the functions are exactly the settings
     keys of crates/core/src/settings.rs (plus SIDE and RUST_LOG);
   - samconfig.toml's config envs override only parameters their template has,
-    and `source`/`target` set the matching Side.
+    and `source`/`target` set the matching Side;
+  - security (check_security): no destructive RDS/KMS action on
+    `Resource: "*"`, the snapshot topic's policy allows exactly the target
+    account, every Lambda permission has SourceArn and SourceAccount.
 
 Templates are read with cfn-lint's YAML loader, which understands the short
 intrinsic-function tags (!Ref, !Sub, !If, ...).
@@ -356,6 +359,79 @@ def check_samconfig(root: Path, model: Model) -> list[str]:
     return problems
 
 
+# Actions that destroy or take over data or keys: never on `Resource: "*"`.
+DESTRUCTIVE = re.compile(
+    r"^(rds:(\*|Delete.*|Modify.*|Restore.*|Stop.*|Reboot.*|RemoveFromGlobalCluster|FailoverDBCluster)"
+    r"|kms:(\*|ScheduleKeyDeletion|DisableKey|PutKeyPolicy|CreateGrant|Decrypt|ReEncrypt.*)|\*)$",
+    re.IGNORECASE,
+)
+
+
+def statements(value):
+    """Every IAM statement (a dict with Effect) inside a policy value,
+    through lists, PolicyDocument/Statement and both branches of Fn::If."""
+    if isinstance(value, list):
+        for v in value:
+            yield from statements(v)
+    elif isinstance(value, dict):
+        if "Effect" in value:
+            yield value
+        elif "Fn::If" in value and isinstance(value["Fn::If"], list):
+            for branch in value["Fn::If"][1:]:
+                yield from statements(branch)
+        else:
+            for key in ("PolicyDocument", "Statement"):
+                if key in value:
+                    yield from statements(value[key])
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def check_security(model: Model) -> list[str]:
+    """Least privilege and private sharing, as the security checks require:
+    no destructive RDS/KMS action on `Resource: "*"` in any IAM policy of the
+    template; the snapshot topic's policy allows exactly the target account;
+    every Lambda permission is scoped by SourceArn and SourceAccount."""
+    problems = []
+    for lid, res in model.resources.items():
+        props = res.get("Properties") or {}
+        kind = res.get("Type")
+        if kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            policies = props.get("Policies")
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+            policies = [props.get("PolicyDocument"), *[p.get("PolicyDocument") for p in props.get("Policies") or []]]
+        else:
+            policies = None
+        for st in statements(policies):
+            if st.get("Effect") != "Allow" or "*" not in as_list(st.get("Resource")):
+                continue
+            bad = [a for a in as_list(st.get("Action")) if isinstance(a, str) and DESTRUCTIVE.match(a)]
+            if bad:
+                problems.append(f"{lid}: {', '.join(bad)} on Resource \"*\" (statement {st.get('Sid', '?')})")
+        if kind == "AWS::SNS::TopicPolicy":
+            for st in statements(props.get("PolicyDocument")):
+                if st.get("Effect") != "Allow":
+                    continue
+                principals = st.get("Principal")
+                aws = principals.get("AWS") if isinstance(principals, dict) else principals
+                for p in as_list(aws):
+                    text = json.dumps(p)
+                    if "DestinationAccountNumber" not in text or "*" in text.replace(":function:*", ""):
+                        problems.append(f"{lid}: statement {st.get('Sid', '?')} allows {text}, not exactly the target account")
+        if kind == "AWS::Lambda::Permission":
+            for key in ("SourceArn", "SourceAccount"):
+                if not props.get(key):
+                    problems.append(f"{lid}: Lambda permission without {key}")
+    topic_policies = [r for r in model.resources.values() if r.get("Type") == "AWS::SNS::TopicPolicy"]
+    if not topic_policies:
+        problems.append("template.yaml has no SNS topic policy granting the target account")
+    if not any(r.get("Type") == "AWS::Lambda::Permission" for r in model.resources.values()):
+        problems.append("template.yaml has no Lambda permission for the SNS trigger")
+    return problems
+
+
 def check(root: Path, workspace: Path, cargo_metadata: str | None = None) -> list[str]:
     try:
         model = Model.load(root)
@@ -367,4 +443,5 @@ def check(root: Path, workspace: Path, cargo_metadata: str | None = None) -> lis
         + check_machines(model)
         + check_environment(model, settings_keys(workspace))
         + check_samconfig(root, model)
+        + check_security(model)
     )

@@ -53,11 +53,9 @@ def first_task(doc: dict) -> dict:
 # ---- the ways of breaking a copy ------------------------------------------
 
 def remove_substitution(root: Path) -> None:
-    replace(root / "template.yaml", "        NotifyFunctionArn: !GetAtt NotifyFunction.Arn\n      Policies:\n"
-            "        - LambdaInvokePolicy: {FunctionName: !Ref FetchStatusFunction}\n        - LambdaInvokePolicy: "
-            "{FunctionName: !Ref RestoreFunction}",
-            "      Policies:\n        - LambdaInvokePolicy: {FunctionName: !Ref FetchStatusFunction}\n"
-            "        - LambdaInvokePolicy: {FunctionName: !Ref RestoreFunction}")
+    # The source machine's, whose block the target side's new steps do not change.
+    replace(root / "template.yaml", "        NotifyFunctionArn: !GetAtt NotifyFunction.Arn\n      # Invoking its own functions",
+            "      # Invoking its own functions")
 
 
 def undefined_placeholder(root: Path) -> None:
@@ -109,14 +107,32 @@ def unset_setting(root: Path) -> None:
     replace(root / "template.yaml", "        SNAPSHOT_PREFIX: !Ref SnapshotPrefix\n", "")
 
 
+def destructive_on_any_resource(root: Path) -> None:
+    replace(root / "template.yaml",
+            "                Action: [rds:DescribeDBClusterSnapshotAttributes, rds:DeleteDBClusterSnapshot]\n"
+            "                Resource:\n",
+            "                Action: [rds:DescribeDBClusterSnapshotAttributes, rds:DeleteDBClusterSnapshot]\n"
+            "                Resource:\n                  - \"*\"\n")
+
+
+def topic_open_to_everyone(root: Path) -> None:
+    replace(root / "template.yaml",
+            '              AWS: !Sub "arn:${AWS::Partition}:iam::${DestinationAccountNumber}:root"\n',
+            '              AWS: "*"\n')
+
+
+def permission_without_source_account(root: Path) -> None:
+    replace(root / "template.yaml", "      SourceAccount: !Ref SourceAccountNumber\n", "")
+
+
 def extra_crate_metadata(tmp: Path) -> str:
     """cargo metadata of the real workspace plus a Lambda crate with no function."""
     out = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline",
                           "--manifest-path", str(REPO / "Cargo.toml")],
                          capture_output=True, text=True, check=True)
     meta = json.loads(out.stdout)
-    pkg = {"id": "path+file:///x/sanity-check#0.1.0", "name": "sanity-check",
-           "targets": [{"name": "sanity-check", "kind": ["bin"]}],
+    pkg = {"id": "path+file:///x/unbuilt-step#0.1.0", "name": "unbuilt-step",
+           "targets": [{"name": "unbuilt-step", "kind": ["bin"]}],
            "dependencies": [{"name": "lambda_runtime"}]}
     meta["packages"].append(pkg)
     meta["workspace_members"].append(pkg["id"])
@@ -144,7 +160,7 @@ CASES = [
     Case("function built from a crate that does not exist", missing_crate,
          "consistency", r"'no-such-crate' is not a Lambda crate"),
     Case("Lambda crate with no function", None,
-         "consistency", r"crate 'sanity-check' is a Lambda function but no function", metadata=True),
+         "consistency", r"crate 'unbuilt-step' is a Lambda function but no function", metadata=True),
     Case("invalid JSON in an ASL file", invalid_json,
          "asl-validator,consistency", r"invalid JSON"),
     Case("ASL Next names a missing state", dangling_next,
@@ -161,6 +177,12 @@ CASES = [
          "consistency", r"overrides TempClusterName"),
     Case("a settings key is set on no function", unset_setting,
          "consistency", r"settings key SNAPSHOT_PREFIX"),
+    Case("security: a destructive RDS action on Resource *", destructive_on_any_resource,
+         "consistency", r"rds:DeleteDBClusterSnapshot on Resource \"\*\""),
+    Case("security: the snapshot topic open to every account", topic_open_to_everyone,
+         "consistency", r"not exactly the target account"),
+    Case("security: the SNS Lambda permission without SourceAccount", permission_without_source_account,
+         "consistency", r"Lambda permission without SourceAccount"),
 ]
 
 

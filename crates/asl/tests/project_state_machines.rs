@@ -3,9 +3,11 @@
 //! (`tests/project/*.mock.json`): happy path, a snapshot stuck then
 //! available, a quota error waited out, and a fatal error routed to the
 //! failure branch. Paused tokio time makes every Retry interval instant and
-//! exact.
+//! exact. The source machine's fan-out over many clusters (its `Clusters`
+//! Map) runs on recording handlers: at most five items at a time, one
+//! item's failure recorded while the others finish.
 //!
-//! Failure-branch states (NotifyFailure, RollBackSwap, CleanUpTempCluster)
+//! Failure-branch states (CleanUpCopy, NotifyFailure, RollBackSwap, CleanUpTempCluster)
 //! are not mocked: a mocked `Return` replaces the payload, while those
 //! Lambdas return their input unchanged (core `notify`, `swap`, `terminate`
 //! failure modes), and the final Fail state reads `$.failure`. They run on
@@ -29,6 +31,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("RestoreInstanceFunctionArn", "restore-instance"),
     ("SwapFunctionArn", "swap"),
     ("TerminateFunctionArn", "terminate"),
+    ("SanityCheckFunctionArn", "sanity-check"),
 ];
 
 fn root() -> PathBuf {
@@ -53,7 +56,7 @@ async fn run(side: &str, test_case: &str, input: Value) -> (Execution, Outcome, 
     let (def, mocks) = load(side);
     let calls: Calls = Arc::default();
     let mut tasks = TaskRegistry::new();
-    for f in ["aurora-dr-notify", "aurora-dr-swap", "aurora-dr-terminate"] {
+    for f in ["aurora-dr-notify", "aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-encrypt-copy"] {
         let c = calls.clone();
         tasks.register(f, move |input: Value| {
             c.lock().unwrap().push((f.to_string(), input.clone()));
@@ -103,14 +106,27 @@ const SOURCE_HAPPY: &[&str] = &[
     "WaitForTargetSnapshot",
     "Share",
     "Notify",
+    "ApplyRetention",
 ];
+
+/// The source machine's path around one cluster's `item` states: no
+/// `clusters` in the input, so one item for the configured cluster.
+fn source_path<'a>(item: &[&'a str], failed: bool) -> Vec<&'a str> {
+    let mut path = vec!["HasClusterList", "ConfiguredCluster", "Clusters"];
+    path.extend_from_slice(item);
+    path.extend(["Report", "AnyClusterFailed", if failed { "Failed" } else { "Done" }]);
+    path
+}
 
 #[tokio::test(start_paused = true)]
 async fn source_happy_path() {
     let (exec, out, calls) = run("source", "HappyPath", json!({})).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
-    assert_eq!(out.output, Some(json!({"runId": "run-1", "messageId": "m-1"})));
-    assert_eq!(path(&exec.history()), SOURCE_HAPPY);
+    assert_eq!(
+        out.output,
+        Some(json!({"runId": "run-1", "clusters": [{"runId": "run-1", "messageId": "m-1"}], "failed": []}))
+    );
+    assert_eq!(path(&exec.history()), source_path(SOURCE_HAPPY, false));
     assert!(calls.lock().unwrap().is_empty(), "no failure notification on the happy path");
     assert_eq!(elapsed(&exec.history()), 0.0);
 }
@@ -120,7 +136,7 @@ async fn source_snapshot_stuck_then_available() {
     let (exec, out, _) = run("source", "SnapshotStuckThenAvailable", json!({})).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
-    assert_eq!(path(&h), SOURCE_HAPPY);
+    assert_eq!(path(&h), source_path(SOURCE_HAPPY, false));
     assert_eq!(attempts(&h, "WaitForSourceSnapshot"), 5);
     // ResourceNotReady retrier: 30 s, then x1.5 each time, no jitter.
     assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25);
@@ -147,26 +163,37 @@ async fn source_fatal_error_goes_to_the_failure_branch() {
     let (exec, out, calls) = run("source", "ShareAccessDenied", json!({})).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
-    assert_eq!(out.cause.as_deref(), Some("not authorized to modify snapshot attributes"));
+    assert_eq!(
+        out.cause.as_deref(),
+        Some(
+            "1 of 1 cluster run(s) failed; the first, run-1, in Share: not authorized to modify snapshot attributes"
+        )
+    );
     let h = exec.history();
     assert_eq!(attempts(&h, "Share"), 1, "AccessDenied is fatal: no retry");
     assert_eq!(
         path(&h),
-        [
-            "Start",
-            "CreateSnapshot",
-            "WaitForSourceSnapshot",
-            "EncryptCopy",
-            "WaitForTargetSnapshot",
-            "Share",
-            "OnShareError",
-            "NotifyFailure",
-            "Failed"
-        ]
+        source_path(
+            &[
+                "Start",
+                "CreateSnapshot",
+                "WaitForSourceSnapshot",
+                "EncryptCopy",
+                "WaitForTargetSnapshot",
+                "Share",
+                "OnShareError",
+                "CleanUpCopy",
+                "NotifyFailure",
+                "ClusterFailed"
+            ],
+            true
+        )
     );
     let calls = calls.lock().unwrap();
-    assert_eq!(calls.len(), 1, "one failure notification: {calls:?}");
-    let (f, input) = &calls[0];
+    assert_eq!(calls.len(), 2, "the copy clean-up, then one failure notification: {calls:?}");
+    assert_eq!(calls[0].0, "aurora-dr-encrypt-copy");
+    assert_eq!(calls[0].1["failure"]["Error"], "AccessDenied");
+    let (f, input) = &calls[1];
     assert_eq!(f, "aurora-dr-notify");
     assert_eq!(input["failedState"], "Share");
     assert_eq!(input["failure"]["Error"], "AccessDenied");
@@ -175,13 +202,17 @@ async fn source_fatal_error_goes_to_the_failure_branch() {
 
 const TARGET_HAPPY: &[&str] = &[
     "WaitForSharedSnapshot",
+    "CopyToOwnAccount",
+    "UsesOwnCopy",
     "Restore",
     "WaitForTempCluster",
     "RestoreInstance",
     "WaitForTempInstances",
     "Swap",
     "WaitForSwappedCluster",
+    "SanityCheck",
     "Terminate",
+    "ApplyRetention",
 ];
 
 fn target_input() -> Value {
@@ -223,6 +254,8 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
         path(&exec.history()),
         [
             "WaitForSharedSnapshot",
+            "CopyToOwnAccount",
+            "UsesOwnCopy",
             "Restore",
             "WaitForTempCluster",
             "RestoreInstance",
@@ -244,6 +277,120 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() {
+    let (exec, out, calls) = run("target", "SanityCheckFails", target_input()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("SanityCheckFailed"));
+    assert!(out.cause.as_deref().is_some_and(|c| c.contains("minRows(orders) FAILED")), "{out:?}");
+    let h = exec.history();
+    assert_eq!(
+        path(&h),
+        [
+            "WaitForSharedSnapshot",
+            "CopyToOwnAccount",
+            "UsesOwnCopy",
+            "Restore",
+            "WaitForTempCluster",
+            "RestoreInstance",
+            "WaitForTempInstances",
+            "Swap",
+            "WaitForSwappedCluster",
+            "SanityCheck",
+            "OnSanityCheckError",
+            "RollBackSwap",
+            "CleanUpTempCluster",
+            "NotifyFailure",
+            "Failed"
+        ]
+    );
+    // Tried once more after 30 s (a just-renamed endpoint), then caught.
+    assert_eq!(attempts(&h, "SanityCheck"), 2);
+    assert_eq!(elapsed(&h), 30.0);
+    let calls = calls.lock().unwrap();
+    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
+    // RollBackSwap (swap), CleanUpTempCluster (terminate's failure mode), NotifyFailure; no Terminate state.
+    assert_eq!(functions, ["aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-notify"]);
+    for (_, input) in calls.iter() {
+        assert_eq!(input["failedState"], "SanityCheck");
+        assert_eq!(input["failure"]["Error"], "SanityCheckFailed");
+        assert!(
+            input["failure"]["Cause"].as_str().is_some_and(|c| c.contains("3 rows, below the minimum 10"))
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_sanity_check_failing_once_then_passing_terminates() {
+    let (exec, out, calls) = run("target", "SanityCheckFailsOnceThenPasses", target_input()).await;
+    assert_eq!(out.status, Status::Succeeded, "{out:?}");
+    let h = exec.history();
+    assert_eq!(path(&h), TARGET_HAPPY);
+    assert_eq!(attempts(&h, "SanityCheck"), 2);
+    // ResultPath null: the report does not replace the payload Terminate gets
+    // (the Swap mock's output, passed through WaitForSwappedCluster).
+    let terminate_input = h
+        .iter()
+        .find(|e| {
+            e.event_type == EventType::TaskStateEntered && e.details.name.as_deref() == Some("Terminate")
+        })
+        .and_then(|e| e.details.input.clone());
+    assert_eq!(terminate_input, Some(json!({"runId": "run-1", "swapped": true})));
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_retention_failure_is_notified_after_the_target_was() {
+    let (exec, out, calls) = run("source", "RetentionFails", json!({})).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
+    let h = exec.history();
+    let mut want = SOURCE_HAPPY.to_vec();
+    want.extend(["OnApplyRetentionError", "NotifyFailure", "ClusterFailed"]);
+    assert_eq!(path(&h), source_path(&want, true));
+    assert_eq!(attempts(&h, "ApplyRetention"), 1, "AccessDenied is fatal: no retry");
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 1, "one failure notification: {calls:?}");
+    assert_eq!(calls[0].1["failedState"], "ApplyRetention");
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_with_an_own_copy_waits_for_it_then_restores() {
+    let (exec, out, calls) = run("target", "OwnCopy", target_input()).await;
+    assert_eq!(out.status, Status::Succeeded, "{out:?}");
+    let h = exec.history();
+    let mut want = TARGET_HAPPY.to_vec();
+    want.insert(3, "WaitForOwnCopy");
+    assert_eq!(path(&h), want);
+    assert_eq!(attempts(&h, "WaitForOwnCopy"), 3);
+    assert_eq!(elapsed(&h), 30.0 + 45.0);
+    // WaitForOwnCopy keeps the payload (ResultPath null): Restore gets the own copy.
+    let restore_input = h
+        .iter()
+        .find(|e| e.event_type == EventType::TaskStateEntered && e.details.name.as_deref() == Some("Restore"))
+        .and_then(|e| e.details.input.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        restore_input["ownSnapshotArn"],
+        "arn:aws:rds:us-west-1:222222222222:cluster-snapshot:dr-copy"
+    );
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_retention_failure_is_notified_and_never_rolls_back() {
+    let (exec, out, calls) = run("target", "RetentionFails", target_input()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
+    let mut want = TARGET_HAPPY.to_vec();
+    want.extend(["OnApplyRetentionError", "NotifyFailure", "Failed"]);
+    assert_eq!(path(&exec.history()), want);
+    let calls = calls.lock().unwrap();
+    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(functions, ["aurora-dr-notify"], "the new cluster serves: no rollback, no clean-up");
+    assert_eq!(calls[0].1["failedState"], "ApplyRetention");
+}
+
 #[test]
 fn both_definitions_validate_without_substitutions() {
     for side in ["source", "target"] {
@@ -251,4 +398,124 @@ fn both_definitions_validate_without_substitutions() {
             std::fs::read_to_string(root().join(format!("../../statemachines/{side}.asl.json"))).unwrap();
         assert_eq!(aurora_dr_asl::validate(&text), vec![], "{side}.asl.json");
     }
+}
+
+/// Twelve clusters through the source machine with recording handlers (no
+/// mocks): the Map runs at most five at a time between EncryptCopy and the
+/// end of WaitForTargetSnapshot (a copy in flight), names each item's run
+/// `{execution}-{index}`, and one cluster's fatal error is notified and
+/// recorded while the other eleven finish; the run then fails with it.
+#[tokio::test(start_paused = true)]
+async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others() {
+    let (def, _) = load("source");
+    let in_flight = Arc::new(Mutex::new((0usize, 0usize))); // (now, max)
+    let notified: Calls = Arc::default();
+    let mut tasks = TaskRegistry::new();
+    tasks.register("aurora-dr-create-snapshot", |mut input: Value| async move {
+        if input.get("mode").is_some() {
+            return Ok(json!({}));
+        }
+        let cluster = input["sourceClusterId"].as_str().unwrap_or_default().to_owned();
+        input["sourceSnapshotId"] = format!("aurora-dr-{cluster}-20260101000000").into();
+        Ok(input)
+    });
+    let flight = in_flight.clone();
+    tasks.register("aurora-dr-encrypt-copy", move |mut input: Value| {
+        let flight = flight.clone();
+        async move {
+            if input.get("failure").is_none() {
+                let mut f = flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+                input["targetSnapshotId"] = input["sourceSnapshotId"].clone();
+            }
+            Ok(input)
+        }
+    });
+    let flight = in_flight.clone();
+    tasks.register("aurora-dr-fetch-status", move |input: Value| {
+        let flight = flight.clone();
+        async move {
+            if input["waitFor"] == "targetSnapshot" {
+                // The copy takes a minute (virtual time): items overlap here.
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                flight.lock().unwrap().0 -= 1;
+            }
+            Ok(json!({"status": "available"}))
+        }
+    });
+    tasks.register("aurora-dr-share", |input: Value| async move {
+        if input["sourceClusterId"] == "c03" {
+            return Err(aurora_dr_asl::TaskError::new("AccessDenied", "not authorized to share c03"));
+        }
+        Ok(input)
+    });
+    let seen = notified.clone();
+    tasks.register("aurora-dr-notify", move |input: Value| {
+        seen.lock().unwrap().push(("notify".into(), input.clone()));
+        async move { Ok(input) }
+    });
+    let engine = Engine::new(Clock::real());
+    engine.register(StateMachineSpec::new("aurora-dr-source", def).tasks(tasks)).unwrap();
+    let clusters: Vec<Value> = (0..12).map(|i| json!({"sourceClusterId": format!("c{i:02}")})).collect();
+    let exec = engine
+        .start("aurora-dr-source", json!({"clusters": clusters}), StartOptions::named("run-1"))
+        .unwrap();
+    let out = exec.wait().await;
+
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
+    assert_eq!(
+        out.cause.as_deref(),
+        Some("1 of 12 cluster run(s) failed; the first, run-1-3, in Share: not authorized to share c03")
+    );
+    assert_eq!(in_flight.lock().unwrap().1, 5, "MaxConcurrency 5 bounds the copies in flight");
+    let h = exec.history();
+    let report = h
+        .iter()
+        .find(|e| e.event_type == EventType::FailStateEntered)
+        .and_then(|e| e.details.input.clone())
+        .expect("the Fail state sees the report");
+    let reported = report["clusters"].as_array().expect("clusters");
+    assert_eq!(reported.len(), 12, "every cluster is reported, in input order");
+    for (i, c) in reported.iter().enumerate() {
+        assert_eq!(c["sourceClusterId"], format!("c{i:02}"));
+        assert_eq!(c["runId"], format!("run-1-{i}"), "each item's own run id");
+        assert_eq!(c["createdAt"], reported[0]["createdAt"], "one start time names every snapshot");
+        assert_eq!(c.get("failure").is_some(), i == 3, "{c}");
+    }
+    assert_eq!(reported[3]["failedState"], "Share");
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["failed"][0]["runId"], "run-1-3");
+    assert_eq!(report["failed"][0]["failedState"], "Share");
+    assert_eq!(report["failed"][0]["failure"]["Error"], "AccessDenied");
+    let notified = notified.lock().unwrap();
+    let failures: Vec<&Value> =
+        notified.iter().map(|(_, v)| v).filter(|v| v.get("failure").is_some()).collect();
+    assert_eq!(notified.len(), 12, "eleven target notifications and one failure notification");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["sourceClusterId"], "c03");
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_rejects_an_empty_cluster_list_before_any_step() {
+    let (def, _) = load("source");
+    let calls: Calls = Arc::default();
+    let seen = calls.clone();
+    let mut tasks = TaskRegistry::new();
+    for f in FUNCTIONS.iter().map(|(_, f)| format!("aurora-dr-{f}")) {
+        let seen = seen.clone();
+        tasks.register(f.clone(), move |input: Value| {
+            seen.lock().unwrap().push((f.clone(), input.clone()));
+            async move { Ok(input) }
+        });
+    }
+    let engine = Engine::new(Clock::real());
+    engine.register(StateMachineSpec::new("aurora-dr-source", def).tasks(tasks)).unwrap();
+    for input in [json!({"clusters": []}), json!({"clusters": "orders"})] {
+        let exec = engine.start("aurora-dr-source", input.clone(), StartOptions::default()).unwrap();
+        let out = exec.wait().await;
+        assert_eq!((out.status, out.error.as_deref()), (Status::Failed, Some("InvalidInput")), "{input}");
+    }
+    assert!(calls.lock().unwrap().is_empty(), "nothing ran");
 }

@@ -18,6 +18,13 @@
 //! temp_instance_id = "orders-dr-next-1"
 //! ```
 //!
+//! Many clusters: `source.cluster_ids = [...]` and one `[[pairs]]` table per
+//! source cluster (`source_cluster_id`, `existing_cluster_id`,
+//! `temp_cluster_id`, `existing_instance_id`, `temp_instance_id`); the
+//! single-cluster keys stay valid as one more pair. Every source cluster needs
+//! a pair (the source list is the single `cluster_id`, `cluster_ids` and the
+//! pairs' sources).
+//!
 //! The keys are the same settings the Lambdas read from their environment
 //! (`aurora_dr_core::settings::keys`), validated by the same code. Reading
 //! reports every problem in the file at once, each naming its key.
@@ -34,7 +41,31 @@ pub struct Config {
     pub target: TargetSettings,
     /// Whether `source.kms_key_arn` was given (drills create a key otherwise).
     pub kms_key_given: bool,
+    /// `[drill] sanity_username`/`sanity_password`: the login the drill
+    /// stores in a secret of the target account for the SanityCheck step
+    /// (which then probes `target.sanity_endpoint_override`).
+    pub drill_sanity_login: Option<SanityLogin>,
 }
+
+/// A database login the drill puts into the SanityCheck secret.
+#[derive(Clone)]
+pub struct SanityLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SanityLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SanityLogin")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Drill-only keys (not Lambda settings).
+pub const DRILL_SANITY_USERNAME: &str = "drill.sanity_username";
+pub const DRILL_SANITY_PASSWORD: &str = "drill.sanity_password";
 
 /// Every problem found in a configuration file.
 #[derive(Debug, Clone)]
@@ -60,6 +91,7 @@ fn known_keys() -> Vec<&'static str> {
         SOURCE_ACCOUNT_ID,
         SOURCE_REGION,
         SOURCE_CLUSTER_ID,
+        SOURCE_CLUSTER_IDS,
         SNAPSHOT_PREFIX,
         KMS_KEY_ARN,
         ALLOW_UNENCRYPTED_SOURCE,
@@ -83,9 +115,25 @@ fn known_keys() -> Vec<&'static str> {
         DELETION_PROTECTION,
         FINAL_SNAPSHOT,
         KEEP_FAILED_TEMP_CLUSTER,
+        SOURCE_RETAIN_SNAPSHOTS,
+        SOURCE_RETAIN_DAYS,
+        TARGET_RETAIN_SNAPSHOTS,
+        TARGET_RETAIN_DAYS,
+        TARGET_KMS_KEY_ARN,
+        SANITY_SECRET_ARN,
+        SANITY_DATABASE,
+        SANITY_QUERY,
+        SANITY_MIN_ROWS,
+        SANITY_FRESHNESS,
+        SANITY_RPO_SECONDS,
+        SANITY_ENDPOINT_OVERRIDE,
+        SANITY_TLS,
+        SANITY_TLS_CA_FILE,
+        SANITY_TIMEOUT_SECONDS,
     ]
     .iter()
     .map(|k| k.toml)
+    .chain([DRILL_SANITY_USERNAME, DRILL_SANITY_PASSWORD])
     .collect()
 }
 
@@ -110,26 +158,67 @@ impl Config {
         flatten("", &table, &mut flat, &mut errors);
         let known = known_keys();
         for key in flat.keys() {
-            if !known.contains(&key.as_str()) {
+            if !known.contains(&key.as_str()) && !is_pair_key(key) {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
         let kms_key_given = flat.contains_key(keys::KMS_KEY_ARN.toml);
+        let drill_sanity_login =
+            match (flat.remove(DRILL_SANITY_USERNAME), flat.remove(DRILL_SANITY_PASSWORD)) {
+                (Some(username), Some(password)) if !username.is_empty() => {
+                    Some(SanityLogin { username, password })
+                }
+                (None, None) => None,
+                _ => {
+                    errors.push(SettingError {
+                        name: DRILL_SANITY_USERNAME.into(),
+                        problem: format!("{DRILL_SANITY_USERNAME} and {DRILL_SANITY_PASSWORD} go together"),
+                    });
+                    None
+                }
+            };
         let origin = Origin::Toml(flat);
         let mut reader = Reader::new(&origin);
         let source = SourceSettings::read(&mut reader, true);
         let target = TargetSettings::read(&mut reader);
         errors.extend(reader.into_errors());
+        if let (Some(source), Some(target)) = (&source, &target) {
+            // Many clusters: the target side must know where each source cluster goes.
+            for id in &source.cluster_ids {
+                if target.pair_for(Some(id.as_str())).is_err() {
+                    errors.push(SettingError {
+                        name: keys::CLUSTER_PAIRS.toml.into(),
+                        problem: format!(
+                            "source cluster {id} has no pair: add a [[pairs]] table with source_cluster_id = \"{id}\""
+                        ),
+                    });
+                }
+            }
+        }
         // A key can be read by both sides (source.account_id); report it once.
-        errors.dedup();
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert(e.to_string()));
         match (source, target) {
-            (Some(source), Some(target)) if errors.is_empty() => Ok(Self { source, target, kms_key_given }),
+            (Some(source), Some(target)) if errors.is_empty() => {
+                Ok(Self { source, target, kms_key_given, drill_sanity_login })
+            }
             _ => Err(errors),
         }
     }
 }
 
-/// Flattens `[source] region = ".."` into `source.region`; scalars become strings.
+/// Whether `key` is a field of a `[[pairs]]` table (`pairs[0].temp_cluster_id`).
+fn is_pair_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(keys::CLUSTER_PAIRS.toml).and_then(|r| r.strip_prefix('[')) else {
+        return false;
+    };
+    rest.split_once("].").is_some_and(|(i, field)| {
+        i.parse::<usize>().is_ok() && aurora_dr_core::settings::PAIR_FIELDS.contains(&field)
+    })
+}
+
+/// Flattens `[source] region = ".."` into `source.region` and `[[pairs]]`
+/// into `pairs[0].source_cluster_id`, ...; scalars become strings.
 fn flatten(
     prefix: &str,
     table: &toml::Table,
@@ -148,6 +237,13 @@ fn flatten(
             }
             toml::Value::Boolean(b) => {
                 out.insert(key, b.to_string());
+            }
+            toml::Value::Array(items) if !items.is_empty() && items.iter().all(toml::Value::is_table) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        flatten(&format!("{key}[{i}]"), t, out, errors);
+                    }
+                }
             }
             toml::Value::Array(items) => {
                 let mut parts = Vec::new();
@@ -219,8 +315,111 @@ temp_instance_id = "orders-dr-next-1"
     }
 
     #[test]
+    fn retention_and_target_key_are_read_per_side() {
+        let key = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+        let text = EXAMPLE
+            .replace("[source]\n", "[source]\nretain_snapshots = 5\nretain_days = 30\n")
+            .replace("[target]\n", &format!("[target]\nretain_snapshots = 2\nkms_key_arn = \"{key}\"\n"));
+        let c = Config::parse(&text).expect("valid");
+        assert_eq!((c.source.retention.snapshots, c.source.retention.days), (5, Some(30)));
+        assert_eq!((c.target.retention.snapshots, c.target.retention.days), (2, None));
+        assert_eq!(c.target.kms_key_arn.as_ref().map(|k| k.as_str()), Some(key));
+
+        let bad =
+            EXAMPLE.replace("[target]\n", "[target]\nretain_snapshots = 0\nkms_key_arn = \"alias/dr\"\n");
+        let errors = Config::parse(&bad).expect_err("invalid");
+        let names: Vec<&str> = errors.iter().map(|e| e.name.as_str()).collect();
+        assert!(
+            names.contains(&"target.retain_snapshots") && names.contains(&"target.kms_key_arn"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_are_named() {
         let errors = Config::parse("[source\nx=").expect_err("syntax");
         assert_eq!(errors[0].name, "(syntax)");
+    }
+
+    #[test]
+    fn sanity_keys_and_the_drill_login_are_read() {
+        let text = format!(
+            "{EXAMPLE}sanity_min_rows = [\"orders=10\", \"items=1\"]\nsanity_tls = \"disable\"\n\
+             [drill]\nsanity_username = \"dr_probe\"\nsanity_password = \"pw\"\n"
+        );
+        let c = Config::parse(&text).expect("valid");
+        assert_eq!(c.target.sanity.min_rows.len(), 2);
+        let login = c.drill_sanity_login.expect("login");
+        assert_eq!((login.username.as_str(), login.password.as_str()), ("dr_probe", "pw"));
+        assert!(!format!("{login:?}").contains("pw\""), "the password is not printed");
+        assert!(Config::parse(EXAMPLE).expect("valid").drill_sanity_login.is_none());
+
+        let half = format!("{EXAMPLE}[drill]\nsanity_username = \"dr_probe\"\n");
+        let errors = Config::parse(&half).expect_err("half a login");
+        assert!(
+            errors.iter().any(|e| e.name == "drill.sanity_username" && e.problem.contains("go together"))
+        );
+    }
+
+    const BILLING_PAIR: &str = r#"
+[[pairs]]
+source_cluster_id = "billing"
+existing_cluster_id = "billing-dr"
+temp_cluster_id = "billing-dr-next"
+existing_instance_id = "billing-dr-1"
+temp_instance_id = "billing-dr-next-1"
+"#;
+
+    #[test]
+    fn pairs_add_clusters_to_both_sides() {
+        let c = Config::parse(&format!("{EXAMPLE}{BILLING_PAIR}")).expect("valid");
+        let sources: Vec<&str> = c.source.cluster_ids.iter().map(|c| c.as_str()).collect();
+        assert_eq!(sources, ["orders", "billing"], "the single cluster, then the pairs' sources");
+        assert_eq!(c.target.pairs.len(), 2);
+        assert_eq!(
+            c.target.for_source(Some("billing")).expect("pair").existing_cluster_id.as_str(),
+            "billing-dr"
+        );
+        assert_eq!(
+            c.target.for_source(Some("orders")).expect("pair").existing_cluster_id.as_str(),
+            "orders-dr"
+        );
+
+        // Pairs alone: no single-cluster keys at all.
+        let fleet: String = EXAMPLE
+            .lines()
+            .filter(|l| {
+                !l.starts_with("cluster_id") && !l.contains("_cluster_id") && !l.contains("_instance_id")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = Config::parse(&format!("{fleet}{BILLING_PAIR}")).expect("pairs alone");
+        assert_eq!(c.source.cluster_id.as_str(), "billing");
+        assert_eq!(c.target.existing_cluster_id.as_str(), "billing-dr");
+    }
+
+    #[test]
+    fn pair_problems_are_named_by_table_and_key() {
+        let bad = BILLING_PAIR
+            .replace("billing-dr-next\"", "billing--next\"")
+            .replace("temp_instance_id", "colour");
+        let reused = BILLING_PAIR.replace("billing-dr\"", "orders-dr\"");
+        let text = format!("{EXAMPLE}{bad}{reused}{BILLING_PAIR}");
+        let errors = Config::parse(&text).expect_err("invalid");
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        for want in [
+            "pairs[0].temp_cluster_id: ",
+            "pairs[0].colour: is not a known setting",
+            "pairs[0].temp_instance_id: is required",
+            "pairs[1].existing_cluster_id: orders-dr is already used by target.existing_cluster_id",
+            "pairs[2].source_cluster_id: source cluster billing already has a pair (pairs[1]",
+        ] {
+            assert!(problems.iter().any(|p| p.starts_with(want)), "{want} not in {problems:#?}");
+        }
+        // A listed source cluster without a pair.
+        let text =
+            EXAMPLE.replace("cluster_id = \"orders\"", "cluster_id = \"orders\"\ncluster_ids = [\"ledger\"]");
+        let errors = Config::parse(&text).expect_err("no pair");
+        assert!(errors.iter().any(|e| e.name == "pairs" && e.problem.contains("ledger")), "{errors:?}");
     }
 }

@@ -37,6 +37,10 @@ pub enum DrError {
     /// The swap could not complete; `rolled_back` says whether names are as before.
     #[error("swap failed ({}): {detail}", if *rolled_back { "rolled back" } else { "NOT rolled back" })]
     SwapFailed { detail: String, rolled_back: bool },
+    /// A SanityCheck probe of the swapped-in cluster failed; `results` lists
+    /// every probe's outcome (they reach the failure notification's cause).
+    #[error("sanity check of cluster {cluster} failed: {results}")]
+    SanityCheckFailed { cluster: String, results: String },
     /// The AWS quota on concurrent snapshot copies is reached; wait and retry.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
@@ -67,6 +71,7 @@ pub mod names {
     pub const CONFLICT: &str = "Conflict";
     pub const UNSAFE: &str = "UnsafeOperation";
     pub const SWAP_FAILED: &str = "SwapFailed";
+    pub const SANITY_CHECK_FAILED: &str = "SanityCheckFailed";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
     pub const THROTTLED: &str = "Throttled";
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
@@ -91,6 +96,7 @@ impl DrError {
             Self::Conflict(_) => CONFLICT,
             Self::Unsafe(_) => UNSAFE,
             Self::SwapFailed { .. } => SWAP_FAILED,
+            Self::SanityCheckFailed { .. } => SANITY_CHECK_FAILED,
             Self::QuotaExceeded(_) => QUOTA_EXCEEDED,
             Self::Throttled(_) => THROTTLED,
             Self::ServiceUnavailable(_) => SERVICE_UNAVAILABLE,
@@ -229,6 +235,7 @@ mod tests {
             DrError::Conflict(String::new()),
             DrError::Unsafe(String::new()),
             DrError::SwapFailed { detail: String::new(), rolled_back: true },
+            DrError::SanityCheckFailed { cluster: String::new(), results: String::new() },
             DrError::QuotaExceeded(String::new()),
             DrError::Throttled(String::new()),
             DrError::ServiceUnavailable(String::new()),

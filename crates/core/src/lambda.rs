@@ -14,17 +14,41 @@ use serde_json::Value;
 use crate::context::StepContext;
 use crate::error::DrResult;
 
-/// Structured JSON logs on stdout (CloudWatch); level from `RUST_LOG`, default `info`.
+/// Structured JSON logs on stdout (CloudWatch); level from `RUST_LOG`, default
+/// `info`. EMF metric records ([`crate::metrics`]) go to stdout raw, one JSON
+/// object per line, whatever the level.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout, std::io::stdout, filter));
+}
+
+/// The Lambda subscriber: JSON log lines (filtered by `filter`, never EMF
+/// events) to `logs`, EMF records raw to `metrics`.
+pub fn subscriber<L, M>(
+    logs: L,
+    metrics: M,
+    filter: tracing_subscriber::EnvFilter,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    L: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    M: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    let not_emf = tracing_subscriber::filter::filter_fn(|meta| meta.target() != crate::metrics::EMF_TARGET);
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(logs)
+        .with_filter(not_emf)
+        .with_filter(filter);
+    let only_emf = tracing_subscriber::filter::filter_fn(|meta| meta.target() == crate::metrics::EMF_TARGET);
+    tracing_subscriber::registry()
+        .with(json)
+        .with(crate::metrics::EmfLayer::new(metrics).with_filter(only_emf))
 }
 
 /// Runs a step as a Lambda function until the runtime stops it.
@@ -42,10 +66,66 @@ where
         }
     };
     let step = Arc::new(step);
+    let function: Arc<str> = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default().into();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = Arc::clone(&ctx);
         let step = Arc::clone(&step);
-        async move { step(ctx, event.payload).await.map_err(Diagnostic::from) }
+        let function = Arc::clone(&function);
+        async move {
+            let started = std::time::Instant::now();
+            let request_id = event.context.request_id.clone();
+            let (run_id, source_cluster) =
+                (loose_text(&event.payload, "runId"), loose_text(&event.payload, "sourceClusterId"));
+            // Boxed: the step's future type stays out of this one's layout
+            // (deeply nested step futures overflow rustc's query depth).
+            let step_future: std::pin::Pin<Box<dyn Future<Output = DrResult<Value>> + Send>> =
+                Box::pin(step(ctx, event.payload));
+            let result = step_future.await;
+            let duration_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(_) => {
+                    tracing::info!(function = %function, request_id, run_id, source_cluster, duration_ms,
+                    "invocation succeeded")
+                }
+                Err(e) => {
+                    tracing::warn!(function = %function, request_id, run_id, source_cluster, duration_ms,
+                    error_type = e.asl_name(), error = %e, "invocation failed")
+                }
+            }
+            result.map_err(Diagnostic::from)
+        }
     }))
     .await
+}
+
+/// A string field of a payload, also inside FetchStatus's `run`, for log fields.
+fn loose_text(payload: &Value, key: &str) -> Option<String> {
+    let nested = payload.get("run");
+    payload.get(key).or_else(|| nested.and_then(|r| r.get(key))).and_then(Value::as_str).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::{Captured, check_emf};
+
+    #[test]
+    fn json_logs_and_emf_records_share_stdout_without_mixing() {
+        let (logs, metrics) = (Captured::default(), Captured::default());
+        let filter = tracing_subscriber::EnvFilter::new("warn");
+        tracing::subscriber::with_default(subscriber(logs.clone(), metrics.clone(), filter), || {
+            tracing::info!("below the level: dropped");
+            tracing::warn!(step = "swap", run_id = "run-1", "a log line");
+            let run = crate::payload::tests::finished_source_run();
+            crate::metrics::source_done(&run, time::OffsetDateTime::now_utc()).emit();
+        });
+        let logs = logs.json_lines();
+        assert_eq!(logs.len(), 1, "one JSON log line, no EMF in it: {logs:?}");
+        assert_eq!(logs[0]["fields"]["message"], "a log line");
+        assert_eq!(logs[0]["fields"]["run_id"], "run-1");
+        let metrics = metrics.json_lines();
+        assert_eq!(metrics.len(), 1, "the level does not filter metrics: {metrics:?}");
+        assert_eq!(check_emf(&metrics[0]), ["PipelineDurationSeconds"]);
+        assert!(metrics[0].get("fields").is_none(), "top-level keys, as EMF requires");
+    }
 }

@@ -7,16 +7,20 @@
 //! - [`error`]: the one error enum and its mapping to ASL error names.
 //! - [`clients`]: the one AWS client factory.
 //! - [`rds`]: shared RDS look-ups, tags and status classification.
+//! - [`probe`]: the SanityCheck step's database probes (PostgreSQL and MySQL).
 //! - [`context`]: what a step runs with (clients + settings).
 //! - [`steps`]: one module per pipeline step, each a plain async function.
 //! - [`lambda`]: the shared Lambda entry point the thin binaries call.
+//! - [`metrics`]: RPO/RTO metrics as CloudWatch Embedded Metric Format records.
 
 pub mod clients;
 pub mod context;
 pub mod error;
 pub mod ids;
 pub mod lambda;
+pub mod metrics;
 pub mod payload;
+pub mod probe;
 pub mod rds;
 pub mod settings;
 pub mod steps;

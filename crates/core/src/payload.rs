@@ -53,6 +53,12 @@ pub struct RunState {
     pub target_snapshot_id: Option<SnapshotId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_snapshot_arn: Option<Arn>,
+    /// Target-owned encryption: the target account's own copy of the shared
+    /// snapshot, encrypted with the target's key (absent when that is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_snapshot_id: Option<SnapshotId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_snapshot_arn: Option<Arn>,
 
     /// The temporary cluster this run restored (target account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +128,8 @@ impl RunState {
             kms_key_arn: None,
             target_snapshot_id: None,
             target_snapshot_arn: None,
+            own_snapshot_id: None,
+            own_snapshot_arn: None,
             restored_cluster_id: None,
             restored_instance_ids: Vec::new(),
             swap: None,
@@ -144,17 +152,22 @@ impl RunState {
 
     /// The `yyyymmddHHMMss` stamp of the run, used in generated names.
     pub fn stamp(&self) -> String {
-        let t = self.created_at.to_offset(time::UtcOffset::UTC);
-        format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        stamp(self.created_at)
     }
+}
+
+/// `yyyymmddHHMMss` in UTC.
+pub fn stamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Takes a field a step needs, or names it as missing.
@@ -365,6 +378,22 @@ pub(crate) mod tests {
             let err = RunState::from_value(value).expect_err(case);
             assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
         }
+    }
+
+    #[test]
+    fn own_copy_fields_round_trip_and_are_absent_when_unset() {
+        let mut run = finished_source_run();
+        assert!(run.to_value().get("ownSnapshotArn").is_none());
+        run.own_snapshot_id = Some("aurora-dr-orders-20261125160005".parse().expect("id"));
+        run.own_snapshot_arn = Some(
+            "arn:aws:rds:us-west-1:222222222222:cluster-snapshot:aurora-dr-orders-20261125160005"
+                .parse()
+                .expect("arn"),
+        );
+        let value = run.to_value();
+        assert_eq!(value["ownSnapshotId"], "aurora-dr-orders-20261125160005");
+        assert!(value["ownSnapshotArn"].as_str().is_some_and(|a| a.contains(":222222222222:")));
+        assert_eq!(RunState::from_value(value).expect("parse"), run);
     }
 
     #[test]

@@ -92,6 +92,32 @@ pub async fn find_cluster_snapshot(
     Ok(none_if_not_found(out)?.and_then(|o| o.db_cluster_snapshots().first().cloned()))
 }
 
+/// Every manual cluster snapshot the caller owns in the client's region (of
+/// one cluster when `cluster` is given), following pagination.
+pub async fn list_manual_cluster_snapshots(
+    rds: &Client,
+    cluster: Option<&str>,
+) -> DrResult<Vec<DbClusterSnapshot>> {
+    let context = format!("DescribeDBClusterSnapshots {}", cluster.unwrap_or("(manual)"));
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = rds
+            .describe_db_cluster_snapshots()
+            .set_db_cluster_identifier(cluster.map(str::to_owned))
+            .snapshot_type("manual")
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| DrError::from_sdk(&context, e))?;
+        all.extend(page.db_cluster_snapshots().iter().cloned());
+        match page.marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+            _ => return Ok(all),
+        }
+    }
+}
+
 /// Where a resource stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {

@@ -12,6 +12,7 @@
 //! InvokeStepFunction step starts the target machine through the Step
 //! Functions API of the local engine.
 
+mod fleet;
 mod receiver;
 mod report;
 pub mod setup;
@@ -67,6 +68,11 @@ pub struct DrillArgs {
     /// emulator the drill starts.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub latency: f64,
+    /// Target-owned encryption: create (or reuse) a KMS key in the target
+    /// account and region and set it as `target.kms_key_arn`, so the target
+    /// side restores from its own copy (also on when the config sets the key).
+    #[arg(long)]
+    pub target_key: bool,
 }
 
 /// Runs the drill; exit 0 when every run restored the DR cluster.
@@ -115,12 +121,26 @@ fn source_functions() -> Vec<(&'static str, &'static str, Step)> {
 fn target_functions() -> Vec<(&'static str, &'static str, Step)> {
     vec![
         ("FetchStatusFunctionArn", "fetch-status", step!(fetch_status)),
+        // CopyToOwnAccount: EncryptCopy's target-side mode (target-owned encryption).
+        ("EncryptCopyFunctionArn", "encrypt-copy", step!(encrypt_copy)),
         ("RestoreFunctionArn", "restore", step!(restore)),
         ("RestoreInstanceFunctionArn", "restore-instance", step!(restore_instance)),
         ("SwapFunctionArn", "swap", step!(swap)),
         ("TerminateFunctionArn", "terminate", step!(terminate)),
         ("NotifyFunctionArn", "notify", step!(notify)),
+        ("SanityCheckFunctionArn", "sanity-check", step!(sanity_check)),
     ]
+}
+
+/// The source state machine (`statemachines/source.asl.json`) with its steps
+/// bound to `ctx`, as the drill runs it; tests start executions of it
+/// directly (e.g. two overlapping runs).
+pub fn source_machine(
+    ctx: &Arc<StepContext>,
+    region: &Region,
+    account: &AccountId,
+) -> DrResult<StateMachineSpec> {
+    machine("aurora-dr-source", SOURCE_ASL, "source", ctx, source_functions(), region, account)
 }
 
 /// A state machine of one side with its steps bound to that side's context.
@@ -175,6 +195,21 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         "aurora-dr drill: {} ({} {}) -> {} ({} {})",
         src.cluster_id, src.account_id, src.region, tgt.existing_cluster_id, tgt.account_id, tgt.region
     ));
+    if src.cluster_ids.len() > 1 {
+        let pairs: Vec<String> = tgt
+            .pairs
+            .iter()
+            .map(|p| {
+                let source = p.source_cluster_id.as_ref().map_or("*", |c| c.as_str());
+                format!("{source} -> {}", p.existing_cluster_id)
+            })
+            .collect();
+        rec.line(&format!(
+            "  clusters  {} (at most 5 copies at a time): {}",
+            src.cluster_ids.len(),
+            pairs.join(", ")
+        ));
+    }
 
     // The emulator: ours, or the one given.
     let mut emulator = None;
@@ -234,8 +269,13 @@ async fn drill_with(
         setup::ensure_topic(&target_aws, setup::FAILURE_TOPIC, None).await.map_err(err)?;
     rec.line(&format!("  setup     topics {topic}, {source_failures}, {target_failures}"));
     if args.seed {
-        let step = setup::seed_source_cluster(&source_aws, config).await.map_err(err)?;
-        rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+        for step in setup::seed_source_clusters(&source_aws, config).await.map_err(err)? {
+            rec.line(&format!(
+                "  setup     {} ({})",
+                step.what,
+                if step.created { "created" } else { "exists" }
+            ));
+        }
     }
 
     let mut source_settings = src.clone();
@@ -247,7 +287,23 @@ async fn drill_with(
     let mut target_settings = tgt.clone();
     target_settings.source_topic_arn = Some(topic.clone());
     target_settings.failure_topic_arn = Some(target_failures);
+    if let Some(login) = &config.drill_sanity_login {
+        // The SanityCheck step's login, where a deployment keeps it: a secret of the target account.
+        let (arn, step) = setup::ensure_sanity_secret(&target_aws, &tgt.engine, login).await.map_err(err)?;
+        rec.line(&format!(
+            "  setup     {} ({})",
+            step.what,
+            if step.created { "created" } else { "updated" }
+        ));
+        target_settings.sanity.secret_arn = Some(arn);
+    }
     target_settings.state_machine_arn = Some(target_machine_arn.parse().map_err(|e| format!("{e}"))?);
+    if args.target_key || tgt.kms_key_arn.is_some() {
+        let (key, step) = setup::ensure_target_kms_key(&target_aws, config).await.map_err(err)?;
+        rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+        target_settings.kms_key_arn = Some(key);
+    }
+    let target_kms_key = target_settings.kms_key_arn.clone();
 
     let source_ctx =
         Arc::new(StepContext { aws: source_aws, settings: SideSettings::Source(source_settings) });
@@ -263,16 +319,7 @@ async fn drill_with(
 
     // Both machines on the local engine.
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
-    let source_spec = machine(
-        "aurora-dr-source",
-        SOURCE_ASL,
-        "source",
-        &source_ctx,
-        source_functions(),
-        &src.region,
-        &src.account_id,
-    )
-    .map_err(err)?;
+    let source_spec = source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?;
     let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
     let target_spec = machine(
         "aurora-dr-target",
@@ -302,36 +349,32 @@ async fn drill_with(
         // Execution names like EventBridge's: unique per run.
         let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
         rec.line(&format!("run {n} of {}: {name}", args.runs.max(1)));
+        // Many clusters: the list, one Map item each; one cluster: `{}`, as deployed.
         let source_exec = source_engine
-            .start(&source_machine.arn, json!({}), StartOptions::named(name.clone()))
+            .start(&source_machine.arn, fleet::source_input(src), StartOptions::named(name.clone()))
             .map_err(|e| e.to_string())?;
-        rec.follow(source_exec.clone(), "source", &source_who, n).await;
+        let lanes = fleet::lanes(src);
+        rec.follow_lanes(source_exec.clone(), "source", &source_who, n, "", &lanes).await;
         let source_outcome = source_exec.wait().await;
         let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
-        if source_outcome.status == Status::Succeeded {
-            let deliveries = tokio::time::timeout(Duration::from_secs(30), receiver.wait_for(n))
-                .await
-                .map_err(|_| "the snapshot notification never reached the target side".to_owned())?;
-            let delivery = deliveries.last();
-            outcome.message_id = delivery.map(|d| d.message_id.clone());
-            match delivery.map(|d| d.result.clone()) {
-                Some(Ok(v)) => {
-                    let exec = v["started"]
-                        .get(0)
-                        .or_else(|| v["duplicates"].get(0))
-                        .and_then(Value::as_str)
-                        .and_then(|arn| target_engine.execution(arn));
-                    match exec {
-                        Some(exec) => {
-                            rec.follow(exec.clone(), "target", &target_who, n).await;
-                            let o = exec.wait().await;
-                            outcome.target(&exec, o.status);
-                        }
-                        None => outcome.note = format!("InvokeStepFunction started nothing: {v}"),
-                    }
-                }
-                Some(Err(e)) => outcome.note = format!("InvokeStepFunction failed: {e}"),
-                None => outcome.note = "no delivery".into(),
+        // Each cluster's own message starts its own target execution; all are followed at once.
+        let items = fleet::source_items(&source_exec);
+        let target_settings = target_ctx.target().map_err(err)?;
+        outcome.clusters = fleet::follow_targets(
+            items,
+            &lanes,
+            &receiver,
+            &target_engine,
+            target_settings,
+            rec,
+            &target_who,
+            n,
+        )
+        .await;
+        outcome.adopt_first_cluster();
+        if outcome.clusters.len() > 1 {
+            for c in &outcome.clusters {
+                rec.line(&format!("  cluster {}", c.summary()));
             }
         }
         all_ok &= outcome.ok();
@@ -355,6 +398,13 @@ async fn drill_with(
         "states": spans,
         "target": facts,
         "kmsKeyArn": kms_key.as_str(),
+        "deliveries": receiver.deliveries().iter().map(delivery_json).collect::<Vec<_>>(),
+        "targetExecutions": target_engine
+            .executions(None)
+            .iter()
+            .map(|x| json!({"name": x.name(), "status": x.status().as_str()}))
+            .collect::<Vec<_>>(),
+        "targetKmsKeyArn": target_kms_key.as_ref().map(|k| k.as_str()),
         "timeline": html_path.display().to_string(),
     });
     if args.json {
@@ -374,6 +424,14 @@ async fn drill_with(
     Ok(DrillReport { ok: all_ok, report })
 }
 
+/// One SNS delivery to the target side, as the report lists it.
+fn delivery_json(d: &receiver::Delivery) -> Value {
+    match &d.result {
+        Ok(v) => json!({"messageId": d.message_id, "runId": d.run_id, "outcome": v}),
+        Err(e) => json!({"messageId": d.message_id, "runId": d.run_id, "error": e}),
+    }
+}
+
 /// How one run ended.
 struct RunOutcome {
     n: usize,
@@ -381,10 +439,16 @@ struct RunOutcome {
     source: Status,
     target_arn: Option<String>,
     target: Option<Status>,
+    /// The target execution's error and cause when it failed (e.g. a
+    /// SanityCheckFailed with every probe's result).
+    target_error: Option<(Option<String>, Option<String>)>,
     input: Value,
     /// The SNS message that started the target side.
     message_id: Option<String>,
     note: String,
+    /// Every cluster of the run, in the source machine's input order; the
+    /// fields above are the first cluster's (the only one without a list).
+    clusters: Vec<fleet::ClusterOutcome>,
 }
 
 impl RunOutcome {
@@ -396,24 +460,56 @@ impl RunOutcome {
             source: status,
             target_arn: None,
             target: None,
+            target_error: None,
             input: output,
             message_id: None,
             note: String::new(),
+            clusters: Vec::new(),
         }
     }
 
-    fn target(&mut self, exec: &Execution, status: Status) {
-        self.target_arn = Some(exec.arn().to_owned());
-        self.target = Some(status);
+    /// The single-cluster fields from the first cluster.
+    fn adopt_first_cluster(&mut self) {
+        let Some(first) = self.clusters.first() else {
+            self.note = "the source run reported no cluster".into();
+            return;
+        };
+        self.input = first.payload.clone();
+        self.message_id = first.message_id.clone();
+        self.target_arn = first.target_arn.clone();
+        self.target = first.target;
+        self.target_error =
+            first.target_error.is_some().then(|| (first.target_error.clone(), first.target_cause.clone()));
+        if self.note.is_empty() {
+            self.note = first.note.clone();
+        }
     }
 
+    /// Every cluster restored.
     fn ok(&self) -> bool {
-        self.source == Status::Succeeded && self.target == Some(Status::Succeeded)
+        self.source == Status::Succeeded
+            && self.target == Some(Status::Succeeded)
+            && self.clusters.iter().all(fleet::ClusterOutcome::ok)
     }
 
     fn summary(&self) -> String {
         let target = self.target.map_or("not started", Status::as_str);
-        let mut s = format!("source {}, target {target}", self.source.as_str());
+        let mut s = if self.clusters.len() > 1 {
+            let restored = self.clusters.iter().filter(|c| c.ok()).count();
+            format!(
+                "source {}, {restored} of {} clusters restored",
+                self.source.as_str(),
+                self.clusters.len()
+            )
+        } else {
+            format!("source {}, target {target}", self.source.as_str())
+        };
+        if let Some(rpo) = fleet::worst(&self.clusters, fleet::ClusterOutcome::achieved_rpo_seconds) {
+            s.push_str(&format!(", achieved RPO {rpo:.3}s"));
+        }
+        if let Some(rto) = fleet::worst(&self.clusters, fleet::ClusterOutcome::time_to_restore_seconds) {
+            s.push_str(&format!(", time to restore {rto:.3}s"));
+        }
         if !self.note.is_empty() {
             s.push_str(&format!(" ({})", self.note));
         }
@@ -428,9 +524,20 @@ impl RunOutcome {
             "sourceSnapshotArn": self.input.get("sourceSnapshotArn"),
             "targetSnapshotArn": self.input.get("targetSnapshotArn"),
             "source": {"executionArn": self.source_arn, "status": self.source.as_str()},
-            "target": {"executionArn": self.target_arn, "status": self.target.map(Status::as_str)},
+            "target": {
+                "executionArn": self.target_arn,
+                "status": self.target.map(Status::as_str),
+                "error": self.target_error.as_ref().and_then(|e| e.0.clone()),
+                "cause": self.target_error.as_ref().and_then(|e| e.1.clone()),
+            },
             "snsMessageId": self.message_id,
             "note": self.note,
+            // The run's worst cluster; each cluster's own figures are in `clusters`.
+            "achievedRpoSeconds": fleet::worst(&self.clusters, fleet::ClusterOutcome::achieved_rpo_seconds),
+            "timeToRestoreSeconds": fleet::worst(&self.clusters, fleet::ClusterOutcome::time_to_restore_seconds),
+            "sourceToRestoredSeconds":
+                fleet::worst(&self.clusters, fleet::ClusterOutcome::source_to_restored_seconds),
+            "clusters": self.clusters.iter().map(fleet::ClusterOutcome::to_json).collect::<Vec<_>>(),
         })
     }
 }
@@ -473,6 +580,11 @@ fn write_timeline(
         summary.push((format!("run {}", r.n), r.summary()));
     }
     summary.push(("target cluster".into(), facts.to_string()));
-    std::fs::write(&path, report::html_timeline("aurora-dr drill", spans, total, &summary))?;
+    // One row per cluster and run: outcome, achieved RPO, time to restore.
+    let table = report::Table {
+        header: fleet::TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect(),
+        rows: runs.iter().flat_map(|r| r.clusters.iter().map(|c| c.table_row(r.n))).collect(),
+    };
+    std::fs::write(&path, report::html_report("aurora-dr drill", spans, total, &summary, &table))?;
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }

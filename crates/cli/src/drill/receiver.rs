@@ -21,6 +21,8 @@ use super::setup::SNS_PATH;
 pub struct Delivery {
     /// SNS's id of the message, for logs.
     pub message_id: String,
+    /// The `runId` the message names (the source run it announces), if any.
+    pub run_id: Option<String>,
     /// InvokeStepFunction's output, or its error.
     pub result: Result<Value, String>,
 }
@@ -62,12 +64,17 @@ impl Receiver {
         self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Waits until at least `n` deliveries arrived.
-    pub async fn wait_for(&self, n: usize) -> Vec<Delivery> {
+    /// Waits until a delivery of the message of run `run_id` arrived; returns
+    /// every delivery of it so far. SNS delivers at least once and a retried
+    /// Notify publishes again, so deliveries are matched to runs by the
+    /// message's `runId` (`{execution}-{index}`: one cluster of a source run),
+    /// exactly, never counted.
+    pub async fn wait_for_message_of(&self, run_id: &str) -> Vec<Delivery> {
         loop {
             let notified = self.notify.notified();
-            let seen = self.deliveries();
-            if seen.len() >= n {
+            let seen: Vec<Delivery> =
+                self.deliveries().into_iter().filter(|d| d.run_id.as_deref() == Some(run_id)).collect();
+            if !seen.is_empty() {
                 return seen;
             }
             notified.await;
@@ -83,14 +90,18 @@ impl Drop for Receiver {
 
 async fn receive(State(shared): State<Shared>, body: Bytes) -> (StatusCode, String) {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let (message_id, result) = match parsed {
+    let (message_id, run_id, result) = match parsed {
         Ok(notification) => {
             let id = notification["MessageId"].as_str().unwrap_or_default().to_owned();
+            let run_id = notification["Message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str::<Value>(m).ok())
+                .and_then(|m| m["runId"].as_str().map(str::to_owned));
             let event = lambda_event(&notification);
             let out = invoke_step_function::handle(Arc::clone(&shared.ctx), event).await;
-            (id, out.map_err(|e| format!("{}: {e}", e.asl_name())))
+            (id, run_id, out.map_err(|e| format!("{}: {e}", e.asl_name())))
         }
-        Err(e) => (String::new(), Err(format!("InvalidInput: SNS delivery is not JSON: {e}"))),
+        Err(e) => (String::new(), None, Err(format!("InvalidInput: SNS delivery is not JSON: {e}"))),
     };
     let status = if result.is_ok() { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
     let text = match &result {
@@ -98,7 +109,7 @@ async fn receive(State(shared): State<Shared>, body: Bytes) -> (StatusCode, Stri
         Err(e) => e.clone(),
     };
     tracing::info!(message_id = %message_id, ok = result.is_ok(), "SNS notification delivered to InvokeStepFunction");
-    shared.deliveries.lock().unwrap_or_else(|p| p.into_inner()).push(Delivery { message_id, result });
+    shared.deliveries.lock().unwrap_or_else(|p| p.into_inner()).push(Delivery { message_id, run_id, result });
     shared.notify.notify_waiters();
     (status, text)
 }

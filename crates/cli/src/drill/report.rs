@@ -1,6 +1,7 @@
 //! The drill's record: every state of both machines with start, end and
 //! attempts, printed live, as one JSON report, and as an HTML timeline.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,6 +16,11 @@ use time::OffsetDateTime;
 pub struct Span {
     pub machine: String,
     pub run: usize,
+    /// The source cluster the state works for (many clusters run side by
+    /// side: a Map item on the source side, one execution each on the
+    /// target side); empty for the source machine's own states.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub lane: String,
     pub state: String,
     /// Seconds since the drill started.
     pub start: f64,
@@ -64,28 +70,54 @@ impl Recorder {
         }
     }
 
-    /// Follows one execution to its end, recording and printing its states.
-    pub async fn follow(&self, execution: Execution, machine: &str, who: &str, run: usize) {
+    /// Follows one execution to its end, recording and printing its states:
+    /// the execution's own states are in `lane`,
+    /// those of Map iteration `i` in `items[i]` (else `#i`). Events find their
+    /// lane through `previous_event_id`, which chains each iteration's events
+    /// from its `MapIterationStarted`.
+    pub async fn follow_lanes(
+        &self,
+        execution: Execution,
+        machine: &str,
+        who: &str,
+        run: usize,
+        lane: &str,
+        items: &[String],
+    ) {
+        let mut lanes: HashMap<u64, String> = HashMap::new();
         let mut events = execution.subscribe();
         while let Some(event) = events.next().await {
-            self.on_event(&event, machine, who, run);
+            let here = if event.event_type == EventType::MapIterationStarted {
+                let i = event.details.index.unwrap_or_default() as usize;
+                items.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+            } else {
+                lanes.get(&event.previous_event_id).cloned().unwrap_or_else(|| lane.to_owned())
+            };
+            self.on_event(&event, machine, who, run, &here);
+            lanes.insert(event.id, here);
         }
     }
 
-    fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize) {
+    fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize, lane: &str) {
         // Event time, not print time: a subscription replays earlier events.
         let at = (event.timestamp - self.started_at).as_seconds_f64().max(0.0);
         let name = event.details.name.clone().unwrap_or_default();
         let t = event.event_type.as_str();
         let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
-        fn open<'a>(spans: &'a mut [Span], machine: &str, run: usize) -> Option<&'a mut Span> {
-            spans.iter_mut().rev().find(|s| s.machine == machine && s.run == run && s.end.is_none())
+        // The state still open in this machine, run and lane.
+        fn open<'a>(spans: &'a mut [Span], machine: &str, run: usize, lane: &str) -> Option<&'a mut Span> {
+            spans
+                .iter_mut()
+                .rev()
+                .find(|s| s.machine == machine && s.run == run && s.lane == lane && s.end.is_none())
         }
-        let prefix = format!("  [{at:>8.3}s] {machine:<6} {who:<24}");
+        let lane_tag = if lane.is_empty() { String::new() } else { format!("[{lane}] ") };
+        let prefix = format!("  [{at:>8.3}s] {machine:<6} {who:<24} {lane_tag}");
         if t.ends_with("StateEntered") {
             spans.push(Span {
                 machine: machine.into(),
                 run,
+                lane: lane.into(),
                 state: name.clone(),
                 start: at,
                 end: None,
@@ -94,7 +126,7 @@ impl Recorder {
                 error: None,
             });
             if event.event_type == EventType::FailStateEntered
-                && let Some(s) = open(&mut spans, machine, run)
+                && let Some(s) = open(&mut spans, machine, run, lane)
             {
                 s.end = Some(at);
                 s.status = "failed".into();
@@ -102,7 +134,7 @@ impl Recorder {
             drop(spans);
             self.line(&format!("{prefix} > {name}"));
         } else if matches!(event.event_type, EventType::LambdaFunctionScheduled | EventType::TaskScheduled) {
-            if let Some(s) = open(&mut spans, machine, run) {
+            if let Some(s) = open(&mut spans, machine, run, lane) {
                 s.attempts += 1;
             }
         } else if matches!(
@@ -114,7 +146,7 @@ impl Recorder {
         ) {
             let error = event.details.error.clone().unwrap_or_default();
             let cause = short_cause(event.details.cause.as_deref().unwrap_or_default());
-            let (state, attempt, repeated) = match open(&mut spans, machine, run) {
+            let (state, attempt, repeated) = match open(&mut spans, machine, run, lane) {
                 Some(s) => {
                     // Polling repeats one error many times: show it once per state.
                     let repeated = s.error.as_deref().is_some_and(|e| e.starts_with(&format!("{error}:")));
@@ -128,7 +160,7 @@ impl Recorder {
                 self.line(&format!("{prefix}   {state}: attempt {attempt} {error} ({cause})"));
             }
         } else if t.ends_with("StateExited") {
-            let (took, attempts) = match open(&mut spans, machine, run) {
+            let (took, attempts) = match open(&mut spans, machine, run, lane) {
                 Some(s) => {
                     s.end = Some(at);
                     s.status = "succeeded".into();
@@ -162,16 +194,25 @@ pub fn text_timeline(spans: &[Span], run: usize) -> String {
     };
     let width = 40.0;
     let span = (last - first).max(1e-9);
+    let label =
+        |s: &Span| if s.lane.is_empty() { s.state.clone() } else { format!("{} {}", s.lane, s.state) };
+    let label_width = spans.iter().map(|s| label(s).len()).max().unwrap_or(0).clamp(26, 48);
     let mut out = String::new();
     for s in spans {
         let end = s.end.unwrap_or(last);
-        let a = (((s.start - first) / span) * width).floor() as usize;
+        // A state entered at the very end (the Fail state) still gets the last column.
+        let a = ((((s.start - first) / span) * width).floor() as usize).min(width as usize - 1);
         let b = ((((end - first) / span) * width).ceil() as usize).clamp(a + 1, width as usize);
         let bar: String = (0..width as usize).map(|i| if i >= a && i < b { '#' } else { '.' }).collect();
         let tries = if s.attempts > 1 { format!(" x{}", s.attempts) } else { String::new() };
         let mark = if s.status == "failed" { " FAILED" } else { "" };
-        let _ =
-            writeln!(out, "  {:<6} {:<26} |{bar}| {:>7.3}s{tries}{mark}", s.machine, s.state, end - s.start);
+        let _ = writeln!(
+            out,
+            "  {:<6} {:<label_width$} |{bar}| {:>7.3}s{tries}{mark}",
+            s.machine,
+            label(s),
+            end - s.start
+        );
     }
     out
 }
@@ -184,8 +225,23 @@ pub fn short_cause(cause: &str) -> String {
         .unwrap_or_else(|| cause.to_owned())
 }
 
-/// A self-contained HTML page: one bar per state, both machines, every run.
-pub fn html_timeline(title: &str, spans: &[Span], total: f64, summary: &[(String, String)]) -> String {
+/// A table of the HTML page: a header row and rows of cells.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A self-contained HTML page: the summary, a table (one row per cluster and
+/// run: outcome, achieved RPO, time to restore), and one bar per state, both
+/// machines, every run.
+pub fn html_report(
+    title: &str,
+    spans: &[Span],
+    total: f64,
+    summary: &[(String, String)],
+    table: &Table,
+) -> String {
     let width = 1000.0;
     let label = 260.0;
     let row = 22.0;
@@ -205,11 +261,12 @@ pub fn html_timeline(title: &str, spans: &[Span], total: f64, summary: &[(String
             ("source", _) => "#4a7bd0",
             _ => "#3c9a5f",
         };
+        let state = if s.lane.is_empty() { s.state.clone() } else { format!("{} · {}", s.lane, s.state) };
         let tip = format!(
             "{} run {}: {} {:.3}s-{:.3}s, {} attempt(s){}",
             s.machine,
             s.run,
-            s.state,
+            state,
             s.start,
             s.end.unwrap_or(total),
             s.attempts,
@@ -221,7 +278,7 @@ pub fn html_timeline(title: &str, spans: &[Span], total: f64, summary: &[(String
             ty = y + 14.0,
             m = escape(&s.machine),
             r = s.run,
-            name = escape(&s.state),
+            name = escape(&state),
             h = row - 6.0,
             tip = escape(&tip),
         );
@@ -231,10 +288,20 @@ pub fn html_timeline(title: &str, spans: &[Span], total: f64, summary: &[(String
         .iter()
         .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v)))
         .collect();
+    let cells = |tag: &str, row: &[String]| -> String {
+        row.iter().map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect()
+    };
+    let clusters = if table.rows.is_empty() {
+        String::new()
+    } else {
+        let body: String = table.rows.iter().map(|r| format!("<tr>{}</tr>", cells("td", r))).collect();
+        format!("<table class=\"clusters\"><tr>{}</tr>{body}</table>", cells("th", &table.header))
+    };
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>body{{font-family:sans-serif;margin:2em}}\
-         th{{text-align:left;padding-right:1em}}td{{font-family:monospace}}</style></head><body><h1>{t}</h1>\
-         <table>{rows}</table><p>Blue: source account · green: target account · red: failed. Hover a bar for details.</p>\
+         th{{text-align:left;padding-right:1em}}td{{font-family:monospace;padding-right:1em}}\
+         table.clusters{{margin-top:1em}}</style></head><body><h1>{t}</h1>\
+         <table>{rows}</table>{clusters}<p>Blue: source account · green: target account · red: failed. Hover a bar for details.</p>\
          {svg}</body></html>\n",
         t = escape(title)
     )
@@ -253,6 +320,7 @@ mod tests {
         let spans = vec![Span {
             machine: "source".into(),
             run: 1,
+            lane: String::new(),
             state: "Create<Snapshot>".into(),
             start: 0.0,
             end: Some(1.0),
@@ -260,7 +328,13 @@ mod tests {
             status: "succeeded".into(),
             error: None,
         }];
-        let html = html_timeline("drill", &spans, 2.0, &[("run".into(), "r1".into())]);
+        let table = Table {
+            header: vec!["source cluster".into(), "achieved RPO".into()],
+            rows: vec![vec!["orders<1>".into(), "2.500 s".into()]],
+        };
+        let html = html_report("drill", &spans, 2.0, &[("run".into(), "r1".into())], &table);
+        assert!(html.contains("<th>achieved RPO</th>"), "{html}");
+        assert!(html.contains("<td>orders&lt;1&gt;</td><td>2.500 s</td>"), "{html}");
         assert!(html.contains("Create&lt;Snapshot&gt;"));
         assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
         assert!(!html.contains("<script"));

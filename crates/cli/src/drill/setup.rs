@@ -103,6 +103,58 @@ pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Confi
     Ok((arn.clone(), Step { what: format!("KMS key {arn} ({KEY_ALIAS})"), created: true }))
 }
 
+/// Alias of the key [`ensure_target_kms_key`] creates.
+pub const TARGET_KEY_ALIAS: &str = "alias/aurora-dr-target";
+
+/// The target account's own key for target-owned encryption, in the target
+/// region: `target.kms_key_arn` when the configuration gives one (it must
+/// exist), else the key under [`TARGET_KEY_ALIAS`], created when missing. Only
+/// the target account uses it: the source account never needs it.
+pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
+    let kms = target.kms();
+    if let Some(arn) = &config.target.kms_key_arn {
+        kms.describe_key().key_id(arn.as_str()).send().await.map_err(sdk("DescribeKey"))?;
+        return Ok((arn.clone(), Step { what: format!("target KMS key {arn}"), created: false }));
+    }
+    if let Ok(out) = kms.describe_key().key_id(TARGET_KEY_ALIAS).send().await
+        && let Some(arn) = out.key_metadata().and_then(|m| m.arn())
+    {
+        let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
+        let what = format!("target KMS key {arn} ({TARGET_KEY_ALIAS})");
+        return Ok((arn, Step { what, created: false }));
+    }
+    let account = &config.target.account_id;
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "TargetAccountAdministers", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}
+        ]
+    });
+    let out = kms
+        .create_key()
+        .description("aurora-dr: encrypts the DR account's own snapshot copies (target-owned encryption)")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(sdk("CreateKey"))?;
+    let meta = out.key_metadata().ok_or_else(|| DrError::invalid_input("CreateKey returned no key"))?;
+    let key_id = meta.key_id().to_owned();
+    let arn: Arn = meta
+        .arn()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
+    kms.create_alias()
+        .alias_name(TARGET_KEY_ALIAS)
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .map_err(sdk("CreateAlias"))?;
+    kms.enable_key_rotation().key_id(&key_id).send().await.map_err(sdk("EnableKeyRotation"))?;
+    Ok((arn.clone(), Step { what: format!("target KMS key {arn} ({TARGET_KEY_ALIAS})"), created: true }))
+}
+
 /// A topic (CreateTopic is idempotent) with an optional subscribe grant for
 /// another account.
 pub async fn ensure_topic(
@@ -175,8 +227,21 @@ pub async fn ensure_subscription(
 
 /// The demo source cluster: encrypted, one writer, created when missing.
 pub async fn seed_source_cluster(source: &AwsContext, config: &Config) -> DrResult<Step> {
+    seed_cluster(source, config, config.source.cluster_id.as_str()).await
+}
+
+/// Every configured source cluster (many clusters: `source.cluster_ids`,
+/// `[[pairs]]`), each as [`seed_source_cluster`] makes it.
+pub async fn seed_source_clusters(source: &AwsContext, config: &Config) -> DrResult<Vec<Step>> {
+    let mut steps = Vec::new();
+    for id in &config.source.cluster_ids {
+        steps.push(seed_cluster(source, config, id.as_str()).await?);
+    }
+    Ok(steps)
+}
+
+async fn seed_cluster(source: &AwsContext, config: &Config, id: &str) -> DrResult<Step> {
     let rds = source.rds();
-    let id = config.source.cluster_id.as_str();
     if aurora_dr_core::rds::find_cluster(&rds, id).await?.is_some() {
         return Ok(Step { what: format!("source cluster {id}"), created: false });
     }
@@ -221,4 +286,45 @@ fn throwaway_password() -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
     );
     format!("Dr{:016x}x", h.finish())
+}
+
+/// Name of the secret the drill creates for the SanityCheck step.
+pub const SANITY_SECRET: &str = "aurora-dr-sanity";
+
+/// The SanityCheck secret in the target account and region, in the shape
+/// RDS writes (`engine`, `username`, `password`): created, or its value
+/// replaced when it exists. Returns its ARN.
+pub async fn ensure_sanity_secret(
+    target: &AwsContext,
+    engine: &str,
+    login: &crate::config::SanityLogin,
+) -> DrResult<(Arn, Step)> {
+    let sm = target.secretsmanager();
+    let value = json!({"engine": engine, "username": login.username, "password": login.password}).to_string();
+    let created = sm
+        .create_secret()
+        .name(SANITY_SECRET)
+        .description("aurora-dr drill: the SanityCheck step's database login")
+        .secret_string(&value)
+        .send()
+        .await;
+    let (arn, created) = match created {
+        Ok(out) => (out.arn().unwrap_or_default().to_owned(), true),
+        Err(e) => {
+            let e = DrError::from_sdk("CreateSecret", e);
+            if e.aws_code() != Some("ResourceExistsException") {
+                return Err(e);
+            }
+            let out = sm
+                .put_secret_value()
+                .secret_id(SANITY_SECRET)
+                .secret_string(&value)
+                .send()
+                .await
+                .map_err(sdk("PutSecretValue"))?;
+            (out.arn().unwrap_or_default().to_owned(), false)
+        }
+    };
+    let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("secret ARN: {e}")))?;
+    Ok((arn.clone(), Step { what: format!("sanity secret {arn}"), created }))
 }

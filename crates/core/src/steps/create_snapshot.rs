@@ -1,7 +1,10 @@
 //! CreateSnapshot: a manual cluster snapshot of the source cluster (automated
 //! snapshots cannot be shared with another account).
 //!
-//! Input: [`RunState`] with `runId` and `createdAt` (set by the Start state).
+//! Input: [`RunState`] with `runId` and `createdAt` (set by the Start state),
+//! and `sourceClusterId` when the run covers many clusters: it must be one of
+//! the configured clusters ([`SourceSettings::for_cluster`]); without it, the
+//! only configured cluster.
 //! Output: the same, with `sourceAccountId`, `sourceRegion`, `sourceClusterId`,
 //! `sourceSnapshotId`, `sourceSnapshotArn`, `snapshotCreatedAt` (when RDS reports
 //! it), `engine`, `targetRegion`, `targetAccountId` and `kmsKeyArn` filled from
@@ -27,6 +30,9 @@
 //! Idempotency: the name depends only on the run, so a retried step finds its
 //! own snapshot and reuses it (also when a create races and RDS answers
 //! `DBClusterSnapshotAlreadyExistsFault`); it never creates a second one.
+//! A snapshot under this run's name is reused only when it carries this
+//! run's tags: two runs started in the same second (a schedule delivered
+//! twice) name the same snapshot, and the second is refused (`Conflict`).
 //! The overlap check is skipped when reusing: this run has already started.
 
 use std::sync::Arc;
@@ -91,7 +97,7 @@ pub async fn run(
     let mut out = run;
     out.source_cluster_id = Some(settings.cluster_id.clone());
 
-    let snapshot = match own_snapshot(rds, &id, cluster_id).await? {
+    let snapshot = match own_snapshot(rds, &id, cluster_id, &out).await? {
         Some(existing) => {
             tracing::info!(step = STEP, run_id = %out.run_id, snapshot = %id, cluster = cluster_id,
                 status = existing.status().unwrap_or_default(), "reusing this run's snapshot");
@@ -106,9 +112,15 @@ pub async fn run(
 }
 
 /// The untyped entry: source settings, source-region and target-region clients.
+/// The same function serves the source machine's `ApplyRetention` state
+/// (input `{"mode": "retention", ...}`, see [`super::retention`]).
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let settings = ctx.source()?;
+    if super::retention::is_retention_input(&input) {
+        return super::retention::handle(ctx, input).await;
+    }
     let run_state = RunState::from_value(input)?;
+    // Many clusters: the payload's `sourceClusterId`, if it is a configured one.
+    let settings = &ctx.source()?.for_cluster(run_state.source_cluster_id.as_ref())?;
     let rds = ctx.aws.rds();
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
     Ok(run(&rds, &target_rds, settings, run_state).await?.to_value())
@@ -142,21 +154,33 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
 }
 
 /// This run's snapshot if it exists; `Conflict` when the name is taken by
-/// another cluster's snapshot.
+/// another cluster's snapshot or by another run's (one without this run's tags).
 async fn own_snapshot(
     rds: &Client,
     id: &SnapshotId,
     cluster_id: &str,
+    run: &RunState,
 ) -> DrResult<Option<DbClusterSnapshot>> {
     let Some(existing) = rds::find_cluster_snapshot(rds, id.as_str(), false).await? else {
         return Ok(None);
     };
     let owner = existing.db_cluster_identifier().unwrap_or_default();
-    if owner.eq_ignore_ascii_case(cluster_id) {
+    if !owner.eq_ignore_ascii_case(cluster_id) {
+        return Err(DrError::Conflict(format!(
+            "snapshot {id} already exists but belongs to cluster {owner:?}, not {cluster_id}"
+        )));
+    }
+    // Two runs started in the same second (a schedule delivered twice) name
+    // the same snapshot: only this run's own snapshot is reused, never another's.
+    if rds::is_from_run(existing.tag_list(), run) {
         Ok(Some(existing))
     } else {
+        let other = rds::tag_value(existing.tag_list(), TAG_RUN_ID).unwrap_or("none");
+        tracing::warn!(step = STEP, run_id = %run.run_id, snapshot = %id, other_run = other,
+            "snapshot name taken by another run; refusing to share it");
         Err(DrError::Conflict(format!(
-            "snapshot {id} already exists but belongs to cluster {owner:?}, not {cluster_id}"
+            "another run ({other}) already took snapshot {id} of cluster {cluster_id} (runs started in the same \
+             second); this run is refused so the two never interleave"
         )))
     }
 }
@@ -177,7 +201,7 @@ async fn refuse_overlap(
         (target_rds, None, TARGET_BUSY, &settings.target_region),
     ];
     for (client, cluster_filter, busy, region) in checks {
-        for snap in list_manual_snapshots(client, cluster_filter).await? {
+        for snap in rds::list_manual_cluster_snapshots(client, cluster_filter).await? {
             if let Some(other) = other_run_in_progress(&snap, run, cluster_id, busy) {
                 let name = snap.db_cluster_snapshot_identifier().unwrap_or_default();
                 let status = snap.status().unwrap_or_default();
@@ -213,29 +237,6 @@ fn other_run_in_progress<'a>(
     (other != run.run_id.as_str() && same_cluster && running).then_some(other)
 }
 
-/// Every manual cluster snapshot the client's region lists (of one cluster
-/// when `cluster` is given), following pagination.
-async fn list_manual_snapshots(rds: &Client, cluster: Option<&str>) -> DrResult<Vec<DbClusterSnapshot>> {
-    let context = format!("DescribeDBClusterSnapshots {}", cluster.unwrap_or("(manual)"));
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = rds
-            .describe_db_cluster_snapshots()
-            .set_db_cluster_identifier(cluster.map(str::to_owned))
-            .snapshot_type("manual")
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| DrError::from_sdk(&context, e))?;
-        all.extend(page.db_cluster_snapshots().iter().cloned());
-        match page.marker() {
-            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
-            _ => return Ok(all),
-        }
-    }
-}
-
 /// Creates the snapshot; a create that lost a race re-reads and reuses.
 async fn create(
     rds: &Client,
@@ -256,7 +257,7 @@ async fn create(
                 "snapshot creation started");
             match out.db_cluster_snapshot {
                 Some(s) => Ok(s),
-                None => own_snapshot(rds, id, cluster_id).await?.ok_or_else(|| {
+                None => own_snapshot(rds, id, cluster_id, run).await?.ok_or_else(|| {
                     DrError::NotFound(format!("snapshot {id} is not listed right after its creation"))
                 }),
             }
@@ -268,7 +269,7 @@ async fn create(
             tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id,
                 "snapshot appeared concurrently; reusing it");
             let conflict = DrError::from_sdk(&format!("CreateDBClusterSnapshot {id}"), e);
-            own_snapshot(rds, id, cluster_id).await?.ok_or(conflict)
+            own_snapshot(rds, id, cluster_id, run).await?.ok_or(conflict)
         }
         Err(e) => Err(DrError::from_sdk(&format!("CreateDBClusterSnapshot {id}"), e)),
     }
@@ -447,14 +448,35 @@ mod tests {
         assert_eq!(id.as_str(), "dr-nightly-orders-eu-20261125160005");
     }
 
+    /// This run's snapshot as CreateSnapshot made it: with the run's tags.
+    fn ours(status: &str) -> DbClusterSnapshot {
+        let mut snap = ts::snapshot(SNAPSHOT_ID, "orders", status);
+        snap.tag_list = Some(rds::run_tags(&ts::started_run()));
+        snap
+    }
+
+    #[tokio::test]
+    async fn another_runs_snapshot_under_this_name_is_a_conflict_and_nothing_is_created() {
+        let mut theirs = ts::snapshot(SNAPSHOT_ID, "orders", "creating");
+        let mut other = ts::started_run();
+        other.run_id = "run-started-the-same-second".parse().expect("id");
+        theirs.tag_list = Some(rds::run_tags(&other));
+        let (clusters, own, list, create) =
+            (clusters_ok(true), own_found(theirs), listing(vec![]), create_never());
+        let rds = ts::rds(&[&clusters, &own, &list, &create]);
+        let target = ts::rds(&[&list]);
+
+        let err = run(&rds, &target, &source_settings(), ts::started_run()).await.expect_err("refused");
+
+        assert_eq!(err.asl_name(), "Conflict", "{err}");
+        assert!(err.to_string().contains("run-started-the-same-second"), "{err}");
+        assert_eq!(create.num_calls(), 0);
+    }
+
     #[tokio::test]
     async fn a_retry_reuses_the_existing_snapshot_without_creating() {
-        let (clusters, own, list, create) = (
-            clusters_ok(true),
-            own_found(ts::snapshot(SNAPSHOT_ID, "orders", "creating")),
-            listing(vec![]),
-            create_never(),
-        );
+        let (clusters, own, list, create) =
+            (clusters_ok(true), own_found(ours("creating")), listing(vec![]), create_never());
         let rds = ts::rds(&[&clusters, &own, &list, &create]);
         let target = ts::rds(&[&list]);
 
@@ -475,9 +497,7 @@ mod tests {
             .sequence()
             .error(|| DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault")))
             .output(|| {
-                DescribeDbClusterSnapshotsOutput::builder()
-                    .db_cluster_snapshots(ts::snapshot(SNAPSHOT_ID, "orders", "creating"))
-                    .build()
+                DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(ours("creating")).build()
             })
             .build();
         let list = listing(vec![]);

@@ -27,6 +27,13 @@
 //! Idempotency: a copy of that name from the same source snapshot, encrypted
 //! with the key, is reused (also when a racing copy answers
 //! `DBClusterSnapshotAlreadyExistsFault`).
+//!
+//! Failure mode (the CleanUpCopy state, payload with `failure`): see
+//! [`clean_up`]; it deletes only this run's unshared copy and its `failed`
+//! source snapshot.
+//!
+//! On the target side the same function serves the `CopyToOwnAccount` state
+//! (target-owned encryption): see [`super::own_copy`].
 
 use std::sync::Arc;
 
@@ -74,12 +81,121 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     Ok(out)
 }
 
-/// The untyped entry: source settings, a client in the target region.
+/// The untyped entry: source settings, a client in the target region; on the
+/// target side, the own-copy mode.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    if matches!(ctx.settings, crate::context::SideSettings::Target(_)) {
+        return super::own_copy::handle(ctx, input).await;
+    }
     let settings = ctx.source()?;
-    let run_state = RunState::from_value(input)?;
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
+    if is_failure(&input) {
+        return clean_up(&ctx.aws.rds(), &target_rds, settings, input).await;
+    }
+    let run_state = RunState::from_value(input)?;
     Ok(run(&target_rds, settings, run_state).await?.to_value())
+}
+
+/// Failure mode (the CleanUpCopy state): deletes this run's unshared copy
+/// and its failed source snapshot, nothing else. `rds` calls the source
+/// region, `target_rds` the target region. Returns `payload` unchanged.
+///
+/// The payload is read loosely (`runId`, `createdAt`: they name the run's
+/// snapshot, `{prefix}-{cluster}-{stamp}`). Only resources with this run's
+/// tags are deleted: the copy in the target region unless it is already
+/// shared with the target account (the target side may be restoring from
+/// it: kept and logged); the source snapshot only when it ended `failed`
+/// (an available one is a recovery point; one still `creating` cannot be
+/// deleted and is reported by the failure notification).
+pub async fn clean_up(
+    rds: &Client,
+    target_rds: &Client,
+    settings: &SourceSettings,
+    payload: Value,
+) -> DrResult<Value> {
+    let Some(run) = loose_run(&payload) else {
+        tracing::error!(
+            step = STEP,
+            mode = "cleanup",
+            "payload has no usable runId/createdAt; deleting nothing"
+        );
+        return Ok(payload);
+    };
+    let id = crate::steps::create_snapshot::snapshot_id(settings, &run)?;
+    let mut deleted = Vec::new();
+    let mut kept = Vec::new();
+
+    if let Some(copy) = rds::find_cluster_snapshot(target_rds, id.as_str(), false).await? {
+        let status = copy.status().unwrap_or("unknown").to_owned();
+        let target = settings.target_account_id.as_str();
+        if !rds::is_from_run(copy.tag_list(), &run) {
+            kept.push(format!("snapshot {id} in {} (not this run's)", settings.target_region));
+        } else if status == "available"
+            && restore_accounts(target_rds, &id).await?.iter().any(|a| a == target)
+        {
+            kept.push(format!("copy {id} (shared with {target}: it may be in use)"));
+        } else {
+            delete_snapshot(target_rds, &id).await?;
+            deleted.push(format!("copy {id} in {} ({status})", settings.target_region));
+        }
+    }
+    if let Some(source) = rds::find_cluster_snapshot(rds, id.as_str(), false).await? {
+        let status = source.status().unwrap_or("unknown").to_owned();
+        if rds::is_from_run(source.tag_list(), &run) && rds::classify_status(&status) == rds::Progress::Failed
+        {
+            delete_snapshot(rds, &id).await?;
+            deleted.push(format!("source snapshot {id} ({status})"));
+        } else {
+            kept.push(format!("source snapshot {id} ({status})"));
+        }
+    }
+    tracing::warn!(step = STEP, mode = "cleanup", run_id = %run.run_id, deleted = ?deleted, kept = ?kept,
+        "failed run cleaned up");
+    Ok(payload)
+}
+
+fn is_failure(input: &Value) -> bool {
+    input.get("failure").is_some_and(|f| !f.is_null())
+}
+
+/// The run of a failure-path payload, from `runId` and `createdAt` alone.
+fn loose_run(input: &Value) -> Option<RunState> {
+    let run_id = input.get("runId")?.as_str()?.parse().ok()?;
+    let created_at = time::OffsetDateTime::parse(
+        input.get("createdAt")?.as_str()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    Some(RunState::new(run_id, created_at))
+}
+
+/// The accounts in the copy's `restore` attribute.
+async fn restore_accounts(rds: &Client, id: &SnapshotId) -> DrResult<Vec<String>> {
+    let out = rds
+        .describe_db_cluster_snapshot_attributes()
+        .db_cluster_snapshot_identifier(id.as_str())
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk(&format!("DescribeDBClusterSnapshotAttributes {id}"), e))?;
+    Ok(out
+        .db_cluster_snapshot_attributes_result()
+        .map(|r| r.db_cluster_snapshot_attributes())
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("restore"))
+        .flat_map(|a| a.attribute_values().iter().cloned())
+        .collect())
+}
+
+async fn delete_snapshot(rds: &Client, id: &SnapshotId) -> DrResult<()> {
+    tracing::info!(step = STEP, mode = "cleanup", snapshot = %id, "deleting snapshot");
+    match rds.delete_db_cluster_snapshot().db_cluster_snapshot_identifier(id.as_str()).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => match DrError::from_sdk(&format!("DeleteDBClusterSnapshot {id}"), e) {
+            DrError::NotFound(_) => Ok(()),
+            other => Err(other),
+        },
+    }
 }
 
 /// Checks the payload against the settings; returns the source snapshot ARN.
@@ -224,7 +340,7 @@ fn verify_encrypted(copy: &DbClusterSnapshot, id: &SnapshotId, settings: &Source
     )))
 }
 
-fn is_encrypted_with(snap: &DbClusterSnapshot, key: &Arn) -> bool {
+pub(crate) fn is_encrypted_with(snap: &DbClusterSnapshot, key: &Arn) -> bool {
     snap.storage_encrypted() == Some(true) && snap.kms_key_id().is_some_and(|k| same_key(k, key))
 }
 
@@ -523,9 +639,11 @@ mod tests {
         assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
         assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
 
+        // The target side is the own-copy mode (`own_copy`); without a target key it sends nothing.
         let recorder = ts::Recorder::default();
-        let err = handle(ts::target_context(&recorder), created_run().to_value()).await.expect_err("side");
-        assert_eq!(err.asl_name(), "InvalidConfig");
+        let out =
+            handle(ts::target_context(&recorder), created_run().to_value()).await.expect("own copy off");
+        assert_eq!(out, created_run().to_value());
         assert!(recorder.sent().is_empty());
     }
 }

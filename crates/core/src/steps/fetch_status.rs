@@ -9,6 +9,7 @@
 //! | `sourceSnapshot`  | source | source        | `sourceSnapshotId`                                   |
 //! | `targetSnapshot`  | source | target        | `targetSnapshotId` (the copy, source account)        |
 //! | `sharedSnapshot`  | target | target        | `targetSnapshotArn` among snapshots shared with us   |
+//! | `ownCopy`         | target | target        | `ownSnapshotId` (target-owned encryption's copy)     |
 //! | `tempCluster`     | target | target        | `restoredClusterId`                                  |
 //! | `tempInstances`   | target | target        | every `restoredInstanceIds` entry                    |
 //! | `existingCluster` | target | target        | the cluster under `existing_cluster_id`, its instances |
@@ -55,6 +56,7 @@ pub enum WaitFor {
     SourceSnapshot,
     TargetSnapshot,
     SharedSnapshot,
+    OwnCopy,
     TempCluster,
     TempInstances,
     ExistingCluster,
@@ -97,7 +99,7 @@ pub fn parse_input(input: Value) -> DrResult<FetchStatusInput> {
     serde_json::from_value(input).map_err(|e| {
         DrError::invalid_input(format!(
             "FetchStatus input must be {{\"waitFor\": sourceSnapshot|targetSnapshot|sharedSnapshot|\
-             tempCluster|tempInstances|existingCluster, \"run\": <state payload>}}: {e}"
+             ownCopy|tempCluster|tempInstances|existingCluster, \"run\": <state payload>}}: {e}"
         ))
     })
 }
@@ -118,6 +120,7 @@ pub async fn run(
         (WaitFor::SourceSnapshot, SideSettingsRef::Source(s)) => source_snapshot(rds, s, run).await,
         (WaitFor::TargetSnapshot, SideSettingsRef::Source(s)) => target_snapshot(rds, s, run).await,
         (WaitFor::SharedSnapshot, SideSettingsRef::Target(t)) => shared_snapshot(rds, t, run).await,
+        (WaitFor::OwnCopy, SideSettingsRef::Target(t)) => own_copy(rds, t, run).await,
         (WaitFor::TempCluster, SideSettingsRef::Target(_)) => temp_cluster(rds, run).await,
         (WaitFor::TempInstances, SideSettingsRef::Target(_)) => temp_instances(rds, run).await,
         (WaitFor::ExistingCluster, SideSettingsRef::Target(t)) => existing_cluster(rds, t, run).await,
@@ -150,7 +153,9 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
         };
         run(&rds, SideSettingsRef::Source(settings), input).await?
     } else {
-        let settings = ctx.target()?;
+        // Many clusters: the names of the payload's source cluster's pair.
+        let source = input.run.source_cluster_id.as_ref().map(|c| c.as_str());
+        let settings = &ctx.target()?.for_source(source)?;
         run(&ctx.aws.rds(), SideSettingsRef::Target(settings), input).await?
     };
     Ok(serde_json::to_value(status)?)
@@ -166,11 +171,11 @@ async fn source_snapshot(
     run: &RunState,
 ) -> DrResult<ResourceStatus> {
     if let Some(c) = &run.source_cluster_id
-        && !c.as_str().eq_ignore_ascii_case(settings.cluster_id.as_str())
+        && !settings.serves(c.as_str())
     {
         return Err(DrError::invalid_input(format!(
             "payload names source cluster {c}, but this deployment serves {}",
-            settings.cluster_id
+            settings.cluster_ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
     let id = need(&run.source_snapshot_id, "sourceSnapshotId")?;
@@ -231,6 +236,17 @@ async fn shared_snapshot(
         DrError::NotFound(format!("snapshot {arn} is not shared with account {}", settings.account_id))
     })?;
     snapshot_status(&format!("shared snapshot {arn}"), arn.as_str(), &snap)
+}
+
+async fn own_copy(rds: &Client, settings: &TargetSettings, run: &RunState) -> DrResult<ResourceStatus> {
+    let id = need(&run.own_snapshot_id, "ownSnapshotId")?;
+    let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
+        DrError::NotFound(format!(
+            "own copy {id} does not exist in account {} region {}",
+            settings.account_id, settings.region
+        ))
+    })?;
+    snapshot_status(&format!("own copy {id}"), id.as_str(), &snap)
 }
 
 fn snapshot_status(
@@ -436,6 +452,7 @@ mod tests {
             ("sourceSnapshot", WaitFor::SourceSnapshot),
             ("targetSnapshot", WaitFor::TargetSnapshot),
             ("sharedSnapshot", WaitFor::SharedSnapshot),
+            ("ownCopy", WaitFor::OwnCopy),
             ("tempCluster", WaitFor::TempCluster),
             ("tempInstances", WaitFor::TempInstances),
             ("existingCluster", WaitFor::ExistingCluster),
@@ -520,6 +537,38 @@ mod tests {
         assert_eq!(seen[0].db_cluster_snapshot_identifier(), Some("copy-id"));
         assert_eq!(seen[1].db_cluster_snapshot_identifier(), Some(SNAPSHOT_ID));
         assert!(seen.iter().all(|r| r.include_shared().is_none() && r.snapshot_type().is_none()));
+    }
+
+    #[tokio::test]
+    async fn the_own_copy_is_looked_up_by_its_id_in_the_target_account() {
+        let seen: Arc<Mutex<Vec<DescribeDbClusterSnapshotsInput>>> = Arc::default();
+        let record = seen.clone();
+        let rule = |status: &'static str| {
+            let record = record.clone();
+            mock!(Client::describe_db_cluster_snapshots)
+                .match_requests(move |r| {
+                    record.lock().expect("lock").push(r.clone());
+                    true
+                })
+                .then_output(move || {
+                    DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(ts::copy(status)).build()
+                })
+        };
+        let mut run_state = finished_source_run();
+        run_state.own_snapshot_id = Some("own-copy".parse().expect("id"));
+        for (status, want) in
+            [("available", "ok"), ("copying", "ResourceNotReady"), ("failed", "ResourceFailed")]
+        {
+            assert_eq!(name(poll_target(&[&rule(status)], WaitFor::OwnCopy, run_state.clone()).await), want);
+        }
+        assert_eq!(name(poll_target(&[&snapshot_missing()], WaitFor::OwnCopy, run_state).await), "NotFound");
+        let requests = seen.lock().expect("lock").clone();
+        assert!(requests.iter().all(|r| r.db_cluster_snapshot_identifier() == Some("own-copy")));
+        assert!(requests.iter().all(|r| r.include_shared().is_none() && r.snapshot_type().is_none()));
+        // Without an own copy there is nothing to wait for: the machine's Choice skips this state.
+        let err =
+            poll_target(&[&rule("available")], WaitFor::OwnCopy, finished_source_run()).await.expect_err("x");
+        assert!(err.to_string().contains("ownSnapshotId"), "{err}");
     }
 
     #[tokio::test]

@@ -32,18 +32,24 @@
 //! Out-of-order protection: the first page of `ListExecutions` (newest
 //! first, up to 100) is read; executions whose names carry a stamp (any
 //! status: a newer run may already have swapped) set the newest recovery
-//! point known. A message whose stamp is older is skipped (logged, nothing
-//! started): an older snapshot never replaces a newer restore. Stamps are
-//! compared as strings, which orders fixed-width digit stamps by time. Within
-//! one event, records are handled newest first, so older ones are skipped too.
+//! point known *of their series* ([`series_of_execution`]: the snapshot id
+//! without its stamp, `{prefix}-{cluster}`, so each source cluster is ordered
+//! on its own and many clusters' snapshots of one run never skip each
+//! other). A message whose stamp is older than its series' newest is skipped
+//! (logged, nothing started): an older snapshot never replaces a newer
+//! restore. Stamps are compared as strings, which orders fixed-width digit
+//! stamps by time. Within one event, records are handled newest first, so
+//! older ones are skipped too.
+//!
+//! Many clusters: a message whose `sourceClusterId` has no cluster pair here
+//! ([`TargetSettings::pair_for`]) is rejected (`InvalidInput`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::{SnsEvent, SnsRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
@@ -72,19 +78,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// `yyyymmddHHMMss` in UTC.
-pub fn stamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+pub use crate::payload::stamp;
 
 /// The recovery point of a message: when RDS took the snapshot, else when the run started.
 pub fn message_stamp(msg: &DrMessage) -> String {
@@ -110,6 +104,22 @@ pub fn stamp_of_execution(name: &str) -> Option<&str> {
     let stamp = name.get(..STAMP_LEN)?;
     let ok = stamp.bytes().all(|b| b.is_ascii_digit()) && name.as_bytes().get(STAMP_LEN) == Some(&b'_');
     ok.then_some(stamp)
+}
+
+/// The series of an execution name made by [`execution_name`]: its snapshot
+/// id without the trailing `-yyyymmddHHMMss` (aurora-dr's snapshot names are
+/// `{prefix}-{cluster}-{stamp}`, so a series is one source cluster). For a
+/// hashed (shortened) name, the kept stem of the snapshot id: a name is only
+/// hashed when `{prefix}-{cluster}` is longer than the stem, so the stem lies
+/// within it (two clusters sharing those first characters are ordered
+/// together: conservative, never a wrong restore).
+pub fn series_of_execution(name: &str) -> Option<&str> {
+    stamp_of_execution(name)?;
+    let snapshot = name.get(STAMP_LEN + 1..)?;
+    let (head, tail) = snapshot.rsplit_once('-').unwrap_or((snapshot, ""));
+    let hashed = name.len() == MAX_NAME && tail.len() == 16 && tail.bytes().all(|b| b.is_ascii_hexdigit());
+    let stamped = tail.len() == STAMP_LEN && tail.bytes().all(|b| b.is_ascii_digit());
+    Some(if hashed || stamped { head } else { snapshot })
 }
 
 /// The ARN of execution `name` of `machine`.
@@ -173,8 +183,16 @@ pub async fn run(
         .send()
         .await
         .map_err(|e| DrError::from_sdk(&format!("ListExecutions {machine}"), e))?;
-    let mut newest: Option<String> =
-        listed.executions().iter().filter_map(|x| stamp_of_execution(x.name())).max().map(str::to_owned);
+    // The newest recovery point of each series (source cluster).
+    let mut newest: HashMap<String, String> = HashMap::new();
+    for x in listed.executions() {
+        if let (Some(series), Some(stamp)) = (series_of_execution(x.name()), stamp_of_execution(x.name())) {
+            let known = newest.entry(series.to_owned()).or_default();
+            if stamp > known.as_str() {
+                *known = stamp.to_owned();
+            }
+        }
+    }
 
     let mut outcome = InvokeOutcome::default();
     let mut seen = HashSet::new();
@@ -195,7 +213,8 @@ pub async fn run(
             outcome.duplicates.push(existing.execution_arn().to_owned());
             continue;
         }
-        if let Some(n) = newest.as_deref()
+        let series = series_of_execution(name.as_str()).unwrap_or(name.as_str()).to_owned();
+        if let Some(n) = newest.get(&series).map(String::as_str)
             && stamp.as_str() < n
         {
             tracing::warn!(
@@ -242,7 +261,10 @@ pub async fn run(
             }
             Err(e) => return Err(DrError::from_sdk(&format!("StartExecution {name}"), e)),
         }
-        newest = Some(newest.map_or(stamp.clone(), |n| n.max(stamp)));
+        let known = newest.entry(series).or_default();
+        if stamp > *known {
+            *known = stamp;
+        }
     }
     Ok(outcome)
 }
@@ -283,6 +305,8 @@ fn check_record(record: &SnsRecord, topic: &Arn, settings: &TargetSettings) -> D
             msg.target_region, settings.region
         )));
     }
+    // Many clusters: only a source cluster with a pair here is restored.
+    settings.pair_for(Some(msg.source_cluster_id.as_str()))?;
     Ok(msg)
 }
 
@@ -520,6 +544,77 @@ mod tests {
         let out = super::run(&sfn(&[&list, &start]), &settings(), ev).await.expect("started");
         assert_eq!(j.entries(), ["start 20261126160006_aurora-dr-orders-20261126160005"]);
         assert_eq!(out.skipped, ["20261124160006_aurora-dr-orders-20261124160005"]);
+    }
+
+    /// `message()` for another source cluster (same run, snapshot a second later).
+    fn message_of_cluster(cluster: &str) -> Value {
+        let mut m = message();
+        let id = format!("aurora-dr-{cluster}-20261125160005");
+        m["sourceClusterId"] = cluster.into();
+        m["sourceSnapshotId"] = id.clone().into();
+        m["targetSnapshotId"] = id.clone().into();
+        m["targetSnapshotArn"] = format!("arn:aws:rds:us-west-1:111111111111:cluster-snapshot:{id}").into();
+        m["snapshotCreatedAt"] = "2026-11-25T16:00:07Z".into();
+        m
+    }
+
+    #[tokio::test]
+    async fn each_source_cluster_is_ordered_on_its_own() {
+        // Many clusters in one run: billing's snapshot (a second newer) is
+        // already restoring; orders' older one must still start.
+        let j = Journal::default();
+        let billing = "20261125160007_aurora-dr-billing-20261125160005";
+        let (list, start) = (listing(&[billing]), start(&j));
+        let ev = event(&[record(TOPIC, &message().to_string())]);
+        let out = super::run(&sfn(&[&list, &start]), &settings(), ev).await.expect("started");
+        assert_eq!(j.entries(), [format!("start {NAME}")]);
+        assert!(out.skipped.is_empty());
+        // Within one event too: both clusters start, newest first.
+        let j = Journal::default();
+        let (list, start) = (listing(&[]), self::start(&j));
+        let ev = event(&[
+            record(TOPIC, &message().to_string()),
+            record(TOPIC, &message_of_cluster("billing").to_string()),
+        ]);
+        let out = super::run(&sfn(&[&list, &start]), &settings(), ev).await.expect("started");
+        assert_eq!(j.entries(), [format!("start {billing}"), format!("start {NAME}")]);
+        assert!(out.skipped.is_empty());
+    }
+
+    #[test]
+    fn series_are_the_snapshot_id_without_its_stamp() {
+        assert_eq!(series_of_execution(NAME), Some("aurora-dr-orders"));
+        assert_eq!(
+            series_of_execution("20261125160007_aurora-dr-orders-eu-20261125160005"),
+            Some("aurora-dr-orders-eu")
+        );
+        assert_eq!(series_of_execution("manual-run"), None);
+        assert_eq!(series_of_execution("20261125160007_hand-made"), Some("hand-made"));
+        // Hashed names keep a stem of the cluster's series, the same for every run.
+        let cluster = format!("c{}", "x".repeat(60));
+        let name = |day: u8| {
+            let id: SnapshotId = format!("aurora-dr-{cluster}-202611{day:02}160005").parse().expect("id");
+            execution_name(&format!("202611{day:02}160006"), &id).expect("name").to_string()
+        };
+        let (a, b) = (name(24), name(25));
+        assert_eq!(a.len(), 80);
+        assert_ne!(a, b);
+        assert_eq!(series_of_execution(&a), series_of_execution(&b));
+        assert!(format!("aurora-dr-{cluster}").starts_with(series_of_execution(&a).expect("series")));
+    }
+
+    #[tokio::test]
+    async fn a_source_cluster_without_a_pair_is_rejected() {
+        let j = Journal::default();
+        let (list, start) = (listing(&[]), start(&j));
+        let mut fleet = settings();
+        fleet.pairs[0].source_cluster_id = Some("billing".parse().expect("id"));
+        let ev = event(&[record(TOPIC, &message().to_string())]);
+        let err = super::run(&sfn(&[&list, &start]), &fleet, ev).await.expect_err("no pair");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(err.to_string().contains("no cluster pair restores source cluster orders"), "{err}");
+        assert_eq!(start.num_calls(), 0);
+        assert!(j.entries().is_empty());
     }
 
     /// The event is rejected with `want`, mentioning `text`, and nothing is listed or started.

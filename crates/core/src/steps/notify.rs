@@ -20,6 +20,9 @@
 //! field the message needs or disagrees with the settings), and the SNS
 //! classifications (`Throttled`, `ServiceUnavailable` are retryable).
 //!
+//! Metrics ([`crate::metrics`]): success mode emits `PipelineDurationSeconds`
+//! and `StepDurationSeconds`; failure mode emits `Failures`.
+//!
 //! Idempotency: SNS delivers at least once and a retried step publishes
 //! again; the target side starts its execution under a name derived from the
 //! snapshot, so a duplicate message starts nothing new.
@@ -34,6 +37,7 @@ use serde_json::{Map, Value, json};
 use crate::context::{SideSettings, StepContext};
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
+use crate::metrics;
 use crate::payload::{DrMessage, MAX_MESSAGE_BYTES, MESSAGE_VERSION, RunState, need};
 use crate::settings::{SourceSettings, keys};
 
@@ -50,6 +54,7 @@ const RESOURCE_KEYS: &[&str] = &[
     "targetRegion",
     "targetSnapshotId",
     "targetSnapshotArn",
+    "ownSnapshotArn",
     "restoredClusterId",
     "restoredInstanceIds",
     "swap",
@@ -140,7 +145,10 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
             SideSettings::Source(s) => (Side::Source, s.failure_topic_arn.as_ref()),
             SideSettings::Target(t) => (Side::Target, t.failure_topic_arn.as_ref()),
         };
-        return run_failure(&sns_for(&ctx, topic), topic, side, input).await;
+        let out = run_failure(&sns_for(&ctx, topic), topic, side, input).await?;
+        let side = if side == Side::Source { metrics::SOURCE } else { metrics::TARGET };
+        metrics::failure(side, &out).emit();
+        return Ok(out);
     }
     let settings = match &ctx.settings {
         SideSettings::Source(s) => s,
@@ -153,9 +161,13 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
             });
         }
     };
+    let started = std::time::Instant::now();
     let run_state = RunState::from_value(input)?;
     let sns = sns_for(&ctx, settings.notification_topic_arn.as_ref());
-    Ok(run(&sns, settings, run_state).await?.to_value())
+    let out = run(&sns, settings, run_state).await?;
+    metrics::source_done(&out, time::OffsetDateTime::now_utc()).emit();
+    metrics::step_duration(metrics::SOURCE, "Notify", &out, started.elapsed()).emit();
+    Ok(out.to_value())
 }
 
 /// An SNS client in the topic's region (the deployment's own when unknown).
@@ -168,10 +180,10 @@ fn sns_for(ctx: &StepContext, topic: Option<&Arn>) -> Client {
 
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
     let cluster = need(&run.source_cluster_id, "sourceClusterId")?;
-    if !cluster.as_str().eq_ignore_ascii_case(settings.cluster_id.as_str()) {
+    if !settings.serves(cluster.as_str()) {
         return Err(DrError::invalid_input(format!(
             "payload names source cluster {cluster}, but this deployment serves {}",
-            settings.cluster_id
+            settings.cluster_ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
     let target = need(&run.target_account_id, "targetAccountId")?;

@@ -13,6 +13,12 @@
 //! this run's tags ([`rds::run_tags`]). The restore is asynchronous: the
 //! machine's WaitForTempCluster polls until the cluster is `available`.
 //!
+//! Target-owned encryption: when the payload holds `ownSnapshotArn` (set by
+//! CopyToOwnAccount), the cluster is restored from that copy in the target
+//! account with `TARGET_KMS_KEY_ARN` instead, so it depends on neither the
+//! share nor the source account's key (`InvalidConfig` if the key is no
+//! longer set, `InvalidInput` if the copy is not this account's).
+//!
 //! Idempotency: a cluster already under the temporary id that carries this
 //! run's tags is this step's own earlier work and is reused (also when the
 //! restore call itself answers "already exists" after a lost response). A
@@ -41,8 +47,7 @@ use crate::settings::{TargetSettings, keys};
 
 /// Restores the temporary cluster (or adopts this run's earlier restore).
 pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> DrResult<RunState> {
-    let snapshot_arn = need(&run.target_snapshot_arn, "targetSnapshotArn")?.clone();
-    let kms_key_arn = need(&run.kms_key_arn, "kmsKeyArn")?.clone();
+    let (snapshot_arn, kms_key_arn) = restore_source(settings, &run)?;
     check(settings, &run, &snapshot_arn, &kms_key_arn)?;
     let temp = &settings.temp_cluster_id;
 
@@ -84,6 +89,29 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
     }
     run.restored_cluster_id = Some(temp.clone());
     Ok(run)
+}
+
+/// The snapshot and key to restore with: this run's own copy and the target
+/// key when target-owned encryption made one, else the shared snapshot and
+/// the key the source side encrypted it with.
+fn restore_source(settings: &TargetSettings, run: &RunState) -> DrResult<(Arn, Arn)> {
+    let Some(own) = &run.own_snapshot_arn else {
+        let snapshot = need(&run.target_snapshot_arn, "targetSnapshotArn")?.clone();
+        return Ok((snapshot, need(&run.kms_key_arn, "kmsKeyArn")?.clone()));
+    };
+    if own.account().as_ref() != Some(&settings.account_id) {
+        return Err(DrError::invalid_input(format!(
+            "ownSnapshotArn {own} is not owned by this account {}",
+            settings.account_id
+        )));
+    }
+    let key = settings.kms_key_arn.clone().ok_or_else(|| DrError::InvalidConfig {
+        name: keys::TARGET_KMS_KEY_ARN.env.into(),
+        problem: format!(
+            "is not set, but this run restores from its own copy {own}, made with the target key"
+        ),
+    })?;
+    Ok((own.clone(), key))
 }
 
 /// Checks that need no AWS call.
@@ -134,8 +162,9 @@ fn adopt(cluster: &DbCluster, temp: &ClusterId, run: &RunState) -> DrResult<()> 
 
 /// Lambda / local-engine entry: RunState in, RunState out.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let settings = ctx.target()?;
     let run = RunState::from_value(input)?;
+    // Many clusters: the names of the payload's source cluster's pair.
+    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
     let rds = ctx.aws.in_region(&settings.region).rds();
     Ok(self::run(&rds, settings, run).await?.to_value())
 }
@@ -262,6 +291,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_an_own_copy_the_cluster_is_restored_from_it_with_the_target_key() {
+        const OWN_KEY: &str = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+        const OWN_ARN: &str =
+            "arn:aws:rds:us-west-1:222222222222:cluster-snapshot:aurora-dr-orders-20261125160005";
+        let mut settings = settings();
+        settings.kms_key_arn = Some(OWN_KEY.parse().expect("arn"));
+        let mut run = target_run();
+        run.own_snapshot_id = Some("aurora-dr-orders-20261125160005".parse().expect("id"));
+        run.own_snapshot_arn = Some(OWN_ARN.parse().expect("arn"));
+        let describe = describe_cluster("orders-dr-next", None);
+        let restore = mock!(Rds::restore_db_cluster_from_snapshot)
+            .match_requests(|req| {
+                req.snapshot_identifier() == Some(OWN_ARN) && req.kms_key_id() == Some(OWN_KEY)
+            })
+            .then_output(|| {
+                RestoreDbClusterFromSnapshotOutput::builder()
+                    .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
+                    .build()
+            });
+        let out = super::run(&rds(&[&describe, &restore]), &settings, run.clone()).await.expect("restored");
+        assert_eq!(restore.num_calls(), 1, "restored from the own copy with the target key");
+        assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
+
+        // The key was removed from the settings since the copy was made: named, nothing called.
+        let describe = describe_cluster("orders-dr-next", None);
+        let without_key = crate::steps::target_support::settings();
+        let err = super::run(&rds(&[&describe]), &without_key, run.clone()).await.expect_err("key");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        assert!(err.to_string().contains("TARGET_KMS_KEY_ARN"), "{err}");
+        assert_eq!(describe.num_calls(), 0);
+
+        // An own copy of another account is refused.
+        run.own_snapshot_arn = Some(SNAPSHOT_ARN.parse().expect("arn"));
+        let err = super::run(&rds(&[]), &settings, run).await.expect_err("account");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(err.to_string().contains("ownSnapshotArn"), "{err}");
+    }
+
+    #[tokio::test]
     async fn missing_payload_fields_are_named_before_any_call() {
         for field in ["targetSnapshotArn", "kmsKeyArn"] {
             let mut run = target_run();
@@ -342,6 +410,38 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert!(sent.iter().all(|s| s.uri.contains("us-west-1")), "{sent:?}");
         assert!(sent[1].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[1].body);
+    }
+
+    #[tokio::test]
+    async fn handle_restores_under_the_pair_of_the_payloads_source_cluster() {
+        let mut fleet = settings();
+        fleet.pairs[0].source_cluster_id = Some("orders".parse().expect("id"));
+        fleet.pairs.push(crate::settings::ClusterPair {
+            source_cluster_id: Some("billing".parse().expect("id")),
+            existing_cluster_id: "billing-dr".parse().expect("id"),
+            temp_cluster_id: "billing-dr-next".parse().expect("id"),
+            existing_instance_id: "billing-dr-1".parse().expect("id"),
+            temp_instance_id: "billing-dr-next-1".parse().expect("id"),
+        });
+        let mut run = target_run();
+        run.source_cluster_id = Some("billing".parse().expect("id"));
+        let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
+            </ErrorResponse>";
+        let restored = "<RestoreDBClusterFromSnapshotResponse><RestoreDBClusterFromSnapshotResult><DBCluster>\
+            <DBClusterIdentifier>billing-dr-next</DBClusterIdentifier><Status>creating</Status></DBCluster>\
+            </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
+        let wire = Wire::answering(&[(404, not_found), (200, restored)]);
+        let out = handle(wire.context(fleet.clone()), run.to_value()).await.expect("handled");
+        assert_eq!(out["restoredClusterId"], "billing-dr-next");
+        let sent = wire.sent();
+        assert!(sent[1].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[1].body);
+
+        // A source cluster without a pair changes nothing.
+        run.source_cluster_id = Some("payroll".parse().expect("id"));
+        let wire = Wire::default();
+        let err = handle(wire.context(fleet), run.to_value()).await.expect_err("no pair");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(wire.sent().is_empty());
     }
 
     #[tokio::test]

@@ -121,8 +121,9 @@ fn adopt(instance: &DbInstance, id: &InstanceId, temp: &ClusterId, run: &RunStat
 
 /// Lambda / local-engine entry: RunState in, RunState out.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let settings = ctx.target()?;
     let run = RunState::from_value(input)?;
+    // Many clusters: the names of the payload's source cluster's pair.
+    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
     let rds = ctx.aws.in_region(&settings.region).rds();
     Ok(self::run(&rds, settings, run).await?.to_value())
 }

@@ -1,12 +1,14 @@
 //! Swap (target account, target region): the restored cluster takes over the
 //! existing names, so the reader/writer endpoints stay the same.
 //!
-//! Names (all from the settings and the run, never from the payload alone):
-//! `E` = `EXISTING_CLUSTER_ID`, `T` = `TEMP_CLUSTER_ID`, `EI[k]`/`TI[k]` the
+//! Names (all from the settings and the run, never from the payload alone;
+//! with many clusters, from the pair of the payload's `sourceClusterId`,
+//! [`TargetSettings::for_source`]): `E` = `EXISTING_CLUSTER_ID`, `T` = `TEMP_CLUSTER_ID`, `EI[k]`/`TI[k]` the
 //! existing/temporary instance ids (writer first), and the renamed-away names
 //! `O` = `{E}-old-{stamp}` and `{instance}-old-{stamp}` for each member of the
 //! previous cluster ([`old_name`]: the base is cut so the id stays a valid
 //! identifier of at most 63 characters; `stamp` = [`RunState::stamp`]).
+//! A finished normal run emits `StepDurationSeconds` ([`crate::metrics`]).
 //!
 //! # Normal mode
 //! Input: the [`RunState`] after WaitForTempInstances (`restoredClusterId` =
@@ -35,7 +37,10 @@
 //!
 //! If a rename fails after a change was made (in this call or an earlier
 //! one), everything done is renamed back in reverse order (phase 2 first,
-//! then phase 1) and the step fails with `SwapFailed { rolled_back: true }`;
+//! then phase 1) and the step fails with `SwapFailed { rolled_back: true }`
+//! — except for a transient API error (`Throttled`, `ServiceUnavailable`),
+//! which is returned as is: the retry continues from RDS state, and the
+//! failure path (RollBackSwap) undoes the renames if the retries run out;
 //! if an undo fails too, `rolled_back: false` and the detail says which name
 //! is where. A retryable refusal of the first change of a call changes
 //! nothing and is returned as is.
@@ -70,6 +75,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::{ClusterId, InstanceId, RunId};
+use crate::metrics;
 use crate::payload::{RunState, SwapRecord, need};
 use crate::rds;
 use crate::settings::TargetSettings;
@@ -605,6 +611,14 @@ async fn fail(
         // Nothing changed by this call: the names are as the call found them.
         return err;
     }
+    if matches!(err, DrError::Throttled(_) | DrError::ServiceUnavailable(_)) {
+        // A transient API error is not a failed rename: the names are
+        // consistent, the state machine retries and the next call continues
+        // from what RDS shows (and the failure path rolls back if retries run out).
+        tracing::warn!(step = "swap", run_id = %run_id, failed = %failed, error = %err,
+            "transient error mid-swap; leaving the renames done so far for the retry to continue");
+        return err;
+    }
     tracing::error!(step = "swap", run_id = %run_id, failed = %failed, error = %err, "rename failed; rolling back");
     let mut undone = Vec::new();
     let mut stuck = Vec::new();
@@ -769,13 +783,18 @@ fn put_previous_back(names: &Names, old: &DbCluster) -> Vec<Rename> {
 /// Lambda / local-engine entry: normal mode, or failure mode when the
 /// payload carries `failure`.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let settings = ctx.target()?;
+    let started = std::time::Instant::now();
+    // Many clusters: the names of the payload's source cluster's pair.
+    let source = input.get("sourceClusterId").and_then(Value::as_str);
+    let settings = &ctx.target()?.for_source(source)?;
     let rds = ctx.aws.in_region(&settings.region).rds();
     if is_failure(&input) {
         return roll_back(&rds, settings, input).await;
     }
     let run = RunState::from_value(input)?;
-    Ok(self::run(&rds, settings, run).await?.to_value())
+    let out = self::run(&rds, settings, run).await?;
+    metrics::step_duration(metrics::TARGET, "Swap", &out, started.elapsed()).emit();
+    Ok(out.to_value())
 }
 
 #[cfg(test)]
@@ -955,6 +974,18 @@ mod tests {
             }
             other => panic!("want SwapFailed, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_rename_in_phase_two_is_retryable_and_rolls_nothing_back() {
+        let run = swap_run();
+        let j = Journal::default();
+        let world = full_swap_world(&run);
+        let renames = renames(&j, Some((T, || rds_fault(400, "Throttling"))));
+        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("throttled");
+        assert_eq!(err.asl_name(), "Throttled", "{err}");
+        // Phase 1 stays done for the retry to continue; nothing is renamed back.
+        assert_eq!(j.entries(), [line("cluster", E, O), line("instance", EI, OI), line("cluster", T, E)]);
     }
 
     #[tokio::test]

@@ -1,5 +1,9 @@
 //! Terminate (target account, target region): deletes the previous copy
-//! after the swap, or the temporary cluster of a failed run.
+//! after the swap, or the temporary cluster of a failed run. With many
+//! clusters, the names are those of the pair of the payload's
+//! `sourceClusterId` ([`TargetSettings::for_source`]). A finished normal run
+//! emits the `AchievedRPOSeconds`, `PipelineDurationSeconds` and
+//! `StepDurationSeconds` metrics ([`crate::metrics`]).
 //!
 //! # Normal mode
 //! Input: the [`RunState`] after WaitForSwappedCluster, with `swap` set.
@@ -41,6 +45,7 @@ use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
+use crate::metrics;
 use crate::payload::{RunState, SwapRecord, need};
 use crate::rds;
 use crate::settings::TargetSettings;
@@ -281,15 +286,26 @@ pub async fn clean_up(rds: &Client, settings: &TargetSettings, payload: Value) -
 }
 
 /// Lambda / local-engine entry: normal mode, or failure mode when the
-/// payload carries `failure`.
+/// payload carries `failure`; the target machine's `ApplyRetention` state
+/// (input `{"mode": "retention", ...}`) is [`super::retention`].
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let settings = ctx.target()?;
+    if super::retention::is_retention_input(&input) {
+        return super::retention::handle(ctx, input).await;
+    }
+    let started = std::time::Instant::now();
+    // Many clusters: the names of the payload's source cluster's pair.
+    let source = input.get("sourceClusterId").and_then(Value::as_str);
+    let settings = &ctx.target()?.for_source(source)?;
     let rds = ctx.aws.in_region(&settings.region).rds();
     if is_failure(&input) {
         return clean_up(&rds, settings, input).await;
     }
     let run = RunState::from_value(input)?;
-    Ok(self::run(&rds, settings, run).await?.to_value())
+    let out = self::run(&rds, settings, run).await?;
+    // The DR cluster now serves the snapshot's data: the achieved RPO.
+    metrics::restored(&out, time::OffsetDateTime::now_utc()).emit();
+    metrics::step_duration(metrics::TARGET, "Terminate", &out, started.elapsed()).emit();
+    Ok(out.to_value())
 }
 
 #[cfg(test)]
