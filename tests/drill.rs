@@ -39,7 +39,7 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     let key = report.report["kmsKeyArn"].as_str().expect("key");
     assert!(snap.kms_key_id().is_some_and(|k| key.ends_with(k.rsplit('/').next().unwrap_or(k))), "{snap:?}");
     let restore =
-        aurora_dr_cli::status::shared_with(&copies, snap.db_cluster_snapshot_identifier().expect("id"))
+        aurora_dr_core::rds::shared_with(&copies.rds(), snap.db_cluster_snapshot_identifier().expect("id"))
             .await
             .expect("attributes");
     assert_eq!(restore, ["222222222222"]);

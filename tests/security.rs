@@ -81,20 +81,7 @@ async fn shares_are_private_and_every_copy_is_encrypted_with_the_configured_key(
         assert_eq!(snap.storage_encrypted(), Some(true), "{id}");
         let k = snap.kms_key_id().unwrap_or_default();
         assert!(key == k || key.ends_with(&format!("key/{k}")), "{id} encrypted with {k}, not {key}");
-        let attrs = rds
-            .describe_db_cluster_snapshot_attributes()
-            .db_cluster_snapshot_identifier(id)
-            .send()
-            .await
-            .expect("attrs");
-        let restore: Vec<String> = attrs
-            .db_cluster_snapshot_attributes_result()
-            .map(|r| r.db_cluster_snapshot_attributes())
-            .unwrap_or_default()
-            .iter()
-            .filter(|a| a.attribute_name() == Some("restore"))
-            .flat_map(|a| a.attribute_values().to_vec())
-            .collect();
+        let restore = aurora_dr_core::rds::shared_with(&rds, id).await.expect("attributes");
         assert_eq!(restore, ["222222222222"], "{id} is shared with exactly the target account");
     }
 }

@@ -84,7 +84,7 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
     let mut copy_list = Vec::new();
     for snap in managed_snapshots(&copies, src.cluster_id.as_str(), args.limit).await? {
         let id = snap["id"].as_str().unwrap_or_default().to_owned();
-        let shared = shared_with(&copies, &id).await?;
+        let shared = rds::shared_with(&copies.rds(), &id).await?;
         let mut snap = snap;
         snap["sharedWith"] = json!(shared);
         copy_list.push(snap);
@@ -182,25 +182,6 @@ async fn managed_snapshots(ctx: &AwsContext, cluster: &str, limit: usize) -> DrR
                 "runId": tag_value(s.tag_list(), TAG_RUN_ID),
             })
         })
-        .collect())
-}
-
-/// The accounts a snapshot's `restore` attribute names.
-pub async fn shared_with(ctx: &AwsContext, id: &str) -> DrResult<Vec<String>> {
-    let out = ctx
-        .rds()
-        .describe_db_cluster_snapshot_attributes()
-        .db_cluster_snapshot_identifier(id)
-        .send()
-        .await
-        .map_err(|e| DrError::from_sdk("DescribeDBClusterSnapshotAttributes", e))?;
-    Ok(out
-        .db_cluster_snapshot_attributes_result()
-        .map(|r| r.db_cluster_snapshot_attributes())
-        .unwrap_or_default()
-        .iter()
-        .filter(|a| a.attribute_name() == Some("restore"))
-        .flat_map(|a| a.attribute_values().to_vec())
         .collect())
 }
 

@@ -3,7 +3,7 @@
 //! RDS statuses into ready / in progress / failed.
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, Tag};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbClusterSnapshotAttributesResult, DbInstance, Tag};
 
 use crate::error::{DrError, DrResult};
 use crate::payload::RunState;
@@ -116,6 +116,35 @@ pub async fn list_manual_cluster_snapshots(
             _ => return Ok(all),
         }
     }
+}
+
+/// A snapshot's attributes (`DescribeDBClusterSnapshotAttributes`).
+pub async fn snapshot_attributes(rds: &Client, id: &str) -> DrResult<DbClusterSnapshotAttributesResult> {
+    let out = rds
+        .describe_db_cluster_snapshot_attributes()
+        .db_cluster_snapshot_identifier(id)
+        .send()
+        .await
+        .map_err(|e| DrError::from_sdk(&format!("DescribeDBClusterSnapshotAttributes {id}"), e))?;
+    Ok(out
+        .db_cluster_snapshot_attributes_result
+        .unwrap_or_else(|| DbClusterSnapshotAttributesResult::builder().build()))
+}
+
+/// The values of the `restore` attribute: the accounts a snapshot is shared
+/// with (`all` when it is public).
+pub fn restore_accounts(result: &DbClusterSnapshotAttributesResult) -> Vec<String> {
+    result
+        .db_cluster_snapshot_attributes()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("restore"))
+        .flat_map(|a| a.attribute_values().iter().cloned())
+        .collect()
+}
+
+/// The accounts a snapshot is shared with.
+pub async fn shared_with(rds: &Client, id: &str) -> DrResult<Vec<String>> {
+    Ok(restore_accounts(&snapshot_attributes(rds, id).await?))
 }
 
 /// Where a resource stands.

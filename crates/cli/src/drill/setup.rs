@@ -51,21 +51,49 @@ pub struct Step {
     pub created: bool,
 }
 
+/// A KMS key: the configured one (it must exist), else the key under `alias`,
+/// created with `policy` and key rotation when missing. `label` names it in
+/// progress lines.
+async fn ensure_key(
+    ctx: &AwsContext,
+    configured: Option<&Arn>,
+    alias: &str,
+    description: &str,
+    policy: serde_json::Value,
+    label: &str,
+) -> DrResult<(Arn, Step)> {
+    let kms = ctx.kms();
+    if let Some(arn) = configured {
+        kms.describe_key().key_id(arn.as_str()).send().await.map_err(sdk("DescribeKey"))?;
+        return Ok((arn.clone(), Step { what: format!("{label} {arn}"), created: false }));
+    }
+    let parse = |arn: &str| -> DrResult<Arn> {
+        arn.parse().map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))
+    };
+    if let Ok(out) = kms.describe_key().key_id(alias).send().await
+        && let Some(arn) = out.key_metadata().and_then(|m| m.arn())
+    {
+        let arn = parse(arn)?;
+        return Ok((arn.clone(), Step { what: format!("{label} {arn} ({alias})"), created: false }));
+    }
+    let out = kms
+        .create_key()
+        .description(description)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(sdk("CreateKey"))?;
+    let meta = out.key_metadata().ok_or_else(|| DrError::invalid_input("CreateKey returned no key"))?;
+    let key_id = meta.key_id().to_owned();
+    let arn = parse(meta.arn().unwrap_or_default())?;
+    kms.create_alias().alias_name(alias).target_key_id(&key_id).send().await.map_err(sdk("CreateAlias"))?;
+    kms.enable_key_rotation().key_id(&key_id).send().await.map_err(sdk("EnableKeyRotation"))?;
+    Ok((arn.clone(), Step { what: format!("{label} {arn} ({alias})"), created: true }))
+}
+
 /// The KMS key in the source account and target region with a policy for the
 /// target account (the blog's Part 1). Reused by alias when present.
 pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
-    let kms = source_in_target_region.kms();
-    if config.kms_key_given {
-        let arn = config.source.kms_key_arn.clone();
-        kms.describe_key().key_id(arn.as_str()).send().await.map_err(sdk("DescribeKey"))?;
-        return Ok((arn.clone(), Step { what: format!("KMS key {arn}"), created: false }));
-    }
-    if let Ok(out) = kms.describe_key().key_id(KEY_ALIAS).send().await
-        && let Some(arn) = out.key_metadata().and_then(|m| m.arn())
-    {
-        let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
-        return Ok((arn.clone(), Step { what: format!("KMS key {arn} ({KEY_ALIAS})"), created: false }));
-    }
     let source = &config.source.account_id;
     let target = &config.source.target_account_id;
     let policy = json!({
@@ -79,28 +107,9 @@ pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Confi
              "Resource": "*"}
         ]
     });
-    let out = kms
-        .create_key()
-        .description("aurora-dr: encrypts snapshot copies shared with the DR account")
-        .policy(policy.to_string())
-        .send()
-        .await
-        .map_err(sdk("CreateKey"))?;
-    let meta = out.key_metadata().ok_or_else(|| DrError::invalid_input("CreateKey returned no key"))?;
-    let key_id = meta.key_id().to_owned();
-    let arn: Arn = meta
-        .arn()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
-    kms.create_alias()
-        .alias_name(KEY_ALIAS)
-        .target_key_id(&key_id)
-        .send()
-        .await
-        .map_err(sdk("CreateAlias"))?;
-    kms.enable_key_rotation().key_id(&key_id).send().await.map_err(sdk("EnableKeyRotation"))?;
-    Ok((arn.clone(), Step { what: format!("KMS key {arn} ({KEY_ALIAS})"), created: true }))
+    let configured = config.kms_key_given.then_some(&config.source.kms_key_arn);
+    let description = "aurora-dr: encrypts snapshot copies shared with the DR account";
+    ensure_key(source_in_target_region, configured, KEY_ALIAS, description, policy, "KMS key").await
 }
 
 /// Alias of the key [`ensure_target_kms_key`] creates.
@@ -111,18 +120,6 @@ pub const TARGET_KEY_ALIAS: &str = "alias/aurora-dr-target";
 /// exist), else the key under [`TARGET_KEY_ALIAS`], created when missing. Only
 /// the target account uses it: the source account never needs it.
 pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
-    let kms = target.kms();
-    if let Some(arn) = &config.target.kms_key_arn {
-        kms.describe_key().key_id(arn.as_str()).send().await.map_err(sdk("DescribeKey"))?;
-        return Ok((arn.clone(), Step { what: format!("target KMS key {arn}"), created: false }));
-    }
-    if let Ok(out) = kms.describe_key().key_id(TARGET_KEY_ALIAS).send().await
-        && let Some(arn) = out.key_metadata().and_then(|m| m.arn())
-    {
-        let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
-        let what = format!("target KMS key {arn} ({TARGET_KEY_ALIAS})");
-        return Ok((arn, Step { what, created: false }));
-    }
     let account = &config.target.account_id;
     let policy = json!({
         "Version": "2012-10-17",
@@ -131,28 +128,9 @@ pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrRe
              "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}
         ]
     });
-    let out = kms
-        .create_key()
-        .description("aurora-dr: encrypts the DR account's own snapshot copies (target-owned encryption)")
-        .policy(policy.to_string())
-        .send()
-        .await
-        .map_err(sdk("CreateKey"))?;
-    let meta = out.key_metadata().ok_or_else(|| DrError::invalid_input("CreateKey returned no key"))?;
-    let key_id = meta.key_id().to_owned();
-    let arn: Arn = meta
-        .arn()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e| DrError::invalid_input(format!("KMS key ARN: {e}")))?;
-    kms.create_alias()
-        .alias_name(TARGET_KEY_ALIAS)
-        .target_key_id(&key_id)
-        .send()
-        .await
-        .map_err(sdk("CreateAlias"))?;
-    kms.enable_key_rotation().key_id(&key_id).send().await.map_err(sdk("EnableKeyRotation"))?;
-    Ok((arn.clone(), Step { what: format!("target KMS key {arn} ({TARGET_KEY_ALIAS})"), created: true }))
+    let description = "aurora-dr: encrypts the DR account's own snapshot copies (target-owned encryption)";
+    let configured = config.target.kms_key_arn.as_ref();
+    ensure_key(target, configured, TARGET_KEY_ALIAS, description, policy, "target KMS key").await
 }
 
 /// A topic (CreateTopic is idempotent) with an optional subscribe grant for

@@ -131,7 +131,7 @@ pub async fn clean_up(
         if !rds::is_from_run(copy.tag_list(), &run) {
             kept.push(format!("snapshot {id} in {} (not this run's)", settings.target_region));
         } else if status == "available"
-            && restore_accounts(target_rds, &id).await?.iter().any(|a| a == target)
+            && rds::shared_with(target_rds, id.as_str()).await?.iter().any(|a| a == target)
         {
             kept.push(format!("copy {id} (shared with {target}: it may be in use)"));
         } else {
@@ -167,24 +167,6 @@ fn loose_run(input: &Value) -> Option<RunState> {
     )
     .ok()?;
     Some(RunState::new(run_id, created_at))
-}
-
-/// The accounts in the copy's `restore` attribute.
-async fn restore_accounts(rds: &Client, id: &SnapshotId) -> DrResult<Vec<String>> {
-    let out = rds
-        .describe_db_cluster_snapshot_attributes()
-        .db_cluster_snapshot_identifier(id.as_str())
-        .send()
-        .await
-        .map_err(|e| DrError::from_sdk(&format!("DescribeDBClusterSnapshotAttributes {id}"), e))?;
-    Ok(out
-        .db_cluster_snapshot_attributes_result()
-        .map(|r| r.db_cluster_snapshot_attributes())
-        .unwrap_or_default()
-        .iter()
-        .filter(|a| a.attribute_name() == Some("restore"))
-        .flat_map(|a| a.attribute_values().iter().cloned())
-        .collect())
 }
 
 async fn delete_snapshot(rds: &Client, id: &SnapshotId) -> DrResult<()> {

@@ -407,15 +407,7 @@ mod tests {
     /// The tool's name for a run that started `days_ago` days (and `minutes` minutes) before this one.
     fn name_at(days_ago: i64, minutes: i64) -> String {
         let t = NOW - time::Duration::days(days_ago) - time::Duration::minutes(minutes);
-        format!(
-            "aurora-dr-orders-{:04}{:02}{:02}{:02}{:02}{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        format!("aurora-dr-orders-{}", crate::payload::stamp(t))
     }
 
     fn tool_tags(run_id: &str) -> Vec<Tag> {

@@ -26,7 +26,6 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::DbClusterSnapshotAttributesResult;
 use serde_json::Value;
 
 use crate::context::StepContext;
@@ -60,7 +59,7 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
         )));
     }
 
-    let before = restore_accounts(&describe_attributes(target_rds, &id).await?);
+    let before = rds::shared_with(target_rds, id.as_str()).await?;
     refuse_public(&id, &before)?;
     let after = if before.iter().any(|a| a == target) {
         tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "already shared");
@@ -78,8 +77,8 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
             })?;
         tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "shared");
         match out.db_cluster_snapshot_attributes_result {
-            Some(result) => restore_accounts(&result),
-            None => restore_accounts(&describe_attributes(target_rds, &id).await?),
+            Some(result) => rds::restore_accounts(&result),
+            None => rds::shared_with(target_rds, id.as_str()).await?,
         }
     };
     refuse_public(&id, &after)?;
@@ -148,28 +147,6 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
     Ok(())
 }
 
-async fn describe_attributes(rds: &Client, id: &SnapshotId) -> DrResult<DbClusterSnapshotAttributesResult> {
-    let out = rds
-        .describe_db_cluster_snapshot_attributes()
-        .db_cluster_snapshot_identifier(id.as_str())
-        .send()
-        .await
-        .map_err(|e| DrError::from_sdk(&format!("DescribeDBClusterSnapshotAttributes {id}"), e))?;
-    Ok(out
-        .db_cluster_snapshot_attributes_result
-        .unwrap_or_else(|| DbClusterSnapshotAttributesResult::builder().build()))
-}
-
-/// The values of the `restore` attribute.
-fn restore_accounts(result: &DbClusterSnapshotAttributesResult) -> Vec<String> {
-    result
-        .db_cluster_snapshot_attributes()
-        .iter()
-        .filter(|a| a.attribute_name() == Some(RESTORE))
-        .flat_map(|a| a.attribute_values().iter().cloned())
-        .collect()
-}
-
 fn refuse_public(id: &SnapshotId, accounts: &[String]) -> DrResult<()> {
     if accounts.iter().any(|a| a.eq_ignore_ascii_case(PUBLIC)) {
         tracing::error!(step = STEP, snapshot = %id, "snapshot copy is PUBLIC (restore=all); not sharing");
@@ -196,7 +173,9 @@ mod tests {
         ModifyDBClusterSnapshotAttributeError, ModifyDbClusterSnapshotAttributeInput,
         ModifyDbClusterSnapshotAttributeOutput,
     };
-    use aws_sdk_rds::types::{DbClusterSnapshot, DbClusterSnapshotAttribute};
+    use aws_sdk_rds::types::{
+        DbClusterSnapshot, DbClusterSnapshotAttribute, DbClusterSnapshotAttributesResult,
+    };
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
