@@ -40,3 +40,4 @@ clean:
 	$(CARGO) clean
 
 -include mk/infra.mk
+-include mk/bench.mk

@@ -1,0 +1,46 @@
+//! Shared pieces of the benchmark programs (`bench-cold-start`,
+//! `bench-drill`, `bench-scale`). They print figures; nothing here asserts
+//! a timing.
+//!
+//! - [`runtime_api`]: a local Lambda Runtime API (2018-06-01) that hands one
+//!   invocation to a freshly started function process and timestamps its
+//!   `next`, response and error requests.
+//! - [`coldstart`]: starts a function process, drives one invocation through
+//!   the Runtime API and reads its peak RSS.
+//! - [`proxy`]: a timing HTTP proxy in front of the emulator, recording how
+//!   long each AWS call took as seen from the clients' side.
+//! - [`stats`], [`table`]: min/median/max and fixed-width tables.
+
+pub mod coldstart;
+pub mod proxy;
+pub mod runtime_api;
+pub mod stats;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the bench crate lives in `<root>/bench`).
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// One line about the machine the figures come from: CPU model, logical
+/// CPUs, memory, kernel.
+pub fn machine_summary() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim()))
+        .unwrap_or("unknown CPU")
+        .to_owned();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{model}, {cpus} logical CPUs, {mem_gib:.0} GiB RAM, Linux {}", kernel.trim())
+}
