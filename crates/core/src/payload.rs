@@ -177,6 +177,22 @@ pub fn need<'a, T>(value: &'a Option<T>, field: &str) -> DrResult<&'a T> {
     })
 }
 
+/// A payload field that, when set, must be what this deployment uses:
+/// "payload names {what} {value}, but this deployment {uses} {want}".
+pub(crate) fn agrees<T: PartialEq + std::fmt::Display>(
+    value: Option<&T>,
+    want: &T,
+    what: &str,
+    uses: &str,
+) -> DrResult<()> {
+    match value {
+        Some(v) if v != want => Err(DrError::invalid_input(format!(
+            "payload names {what} {v}, but this deployment {uses} {want}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Version of [`DrMessage`] this build writes and accepts.
 pub const MESSAGE_VERSION: u32 = 1;
 /// Largest SNS message the target side accepts (SNS's own limit is 256 KiB;

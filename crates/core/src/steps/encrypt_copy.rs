@@ -38,14 +38,15 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDBClusterSnapshotError;
 use aws_sdk_rds::types::DbClusterSnapshot;
 use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::{Arn, SnapshotId};
-use crate::payload::{RunState, need};
+use crate::payload::{RunState, agrees, need};
 use crate::rds;
 use crate::settings::{SourceSettings, keys};
 
@@ -206,22 +207,8 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<Arn> {
     if arn.account().as_ref() != Some(&settings.account_id) {
         return bad(format!("is not owned by the source account {}", settings.account_id));
     }
-    if let Some(r) = &run.target_region
-        && r != &settings.target_region
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names target region {r}, but this deployment copies to {}",
-            settings.target_region
-        )));
-    }
-    if let Some(k) = &run.kms_key_arn
-        && k != &settings.kms_key_arn
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names KMS key {k}, but this deployment encrypts with {}",
-            settings.kms_key_arn
-        )));
-    }
+    agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
+    agrees(run.kms_key_arn.as_ref(), &settings.kms_key_arn, "KMS key", "encrypts with")?;
     Ok(arn.clone())
 }
 
@@ -248,7 +235,7 @@ async fn copy(
                 kms_key = %settings.kms_key_arn, "encrypted copy started");
             match out.db_cluster_snapshot {
                 // The response says how the copy is encrypted: verify that.
-                Some(c) if c.storage_encrypted().is_some_and(|enc| !enc || c.kms_key_id().is_some()) => Ok(c),
+                Some(c) if tells_encryption(&c) => Ok(c),
                 // Otherwise verify what RDS lists.
                 _ => rds::find_cluster_snapshot(target_rds, id.as_str(), false).await?.ok_or_else(|| {
                     DrError::NotFound(format!(
@@ -258,10 +245,7 @@ async fn copy(
                 }),
             }
         }
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault())
-                || e.code() == Some("DBClusterSnapshotAlreadyExistsFault") =>
-        {
+        Err(e) if copy_exists(&e) => {
             tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, "copy appeared concurrently; checking it");
             let conflict = DrError::from_sdk(&context, e);
             let existing =
@@ -322,6 +306,19 @@ fn verify_encrypted(copy: &DbClusterSnapshot, id: &SnapshotId, settings: &Source
     )))
 }
 
+/// Whether a copy's description says how it is encrypted (RDS's does;
+/// when it does not, the copy is described again).
+pub(crate) fn tells_encryption(copy: &DbClusterSnapshot) -> bool {
+    copy.storage_encrypted().is_some_and(|enc| !enc || copy.kms_key_id().is_some())
+}
+
+/// Whether CopyDBClusterSnapshot failed because a snapshot of that name
+/// exists (say, a racing copy).
+pub(crate) fn copy_exists(e: &SdkError<CopyDBClusterSnapshotError>) -> bool {
+    e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault())
+        || e.code() == Some("DBClusterSnapshotAlreadyExistsFault")
+}
+
 pub(crate) fn is_encrypted_with(snap: &DbClusterSnapshot, key: &Arn) -> bool {
     snap.storage_encrypted() == Some(true) && snap.kms_key_id().is_some_and(|k| same_key(k, key))
 }
@@ -339,10 +336,8 @@ mod tests {
     use aws_sdk_rds::operation::copy_db_cluster_snapshot::{
         CopyDBClusterSnapshotError, CopyDbClusterSnapshotInput, CopyDbClusterSnapshotOutput,
     };
-    use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
-        DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
-    };
-    use aws_sdk_rds::types::error::{DbClusterSnapshotAlreadyExistsFault, SnapshotQuotaExceededFault};
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDBClusterSnapshotsError;
+    use aws_sdk_rds::types::error::SnapshotQuotaExceededFault;
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
@@ -357,18 +352,6 @@ mod tests {
         run.target_snapshot_id = None;
         run.target_snapshot_arn = None;
         run
-    }
-
-    fn missing() -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_error(|| {
-            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
-        })
-    }
-
-    fn listed(snap: DbClusterSnapshot) -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_output(move || {
-            DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
-        })
     }
 
     fn copy_returns(
@@ -402,7 +385,8 @@ mod tests {
     #[tokio::test]
     async fn copies_encrypted_with_the_key_and_tags() {
         let seen = Arc::new(Mutex::new(None));
-        let (find, copy) = (missing(), copy_returns(Some(ts::copy("copying")), Some(seen.clone())));
+        let (find, copy) =
+            (ts::snapshot_missing(), copy_returns(Some(ts::copy("copying")), Some(seen.clone())));
         let rds = ts::rds(&[&find, &copy]);
 
         let out = run(&rds, &source_settings(), created_run()).await.expect("copied");
@@ -426,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_reuses_this_runs_copy() {
-        let (find, copy) = (listed(ts::copy("copying")), copy_returns(None, None));
+        let (find, copy) = (ts::snapshot_listed(ts::copy("copying")), copy_returns(None, None));
         let rds = ts::rds(&[&find, &copy]);
         let out = run(&rds, &source_settings(), created_run()).await.expect("reused");
         assert_eq!(copy.num_calls(), 0);
@@ -449,7 +433,7 @@ mod tests {
             (other_key, "key/other"),
             (unencrypted(), "not encrypted"),
         ] {
-            let (find, copy) = (listed(existing), copy_returns(None, None));
+            let (find, copy) = (ts::snapshot_listed(existing), copy_returns(None, None));
             let rds = ts::rds(&[&find, &copy]);
             let err = run(&rds, &source_settings(), created_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), "Conflict", "{err}");
@@ -462,7 +446,7 @@ mod tests {
     async fn a_copy_without_a_named_source_is_reused_only_with_this_runs_tags() {
         let mut tagged = ts::copy("copying");
         tagged.source_db_cluster_snapshot_arn = None;
-        let (find, copy) = (listed(tagged), copy_returns(None, None));
+        let (find, copy) = (ts::snapshot_listed(tagged), copy_returns(None, None));
         let rds = ts::rds(&[&find, &copy]);
         run(&rds, &source_settings(), created_run()).await.expect("reused");
         assert_eq!(copy.num_calls(), 0);
@@ -470,20 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_racing_copy_is_reused_when_it_is_this_runs() {
-        let find = mock!(Client::describe_db_cluster_snapshots)
-            .sequence()
-            .error(|| DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault")))
-            .output(|| {
-                DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(ts::copy("copying")).build()
-            })
-            .build();
-        let copy = mock!(Client::copy_db_cluster_snapshot).then_error(|| {
-            CopyDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(
-                DbClusterSnapshotAlreadyExistsFault::builder()
-                    .meta(ts::meta("DBClusterSnapshotAlreadyExistsFault"))
-                    .build(),
-            )
-        });
+        let (find, copy) = (ts::snapshot_appearing(ts::copy("copying")), ts::copy_already_exists());
         let rds = ts::rds(&[&find, &copy]);
         let out = run(&rds, &source_settings(), created_run()).await.expect("reused");
         assert_eq!((find.num_calls(), copy.num_calls()), (2, 1));
@@ -495,7 +466,7 @@ mod tests {
         let mut other_key = ts::copy("copying");
         other_key.kms_key_id = Some("arn:aws:kms:us-west-1:111111111111:key/aws-rds-default".into());
         for made in [unencrypted(), other_key] {
-            let (find, copy) = (missing(), copy_returns(Some(made), None));
+            let (find, copy) = (ts::snapshot_missing(), copy_returns(Some(made), None));
             let rds = ts::rds(&[&find, &copy]);
             let err = run(&rds, &source_settings(), created_run()).await.expect_err("unsafe");
             assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
@@ -510,17 +481,7 @@ mod tests {
             .status("copying")
             .build();
         for (listed_copy, want) in [(ts::copy("copying"), "ok"), (unencrypted(), "UnsafeOperation")] {
-            let find = mock!(Client::describe_db_cluster_snapshots)
-                .sequence()
-                .error(|| {
-                    DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
-                })
-                .output(move || {
-                    DescribeDbClusterSnapshotsOutput::builder()
-                        .db_cluster_snapshots(listed_copy.clone())
-                        .build()
-                })
-                .build();
+            let find = ts::snapshot_appearing(listed_copy);
             let copy = copy_returns(Some(bare.clone()), None);
             let rds = ts::rds(&[&find, &copy]);
             let got = run(&rds, &source_settings(), created_run()).await;
@@ -546,7 +507,7 @@ mod tests {
             ),
         ];
         for (copy, want) in cases {
-            let find = missing();
+            let find = ts::snapshot_missing();
             let rds = ts::rds(&[&find, &copy]);
             let err = run(&rds, &source_settings(), created_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), want, "{err}");
@@ -565,17 +526,9 @@ mod tests {
         let mut no_arn = created_run();
         no_arn.source_snapshot_arn = None;
         let mut other_region = created_run();
-        other_region.source_snapshot_arn = Some(
-            "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005"
-                .parse()
-                .expect("arn"),
-        );
+        other_region.source_snapshot_arn = Some(ts::snapshot_arn("eu-west-1", "111111111111"));
         let mut other_account = created_run();
-        other_account.source_snapshot_arn = Some(
-            "arn:aws:rds:us-west-2:333333333333:cluster-snapshot:aurora-dr-orders-20261125160005"
-                .parse()
-                .expect("arn"),
-        );
+        other_account.source_snapshot_arn = Some(ts::snapshot_arn("us-west-2", "333333333333"));
         let mut other_snapshot = created_run();
         other_snapshot.source_snapshot_arn =
             Some("arn:aws:rds:us-west-2:111111111111:cluster-snapshot:other".parse().expect("arn"));
@@ -594,11 +547,10 @@ mod tests {
             ("target region", other_target),
             ("failure", failed),
         ] {
-            let (find, copy) = (missing(), copy_returns(None, None));
+            let (find, copy) = (ts::snapshot_missing(), copy_returns(None, None));
             let rds = ts::rds(&[&find, &copy]);
             let err = run(&rds, &source_settings(), input).await.expect_err(case);
-            assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
-            assert!(err.to_string().contains(case), "{case}: {err}");
+            ts::assert_invalid_input(&err, case);
             assert_eq!(find.num_calls() + copy.num_calls(), 0, "{case}");
         }
     }

@@ -43,7 +43,7 @@ use serde_json::Value;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::InstanceId;
-use crate::payload::{RunState, need};
+use crate::payload::{RunState, agrees, need};
 use crate::rds::{self, Progress};
 use crate::settings::{SourceSettings, TargetSettings, keys};
 
@@ -193,14 +193,7 @@ async fn target_snapshot(
     settings: &SourceSettings,
     run: &RunState,
 ) -> DrResult<ResourceStatus> {
-    if let Some(r) = &run.target_region
-        && r != &settings.target_region
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names target region {r}, but this deployment copies to {}",
-            settings.target_region
-        )));
-    }
+    agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
     let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
         DrError::NotFound(format!(
@@ -381,12 +374,6 @@ mod tests {
         })
     }
 
-    fn snapshot_missing() -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_error(|| {
-            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
-        })
-    }
-
     fn clusters(c: DbCluster) -> Rule {
         mock!(Client::describe_db_clusters)
             .then_output(move || DescribeDbClustersOutput::builder().db_clusters(c.clone()).build())
@@ -496,7 +483,7 @@ mod tests {
                 let got = poll_source(&snapshots(Some(ts::copy(status))), kind).await;
                 assert_eq!(name(got), want, "{kind:?} {status}");
             }
-            assert_eq!(name(poll_source(&snapshot_missing(), kind).await), "NotFound");
+            assert_eq!(name(poll_source(&ts::snapshot_missing(), kind).await), "NotFound");
             assert_eq!(name(poll_source(&snapshots(None), kind).await), "NotFound");
         }
     }
@@ -561,7 +548,10 @@ mod tests {
         {
             assert_eq!(name(poll_target(&[&rule(status)], WaitFor::OwnCopy, run_state.clone()).await), want);
         }
-        assert_eq!(name(poll_target(&[&snapshot_missing()], WaitFor::OwnCopy, run_state).await), "NotFound");
+        assert_eq!(
+            name(poll_target(&[&ts::snapshot_missing()], WaitFor::OwnCopy, run_state).await),
+            "NotFound"
+        );
         let requests = seen.lock().expect("lock").clone();
         assert!(requests.iter().all(|r| r.db_cluster_snapshot_identifier() == Some("own-copy")));
         assert!(requests.iter().all(|r| r.include_shared().is_none() && r.snapshot_type().is_none()));
@@ -595,7 +585,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_that_is_not_shared_is_named_as_such() {
-        for rule in [snapshots(None), snapshot_missing()] {
+        for rule in [snapshots(None), ts::snapshot_missing()] {
             let err = poll_target(&[&rule], WaitFor::SharedSnapshot, finished_source_run())
                 .await
                 .expect_err("hidden");

@@ -762,7 +762,7 @@ mod tests {
 
     #[tokio::test]
     async fn handle_starts_the_machine_in_the_target_region() {
-        let wire = crate::steps::target_support::Wire::answering(&[
+        let recorder = crate::steps::target_support::Recorder::replying([
             (200, r#"{"executions":[]}"#),
             (
                 200,
@@ -770,12 +770,12 @@ mod tests {
             ),
         ]);
         let input = json!({ "Records": [record(TOPIC, &message().to_string())] });
-        let out = handle(wire.context(settings()), input).await.expect("handled");
+        let out = handle(recorder.target_elsewhere(settings()), input).await.expect("handled");
         assert_eq!(
             out,
             json!({"started": ["arn:aws:states:us-west-1:222222222222:execution:aurora-dr-target:x"], "duplicates": [], "skipped": []})
         );
-        let sent = wire.sent();
+        let sent = recorder.sent();
         assert_eq!(sent.len(), 2);
         assert!(sent.iter().all(|s| s.uri.contains("states.us-west-1")), "{sent:?}");
         assert!(sent[1].body.contains(NAME), "{}", sent[1].body);
@@ -783,10 +783,12 @@ mod tests {
 
     #[tokio::test]
     async fn handle_rejects_a_non_sns_input_without_calling_aws() {
-        let wire = crate::steps::target_support::Wire::default();
-        let err = handle(wire.context(settings()), json!({"runId": "run-1"})).await.expect_err("not sns");
+        let recorder = crate::steps::target_support::Recorder::default();
+        let err = handle(recorder.target_elsewhere(settings()), json!({"runId": "run-1"}))
+            .await
+            .expect_err("not sns");
         assert_eq!(err.asl_name(), "InvalidInput");
         assert!(err.to_string().contains("SNS event"), "{err}");
-        assert!(wire.sent().is_empty());
+        assert!(recorder.sent().is_empty());
     }
 }

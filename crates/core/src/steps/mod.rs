@@ -23,10 +23,26 @@ pub mod share;
 pub mod swap;
 pub mod terminate;
 
-/// Fixtures shared by the source-side step tests.
+use crate::context::StepContext;
+use crate::error::DrResult;
+use crate::settings::TargetSettings;
+
+/// The target settings for a payload's source cluster (with many clusters,
+/// the names of its pair: [`TargetSettings::for_source`]) and an RDS client
+/// in the target region.
+pub(crate) fn target_rds(
+    ctx: &StepContext,
+    source: Option<&str>,
+) -> DrResult<(TargetSettings, aws_sdk_rds::Client)> {
+    let settings = ctx.target()?.for_source(source)?;
+    let rds = ctx.aws.in_region(&settings.region).rds();
+    Ok((settings, rds))
+}
+
+/// Fixtures shared by the step tests of both sides.
 #[cfg(test)]
 pub(crate) mod test_support;
 
-/// Fixtures shared by the target-side step tests.
+/// Fixtures shared by the target-side step tests (on top of [`test_support`]).
 #[cfg(test)]
 pub(crate) mod target_support;

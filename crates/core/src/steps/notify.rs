@@ -38,7 +38,7 @@ use crate::context::{SideSettings, StepContext};
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::metrics;
-use crate::payload::{DrMessage, MAX_MESSAGE_BYTES, MESSAGE_VERSION, RunState, need};
+use crate::payload::{DrMessage, MAX_MESSAGE_BYTES, MESSAGE_VERSION, RunState, agrees, need};
 use crate::settings::{SourceSettings, keys};
 
 const STEP: &str = "notify";
@@ -187,12 +187,7 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
         )));
     }
     let target = need(&run.target_account_id, "targetAccountId")?;
-    if target != &settings.target_account_id {
-        return Err(DrError::invalid_input(format!(
-            "payload names target account {target}, but this deployment shares with {}",
-            settings.target_account_id
-        )));
-    }
+    agrees(Some(target), &settings.target_account_id, "target account", "shares with")?;
     Ok(())
 }
 

@@ -32,7 +32,6 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::DbClusterSnapshot;
 use serde_json::Value;
 
@@ -42,7 +41,7 @@ use crate::ids::{Arn, SnapshotId};
 use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::encrypt_copy::is_encrypted_with;
+use crate::steps::encrypt_copy::{copy_exists, is_encrypted_with, tells_encryption};
 
 const STEP: &str = "encrypt_copy";
 
@@ -136,16 +135,13 @@ async fn copy(
             tracing::info!(step = STEP, mode = "own_copy", run_id = %run.run_id, snapshot = %id,
                 shared = %shared, kms_key = %key, "own copy started");
             match out.db_cluster_snapshot {
-                Some(c) if c.storage_encrypted().is_some_and(|enc| !enc || c.kms_key_id().is_some()) => Ok(c),
+                Some(c) if tells_encryption(&c) => Ok(c),
                 _ => rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
                     DrError::NotFound(format!("own copy {id} is not listed after its creation"))
                 }),
             }
         }
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault())
-                || e.code() == Some("DBClusterSnapshotAlreadyExistsFault") =>
-        {
+        Err(e) if copy_exists(&e) => {
             let conflict = DrError::from_sdk(&context, e);
             let existing = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or(conflict)?;
             check_reusable(&existing, id, shared, key, run)?;
@@ -192,10 +188,6 @@ mod tests {
     use aws_sdk_rds::operation::copy_db_cluster_snapshot::{
         CopyDBClusterSnapshotError, CopyDbClusterSnapshotInput, CopyDbClusterSnapshotOutput,
     };
-    use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
-        DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
-    };
-    use aws_sdk_rds::types::error::DbClusterSnapshotAlreadyExistsFault;
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
@@ -231,18 +223,6 @@ mod tests {
             .build()
     }
 
-    fn missing() -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_error(|| {
-            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
-        })
-    }
-
-    fn listed(snap: DbClusterSnapshot) -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_output(move || {
-            DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
-        })
-    }
-
     fn copy_returns(snap: DbClusterSnapshot, seen: Arc<Mutex<Option<CopyDbClusterSnapshotInput>>>) -> Rule {
         mock!(Client::copy_db_cluster_snapshot)
             .match_requests(move |r| {
@@ -257,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn copies_the_shared_snapshot_into_the_target_account_with_the_target_key() {
         let seen = Arc::new(Mutex::new(None));
-        let (find, copy) = (missing(), copy_returns(own_copy("copying"), seen.clone()));
+        let (find, copy) = (ts::snapshot_missing(), copy_returns(own_copy("copying"), seen.clone()));
         let out = run(&ts::rds(&[&find, &copy]), &settings_with_key(), shared_run()).await.expect("copied");
         let req = seen.lock().expect("lock").clone().expect("request");
         assert_eq!(req.source_db_cluster_snapshot_identifier(), Some(SHARED_ARN));
@@ -275,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_target_key_nothing_is_called_and_the_payload_is_unchanged() {
-        let (find, copy) = (missing(), copy_returns(own_copy("copying"), Arc::default()));
+        let (find, copy) = (ts::snapshot_missing(), copy_returns(own_copy("copying"), Arc::default()));
         let settings = crate::steps::target_support::settings();
         let out = run(&ts::rds(&[&find, &copy]), &settings, shared_run()).await.expect("off");
         assert_eq!(out, shared_run());
@@ -284,7 +264,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_reuses_this_runs_own_copy() {
-        let (find, copy) = (listed(own_copy("copying")), copy_returns(own_copy("copying"), Arc::default()));
+        let (find, copy) =
+            (ts::snapshot_listed(own_copy("copying")), copy_returns(own_copy("copying"), Arc::default()));
         let out = run(&ts::rds(&[&find, &copy]), &settings_with_key(), shared_run()).await.expect("reused");
         assert_eq!(copy.num_calls(), 0);
         assert_eq!(out.own_snapshot_arn.as_ref().map(Arn::as_str), Some(OWN_ARN));
@@ -292,20 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_racing_copy_is_reused_when_it_is_this_runs() {
-        let find = mock!(Client::describe_db_cluster_snapshots)
-            .sequence()
-            .error(|| DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault")))
-            .output(|| {
-                DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(own_copy("copying")).build()
-            })
-            .build();
-        let copy = mock!(Client::copy_db_cluster_snapshot).then_error(|| {
-            CopyDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(
-                DbClusterSnapshotAlreadyExistsFault::builder()
-                    .meta(ts::meta("DBClusterSnapshotAlreadyExistsFault"))
-                    .build(),
-            )
-        });
+        let (find, copy) = (ts::snapshot_appearing(own_copy("copying")), ts::copy_already_exists());
         run(&ts::rds(&[&find, &copy]), &settings_with_key(), shared_run()).await.expect("reused");
         assert_eq!((find.num_calls(), copy.num_calls()), (2, 1));
     }
@@ -322,7 +290,8 @@ mod tests {
         for (existing, want) in
             [(hand_made, "run-id tag: none"), (other_source, "other"), (other_key, "key/other")]
         {
-            let (find, copy) = (listed(existing), copy_returns(own_copy("copying"), Arc::default()));
+            let (find, copy) =
+                (ts::snapshot_listed(existing), copy_returns(own_copy("copying"), Arc::default()));
             let err =
                 run(&ts::rds(&[&find, &copy]), &settings_with_key(), shared_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), "Conflict", "{err}");
@@ -336,7 +305,7 @@ mod tests {
         let mut source_key = own_copy("copying");
         source_key.kms_key_id =
             Some("arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001".into());
-        let (find, copy) = (missing(), copy_returns(source_key, Arc::default()));
+        let (find, copy) = (ts::snapshot_missing(), copy_returns(source_key, Arc::default()));
         let err =
             run(&ts::rds(&[&find, &copy]), &settings_with_key(), shared_run()).await.expect_err("unsafe");
         assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
@@ -350,7 +319,7 @@ mod tests {
             ("SnapshotQuotaExceeded", "QuotaExceeded"),
             ("Throttling", "Throttled"),
         ] {
-            let find = missing();
+            let find = ts::snapshot_missing();
             let copy = mock!(Client::copy_db_cluster_snapshot)
                 .then_error(move || CopyDBClusterSnapshotError::generic(ts::meta(code)));
             let err =
@@ -364,17 +333,9 @@ mod tests {
         let mut no_arn = shared_run();
         no_arn.target_snapshot_arn = None;
         let mut other_account = shared_run();
-        other_account.target_snapshot_arn = Some(
-            "arn:aws:rds:us-west-1:333333333333:cluster-snapshot:aurora-dr-orders-20261125160005"
-                .parse()
-                .expect("arn"),
-        );
+        other_account.target_snapshot_arn = Some(ts::snapshot_arn("us-west-1", "333333333333"));
         let mut other_region = shared_run();
-        other_region.target_snapshot_arn = Some(
-            "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005"
-                .parse()
-                .expect("arn"),
-        );
+        other_region.target_snapshot_arn = Some(ts::snapshot_arn("eu-west-1", "111111111111"));
         let mut other_name = shared_run();
         other_name.target_snapshot_id = Some("other".parse().expect("id"));
         let mut failed = shared_run();
@@ -386,10 +347,9 @@ mod tests {
             ("does not name", other_name),
             ("failure", failed),
         ] {
-            let (find, copy) = (missing(), copy_returns(own_copy("copying"), Arc::default()));
+            let (find, copy) = (ts::snapshot_missing(), copy_returns(own_copy("copying"), Arc::default()));
             let err = run(&ts::rds(&[&find, &copy]), &settings_with_key(), input).await.expect_err(case);
-            assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
-            assert!(err.to_string().contains(case), "{case}: {err}");
+            ts::assert_invalid_input(&err, case);
             assert_eq!(find.num_calls() + copy.num_calls(), 0, "{case}");
         }
     }

@@ -164,9 +164,8 @@ fn adopt(cluster: &DbCluster, temp: &ClusterId, run: &RunState) -> DrResult<()> 
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
-    let rds = ctx.aws.in_region(&settings.region).rds();
-    Ok(self::run(&rds, settings, run).await?.to_value())
+    let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+    Ok(self::run(&rds, &settings, run).await?.to_value())
 }
 
 #[cfg(test)]
@@ -346,11 +345,8 @@ mod tests {
     #[tokio::test]
     async fn inconsistent_input_is_refused_before_any_call() {
         let mut other_region = target_run();
-        other_region.target_snapshot_arn = Some(
-            "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005"
-                .parse()
-                .expect("arn"),
-        );
+        other_region.target_snapshot_arn =
+            Some(crate::steps::test_support::snapshot_arn("eu-west-1", "111111111111"));
         let err = super::run(&rds(&[]), &settings(), other_region).await.expect_err("region");
         assert_eq!(err.asl_name(), "InvalidInput");
         assert!(err.to_string().contains("us-west-1"), "{err}");
@@ -403,10 +399,11 @@ mod tests {
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
         let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
             </ErrorResponse>";
-        let wire = Wire::answering(&[(404, not_found), (200, restored)]);
-        let out = handle(wire.context(settings()), target_run().to_value()).await.expect("handled");
+        let recorder = Recorder::replying([(404, not_found), (200, restored)]);
+        let out =
+            handle(recorder.target_elsewhere(settings()), target_run().to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "orders-dr-next");
-        let sent = wire.sent();
+        let sent = recorder.sent();
         assert_eq!(sent.len(), 2);
         assert!(sent.iter().all(|s| s.uri.contains("us-west-1")), "{sent:?}");
         assert!(sent[1].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[1].body);
@@ -430,27 +427,27 @@ mod tests {
         let restored = "<RestoreDBClusterFromSnapshotResponse><RestoreDBClusterFromSnapshotResult><DBCluster>\
             <DBClusterIdentifier>billing-dr-next</DBClusterIdentifier><Status>creating</Status></DBCluster>\
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
-        let wire = Wire::answering(&[(404, not_found), (200, restored)]);
-        let out = handle(wire.context(fleet.clone()), run.to_value()).await.expect("handled");
+        let recorder = Recorder::replying([(404, not_found), (200, restored)]);
+        let out = handle(recorder.target_elsewhere(fleet.clone()), run.to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "billing-dr-next");
-        let sent = wire.sent();
+        let sent = recorder.sent();
         assert!(sent[1].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[1].body);
 
         // A source cluster without a pair changes nothing.
         run.source_cluster_id = Some("payroll".parse().expect("id"));
-        let wire = Wire::default();
-        let err = handle(wire.context(fleet), run.to_value()).await.expect_err("no pair");
+        let recorder = Recorder::default();
+        let err = handle(recorder.target_elsewhere(fleet), run.to_value()).await.expect_err("no pair");
         assert_eq!(err.asl_name(), "InvalidInput");
-        assert!(wire.sent().is_empty());
+        assert!(recorder.sent().is_empty());
     }
 
     #[tokio::test]
     async fn handle_rejects_a_bad_payload_without_calling_aws() {
-        let wire = Wire::default();
+        let recorder = Recorder::default();
         let mut input = target_run().to_value();
         input["restoredClusterID"] = "x".into();
-        let err = handle(wire.context(settings()), input).await.expect_err("invalid");
+        let err = handle(recorder.target_elsewhere(settings()), input).await.expect_err("invalid");
         assert_eq!(err.asl_name(), "InvalidInput");
-        assert!(wire.sent().is_empty());
+        assert!(recorder.sent().is_empty());
     }
 }

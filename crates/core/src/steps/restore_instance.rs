@@ -123,9 +123,8 @@ fn adopt(instance: &DbInstance, id: &InstanceId, temp: &ClusterId, run: &RunStat
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
-    let rds = ctx.aws.in_region(&settings.region).rds();
-    Ok(self::run(&rds, settings, run).await?.to_value())
+    let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+    Ok(self::run(&rds, &settings, run).await?.to_value())
 }
 
 #[cfg(test)]
@@ -137,7 +136,6 @@ mod tests {
     use super::*;
     use crate::steps::target_support::*;
 
-    const T: &str = "orders-dr-next";
     const TI1: &str = "orders-dr-next-1";
     const TI2: &str = "orders-dr-next-1-2";
 
@@ -297,10 +295,11 @@ mod tests {
 
     #[tokio::test]
     async fn handle_rejects_a_bad_payload_without_calling_aws() {
-        let wire = Wire::default();
-        let err =
-            handle(wire.context(settings()), serde_json::json!({"runId": "run-1"})).await.expect_err("bad");
+        let recorder = Recorder::default();
+        let err = handle(recorder.target_elsewhere(settings()), serde_json::json!({"runId": "run-1"}))
+            .await
+            .expect_err("bad");
         assert_eq!(err.asl_name(), "InvalidInput");
-        assert!(wire.sent().is_empty());
+        assert!(recorder.sent().is_empty());
     }
 }

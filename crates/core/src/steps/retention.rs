@@ -753,7 +753,7 @@ mod tests {
         let empty = "<DescribeDBClusterSnapshotsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
             <DescribeDBClusterSnapshotsResult><DBClusterSnapshots/></DescribeDBClusterSnapshotsResult>\
             </DescribeDBClusterSnapshotsResponse>";
-        let recorder = ts::Recorder::replying(vec![(200, empty.into()), (200, empty.into())]);
+        let recorder = ts::Recorder::replying([(200, empty), (200, empty)]);
         let out =
             crate::steps::create_snapshot::handle(ts::source_context(&recorder), input).await.expect("ran");
         let sent = recorder.sent();
@@ -764,7 +764,7 @@ mod tests {
         assert_eq!(out["places"][0]["place"], "sourceRegion");
 
         let input = serde_json::json!({"mode": "retention", "run": target_run(true).to_value()});
-        let recorder = ts::Recorder::replying(vec![(200, empty.into())]);
+        let recorder = ts::Recorder::replying([(200, empty)]);
         let out = crate::steps::terminate::handle(ts::target_context(&recorder), input).await.expect("ran");
         let sent = recorder.sent();
         assert_eq!(sent.len(), 1, "{sent:?}");

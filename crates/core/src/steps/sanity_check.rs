@@ -218,7 +218,6 @@ mod tests {
     use crate::settings::{Origin, Reader};
     use crate::steps::target_support::*;
 
-    const E: &str = "orders-dr";
     const SECRET: &str = "arn:aws:secretsmanager:us-west-1:222222222222:secret:aurora-dr-sanity-AbCdEf";
 
     fn secrets(rules: &[&Rule]) -> aws_sdk_secretsmanager::Client {
@@ -384,12 +383,8 @@ mod tests {
     /// A Secrets Manager error response (awsJson 1.1).
     fn secrets_fault(code: &'static str) -> Rule {
         mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_http_response(move || {
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
-                aws_smithy_types::body::SdkBody::from(format!(
-                    "{{\"__type\":\"{code}\",\"message\":\"mocked {code}\"}}"
-                )),
-            )
+            let body = format!("{{\"__type\":\"{code}\",\"message\":\"mocked {code}\"}}");
+            crate::steps::test_support::http_response(400, body)
         })
     }
 

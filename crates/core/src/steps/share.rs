@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::{Arn, SnapshotId};
-use crate::payload::{RunState, need};
+use crate::payload::{RunState, agrees, need};
 use crate::rds;
 use crate::settings::SourceSettings;
 
@@ -118,22 +118,8 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
         return Err(DrError::invalid_input("Share has no failure-path behaviour; payload carries `failure`"));
     }
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
-    if let Some(a) = &run.target_account_id
-        && a != &settings.target_account_id
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names target account {a}, but this deployment shares with {}",
-            settings.target_account_id
-        )));
-    }
-    if let Some(r) = &run.target_region
-        && r != &settings.target_region
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names target region {r}, but this deployment copies to {}",
-            settings.target_region
-        )));
-    }
+    agrees(run.target_account_id.as_ref(), &settings.target_account_id, "target account", "shares with")?;
+    agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
     if let Some(arn) = &run.target_snapshot_arn
         && (arn.resource() != format!("cluster-snapshot:{id}")
             || arn.region().as_ref() != Some(&settings.target_region)
@@ -166,16 +152,11 @@ mod tests {
     use aws_sdk_rds::operation::describe_db_cluster_snapshot_attributes::{
         DescribeDBClusterSnapshotAttributesError, DescribeDbClusterSnapshotAttributesOutput,
     };
-    use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
-        DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
-    };
     use aws_sdk_rds::operation::modify_db_cluster_snapshot_attribute::{
         ModifyDBClusterSnapshotAttributeError, ModifyDbClusterSnapshotAttributeInput,
         ModifyDbClusterSnapshotAttributeOutput,
     };
-    use aws_sdk_rds::types::{
-        DbClusterSnapshot, DbClusterSnapshotAttribute, DbClusterSnapshotAttributesResult,
-    };
+    use aws_sdk_rds::types::{DbClusterSnapshotAttribute, DbClusterSnapshotAttributesResult};
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
@@ -193,12 +174,6 @@ mod tests {
                     .build(),
             )
             .build()
-    }
-
-    fn listed(snap: DbClusterSnapshot) -> Rule {
-        mock!(Client::describe_db_cluster_snapshots).then_output(move || {
-            DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
-        })
     }
 
     fn described(values: &'static [&'static str]) -> Rule {
@@ -231,7 +206,7 @@ mod tests {
     async fn shares_the_copy_with_the_target_account_only() {
         let seen = Arc::new(Mutex::new(None));
         let (find, before, modify) = (
-            listed(ts::copy("available")),
+            ts::snapshot_listed(ts::copy("available")),
             described(&[]),
             modified(Some(&["222222222222"]), Some(seen.clone())),
         );
@@ -251,7 +226,7 @@ mod tests {
     #[tokio::test]
     async fn an_existing_share_is_left_as_it_is() {
         let (find, before, modify) =
-            (listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
+            (ts::snapshot_listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
         let rds = ts::rds(&[&find, &before, &modify]);
         run(&rds, &source_settings(), finished_source_run()).await.expect("already shared");
         assert_eq!(modify.num_calls(), 0);
@@ -259,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_accounts_are_kept_and_the_result_is_re_read_when_not_returned() {
-        let (find, modify) = (listed(ts::copy("available")), modified(None, None));
+        let (find, modify) = (ts::snapshot_listed(ts::copy("available")), modified(None, None));
         let attributes = mock!(Client::describe_db_cluster_snapshot_attributes)
             .sequence()
             .output(|| {
@@ -283,7 +258,7 @@ mod tests {
         for values in [&["all"][..], &["222222222222", "all"][..]] {
             let values: &'static [&'static str] = values;
             let (find, before, modify) =
-                (listed(ts::copy("available")), described(values), modified(None, None));
+                (ts::snapshot_listed(ts::copy("available")), described(values), modified(None, None));
             let rds = ts::rds(&[&find, &before, &modify]);
             let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("public");
             assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
@@ -296,7 +271,7 @@ mod tests {
     async fn an_unencrypted_copy_is_never_shared() {
         let mut plain = ts::copy("available");
         plain.storage_encrypted = Some(false);
-        let (find, before, modify) = (listed(plain), described(&[]), modified(None, None));
+        let (find, before, modify) = (ts::snapshot_listed(plain), described(&[]), modified(None, None));
         let rds = ts::rds(&[&find, &before, &modify]);
         let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("plain");
         assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
@@ -310,7 +285,7 @@ mod tests {
         {
             let after: &'static [&'static str] = after;
             let (find, before, modify) =
-                (listed(ts::copy("available")), described(&[]), modified(Some(after), None));
+                (ts::snapshot_listed(ts::copy("available")), described(&[]), modified(Some(after), None));
             let rds = ts::rds(&[&find, &before, &modify]);
             let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), want, "{err}");
@@ -319,9 +294,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_copy_is_not_found() {
-        let find = mock!(Client::describe_db_cluster_snapshots).then_error(|| {
-            DescribeDBClusterSnapshotsError::generic(ts::meta("DBClusterSnapshotNotFoundFault"))
-        });
+        let find = ts::snapshot_missing();
         let modify = modified(None, None);
         let rds = ts::rds(&[&find, &modify]);
         let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err("missing");
@@ -337,7 +310,7 @@ mod tests {
         let unavailable = mock!(Client::describe_db_cluster_snapshot_attributes)
             .then_http_response(|| ts::http_status(503));
         for (rule, want) in [(throttled, "Throttled"), (unavailable, "ServiceUnavailable")] {
-            let (find, modify) = (listed(ts::copy("available")), modified(None, None));
+            let (find, modify) = (ts::snapshot_listed(ts::copy("available")), modified(None, None));
             let rds = ts::rds(&[&find, &rule, &modify]);
             let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), want);
@@ -350,7 +323,7 @@ mod tests {
             ModifyDBClusterSnapshotAttributeError::generic(ts::meta("SharedSnapshotQuotaExceeded"))
         });
         for (modify, want) in [(busy, "ResourceNotReady"), (quota, "AccessDenied")] {
-            let (find, before) = (listed(ts::copy("available")), described(&[]));
+            let (find, before) = (ts::snapshot_listed(ts::copy("available")), described(&[]));
             let rds = ts::rds(&[&find, &before, &modify]);
             let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), want);
@@ -378,11 +351,10 @@ mod tests {
             ("failure", failed),
         ] {
             let (find, before, modify) =
-                (listed(ts::copy("available")), described(&[]), modified(None, None));
+                (ts::snapshot_listed(ts::copy("available")), described(&[]), modified(None, None));
             let rds = ts::rds(&[&find, &before, &modify]);
             let err = run(&rds, &source_settings(), input).await.expect_err(case);
-            assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
-            assert!(err.to_string().contains(case), "{case}: {err}");
+            ts::assert_invalid_input(&err, case);
             assert_eq!(find.num_calls() + before.num_calls() + modify.num_calls(), 0, "{case}");
         }
     }
@@ -392,7 +364,7 @@ mod tests {
         let mut input = finished_source_run();
         input.target_snapshot_arn = None;
         let (find, before, modify) =
-            (listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
+            (ts::snapshot_listed(ts::copy("available")), described(&["222222222222"]), modified(None, None));
         let rds = ts::rds(&[&find, &before, &modify]);
         let out = run(&rds, &source_settings(), input).await.expect("shared");
         assert_eq!(out.target_snapshot_arn.as_ref().map(|a| a.as_str()), Some(TARGET_SNAPSHOT_ARN));

@@ -577,23 +577,29 @@ async fn gate(rds: &Client, names: &Names, plan: &Plan) -> DrResult<()> {
 
 async fn execute(rds: &Client, names: &Names, plan: &Plan, run_id: &RunId) -> DrResult<()> {
     let mut done = plan.done.clone();
-    let mut changed = false;
-    for r in &plan.phase1 {
-        if let Err(e) = rename(rds, r, run_id).await {
-            return Err(fail(rds, r, e, &done, changed, run_id).await);
-        }
-        done.push(r.clone());
-        changed = true;
-    }
+    apply(rds, &plan.phase1, &mut done, plan.done.len(), run_id).await?;
     if !plan.phase2.is_empty() {
         gate(rds, names, plan).await?;
     }
-    for r in &plan.phase2 {
+    apply(rds, &plan.phase2, &mut done, plan.done.len(), run_id).await
+}
+
+/// Makes `renames` in order, adding each to `done`, whose first
+/// `done_before` entries earlier calls made; a failed rename undoes `done`
+/// ([`fail`]).
+async fn apply(
+    rds: &Client,
+    renames: &[Rename],
+    done: &mut Vec<Rename>,
+    done_before: usize,
+    run_id: &RunId,
+) -> DrResult<()> {
+    for r in renames {
         if let Err(e) = rename(rds, r, run_id).await {
-            return Err(fail(rds, r, e, &done, changed, run_id).await);
+            let changed = done.len() > done_before;
+            return Err(fail(rds, r, e, done, changed, run_id).await);
         }
         done.push(r.clone());
-        changed = true;
     }
     Ok(())
 }
@@ -785,14 +791,12 @@ fn put_previous_back(names: &Names, old: &DbCluster) -> Vec<Rename> {
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     let started = std::time::Instant::now();
     // Many clusters: the names of the payload's source cluster's pair.
-    let source = input.get("sourceClusterId").and_then(Value::as_str);
-    let settings = &ctx.target()?.for_source(source)?;
-    let rds = ctx.aws.in_region(&settings.region).rds();
+    let (settings, rds) = super::target_rds(&ctx, input.get("sourceClusterId").and_then(Value::as_str))?;
     if is_failure(&input) {
-        return roll_back(&rds, settings, input).await;
+        return roll_back(&rds, &settings, input).await;
     }
     let run = RunState::from_value(input)?;
-    let out = self::run(&rds, settings, run).await?;
+    let out = self::run(&rds, &settings, run).await?;
     metrics::step_duration(metrics::TARGET, "Swap", &out, started.elapsed()).emit();
     Ok(out.to_value())
 }
@@ -804,13 +808,6 @@ mod tests {
 
     use super::*;
     use crate::steps::target_support::*;
-
-    const E: &str = "orders-dr";
-    const T: &str = "orders-dr-next";
-    const O: &str = "orders-dr-old-20261125160005";
-    const EI: &str = "orders-dr-1";
-    const TI: &str = "orders-dr-next-1";
-    const OI: &str = "orders-dr-1-old-20261125160005";
 
     /// The payload Swap receives: restore and instances done.
     fn swap_run() -> RunState {
@@ -844,8 +841,9 @@ mod tests {
         instance(EI, E, "available", earlier_run())
     }
 
-    fn all<'a>(groups: &'a [&'a [Rule]]) -> Vec<&'a Rule> {
-        groups.iter().flat_map(|g| g.iter()).collect()
+    /// The previous copy after phase 1, under the old name.
+    fn moved_away() -> aws_sdk_rds::types::DbCluster {
+        cluster(O, "available", earlier_run(), &[OI])
     }
 
     fn line(kind: &str, from: &str, to: &str) -> String {
@@ -868,6 +866,34 @@ mod tests {
         ]
     }
 
+    /// Swap in normal mode on [`swap_run`] against `world` and every rename
+    /// ([`renames`] with `fail`): the result and the renames made, in order.
+    async fn run_swap(world: &[Rule], fail: Option<(&str, Fault)>) -> (DrResult<RunState>, Vec<String>) {
+        let j = Journal::default();
+        let renames = renames(&j, fail);
+        let out = super::run(&rds(&all(&[world, &renames])), &settings(), swap_run()).await;
+        (out, j.entries())
+    }
+
+    /// Swap against `world` fails with the ASL error `want` and renames
+    /// nothing; the error, for more checks.
+    async fn refused(world: &[Rule], want: &str) -> DrError {
+        let (out, renamed) = run_swap(world, None).await;
+        let err = out.expect_err(want);
+        assert_eq!(err.asl_name(), want, "{err}");
+        assert!(renamed.is_empty(), "{want}: nothing is renamed, got {renamed:?}");
+        err
+    }
+
+    /// The failure mode on `payload` against `world` and every rename: the
+    /// result and the renames made, in order.
+    async fn run_roll_back(world: &[Rule], payload: Value) -> (DrResult<Value>, Vec<String>) {
+        let j = Journal::default();
+        let renames = renames(&j, None);
+        let out = roll_back(&rds(&all(&[world, &renames])), &settings(), payload).await;
+        (out, j.entries())
+    }
+
     /// RDS as a full swap finds it: the previous copy under E; after phase 1,
     /// E and EI are free.
     fn full_swap_world(run: &RunState) -> Vec<Rule> {
@@ -878,6 +904,13 @@ mod tests {
             describe_instance_seq(EI, vec![Some(previous_instance()), None]),
             describe_instance(OI, None),
         ]);
+        rules
+    }
+
+    /// `world` and the temporary copy, ready (see [`temp_ready`]).
+    fn with_temp_ready(run: &RunState, world: impl IntoIterator<Item = Rule>) -> Vec<Rule> {
+        let mut rules = temp_ready(run);
+        rules.extend(world);
         rules
     }
 
@@ -898,13 +931,10 @@ mod tests {
 
     #[tokio::test]
     async fn full_swap_renames_the_previous_copy_away_then_the_restored_one_in() {
-        let run = swap_run();
-        let j = Journal::default();
-        let (world, renames) = (full_swap_world(&run), renames(&j, None));
-        let client = rds(&all(&[&world, &renames]));
-        let out = super::run(&client, &settings(), run).await.expect("swapped");
+        let (out, renamed) = run_swap(&full_swap_world(&swap_run()), None).await;
+        let out = out.expect("swapped");
         assert_eq!(
-            j.entries(),
+            renamed,
             [
                 line("cluster", E, O),
                 line("instance", EI, OI),
@@ -921,13 +951,13 @@ mod tests {
 
     #[tokio::test]
     async fn first_run_renames_only_the_restored_cluster() {
-        let run = swap_run();
-        let j = Journal::default();
-        let mut world = temp_ready(&run);
-        world.extend([describe_cluster(E, None), describe_cluster(O, None), describe_instance(EI, None)]);
-        let renames = renames(&j, None);
-        let out = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect("swapped");
-        assert_eq!(j.entries(), [line("cluster", T, E), line("instance", TI, EI)]);
+        let world = with_temp_ready(
+            &swap_run(),
+            [describe_cluster(E, None), describe_cluster(O, None), describe_instance(EI, None)],
+        );
+        let (out, renamed) = run_swap(&world, None).await;
+        let out = out.expect("swapped");
+        assert_eq!(renamed, [line("cluster", T, E), line("instance", TI, EI)]);
         let record = out.swap.expect("record");
         assert_eq!(record.old_cluster_id, None);
         assert!(record.old_instance_ids.is_empty());
@@ -935,30 +965,26 @@ mod tests {
 
     #[tokio::test]
     async fn first_run_with_the_instance_name_taken_is_a_conflict_and_renames_nothing() {
-        let run = swap_run();
-        let j = Journal::default();
-        let mut world = temp_ready(&run);
-        world.extend([
-            describe_cluster(E, None),
-            describe_cluster(O, None),
-            describe_instance(EI, Some(instance(EI, "someone-elses", "available", Vec::new()))),
-        ]);
-        let renames = renames(&j, None);
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("conflict");
-        assert_eq!(err.asl_name(), "Conflict");
+        let world = with_temp_ready(
+            &swap_run(),
+            [
+                describe_cluster(E, None),
+                describe_cluster(O, None),
+                describe_instance(EI, Some(instance(EI, "someone-elses", "available", Vec::new()))),
+            ],
+        );
+        let err = refused(&world, "Conflict").await;
         assert!(err.to_string().contains(EI), "{err}");
-        assert!(j.entries().is_empty());
     }
 
     #[tokio::test]
     async fn a_failed_cluster_rename_in_phase_two_rolls_phase_one_back_in_reverse() {
-        let run = swap_run();
-        let j = Journal::default();
-        let world = full_swap_world(&run);
-        let renames = renames(&j, Some((T, || rds_fault(400, "DBClusterAlreadyExistsFault"))));
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("failed");
+        let world = full_swap_world(&swap_run());
+        let (out, renamed) =
+            run_swap(&world, Some((T, || rds_fault(400, "DBClusterAlreadyExistsFault")))).await;
+        let err = out.expect_err("failed");
         assert_eq!(
-            j.entries(),
+            renamed,
             [
                 line("cluster", E, O),
                 line("instance", EI, OI),
@@ -978,25 +1004,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_rename_in_phase_two_is_retryable_and_rolls_nothing_back() {
-        let run = swap_run();
-        let j = Journal::default();
-        let world = full_swap_world(&run);
-        let renames = renames(&j, Some((T, || rds_fault(400, "Throttling"))));
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("throttled");
+        let world = full_swap_world(&swap_run());
+        let (out, renamed) = run_swap(&world, Some((T, || rds_fault(400, "Throttling")))).await;
+        let err = out.expect_err("throttled");
         assert_eq!(err.asl_name(), "Throttled", "{err}");
         // Phase 1 stays done for the retry to continue; nothing is renamed back.
-        assert_eq!(j.entries(), [line("cluster", E, O), line("instance", EI, OI), line("cluster", T, E)]);
+        assert_eq!(renamed, [line("cluster", E, O), line("instance", EI, OI), line("cluster", T, E)]);
     }
 
     #[tokio::test]
     async fn a_failed_instance_rename_in_phase_two_undoes_phase_two_then_phase_one() {
-        let run = swap_run();
-        let j = Journal::default();
-        let world = full_swap_world(&run);
-        let renames = renames(&j, Some((TI, || rds_fault(400, "InvalidDBInstanceState"))));
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("failed");
+        let world = full_swap_world(&swap_run());
+        let (out, renamed) = run_swap(&world, Some((TI, || rds_fault(400, "InvalidDBInstanceState")))).await;
+        let err = out.expect_err("failed");
         assert_eq!(
-            j.entries(),
+            renamed,
             [
                 line("cluster", E, O),
                 line("instance", EI, OI),
@@ -1055,65 +1077,57 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_cluster_is_reported_before_any_change() {
-        let run = swap_run();
-        let j = Journal::default();
-        let mut world = temp_ready(&run);
-        world.extend([
-            describe_cluster(E, Some(cluster(E, "modifying", earlier_run(), &[EI]))),
-            describe_cluster(O, None),
-        ]);
-        let renames = renames(&j, None);
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("busy");
-        assert_eq!(err.asl_name(), "ResourceNotReady");
-        assert!(j.entries().is_empty());
+        let world = with_temp_ready(
+            &swap_run(),
+            [
+                describe_cluster(E, Some(cluster(E, "modifying", earlier_run(), &[EI]))),
+                describe_cluster(O, None),
+            ],
+        );
+        refused(&world, "ResourceNotReady").await;
     }
 
     #[tokio::test]
     async fn a_refused_first_rename_is_retryable_and_rolls_nothing_back() {
-        let run = swap_run();
-        let j = Journal::default();
-        let world = full_swap_world(&run);
-        let renames = renames(&j, Some((E, || rds_fault(400, "InvalidDBClusterStateFault"))));
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("busy");
+        let world = full_swap_world(&swap_run());
+        let (out, renamed) =
+            run_swap(&world, Some((E, || rds_fault(400, "InvalidDBClusterStateFault")))).await;
+        let err = out.expect_err("busy");
         assert_eq!(err.asl_name(), "ResourceNotReady");
         assert!(err.is_retryable());
-        assert_eq!(j.entries(), [line("cluster", E, O)]);
+        assert_eq!(renamed, [line("cluster", E, O)]);
     }
 
     #[tokio::test]
     async fn a_phase_one_rename_still_in_flight_ends_in_not_ready_without_rollback() {
-        let run = swap_run();
-        let j = Journal::default();
-        let mut world = temp_ready(&run);
-        world.extend([
-            // RDS still shows the previous cluster under E after the rename call.
-            describe_cluster_seq(
-                E,
-                vec![Some(previous()), Some(cluster(E, "renaming", earlier_run(), &[EI]))],
-            ),
-            describe_cluster(O, None),
-            describe_instance(EI, Some(previous_instance())),
-            describe_instance(OI, None),
-        ]);
-        let renames = renames(&j, None);
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("in flight");
+        let world = with_temp_ready(
+            &swap_run(),
+            [
+                // RDS still shows the previous cluster under E after the rename call.
+                describe_cluster_seq(
+                    E,
+                    vec![Some(previous()), Some(cluster(E, "renaming", earlier_run(), &[EI]))],
+                ),
+                describe_cluster(O, None),
+                describe_instance(EI, Some(previous_instance())),
+                describe_instance(OI, None),
+            ],
+        );
+        let (out, renamed) = run_swap(&world, None).await;
+        let err = out.expect_err("in flight");
         assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
-        assert_eq!(j.entries(), [line("cluster", E, O), line("instance", EI, OI)]);
+        assert_eq!(renamed, [line("cluster", E, O), line("instance", EI, OI)]);
     }
 
     #[tokio::test]
     async fn a_retry_after_phase_one_continues_with_phase_two() {
-        let run = swap_run();
-        let j = Journal::default();
-        let mut world = temp_ready(&run);
-        world.extend([
-            describe_cluster(E, None),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
-            describe_instance(EI, None),
-        ]);
-        let renames = renames(&j, None);
-        let out = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect("continued");
-        assert_eq!(j.entries(), [line("cluster", T, E), line("instance", TI, EI)]);
+        let world = with_temp_ready(
+            &swap_run(),
+            [describe_cluster(E, None), describe_cluster(O, Some(moved_away())), describe_instance(EI, None)],
+        );
+        let (out, renamed) = run_swap(&world, None).await;
+        let out = out.expect("continued");
+        assert_eq!(renamed, [line("cluster", T, E), line("instance", TI, EI)]);
         let record = out.swap.expect("record");
         assert_eq!(record.old_cluster_id.as_ref().map(ClusterId::as_str), Some(O));
         assert_eq!(record.old_instance_ids.iter().map(InstanceId::as_str).collect::<Vec<_>>(), [OI]);
@@ -1121,7 +1135,6 @@ mod tests {
 
     #[tokio::test]
     async fn before_phase_two_the_existing_instance_name_must_be_free() {
-        let run = swap_run();
         let pending = PendingModifiedValues::builder().db_instance_identifier(OI).build();
         let in_flight = aws_sdk_rds::types::DbInstance::builder()
             .db_instance_identifier(EI)
@@ -1131,48 +1144,44 @@ mod tests {
             .build();
         let foreign = instance(EI, "someone-elses", "available", Vec::new());
         for (holder, want) in [(in_flight, "ResourceNotReady"), (foreign, "Conflict")] {
-            let j = Journal::default();
-            let mut world = temp_ready(&run);
-            world.extend([
-                describe_cluster(E, None),
-                describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
-                describe_instance(EI, Some(holder)),
-            ]);
-            let renames = renames(&j, None);
-            let err =
-                super::run(&rds(&all(&[&world, &renames])), &settings(), run.clone()).await.expect_err(want);
-            assert_eq!(err.asl_name(), want, "{err}");
-            assert!(j.entries().is_empty(), "phase 2 does not start");
+            let world = with_temp_ready(
+                &swap_run(),
+                [
+                    describe_cluster(E, None),
+                    describe_cluster(O, Some(moved_away())),
+                    describe_instance(EI, Some(holder)),
+                ],
+            );
+            // Phase 2 does not start.
+            refused(&world, want).await;
         }
     }
 
     #[tokio::test]
     async fn a_retry_finishes_an_instance_rename_left_over() {
         let run = swap_run();
-        let j = Journal::default();
         let world = [
             describe_cluster(E, Some(cluster(E, "available", ours(&run), &[TI]))),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
+            describe_cluster(O, Some(moved_away())),
             describe_instance(EI, None),
             describe_instance(TI, Some(instance(TI, E, "available", ours(&run)))),
         ];
-        let renames = renames(&j, None);
-        super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect("finished");
-        assert_eq!(j.entries(), [line("instance", TI, EI)]);
+        let (out, renamed) = run_swap(&world, None).await;
+        out.expect("finished");
+        assert_eq!(renamed, [line("instance", TI, EI)]);
     }
 
     #[tokio::test]
     async fn a_retry_after_a_complete_swap_changes_nothing() {
         let run = swap_run();
-        let j = Journal::default();
         let world = [
             describe_cluster(E, Some(cluster(E, "renaming", ours(&run), &[EI]))),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
+            describe_cluster(O, Some(moved_away())),
             describe_instance(EI, Some(instance(EI, E, "available", ours(&run)))),
         ];
-        let renames = renames(&j, None);
-        let out = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect("complete");
-        assert!(j.entries().is_empty(), "this run's cluster under E is never renamed away");
+        let (out, renamed) = run_swap(&world, None).await;
+        let out = out.expect("complete");
+        assert!(renamed.is_empty(), "this run's cluster under E is never renamed away");
         let record = out.swap.expect("record");
         assert_eq!(record.old_cluster_id.as_ref().map(ClusterId::as_str), Some(O));
         assert_eq!(record.old_instance_ids.iter().map(InstanceId::as_str).collect::<Vec<_>>(), [OI]);
@@ -1181,7 +1190,6 @@ mod tests {
     #[tokio::test]
     async fn an_instance_rename_under_way_counts_as_done() {
         let run = swap_run();
-        let j = Journal::default();
         let pending = PendingModifiedValues::builder().db_instance_identifier(EI).build();
         let renaming = aws_sdk_rds::types::DbInstance::builder()
             .db_instance_identifier(TI)
@@ -1196,24 +1204,19 @@ mod tests {
             describe_instance(EI, None),
             describe_instance(TI, Some(renaming)),
         ];
-        let renames = renames(&j, None);
-        super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect("done");
-        assert!(j.entries().is_empty());
+        let (out, renamed) = run_swap(&world, None).await;
+        out.expect("done");
+        assert!(renamed.is_empty());
     }
 
     #[tokio::test]
     async fn both_names_taken_by_other_clusters_is_a_conflict() {
-        let run = swap_run();
-        let j = Journal::default();
         let world = [
             describe_cluster(E, Some(previous())),
             describe_cluster(O, Some(cluster(O, "available", Vec::new(), &[]))),
         ];
-        let renames = renames(&j, None);
-        let err = super::run(&rds(&all(&[&world, &renames])), &settings(), run).await.expect_err("conflict");
-        assert_eq!(err.asl_name(), "Conflict");
+        let err = refused(&world, "Conflict").await;
         assert!(err.to_string().contains(O), "{err}");
-        assert!(j.entries().is_empty());
     }
 
     #[tokio::test]
@@ -1226,31 +1229,21 @@ mod tests {
             (Some(cluster(T, "failed", ours(&run), &[TI])), "ResourceFailed"),
         ];
         for (temp, want) in cases {
-            let j = Journal::default();
             let world = [
                 describe_cluster(E, Some(previous())),
                 describe_cluster(O, None),
                 describe_cluster(T, temp),
                 describe_instance(TI, Some(instance(TI, T, "available", ours(&run)))),
             ];
-            let renames = renames(&j, None);
-            let err =
-                super::run(&rds(&all(&[&world, &renames])), &settings(), run.clone()).await.expect_err(want);
-            assert_eq!(err.asl_name(), want, "{err}");
-            assert!(j.entries().is_empty());
+            refused(&world, want).await;
         }
     }
 
     #[tokio::test]
     async fn throttling_is_throttled_and_renames_nothing() {
-        let j = Journal::default();
         let describe =
             aws_smithy_mocks::mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(throttled);
-        let renames = renames(&j, None);
-        let err =
-            super::run(&rds(&all(&[&[describe], &renames])), &settings(), swap_run()).await.expect_err("t");
-        assert_eq!(err.asl_name(), "Throttled");
-        assert!(j.entries().is_empty());
+        refused(&[describe], "Throttled").await;
     }
 
     #[tokio::test]
@@ -1270,19 +1263,17 @@ mod tests {
     #[tokio::test]
     async fn rollback_puts_the_previous_copy_back_and_the_restored_one_away() {
         let run = swap_run();
-        let j = Journal::default();
         let world = [
             describe_cluster(E, Some(cluster(E, "available", ours(&run), &[EI]))),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
+            describe_cluster(O, Some(moved_away())),
             describe_cluster(T, None),
             describe_instance(EI, Some(instance(EI, E, "available", ours(&run)))),
         ];
-        let renames = renames(&j, None);
         let payload = failed_run();
-        let out =
-            roll_back(&rds(&all(&[&world, &renames])), &settings(), payload.clone()).await.expect("rolled");
+        let (out, renamed) = run_roll_back(&world, payload.clone()).await;
+        let out = out.expect("rolled");
         assert_eq!(
-            j.entries(),
+            renamed,
             [
                 line("instance", EI, TI),
                 line("cluster", E, T),
@@ -1295,49 +1286,36 @@ mod tests {
 
     #[tokio::test]
     async fn rollback_on_a_first_run_keeps_the_only_copy() {
-        let run = swap_run();
-        let j = Journal::default();
         let world = [
-            describe_cluster(E, Some(cluster(E, "available", ours(&run), &[EI]))),
+            describe_cluster(E, Some(cluster(E, "available", ours(&swap_run()), &[EI]))),
             describe_cluster(O, None),
         ];
-        let renames = renames(&j, None);
         let payload = failed_run();
-        let out =
-            roll_back(&rds(&all(&[&world, &renames])), &settings(), payload.clone()).await.expect("kept");
-        assert!(j.entries().is_empty());
+        let (out, renamed) = run_roll_back(&world, payload.clone()).await;
+        let out = out.expect("kept");
+        assert!(renamed.is_empty());
         assert_eq!(out, payload);
     }
 
     #[tokio::test]
     async fn rollback_after_phase_one_only_puts_the_previous_copy_back() {
-        let j = Journal::default();
-        let world = [
-            describe_cluster(E, None),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
-        ];
-        let renames = renames(&j, None);
-        roll_back(&rds(&all(&[&world, &renames])), &settings(), failed_run()).await.expect("rolled");
-        assert_eq!(j.entries(), [line("cluster", O, E), line("instance", OI, EI)]);
+        let world = [describe_cluster(E, None), describe_cluster(O, Some(moved_away()))];
+        let (out, renamed) = run_roll_back(&world, failed_run()).await;
+        out.expect("rolled");
+        assert_eq!(renamed, [line("cluster", O, E), line("instance", OI, EI)]);
     }
 
     #[tokio::test]
     async fn rollback_changes_nothing_when_the_previous_copy_is_in_place() {
-        let j = Journal::default();
         let world = [describe_cluster(E, Some(previous())), describe_cluster(O, None)];
-        let renames = renames(&j, None);
-        roll_back(&rds(&all(&[&world, &renames])), &settings(), failed_run()).await.expect("nothing");
-        assert!(j.entries().is_empty());
+        let (out, renamed) = run_roll_back(&world, failed_run()).await;
+        out.expect("nothing");
+        assert!(renamed.is_empty());
     }
 
     #[tokio::test]
     async fn rollback_reads_a_partial_payload_loosely() {
-        let j = Journal::default();
-        let world = [
-            describe_cluster(E, None),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
-        ];
-        let renames = renames(&j, None);
+        let world = [describe_cluster(E, None), describe_cluster(O, Some(moved_away()))];
         // Not a RunState (unknown key), but runId and createdAt are there.
         let payload = serde_json::json!({
             "runId": "run-1",
@@ -1346,10 +1324,9 @@ mod tests {
             "failure": {"Error": "States.Timeout", "Cause": ""},
             "somethingElse": true
         });
-        let out =
-            roll_back(&rds(&all(&[&world, &renames])), &settings(), payload.clone()).await.expect("rolled");
-        assert_eq!(out, payload);
-        assert_eq!(j.entries(), [line("cluster", O, E), line("instance", OI, EI)]);
+        let (out, renamed) = run_roll_back(&world, payload.clone()).await;
+        assert_eq!(out.expect("rolled"), payload);
+        assert_eq!(renamed, [line("cluster", O, E), line("instance", OI, EI)]);
 
         // Without createdAt the old name cannot be known: nothing is touched.
         let unusable = serde_json::json!({"runId": "run-1", "failure": {"Error": "x"}});
@@ -1363,7 +1340,7 @@ mod tests {
         let j = Journal::default();
         let world = [
             describe_cluster(E, Some(cluster(E, "available", ours(&run), &[TI]))),
-            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[OI]))),
+            describe_cluster(O, Some(moved_away())),
             describe_cluster(T, None),
         ];
         let renames = [
@@ -1380,11 +1357,11 @@ mod tests {
     async fn handle_dispatches_a_failure_payload_to_the_rollback() {
         let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>x</Message></Error>\
             </ErrorResponse>";
-        let wire = Wire::answering(&[(404, not_found), (404, not_found)]);
+        let recorder = Recorder::replying([(404, not_found), (404, not_found)]);
         let payload = failed_run();
-        let out = handle(wire.context(settings()), payload.clone()).await.expect("rolled back");
+        let out = handle(recorder.target_elsewhere(settings()), payload.clone()).await.expect("rolled back");
         assert_eq!(out, payload);
-        let sent = wire.sent();
+        let sent = recorder.sent();
         assert_eq!(sent.len(), 2, "two look-ups, no rename");
         assert!(
             sent.iter().all(|s| s.body.contains("Action=DescribeDBClusters") && s.uri.contains("us-west-1"))

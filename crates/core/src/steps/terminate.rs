@@ -294,14 +294,12 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     }
     let started = std::time::Instant::now();
     // Many clusters: the names of the payload's source cluster's pair.
-    let source = input.get("sourceClusterId").and_then(Value::as_str);
-    let settings = &ctx.target()?.for_source(source)?;
-    let rds = ctx.aws.in_region(&settings.region).rds();
+    let (settings, rds) = super::target_rds(&ctx, input.get("sourceClusterId").and_then(Value::as_str))?;
     if is_failure(&input) {
-        return clean_up(&rds, settings, input).await;
+        return clean_up(&rds, &settings, input).await;
     }
     let run = RunState::from_value(input)?;
-    let out = self::run(&rds, settings, run).await?;
+    let out = self::run(&rds, &settings, run).await?;
     // The DR cluster now serves the snapshot's data: the achieved RPO.
     metrics::restored(&out, time::OffsetDateTime::now_utc()).emit();
     metrics::step_duration(metrics::TARGET, "Terminate", &out, started.elapsed()).emit();
@@ -310,17 +308,11 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_rds::types::DbInstance;
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
     use crate::steps::target_support::*;
-
-    const E: &str = "orders-dr";
-    const T: &str = "orders-dr-next";
-    const O: &str = "orders-dr-old-20261125160005";
-    const EI: &str = "orders-dr-1";
-    const TI: &str = "orders-dr-next-1";
-    const OI: &str = "orders-dr-1-old-20261125160005";
 
     fn record(old: Option<&str>, old_instances: &[&str]) -> SwapRecord {
         SwapRecord {
@@ -367,26 +359,61 @@ mod tests {
         ]
     }
 
-    fn all<'a>(groups: &'a [&'a [Rule]]) -> Vec<&'a Rule> {
-        groups.iter().flat_map(|g| g.iter()).collect()
+    /// Terminate in normal mode on `run` against `world` and every delete:
+    /// the result and the deleting calls made, in order.
+    async fn run_terminate(
+        settings: &TargetSettings,
+        world: &[Rule],
+        run: RunState,
+    ) -> (DrResult<RunState>, Vec<String>) {
+        let j = Journal::default();
+        let deletes = delete_rules(&j);
+        let out = super::run(&rds(&all(&[world, &deletes])), settings, run).await;
+        (out, j.entries())
+    }
+
+    /// Terminate on `run` against `world` fails with the ASL error `want` and
+    /// deletes nothing; the error, for more checks.
+    async fn refused(world: &[Rule], run: RunState, want: &str) -> DrError {
+        let (out, deleted) = run_terminate(&settings(), world, run).await;
+        let err = out.expect_err(want);
+        assert_eq!(err.asl_name(), want, "{err}");
+        assert!(deleted.is_empty(), "{want}: nothing is deleted, got {deleted:?}");
+        err
+    }
+
+    /// The failure mode on `payload` against `world` and every delete.
+    async fn run_clean_up(world: &[Rule], payload: Value) -> (DrResult<Value>, Vec<String>) {
+        let j = Journal::default();
+        let deletes = delete_rules(&j);
+        let out = clean_up(&rds(&all(&[world, &deletes])), &settings(), payload).await;
+        (out, j.entries())
+    }
+
+    /// The restored copy serving, and the previous copy under the old name
+    /// with its instance `old_instance`.
+    fn previous_copy_world(
+        run: &RunState,
+        previous: DbCluster,
+        old_instance: Option<DbInstance>,
+    ) -> Vec<Rule> {
+        let mut world = serving(run, "available");
+        world.extend([describe_cluster(O, Some(previous)), describe_instance(OI, old_instance)]);
+        world
+    }
+
+    /// The previous instance, available in the previous cluster.
+    fn previous_instance() -> Option<DbInstance> {
+        Some(instance(OI, O, "available", earlier_run()))
     }
 
     #[tokio::test]
     async fn deletes_the_previous_instances_then_the_previous_cluster() {
         let run = swapped_run(record(Some(O), &[OI]));
-        let j = Journal::default();
-        let mut world = serving(&run, "available");
-        world.extend([
-            describe_cluster(O, Some(previous(earlier_run(), &[OI], false))),
-            describe_instance(OI, Some(instance(OI, O, "available", earlier_run()))),
-        ]);
-        let deletes = delete_rules(&j);
-        let out =
-            super::run(&rds(&all(&[&world, &deletes])), &settings(), run.clone()).await.expect("deleted");
-        assert_eq!(
-            j.entries(),
-            [format!("delete instance {OI}"), format!("delete cluster {O} (skip final)")]
-        );
+        let world = previous_copy_world(&run, previous(earlier_run(), &[OI], false), previous_instance());
+        let (out, deleted) = run_terminate(&settings(), &world, run.clone()).await;
+        let out = out.expect("deleted");
+        assert_eq!(deleted, [format!("delete instance {OI}"), format!("delete cluster {O} (skip final)")]);
         assert_eq!(out, run);
     }
 
@@ -395,16 +422,11 @@ mod tests {
         let run = swapped_run(record(Some(O), &[OI]));
         let mut settings = settings();
         settings.final_snapshot = true;
-        let j = Journal::default();
-        let mut world = serving(&run, "available");
-        world.extend([
-            describe_cluster(O, Some(previous(earlier_run(), &[OI], true))),
-            describe_instance(OI, Some(instance(OI, O, "available", earlier_run()))),
-        ]);
-        let deletes = delete_rules(&j);
-        super::run(&rds(&all(&[&world, &deletes])), &settings, run).await.expect("deleted");
+        let world = previous_copy_world(&run, previous(earlier_run(), &[OI], true), previous_instance());
+        let (out, deleted) = run_terminate(&settings, &world, run).await;
+        out.expect("deleted");
         assert_eq!(
-            j.entries(),
+            deleted,
             [
                 format!("delete instance {OI}"),
                 format!("unprotect cluster {O}"),
@@ -438,12 +460,7 @@ mod tests {
             ),
         ];
         for (world, want) in cases {
-            let j = Journal::default();
-            let deletes = delete_rules(&j);
-            let err =
-                super::run(&rds(&all(&[&world, &deletes])), &settings(), run.clone()).await.expect_err(want);
-            assert_eq!(err.asl_name(), want, "{err}");
-            assert!(j.entries().is_empty());
+            refused(&world, run.clone(), want).await;
         }
     }
 
@@ -451,12 +468,11 @@ mod tests {
     async fn a_retry_after_deletion_is_done() {
         let run = swapped_run(record(Some(O), &[OI]));
         for old in [None, Some(cluster(O, "deleting", earlier_run(), &[]))] {
-            let j = Journal::default();
             let mut world = serving(&run, "available");
             world.push(describe_cluster(O, old));
-            let deletes = delete_rules(&j);
-            super::run(&rds(&all(&[&world, &deletes])), &settings(), run.clone()).await.expect("done");
-            assert!(j.entries().is_empty());
+            let (out, deleted) = run_terminate(&settings(), &world, run.clone()).await;
+            out.expect("done");
+            assert!(deleted.is_empty());
         }
     }
 
@@ -464,15 +480,10 @@ mod tests {
     async fn instances_already_deleting_or_gone_are_skipped() {
         let run = swapped_run(record(Some(O), &[OI]));
         for old_instance in [None, Some(instance(OI, O, "deleting", earlier_run()))] {
-            let j = Journal::default();
-            let mut world = serving(&run, "available");
-            world.extend([
-                describe_cluster(O, Some(previous(earlier_run(), &[OI], false))),
-                describe_instance(OI, old_instance),
-            ]);
-            let deletes = delete_rules(&j);
-            super::run(&rds(&all(&[&world, &deletes])), &settings(), run.clone()).await.expect("deleted");
-            assert_eq!(j.entries(), [format!("delete cluster {O} (skip final)")]);
+            let world = previous_copy_world(&run, previous(earlier_run(), &[OI], false), old_instance);
+            let (out, deleted) = run_terminate(&settings(), &world, run.clone()).await;
+            out.expect("deleted");
+            assert_eq!(deleted, [format!("delete cluster {O} (skip final)")]);
         }
     }
 
@@ -480,11 +491,7 @@ mod tests {
     async fn a_delete_answering_not_found_counts_as_done() {
         let run = swapped_run(record(Some(O), &[OI]));
         let j = Journal::default();
-        let mut world = serving(&run, "available");
-        world.extend([
-            describe_cluster(O, Some(previous(earlier_run(), &[OI], false))),
-            describe_instance(OI, Some(instance(OI, O, "available", earlier_run()))),
-        ]);
+        let world = previous_copy_world(&run, previous(earlier_run(), &[OI], false), previous_instance());
         let deletes = [
             delete_instance(&j, OI, Some(|| rds_fault(404, "DBInstanceNotFound"))),
             delete_cluster(&j, O, Some(|| rds_fault(404, "DBClusterNotFoundFault"))),
@@ -497,27 +504,16 @@ mod tests {
     async fn only_what_the_record_names_is_deleted() {
         let run = swapped_run(record(Some(O), &[OI]));
         // The previous cluster holds an instance the record does not name.
-        let j = Journal::default();
         let mut world = serving(&run, "available");
         world.push(describe_cluster(O, Some(previous(earlier_run(), &[OI, "orders-dr-9"], false))));
-        let deletes = delete_rules(&j);
-        let err = super::run(&rds(&all(&[&world, &deletes])), &settings(), run).await.expect_err("stray");
-        assert_eq!(err.asl_name(), "Conflict");
+        let err = refused(&world, run, "Conflict").await;
         assert!(err.to_string().contains("orders-dr-9"), "{err}");
-        assert!(j.entries().is_empty());
 
         // A named instance that is not in the previous cluster is not deleted.
         let run = swapped_run(record(Some(O), &[OI]));
-        let j = Journal::default();
-        let mut world = serving(&run, "available");
-        world.extend([
-            describe_cluster(O, Some(previous(earlier_run(), &[OI], false))),
-            describe_instance(OI, Some(instance(OI, "another-cluster", "available", earlier_run()))),
-        ]);
-        let deletes = delete_rules(&j);
-        let err = super::run(&rds(&all(&[&world, &deletes])), &settings(), run).await.expect_err("elsewhere");
-        assert_eq!(err.asl_name(), "UnsafeOperation");
-        assert!(j.entries().is_empty());
+        let elsewhere = Some(instance(OI, "another-cluster", "available", earlier_run()));
+        let world = previous_copy_world(&run, previous(earlier_run(), &[OI], false), elsewhere);
+        refused(&world, run, "UnsafeOperation").await;
     }
 
     #[tokio::test]
@@ -547,35 +543,26 @@ mod tests {
     #[tokio::test]
     async fn a_previous_cluster_without_aurora_dr_tags_is_kept() {
         let run = swapped_run(record(Some(O), &[OI]));
-        let j = Journal::default();
         let mut world = serving(&run, "available");
         world.push(describe_cluster(O, Some(previous(Vec::new(), &[OI], false))));
-        let deletes = delete_rules(&j);
-        super::run(&rds(&all(&[&world, &deletes])), &settings(), run).await.expect("kept");
-        assert!(j.entries().is_empty());
+        let (out, deleted) = run_terminate(&settings(), &world, run).await;
+        out.expect("kept");
+        assert!(deleted.is_empty());
     }
 
     #[tokio::test]
     async fn a_previous_cluster_with_this_runs_tags_is_never_deleted() {
         let run = swapped_run(record(Some(O), &[OI]));
-        let j = Journal::default();
         let mut world = serving(&run, "available");
         world.push(describe_cluster(O, Some(previous(ours(&run), &[OI], false))));
-        let deletes = delete_rules(&j);
-        let err = super::run(&rds(&all(&[&world, &deletes])), &settings(), run).await.expect_err("ours");
-        assert_eq!(err.asl_name(), "UnsafeOperation");
-        assert!(j.entries().is_empty());
+        refused(&world, run, "UnsafeOperation").await;
     }
 
     #[tokio::test]
     async fn throttling_is_throttled_and_deletes_nothing() {
         let run = swapped_run(record(Some(O), &[OI]));
-        let j = Journal::default();
         let describe = mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(throttled);
-        let deletes = delete_rules(&j);
-        let err = super::run(&rds(&all(&[&[describe], &deletes])), &settings(), run).await.expect_err("t");
-        assert_eq!(err.asl_name(), "Throttled");
-        assert!(j.entries().is_empty());
+        refused(&[describe], run, "Throttled").await;
     }
 
     fn failed(run: &RunState) -> Value {
@@ -588,7 +575,6 @@ mod tests {
     #[tokio::test]
     async fn clean_up_deletes_this_runs_temp_instances_and_cluster() {
         let run = target_run();
-        let j = Journal::default();
         let world = [
             describe_instance(TI, Some(instance(TI, T, "available", ours(&run)))),
             describe_cluster(
@@ -596,13 +582,11 @@ mod tests {
                 Some(with_deletion_protection(cluster(T, "available", ours(&run), &[TI]), true)),
             ),
         ];
-        let deletes = delete_rules(&j);
         let payload = failed(&run);
-        let out =
-            clean_up(&rds(&all(&[&world, &deletes])), &settings(), payload.clone()).await.expect("cleaned");
-        assert_eq!(out, payload);
+        let (out, deleted) = run_clean_up(&world, payload.clone()).await;
+        assert_eq!(out.expect("cleaned"), payload);
         assert_eq!(
-            j.entries(),
+            deleted,
             [
                 format!("delete instance {TI}"),
                 format!("unprotect cluster {T}"),
@@ -614,37 +598,34 @@ mod tests {
     #[tokio::test]
     async fn clean_up_keeps_what_is_not_this_runs() {
         let run = target_run();
-        let j = Journal::default();
         let world = [
             describe_instance(TI, Some(instance(TI, T, "available", earlier_run()))),
             describe_cluster(T, Some(cluster(T, "available", earlier_run(), &[TI]))),
         ];
-        let deletes = delete_rules(&j);
-        clean_up(&rds(&all(&[&world, &deletes])), &settings(), failed(&run)).await.expect("kept");
-        assert!(j.entries().is_empty());
+        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
+        out.expect("kept");
+        assert!(deleted.is_empty());
     }
 
     #[tokio::test]
     async fn clean_up_keeps_a_cluster_holding_instances_it_does_not_delete() {
         let run = target_run();
-        let j = Journal::default();
         let world = [
             describe_instance(TI, Some(instance(TI, T, "available", ours(&run)))),
             describe_cluster(T, Some(cluster(T, "available", ours(&run), &[TI, "hand-made-reader"]))),
         ];
-        let deletes = delete_rules(&j);
-        clean_up(&rds(&all(&[&world, &deletes])), &settings(), failed(&run)).await.expect("partly");
-        assert_eq!(j.entries(), [format!("delete instance {TI}")]);
+        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
+        out.expect("partly");
+        assert_eq!(deleted, [format!("delete instance {TI}")]);
     }
 
     #[tokio::test]
     async fn clean_up_with_nothing_there_or_keep_configured_deletes_nothing() {
         let run = target_run();
-        let j = Journal::default();
         let world = [describe_instance(TI, None), describe_cluster(T, None)];
-        let deletes = delete_rules(&j);
-        clean_up(&rds(&all(&[&world, &deletes])), &settings(), failed(&run)).await.expect("nothing");
-        assert!(j.entries().is_empty());
+        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
+        out.expect("nothing");
+        assert!(deleted.is_empty());
 
         let mut keep = settings();
         keep.keep_failed_temp_cluster = true;
@@ -661,11 +642,11 @@ mod tests {
             </ErrorResponse>";
         let cluster_gone = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>x</Message></Error>\
             </ErrorResponse>";
-        let wire = Wire::answering(&[(404, instance_gone), (404, cluster_gone)]);
+        let recorder = Recorder::replying([(404, instance_gone), (404, cluster_gone)]);
         let payload = failed(&target_run());
-        let out = handle(wire.context(settings()), payload.clone()).await.expect("cleaned");
+        let out = handle(recorder.target_elsewhere(settings()), payload.clone()).await.expect("cleaned");
         assert_eq!(out, payload);
-        let sent = wire.sent();
+        let sent = recorder.sent();
         assert_eq!(sent.len(), 2);
         assert!(sent[0].body.contains("Action=DescribeDBInstances"), "{}", sent[0].body);
         assert!(sent[1].body.contains("Action=DescribeDBClusters"), "{}", sent[1].body);

@@ -1,10 +1,18 @@
-//! Test fixtures shared by the source-side step tests: mocked clients,
-//! SDK-shaped errors, RDS resources and a recording HTTP client for `handle`.
+//! Test fixtures shared by the step tests: mocked clients, SDK-shaped
+//! errors, the source side's RDS resources, and a recording HTTP client for
+//! `handle` tests of either side. The target side's resources and mocked
+//! calls are in [`super::target_support`].
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDBClusterSnapshotError;
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
+    DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
+};
+use aws_sdk_rds::types::error::DbClusterSnapshotAlreadyExistsFault;
 use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, Tag};
-use aws_smithy_mocks::{Rule, RuleMode, mock_client};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpConnector, http_client_fn,
 };
@@ -17,8 +25,11 @@ use time::macros::datetime;
 
 use crate::clients::AwsContext;
 use crate::context::{SideSettings, StepContext};
+use crate::error::DrError;
+use crate::ids::Arn;
 use crate::payload::RunState;
 use crate::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID, TAG_SOURCE_CLUSTER};
+use crate::settings::TargetSettings;
 
 /// The id of the run the fixtures belong to.
 pub(crate) const RUN_ID: &str = "run-1";
@@ -31,13 +42,27 @@ pub(crate) const TARGET_SNAPSHOT_ARN: &str =
 pub(crate) const KMS_KEY_ARN: &str =
     "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001";
 
+/// This run's snapshot ([`SNAPSHOT_ID`]) in `region` of `account`.
+pub(crate) fn snapshot_arn(region: &str, account: &str) -> Arn {
+    format!("arn:aws:rds:{region}:{account}:cluster-snapshot:{SNAPSHOT_ID}").parse().expect("arn")
+}
+
+/// `err` is the `InvalidInput` that names `case`.
+#[track_caller]
+pub(crate) fn assert_invalid_input(err: &DrError, case: &str) {
+    assert_eq!(err.asl_name(), "InvalidInput", "{case}: {err}");
+    assert!(err.to_string().contains(case), "{case}: {err}");
+}
+
 /// The payload the Start state hands CreateSnapshot.
 pub(crate) fn started_run() -> RunState {
     RunState::new(RUN_ID.parse().expect("run id"), datetime!(2026-11-25 16:00:05 UTC))
 }
 
-/// An RDS client answering from `rules` (any order), with SDK retries off so
-/// each mocked error reaches the step exactly once.
+/// An RDS client answering from `rules` (first matching rule wins), with SDK
+/// retries off so each mocked error reaches the step exactly once. A call no
+/// rule matches panics, which fails the test: an unexpected mutating call
+/// cannot go unnoticed.
 pub(crate) fn rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
     mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(RetryConfig::disabled()))
 }
@@ -52,9 +77,14 @@ pub(crate) fn meta(code: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(format!("mocked {code}")).build()
 }
 
+/// A raw HTTP response with `body`.
+pub(crate) fn http_response(status: u16, body: impl Into<SdkBody>) -> HttpResponse {
+    HttpResponse::new(StatusCode::try_from(status).expect("status"), body.into())
+}
+
 /// A raw HTTP response (for 5xx without a modeled error).
 pub(crate) fn http_status(status: u16) -> HttpResponse {
-    HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(""))
+    http_response(status, "")
 }
 
 pub(crate) fn tag(key: &str, value: &str) -> Tag {
@@ -105,6 +135,43 @@ pub(crate) fn copy(status: &str) -> DbClusterSnapshot {
         .build()
 }
 
+/// DescribeDBClusterSnapshots: no snapshot under the name asked for.
+pub(crate) fn snapshot_missing() -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+        .then_error(|| DescribeDBClusterSnapshotsError::generic(meta("DBClusterSnapshotNotFoundFault")))
+}
+
+/// DescribeDBClusterSnapshots listing `snap`.
+pub(crate) fn snapshot_listed(snap: DbClusterSnapshot) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(move || {
+        DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
+    })
+}
+
+/// DescribeDBClusterSnapshots: not there when first asked, then `snap`
+/// (made by a racing call, or by the step's own call).
+pub(crate) fn snapshot_appearing(snap: DbClusterSnapshot) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+        .sequence()
+        .error(|| DescribeDBClusterSnapshotsError::generic(meta("DBClusterSnapshotNotFoundFault")))
+        .output(move || {
+            DescribeDbClusterSnapshotsOutput::builder().db_cluster_snapshots(snap.clone()).build()
+        })
+        .build()
+}
+
+/// CopyDBClusterSnapshot refused because a copy of that name exists (a
+/// racing copy won).
+pub(crate) fn copy_already_exists() -> Rule {
+    mock!(aws_sdk_rds::Client::copy_db_cluster_snapshot).then_error(|| {
+        CopyDBClusterSnapshotError::DbClusterSnapshotAlreadyExistsFault(
+            DbClusterSnapshotAlreadyExistsFault::builder()
+                .meta(meta("DBClusterSnapshotAlreadyExistsFault"))
+                .build(),
+        )
+    })
+}
+
 pub(crate) fn instance(id: &str, cluster: &str, status: &str) -> DbInstance {
     DbInstance::builder()
         .db_instance_identifier(id)
@@ -126,13 +193,12 @@ pub(crate) struct Sent {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recorder {
     sent: Arc<Mutex<Vec<Sent>>>,
-    replies: Arc<Mutex<Vec<(u16, String)>>>,
+    replies: Arc<Mutex<VecDeque<(u16, String)>>>,
 }
 
 impl Recorder {
-    pub(crate) fn replying(replies: Vec<(u16, String)>) -> Self {
-        let mut replies = replies;
-        replies.reverse();
+    pub(crate) fn replying<S: Into<String>>(replies: impl IntoIterator<Item = (u16, S)>) -> Self {
+        let replies = replies.into_iter().map(|(status, body)| (status, body.into())).collect();
         Self { sent: Arc::default(), replies: Arc::new(Mutex::new(replies)) }
     }
 
@@ -140,18 +206,29 @@ impl Recorder {
         self.sent.lock().expect("lock").clone()
     }
 
-    /// A step context on `settings` whose every client goes through this recorder.
+    /// A step context on `settings` whose every client goes through this
+    /// recorder, in the side's own region (like a Lambda's AWS_REGION).
     pub(crate) fn context(&self, settings: SideSettings) -> Arc<StepContext> {
-        // Like a Lambda's AWS_REGION: the side's own region.
         let region = match &settings {
             SideSettings::Source(s) => s.region.to_string(),
             SideSettings::Target(t) => t.region.to_string(),
         };
+        self.context_in(&region, settings)
+    }
+
+    /// A target-side context through this recorder that starts in
+    /// us-east-1, a region neither side uses, so a test sees whether
+    /// `handle` picked the target region.
+    pub(crate) fn target_elsewhere(&self, settings: TargetSettings) -> Arc<StepContext> {
+        self.context_in("us-east-1", SideSettings::Target(settings))
+    }
+
+    fn context_in(&self, region: &str, settings: SideSettings) -> Arc<StepContext> {
         let this = self.clone();
         let http = http_client_fn(move |_, _| SharedHttpConnector::new(this.clone()));
         let config = aws_types::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_types::region::Region::new(region))
+            .region(aws_types::region::Region::new(region.to_owned()))
             .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
                 aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
             ))
@@ -168,9 +245,8 @@ impl HttpConnector for Recorder {
             request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         self.sent.lock().expect("lock").push(Sent { uri: request.uri().to_owned(), body });
         let (status, body) =
-            self.replies.lock().expect("lock").pop().unwrap_or((418, "no reply left".to_owned()));
-        let response = HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(body));
-        HttpConnectorFuture::ready(Ok(response))
+            self.replies.lock().expect("lock").pop_front().unwrap_or((418, "no reply left".to_owned()));
+        HttpConnectorFuture::ready(Ok(http_response(status, body)))
     }
 }
 
