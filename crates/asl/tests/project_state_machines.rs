@@ -3,9 +3,10 @@
 //! (`tests/project/*.mock.json`): happy path, a snapshot stuck then
 //! available, a quota error waited out, and a fatal error routed to the
 //! failure branch. Paused tokio time makes every Retry interval instant and
-//! exact. The source machine's fan-out over many clusters (its `Clusters`
-//! Map) runs on recording handlers: at most five items at a time, one
-//! item's failure recorded while the others finish.
+//! exact. The source machine's fan-out over many clusters (its `Snapshots`
+//! then `Copies` Maps) runs on recording handlers: every snapshot at once,
+//! then at most five copies at a time, one item's failure recorded while the
+//! others finish.
 //!
 //! Failure-branch states (CleanUpCopy, NotifyFailure, RollBackSwap, CleanUpTempCluster)
 //! are not mocked: a mocked `Return` replaces the payload, while those
@@ -109,11 +110,24 @@ const SOURCE_HAPPY: &[&str] = &[
     "ApplyRetention",
 ];
 
-/// The source machine's path around one cluster's `item` states: no
-/// `clusters` in the input, so one item for the configured cluster.
+/// The source machine's path around one cluster's states: no `clusters` in
+/// the input, so one item for the configured cluster. `item` is the
+/// cluster's states in both Maps; the copy Map (`Copies`, whose items start
+/// at `HasSnapshot`) is entered after WaitForSourceSnapshot, or after the
+/// snapshot's failure path.
 fn source_path<'a>(item: &[&'a str], failed: bool) -> Vec<&'a str> {
-    let mut path = vec!["HasClusterList", "ConfiguredCluster", "Clusters"];
-    path.extend_from_slice(item);
+    let mut path = vec!["HasClusterList", "ConfiguredCluster", "Snapshots"];
+    for state in item {
+        path.push(state);
+        if *state == "WaitForSourceSnapshot" && !item.contains(&"SnapshotFailed")
+            || *state == "SnapshotFailed"
+        {
+            path.extend(["Copies", "HasSnapshot"]);
+        }
+    }
+    if item.contains(&"SnapshotFailed") {
+        path.push("SnapshotFailedEarlier");
+    }
     path.extend(["Report", "AnyClusterFailed", if failed { "Failed" } else { "Done" }]);
     path
 }
@@ -158,46 +172,66 @@ async fn source_copy_quota_exceeded_then_ok() {
     assert_eq!(failed, vec!["QuotaExceeded", "QuotaExceeded"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn source_fatal_error_goes_to_the_failure_branch() {
-    let (exec, out, calls) = run("source", "ShareAccessDenied", json!({})).await;
+/// A fatal error in `failed_state`: no retry, the clean-up then one failure
+/// notification, and the run fails with the error once the Maps are done.
+/// `run_id` is the failed item's at the time (a mocked step's `Return`
+/// replaces the payload).
+async fn source_fails_in(test_case: &str, failed_state: &str, run_id: &str, cause: &str, item: &[&str]) {
+    let (exec, out, calls) = run("source", test_case, json!({})).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
-    assert_eq!(
-        out.cause.as_deref(),
-        Some(
-            "1 of 1 cluster run(s) failed; the first, run-1, in Share: not authorized to modify snapshot attributes"
-        )
-    );
+    let want = format!("1 of 1 cluster run(s) failed; the first, {run_id}, in {failed_state}: {cause}");
+    assert_eq!(out.cause.as_deref(), Some(want.as_str()));
     let h = exec.history();
-    assert_eq!(attempts(&h, "Share"), 1, "AccessDenied is fatal: no retry");
-    assert_eq!(
-        path(&h),
-        source_path(
-            &[
-                "Start",
-                "CreateSnapshot",
-                "WaitForSourceSnapshot",
-                "EncryptCopy",
-                "WaitForTargetSnapshot",
-                "Share",
-                "OnShareError",
-                "CleanUpCopy",
-                "NotifyFailure",
-                "ClusterFailed"
-            ],
-            true
-        )
-    );
+    assert_eq!(attempts(&h, failed_state), 1, "AccessDenied is fatal: no retry");
+    assert_eq!(path(&h), source_path(item, true));
     let calls = calls.lock().unwrap();
-    assert_eq!(calls.len(), 2, "the copy clean-up, then one failure notification: {calls:?}");
-    assert_eq!(calls[0].0, "aurora-dr-encrypt-copy");
+    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        functions,
+        ["aurora-dr-encrypt-copy", "aurora-dr-notify"],
+        "the clean-up, then one notification"
+    );
     assert_eq!(calls[0].1["failure"]["Error"], "AccessDenied");
-    let (f, input) = &calls[1];
-    assert_eq!(f, "aurora-dr-notify");
-    assert_eq!(input["failedState"], "Share");
+    let input = &calls[1].1;
+    assert_eq!(input["failedState"], failed_state);
     assert_eq!(input["failure"]["Error"], "AccessDenied");
-    assert_eq!(input["runId"], "run-1");
+    assert_eq!(input["runId"], run_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_fatal_error_goes_to_the_failure_branch() {
+    let item =
+        [&SOURCE_HAPPY[..5], &["Share", "OnShareError", "CleanUpCopy", "NotifyFailure", "ClusterFailed"]]
+            .concat();
+    source_fails_in(
+        "ShareAccessDenied",
+        "Share",
+        "run-1",
+        "not authorized to modify snapshot attributes",
+        &item,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_snapshot_failure_is_cleaned_up_notified_and_skips_the_copy() {
+    let item = [
+        "Start",
+        "CreateSnapshot",
+        "OnCreateSnapshotError",
+        "CleanUpSnapshot",
+        "NotifySnapshotFailure",
+        "SnapshotFailed",
+    ];
+    source_fails_in(
+        "SnapshotAccessDenied",
+        "CreateSnapshot",
+        "run-1-0",
+        "not authorized to create a snapshot",
+        &item,
+    )
+    .await;
 }
 
 const TARGET_HAPPY: &[&str] = &[
@@ -401,8 +435,10 @@ fn both_definitions_validate_without_substitutions() {
 }
 
 /// Twelve clusters through the source machine with recording handlers (no
-/// mocks): the Map runs at most five at a time between EncryptCopy and the
-/// end of WaitForTargetSnapshot (a copy in flight), names each item's run
+/// mocks): every snapshot is taken at once, then the copy Map runs at most
+/// five at a time between EncryptCopy and the end of WaitForTargetSnapshot
+/// (a copy in flight), so with a minute per snapshot and per copy the run
+/// takes 1 + ceil(12/5) = 4 minutes. Each item's run is named
 /// `{execution}-{index}`, and one cluster's fatal error is notified and
 /// recorded while the other eleven finish; the run then fails with it.
 #[tokio::test(start_paused = true)]
@@ -436,9 +472,9 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     tasks.register("aurora-dr-fetch-status", move |input: Value| {
         let flight = flight.clone();
         async move {
+            // A snapshot and a copy take a minute each (virtual time).
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             if input["waitFor"] == "targetSnapshot" {
-                // The copy takes a minute (virtual time): items overlap here.
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
                 flight.lock().unwrap().0 -= 1;
             }
             Ok(json!({"status": "available"}))
@@ -471,6 +507,7 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     );
     assert_eq!(in_flight.lock().unwrap().1, 5, "MaxConcurrency 5 bounds the copies in flight");
     let h = exec.history();
+    assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "all snapshots at once, then three rounds of five copies");
     let report = h
         .iter()
         .find(|e| e.event_type == EventType::FailStateEntered)
