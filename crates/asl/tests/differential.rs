@@ -275,6 +275,7 @@ impl Moto {
     fn client(&self, region: &str) -> Client {
         let config = aws_sdk_sfn::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .region(Region::new(region.to_string()))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .endpoint_url(&self.url)

@@ -48,6 +48,7 @@ async fn start() -> Server {
     }));
     let config = aws_sdk_sfn::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(Region::new("us-west-1"))
         .credentials_provider(Credentials::new("AKIDLOCAL", "secret", None, None, "test"))
         .endpoint_url(url)

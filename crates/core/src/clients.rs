@@ -5,9 +5,14 @@
 //! through `sts:AssumeRole`) and an optional endpoint override. The override
 //! is the only difference between AWS, the local emulator and tests: when it
 //! is not given explicitly, `AWS_ENDPOINT_URL` is honoured by the SDK loader.
+//!
+//! Every context carries the HTTPS client of [`https_client`] (hyper with
+//! rustls on ring); the SDK crates are built without their own.
 
 use aws_config::{BehaviorVersion, SdkConfig, sts::AssumeRoleProvider};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region as SdkRegion;
 
 use crate::ids::{AccountId, Region};
@@ -72,7 +77,7 @@ impl AwsContext {
     /// Loads configuration once. Safe to call at Lambda start-up: nothing is
     /// fetched until the first request.
     pub async fn load(options: &ClientOptions) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
         if let Some(region) = &options.region {
             loader = loader.region(SdkRegion::new(region.to_string()));
         }
@@ -101,6 +106,32 @@ impl AwsContext {
             }
         };
         Self { config, sfn_endpoint_url: options.sfn_endpoint_url.clone() }
+    }
+
+    /// Lambda start-up: exactly what the Lambda environment provides, so the
+    /// binary carries no other credential or region source (profiles,
+    /// instance metadata, container and web-identity providers are never
+    /// used there). Region from `AWS_REGION` (or `AWS_DEFAULT_REGION`),
+    /// credentials from the execution role's `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, endpoint from
+    /// `AWS_ENDPOINT_URL` when set (the emulator). Nothing is read or
+    /// fetched before the first request, like [`AwsContext::load`].
+    pub fn from_lambda_environment() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(https_client())
+            .retry_config(aws_smithy_types::retry::RetryConfig::standard())
+            .credentials_provider(SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ));
+        if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+            builder = builder.region(SdkRegion::new(region));
+        }
+        if let Some(url) = var("AWS_ENDPOINT_URL") {
+            builder = builder.endpoint_url(url);
+        }
+        Self::from_config(builder.build())
     }
 
     /// Wraps an existing configuration (tests build one around a mock client).
@@ -151,4 +182,11 @@ impl AwsContext {
     pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.config)
     }
+}
+
+/// The HTTP(S) client of every AWS call: hyper with rustls on ring, the
+/// platform's root certificates, plain HTTP for `http://` endpoints (the
+/// emulator). Connections are pooled per client.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }

@@ -4,7 +4,7 @@
 //! CLI builds one per side from its TOML file and an emulator endpoint. The
 //! steps cannot tell the difference.
 
-use crate::clients::{AwsContext, ClientOptions};
+use crate::clients::AwsContext;
 use crate::error::{DrError, DrResult};
 use crate::settings::{Origin, Reader, SettingsError, SourceSettings, TargetSettings};
 
@@ -45,12 +45,11 @@ pub struct StepContext {
 }
 
 impl StepContext {
-    /// Lambda start-up: settings from the environment, clients from the
-    /// normal chain (region from `AWS_REGION`, endpoint from `AWS_ENDPOINT_URL`).
-    pub async fn from_env() -> Result<Self, SettingsError> {
+    /// Lambda start-up: settings and clients from the environment (see
+    /// [`AwsContext::from_lambda_environment`]).
+    pub fn from_env() -> Result<Self, SettingsError> {
         let settings = SideSettings::from_origin(&Origin::process_env())?;
-        let aws = AwsContext::load(&ClientOptions::default()).await;
-        Ok(Self { aws, settings })
+        Ok(Self { aws: AwsContext::from_lambda_environment(), settings })
     }
 
     /// The source settings, or a named error when deployed on the other side.

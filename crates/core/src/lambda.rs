@@ -10,26 +10,31 @@ use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
+use tracing_subscriber::filter::Targets;
 
 use crate::context::StepContext;
 use crate::error::DrResult;
 
-/// Structured JSON logs on stdout (CloudWatch); level from `RUST_LOG`, default
-/// `info`. EMF metric records ([`crate::metrics`]) go to stdout raw, one JSON
-/// object per line, whatever the level.
+/// Structured JSON logs on stdout (CloudWatch); levels from `RUST_LOG`
+/// (`warn`, `info,aws_smithy_runtime=debug`: a default level and per-target
+/// levels), `info` when unset or unreadable. EMF metric records
+/// ([`crate::metrics`]) go to stdout raw, one JSON object per line, whatever
+/// the level.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout, std::io::stdout, filter));
+}
+
+/// The levels of a `RUST_LOG` value; `info` when unset or unreadable.
+pub fn log_filter(value: Option<&str>) -> Targets {
+    value
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// The Lambda subscriber: JSON log lines (filtered by `filter`, never EMF
 /// events) to `logs`, EMF records raw to `metrics`.
-pub fn subscriber<L, M>(
-    logs: L,
-    metrics: M,
-    filter: tracing_subscriber::EnvFilter,
-) -> impl tracing::Subscriber + Send + Sync
+pub fn subscriber<L, M>(logs: L, metrics: M, filter: Targets) -> impl tracing::Subscriber + Send + Sync
 where
     L: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
     M: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -58,7 +63,7 @@ where
     Fut: Future<Output = DrResult<Value>> + Send,
 {
     init_tracing();
-    let ctx = match StepContext::from_env().await {
+    let ctx = match StepContext::from_env() {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
             tracing::error!(error = %e, "invalid settings");
@@ -110,9 +115,28 @@ mod tests {
     use crate::metrics::tests::{Captured, check_emf};
 
     #[test]
+    fn rust_log_sets_a_default_level_and_per_target_levels() {
+        use tracing::Level;
+        let info = log_filter(None);
+        assert!(
+            info.would_enable("aurora_dr_core", &Level::INFO)
+                && !info.would_enable("aurora_dr_core", &Level::DEBUG)
+        );
+        let warn = log_filter(Some("warn"));
+        assert!(warn.would_enable("x", &Level::WARN) && !warn.would_enable("x", &Level::INFO));
+        let mixed = log_filter(Some("info,aws_smithy_runtime=debug"));
+        assert!(mixed.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!mixed.would_enable("hyper", &Level::DEBUG) && mixed.would_enable("hyper", &Level::INFO));
+        for unreadable in ["aws=loud", "a=b=c"] {
+            let f = log_filter(Some(unreadable));
+            assert!(f.would_enable("x", &Level::INFO) && !f.would_enable("x", &Level::DEBUG), "{unreadable}");
+        }
+    }
+
+    #[test]
     fn json_logs_and_emf_records_share_stdout_without_mixing() {
         let (logs, metrics) = (Captured::default(), Captured::default());
-        let filter = tracing_subscriber::EnvFilter::new("warn");
+        let filter = log_filter(Some("warn"));
         tracing::subscriber::with_default(subscriber(logs.clone(), metrics.clone(), filter), || {
             tracing::info!("below the level: dropped");
             tracing::warn!(step = "swap", run_id = "run-1", "a log line");

@@ -15,7 +15,7 @@
 //! identifiers ([`TableName`]), quoted for the engine, never free SQL.
 //!
 //! Engines: aurora-postgresql (`tokio-postgres`) and aurora-mysql
-//! (`mysql_async`). TLS ([`TlsMode`]) uses rustls with the aws-lc-rs provider
+//! (`mysql_async`). TLS ([`TlsMode`]) uses rustls with the ring provider
 //! the AWS SDK already builds.
 
 use std::fmt;
@@ -597,9 +597,9 @@ async fn open_mysql(login: &Login) -> Result<Conn, String> {
     mysql_async::Conn::new(opts).await.map(Conn::Mysql).map_err(my_error)
 }
 
-/// The rustls client configuration of a TLS mode (aws-lc-rs provider).
+/// The rustls client configuration of a TLS mode (ring provider).
 fn rustls_config(tls: &TlsMode) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
