@@ -390,7 +390,7 @@ def copy_from_shared_snapshot():
         target = rds.DBClusterSnapshot(self, source.cluster, target_id, tags=tags, kms_key_id=kms_key_id)
         self.cluster_snapshots[target_id] = target
         final = final_snapshot_status(self, target_id)
-        progress.attach(target, progress.Progress("snapshot", "copying", final, cross_region=cross_region))
+        progress.attach(target, progress.Progress("copy", "copying", final, cross_region=cross_region))
         return target
 
     rds.RDSBackend.copy_db_cluster_snapshot = copy_snapshot

@@ -31,7 +31,7 @@ def parse_args(argv):
         "--latency",
         default='{"polls": 2}',
         help='JSON: {"polls": N} or {"seconds": S} for all kinds, or per kind '
-        '{"snapshot": {...}, "cluster": {...}, "instance": {...}}',
+        '{"snapshot": {...}, "copy": {...}, "cluster": {...}, "instance": {...}}',
     )
     parser.add_argument("--faults", help="JSON file with a list of fault rules to arm at start")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")

@@ -7,13 +7,14 @@ while. A `Progress` attached to a resource reports its in-progress status for
 a number of describe calls of that resource (`polls`) or a number of seconds,
 then its final status (`available`, or `failed` when a fault rule says so).
 
-Latency is configured per kind of resource: `snapshot`, `cluster`, `instance`.
+Latency is configured per kind of resource: `snapshot` (a snapshot being
+created), `copy` (a snapshot copy), `cluster`, `instance`.
 """
 
 import threading
 import time
 
-KINDS = ("snapshot", "cluster", "instance")
+KINDS = ("snapshot", "copy", "cluster", "instance")
 
 _lock = threading.Lock()
 
@@ -45,7 +46,8 @@ class Latency:
 
     def configure(self, spec):
         """Applies `{"polls": N}` / `{"seconds": S}` to every kind, or
-        `{"snapshot": {...}, "cluster": {...}, "instance": {...}}` per kind."""
+        `{"snapshot": {...}, "copy": {...}, "cluster": {...}, "instance": {...}}` per
+        kind (kinds left out keep their delay)."""
         if not isinstance(spec, dict):
             raise ValueError("latency must be a JSON object")
         if set(spec) <= {"polls", "seconds"}:

@@ -927,7 +927,7 @@ async fn overlapping_source_runs(together: bool) -> Row {
     let control = env.emulator.control();
     // A's copy stays `copying` for 30 polls: B starts long before it is done.
     control
-        .set_latency(&Latency { snapshot: Delay::polls(30), ..Latency::for_tests() })
+        .set_latency(&Latency { snapshot: Delay::polls(30), copy: Delay::polls(30), ..Latency::for_tests() })
         .await
         .expect("latency");
     let src = &env.config.source;

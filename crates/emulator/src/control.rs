@@ -37,15 +37,18 @@ impl Delay {
 /// Latency per kind of resource.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Latency {
+    /// A cluster snapshot being created (`creating`).
     pub snapshot: Delay,
+    /// A cluster snapshot being copied (`copying`), in or across regions.
+    pub copy: Delay,
     pub cluster: Delay,
     pub instance: Delay,
 }
 
 impl Latency {
-    /// The same delay for snapshots, clusters and instances.
+    /// The same delay for snapshots, copies, clusters and instances.
     pub fn uniform(delay: Delay) -> Self {
-        Self { snapshot: delay, cluster: delay, instance: delay }
+        Self { snapshot: delay, copy: delay, cluster: delay, instance: delay }
     }
 
     /// Tests: every resource is in progress for two describe calls.
@@ -471,8 +474,11 @@ mod tests {
 
     #[test]
     fn latency_round_trips() {
-        let latency =
-            Latency { snapshot: Delay::polls(3), cluster: Delay::seconds(0.5), instance: Delay::default() };
+        let latency = Latency {
+            copy: Delay::seconds(2.0),
+            cluster: Delay::seconds(0.5),
+            ..Latency::uniform(Delay::polls(3))
+        };
         let text = serde_json::to_string(&latency).unwrap();
         assert_eq!(serde_json::from_str::<Latency>(&text).unwrap(), latency);
     }
