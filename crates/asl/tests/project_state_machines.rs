@@ -249,6 +249,14 @@ const TARGET_HAPPY: &[&str] = &[
     "ApplyRetention",
 ];
 
+/// The target machine's path when `failed` (a state of [`TARGET_HAPPY`])
+/// fails fatally and `on_error` routes it to the roll-back.
+fn target_failed_after(failed: &str, on_error: &'static str) -> Vec<&'static str> {
+    let upto = TARGET_HAPPY.iter().position(|s| *s == failed).expect("a happy-path state") + 1;
+    [&TARGET_HAPPY[..upto], &[on_error, "RollBackSwap", "CleanUpTempCluster", "NotifyFailure", "Failed"]]
+        .concat()
+}
+
 fn target_input() -> Value {
     json!({"runId": "run-1", "targetSnapshotArn": "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:dr-copy"})
 }
@@ -284,24 +292,7 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     let (exec, out, calls) = run("target", "SwapFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("ResourceFailed"));
-    assert_eq!(
-        path(&exec.history()),
-        [
-            "WaitForSharedSnapshot",
-            "CopyToOwnAccount",
-            "UsesOwnCopy",
-            "Restore",
-            "WaitForTempCluster",
-            "RestoreInstance",
-            "WaitForTempInstances",
-            "Swap",
-            "OnSwapError",
-            "RollBackSwap",
-            "CleanUpTempCluster",
-            "NotifyFailure",
-            "Failed"
-        ]
-    );
+    assert_eq!(path(&exec.history()), target_failed_after("Swap", "OnSwapError"));
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(functions, ["aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-notify"]);
@@ -318,26 +309,7 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
     assert_eq!(out.error.as_deref(), Some("SanityCheckFailed"));
     assert!(out.cause.as_deref().is_some_and(|c| c.contains("minRows(orders) FAILED")), "{out:?}");
     let h = exec.history();
-    assert_eq!(
-        path(&h),
-        [
-            "WaitForSharedSnapshot",
-            "CopyToOwnAccount",
-            "UsesOwnCopy",
-            "Restore",
-            "WaitForTempCluster",
-            "RestoreInstance",
-            "WaitForTempInstances",
-            "Swap",
-            "WaitForSwappedCluster",
-            "SanityCheck",
-            "OnSanityCheckError",
-            "RollBackSwap",
-            "CleanUpTempCluster",
-            "NotifyFailure",
-            "Failed"
-        ]
-    );
+    assert_eq!(path(&h), target_failed_after("SanityCheck", "OnSanityCheckError"));
     // Tried once more after 30 s (a just-renamed endpoint), then caught.
     assert_eq!(attempts(&h, "SanityCheck"), 2);
     assert_eq!(elapsed(&h), 30.0);

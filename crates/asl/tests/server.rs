@@ -23,6 +23,18 @@ impl Server {
         }
         self.task.await.unwrap().unwrap();
     }
+
+    /// StartExecution of the target machine named `name` with `input`.
+    async fn start_named(
+        &self,
+        name: &str,
+        input: &str,
+    ) -> Result<
+        aws_sdk_sfn::operation::start_execution::StartExecutionOutput,
+        aws_sdk_sfn::error::SdkError<aws_sdk_sfn::operation::start_execution::StartExecutionError>,
+    > {
+        self.client.start_execution().state_machine_arn(TARGET_ARN).name(name).input(input).send().await
+    }
 }
 
 async fn start() -> Server {
@@ -59,37 +71,13 @@ async fn start() -> Server {
 #[tokio::test]
 async fn start_describe_history_list_with_the_sdk() {
     let s = start().await;
-    let started = s
-        .client
-        .start_execution()
-        .state_machine_arn(TARGET_ARN)
-        .name("snap-2024")
-        .input(r#"{"snapshot": "s1", "wait": 1}"#)
-        .send()
-        .await
-        .unwrap();
+    let started = s.start_named("snap-2024", r#"{"snapshot": "s1", "wait": 1}"#).await.unwrap();
     let arn = started.execution_arn().to_string();
     assert_eq!(arn, "arn:aws:states:us-west-1:222222222222:execution:aurora-dr-target:snap-2024");
     // Same name and input while running: the same execution.
-    let again = s
-        .client
-        .start_execution()
-        .state_machine_arn(TARGET_ARN)
-        .name("snap-2024")
-        .input(r#"{"snapshot": "s1", "wait": 1}"#)
-        .send()
-        .await
-        .unwrap();
+    let again = s.start_named("snap-2024", r#"{"snapshot": "s1", "wait": 1}"#).await.unwrap();
     assert_eq!(again.execution_arn(), arn);
-    let different = s
-        .client
-        .start_execution()
-        .state_machine_arn(TARGET_ARN)
-        .name("snap-2024")
-        .input(r#"{"snapshot": "other"}"#)
-        .send()
-        .await
-        .unwrap_err();
+    let different = s.start_named("snap-2024", r#"{"snapshot": "other"}"#).await.unwrap_err();
     assert!(different.as_service_error().unwrap().is_execution_already_exists(), "{different:?}");
 
     s.engine.execution(&arn).unwrap().wait().await;
