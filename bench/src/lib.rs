@@ -25,6 +25,22 @@ pub fn repo_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// The workspace's `[profile.release]` settings as written in Cargo.toml
+/// (`opt-level = "s", lto = "thin", strip = true`), so the tables name the
+/// build they measured.
+pub fn release_profile() -> String {
+    let text = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap_or_default();
+    let settings: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim() != "[profile.release]")
+        .skip(1)
+        .map(str::trim)
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    if settings.is_empty() { "defaults".to_owned() } else { settings.join(", ") }
+}
+
 /// One line about the machine the figures come from: CPU model, logical
 /// CPUs, memory, kernel.
 pub fn machine_summary() -> String {
@@ -43,4 +59,14 @@ pub fn machine_summary() -> String {
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{model}, {cpus} logical CPUs, {mem_gib:.0} GiB RAM, Linux {}", kernel.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_release_profile_is_read_from_the_workspace() {
+        let profile = super::release_profile();
+        assert!(profile.contains("opt-level") && profile.contains("lto"), "{profile}");
+        assert!(!profile.contains('#') && !profile.contains('['), "{profile}");
+    }
 }

@@ -127,8 +127,10 @@ async fn run(args: Args) -> Result<(), String> {
     println!("== 1. Lambda cold start and memory ==");
     println!("machine: {}", machine_summary());
     println!(
-        "Rust: {}/<crate> (cargo profile `release`: opt-level 3, thin LTO, stripped; x86_64)",
-        bin_dir.display()
+        "Rust: {}/<crate> (cargo profile `release`: {}; {})",
+        bin_dir.display(),
+        aurora_dr_bench::release_profile(),
+        std::env::consts::ARCH
     );
     println!(
         "Python: {python_version}, boto3 {boto3_version}, bench/python/runtime.py (minimal runtime loop)"

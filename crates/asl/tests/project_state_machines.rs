@@ -19,6 +19,7 @@ use aurora_dr_asl::{
     StateMachineSpec, Status, Substitutions, TaskRegistry,
 };
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -112,21 +113,27 @@ const SOURCE_HAPPY: &[&str] = &[
 
 /// The source machine's path around one cluster's states: no `clusters` in
 /// the input, so one item for the configured cluster. `item` is the
-/// cluster's states in both Maps; the copy Map (`Copies`, whose items start
-/// at `HasSnapshot`) is entered after WaitForSourceSnapshot, or after the
-/// snapshot's failure path.
+/// cluster's own states in the three Maps; the Maps and their entry Choices
+/// are added where the item moves on: `Copies` after CreateSnapshot (or the
+/// snapshot's failure path), `Retention` after Notify (or a failure path),
+/// which passes a failed cluster through.
 fn source_path<'a>(item: &[&'a str], failed: bool) -> Vec<&'a str> {
     let mut path = vec!["HasClusterList", "ConfiguredCluster", "Snapshots"];
+    let snapshot_failed = item.contains(&"SnapshotFailed");
     for state in item {
         path.push(state);
-        if *state == "WaitForSourceSnapshot" && !item.contains(&"SnapshotFailed")
-            || *state == "SnapshotFailed"
-        {
-            path.extend(["Copies", "HasSnapshot"]);
+        match *state {
+            "CreateSnapshot" if !snapshot_failed => path.extend(["Copies", "HasSnapshot"]),
+            "SnapshotFailed" => path.extend(["Copies", "HasSnapshot", "SnapshotFailedEarlier"]),
+            _ => {}
         }
-    }
-    if item.contains(&"SnapshotFailed") {
-        path.push("SnapshotFailedEarlier");
+        match *state {
+            "Notify" => path.extend(["Retention", "CopiedAndNotified"]),
+            "SnapshotFailed" | "ClusterFailed" => {
+                path.extend(["Retention", "CopiedAndNotified", "FailedBeforeRetention"])
+            }
+            _ => {}
+        }
     }
     path.extend(["Report", "AnyClusterFailed", if failed { "Failed" } else { "Done" }]);
     path
@@ -352,7 +359,7 @@ async fn source_retention_failure_is_notified_after_the_target_was() {
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
     let h = exec.history();
     let mut want = SOURCE_HAPPY.to_vec();
-    want.extend(["OnApplyRetentionError", "NotifyFailure", "ClusterFailed"]);
+    want.extend(["OnApplyRetentionError", "NotifyRetentionFailure", "RetentionFailed"]);
     assert_eq!(path(&h), source_path(&want, true));
     assert_eq!(attempts(&h, "ApplyRetention"), 1, "AccessDenied is fatal: no retry");
     let calls = calls.lock().unwrap();
@@ -407,10 +414,11 @@ fn both_definitions_validate_without_substitutions() {
 }
 
 /// Twelve clusters through the source machine with recording handlers (no
-/// mocks): every snapshot is taken at once, then the copy Map runs at most
-/// five at a time between EncryptCopy and the end of WaitForTargetSnapshot
-/// (a copy in flight), so with a minute per snapshot and per copy the run
-/// takes 1 + ceil(12/5) = 4 minutes. Each item's run is named
+/// mocks): every snapshot is started at once, then the copy Map runs at
+/// most five at a time between EncryptCopy and the end of
+/// WaitForTargetSnapshot (a copy in flight). A snapshot is ready a minute
+/// after it was started and a copy takes a minute, so the run takes
+/// 1 + ceil(12/5) = 4 minutes: only the first five wait for their snapshot. Each item's run is named
 /// `{execution}-{index}`, and one cluster's fatal error is notified and
 /// recorded while the other eleven finish; the run then fails with it.
 #[tokio::test(start_paused = true)]
@@ -419,13 +427,22 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     let in_flight = Arc::new(Mutex::new((0usize, 0usize))); // (now, max)
     let notified: Calls = Arc::default();
     let mut tasks = TaskRegistry::new();
-    tasks.register("aurora-dr-create-snapshot", |mut input: Value| async move {
-        if input.get("mode").is_some() {
-            return Ok(json!({}));
+    // When each snapshot is available (virtual time), by snapshot id.
+    let ready: Arc<Mutex<HashMap<String, tokio::time::Instant>>> = Arc::default();
+    let minute = std::time::Duration::from_secs(60);
+    let started = ready.clone();
+    tasks.register("aurora-dr-create-snapshot", move |mut input: Value| {
+        let started = started.clone();
+        async move {
+            if input.get("mode").is_some() {
+                return Ok(json!({}));
+            }
+            let snapshot =
+                format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
+            started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
+            input["sourceSnapshotId"] = snapshot.into();
+            Ok(input)
         }
-        let cluster = input["sourceClusterId"].as_str().unwrap_or_default().to_owned();
-        input["sourceSnapshotId"] = format!("aurora-dr-{cluster}-20260101000000").into();
-        Ok(input)
     });
     let flight = in_flight.clone();
     tasks.register("aurora-dr-encrypt-copy", move |mut input: Value| {
@@ -443,11 +460,15 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     let flight = in_flight.clone();
     tasks.register("aurora-dr-fetch-status", move |input: Value| {
         let flight = flight.clone();
+        let ready = ready.clone();
         async move {
-            // A snapshot and a copy take a minute each (virtual time).
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             if input["waitFor"] == "targetSnapshot" {
+                tokio::time::sleep(minute).await;
                 flight.lock().unwrap().0 -= 1;
+            } else {
+                let id = input["run"]["sourceSnapshotId"].as_str().unwrap_or_default();
+                let at = ready.lock().unwrap().get(id).copied().expect("a started snapshot");
+                tokio::time::sleep_until(at).await;
             }
             Ok(json!({"status": "available"}))
         }
