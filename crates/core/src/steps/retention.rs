@@ -258,7 +258,10 @@ pub fn plan(snapshots: &[DbClusterSnapshot], scope: &Scope, retention: Retention
 
 /// Applies retention in one place: lists, plans, deletes.
 pub async fn prune(rds: &Client, scope: &Scope, retention: Retention) -> DrResult<PlaceReport> {
-    let snapshots = rds::list_manual_cluster_snapshots(rds, None).await?;
+    // Only this cluster's snapshots (copies keep their source cluster's
+    // identifier): a fleet's retention lists each cluster's own, not every
+    // snapshot of the account once per cluster. The plan still checks tags.
+    let snapshots = rds::list_manual_cluster_snapshots(rds, Some(scope.cluster.as_str())).await?;
     let plan = plan(&snapshots, scope, retention);
     for d in &plan.delete {
         tracing::info!(step = STEP, run_id = %scope.run_id, place = ?scope.place, account = %scope.account,
@@ -565,7 +568,11 @@ mod tests {
 
     fn listing(snaps: Vec<DbClusterSnapshot>) -> Rule {
         mock!(Client::describe_db_cluster_snapshots)
-            .match_requests(|r| r.snapshot_type() == Some("manual"))
+            // Only the scope's cluster is listed (a request without it matches
+            // no rule and fails the test).
+            .match_requests(|r| {
+                r.snapshot_type() == Some("manual") && r.db_cluster_identifier() == Some("orders")
+            })
             .then_output(move || {
                 DescribeDbClusterSnapshotsOutput::builder()
                     .set_db_cluster_snapshots(Some(snaps.clone()))
