@@ -64,17 +64,8 @@ class Faults:
         """The first armed `error` rule matching the call, with its count spent."""
         with self.lock:
             for rule in self.rules:
-                if rule["kind"] != "error" or not matches(rule, call):
-                    continue
-                if rule["skip"] > 0:
-                    rule["skip"] -= 1
-                    continue
-                if rule["count"] is not None:
-                    if rule["count"] <= 0:
-                        continue
-                    rule["count"] -= 1
-                rule["hits"] += 1
-                return dict(rule)
+                if rule["kind"] == "error" and matches(rule, call) and spend(rule):
+                    return dict(rule)
         return None
 
     def snapshot_status(self, account, region, snapshot_id):
@@ -92,17 +83,8 @@ class Faults:
             for rule in self.rules:
                 if rule["kind"] != "instance_status" or not scope_matches(rule, account, region):
                     continue
-                if not fnmatch.fnmatchcase(instance_id.lower(), rule["id_lower"]):
-                    continue
-                if rule["skip"] > 0:
-                    rule["skip"] -= 1
-                    continue
-                if rule["count"] is not None:
-                    if rule["count"] <= 0:
-                        continue
-                    rule["count"] -= 1
-                rule["hits"] += 1
-                return rule["status"]
+                if fnmatch.fnmatchcase(instance_id.lower(), rule["id_lower"]) and spend(rule):
+                    return rule["status"]
         return None
 
     def copy_quota(self, account, region):
@@ -178,6 +160,20 @@ def parse_rule(spec):
 
 def scope_matches(rule, account, region):
     return rule.get("account") in (None, account) and rule.get("region") in (None, region)
+
+
+def spend(rule):
+    """Whether a matching rule fires now: its first `skip` matches pass it
+    by, then it fires `count` times (`None`: always). Called under the lock."""
+    if rule["skip"] > 0:
+        rule["skip"] -= 1
+        return False
+    if rule["count"] is not None:
+        if rule["count"] <= 0:
+            return False
+        rule["count"] -= 1
+    rule["hits"] += 1
+    return True
 
 
 def matches(rule, call):

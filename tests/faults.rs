@@ -148,6 +148,21 @@ async fn start(config: &str, faults: Vec<FaultRule>) -> (DrillEnv, NotificationS
     (env, sink)
 }
 
+/// A case that must succeed: its environment with `faults` armed, `n` drill
+/// runs, and the checks so far (that the drill succeeded).
+async fn drill_ok(faults: Vec<FaultRule>, n: usize) -> (DrillEnv, NotificationSink, DrillReport, Checks) {
+    let (env, sink) = start(CONFIG, faults).await;
+    let report = env.drill(n).await;
+    let mut c = Checks::default();
+    c.that(report.ok, format!("drill failed: {}", outcome(&report)));
+    (env, sink, report, c)
+}
+
+/// How many target executions the drill saw started.
+fn target_executions(report: &DrillReport) -> usize {
+    report.report["targetExecutions"].as_array().map_or(0, Vec::len)
+}
+
 /// One run of a drill report.
 struct RunView {
     /// The source execution's name (resources carry it, or `{name}-{index}`).
@@ -390,10 +405,7 @@ async fn sns_and_sts_5xx() -> Row {
 /// A run (or `runs` runs) that must complete although `faults` hit it; the
 /// faults must actually have been hit.
 async fn completes_despite(case: &'static str, faults: Vec<FaultRule>, code: &str, n: usize) -> Row {
-    let (env, _sink) = start(CONFIG, faults).await;
-    let report = env.drill(n).await;
-    let mut c = Checks::default();
-    c.that(report.ok, format!("drill failed: {}", outcome(&report)));
+    let (env, _sink, report, mut c) = drill_ok(faults, n).await;
     c.that(runs(&report).len() == n, format!("expected {n} runs"));
     let (inv, left, calls) = common(&mut c, &env, &report, &[]).await;
     let injected = calls
@@ -437,10 +449,8 @@ fn no_duplicates(c: &mut Checks, inv: &Inventory, report: &DrillReport) {
 /// `SnapshotQuotaExceeded` on the copy five times: EncryptCopy waits (Retry)
 /// and the run completes with one copy.
 async fn copy_quota_exceeded() -> Row {
-    let (env, _sink) = start(CONFIG, vec![FaultRule::copy_quota_exceeded().times(5).into()]).await;
-    let report = env.drill(1).await;
-    let mut c = Checks::default();
-    c.that(report.ok, format!("drill failed: {}", outcome(&report)));
+    let (env, _sink, report, mut c) =
+        drill_ok(vec![FaultRule::copy_quota_exceeded().times(5).into()], 1).await;
     let (inv, left, calls) = common(&mut c, &env, &report, &[]).await;
     let refused =
         count(&calls, "CopyDBClusterSnapshot", |x| x.error_code.as_deref() == Some("SnapshotQuotaExceeded"));
@@ -666,10 +676,7 @@ async fn crash_after_each_mutation() -> Row {
         lost(TGT, "rds", "DeleteDBInstance", 3),
         lost(TGT, "rds", "DeleteDBCluster", 3),
     ];
-    let (env, _sink) = start(CONFIG, faults).await;
-    let report = env.drill(2).await;
-    let mut c = Checks::default();
-    c.that(report.ok, format!("drill failed: {}", outcome(&report)));
+    let (env, _sink, report, mut c) = drill_ok(faults, 2).await;
     let (inv, left, calls) = common(&mut c, &env, &report, &[]).await;
     no_duplicates(&mut c, &inv, &report);
     let applied = calls.iter().filter(|x| x.applied).count();
@@ -679,7 +686,7 @@ async fn crash_after_each_mutation() -> Row {
         deliveries >= 3,
         format!("want the first run's message delivered twice, got {deliveries} deliveries"),
     );
-    let execs = report.report["targetExecutions"].as_array().map_or(0, Vec::len);
+    let execs = target_executions(&report);
     c.that(execs == 2, format!("want 2 target executions (one per snapshot), got {execs}"));
     row(
         "crash-after-each-mutation",
@@ -694,10 +701,7 @@ async fn crash_after_each_mutation() -> Row {
 /// delivery is reported as a duplicate.
 async fn sns_delivered_twice() -> Row {
     let rule = FaultRule::unavailable("sns", "Publish").in_account(SRC).response_lost().times(1);
-    let (env, _sink) = start(CONFIG, vec![rule.into()]).await;
-    let report = env.drill(1).await;
-    let mut c = Checks::default();
-    c.that(report.ok, format!("drill failed: {}", outcome(&report)));
+    let (env, _sink, report, mut c) = drill_ok(vec![rule.into()], 1).await;
     let (inv, left, _) = common(&mut c, &env, &report, &[]).await;
     no_duplicates(&mut c, &inv, &report);
     let deliveries = report.report["deliveries"].as_array().cloned().unwrap_or_default();
@@ -706,7 +710,7 @@ async fn sns_delivered_twice() -> Row {
     let duplicates: usize =
         deliveries.iter().map(|d| d["outcome"]["duplicates"].as_array().map_or(0, Vec::len)).sum();
     c.that(deliveries.len() == 2 && started == 1 && duplicates == 1, format!("deliveries: {deliveries:?}"));
-    let execs = report.report["targetExecutions"].as_array().map_or(0, Vec::len);
+    let execs = target_executions(&report);
     c.that(execs == 1, format!("want 1 target execution, got {execs}"));
     row(
         "sns-delivered-twice",

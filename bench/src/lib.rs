@@ -25,6 +25,39 @@ pub fn repo_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// Runs a benchmark program's `run` on a multi-threaded tokio runtime; an
+/// error is printed as `{program}: {error}` and fails the process.
+pub fn run_main<F>(program: &str, run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{program}: tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `aurora-dr` binary to drive: `explicit` (`--cli`) or the release
+/// build; an error naming it when it is not there.
+pub fn cli_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    let cli = explicit.map_or_else(|| repo_root().join("target/release/aurora-dr"), Path::to_path_buf);
+    if cli.exists() {
+        Ok(cli)
+    } else {
+        Err(format!("{} is missing: build it with `make bench`", cli.display()))
+    }
+}
+
 /// The workspace's `[profile.release]` settings as written in Cargo.toml
 /// (`opt-level = "s", lto = "thin", strip = true`), so the tables name the
 /// build they measured.

@@ -89,21 +89,7 @@ struct Fixture {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-cold-start: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-cold-start: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    aurora_dr_bench::run_main("bench-cold-start", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), String> {

@@ -51,30 +51,13 @@ struct Run {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-drill: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-drill: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    aurora_dr_bench::run_main("bench-drill", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let root = repo_root();
-    let cli = args.cli.clone().unwrap_or_else(|| root.join("target/release/aurora-dr"));
+    let cli = aurora_dr_bench::cli_binary(args.cli.as_deref())?;
     let config = args.config.clone().unwrap_or_else(|| root.join("examples/drill.toml"));
-    if !cli.exists() {
-        return Err(format!("{} is missing: build it with `make bench`", cli.display()));
-    }
     println!("== 2. Drill overhead ==");
     println!("machine: {}", machine_summary());
     println!(

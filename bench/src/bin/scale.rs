@@ -25,8 +25,8 @@ use std::time::Instant;
 use aurora_dr_asl::{
     Clock, Definition, Engine, EventType, MockConfig, StartOptions, StateMachineSpec, Status, Substitutions,
 };
+use aurora_dr_bench::machine_summary;
 use aurora_dr_bench::table::Table;
-use aurora_dr_bench::{machine_summary, repo_root};
 use aurora_dr_emulator::{Delay, Emulator, EmulatorConfig, FaultRule, Latency};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -66,21 +66,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-scale: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-scale: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    aurora_dr_bench::run_main("bench-scale", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -162,11 +148,7 @@ async fn run(args: Args) -> Result<(), String> {
 /// each of `snapshot_fractions` of that, and that refuses a sixth concurrent
 /// copy (the Aurora quota of 5).
 async fn fleet(args: &Args) -> Result<(), String> {
-    let root = repo_root();
-    let cli = args.cli.clone().unwrap_or_else(|| root.join("target/release/aurora-dr"));
-    if !cli.exists() {
-        return Err(format!("{} is missing: build it with `make bench`", cli.display()));
-    }
+    let cli = aurora_dr_bench::cli_binary(args.cli.as_deref())?;
     let copy = args.copy_seconds;
     println!(
         "fleet drill: `aurora-dr drill --seed --time-scale {}` with n cluster pairs; emulator: copy quota 5, \
