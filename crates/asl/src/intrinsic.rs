@@ -6,9 +6,9 @@
 //! calls. Argument counts are checked at load time; argument types at run
 //! time, where a mismatch raises `States.IntrinsicFailure`.
 
+use crate::env::Env;
 use crate::error::StateError;
 use crate::path::JsonPath;
-use crate::payload::Env;
 use base64::Engine as _;
 use serde_json::Value;
 

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Modules: [`definition`] (load + validate), [`path`] (JSONPath / reference
-//! paths), [`payload`] (Parameters-style templates), [`intrinsic`]
+//! paths), [`env`] (what `$` and `$$` mean), [`payload`] (Parameters-style
+//! templates), [`intrinsic`]
 //! (`States.*` functions), [`choice`] (Choice rules), [`engine`] (executions),
 //! [`history`] (events), [`registry`] (task handlers, substitutions),
 //! [`mock`] (Step Functions Local mock configs), [`clock`], [`server`]
@@ -26,6 +27,7 @@ pub mod choice;
 pub mod clock;
 pub mod definition;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod history;
 pub mod intrinsic;

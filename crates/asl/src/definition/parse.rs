@@ -1,266 +1,51 @@
-//! Loading and validating an ASL definition (JSONPath query language).
-//!
-//! [`Definition::parse`] either returns a fully checked definition or every
-//! problem found ([`AslError::Invalid`]), each naming the state (slash path for
-//! nested states: `Map/ItemProcessor/Inner`) and the field. Checks: JSON shape
-//! and field types, fields allowed per state type, `Next`/`Default`/Catch
-//! targets, reachability from `StartAt`, a terminal state in every scope,
-//! `Next` xor `End`, path syntax (reference paths where ASL requires them),
-//! payload templates and intrinsic calls, Retry/Catch fields, timeouts.
-//! Features this engine does not run are rejected here, naming the feature and
-//! the state: JSONata, variables (`Assign`), distributed Map and its fields,
-//! `.sync`/`.waitForTaskToken` integrations.
+//! The loader: JSON shape, fields allowed per state type, transitions and
+//! reachability, paths and templates. Every problem becomes one
+//! [`Diagnostic`] naming the state and the field.
 
+use super::{Concurrency, FailField, IoPath, ResultPath, Scope, Seconds, State, StateKind, WaitFor};
 use crate::choice::{self, Rule};
-use crate::error::{AslError, Diagnostic};
+use crate::error::Diagnostic;
 use crate::path::JsonPath;
 use crate::payload::{self, Template};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use time::OffsetDateTime;
-
-/// A loaded, validated state machine definition.
-#[derive(Debug, Clone)]
-pub struct Definition {
-    pub comment: Option<String>,
-    /// Machine-level `TimeoutSeconds`.
-    pub timeout_seconds: Option<u64>,
-    pub root: Scope,
-    source: Value,
-}
-
-/// A set of states with a start state: the machine, a Parallel branch or a Map processor.
-#[derive(Debug, Clone)]
-pub struct Scope {
-    pub start_at: String,
-    pub states: Vec<State>,
-    index: HashMap<String, usize>,
-}
-
-impl Scope {
-    pub fn get(&self, name: &str) -> Option<&State> {
-        self.index.get(name).map(|&i| &self.states[i])
-    }
-}
-
-/// `InputPath` / `OutputPath`: absent means `$`, JSON null means `{}`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IoPath {
-    Default,
-    Null,
-    Path(JsonPath),
-}
-
-/// `ResultPath`: absent means `$` (replace), JSON null discards the result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResultPath {
-    Default,
-    Null,
-    Path(JsonPath),
-}
-
-/// A number of seconds given literally or by a reference path.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Seconds {
-    Fixed(u64),
-    Path(JsonPath),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum WaitFor {
-    Seconds(u64),
-    SecondsPath(JsonPath),
-    Timestamp(OffsetDateTime),
-    TimestampPath(JsonPath),
-}
-
-/// `Error`/`Cause` of a Fail state: literal, or `ErrorPath`/`CausePath`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FailField {
-    Literal(String),
-    Dynamic(Template),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Jitter {
-    None,
-    Full,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Retrier {
-    pub error_equals: Vec<String>,
-    pub interval_seconds: u64,
-    pub max_attempts: u64,
-    pub backoff_rate: f64,
-    pub max_delay_seconds: Option<u64>,
-    pub jitter: Jitter,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Catcher {
-    pub error_equals: Vec<String>,
-    pub next: String,
-    pub result_path: ResultPath,
-}
-
-/// `MaxConcurrency` of a Map state (0 = unlimited).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Concurrency {
-    Fixed(u64),
-    Path(JsonPath),
-}
-
-#[derive(Debug, Clone)]
-pub enum StateKind {
-    Pass {
-        result: Option<Value>,
-    },
-    Task {
-        resource: String,
-        timeout: Option<Seconds>,
-    },
-    Choice {
-        choices: Vec<(Rule, String)>,
-        default: Option<String>,
-    },
-    Wait(WaitFor),
-    Succeed,
-    Fail {
-        error: Option<FailField>,
-        cause: Option<FailField>,
-    },
-    Parallel {
-        branches: Vec<Scope>,
-    },
-    Map {
-        items_path: Option<JsonPath>,
-        item_selector: Option<Template>,
-        processor: Box<Scope>,
-        max_concurrency: Concurrency,
-    },
-}
-
-/// One state, with the fields common to several types flattened in (absent
-/// where the type does not allow them).
-#[derive(Debug, Clone)]
-pub struct State {
-    pub name: String,
-    pub kind: StateKind,
-    pub input_path: IoPath,
-    pub output_path: IoPath,
-    pub parameters: Option<Template>,
-    pub result_selector: Option<Template>,
-    pub result_path: ResultPath,
-    pub retry: Vec<Retrier>,
-    pub catch: Vec<Catcher>,
-    /// `None` for `End: true` and for Choice/Succeed/Fail.
-    pub next: Option<String>,
-}
-
-impl State {
-    /// The ASL `Type` name.
-    pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            StateKind::Pass { .. } => "Pass",
-            StateKind::Task { .. } => "Task",
-            StateKind::Choice { .. } => "Choice",
-            StateKind::Wait(_) => "Wait",
-            StateKind::Succeed => "Succeed",
-            StateKind::Fail { .. } => "Fail",
-            StateKind::Parallel { .. } => "Parallel",
-            StateKind::Map { .. } => "Map",
-        }
-    }
-}
-
-const KNOWN_STATES_ERRORS: &[&str] = &[
-    "States.ALL",
-    "States.DataLimitExceeded",
-    "States.ExceedToleratedFailureThreshold",
-    "States.HeartbeatTimeout",
-    "States.Http.Socket",
-    "States.IntrinsicFailure",
-    "States.ItemReaderFailed",
-    "States.NoChoiceMatched",
-    "States.ParameterPathFailure",
-    "States.Permissions",
-    "States.ResultPathMatchFailure",
-    "States.ResultWriterFailed",
-    "States.Runtime",
-    "States.TaskFailed",
-    "States.Timeout",
-    "States.BranchFailed",
-    "States.QueryEvaluationError",
-];
 
 /// The largest number AWS accepts for seconds fields.
-const MAX_SECONDS: u64 = 99_999_999;
-
-impl Definition {
-    /// Parse and validate definition text.
-    pub fn parse(text: &str) -> Result<Definition, AslError> {
-        let v: Value = serde_json::from_str(text)?;
-        Definition::from_value(v)
-    }
-
-    /// Validate and load an already-parsed JSON definition.
-    pub fn from_value(v: Value) -> Result<Definition, AslError> {
-        let mut cx = Cx::default();
-        let def = cx.machine(&v);
-        match def {
-            Some((comment, timeout_seconds, root)) if cx.diags.is_empty() => {
-                Ok(Definition { comment, timeout_seconds, root, source: v })
-            }
-            _ => Err(AslError::Invalid(cx.diags)),
-        }
-    }
-
-    /// The definition as JSON (after substitutions, if any were applied).
-    pub fn source(&self) -> &Value {
-        &self.source
-    }
-}
-
-/// Every problem in `text`; empty when the definition is valid.
-pub fn validate(text: &str) -> Vec<Diagnostic> {
-    match Definition::parse(text) {
-        Ok(_) => Vec::new(),
-        Err(AslError::Invalid(d)) => d,
-        Err(e) => vec![Diagnostic { state: None, field: String::new(), message: e.to_string() }],
-    }
-}
+pub(super) const MAX_SECONDS: u64 = 99_999_999;
 
 #[derive(Default)]
-struct Cx {
-    diags: Vec<Diagnostic>,
+pub(super) struct Cx {
+    pub(super) diags: Vec<Diagnostic>,
 }
 
 /// Field access on one JSON object that remembers which keys were read.
-struct Obj<'a> {
+pub(super) struct Obj<'a> {
     m: &'a Map<String, Value>,
     seen: HashSet<&'static str>,
 }
 
 impl<'a> Obj<'a> {
-    fn get(&mut self, k: &'static str) -> Option<&'a Value> {
+    pub(super) fn new(m: &'a Map<String, Value>) -> Self {
+        Obj { m, seen: HashSet::new() }
+    }
+    pub(super) fn get(&mut self, k: &'static str) -> Option<&'a Value> {
         self.seen.insert(k);
         self.m.get(k)
     }
-    fn has(&self, k: &str) -> bool {
+    pub(super) fn has(&self, k: &str) -> bool {
         self.m.contains_key(k)
     }
-    fn unknown(&self) -> Vec<&'a String> {
+    pub(super) fn unknown(&self) -> Vec<&'a String> {
         self.m.keys().filter(|k| !self.seen.contains(k.as_str())).collect()
     }
 }
 
-fn as_secs(v: &Value) -> Option<u64> {
+pub(super) fn as_secs(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
 }
 
 impl Cx {
-    fn err(&mut self, state: Option<&str>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, state: Option<&str>, field: impl Into<String>, message: impl Into<String>) {
         self.diags.push(Diagnostic {
             state: state.map(str::to_string),
             field: field.into(),
@@ -268,12 +53,12 @@ impl Cx {
         });
     }
 
-    fn machine(&mut self, v: &Value) -> Option<(Option<String>, Option<u64>, Scope)> {
+    pub(super) fn machine(&mut self, v: &Value) -> Option<(Option<String>, Option<u64>, Scope)> {
         let Value::Object(m) = v else {
             self.err(None, "", "the definition must be a JSON object");
             return None;
         };
-        let mut o = Obj { m, seen: HashSet::new() };
+        let mut o = Obj::new(m);
         let comment = o.get("Comment").and_then(Value::as_str).map(str::to_string);
         if let Some(ver) = o.get("Version")
             && ver.as_str() != Some("1.0")
@@ -436,7 +221,7 @@ impl Cx {
             self.err(Some(loc), "", "a state must be an object");
             return None;
         };
-        let mut o = Obj { m, seen: HashSet::new() };
+        let mut o = Obj::new(m);
         let ty = match o.get("Type") {
             Some(Value::String(t)) => t.as_str(),
             Some(other) => {
@@ -572,7 +357,7 @@ impl Cx {
         }
     }
 
-    fn result_path(&mut self, v: Option<&Value>, loc: &str, field: &str) -> ResultPath {
+    pub(super) fn result_path(&mut self, v: Option<&Value>, loc: &str, field: &str) -> ResultPath {
         match v {
             None => ResultPath::Default,
             Some(Value::Null) => ResultPath::Null,
@@ -625,170 +410,6 @@ impl Cx {
                 None
             }
         }
-    }
-
-    fn error_equals(&mut self, v: Option<&Value>, loc: &str, field: &str) -> Vec<String> {
-        let Some(Value::Array(a)) = v else {
-            self.err(Some(loc), format!("{field}.ErrorEquals"), "required: a non-empty array of error names");
-            return Vec::new();
-        };
-        if a.is_empty() {
-            self.err(Some(loc), format!("{field}.ErrorEquals"), "must not be empty");
-        }
-        let mut out = Vec::new();
-        for e in a {
-            match e.as_str() {
-                Some(s) => {
-                    if s.starts_with("States.") && !KNOWN_STATES_ERRORS.contains(&s) {
-                        self.err(
-                            Some(loc),
-                            format!("{field}.ErrorEquals"),
-                            format!("unknown error name '{s}' (names starting with 'States.' are reserved)"),
-                        );
-                    }
-                    out.push(s.to_string());
-                }
-                None => self.err(
-                    Some(loc),
-                    format!("{field}.ErrorEquals"),
-                    format!("error names must be strings, got {e}"),
-                ),
-            }
-        }
-        if out.iter().any(|e| e == "States.ALL") && out.len() > 1 {
-            self.err(Some(loc), format!("{field}.ErrorEquals"), "States.ALL must appear alone");
-        }
-        out
-    }
-
-    fn retriers(&mut self, o: &mut Obj<'_>, loc: &str) -> Vec<Retrier> {
-        let Some(v) = o.get("Retry") else { return Vec::new() };
-        let Value::Array(a) = v else {
-            self.err(Some(loc), "Retry", "must be an array of retriers");
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (i, r) in a.iter().enumerate() {
-            let f = format!("Retry[{i}]");
-            let Value::Object(m) = r else {
-                self.err(Some(loc), f, "a retrier must be an object");
-                continue;
-            };
-            let mut ro = Obj { m, seen: HashSet::new() };
-            let error_equals = self.error_equals(ro.get("ErrorEquals"), loc, &f);
-            if error_equals.iter().any(|e| e == "States.ALL") && i + 1 != a.len() {
-                self.err(
-                    Some(loc),
-                    format!("{f}.ErrorEquals"),
-                    "a retrier with States.ALL must be the last one",
-                );
-            }
-            let mut int_field = |cx: &mut Cx, name: &'static str, default: u64, min: u64| -> u64 {
-                match ro.get(name) {
-                    None => default,
-                    Some(v) => match as_secs(v) {
-                        Some(n) if n >= min && n <= MAX_SECONDS => n,
-                        _ => {
-                            cx.err(
-                                Some(loc),
-                                format!("{f}.{name}"),
-                                format!("must be an integer >= {min}, got {v}"),
-                            );
-                            default
-                        }
-                    },
-                }
-            };
-            let interval_seconds = int_field(self, "IntervalSeconds", 1, 1);
-            let max_attempts = int_field(self, "MaxAttempts", 3, 0);
-            let max_delay_seconds = Some(int_field(self, "MaxDelaySeconds", 0, 1)).filter(|&n| n > 0);
-            let backoff_rate = match ro.get("BackoffRate") {
-                None => 2.0,
-                Some(v) => match v.as_f64() {
-                    Some(b) if b >= 1.0 => b,
-                    _ => {
-                        self.err(
-                            Some(loc),
-                            format!("{f}.BackoffRate"),
-                            format!("must be a number >= 1.0, got {v}"),
-                        );
-                        2.0
-                    }
-                },
-            };
-            let jitter = match ro.get("JitterStrategy") {
-                None => Jitter::None,
-                Some(Value::String(s)) if s == "NONE" => Jitter::None,
-                Some(Value::String(s)) if s == "FULL" => Jitter::Full,
-                Some(v) => {
-                    self.err(
-                        Some(loc),
-                        format!("{f}.JitterStrategy"),
-                        format!("must be \"FULL\" or \"NONE\", got {v}"),
-                    );
-                    Jitter::None
-                }
-            };
-            ro.get("Comment");
-            for k in ro.unknown() {
-                self.err(Some(loc), format!("{f}.{k}"), "field not allowed in a retrier");
-            }
-            out.push(Retrier {
-                error_equals,
-                interval_seconds,
-                max_attempts,
-                backoff_rate,
-                max_delay_seconds,
-                jitter,
-            });
-        }
-        out
-    }
-
-    fn catchers(&mut self, o: &mut Obj<'_>, loc: &str) -> Vec<Catcher> {
-        let Some(v) = o.get("Catch") else { return Vec::new() };
-        let Value::Array(a) = v else {
-            self.err(Some(loc), "Catch", "must be an array of catchers");
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (i, c) in a.iter().enumerate() {
-            let f = format!("Catch[{i}]");
-            let Value::Object(m) = c else {
-                self.err(Some(loc), f, "a catcher must be an object");
-                continue;
-            };
-            let mut co = Obj { m, seen: HashSet::new() };
-            let error_equals = self.error_equals(co.get("ErrorEquals"), loc, &f);
-            if error_equals.iter().any(|e| e == "States.ALL") && i + 1 != a.len() {
-                self.err(
-                    Some(loc),
-                    format!("{f}.ErrorEquals"),
-                    "a catcher with States.ALL must be the last one",
-                );
-            }
-            let next = match co.get("Next") {
-                Some(Value::String(n)) => n.clone(),
-                _ => {
-                    self.err(Some(loc), format!("{f}.Next"), "required: the state to go to");
-                    continue;
-                }
-            };
-            let result_path = self.result_path(co.get("ResultPath"), loc, &format!("{f}.ResultPath"));
-            co.get("Comment");
-            if co.get("Output").is_some() || co.get("Assign").is_some() {
-                self.err(
-                    Some(loc),
-                    f.clone(),
-                    "unsupported feature: Output/Assign in a catcher (JSONata/variables)",
-                );
-            }
-            for k in co.unknown() {
-                self.err(Some(loc), format!("{f}.{k}"), "field not allowed in a catcher");
-            }
-            out.push(Catcher { error_equals, next, result_path });
-        }
-        out
     }
 
     fn seconds(
@@ -1005,7 +626,7 @@ impl Cx {
                 self.err(Some(loc), format!("Branches[{i}]"), "a branch must be an object");
                 continue;
             };
-            let mut bo = Obj { m, seen: HashSet::new() };
+            let mut bo = Obj::new(m);
             bo.get("Comment");
             self.query_language(bo.get("QueryLanguage"), Some(&prefix));
             if let Some(s) = self.scope(&mut bo, Some(&prefix)) {
@@ -1076,7 +697,7 @@ impl Cx {
             return None;
         };
         let prefix = format!("{loc}/{field}");
-        let mut po = Obj { m, seen: HashSet::new() };
+        let mut po = Obj::new(m);
         po.get("Comment");
         if let Some(cfg) = po.get("ProcessorConfig") {
             match cfg.get("Mode").and_then(Value::as_str) {
@@ -1099,120 +720,5 @@ impl Cx {
             self.err(Some(loc), format!("{field}.{k}"), "field not allowed in an item processor");
         }
         Some(StateKind::Map { items_path, item_selector, processor: Box::new(processor?), max_concurrency })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn diags(v: Value) -> Vec<Diagnostic> {
-        match Definition::from_value(v) {
-            Ok(_) => vec![],
-            Err(e) => e.diagnostics().to_vec(),
-        }
-    }
-
-    fn has(d: &[Diagnostic], state: Option<&str>, field: &str, msg: &str) -> bool {
-        d.iter().any(|x| x.state.as_deref() == state && x.field == field && x.message.contains(msg))
-    }
-
-    #[test]
-    fn minimal_definition_loads() {
-        let d =
-            Definition::from_value(json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})).unwrap();
-        assert_eq!(d.root.start_at, "A");
-        assert_eq!(d.root.get("A").unwrap().type_name(), "Succeed");
-    }
-
-    #[test]
-    fn graph_problems_are_reported() {
-        let d = diags(json!({"StartAt": "A", "States": {
-            "A": {"Type": "Pass", "Next": "Nowhere"},
-            "B": {"Type": "Pass", "End": true},
-            "C": {"Type": "Pass"}
-        }}));
-        assert!(has(&d, Some("A"), "Next", "'Nowhere' is not a state"), "{d:?}");
-        assert!(has(&d, Some("B"), "StartAt", "unreachable"), "{d:?}");
-        assert!(has(&d, Some("C"), "Next", "missing"), "{d:?}");
-        let d = diags(
-            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}),
-        );
-        assert!(has(&d, None, "States", "no terminal state"), "{d:?}");
-        let d = diags(json!({"StartAt": "X", "States": {"A": {"Type": "Succeed"}}}));
-        assert!(has(&d, None, "StartAt", "'X' is not a state"), "{d:?}");
-    }
-
-    #[test]
-    fn field_problems_are_reported() {
-        let d = diags(json!({"StartAt": "A", "States": {"A": {
-            "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true,
-            "InputPath": "$.a[", "ResultPath": "$.a[*]", "Bogus": 1,
-            "Retry": [{"ErrorEquals": ["States.ALL"], "BackoffRate": 0.5, "IntervalSeconds": 0, "JitterStrategy": "SOME"},
-                      {"ErrorEquals": []}],
-            "Parameters": {"x.$": "not a path"}
-        }}}));
-        assert!(has(&d, Some("A"), "InputPath", "invalid path"), "{d:?}");
-        assert!(has(&d, Some("A"), "ResultPath", "not a reference path"), "{d:?}");
-        assert!(has(&d, Some("A"), "Bogus", "not allowed in a Task"), "{d:?}");
-        assert!(has(&d, Some("A"), "Retry[0].BackoffRate", ">= 1.0"), "{d:?}");
-        assert!(has(&d, Some("A"), "Retry[0].IntervalSeconds", ">= 1"), "{d:?}");
-        assert!(has(&d, Some("A"), "Retry[0].JitterStrategy", "FULL"), "{d:?}");
-        assert!(has(&d, Some("A"), "Retry[0].ErrorEquals", "must be the last"), "{d:?}");
-        assert!(has(&d, Some("A"), "Retry[1].ErrorEquals", "must not be empty"), "{d:?}");
-        assert!(has(&d, Some("A"), "Parameters.x.$", "a path must start"), "{d:?}");
-    }
-
-    #[test]
-    fn unsupported_features_name_feature_and_state() {
-        let d =
-            diags(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}));
-        assert!(has(&d, None, "QueryLanguage", "JSONata"), "{d:?}");
-        let d = diags(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}},
-            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}}}));
-        assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.Mode", "distributed Map"), "{d:?}");
-        assert!(has(&d, Some("M"), "ItemReader", "distributed Map"), "{d:?}");
-        let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
-            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}}}));
-        assert!(has(&d, Some("T"), "Resource", ".waitForTaskToken"), "{d:?}");
-        let d = diags(
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {"x": 1}}}}),
-        );
-        assert!(has(&d, Some("P"), "Assign", "variables"), "{d:?}");
-    }
-
-    #[test]
-    fn nested_scopes_are_checked_with_their_location() {
-        let d = diags(json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
-            {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Outer"}}}
-        ]}}}));
-        assert!(has(&d, Some("P/Branches[0]/X"), "Next", "'Outer' is not a state"), "{d:?}");
-        let d = diags(json!({"StartAt": "C", "States": {
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericEquals": "1", "Next": "D"}], "Default": "Missing"},
-            "D": {"Type": "Succeed"}}}));
-        assert!(has(&d, Some("C"), "Choices[0].NumericEquals", "must be a number"), "{d:?}");
-        assert!(has(&d, Some("C"), "Default", "'Missing'"), "{d:?}");
-    }
-
-    #[test]
-    fn wait_and_fail_fields() {
-        let d = diags(json!({"StartAt": "W", "States": {
-            "W": {"Type": "Wait", "Seconds": 1, "Timestamp": "2020-01-01T00:00:00Z", "Next": "F"},
-            "F": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}}}));
-        assert!(has(&d, Some("W"), "Seconds", "exactly one"), "{d:?}");
-        assert!(has(&d, Some("F"), "ErrorPath", "mutually exclusive"), "{d:?}");
-        let d = diags(
-            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2020-01-01 00:00", "End": true}}}),
-        );
-        assert!(has(&d, Some("W"), "Timestamp", "RFC 3339"), "{d:?}");
-    }
-
-    #[test]
-    fn validate_reports_bad_json() {
-        let d = validate("{not json");
-        assert_eq!(d.len(), 1);
-        assert!(d[0].message.contains("not valid JSON"));
     }
 }

@@ -1,0 +1,219 @@
+//! Loading and validating an ASL definition (JSONPath query language).
+//!
+//! [`Definition::parse`] either returns a fully checked definition or every
+//! problem found ([`AslError::Invalid`]), each naming the state (slash path for
+//! nested states: `Map/ItemProcessor/Inner`) and the field. Checks: JSON shape
+//! and field types, fields allowed per state type, `Next`/`Default`/Catch
+//! targets, reachability from `StartAt`, a terminal state in every scope,
+//! `Next` xor `End`, path syntax (reference paths where ASL requires them),
+//! payload templates and intrinsic calls, Retry/Catch fields, timeouts.
+//! Features this engine does not run are rejected here, naming the feature and
+//! the state: JSONata, variables (`Assign`), distributed Map and its fields,
+//! `.sync`/`.waitForTaskToken` integrations.
+
+//!
+//! Layout: this module holds the model (what a loaded definition is);
+//! `parse` the loader and its checks; `retry_catch` the Retry and Catch
+//! fields and the reserved `States.*` error names.
+
+mod parse;
+mod retry_catch;
+#[cfg(test)]
+mod tests;
+
+use crate::choice::Rule;
+use crate::error::{AslError, Diagnostic};
+use crate::path::JsonPath;
+use crate::payload::Template;
+use serde_json::Value;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// A loaded, validated state machine definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub comment: Option<String>,
+    /// Machine-level `TimeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+    pub root: Scope,
+    source: Value,
+}
+
+/// A set of states with a start state: the machine, a Parallel branch or a Map processor.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub start_at: String,
+    pub states: Vec<State>,
+    index: HashMap<String, usize>,
+}
+
+impl Scope {
+    pub fn get(&self, name: &str) -> Option<&State> {
+        self.index.get(name).map(|&i| &self.states[i])
+    }
+}
+
+/// `InputPath` / `OutputPath`: absent means `$`, JSON null means `{}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IoPath {
+    Default,
+    Null,
+    Path(JsonPath),
+}
+
+/// `ResultPath`: absent means `$` (replace), JSON null discards the result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultPath {
+    Default,
+    Null,
+    Path(JsonPath),
+}
+
+/// A number of seconds given literally or by a reference path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seconds {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitFor {
+    Seconds(u64),
+    SecondsPath(JsonPath),
+    Timestamp(OffsetDateTime),
+    TimestampPath(JsonPath),
+}
+
+/// `Error`/`Cause` of a Fail state: literal, or `ErrorPath`/`CausePath`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailField {
+    Literal(String),
+    Dynamic(Template),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrier {
+    pub error_equals: Vec<String>,
+    pub interval_seconds: u64,
+    pub max_attempts: u64,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub jitter: Jitter,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catcher {
+    pub error_equals: Vec<String>,
+    pub next: String,
+    pub result_path: ResultPath,
+}
+
+/// `MaxConcurrency` of a Map state (0 = unlimited).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Concurrency {
+    Fixed(u64),
+    Path(JsonPath),
+}
+
+#[derive(Debug, Clone)]
+pub enum StateKind {
+    Pass {
+        result: Option<Value>,
+    },
+    Task {
+        resource: String,
+        timeout: Option<Seconds>,
+    },
+    Choice {
+        choices: Vec<(Rule, String)>,
+        default: Option<String>,
+    },
+    Wait(WaitFor),
+    Succeed,
+    Fail {
+        error: Option<FailField>,
+        cause: Option<FailField>,
+    },
+    Parallel {
+        branches: Vec<Scope>,
+    },
+    Map {
+        items_path: Option<JsonPath>,
+        item_selector: Option<Template>,
+        processor: Box<Scope>,
+        max_concurrency: Concurrency,
+    },
+}
+
+/// One state, with the fields common to several types flattened in (absent
+/// where the type does not allow them).
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub kind: StateKind,
+    pub input_path: IoPath,
+    pub output_path: IoPath,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    /// `None` for `End: true` and for Choice/Succeed/Fail.
+    pub next: Option<String>,
+}
+
+impl State {
+    /// The ASL `Type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "Pass",
+            StateKind::Task { .. } => "Task",
+            StateKind::Choice { .. } => "Choice",
+            StateKind::Wait(_) => "Wait",
+            StateKind::Succeed => "Succeed",
+            StateKind::Fail { .. } => "Fail",
+            StateKind::Parallel { .. } => "Parallel",
+            StateKind::Map { .. } => "Map",
+        }
+    }
+}
+
+impl Definition {
+    /// Parse and validate definition text.
+    pub fn parse(text: &str) -> Result<Definition, AslError> {
+        let v: Value = serde_json::from_str(text)?;
+        Definition::from_value(v)
+    }
+
+    /// Validate and load an already-parsed JSON definition.
+    pub fn from_value(v: Value) -> Result<Definition, AslError> {
+        let mut cx = parse::Cx::default();
+        let def = cx.machine(&v);
+        match def {
+            Some((comment, timeout_seconds, root)) if cx.diags.is_empty() => {
+                Ok(Definition { comment, timeout_seconds, root, source: v })
+            }
+            _ => Err(AslError::Invalid(cx.diags)),
+        }
+    }
+
+    /// The definition as JSON (after substitutions, if any were applied).
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+}
+
+/// Every problem in `text`; empty when the definition is valid.
+pub fn validate(text: &str) -> Vec<Diagnostic> {
+    match Definition::parse(text) {
+        Ok(_) => Vec::new(),
+        Err(AslError::Invalid(d)) => d,
+        Err(e) => vec![Diagnostic { state: None, field: String::new(), message: e.to_string() }],
+    }
+}
