@@ -31,6 +31,7 @@ pub mod env;
 pub mod error;
 pub mod history;
 pub mod intrinsic;
+pub mod limits;
 pub mod mock;
 pub mod path;
 pub mod payload;

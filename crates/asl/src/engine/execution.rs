@@ -6,6 +6,7 @@ use super::interp::Interp;
 use crate::clock::Clock;
 use crate::error::{StateError, names};
 use crate::history::{EventDetails, EventType, HistoryEvent};
+use crate::limits;
 use crate::mock::MockSession;
 use futures::FutureExt;
 use serde_json::Value;
@@ -52,6 +53,8 @@ pub(super) struct HistoryLog {
     events: Vec<HistoryEvent>,
     subscribers: Vec<mpsc::UnboundedSender<HistoryEvent>>,
     closed: bool,
+    /// The history quota was reached: only the terminal event may follow.
+    full: bool,
 }
 
 pub(super) struct ExecInner {
@@ -65,6 +68,8 @@ pub(super) struct ExecInner {
     pub(super) outcome: watch::Sender<Option<Outcome>>,
     pub(super) stop_requested: Mutex<Option<(Option<String>, Option<String>)>>,
     pub(super) stop: Notify,
+    /// Signalled once when the history quota is reached.
+    pub(super) history_full: Notify,
     pub(super) mocks: Option<MockSession>,
 }
 
@@ -89,6 +94,7 @@ impl ExecInner {
             outcome,
             stop_requested: Mutex::new(None),
             stop: Notify::new(),
+            history_full: Notify::new(),
             mocks,
         }
     }
@@ -186,9 +192,23 @@ impl Execution {
         true
     }
 
+    /// Record one event. Once the history holds 24,999 events only the
+    /// terminal event is recorded: any other event marks the history full
+    /// (the execution then fails, see [`drive`]) and is dropped, as AWS does
+    /// ("Avoid reaching the history quota").
     pub(super) fn emit(&self, th: &mut Thread, event_type: EventType, details: EventDetails) -> u64 {
         let mut h = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.closed {
+            return th.prev;
+        }
         let id = h.events.len() as u64 + 1;
+        if !event_type.is_terminal() && (h.full || id as usize >= limits::HISTORY_EVENTS) {
+            if !h.full {
+                h.full = true;
+                self.inner.history_full.notify_one();
+            }
+            return th.prev;
+        }
         let ev = HistoryEvent {
             id,
             previous_event_id: th.prev,
@@ -204,6 +224,16 @@ impl Execution {
         h.events.push(ev);
         th.prev = id;
         id
+    }
+
+    /// Whether the history quota has been reached.
+    pub(super) fn history_full(&self) -> bool {
+        self.inner.history.lock().unwrap_or_else(|p| p.into_inner()).full
+    }
+
+    /// The error that ends an execution whose history is full.
+    pub(super) fn history_limit_error() -> StateError {
+        StateError::new(limits::HISTORY_LIMIT_ERROR, limits::HISTORY_LIMIT_CAUSE)
     }
 }
 
@@ -250,12 +280,15 @@ pub(super) async fn drive(exec: Execution) {
         };
         tokio::select! {
             end = timed => end,
+            _ = exec.inner.history_full.notified() => End::Done(Err(Execution::history_limit_error())),
             _ = exec.inner.stop.notified() => {
                 let (e, c) = exec.inner.stop_requested.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or((None, None));
                 End::Aborted(e, c)
             }
         }
     };
+    // Whatever the body did after the quota was reached, the execution fails for it.
+    let end = if exec.history_full() { End::Done(Err(Execution::history_limit_error())) } else { end };
     let (event_type, details, outcome) = match end {
         End::Done(Ok(output)) => (
             EventType::ExecutionSucceeded,

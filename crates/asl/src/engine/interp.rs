@@ -10,6 +10,7 @@ use crate::definition::{
 use crate::env::Env;
 use crate::error::{StateError, names};
 use crate::history::{EventDetails, EventType};
+use crate::limits;
 use crate::mock::MockAnswer;
 use crate::payload::Template;
 use crate::registry::{self, Target};
@@ -92,7 +93,13 @@ impl<'a> Interp<'a> {
                 .ok_or_else(|| StateError::runtime(format!("no state '{}'", scope.start_at)))?;
             let mut input = input;
             loop {
-                match self.run_state(state, input, th).await? {
+                let flow = self.run_state(state, input, th).await;
+                // A history at its quota ends the execution, even in a loop
+                // of states that never wait.
+                if self.exec.history_full() {
+                    return Err(Execution::history_limit_error());
+                }
+                match flow? {
                     Flow::End(out) => return Ok(out),
                     Flow::Next(next, out) => {
                         state = scope
@@ -112,16 +119,20 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn exited(&self, th: &mut Thread, state: &State, out: &Value) {
+    /// `<Type>StateExited`, once the output is within the payload quota.
+    fn exited(&self, th: &mut Thread, state: &State, out: &Value) -> Result<(), StateError> {
+        limits::check_payload(out, || format!("The output of state '{}'", state.name))?;
         self.exec.emit(
             th,
             EventType::exited(state.type_name()),
             EventDetails { name: Some(state.name.clone()), output: Some(out.clone()), ..Default::default() },
         );
+        Ok(())
     }
 
     async fn run_state(&self, state: &State, raw: Value, th: &mut Thread) -> Result<Flow, StateError> {
         let st = StateCtx { name: &state.name, entered: self.clock.now(), retry_count: 0 };
+        limits::check_payload(&raw, || format!("The input of state '{}'", state.name))?;
         self.exec.emit(
             th,
             EventType::entered(state.type_name()),
@@ -136,12 +147,12 @@ impl<'a> Interp<'a> {
                     (None, None) => eff.into_owned(),
                 };
                 let out = output_path(state, result_path(&state.result_path, &raw, res)?)?;
-                self.exited(th, state, &out);
+                self.exited(th, state, &out)?;
                 Ok(Self::flow(state, out))
             }
             StateKind::Succeed => {
                 let out = output_path(state, input_path(state, &raw)?.into_owned())?;
-                self.exited(th, state, &out);
+                self.exited(th, state, &out)?;
                 Ok(Flow::End(out))
             }
             StateKind::Fail { error, cause } => {
@@ -176,7 +187,7 @@ impl<'a> Interp<'a> {
                     .or_else(|| default.clone())
                     .ok_or_else(|| StateError::new(names::NO_CHOICE_MATCHED, "No Matches!"))?;
                 let out = output_path(state, eff.into_owned())?;
-                self.exited(th, state, &out);
+                self.exited(th, state, &out)?;
                 Ok(Flow::Next(next, out))
             }
             StateKind::Wait(w) => {
@@ -209,7 +220,7 @@ impl<'a> Interp<'a> {
                 };
                 self.clock.sleep(d).await;
                 let out = output_path(state, eff.into_owned())?;
-                self.exited(th, state, &out);
+                self.exited(th, state, &out)?;
                 Ok(Self::flow(state, out))
             }
             StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map { .. } => {
@@ -228,6 +239,9 @@ impl<'a> Interp<'a> {
         let eff = input_path(state, &raw)?;
         let mut counts = vec![0u64; state.retry.len()];
         let result = loop {
+            if self.exec.history_full() {
+                return Err(Execution::history_limit_error());
+            }
             let attempt = match &state.kind {
                 StateKind::Task { resource, timeout } => {
                     self.task(state, resource, timeout.as_ref(), &eff, &st, th).await
@@ -270,7 +284,7 @@ impl<'a> Interp<'a> {
             Ok(res) => match result_path(&state.result_path, &raw, res) {
                 Ok(out) => {
                     let out = output_path(state, out)?;
-                    self.exited(th, state, &out);
+                    self.exited(th, state, &out)?;
                     return Ok(Self::flow(state, out));
                 }
                 Err(e) => e,
@@ -283,7 +297,7 @@ impl<'a> Interp<'a> {
         match state.catch.iter().find(|c: &&Catcher| caught.matches(&c.error_equals)) {
             Some(c) => {
                 let out = result_path(&c.result_path, &raw, caught.to_output())?;
-                self.exited(th, state, &out);
+                self.exited(th, state, &out)?;
                 Ok(Flow::Next(c.next.clone(), out))
             }
             None => Err(caught),
@@ -303,6 +317,7 @@ impl<'a> Interp<'a> {
             Some(t) => self.render(t, eff, st, None)?,
             None => eff.clone(),
         };
+        limits::check_payload(&params, || format!("The input of state '{}' after Parameters", state.name))?;
         let timeout_secs = match timeout {
             None => None,
             Some(Seconds::Fixed(s)) => Some(*s),
@@ -363,6 +378,19 @@ impl<'a> Interp<'a> {
             },
             None => call.await,
         };
+        // A result over the payload quota fails the task (and, being
+        // States.DataLimitExceeded, the execution) with the cause AWS reports.
+        let result = result.and_then(|v| {
+            if limits::json_bytes(&v) > limits::PAYLOAD_BYTES {
+                return Err(StateError::new(
+                    names::DATA_LIMIT_EXCEEDED,
+                    format!(
+                        "The state/task '{resource}' returned a result with a size exceeding the maximum number of bytes service limit."
+                    ),
+                ));
+            }
+            Ok(v)
+        });
         let (ok_type, fail_type, timeout_type) = if direct {
             (
                 EventType::LambdaFunctionSucceeded,
@@ -559,7 +587,10 @@ impl<'a> Interp<'a> {
                 ))
             })?,
         };
-        let limit = if limit == 0 { items.len().max(1) } else { limit as usize };
+        // "Using Map state in Inline mode": up to 40 concurrent iterations,
+        // whatever MaxConcurrency says (0 means "as many as possible").
+        let limit = if limit == 0 { items.len() } else { limit as usize };
+        let limit = limit.clamp(1, limits::INLINE_MAP_CONCURRENCY);
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             inputs.push(match item_selector {

@@ -36,6 +36,7 @@ pub use io::iso_ms;
 use crate::clock::Clock;
 use crate::definition::Definition;
 use crate::error::AslError;
+use crate::limits;
 use crate::mock::{MockConfig, MockSession};
 use crate::registry::TaskRegistry;
 use execution::{ExecInner, drive};
@@ -67,6 +68,9 @@ pub enum EngineError {
     InvalidDefinition(AslError),
     #[error("{0}")]
     MockConfig(AslError),
+    /// A request outside the API's constraints (lengths, sizes).
+    #[error("{0}")]
+    Validation(String),
 }
 
 impl EngineError {
@@ -80,7 +84,7 @@ impl EngineError {
             EngineError::InvalidName(_) => "InvalidName",
             EngineError::InvalidArn(_) => "InvalidArn",
             EngineError::InvalidDefinition(_) => "InvalidDefinition",
-            EngineError::MockConfig(_) => "ValidationException",
+            EngineError::MockConfig(_) | EngineError::Validation(_) => "ValidationException",
         }
     }
 }
@@ -188,16 +192,28 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Execution names: 1–80 characters, none of whitespace, `<>{}[]?*"#%\^|~`$&,;:/` or control characters.
-pub fn valid_name(name: &str) -> bool {
+pub use crate::limits::valid_name;
+
+/// The StartExecution/CreateStateMachine check of a name: a length outside
+/// 1-80 characters is a `ValidationException` (a length constraint of the
+/// API), a forbidden character `InvalidName` ("Step Functions service quotas",
+/// General quotas; StartExecution API reference).
+fn check_name(name: &str) -> Result<(), EngineError> {
     let n = name.chars().count();
-    (1..=80).contains(&n)
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || ('\u{7f}'..='\u{9f}').contains(&c)
-                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-        })
+    if !(1..=limits::NAME_CHARS).contains(&n) {
+        let bound = if n == 0 {
+            "Member must have length greater than or equal to 1".to_string()
+        } else {
+            format!("Member must have length less than or equal to {}", limits::NAME_CHARS)
+        };
+        return Err(EngineError::Validation(format!(
+            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: {bound}"
+        )));
+    }
+    if !valid_name(name) {
+        return Err(EngineError::InvalidName(name.to_string()));
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -244,9 +260,7 @@ impl Engine {
 
     /// Register a state machine. Its name must be new.
     pub fn register(&self, spec: StateMachineSpec) -> Result<Arc<StateMachine>, EngineError> {
-        if !valid_name(&spec.name) {
-            return Err(EngineError::InvalidName(spec.name));
-        }
+        check_name(&spec.name)?;
         let arn = spec.arn.unwrap_or_else(|| {
             format!("arn:aws:states:{}:{}:stateMachine:{}", self.inner.region, self.inner.account, spec.name)
         });
@@ -305,10 +319,21 @@ impl Engine {
             .state_machine(arn_or_name)
             .ok_or_else(|| EngineError::StateMachineDoesNotExist(arn_or_name.to_string()))?;
         let name = match opts.name {
-            Some(n) if valid_name(&n) => n,
-            Some(n) => return Err(EngineError::InvalidName(n)),
+            Some(n) => {
+                check_name(&n)?;
+                n
+            }
             None => crate::intrinsic::uuid_v4(),
         };
+        // StartExecution API reference: `input` has a maximum length of 262,144
+        // (the payload quota of "Step Functions service quotas").
+        let size = limits::json_bytes(&input);
+        if size > limits::PAYLOAD_BYTES {
+            return Err(EngineError::Validation(format!(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to {} (the input is {size} bytes)",
+                limits::PAYLOAD_BYTES
+            )));
+        }
         let mocks = match &opts.test_case {
             None => None,
             Some(tc) => {
