@@ -41,8 +41,8 @@ pub mod server;
 pub use clock::Clock;
 pub use definition::{Definition, validate};
 pub use engine::{
-    Engine, EngineError, Execution, HistorySubscription, Outcome, StartOptions, StateMachine,
-    StateMachineSpec, Status,
+    Engine, EngineError, Execution, HistorySubscription, MapRun, MapRunCounts, MapRunStatus, Outcome,
+    StartOptions, StateMachine, StateMachineSpec, Status,
 };
 pub use error::{AslError, Diagnostic, StateError, TaskError};
 pub use history::{EventDetails, EventType, HistoryEvent};

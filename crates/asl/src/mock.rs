@@ -174,6 +174,12 @@ impl MockSession {
         &self.case.name
     }
 
+    /// A session of the same test case with its own counters (for a
+    /// Distributed Map's child executions: each is an execution of its own).
+    pub fn fresh(&self) -> MockSession {
+        MockSession::new(self.case.clone())
+    }
+
     /// The answer for the next invocation of `state`, `None` if not mocked,
     /// `Some(Err(msg))` if mocked but no answer covers this invocation.
     pub fn next_answer(&self, state: &str) -> Option<Result<MockAnswer, String>> {

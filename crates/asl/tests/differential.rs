@@ -182,6 +182,16 @@ const CASES: &[(&str, &str, &str)] = &[
         r#"{"items":[{"bad":false},{"bad":true}]}"#,
     ),
     (
+        "distributed-map",
+        r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","MaxConcurrency":2,"Label":"items","ItemSelector":{"v.$":"$$.Map.Item.Value","i.$":"$$.Map.Item.Index"},"ResultPath":"$.out","End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"sum.$":"States.MathAdd($.v, $.i)"},"End":true}}}}}}"#,
+        r#"{"xs":[10,20,30]}"#,
+    ),
+    (
+        "distributed-map-tolerated-failure",
+        r#"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailureCount":1,"End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$","NumericEquals":2,"Next":"F"}],"Default":"S"},"F":{"Type":"Fail","Error":"Two","Cause":"two is bad"},"S":{"Type":"Succeed"}}}}}}"#,
+        "[1,2,3]",
+    ),
+    (
         "runtime-missing-input-path",
         r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.nope","End":true}}}"#,
         r#"{"x":1}"#,
@@ -191,6 +201,11 @@ const CASES: &[(&str, &str, &str)] = &[
 /// Cases where moto 5.2 disagrees with the AWS documentation:
 /// (case name, moto's answer as `STATUS raw-output-or-error`, why the engine follows AWS).
 const MOTO_DIFFERS: &[(&str, &str, &str)] = &[
+    (
+        "distributed-map-tolerated-failure",
+        "SUCCEEDED [1, null, 3]",
+        "the developer guide (ResultWriter (Map), WriterConfig Transformation) returns a failed child's execution result unchanged (ExecutionArn, Input, Status, Error, Cause, ...): the engine gives that object, moto null",
+    ),
     (
         "intrinsics-escapes",
         r#"SUCCEEDED {"f": "it\\\\"}"#,

@@ -233,3 +233,78 @@ async fn create_state_machine_and_mock_test_case_via_arn_suffix() {
     assert_eq!(listed.state_machines().len(), 2);
     s.stop().await;
 }
+
+// A Distributed Map's children and Map Run through the API: DescribeExecution
+// (with mapRunArn), GetExecutionHistory, ListExecutions by mapRunArn,
+// ListMapRuns, DescribeMapRun (Step Functions API Reference).
+#[tokio::test]
+async fn distributed_map_children_and_map_runs_through_the_sdk() {
+    let s = start().await;
+    let fleet = s
+        .client
+        .create_state_machine()
+        .name("fleet")
+        .role_arn("arn:aws:iam::222222222222:role/fleet")
+        .definition(
+            r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "End": true, "Label": "clusters",
+                "MaxConcurrency": 2, "ToleratedFailureCount": 1,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Check", "States": {
+                        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": false, "Next": "Bad"}], "Default": "Good"},
+                        "Bad": {"Type": "Fail", "Error": "NotOk", "Cause": "item says no"},
+                        "Good": {"Type": "Pass", "End": true}}}}}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let exec = s
+        .client
+        .start_execution()
+        .state_machine_arn(fleet.state_machine_arn())
+        .input(r#"[{"ok": true}, {"ok": false}, {"ok": true}]"#)
+        .send()
+        .await
+        .unwrap();
+    let parent = s.engine.execution(exec.execution_arn()).unwrap();
+    parent.wait().await;
+
+    let runs = s.client.list_map_runs().execution_arn(exec.execution_arn()).send().await.unwrap();
+    assert_eq!(runs.map_runs().len(), 1);
+    let run = &runs.map_runs()[0];
+    assert!(run.map_run_arn().contains(":mapRun:fleet/clusters:"), "{}", run.map_run_arn());
+    assert_eq!(run.state_machine_arn(), format!("{}/clusters", fleet.state_machine_arn()));
+    assert!(run.stop_date().is_some());
+
+    let d = s.client.describe_map_run().map_run_arn(run.map_run_arn()).send().await.unwrap();
+    assert_eq!(d.status().as_str(), "SUCCEEDED");
+    assert_eq!((d.max_concurrency(), d.tolerated_failure_count()), (2, 1));
+    let items = d.item_counts().unwrap();
+    assert_eq!((items.total(), items.succeeded(), items.failed()), (3, 2, 1));
+
+    let children =
+        s.client.list_executions().map_run_arn(run.map_run_arn()).send().await.unwrap().executions().to_vec();
+    assert_eq!(children.len(), 3);
+    let failed = children.iter().find(|c| c.status() == &ExecutionStatus::Failed).unwrap();
+    let described = s.client.describe_execution().execution_arn(failed.execution_arn()).send().await.unwrap();
+    assert_eq!(described.map_run_arn(), Some(run.map_run_arn()));
+    assert_eq!(described.error(), Some("NotOk"));
+    assert_eq!(described.input(), Some(r#"{"ok":false}"#));
+    let history =
+        s.client.get_execution_history().execution_arn(failed.execution_arn()).send().await.unwrap();
+    let types: Vec<_> = history.events().iter().map(|e| e.r#type().clone()).collect();
+    assert_eq!(types.first(), Some(&HistoryEventType::ExecutionStarted));
+    assert_eq!(types.last(), Some(&HistoryEventType::ExecutionFailed));
+    let parent_history =
+        s.client.get_execution_history().execution_arn(exec.execution_arn()).send().await.unwrap();
+    let started =
+        parent_history.events().iter().find(|e| e.r#type() == &HistoryEventType::MapRunStarted).unwrap();
+    assert_eq!(
+        started.map_run_started_event_details().and_then(|d| d.map_run_arn()),
+        Some(run.map_run_arn())
+    );
+
+    let missing =
+        s.client.describe_map_run().map_run_arn(format!("{}x", run.map_run_arn())).send().await.unwrap_err();
+    assert_eq!(missing.into_service_error().meta().code(), Some("ResourceNotFound"));
+    s.stop().await;
+}

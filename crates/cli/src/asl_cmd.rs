@@ -346,6 +346,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn validate_and_run_accept_a_distributed_map() {
+        let dir = tempdir();
+        let f = file(
+            &dir,
+            "fleet.asl.json",
+            r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemsPath": "$.clusters", "MaxConcurrency": 5,
+                "ItemSelector": {"cluster.$": "$$.Map.Item.Value"}, "End": true,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Name", "States": {"Name": {"Type": "Pass", "End": true,
+                        "Parameters": {"id.$": "States.Format('{}-copy', $.cluster)"}}}}}}}"#,
+        );
+        let (report, ok) = validate_files(std::slice::from_ref(&f), &Substitutions::new());
+        assert!(ok, "{report}");
+        let (text, ok) = run_one(req(f, r#"{"clusters": ["a", "b"]}"#)).await.unwrap();
+        assert!(ok, "{text}");
+        assert_eq!(text, r#"[{"id":"a-copy"},{"id":"b-copy"}]"#);
+    }
+
+    #[tokio::test]
     async fn usage_errors_are_reported() {
         let dir = tempdir();
         let f = file(&dir, "m.asl.json", r#"{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}"#);

@@ -8,14 +8,16 @@
 //! `Next` xor `End`, path syntax (reference paths where ASL requires them),
 //! payload templates and intrinsic calls, Retry/Catch fields, timeouts.
 //! Features this engine does not run are rejected here, naming the feature and
-//! the state: JSONata, variables (`Assign`), distributed Map and its fields,
-//! `.sync`/`.waitForTaskToken` integrations.
-
+//! the state: JSONata, variables (`Assign`), a Distributed Map's S3 fields
+//! (`ItemReader`, `ResultWriter`) and `ItemBatcher`, EXPRESS child
+//! executions, `.sync` integrations.
 //!
 //! Layout: this module holds the model (what a loaded definition is);
-//! `parse` the loader and its checks; `retry_catch` the Retry and Catch
-//! fields and the reserved `States.*` error names.
+//! `parse` the loader and its checks; `map` the Map state (Inline and
+//! Distributed); `retry_catch` the Retry and Catch fields and the reserved
+//! `States.*` error names.
 
+mod map;
 mod parse;
 mod retry_catch;
 #[cfg(test)]
@@ -148,7 +150,30 @@ pub enum StateKind {
         item_selector: Option<Template>,
         processor: Box<Scope>,
         max_concurrency: Concurrency,
+        /// `Some` for `ProcessorConfig.Mode: DISTRIBUTED`.
+        distributed: Option<Box<Distributed>>,
     },
+}
+
+/// A number given literally or by a reference path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NumberOr<T> {
+    Fixed(T),
+    Path(JsonPath),
+}
+
+/// What a Distributed Map adds to a Map state: each item runs as a child
+/// execution of the processor, as a state machine of its own.
+#[derive(Debug, Clone)]
+pub struct Distributed {
+    /// `Label`: names the Map Run in its ARN.
+    pub label: Option<String>,
+    /// `ToleratedFailurePercentage(Path)`: 0-100.
+    pub tolerated_failure_percentage: Option<NumberOr<f64>>,
+    /// `ToleratedFailureCount(Path)`.
+    pub tolerated_failure_count: Option<NumberOr<u64>>,
+    /// The processor as a definition of its own (what child executions run).
+    pub definition: std::sync::Arc<Definition>,
 }
 
 /// One state, with the fields common to several types flattened in (absent
@@ -201,6 +226,12 @@ impl Definition {
             }
             _ => Err(AslError::Invalid(cx.diags)),
         }
+    }
+
+    /// The definition of a Distributed Map's processor: what its child
+    /// executions run, with the processor's JSON as source.
+    pub(crate) fn processor(root: Scope, source: Value) -> Definition {
+        Definition { comment: None, timeout_seconds: None, root, source }
     }
 
     /// The definition as JSON (after substitutions, if any were applied).

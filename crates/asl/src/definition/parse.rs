@@ -2,7 +2,7 @@
 //! reachability, paths and templates. Every problem becomes one
 //! [`Diagnostic`] naming the state and the field.
 
-use super::{Concurrency, FailField, IoPath, ResultPath, Scope, Seconds, State, StateKind, WaitFor};
+use super::{FailField, IoPath, ResultPath, Scope, Seconds, State, StateKind, WaitFor};
 use crate::choice::{self, Rule};
 use crate::error::Diagnostic;
 use crate::path::JsonPath;
@@ -83,7 +83,7 @@ impl Cx {
         root.map(|r| (comment, timeout, r))
     }
 
-    fn query_language(&mut self, v: Option<&Value>, state: Option<&str>) {
+    pub(super) fn query_language(&mut self, v: Option<&Value>, state: Option<&str>) {
         match v {
             None => {}
             Some(Value::String(s)) if s == "JSONPath" => {}
@@ -97,7 +97,7 @@ impl Cx {
     }
 
     /// `StartAt` + `States` of the machine, a branch or a processor.
-    fn scope(&mut self, o: &mut Obj<'_>, prefix: Option<&str>) -> Option<Scope> {
+    pub(super) fn scope(&mut self, o: &mut Obj<'_>, prefix: Option<&str>) -> Option<Scope> {
         let start_at = match o.get("StartAt") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
@@ -239,14 +239,6 @@ impl Cx {
             ("Assign", "variables (Assign)"),
             ("Arguments", "Arguments (JSONata)"),
             ("Output", "Output (JSONata)"),
-            ("ItemReader", "distributed Map (ItemReader)"),
-            ("ItemBatcher", "distributed Map (ItemBatcher)"),
-            ("ResultWriter", "distributed Map (ResultWriter)"),
-            ("ToleratedFailurePercentage", "distributed Map (ToleratedFailurePercentage)"),
-            ("ToleratedFailurePercentagePath", "distributed Map (ToleratedFailurePercentagePath)"),
-            ("ToleratedFailureCount", "distributed Map (ToleratedFailureCount)"),
-            ("ToleratedFailureCountPath", "distributed Map (ToleratedFailureCountPath)"),
-            ("Label", "distributed Map (Label)"),
         ] {
             if o.get(f).is_some() {
                 self.err(Some(loc), f, format!("unsupported feature: {what}"));
@@ -383,7 +375,7 @@ impl Cx {
         }
     }
 
-    fn reference(&mut self, v: &Value, loc: &str, field: &str) -> Option<JsonPath> {
+    pub(super) fn reference(&mut self, v: &Value, loc: &str, field: &str) -> Option<JsonPath> {
         let Value::String(s) = v else {
             self.err(Some(loc), field, format!("must be a path string, got {v}"));
             return None;
@@ -401,7 +393,7 @@ impl Cx {
         }
     }
 
-    fn template(&mut self, o: &mut Obj<'_>, field: &'static str, loc: &str) -> Option<Template> {
+    pub(super) fn template(&mut self, o: &mut Obj<'_>, field: &'static str, loc: &str) -> Option<Template> {
         let v = o.get(field)?;
         match Template::compile(v) {
             Ok(t) => Some(t),
@@ -637,88 +629,5 @@ impl Cx {
             }
         }
         Some(StateKind::Parallel { branches })
-    }
-
-    fn map(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
-        let items_path = o.get("ItemsPath").and_then(|v| self.reference(v, loc, "ItemsPath"));
-        let item_selector = match (o.has("ItemSelector"), o.has("Parameters")) {
-            (true, true) => {
-                self.err(
-                    Some(loc),
-                    "Parameters",
-                    "ItemSelector and Parameters (its older name) are mutually exclusive",
-                );
-                o.get("Parameters");
-                self.template(o, "ItemSelector", loc)
-            }
-            (true, false) => self.template(o, "ItemSelector", loc),
-            (false, true) => self.template(o, "Parameters", loc),
-            (false, false) => None,
-        };
-        let max_concurrency = match (o.get("MaxConcurrency"), o.get("MaxConcurrencyPath")) {
-            (Some(_), Some(_)) => {
-                self.err(
-                    Some(loc),
-                    "MaxConcurrencyPath",
-                    "MaxConcurrency and MaxConcurrencyPath are mutually exclusive",
-                );
-                Concurrency::Fixed(0)
-            }
-            (Some(v), None) => match as_secs(v) {
-                Some(n) => Concurrency::Fixed(n),
-                None => {
-                    self.err(Some(loc), "MaxConcurrency", format!("must be a non-negative integer, got {v}"));
-                    Concurrency::Fixed(0)
-                }
-            },
-            (None, Some(v)) => {
-                self.reference(v, loc, "MaxConcurrencyPath").map_or(Concurrency::Fixed(0), Concurrency::Path)
-            }
-            (None, None) => Concurrency::Fixed(0),
-        };
-        let (field, proc_v) = match (o.get("ItemProcessor"), o.get("Iterator")) {
-            (Some(p), None) => ("ItemProcessor", p),
-            (None, Some(p)) => ("Iterator", p),
-            (Some(_), Some(_)) => {
-                self.err(
-                    Some(loc),
-                    "Iterator",
-                    "ItemProcessor and Iterator (its older name) are mutually exclusive",
-                );
-                return None;
-            }
-            (None, None) => {
-                self.err(Some(loc), "ItemProcessor", "required: the states that process each item");
-                return None;
-            }
-        };
-        let Value::Object(m) = proc_v else {
-            self.err(Some(loc), field, "must be an object with StartAt and States");
-            return None;
-        };
-        let prefix = format!("{loc}/{field}");
-        let mut po = Obj::new(m);
-        po.get("Comment");
-        if let Some(cfg) = po.get("ProcessorConfig") {
-            match cfg.get("Mode").and_then(Value::as_str) {
-                None | Some("INLINE") => {}
-                Some("DISTRIBUTED") => self.err(
-                    Some(loc),
-                    format!("{field}.ProcessorConfig.Mode"),
-                    "unsupported feature: distributed Map (Mode DISTRIBUTED)",
-                ),
-                Some(other) => self.err(
-                    Some(loc),
-                    format!("{field}.ProcessorConfig.Mode"),
-                    format!("must be INLINE or DISTRIBUTED, got '{other}'"),
-                ),
-            }
-        }
-        self.query_language(po.get("QueryLanguage"), Some(&prefix));
-        let processor = self.scope(&mut po, Some(&prefix));
-        for k in po.unknown() {
-            self.err(Some(loc), format!("{field}.{k}"), "field not allowed in an item processor");
-        }
-        Some(StateKind::Map { items_path, item_selector, processor: Box::new(processor?), max_concurrency })
     }
 }

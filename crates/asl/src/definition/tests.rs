@@ -66,15 +66,80 @@ fn unsupported_features_name_feature_and_state() {
     assert!(has(&d, None, "QueryLanguage", "JSONata"), "{d:?}");
     let d = diags(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}},
-        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}}}));
-    assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.Mode", "distributed Map"), "{d:?}");
-    assert!(has(&d, Some("M"), "ItemReader", "distributed Map"), "{d:?}");
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}, "ItemBatcher": {"MaxItemsPerBatch": 2}}}}));
+    assert!(has(&d, Some("M"), "ItemReader", "unsupported feature: reading items from Amazon S3"), "{d:?}");
+    assert!(has(&d, Some("M"), "ResultWriter", "unsupported feature: writing results to Amazon S3"), "{d:?}");
+    assert!(has(&d, Some("M"), "ItemBatcher", "unsupported feature"), "{d:?}");
+    assert_eq!(d.len(), 3, "{d:?}");
     let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
         "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}}}));
     assert!(has(&d, Some("T"), "Resource", ".waitForTaskToken"), "{d:?}");
     let d =
         diags(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {"x": 1}}}}));
     assert!(has(&d, Some("P"), "Assign", "variables"), "{d:?}");
+}
+
+/// A Distributed Map as "Using Map state in Distributed mode" describes it.
+fn distributed(extra: Value, config: Value) -> Value {
+    let mut m = json!({"Type": "Map", "End": true, "ItemsPath": "$.items",
+        "ItemProcessor": {"ProcessorConfig": config, "StartAt": "I", "States": {"I": {"Type": "Succeed"}}}});
+    if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
+        m.extend(e);
+    }
+    json!({"StartAt": "M", "States": {"M": m}})
+}
+
+#[test]
+fn a_distributed_map_loads_with_its_fields() {
+    let def = Definition::from_value(distributed(
+        json!({"MaxConcurrency": 5, "ToleratedFailurePercentage": 12.5, "ToleratedFailureCount": 3, "Label": "copies",
+               "ItemSelector": {"cluster.$": "$$.Map.Item.Value"}}),
+        json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}),
+    ))
+    .unwrap();
+    let StateKind::Map { distributed: Some(d), .. } = &def.root.get("M").unwrap().kind else {
+        panic!("not distributed")
+    };
+    assert_eq!(d.label.as_deref(), Some("copies"));
+    assert_eq!(d.tolerated_failure_percentage, Some(NumberOr::Fixed(12.5)));
+    assert_eq!(d.tolerated_failure_count, Some(NumberOr::Fixed(3)));
+    assert_eq!(d.definition.root.start_at, "I");
+    assert!(d.definition.source().get("ProcessorConfig").is_none());
+}
+
+#[test]
+fn distributed_map_fields_are_checked() {
+    let mode = json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"});
+    let d = diags(distributed(json!({"ToleratedFailurePercentage": 101}), mode.clone()));
+    assert!(has(&d, Some("M"), "ToleratedFailurePercentage", "from 0 to 100"), "{d:?}");
+    let d = diags(distributed(json!({"ToleratedFailureCount": -1}), mode.clone()));
+    assert!(has(&d, Some("M"), "ToleratedFailureCount", "non-negative integer"), "{d:?}");
+    let d = diags(distributed(
+        json!({"ToleratedFailureCount": 1, "ToleratedFailureCountPath": "$.n"}),
+        mode.clone(),
+    ));
+    assert!(has(&d, Some("M"), "ToleratedFailureCountPath", "mutually exclusive"), "{d:?}");
+    let d = diags(distributed(json!({"Label": "x".repeat(41)}), mode.clone()));
+    assert!(has(&d, Some("M"), "Label", "1 to 40 characters"), "{d:?}");
+    let d = diags(distributed(json!({"Label": "a b"}), mode));
+    assert!(has(&d, Some("M"), "Label", "without whitespace"), "{d:?}");
+    let d = diags(distributed(json!({}), json!({"Mode": "DISTRIBUTED"})));
+    assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.ExecutionType", "required"), "{d:?}");
+    let d = diags(distributed(json!({}), json!({"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"})));
+    assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.ExecutionType", "EXPRESS"), "{d:?}");
+    let d =
+        diags(distributed(json!({}), json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD", "X": 1})));
+    assert!(has(&d, Some("M"), "ItemProcessor.ProcessorConfig.X", "not allowed"), "{d:?}");
+}
+
+#[test]
+fn distributed_only_fields_are_refused_inline() {
+    let d = diags(distributed(json!({"ToleratedFailureCount": 1, "Label": "x"}), json!({"Mode": "INLINE"})));
+    assert!(has(&d, Some("M"), "ToleratedFailureCount", "only a Distributed Map"), "{d:?}");
+    assert!(has(&d, Some("M"), "Label", "only a Distributed Map"), "{d:?}");
+    let d = diags(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Label": "x"}}}));
+    assert!(has(&d, Some("P"), "Label", "not allowed in a Pass state"), "{d:?}");
 }
 
 #[test]

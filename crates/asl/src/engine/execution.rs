@@ -1,8 +1,8 @@
 //! One execution: its handle, its history log and the task that drives it
 //! from `ExecutionStarted` to its terminal event.
 
-use super::StateMachine;
 use super::interp::Interp;
+use super::{EngineInner, StateMachine};
 use crate::clock::Clock;
 use crate::error::{StateError, names};
 use crate::history::{EventDetails, EventType, HistoryEvent};
@@ -11,7 +11,7 @@ use crate::mock::MockSession;
 use futures::FutureExt;
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, watch};
@@ -71,6 +71,10 @@ pub(super) struct ExecInner {
     /// Signalled once when the history quota is reached.
     pub(super) history_full: Notify,
     pub(super) mocks: Option<MockSession>,
+    /// The engine, to start a Distributed Map's child executions.
+    pub(super) engine: Weak<EngineInner>,
+    /// The Map Run this execution is a child of.
+    pub(super) map_run_arn: Option<String>,
 }
 
 impl ExecInner {
@@ -79,9 +83,11 @@ impl ExecInner {
         name: String,
         state_machine: Arc<StateMachine>,
         input: Value,
-        clock: Clock,
         mocks: Option<MockSession>,
+        engine: &Arc<EngineInner>,
+        map_run_arn: Option<String>,
     ) -> ExecInner {
+        let clock = engine.clock;
         let (outcome, _) = watch::channel(None);
         ExecInner {
             arn,
@@ -96,6 +102,8 @@ impl ExecInner {
             stop: Notify::new(),
             history_full: Notify::new(),
             mocks,
+            engine: Arc::downgrade(engine),
+            map_run_arn,
         }
     }
 }
@@ -142,6 +150,14 @@ impl Execution {
     }
     pub fn start_date(&self) -> OffsetDateTime {
         self.inner.start_date
+    }
+    /// The Map Run this execution is a child of (Distributed Map).
+    pub fn map_run_arn(&self) -> Option<&str> {
+        self.inner.map_run_arn.as_deref()
+    }
+    /// The engine that runs this execution, while it exists.
+    pub(super) fn engine(&self) -> Option<super::Engine> {
+        self.inner.engine.upgrade().map(|inner| super::Engine { inner })
     }
     /// The mock test case this execution runs with, if any.
     pub fn test_case(&self) -> Option<&str> {

@@ -4,9 +4,7 @@
 use super::execution::{Execution, Thread, none_if_empty};
 use super::io::{input_path, iso_ms, output_path, result_path};
 use crate::clock::Clock;
-use crate::definition::{
-    Catcher, Concurrency, FailField, Jitter, Retrier, Scope, Seconds, State, StateKind, WaitFor,
-};
+use crate::definition::{Catcher, FailField, Jitter, Retrier, Scope, Seconds, State, StateKind, WaitFor};
 use crate::env::Env;
 use crate::error::{StateError, names};
 use crate::history::{EventDetails, EventType};
@@ -14,7 +12,6 @@ use crate::limits;
 use crate::mock::MockAnswer;
 use crate::payload::Template;
 use crate::registry::{self, Target};
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -30,14 +27,14 @@ pub(super) struct Interp<'a> {
     pub(super) clock: Clock,
 }
 
-struct StateCtx<'a> {
+pub(super) struct StateCtx<'a> {
     name: &'a str,
     entered: OffsetDateTime,
     retry_count: u64,
 }
 
 impl<'a> Interp<'a> {
-    fn context(&self, st: &StateCtx<'_>, item: Option<(usize, &Value)>) -> Value {
+    pub(super) fn context(&self, st: &StateCtx<'_>, item: Option<(usize, &Value)>) -> Value {
         let e = &self.exec.inner;
         let mut ctx = json!({
             "Execution": {
@@ -58,7 +55,7 @@ impl<'a> Interp<'a> {
         ctx
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         t: &Template,
         input: &Value,
@@ -69,7 +66,7 @@ impl<'a> Interp<'a> {
         t.render(&Env::new(input, &build))
     }
 
-    fn resolve(
+    pub(super) fn resolve(
         &self,
         p: &crate::path::JsonPath,
         input: &Value,
@@ -247,19 +244,7 @@ impl<'a> Interp<'a> {
                     self.task(state, resource, timeout.as_ref(), &eff, &st, th).await
                 }
                 StateKind::Parallel { branches } => self.parallel(state, branches, &eff, &st, th).await,
-                StateKind::Map { items_path, item_selector, processor, max_concurrency } => {
-                    self.map(
-                        state,
-                        items_path.as_ref(),
-                        item_selector.as_ref(),
-                        processor,
-                        max_concurrency,
-                        &eff,
-                        &st,
-                        th,
-                    )
-                    .await
-                }
+                StateKind::Map { .. } => self.map(state, &eff, &st, th).await,
                 _ => Err(StateError::runtime("not a task-like state")),
             };
             match attempt {
@@ -552,85 +537,6 @@ impl<'a> Interp<'a> {
                 self.exec.emit(th, EventType::ParallelStateFailed, EventDetails::default());
                 Err(e)
             }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn map(
-        &self,
-        state: &State,
-        items_path: Option<&crate::path::JsonPath>,
-        item_selector: Option<&Template>,
-        processor: &Scope,
-        max_concurrency: &Concurrency,
-        eff: &Value,
-        st: &StateCtx<'_>,
-        th: &mut Thread,
-    ) -> Result<Value, StateError> {
-        let items = match items_path {
-            Some(p) => self.resolve(p, eff, st)?,
-            None => eff.clone(),
-        };
-        let Value::Array(items) = items else {
-            return Err(StateError::runtime(format!(
-                "Map state '{}': the items (ItemsPath {}) must be a JSON array, got {}",
-                state.name,
-                items_path.map_or("$", |p| p.as_str()),
-                crate::path::type_name(&items)
-            )));
-        };
-        let limit = match max_concurrency {
-            Concurrency::Fixed(n) => *n,
-            Concurrency::Path(p) => self.resolve(p, eff, st)?.as_u64().ok_or_else(|| {
-                StateError::runtime(format!(
-                    "MaxConcurrencyPath '{p}' must resolve to a non-negative integer"
-                ))
-            })?,
-        };
-        // "Using Map state in Inline mode": up to 40 concurrent iterations,
-        // whatever MaxConcurrency says (0 means "as many as possible").
-        let limit = if limit == 0 { items.len() } else { limit as usize };
-        let limit = limit.clamp(1, limits::INLINE_MAP_CONCURRENCY);
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            inputs.push(match item_selector {
-                Some(t) => self.render(t, eff, st, Some((i, item)))?,
-                None => item.clone(),
-            });
-        }
-        let started = self.exec.emit(
-            th,
-            EventType::MapStateStarted,
-            EventDetails { length: Some(items.len() as u64), ..Default::default() },
-        );
-        let name = &state.name;
-        let runs = inputs.into_iter().enumerate().map(|(i, input)| async move {
-            let mut it = Thread { prev: started };
-            let details =
-                || EventDetails { name: Some(name.clone()), index: Some(i as u64), ..Default::default() };
-            self.exec.emit(&mut it, EventType::MapIterationStarted, details());
-            let r = self.run_scope(processor, input, &mut it).await;
-            let ty = if r.is_ok() { EventType::MapIterationSucceeded } else { EventType::MapIterationFailed };
-            self.exec.emit(&mut it, ty, details());
-            (i, r)
-        });
-        let mut stream = futures::stream::iter(runs).buffer_unordered(limit);
-        let mut outs: Vec<Value> = vec![Value::Null; items.len()];
-        while let Some((i, r)) = stream.next().await {
-            match r {
-                Ok(v) => outs[i] = v,
-                Err(e) => {
-                    drop(stream);
-                    self.exec.emit(th, EventType::MapStateFailed, EventDetails::default());
-                    return Err(e);
-                }
-            }
-        }
-        self.exec.emit(th, EventType::MapStateSucceeded, EventDetails::default());
-        let v = Value::Array(outs);
-        match &state.result_selector {
-            Some(t) => self.render(t, &v, st, None),
-            None => Ok(v),
         }
     }
 }

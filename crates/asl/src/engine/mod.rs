@@ -28,10 +28,13 @@
 mod execution;
 mod interp;
 mod io;
+mod map;
+mod map_run;
 
 pub use execution::{Execution, HistorySubscription, Outcome, Status};
 pub use interp::retry_delay;
 pub use io::iso_ms;
+pub use map_run::{MapRun, MapRunCounts, MapRunStatus};
 
 use crate::clock::Clock;
 use crate::definition::Definition;
@@ -174,6 +177,7 @@ struct EngineInner {
     account: String,
     machines: RwLock<Vec<Arc<StateMachine>>>,
     executions: Mutex<Executions>,
+    map_runs: Mutex<Vec<Arc<MapRun>>>,
     api_defaults: RwLock<(TaskRegistry, Option<Arc<MockConfig>>)>,
 }
 
@@ -231,6 +235,7 @@ impl Engine {
                 account: account.into(),
                 machines: RwLock::new(Vec::new()),
                 executions: Mutex::new(Executions::default()),
+                map_runs: Mutex::new(Vec::new()),
                 api_defaults: RwLock::new((TaskRegistry::new(), None)),
             }),
         }
@@ -346,6 +351,20 @@ impl Engine {
                 Some(MockSession::new(cfg.test_case(&sm.name, tc).map_err(EngineError::MockConfig)?))
             }
         };
+        self.launch(sm, name, input, mocks, None)
+    }
+
+    /// Start an execution of `sm` (registered or not: a Distributed Map's
+    /// children run a state machine of their own). Idempotent by name as
+    /// [`Engine::start`].
+    fn launch(
+        &self,
+        sm: Arc<StateMachine>,
+        name: String,
+        input: Value,
+        mocks: Option<MockSession>,
+        map_run_arn: Option<String>,
+    ) -> Result<Execution, EngineError> {
         let arn = match sm.arn.split_once(":stateMachine:") {
             Some((prefix, sm_name)) => format!("{prefix}:execution:{sm_name}:{name}"),
             None => format!("{}:{}", sm.arn, name),
@@ -357,7 +376,8 @@ impl Engine {
             }
             return Err(EngineError::ExecutionAlreadyExists(arn));
         }
-        let exec = Execution::new(ExecInner::new(arn.clone(), name, sm, input, self.inner.clock, mocks));
+        let exec =
+            Execution::new(ExecInner::new(arn.clone(), name, sm, input, mocks, &self.inner, map_run_arn));
         execs.by_arn.insert(arn, exec.clone());
         execs.order.push(exec.clone());
         drop(execs);
@@ -368,6 +388,27 @@ impl Engine {
     pub fn execution(&self, arn: &str) -> Option<Execution> {
         let execs = self.inner.executions.lock().unwrap_or_else(|p| p.into_inner());
         execs.by_arn.get(arn).cloned()
+    }
+
+    /// The child executions of one Map Run (newest first).
+    pub fn map_run_executions(&self, map_run_arn: &str) -> Vec<Execution> {
+        let execs = self.inner.executions.lock().unwrap_or_else(|p| p.into_inner());
+        execs.order.iter().rev().filter(|e| e.map_run_arn() == Some(map_run_arn)).cloned().collect()
+    }
+
+    /// Map Runs, optionally of one execution (oldest first).
+    pub fn map_runs(&self, execution_arn: Option<&str>) -> Vec<Arc<MapRun>> {
+        let runs = self.inner.map_runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.iter().filter(|r| execution_arn.is_none_or(|a| r.execution_arn == a)).cloned().collect()
+    }
+
+    pub fn map_run(&self, arn: &str) -> Option<Arc<MapRun>> {
+        let runs = self.inner.map_runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.iter().find(|r| r.arn == arn).cloned()
+    }
+
+    fn add_map_run(&self, run: Arc<MapRun>) {
+        self.inner.map_runs.lock().unwrap_or_else(|p| p.into_inner()).push(run);
     }
 
     /// Executions (newest first), optionally of one state machine.
