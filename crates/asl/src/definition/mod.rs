@@ -228,6 +228,29 @@ impl Definition {
         }
     }
 
+    /// Every state of the definition, nested ones included (Parallel
+    /// branches, Map processors), with its slash-separated location.
+    pub fn all_states(&self) -> Vec<(String, &State)> {
+        fn walk<'a>(scope: &'a Scope, prefix: &str, out: &mut Vec<(String, &'a State)>) {
+            for s in &scope.states {
+                let loc = if prefix.is_empty() { s.name.clone() } else { format!("{prefix}/{}", s.name) };
+                match &s.kind {
+                    StateKind::Parallel { branches } => {
+                        for (i, b) in branches.iter().enumerate() {
+                            walk(b, &format!("{loc}/Branches[{i}]"), out);
+                        }
+                    }
+                    StateKind::Map { processor, .. } => walk(processor, &format!("{loc}/ItemProcessor"), out),
+                    _ => {}
+                }
+                out.push((loc, s));
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, "", &mut out);
+        out
+    }
+
     /// The definition of a Distributed Map's processor: what its child
     /// executions run, with the processor's JSON as source.
     pub(crate) fn processor(root: Scope, source: Value) -> Definition {

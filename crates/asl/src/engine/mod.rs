@@ -266,6 +266,9 @@ impl Engine {
     /// Register a state machine. Its name must be new.
     pub fn register(&self, spec: StateMachineSpec) -> Result<Arc<StateMachine>, EngineError> {
         check_name(&spec.name)?;
+        if let Some(mocks) = &spec.mocks {
+            mocks.check(&spec.name, &spec.definition).map_err(EngineError::MockConfig)?;
+        }
         let arn = spec.arn.unwrap_or_else(|| {
             format!("arn:aws:states:{}:{}:stateMachine:{}", self.inner.region, self.inner.account, spec.name)
         });
