@@ -59,6 +59,7 @@ event_types!(
     MapRunAborted,
     TaskScheduled,
     TaskStarted,
+    TaskSubmitted,
     TaskSucceeded,
     TaskFailed,
     TaskTimedOut,
@@ -240,6 +241,13 @@ impl HistoryEvent {
                 put("resourceType", d.resource_type.clone().map(Value::String));
                 put("resource", d.resource.clone().map(Value::String));
                 Some("taskStartedEventDetails")
+            }
+            TaskSubmitted => {
+                put("resourceType", d.resource_type.clone().map(Value::String));
+                put("resource", d.resource.clone().map(Value::String));
+                put("output", data(&d.output));
+                put("outputDetails", trunc());
+                Some("taskSubmittedEventDetails")
             }
             TaskSucceeded => {
                 put("resourceType", d.resource_type.clone().map(Value::String));

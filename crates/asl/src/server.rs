@@ -5,13 +5,15 @@
 //! Operations: CreateStateMachine, DescribeStateMachine, ListStateMachines,
 //! DeleteStateMachine, StartExecution, DescribeExecution,
 //! GetExecutionHistory, ListExecutions (by `stateMachineArn` or by
-//! `mapRunArn`), StopExecution, ListMapRuns, DescribeMapRun. A Distributed
+//! `mapRunArn`), StopExecution, ListMapRuns, DescribeMapRun, SendTaskSuccess,
+//! SendTaskFailure, SendTaskHeartbeat. A Distributed
 //! Map's child executions answer DescribeExecution (with `mapRunArn`) and
 //! GetExecutionHistory like any other. Timestamps are epoch
 //! seconds (floats), errors are HTTP 400 with `{"__type": code, "message"}`
 //! (`StateMachineDoesNotExist`, `ExecutionAlreadyExists`, `InvalidName`,
 //! `ExecutionDoesNotExist`, `InvalidDefinition`, `InvalidArn`,
-//! `InvalidExecutionInput`, `ResourceNotFound`, `ValidationException`,
+//! `InvalidExecutionInput`, `InvalidOutput`, `InvalidToken`, `TaskDoesNotExist`,
+//! `TaskTimedOut`, `ResourceNotFound`, `ValidationException`,
 //! `UnknownOperationException`).
 //!
 //! As in Step Functions Local, `StartExecution` accepts
@@ -103,6 +105,9 @@ async fn handle(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -
         "ListExecutions" => list_executions(&engine, &req),
         "StopExecution" => stop_execution(&engine, &req).await,
         "ListMapRuns" => list_map_runs(&engine, &req),
+        "SendTaskSuccess" => send_task_success(&engine, &req),
+        "SendTaskFailure" => send_task_failure(&engine, &req),
+        "SendTaskHeartbeat" => send_task_heartbeat(&engine, &req),
         "DescribeMapRun" => describe_map_run(&engine, &req),
         _ => Err(ApiError::new("UnknownOperationException", format!("unsupported operation '{target}'"))),
     };
@@ -310,6 +315,26 @@ fn list_executions(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
         out["nextToken"] = json!(to.to_string());
     }
     Ok(out)
+}
+
+/// SendTaskSuccess: `output` is a JSON text (Step Functions API Reference).
+fn send_task_success(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let token = str_field(req, "taskToken")?;
+    let output: Value = serde_json::from_str(str_field(req, "output")?)
+        .map_err(|e| ApiError::new("InvalidOutput", format!("Invalid output: {e}")))?;
+    engine.send_task_success(token, output)?;
+    Ok(json!({}))
+}
+
+fn send_task_failure(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let text = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_string);
+    engine.send_task_failure(str_field(req, "taskToken")?, text("error"), text("cause"))?;
+    Ok(json!({}))
+}
+
+fn send_task_heartbeat(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    engine.send_task_heartbeat(str_field(req, "taskToken")?)?;
+    Ok(json!({}))
 }
 
 fn map_run(engine: &Engine, arn: &str) -> Result<Arc<MapRun>, ApiError> {

@@ -308,3 +308,53 @@ async fn distributed_map_children_and_map_runs_through_the_sdk() {
     assert_eq!(missing.into_service_error().meta().code(), Some("ResourceNotFound"));
     s.stop().await;
 }
+
+// SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat through the SDK.
+#[tokio::test]
+async fn callbacks_through_the_sdk() {
+    let s = start().await;
+    let (tx, mut tokens) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let tasks = TaskRegistry::new().with_resource("arn:aws:states:::sns:publish", move |p: Value| {
+        let _ = tx.send(p["Message"]["token"].as_str().unwrap_or("").to_string());
+        async { Ok(json!({"MessageId": "m-1"})) }
+    });
+    let d = Definition::parse(
+        r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "End": true,
+            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken", "HeartbeatSeconds": 3600,
+            "Parameters": {"TopicArn": "arn:aws:sns:us-west-1:222222222222:t", "Message": {"token.$": "$$.Task.Token"}}}}}"#,
+    )
+    .unwrap();
+    let sm = s.engine.register(StateMachineSpec::new("approval", d).tasks(tasks)).unwrap();
+    for answer in ["success", "failure"] {
+        let exec = s.client.start_execution().state_machine_arn(&sm.arn).send().await.unwrap();
+        let token = tokens.recv().await.unwrap();
+        s.client.send_task_heartbeat().task_token(&token).send().await.unwrap();
+        let bad =
+            s.client.send_task_success().task_token(&token).output("{not json").send().await.unwrap_err();
+        assert_eq!(bad.into_service_error().meta().code(), Some("InvalidOutput"));
+        if answer == "success" {
+            s.client.send_task_success().task_token(&token).output(r#"{"ok": true}"#).send().await.unwrap();
+        } else {
+            s.client
+                .send_task_failure()
+                .task_token(&token)
+                .error("No")
+                .cause("said no")
+                .send()
+                .await
+                .unwrap();
+        }
+        let outcome = s.engine.execution(exec.execution_arn()).unwrap().wait().await;
+        let d = s.client.describe_execution().execution_arn(exec.execution_arn()).send().await.unwrap();
+        if answer == "success" {
+            assert_eq!(d.output(), Some(r#"{"ok":true}"#), "{outcome:?}");
+        } else {
+            assert_eq!((d.error(), d.cause()), (Some("No"), Some("said no")));
+        }
+        let late = s.client.send_task_success().task_token(&token).output("{}").send().await.unwrap_err();
+        assert_eq!(late.into_service_error().meta().code(), Some("TaskTimedOut"));
+    }
+    let unknown = s.client.send_task_heartbeat().task_token("AAAAunknown").send().await.unwrap_err();
+    assert_eq!(unknown.into_service_error().meta().code(), Some("TaskDoesNotExist"));
+    s.stop().await;
+}

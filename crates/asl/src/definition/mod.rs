@@ -10,7 +10,7 @@
 //! Features this engine does not run are rejected here, naming the feature and
 //! the state: JSONata, variables (`Assign`), a Distributed Map's S3 fields
 //! (`ItemReader`, `ResultWriter`) and `ItemBatcher`, EXPRESS child
-//! executions, `.sync` integrations.
+//! executions, `.sync` integrations, activities.
 //!
 //! Layout: this module holds the model (what a loaded definition is);
 //! `parse` the loader and its checks; `map` the Map state (Inline and
@@ -131,6 +131,8 @@ pub enum StateKind {
     Task {
         resource: String,
         timeout: Option<Seconds>,
+        /// `HeartbeatSeconds(Path)`: enforced for `.waitForTaskToken` tasks.
+        heartbeat: Option<Seconds>,
     },
     Choice {
         choices: Vec<(Rule, String)>,

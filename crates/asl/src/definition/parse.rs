@@ -443,7 +443,7 @@ impl Cx {
         if !resource.starts_with("arn:") && !resource.contains("${") {
             self.err(Some(loc), "Resource", format!("'{resource}' is not an ARN"));
         }
-        for suffix in [".waitForTaskToken", ".sync:2", ".sync"] {
+        for suffix in [".sync:2", ".sync"] {
             if resource.ends_with(suffix) {
                 self.err(
                     Some(loc),
@@ -451,6 +451,23 @@ impl Cx {
                     format!("unsupported feature: the {suffix} integration pattern ('{resource}')"),
                 );
                 break;
+            }
+        }
+        // "Wait for a Callback with Task Token": service integrations only,
+        // and the task must hand its token ($$.Task.Token) to someone.
+        if let Some(base) = resource.strip_suffix(".waitForTaskToken") {
+            if !base.starts_with("arn:aws:states:::") {
+                self.err(
+                    Some(loc),
+                    "Resource",
+                    format!("'{resource}': .waitForTaskToken needs a service integration (arn:aws:states:::SERVICE:ACTION.waitForTaskToken), not a function ARN"),
+                );
+            } else if !o.get("Parameters").is_some_and(mentions_task_token) {
+                self.err(
+                    Some(loc),
+                    "Parameters",
+                    "a .waitForTaskToken task must pass the task token: a Parameters field \"....$\": \"$$.Task.Token\"",
+                );
             }
         }
         if resource.starts_with("arn:aws:states:") && resource.contains(":activity:") {
@@ -468,7 +485,7 @@ impl Cx {
             );
         }
         o.get("Credentials");
-        Some(StateKind::Task { resource, timeout })
+        Some(StateKind::Task { resource, timeout, heartbeat })
     }
 
     fn choice(&mut self, o: &mut Obj<'_>, loc: &str) -> Option<StateKind> {
@@ -629,5 +646,17 @@ impl Cx {
             }
         }
         Some(StateKind::Parallel { branches })
+    }
+}
+
+/// Whether a Parameters template passes `$$.Task.Token` somewhere.
+fn mentions_task_token(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            (k.ends_with(".$") && v.as_str().is_some_and(|s| s.contains("$$.Task.Token")))
+                || mentions_task_token(v)
+        }),
+        Value::Array(a) => a.iter().any(mentions_task_token),
+        _ => false,
     }
 }

@@ -73,8 +73,20 @@ fn unsupported_features_name_feature_and_state() {
     assert!(has(&d, Some("M"), "ItemBatcher", "unsupported feature"), "{d:?}");
     assert_eq!(d.len(), 3, "{d:?}");
     let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
-        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}}}));
-    assert!(has(&d, Some("T"), "Resource", ".waitForTaskToken"), "{d:?}");
+        "Resource": "arn:aws:states:::lambda:invoke.sync"}}}));
+    assert!(has(&d, Some("T"), "Resource", ".sync"), "{d:?}");
+    let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "Parameters": {"FunctionName": "f"}}}}));
+    assert!(has(&d, Some("T"), "Parameters", "$$.Task.Token"), "{d:?}");
+    let d = diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
+        "Resource": "arn:aws:lambda:us-east-1:1:function:f.waitForTaskToken"}}}));
+    assert!(has(&d, Some("T"), "Resource", "service integration"), "{d:?}");
+    assert!(
+        diags(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "End": true,
+        "Resource": "arn:aws:states:::sns:publish.waitForTaskToken", "HeartbeatSeconds": 60,
+        "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": {"token.$": "$$.Task.Token"}}}}}))
+        .is_empty()
+    );
     let d =
         diags(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {"x": 1}}}}));
     assert!(has(&d, Some("P"), "Assign", "variables"), "{d:?}");

@@ -31,6 +31,8 @@ pub(super) struct StateCtx<'a> {
     name: &'a str,
     entered: OffsetDateTime,
     retry_count: u64,
+    /// `$$.Task.Token` of a `.waitForTaskToken` attempt.
+    task_token: Option<String>,
 }
 
 impl<'a> Interp<'a> {
@@ -49,6 +51,9 @@ impl<'a> Interp<'a> {
             "StateMachine": {"Id": e.state_machine.arn, "Name": e.state_machine.name},
             "Task": {},
         });
+        if let (Some(token), Value::Object(m)) = (&st.task_token, &mut ctx) {
+            m.insert("Task".into(), json!({ "Token": token }));
+        }
         if let (Some((i, v)), Value::Object(m)) = (item, &mut ctx) {
             m.insert("Map".into(), json!({"Item": {"Index": i, "Value": v}}));
         }
@@ -128,7 +133,7 @@ impl<'a> Interp<'a> {
     }
 
     async fn run_state(&self, state: &State, raw: Value, th: &mut Thread) -> Result<Flow, StateError> {
-        let st = StateCtx { name: &state.name, entered: self.clock.now(), retry_count: 0 };
+        let st = StateCtx { name: &state.name, entered: self.clock.now(), retry_count: 0, task_token: None };
         limits::check_payload(&raw, || format!("The input of state '{}'", state.name))?;
         self.exec.emit(
             th,
@@ -240,8 +245,8 @@ impl<'a> Interp<'a> {
                 return Err(Execution::history_limit_error());
             }
             let attempt = match &state.kind {
-                StateKind::Task { resource, timeout } => {
-                    self.task(state, resource, timeout.as_ref(), &eff, &st, th).await
+                StateKind::Task { resource, timeout, heartbeat } => {
+                    self.task(state, resource, (timeout.as_ref(), heartbeat.as_ref()), &eff, &st, th).await
                 }
                 StateKind::Parallel { branches } => self.parallel(state, branches, &eff, &st, th).await,
                 StateKind::Map { .. } => self.map(state, &eff, &st, th).await,
@@ -293,30 +298,35 @@ impl<'a> Interp<'a> {
         &self,
         state: &State,
         resource: &str,
-        timeout: Option<&Seconds>,
+        (timeout, heartbeat): (Option<&Seconds>, Option<&Seconds>),
         eff: &Value,
         st: &StateCtx<'_>,
         th: &mut Thread,
     ) -> Result<Value, StateError> {
+        // `.waitForTaskToken`: this attempt gets a token of its own.
+        let callback_of = resource.strip_suffix(".waitForTaskToken");
+        let waiter = match (callback_of, self.exec.engine()) {
+            (None, _) => None,
+            (Some(_), Some(engine)) => Some(engine.open_token()),
+            (Some(_), None) => {
+                return Err(StateError::runtime("the engine of this execution no longer exists"));
+            }
+        };
+        let attempt = StateCtx {
+            name: st.name,
+            entered: st.entered,
+            retry_count: st.retry_count,
+            task_token: waiter.as_ref().map(|w| w.token.clone()),
+        };
+        let st = &attempt;
         let params = match &state.parameters {
             Some(t) => self.render(t, eff, st, None)?,
             None => eff.clone(),
         };
         limits::check_payload(&params, || format!("The input of state '{}' after Parameters", state.name))?;
-        let timeout_secs = match timeout {
-            None => None,
-            Some(Seconds::Fixed(s)) => Some(*s),
-            Some(Seconds::Path(p)) => match self.resolve(p, eff, st)?.as_u64() {
-                Some(s) if s > 0 => Some(s),
-                _ => {
-                    return Err(StateError::runtime(format!(
-                        "TimeoutSecondsPath '{p}' of state '{}' must resolve to a positive integer",
-                        state.name
-                    )));
-                }
-            },
-        };
-        let target = Target::of(resource);
+        let timeout_secs = self.seconds(timeout, "TimeoutSecondsPath", eff, st)?;
+        let heartbeat_secs = self.seconds(heartbeat, "HeartbeatSecondsPath", eff, st)?;
+        let target = Target::of(callback_of.unwrap_or(resource));
         let direct = matches!(target, Target::LambdaFunction(_));
         let (rtype, raction) = registry::resource_type(resource);
         let region = self.exec.inner.state_machine.region.clone();
@@ -355,7 +365,28 @@ impl<'a> Interp<'a> {
                 },
             );
         }
-        let call = self.invoke(&state.name, resource, &target, params);
+        let call = async {
+            let Some(mut waiter) = waiter else {
+                return self.invoke(&state.name, resource, &target, params).await;
+            };
+            // A mocked callback task answers with its final result at once.
+            if let Some(answer) = self.mocked(&state.name) {
+                return answer;
+            }
+            let submitted =
+                self.invoke(&state.name, callback_of.unwrap_or(resource), &target, params).await?;
+            self.exec.emit(
+                th,
+                EventType::TaskSubmitted,
+                EventDetails {
+                    resource_type: Some(rtype.clone()),
+                    resource: Some(raction.clone()),
+                    output: Some(submitted),
+                    ..Default::default()
+                },
+            );
+            self.wait_for_callback(&mut waiter, heartbeat_secs).await
+        };
         let result = match timeout_secs {
             Some(s) => match tokio::time::timeout(self.clock.timeout(Duration::from_secs(s)), call).await {
                 Ok(r) => r,
@@ -405,7 +436,8 @@ impl<'a> Interp<'a> {
                 }
             }
             Err(e) => {
-                let ty = if e.error == names::TIMEOUT { timeout_type } else { fail_type };
+                let timed_out = e.error == names::TIMEOUT || e.error == names::HEARTBEAT_TIMEOUT;
+                let ty = if timed_out { timeout_type } else { fail_type };
                 self.exec.emit(
                     th,
                     ty,
@@ -420,6 +452,68 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// The mocked answer of this invocation of `state`, if its test case mocks it.
+    fn mocked(&self, state: &str) -> Option<Result<Value, StateError>> {
+        let answer = self.exec.inner.mocks.as_ref()?.next_answer(state)?;
+        Some(match answer {
+            Ok(MockAnswer::Return(v)) => Ok(v),
+            Ok(MockAnswer::Throw(e)) => Err(StateError::from(e)),
+            Err(msg) => Err(StateError::runtime(msg)),
+        })
+    }
+
+    /// A `...Seconds`/`...SecondsPath` value of a task, resolved.
+    fn seconds(
+        &self,
+        s: Option<&Seconds>,
+        field: &str,
+        eff: &Value,
+        st: &StateCtx<'_>,
+    ) -> Result<Option<u64>, StateError> {
+        match s {
+            None => Ok(None),
+            Some(Seconds::Fixed(s)) => Ok(Some(*s)),
+            Some(Seconds::Path(p)) => match self.resolve(p, eff, st)?.as_u64() {
+                Some(s) if s > 0 => Ok(Some(s)),
+                _ => Err(StateError::runtime(format!(
+                    "{field} '{p}' of state '{}' must resolve to a positive integer",
+                    st.name
+                ))),
+            },
+        }
+    }
+
+    /// Wait for SendTaskSuccess/Failure; SendTaskHeartbeat restarts the
+    /// `HeartbeatSeconds` countdown.
+    async fn wait_for_callback(
+        &self,
+        waiter: &mut super::callback::Waiter,
+        heartbeat: Option<u64>,
+    ) -> Result<Value, StateError> {
+        use super::callback::Callback;
+        loop {
+            let next = match heartbeat {
+                None => waiter.rx.recv().await,
+                Some(h) => tokio::time::timeout(self.clock.timeout(Duration::from_secs(h)), waiter.rx.recv())
+                    .await
+                    .map_err(|_| {
+                        StateError::new(
+                            names::HEARTBEAT_TIMEOUT,
+                            format!("no heartbeat for the task token in {h} seconds (HeartbeatSeconds)"),
+                        )
+                    })?,
+            };
+            match next {
+                Some(Callback::Heartbeat) => continue,
+                Some(Callback::Success(v)) => return Ok(v),
+                Some(Callback::Failure(error, cause)) => {
+                    return Err(StateError::new(error.unwrap_or_default(), cause.unwrap_or_default()));
+                }
+                None => return Err(StateError::runtime("the task token was closed")),
+            }
+        }
+    }
+
     fn invoke(
         &self,
         state: &str,
@@ -427,14 +521,7 @@ impl<'a> Interp<'a> {
         target: &Target,
         params: Value,
     ) -> BoxFuture<'static, Result<Value, StateError>> {
-        if let Some(session) = &self.exec.inner.mocks
-            && let Some(answer) = session.next_answer(state)
-        {
-            let r = match answer {
-                Ok(MockAnswer::Return(v)) => Ok(v),
-                Ok(MockAnswer::Throw(e)) => Err(StateError::from(e)),
-                Err(msg) => Err(StateError::runtime(msg)),
-            };
+        if let Some(r) = self.mocked(state) {
             return Box::pin(async move { r });
         }
         let sm = &self.exec.inner.state_machine;

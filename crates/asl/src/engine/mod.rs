@@ -25,6 +25,7 @@
 //! that drives it; `interp` the interpreter of states; `io` the path
 //! processing of state input and output.
 
+mod callback;
 mod execution;
 mod interp;
 mod io;
@@ -74,6 +75,12 @@ pub enum EngineError {
     /// A request outside the API's constraints (lengths, sizes).
     #[error("{0}")]
     Validation(String),
+    #[error("Invalid Token: '{0}'")]
+    InvalidToken(String),
+    #[error("Task Does Not Exist: '{0}'")]
+    TaskDoesNotExist(String),
+    #[error("Task Timed Out: '{0}' (its task has already ended)")]
+    TaskTimedOut(String),
 }
 
 impl EngineError {
@@ -88,6 +95,9 @@ impl EngineError {
             EngineError::InvalidArn(_) => "InvalidArn",
             EngineError::InvalidDefinition(_) => "InvalidDefinition",
             EngineError::MockConfig(_) | EngineError::Validation(_) => "ValidationException",
+            EngineError::InvalidToken(_) => "InvalidToken",
+            EngineError::TaskDoesNotExist(_) => "TaskDoesNotExist",
+            EngineError::TaskTimedOut(_) => "TaskTimedOut",
         }
     }
 }
@@ -178,6 +188,7 @@ struct EngineInner {
     machines: RwLock<Vec<Arc<StateMachine>>>,
     executions: Mutex<Executions>,
     map_runs: Mutex<Vec<Arc<MapRun>>>,
+    tokens: Mutex<callback::Tokens>,
     api_defaults: RwLock<(TaskRegistry, Option<Arc<MockConfig>>)>,
 }
 
@@ -236,6 +247,7 @@ impl Engine {
                 machines: RwLock::new(Vec::new()),
                 executions: Mutex::new(Executions::default()),
                 map_runs: Mutex::new(Vec::new()),
+                tokens: Mutex::new(callback::Tokens::default()),
                 api_defaults: RwLock::new((TaskRegistry::new(), None)),
             }),
         }
