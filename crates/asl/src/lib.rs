@@ -18,10 +18,11 @@
 //! Modules: [`definition`] (load + validate), [`path`] (JSONPath / reference
 //! paths), [`env`] (what `$` and `$$` mean), [`payload`] (Parameters-style
 //! templates), [`intrinsic`]
-//! (`States.*` functions), [`choice`] (Choice rules), [`engine`] (executions),
-//! [`history`] (events), [`registry`] (task handlers, substitutions),
-//! [`mock`] (Step Functions Local mock configs), [`clock`], [`server`]
-//! (Step Functions JSON 1.0 API).
+//! (`States.*` functions), [`choice`] (Choice rules), [`engine`] (executions,
+//! Distributed Map runs, task-token callbacks), [`history`] (events),
+//! [`limits`] (the service quotas enforced), [`registry`] (task handlers,
+//! substitutions), [`mock`] (Step Functions Local mock configs), [`clock`],
+//! [`server`] (Step Functions JSON 1.0 API).
 
 pub mod choice;
 pub mod clock;

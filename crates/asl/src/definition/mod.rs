@@ -220,6 +220,18 @@ impl Definition {
 
     /// Validate and load an already-parsed JSON definition.
     pub fn from_value(v: Value) -> Result<Definition, AslError> {
+        // CreateStateMachine API reference: `definition` is at most 1,048,576 characters.
+        let size = crate::limits::json_bytes(&v);
+        if size > crate::limits::DEFINITION_BYTES {
+            return Err(AslError::Invalid(vec![Diagnostic {
+                state: None,
+                field: String::new(),
+                message: format!(
+                    "the definition is {size} bytes; a state machine definition may have at most {}",
+                    crate::limits::DEFINITION_BYTES
+                ),
+            }]));
+        }
         let mut cx = parse::Cx::default();
         let def = cx.machine(&v);
         match def {

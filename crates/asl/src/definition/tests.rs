@@ -186,3 +186,14 @@ fn validate_reports_bad_json() {
     assert_eq!(d.len(), 1);
     assert!(d[0].message.contains("not valid JSON"));
 }
+
+// CreateStateMachine API reference: a definition of at most 1,048,576 characters.
+#[test]
+fn definitions_over_one_mebibyte_are_refused() {
+    let padded =
+        |n: usize| json!({"Comment": "c".repeat(n), "StartAt": "A", "States": {"A": {"Type": "Succeed"}}});
+    let base = crate::limits::json_bytes(&padded(0));
+    assert!(Definition::from_value(padded(crate::limits::DEFINITION_BYTES - base)).is_ok());
+    let d = diags(padded(crate::limits::DEFINITION_BYTES - base + 1));
+    assert!(d[0].message.contains("at most 1048576"), "{d:?}");
+}
