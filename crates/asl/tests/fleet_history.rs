@@ -10,9 +10,11 @@
 //! work in an Inline Map writes every iteration into one history and fails
 //! at event 25,000, as "Avoid reaching the history quota" describes.
 
+mod common;
+
 use aurora_dr_asl::limits::HISTORY_EVENTS;
 use aurora_dr_asl::{
-    Clock, Definition, Engine, EventType, StartOptions, StateMachineSpec, Status, TaskError, TaskRegistry,
+    Clock, Definition, Engine, StartOptions, StateMachineSpec, Status, TaskError, TaskRegistry,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -150,15 +152,7 @@ async fn the_same_fleet_in_an_inline_map_fails_at_event_25000() {
     engine.register(StateMachineSpec::new("source", fleet("INLINE")).tasks(handlers(rds))).unwrap();
     let exec = engine.start("source", clusters(100), StartOptions::named("nightly")).unwrap();
     let out = exec.wait().await;
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.error.as_deref(), Some("States.Runtime"));
-    assert_eq!(
-        out.cause.as_deref(),
-        Some("The execution reached the maximum number of history events (25000).")
-    );
-    let history = exec.history();
-    assert_eq!(history.len(), HISTORY_EVENTS);
-    assert_eq!(history.last().map(|e| (e.id, e.event_type)), Some((25_000, EventType::ExecutionFailed)));
+    common::assert_stopped_by_the_history_quota(&exec, &out);
     // 100 clusters would need about 100 x 752 events in one history.
     const { assert!(100 * (EVENTS_PER_CLUSTER + 2) > HISTORY_EVENTS) };
 }

@@ -2,6 +2,8 @@
 //! pages they follow), each checked at its boundary: the last value AWS
 //! accepts passes, the first one past it fails the way AWS fails it.
 
+mod common;
+
 use aurora_dr_asl::limits::{HISTORY_EVENTS, INLINE_MAP_CONCURRENCY, PAYLOAD_BYTES};
 use aurora_dr_asl::{
     Clock, Definition, Engine, EventType, StartOptions, StateMachineSpec, Status, TaskError, TaskRegistry,
@@ -53,17 +55,7 @@ async fn one_more_event_fails_the_execution_at_event_25000() {
     let engine = engine_with(counting_loop(rounds), TaskRegistry::new());
     let exec = engine.start("m", json!({"n": 0}), StartOptions::default()).unwrap();
     let out = exec.wait().await;
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.error.as_deref(), Some("States.Runtime"));
-    assert_eq!(
-        out.cause.as_deref(),
-        Some("The execution reached the maximum number of history events (25000).")
-    );
-    let history = exec.history();
-    assert_eq!(history.len(), HISTORY_EVENTS);
-    let last = history.last().unwrap();
-    assert_eq!((last.id, last.event_type), (HISTORY_EVENTS as u64, EventType::ExecutionFailed));
-    assert_eq!(history[HISTORY_EVENTS - 2].id, HISTORY_EVENTS as u64 - 1);
+    common::assert_stopped_by_the_history_quota(&exec, &out);
 }
 
 // A loop that keeps retrying a task is stopped by the quota too, and no task

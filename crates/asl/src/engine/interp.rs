@@ -330,6 +330,14 @@ impl<'a> Interp<'a> {
         let direct = matches!(target, Target::LambdaFunction(_));
         let (rtype, raction) = registry::resource_type(resource);
         let region = self.exec.inner.state_machine.region.clone();
+        // Task* events name their service integration; LambdaFunction* events do not.
+        let with_resource = |mut d: EventDetails| {
+            if !direct {
+                d.resource_type = Some(rtype.clone());
+                d.resource = Some(raction.clone());
+            }
+            d
+        };
         if direct {
             self.exec.emit(
                 th,
@@ -346,24 +354,14 @@ impl<'a> Interp<'a> {
             self.exec.emit(
                 th,
                 EventType::TaskScheduled,
-                EventDetails {
-                    resource_type: Some(rtype.clone()),
-                    resource: Some(raction.clone()),
+                with_resource(EventDetails {
                     region: Some(region),
                     parameters: Some(params.clone()),
                     timeout_in_seconds: timeout_secs,
                     ..Default::default()
-                },
+                }),
             );
-            self.exec.emit(
-                th,
-                EventType::TaskStarted,
-                EventDetails {
-                    resource_type: Some(rtype.clone()),
-                    resource: Some(raction.clone()),
-                    ..Default::default()
-                },
-            );
+            self.exec.emit(th, EventType::TaskStarted, with_resource(EventDetails::default()));
         }
         let call = async {
             let Some(mut waiter) = waiter else {
@@ -378,12 +376,7 @@ impl<'a> Interp<'a> {
             self.exec.emit(
                 th,
                 EventType::TaskSubmitted,
-                EventDetails {
-                    resource_type: Some(rtype.clone()),
-                    resource: Some(raction.clone()),
-                    output: Some(submitted),
-                    ..Default::default()
-                },
+                with_resource(EventDetails { output: Some(submitted), ..Default::default() }),
             );
             self.wait_for_callback(&mut waiter, heartbeat_secs).await
         };
@@ -415,13 +408,6 @@ impl<'a> Interp<'a> {
             )
         } else {
             (EventType::TaskSucceeded, EventType::TaskFailed, EventType::TaskTimedOut)
-        };
-        let with_resource = |mut d: EventDetails| {
-            if !direct {
-                d.resource_type = Some(rtype.clone());
-                d.resource = Some(raction.clone());
-            }
-            d
         };
         match result {
             Ok(v) => {
