@@ -5,9 +5,9 @@
 //! absent raises `States.Runtime`; only `IsPresent` tolerates an absent
 //! variable. A comparison between values of the wrong type is simply false.
 
+use crate::env::Env;
 use crate::error::StateError;
 use crate::path::{JsonPath, PathError};
-use crate::payload::Env;
 use serde_json::Value;
 use std::cmp::Ordering;
 use time::OffsetDateTime;

@@ -86,6 +86,7 @@ pub mod names {
     pub const ALL: &str = "States.ALL";
     pub const TASK_FAILED: &str = "States.TaskFailed";
     pub const TIMEOUT: &str = "States.Timeout";
+    pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
     pub const RUNTIME: &str = "States.Runtime";
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
@@ -118,8 +119,16 @@ impl StateError {
         if self.is_terminal() {
             return false;
         }
+        // "Error handling in Step Functions": States.Timeout covers a task that
+        // ran past TimeoutSeconds or missed its heartbeat, and
+        // States.TaskFailed everything but States.Timeout (heartbeat
+        // timeouts included, as the stricter reading).
+        let timeout = self.error == names::TIMEOUT || self.error == names::HEARTBEAT_TIMEOUT;
         error_equals.iter().any(|e| {
-            e == &self.error || e == names::ALL || (e == names::TASK_FAILED && self.error != names::TIMEOUT)
+            e == &self.error
+                || e == names::ALL
+                || (e == names::TIMEOUT && timeout)
+                || (e == names::TASK_FAILED && !timeout)
         })
     }
 
@@ -149,6 +158,16 @@ mod tests {
         assert!(StateError::new("States.Timeout", "").matches(&eq(&["States.ALL"])));
         assert!(!StateError::runtime("x").matches(&eq(&["States.ALL"])));
         assert!(!StateError::runtime("x").matches(&eq(&["States.Runtime"])));
+    }
+
+    #[test]
+    fn states_timeout_also_matches_a_heartbeat_timeout() {
+        let hb = StateError::new("States.HeartbeatTimeout", "");
+        assert!(hb.matches(&eq(&["States.Timeout"])));
+        assert!(hb.matches(&eq(&["States.HeartbeatTimeout"])));
+        assert!(!hb.matches(&eq(&["States.TaskFailed"])));
+        assert!(hb.matches(&eq(&["States.ALL"])));
+        assert!(!StateError::new("States.Timeout", "").matches(&eq(&["States.HeartbeatTimeout"])));
     }
 
     #[test]

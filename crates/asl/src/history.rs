@@ -53,8 +53,13 @@ event_types!(
     MapIterationStarted,
     MapIterationSucceeded,
     MapIterationFailed,
+    MapRunStarted,
+    MapRunSucceeded,
+    MapRunFailed,
+    MapRunAborted,
     TaskScheduled,
     TaskStarted,
+    TaskSubmitted,
     TaskSucceeded,
     TaskFailed,
     TaskTimedOut,
@@ -124,6 +129,8 @@ pub struct EventDetails {
     /// Map item count.
     pub length: Option<u64>,
     pub role_arn: Option<String>,
+    /// The Map Run a Distributed Map started.
+    pub map_run_arn: Option<String>,
 }
 
 /// One history event.
@@ -213,6 +220,15 @@ impl HistoryEvent {
                     _ => "mapIterationFailedEventDetails",
                 })
             }
+            MapRunStarted => {
+                put("mapRunArn", d.map_run_arn.clone().map(Value::String));
+                Some("mapRunStartedEventDetails")
+            }
+            MapRunFailed => {
+                put("error", d.error.clone().map(Value::String));
+                put("cause", d.cause.clone().map(Value::String));
+                Some("mapRunFailedEventDetails")
+            }
             TaskScheduled => {
                 put("resourceType", d.resource_type.clone().map(Value::String));
                 put("resource", d.resource.clone().map(Value::String));
@@ -225,6 +241,13 @@ impl HistoryEvent {
                 put("resourceType", d.resource_type.clone().map(Value::String));
                 put("resource", d.resource.clone().map(Value::String));
                 Some("taskStartedEventDetails")
+            }
+            TaskSubmitted => {
+                put("resourceType", d.resource_type.clone().map(Value::String));
+                put("resource", d.resource.clone().map(Value::String));
+                put("output", data(&d.output));
+                put("outputDetails", trunc());
+                Some("taskSubmittedEventDetails")
             }
             TaskSucceeded => {
                 put("resourceType", d.resource_type.clone().map(Value::String));
@@ -261,7 +284,9 @@ impl HistoryEvent {
             | ParallelStateSucceeded
             | ParallelStateFailed
             | MapStateSucceeded
-            | MapStateFailed => None,
+            | MapStateFailed
+            | MapRunSucceeded
+            | MapRunAborted => None,
         };
         let mut ev = json!({
             "timestamp": epoch_seconds(self.timestamp),

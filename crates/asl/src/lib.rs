@@ -16,19 +16,23 @@
 //! ```
 //!
 //! Modules: [`definition`] (load + validate), [`path`] (JSONPath / reference
-//! paths), [`payload`] (Parameters-style templates), [`intrinsic`]
-//! (`States.*` functions), [`choice`] (Choice rules), [`engine`] (executions),
-//! [`history`] (events), [`registry`] (task handlers, substitutions),
-//! [`mock`] (Step Functions Local mock configs), [`clock`], [`server`]
-//! (Step Functions JSON 1.0 API).
+//! paths), [`env`] (what `$` and `$$` mean), [`payload`] (Parameters-style
+//! templates), [`intrinsic`]
+//! (`States.*` functions), [`choice`] (Choice rules), [`engine`] (executions,
+//! Distributed Map runs, task-token callbacks), [`history`] (events),
+//! [`limits`] (the service quotas enforced), [`registry`] (task handlers,
+//! substitutions), [`mock`] (Step Functions Local mock configs), [`clock`],
+//! [`server`] (Step Functions JSON 1.0 API).
 
 pub mod choice;
 pub mod clock;
 pub mod definition;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod history;
 pub mod intrinsic;
+pub mod limits;
 pub mod mock;
 pub mod path;
 pub mod payload;
@@ -38,8 +42,8 @@ pub mod server;
 pub use clock::Clock;
 pub use definition::{Definition, validate};
 pub use engine::{
-    Engine, EngineError, Execution, HistorySubscription, Outcome, StartOptions, StateMachine,
-    StateMachineSpec, Status,
+    Engine, EngineError, Execution, HistorySubscription, MapRun, MapRunCounts, MapRunStatus, Outcome,
+    StartOptions, StateMachine, StateMachineSpec, Status,
 };
 pub use error::{AslError, Diagnostic, StateError, TaskError};
 pub use history::{EventDetails, EventType, HistoryEvent};

@@ -95,6 +95,31 @@ impl MockConfig {
         Ok(cfg)
     }
 
+    /// Check the test cases of `machine` against its definition: every state
+    /// they mock must exist (in any scope) and be a Task state, since only
+    /// Task states call anything. The error names each offending state.
+    pub fn check(&self, machine: &str, def: &crate::definition::Definition) -> Result<(), AslError> {
+        let Some(cases) = self.machines.get(machine) else { return Ok(()) };
+        let states = def.all_states();
+        let mut problems = Vec::new();
+        let mut names: Vec<_> = cases.iter().flat_map(|(c, s)| s.keys().map(move |st| (c, st))).collect();
+        names.sort();
+        for (case, state) in names {
+            let found: Vec<_> = states.iter().filter(|(_, s)| &s.name == state).collect();
+            if found.is_empty() {
+                problems.push(format!(
+                    "StateMachines.{machine}.TestCases.{case}.{state}: '{state}' is not a state of state machine '{machine}'"
+                ));
+            } else if let Some((loc, s)) = found.iter().find(|(_, s)| s.type_name() != "Task") {
+                problems.push(format!(
+                    "StateMachines.{machine}.TestCases.{case}.{state}: '{loc}' is a {} state; only Task states can be mocked",
+                    s.type_name()
+                ));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(bad(problems.join("; "))) }
+    }
+
     /// Select the mocks of `test_case` for state machine `machine`.
     pub fn test_case(&self, machine: &str, test_case: &str) -> Result<TestCase, AslError> {
         let cases = self
@@ -174,6 +199,12 @@ impl MockSession {
         &self.case.name
     }
 
+    /// A session of the same test case with its own counters (for a
+    /// Distributed Map's child executions: each is an execution of its own).
+    pub fn fresh(&self) -> MockSession {
+        MockSession::new(self.case.clone())
+    }
+
     /// The answer for the next invocation of `state`, `None` if not mocked,
     /// `Some(Err(msg))` if mocked but no answer covers this invocation.
     pub fn next_answer(&self, state: &str) -> Option<Result<MockAnswer, String>> {
@@ -229,6 +260,24 @@ mod tests {
         assert_eq!(s.next_answer("Fetch"), Some(Ok(MockAnswer::Return(json!({"status": "available"})))));
         assert!(s.next_answer("Fetch").unwrap().unwrap_err().contains("invocation 4"));
         assert_eq!(s.next_answer("Other"), None);
+    }
+
+    #[test]
+    fn mocks_must_name_task_states_of_the_machine() {
+        let def = crate::definition::Definition::from_value(json!({"StartAt": "P", "States": {
+            "P": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "Fetch", "States": {
+                "Fetch": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "Next": "Done"},
+                "Done": {"Type": "Pass", "End": true}}}]}}}))
+        .unwrap();
+        assert!(cfg().check("M", &def).is_ok(), "a Task state nested in a branch");
+        assert!(cfg().check("Other", &def).is_ok(), "test cases of other machines are not checked");
+        let typo = MockConfig::from_value(&json!({
+            "StateMachines": {"M": {"TestCases": {"T": {"Fecth": "R", "Done": "R"}}}},
+            "MockedResponses": {"R": {"0": {"Return": 1}}}}))
+        .unwrap();
+        let e = typo.check("M", &def).unwrap_err().to_string();
+        assert!(e.contains("TestCases.T.Fecth: 'Fecth' is not a state of state machine 'M'"), "{e}");
+        assert!(e.contains("'P/Branches[0]/Done' is a Pass state; only Task states can be mocked"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Payload templates (`Parameters`, `ResultSelector`, `ItemSelector`) and the
-//! evaluation environment shared with intrinsic functions and paths.
+//! Payload templates (`Parameters`, `ResultSelector`, `ItemSelector`),
+//! evaluated in an [`Env`].
 //!
 //! A template is compiled once at load time: a key ending in `.$` must hold a
 //! string that is a path or an intrinsic call; the `.$` is dropped from the
@@ -7,37 +7,11 @@
 //! with `$` stay strings). A path that cannot be resolved is `States.Runtime`,
 //! as on AWS.
 
+use crate::env::Env;
 use crate::error::StateError;
 use crate::intrinsic::{self, Call};
-use crate::path::{JsonPath, PathError, Root};
+use crate::path::JsonPath;
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
-
-/// What `$` and `$$` mean while evaluating one template or path.
-pub struct Env<'a> {
-    input: &'a Value,
-    build_context: &'a (dyn Fn() -> Value + Sync),
-    context: OnceLock<Value>,
-}
-
-impl<'a> Env<'a> {
-    /// `build_context` is called at most once, and only if a `$$` path is used.
-    pub fn new(input: &'a Value, build_context: &'a (dyn Fn() -> Value + Sync)) -> Self {
-        Env { input, build_context, context: OnceLock::new() }
-    }
-
-    pub fn input(&self) -> &Value {
-        self.input
-    }
-
-    /// Resolve a path against the input or the context object.
-    pub fn resolve(&self, p: &JsonPath) -> Result<Value, PathError> {
-        match p.root() {
-            Root::Input => p.select(self.input),
-            Root::Context => p.select(self.context.get_or_init(|| (self.build_context)())),
-        }
-    }
-}
 
 /// A compiled payload template.
 #[derive(Debug, Clone, PartialEq)]

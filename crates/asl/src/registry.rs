@@ -99,6 +99,16 @@ impl TaskRegistry {
         self
     }
 
+    /// Builder form of [`register_resource`](Self::register_resource).
+    pub fn with_resource<F, Fut>(mut self, resource: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, TaskError>> + Send + 'static,
+    {
+        self.register_resource(resource, f);
+        self
+    }
+
     pub fn function(&self, name: &str) -> Option<&Handler> {
         self.functions.get(name)
     }

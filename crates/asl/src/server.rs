@@ -4,11 +4,17 @@
 //!
 //! Operations: CreateStateMachine, DescribeStateMachine, ListStateMachines,
 //! DeleteStateMachine, StartExecution, DescribeExecution,
-//! GetExecutionHistory, ListExecutions, StopExecution. Timestamps are epoch
+//! GetExecutionHistory, ListExecutions (by `stateMachineArn` or by
+//! `mapRunArn`), StopExecution, ListMapRuns, DescribeMapRun, SendTaskSuccess,
+//! SendTaskFailure, SendTaskHeartbeat. A Distributed
+//! Map's child executions answer DescribeExecution (with `mapRunArn`) and
+//! GetExecutionHistory like any other. Timestamps are epoch
 //! seconds (floats), errors are HTTP 400 with `{"__type": code, "message"}`
 //! (`StateMachineDoesNotExist`, `ExecutionAlreadyExists`, `InvalidName`,
 //! `ExecutionDoesNotExist`, `InvalidDefinition`, `InvalidArn`,
-//! `InvalidExecutionInput`, `ValidationException`, `UnknownOperationException`).
+//! `InvalidExecutionInput`, `InvalidOutput`, `InvalidToken`, `TaskDoesNotExist`,
+//! `TaskTimedOut`, `ResourceNotFound`, `ValidationException`,
+//! `UnknownOperationException`).
 //!
 //! As in Step Functions Local, `StartExecution` accepts
 //! `stateMachineArn#TestCaseName` to run with that mock test case. State
@@ -17,7 +23,7 @@
 //! not authenticated: this is a local test server, bind it to loopback.
 
 use crate::definition::Definition;
-use crate::engine::{Engine, EngineError, Execution, StartOptions, StateMachineSpec, Status};
+use crate::engine::{Engine, EngineError, Execution, MapRun, StartOptions, StateMachineSpec, Status};
 use crate::history::epoch_seconds;
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +32,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// The content type of the JSON 1.0 protocol.
@@ -97,6 +104,11 @@ async fn handle(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -
         "GetExecutionHistory" => get_execution_history(&engine, &req),
         "ListExecutions" => list_executions(&engine, &req),
         "StopExecution" => stop_execution(&engine, &req).await,
+        "ListMapRuns" => list_map_runs(&engine, &req),
+        "SendTaskSuccess" => send_task_success(&engine, &req),
+        "SendTaskFailure" => send_task_failure(&engine, &req),
+        "SendTaskHeartbeat" => send_task_heartbeat(&engine, &req),
+        "DescribeMapRun" => describe_map_run(&engine, &req),
         _ => Err(ApiError::new("UnknownOperationException", format!("unsupported operation '{target}'"))),
     };
     match result {
@@ -212,6 +224,9 @@ fn summary(e: &Execution) -> Map<String, Value> {
     m.insert("stateMachineArn".into(), json!(e.state_machine().arn));
     m.insert("name".into(), json!(e.name()));
     m.insert("startDate".into(), json!(epoch_seconds(e.start_date())));
+    if let Some(run) = e.map_run_arn() {
+        m.insert("mapRunArn".into(), json!(run));
+    }
     match e.outcome() {
         Some(o) => {
             m.insert("status".into(), json!(o.status.as_str()));
@@ -274,18 +289,108 @@ fn get_execution_history(engine: &Engine, req: &Value) -> Result<Value, ApiError
 }
 
 fn list_executions(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
-    let sm = machine(engine, str_field(req, "stateMachineArn")?)?;
+    let execs = match (req.get("stateMachineArn"), req.get("mapRunArn").and_then(Value::as_str)) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                "ValidationException",
+                "give either 'stateMachineArn' or 'mapRunArn', not both",
+            ));
+        }
+        (None, Some(run)) => {
+            let run = map_run(engine, run)?;
+            engine.map_run_executions(&run.arn)
+        }
+        _ => {
+            let sm = machine(engine, str_field(req, "stateMachineArn")?)?;
+            engine.executions(Some(&sm.arn))
+        }
+    };
     let filter = req.get("statusFilter").and_then(Value::as_str);
-    let execs: Vec<Execution> = engine
-        .executions(Some(&sm.arn))
-        .into_iter()
-        .filter(|e| filter.is_none_or(|f| e.status().as_str() == f))
-        .collect();
+    let execs: Vec<Execution> =
+        execs.into_iter().filter(|e| filter.is_none_or(|f| e.status().as_str() == f)).collect();
     let (from, to) = page(req, execs.len())?;
     let list: Vec<Value> = execs[from..to].iter().map(|e| Value::Object(summary(e))).collect();
     let mut out = json!({ "executions": list });
     if to < execs.len() {
         out["nextToken"] = json!(to.to_string());
+    }
+    Ok(out)
+}
+
+/// SendTaskSuccess: `output` is a JSON text (Step Functions API Reference).
+fn send_task_success(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let token = str_field(req, "taskToken")?;
+    let output: Value = serde_json::from_str(str_field(req, "output")?)
+        .map_err(|e| ApiError::new("InvalidOutput", format!("Invalid output: {e}")))?;
+    engine.send_task_success(token, output)?;
+    Ok(json!({}))
+}
+
+fn send_task_failure(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let text = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_string);
+    engine.send_task_failure(str_field(req, "taskToken")?, text("error"), text("cause"))?;
+    Ok(json!({}))
+}
+
+fn send_task_heartbeat(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    engine.send_task_heartbeat(str_field(req, "taskToken")?)?;
+    Ok(json!({}))
+}
+
+fn map_run(engine: &Engine, arn: &str) -> Result<Arc<MapRun>, ApiError> {
+    if !arn.starts_with("arn:") || !arn.contains(":mapRun:") {
+        return Err(ApiError::new("InvalidArn", format!("Invalid Arn: '{arn}'")));
+    }
+    engine
+        .map_run(arn)
+        .ok_or_else(|| ApiError::new("ResourceNotFound", format!("Resource not found: '{arn}'")))
+}
+
+/// ListMapRuns: the Map Runs an execution started (Step Functions API Reference).
+fn list_map_runs(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let exec = execution(engine, req)?;
+    let runs = engine.map_runs(Some(exec.arn()));
+    let (from, to) = page(req, runs.len())?;
+    let list: Vec<Value> = runs[from..to]
+        .iter()
+        .map(|r| {
+            let mut v = json!({"executionArn": r.execution_arn, "mapRunArn": r.arn,
+                               "stateMachineArn": r.state_machine_arn, "startDate": epoch_seconds(r.start_date)});
+            if let Some(stop) = r.stop_date() {
+                v["stopDate"] = json!(epoch_seconds(stop));
+            }
+            v
+        })
+        .collect();
+    let mut out = json!({ "mapRuns": list });
+    if to < runs.len() {
+        out["nextToken"] = json!(to.to_string());
+    }
+    Ok(out)
+}
+
+/// DescribeMapRun (Step Functions API Reference); without batching, item and
+/// execution counts are the same numbers.
+fn describe_map_run(engine: &Engine, req: &Value) -> Result<Value, ApiError> {
+    let run = map_run(engine, str_field(req, "mapRunArn")?)?;
+    let c = run.counts();
+    let counts = json!({"pending": c.pending, "running": c.running, "succeeded": c.succeeded,
+        "failed": c.failed, "timedOut": c.timed_out, "aborted": c.aborted, "total": c.total,
+        "resultsWritten": c.results_written});
+    let mut out = json!({
+        "mapRunArn": run.arn,
+        "executionArn": run.execution_arn,
+        "status": run.status().as_str(),
+        "startDate": epoch_seconds(run.start_date),
+        "maxConcurrency": run.max_concurrency,
+        "toleratedFailurePercentage": run.tolerated_failure_percentage,
+        "toleratedFailureCount": run.tolerated_failure_count,
+        "itemCounts": counts,
+        "executionCounts": counts,
+        "redriveCount": 0,
+    });
+    if let Some(stop) = run.stop_date() {
+        out["stopDate"] = json!(epoch_seconds(stop));
     }
     Ok(out)
 }

@@ -233,3 +233,128 @@ async fn create_state_machine_and_mock_test_case_via_arn_suffix() {
     assert_eq!(listed.state_machines().len(), 2);
     s.stop().await;
 }
+
+// A Distributed Map's children and Map Run through the API: DescribeExecution
+// (with mapRunArn), GetExecutionHistory, ListExecutions by mapRunArn,
+// ListMapRuns, DescribeMapRun (Step Functions API Reference).
+#[tokio::test]
+async fn distributed_map_children_and_map_runs_through_the_sdk() {
+    let s = start().await;
+    let fleet = s
+        .client
+        .create_state_machine()
+        .name("fleet")
+        .role_arn("arn:aws:iam::222222222222:role/fleet")
+        .definition(
+            r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "End": true, "Label": "clusters",
+                "MaxConcurrency": 2, "ToleratedFailureCount": 1,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Check", "States": {
+                        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": false, "Next": "Bad"}], "Default": "Good"},
+                        "Bad": {"Type": "Fail", "Error": "NotOk", "Cause": "item says no"},
+                        "Good": {"Type": "Pass", "End": true}}}}}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let exec = s
+        .client
+        .start_execution()
+        .state_machine_arn(fleet.state_machine_arn())
+        .input(r#"[{"ok": true}, {"ok": false}, {"ok": true}]"#)
+        .send()
+        .await
+        .unwrap();
+    let parent = s.engine.execution(exec.execution_arn()).unwrap();
+    parent.wait().await;
+
+    let runs = s.client.list_map_runs().execution_arn(exec.execution_arn()).send().await.unwrap();
+    assert_eq!(runs.map_runs().len(), 1);
+    let run = &runs.map_runs()[0];
+    assert!(run.map_run_arn().contains(":mapRun:fleet/clusters:"), "{}", run.map_run_arn());
+    assert_eq!(run.state_machine_arn(), format!("{}/clusters", fleet.state_machine_arn()));
+    assert!(run.stop_date().is_some());
+
+    let d = s.client.describe_map_run().map_run_arn(run.map_run_arn()).send().await.unwrap();
+    assert_eq!(d.status().as_str(), "SUCCEEDED");
+    assert_eq!((d.max_concurrency(), d.tolerated_failure_count()), (2, 1));
+    let items = d.item_counts().unwrap();
+    assert_eq!((items.total(), items.succeeded(), items.failed()), (3, 2, 1));
+
+    let children =
+        s.client.list_executions().map_run_arn(run.map_run_arn()).send().await.unwrap().executions().to_vec();
+    assert_eq!(children.len(), 3);
+    let failed = children.iter().find(|c| c.status() == &ExecutionStatus::Failed).unwrap();
+    let described = s.client.describe_execution().execution_arn(failed.execution_arn()).send().await.unwrap();
+    assert_eq!(described.map_run_arn(), Some(run.map_run_arn()));
+    assert_eq!(described.error(), Some("NotOk"));
+    assert_eq!(described.input(), Some(r#"{"ok":false}"#));
+    let history =
+        s.client.get_execution_history().execution_arn(failed.execution_arn()).send().await.unwrap();
+    let types: Vec<_> = history.events().iter().map(|e| e.r#type().clone()).collect();
+    assert_eq!(types.first(), Some(&HistoryEventType::ExecutionStarted));
+    assert_eq!(types.last(), Some(&HistoryEventType::ExecutionFailed));
+    let parent_history =
+        s.client.get_execution_history().execution_arn(exec.execution_arn()).send().await.unwrap();
+    let started =
+        parent_history.events().iter().find(|e| e.r#type() == &HistoryEventType::MapRunStarted).unwrap();
+    assert_eq!(
+        started.map_run_started_event_details().and_then(|d| d.map_run_arn()),
+        Some(run.map_run_arn())
+    );
+
+    let missing =
+        s.client.describe_map_run().map_run_arn(format!("{}x", run.map_run_arn())).send().await.unwrap_err();
+    assert_eq!(missing.into_service_error().meta().code(), Some("ResourceNotFound"));
+    s.stop().await;
+}
+
+// SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat through the SDK.
+#[tokio::test]
+async fn callbacks_through_the_sdk() {
+    let s = start().await;
+    let (tx, mut tokens) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let tasks = TaskRegistry::new().with_resource("arn:aws:states:::sns:publish", move |p: Value| {
+        let _ = tx.send(p["Message"]["token"].as_str().unwrap_or("").to_string());
+        async { Ok(json!({"MessageId": "m-1"})) }
+    });
+    let d = Definition::parse(
+        r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "End": true,
+            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken", "HeartbeatSeconds": 3600,
+            "Parameters": {"TopicArn": "arn:aws:sns:us-west-1:222222222222:t", "Message": {"token.$": "$$.Task.Token"}}}}}"#,
+    )
+    .unwrap();
+    let sm = s.engine.register(StateMachineSpec::new("approval", d).tasks(tasks)).unwrap();
+    for answer in ["success", "failure"] {
+        let exec = s.client.start_execution().state_machine_arn(&sm.arn).send().await.unwrap();
+        let token = tokens.recv().await.unwrap();
+        s.client.send_task_heartbeat().task_token(&token).send().await.unwrap();
+        let bad =
+            s.client.send_task_success().task_token(&token).output("{not json").send().await.unwrap_err();
+        assert_eq!(bad.into_service_error().meta().code(), Some("InvalidOutput"));
+        if answer == "success" {
+            s.client.send_task_success().task_token(&token).output(r#"{"ok": true}"#).send().await.unwrap();
+        } else {
+            s.client
+                .send_task_failure()
+                .task_token(&token)
+                .error("No")
+                .cause("said no")
+                .send()
+                .await
+                .unwrap();
+        }
+        let outcome = s.engine.execution(exec.execution_arn()).unwrap().wait().await;
+        let d = s.client.describe_execution().execution_arn(exec.execution_arn()).send().await.unwrap();
+        if answer == "success" {
+            assert_eq!(d.output(), Some(r#"{"ok":true}"#), "{outcome:?}");
+        } else {
+            assert_eq!((d.error(), d.cause()), (Some("No"), Some("said no")));
+        }
+        let late = s.client.send_task_success().task_token(&token).output("{}").send().await.unwrap_err();
+        assert_eq!(late.into_service_error().meta().code(), Some("TaskTimedOut"));
+    }
+    let unknown = s.client.send_task_heartbeat().task_token("AAAAunknown").send().await.unwrap_err();
+    assert_eq!(unknown.into_service_error().meta().code(), Some("TaskDoesNotExist"));
+    s.stop().await;
+}

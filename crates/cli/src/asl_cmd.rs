@@ -3,12 +3,14 @@
 //! - `asl validate FILE...` prints `FILE: ok` or one line per problem (state,
 //!   field, message); exit 0 only if every file is valid.
 //! - `asl run FILE --input JSON [--mock-config FILE --test-case NAME]
-//!   [--time-scale F] [--history] [--sub NAME=VALUE]...` runs one execution.
+//!   [--time-scale F] [--history] [--sub NAME=VALUE]... [--sub-placeholders]`
+//!   runs one execution.
 //!   On success prints the output JSON and exits 0; otherwise prints
 //!   `{"error": ..., "cause": ...}` (plus `"status"` when not FAILED) and
 //!   exits 1. `--history` prints the event history (GetExecutionHistory
 //!   shape) instead. Exit 2 for usage errors (unreadable file, bad JSON,
-//!   invalid definition, unknown test case).
+//!   invalid definition, unknown test case, a mock naming a state the
+//!   definition does not have or that is not a Task state).
 //!
 //! The mock config's state machine name defaults to the file name without
 //! `.asl.json`/`.json` (override with `--state-machine`); when the config
@@ -41,34 +43,43 @@ pub enum AslCommand {
         subs: Vec<(String, String)>,
     },
     /// Run one execution of a definition on the local engine.
-    Run {
-        /// Definition file.
-        file: PathBuf,
-        /// Execution input (JSON).
-        #[arg(long, default_value = "{}")]
-        input: String,
-        /// Step Functions Local mock config (MockConfigFile.json).
-        #[arg(long, requires = "test_case")]
-        mock_config: Option<PathBuf>,
-        /// Test case of the mock config.
-        #[arg(long, requires = "mock_config")]
-        test_case: Option<String>,
-        /// State machine name used to look up the test case (default: file name).
-        #[arg(long)]
-        state_machine: Option<String>,
-        /// Multiply every Wait, Retry interval and timeout by this factor (e.g. 0.001).
-        #[arg(long, default_value_t = 1.0)]
-        time_scale: f64,
-        /// Print the execution history instead of the output.
-        #[arg(long)]
-        history: bool,
-        /// Execution name.
-        #[arg(long)]
-        name: Option<String>,
-        /// `${NAME}` substitution applied before parsing (repeatable).
-        #[arg(long = "sub", value_name = "NAME=VALUE", value_parser = parse_sub)]
-        subs: Vec<(String, String)>,
-    },
+    Run(RunArgs),
+}
+
+/// `aurora-dr asl run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Definition file.
+    pub file: PathBuf,
+    /// Execution input (JSON).
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// Step Functions Local mock config (MockConfigFile.json).
+    #[arg(long, requires = "test_case")]
+    pub mock_config: Option<PathBuf>,
+    /// Test case of the mock config.
+    #[arg(long, requires = "mock_config")]
+    pub test_case: Option<String>,
+    /// State machine name used to look up the test case (default: file name).
+    #[arg(long)]
+    pub state_machine: Option<String>,
+    /// Multiply every Wait, Retry interval and timeout by this factor (e.g. 0.001).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Print the execution history instead of the output.
+    #[arg(long)]
+    pub history: bool,
+    /// Execution name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `${NAME}` substitution applied before parsing (repeatable).
+    #[arg(long = "sub", value_name = "NAME=VALUE", value_parser = parse_sub)]
+    pub subs: Vec<(String, String)>,
+    /// Fill every `${NAME}` that no --sub gives with the placeholder ARN
+    /// `arn:aws:lambda:us-east-1:123456789012:function:NAME` (for runs whose
+    /// Task states are mocked: a mocked state never calls its resource).
+    #[arg(long)]
+    pub sub_placeholders: bool,
 }
 
 /// Print to stdout; a closed pipe (`| head`) is not an error worth a panic.
@@ -91,39 +102,16 @@ pub async fn run(args: AslArgs) -> ExitCode {
             write_stdout(&report);
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        AslCommand::Run {
-            file,
-            input,
-            mock_config,
-            test_case,
-            state_machine,
-            time_scale,
-            history,
-            name,
-            subs,
-        } => {
-            let req = RunRequest {
-                file,
-                input,
-                mock_config,
-                test_case,
-                state_machine,
-                time_scale,
-                history,
-                name,
-                subs: subs.into_iter().collect(),
-            };
-            match run_one(req).await {
-                Ok((text, success)) => {
-                    write_stdout(&format!("{text}\n"));
-                    if success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-                }
-                Err(msg) => {
-                    eprintln!("aurora-dr asl run: {msg}");
-                    ExitCode::from(2)
-                }
+        AslCommand::Run(args) => match run_one(args).await {
+            Ok((text, success)) => {
+                write_stdout(&format!("{text}\n"));
+                if success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
             }
-        }
+            Err(msg) => {
+                eprintln!("aurora-dr asl run: {msg}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
@@ -156,16 +144,19 @@ fn parse(text: &str, subs: &Substitutions) -> Result<Definition, aurora_dr_asl::
     if subs.is_empty() { Definition::parse(text) } else { Definition::parse_with(text, subs) }
 }
 
-struct RunRequest {
-    file: PathBuf,
-    input: String,
-    mock_config: Option<PathBuf>,
-    test_case: Option<String>,
-    state_machine: Option<String>,
-    time_scale: f64,
-    history: bool,
-    name: Option<String>,
-    subs: Substitutions,
+/// The `${NAME}` placeholders of a definition text.
+fn placeholders(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else { break };
+        names.push(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn machine_name(file: &Path) -> String {
@@ -174,10 +165,25 @@ fn machine_name(file: &Path) -> String {
 }
 
 /// Run one execution: `(text to print, succeeded)`, or a usage error.
-async fn run_one(req: RunRequest) -> Result<(String, bool), String> {
+async fn run_one(req: RunArgs) -> Result<(String, bool), String> {
     let text =
         std::fs::read_to_string(&req.file).map_err(|e| format!("cannot read {}: {e}", req.file.display()))?;
-    let def = parse(&text, &req.subs).map_err(|e| format!("{}: {e}", req.file.display()))?;
+    let mut subs: Substitutions = req.subs.iter().cloned().collect();
+    if req.sub_placeholders {
+        for name in placeholders(&text) {
+            if !req.subs.iter().any(|(k, _)| *k == name) {
+                let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+                subs.insert(name, arn);
+            }
+        }
+    }
+    // A run cannot leave `${...}` in place: every placeholder needs a value.
+    let def = Definition::parse_with(&text, &subs).map_err(|e| match e {
+        aurora_dr_asl::AslError::UnresolvedSubstitution(_) => {
+            format!("{}: {e} (give it with --sub NAME=VALUE, or use --sub-placeholders)", req.file.display())
+        }
+        e => format!("{}: {e}", req.file.display()),
+    })?;
     let input: Value =
         serde_json::from_str(&req.input).map_err(|e| format!("--input is not valid JSON: {e}"))?;
     let clock = if req.time_scale == 1.0 {
@@ -263,8 +269,8 @@ mod tests {
         p
     }
 
-    fn req(file: PathBuf, input: &str) -> RunRequest {
-        RunRequest {
+    fn req(file: PathBuf, input: &str) -> RunArgs {
+        RunArgs {
             file,
             input: input.into(),
             mock_config: None,
@@ -273,8 +279,123 @@ mod tests {
             time_scale: 0.001,
             history: false,
             name: None,
-            subs: Substitutions::new(),
+            subs: Vec::new(),
+            sub_placeholders: false,
         }
+    }
+
+    fn workspace() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The `aurora-dr asl run statemachines/...` commands of a README, as
+    /// argument lists (continuation lines joined, single quotes honoured).
+    fn readme_commands(readme: &str) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(workspace().join(readme)).unwrap();
+        let joined = text.replace("\\\n", " ");
+        joined
+            .lines()
+            .filter(|l| l.trim_start().starts_with("aurora-dr asl run statemachines/"))
+            .map(|l| {
+                let mut words = Vec::new();
+                let (mut word, mut quoted, mut any) = (String::new(), false, false);
+                for c in l.trim().chars() {
+                    match c {
+                        '\'' => {
+                            quoted = !quoted;
+                            any = true;
+                        }
+                        c if c.is_whitespace() && !quoted => {
+                            if any {
+                                words.push(std::mem::take(&mut word));
+                                any = false;
+                            }
+                        }
+                        c => {
+                            word.push(c);
+                            any = true;
+                        }
+                    }
+                }
+                if any {
+                    words.push(word);
+                }
+                words
+            })
+            .collect()
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: AslCommand,
+    }
+
+    // The mock-config examples of both READMEs run as written (from the
+    // workspace root) against the project's own state machines.
+    #[tokio::test]
+    async fn the_readme_mock_examples_run() {
+        use clap::Parser;
+        for readme in ["README.md", "crates/asl/README.md"] {
+            let commands = readme_commands(readme);
+            assert!(!commands.is_empty(), "{readme} has no `aurora-dr asl run statemachines/...` example");
+            for words in commands {
+                let argv = std::iter::once("asl".to_string()).chain(words.into_iter().skip(2));
+                let Cli { command: AslCommand::Run(mut args) } = Cli::try_parse_from(argv).unwrap() else {
+                    panic!("{readme}: not an `asl run` command")
+                };
+                args.file = workspace().join(&args.file);
+                args.mock_config = args.mock_config.map(|m| workspace().join(m));
+                let (text, ok) = run_one(args).await.unwrap_or_else(|e| panic!("{readme}: {e}"));
+                assert!(ok, "{readme}: {text}");
+                let out: Value = serde_json::from_str(&text).unwrap();
+                assert!(out.get("runId").is_some(), "{readme}: {out}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mock_for_an_unknown_or_non_task_state_is_an_error_naming_it() {
+        let mut r = req(workspace().join("statemachines/source.asl.json"), "{}");
+        r.sub_placeholders = true;
+        let dir = tempdir();
+        let m = file(
+            &dir,
+            "mocks.json",
+            r#"{"StateMachines": {"source": {"TestCases": {"T": {"CreateSnapshots": "Ok", "Report": "Ok"}}}},
+            "MockedResponses": {"Ok": {"0": {"Return": {}}}}}"#,
+        );
+        r.mock_config = Some(m);
+        r.test_case = Some("T".into());
+        let err = run_one(r).await.unwrap_err();
+        assert!(err.contains("'CreateSnapshots' is not a state of state machine 'source'"), "{err}");
+        assert!(err.contains("'Report' is a Pass state; only Task states can be mocked"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn placeholders_fill_only_the_substitutions_not_given() {
+        let dir = tempdir();
+        let f = file(
+            &dir,
+            "m.asl.json",
+            r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+                "Parameters": {"a": "${First}", "b": "${Second}"}}}}"#,
+        );
+        let mut r = req(f.clone(), "{}");
+        let err = run_one(r).await.unwrap_err();
+        assert!(
+            err.contains("unresolved substitution '${First}'") && err.contains("--sub-placeholders"),
+            "{err}"
+        );
+        r = req(f, "{}");
+        r.sub_placeholders = true;
+        r.subs = vec![("First".into(), "given".into())];
+        let (text, ok) = run_one(r).await.unwrap();
+        assert!(ok);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"a": "given", "b": "arn:aws:lambda:us-east-1:123456789012:function:Second"})
+        );
     }
 
     #[test]
@@ -343,6 +464,25 @@ mod tests {
         r.test_case = Some("Nope".into());
         let err = run_one(r).await.unwrap_err();
         assert!(err.contains("no test case 'Nope'"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn validate_and_run_accept_a_distributed_map() {
+        let dir = tempdir();
+        let f = file(
+            &dir,
+            "fleet.asl.json",
+            r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemsPath": "$.clusters", "MaxConcurrency": 5,
+                "ItemSelector": {"cluster.$": "$$.Map.Item.Value"}, "End": true,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Name", "States": {"Name": {"Type": "Pass", "End": true,
+                        "Parameters": {"id.$": "States.Format('{}-copy', $.cluster)"}}}}}}}"#,
+        );
+        let (report, ok) = validate_files(std::slice::from_ref(&f), &Substitutions::new());
+        assert!(ok, "{report}");
+        let (text, ok) = run_one(req(f, r#"{"clusters": ["a", "b"]}"#)).await.unwrap();
+        assert!(ok, "{text}");
+        assert_eq!(text, r#"[{"id":"a-copy"},{"id":"b-copy"}]"#);
     }
 
     #[tokio::test]
