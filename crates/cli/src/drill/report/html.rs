@@ -61,10 +61,7 @@ pub fn html_page(page: &Page) -> String {
     runs_and_clusters(&mut body, page);
     target_cluster(&mut body, page.target);
     legend(&mut body);
-    let mut runs: Vec<usize> = page.record.spans.iter().map(|s| s.run).collect();
-    runs.sort_unstable();
-    runs.dedup();
-    for run in runs {
+    for run in run_numbers(page) {
         run_timeline(&mut body, page, run);
     }
     format!(
@@ -102,7 +99,32 @@ fn header(out: &mut String, page: &Page) {
         fact("run ids", &runs.join(", "));
     }
     fact("tool", &format!("aurora-dr {VERSION}"));
-    out.push_str("</dl></header>\n");
+    out.push_str("</dl><nav class=\"jump\">Timelines:");
+    for run in run_numbers(page) {
+        let word = if run_failed(page, run) { "FAILED" } else { "SUCCEEDED" };
+        let _ = write!(out, " <a href=\"#run-{run}\">run {run} {word}</a>");
+    }
+    out.push_str("</nav></header>\n");
+}
+
+/// The numbers of the runs that recorded a state, in order.
+fn run_numbers(page: &Page) -> Vec<usize> {
+    let mut runs: Vec<usize> = page.record.spans.iter().map(|s| s.run).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    runs
+}
+
+/// A run failed when one of its executions or states did.
+fn run_failed(page: &Page, run: usize) -> bool {
+    page.record.executions.iter().any(|x| x.run == run && x.status != "SUCCEEDED")
+        || page.record.spans.iter().any(|s| s.run == run && s.outcome == Outcome::Failed)
+}
+
+/// The anchor of a failed state's row: `run-2-orders-SanityCheck`.
+fn row_id(s: &Span) -> String {
+    let lane = if s.lane.is_empty() { &s.machine } else { &s.lane };
+    format!("run-{}-{lane}-{}", s.run, s.state)
 }
 
 /// Where a span ran: `run 2 · target · cluster orders`.
@@ -167,8 +189,9 @@ fn failures(out: &mut String, page: &Page) {
         let _ = write!(
             out,
             "<article class=\"failure\" data-state=\"{state}\"><h3><span class=\"tag failed\">FAILED</span> \
-             {state} <span class=\"where\">{place}</span></h3>",
+             <a href=\"#{id}\">{state}</a> <span class=\"where\">{place}</span></h3>",
             state = escape(&s.state),
+            id = escape(&row_id(s)),
             place = escape(&place(s)),
         );
         let attempts =
@@ -378,16 +401,13 @@ fn run_bounds(page: &Page, run: usize) -> (f64, f64) {
 
 fn run_timeline(out: &mut String, page: &Page, run: usize) {
     let spans: Vec<&Span> = page.record.spans.iter().filter(|s| s.run == run).collect();
-    let execs: Vec<&ExecutionRecord> = page.record.executions.iter().filter(|x| x.run == run).collect();
     let (begin, finish) = run_bounds(page, run);
     let length = (finish - begin).max(1e-3);
     let step = tick_step(length);
     let ticks = (length / step).ceil().max(1.0);
     let axis = ticks * step;
     let pct = |s: f64| (s / axis * 100.0).clamp(0.0, 100.0);
-    let failed =
-        execs.iter().any(|x| x.status != "SUCCEEDED") || spans.iter().any(|s| s.outcome == Outcome::Failed);
-    let (word, key) = if failed { ("FAILED", "failed") } else { ("SUCCEEDED", "succeeded") };
+    let (word, key) = if run_failed(page, run) { ("FAILED", "failed") } else { ("SUCCEEDED", "succeeded") };
     let _ = write!(
         out,
         "<section class=\"run\" id=\"run-{run}\"><h2>Run {run} <span class=\"tag {key}\">{word}</span></h2>\
@@ -474,12 +494,17 @@ fn span_row(out: &mut String, page: &Page, s: &Span, begin: f64, pct: &dyn Fn(f6
     };
     let _ = write!(
         out,
-        "<tr class=\"span {key}\" data-state=\"{state}\" data-outcome=\"{key}\" data-start=\"{start:.3}\" data-end=\"{end:.3}\">\
+        "<tr class=\"span {key}\" data-state=\"{state}\" data-outcome=\"{key}\" data-start=\"{start:.3}\" data-end=\"{end:.3}\"{id}>\
          <th scope=\"row\" class=\"name\">{lane}{state}</th><td class=\"start\">{start_text}</td>\
          <td class=\"track\"><div class=\"plot\"><span class=\"bar {key}\" style=\"left:{left:.4}%;width:{width:.4}%\" \
          role=\"img\" aria-label=\"{aria}\"></span></div></td><td class=\"took\">{took}</td>\
          <td class=\"outcome\"><span class=\"tag {key}\">{label}</span>{attempts}{why}</td></tr>",
         state = escape(&s.state),
+        id = if s.outcome == Outcome::Failed {
+            format!(" id=\"{}\"", escape(&row_id(s)))
+        } else {
+            String::new()
+        },
         start = s.start - begin,
         end = end - begin,
         start_text = offset(s.start - begin),
@@ -578,6 +603,8 @@ dt{color:var(--muted);flex:none;width:5.5em}.fields dt{width:8.5em}dd{margin:0;f
 .tag.failure-path{color:var(--path);border:1px dashed var(--path)}
 .tag.running{color:var(--muted);border:1px dotted var(--muted)}
 .result{font-size:.8em;vertical-align:middle}
+a{color:#0b4f9e}.failure h3 a{color:inherit}
+.jump{margin-top:.4em}.jump a{margin-left:.6em}
 .failures{border:2px solid var(--fail);border-left-width:8px;padding:.6em 1em;margin:1em 0;background:#fff}
 .failures h2{margin-top:0;color:var(--fail)}
 .failure{padding:.5em 0;border-top:1px solid var(--rule)}.failure:first-of-type{border-top:0}

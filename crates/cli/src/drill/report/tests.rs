@@ -221,6 +221,9 @@ fn html_says_first_what_failed_with_error_cause_and_failure_path() {
         assert!(article.contains(want), "{want}\nnot in\n{article}");
     }
     assert_eq!(failures.matches("<article").count(), 1, "one failure: {failures}");
+    // Its name links to its row in the timeline.
+    assert!(article.contains("<a href=\"#run-2-orders-SanityCheck\">SanityCheck</a>"), "{article}");
+    assert!(row(&html, 2, "SanityCheck").contains("id=\"run-2-orders-SanityCheck\""));
     assert!(html.contains("<title>aurora-dr drill: FAILED</title>"));
 }
 
@@ -236,6 +239,7 @@ fn html_header_states_accounts_regions_date_run_ids_and_version() {
         "<dt>run ids</dt><dd>run-1795638266-1, run-1795638266-2</dd>",
         &format!("<dt>tool</dt><dd>aurora-dr {}</dd>", env!("CARGO_PKG_VERSION")),
         "<span class=\"result tag failed\">FAILED</span>",
+        "<a href=\"#run-1\">run 1 SUCCEEDED</a> <a href=\"#run-2\">run 2 FAILED</a>",
     ] {
         assert!(header.contains(want), "{want}\nnot in\n{header}");
     }
