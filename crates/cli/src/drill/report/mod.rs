@@ -9,6 +9,8 @@ mod record;
 mod text;
 
 #[cfg(test)]
+mod browser_tests;
+#[cfg(test)]
 mod fixture;
 #[cfg(test)]
 mod tests;
