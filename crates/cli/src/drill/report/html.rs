@@ -353,8 +353,8 @@ fn legend(out: &mut String) {
         );
     }
     out.push_str(
-        "<li><span class=\"attempts\">×8</span> the state ran 8 times (its task was invoked 8 times)</li>\
-         <li>Times are seconds from the run's start; the start column and the axis count from it.</li></ul></section>\n",
+        "<li><span class=\"attempts\">×8</span> its task ran 8 times</li>\
+         <li>start and axis: time since the run's start</li></ul></section>\n",
     );
 }
 
@@ -428,7 +428,7 @@ fn run_timeline(out: &mut String, page: &Page, run: usize) {
     }
     let _ = write!(
         out,
-        "<table class=\"timeline\" style=\"--tick:{:.4}%\"><caption>Run {run}: every state of both machines, on one time axis</caption>\
+        "<table class=\"timeline\" style=\"--tick:{:.4}%\"><caption class=\"sr\">Run {run}: every state of both machines, on one time axis</caption>\
          <colgroup><col class=\"c-name\"><col class=\"c-start\"><col class=\"c-bar\"><col class=\"c-took\"><col class=\"c-outcome\"></colgroup>\
          <thead><tr><th scope=\"col\">state</th><th scope=\"col\">start</th>\
          <th scope=\"col\" class=\"axis\"><span class=\"sr\">time axis, seconds from the run's start</span><div class=\"ticks\">{labels}</div></th>\
@@ -615,13 +615,12 @@ table{border-collapse:collapse}
 .runs th,.clusters th{text-align:left;padding:.15em 1em .15em 0;color:var(--muted);font-weight:600;white-space:nowrap;vertical-align:top}
 .runs td,.clusters td{padding:.15em 1em .15em 0;font-variant-numeric:tabular-nums}
 .clusters{margin-top:.6em}.clusters thead th{border-bottom:1px solid var(--rule)}
-.legend ul{list-style:none;padding:0;margin:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(24em,1fr));gap:.25em 1.5em;font-size:.92em}
+.legend ul{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.3em 1.8em;font-size:.92em}
 .legend li{display:flex;align-items:center;gap:.4em}
 .swatch{position:static;display:inline-block;width:2.2em;height:.9em;flex:none}
 .attempts{font-weight:700;font-variant-numeric:tabular-nums}
 .run-facts{color:var(--muted);margin:.2em 0 .5em}
 .timeline{width:100%;table-layout:fixed;font-size:12px}
-.timeline caption{text-align:left;color:var(--muted);padding-bottom:.2em}
 .c-name{width:17em}.c-start{width:5.6em}.c-took{width:5.6em}.c-outcome{width:13em}
 .timeline th,.timeline td{padding:1px .4em;vertical-align:middle}
 .timeline thead th{text-align:left;color:var(--muted);font-weight:600;border-bottom:1px solid #999;vertical-align:bottom}

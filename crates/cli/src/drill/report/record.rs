@@ -72,8 +72,8 @@ impl Outcome {
         match self {
             Outcome::Running => "not finished when the drill ended",
             Outcome::Succeeded => "done at the first attempt",
-            Outcome::Retried => "done after a transient error was retried",
-            Outcome::Waiting => "polled until the resource was ready (ResourceNotReady), or a Wait state",
+            Outcome::Retried => "done after transient errors (throttling, a quota)",
+            Outcome::Waiting => "polled until the resource was ready, or a Wait state",
             Outcome::Failed => "its last attempt failed: the run took its failure path",
             Outcome::FailurePath => "clean-up, roll-back and notification after a failure",
         }
