@@ -171,6 +171,15 @@ fn run_chromium(bin: &Path, args: &[String], page: &Path) -> Output {
     Output { status, stdout, stderr }
 }
 
+/// What Chromium writes with `flag=out` (`--print-to-pdf`, `--screenshot`) for `page`.
+fn chromium_output(bin: &Path, page: &Path, flag: &str, out: &Path, more: &[&str]) -> Vec<u8> {
+    let mut args = vec![format!("{flag}={}", out.display())];
+    args.extend(more.iter().map(|a| (*a).to_owned()));
+    let run = run_chromium(bin, &args, page);
+    std::fs::read(out)
+        .unwrap_or_else(|e| panic!("no {flag} output ({e}): {}", String::from_utf8_lossy(&run.stderr)))
+}
+
 /// The page with [`MEASURE`] appended, laid out at `width` px; with
 /// `print`, the print stylesheet applies on screen too.
 fn measure(bin: &Path, dir: &Path, html: &str, width: u32, print: bool) -> Value {
@@ -383,16 +392,15 @@ fn chromium_shows_what_the_report_says() {
     // The page itself (no script), printed: the summary, then a page per run.
     let page = dir.path().join("timeline.html");
     std::fs::write(&page, &html).expect("write page");
-    let pdf = dir.path().join("timeline.pdf");
-    let out = run_chromium(
+    let pdf = chromium_output(
         &bin,
-        &[format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer".into()],
         &page,
+        "--print-to-pdf",
+        &dir.path().join("timeline.pdf"),
+        &["--no-pdf-header-footer"],
     );
-    let bytes = std::fs::read(&pdf)
-        .unwrap_or_else(|e| panic!("no PDF ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     // Each run starts at the top of a page of its own, after the summary.
-    let (pages, dests) = pdf_layout(&bytes);
+    let (pages, dests) = pdf_layout(&pdf);
     let starts: Vec<&(String, usize, f64)> = dests.iter().filter(|d| !d.0[4..].contains('-')).collect();
     assert_eq!(starts.len(), 2, "a destination per run (linked from the header): {dests:?}");
     for (n, (name, page, y)) in starts.iter().enumerate() {
@@ -403,19 +411,17 @@ fn chromium_shows_what_the_report_says() {
     assert!(pages.len() > starts[1].1, "{} pages", pages.len());
 
     // A screenshot of the page as a reader sees it.
-    let png = dir.path().join("timeline.png");
-    let out = run_chromium(
+    let png = chromium_output(
         &bin,
-        &[format!("--screenshot={}", png.display()), "--window-size=1280,2000".into()],
         &page,
+        "--screenshot",
+        &dir.path().join("timeline.png"),
+        &["--window-size=1280,2000"],
     );
-    let bytes = std::fs::read(&png)
-        .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000, "{} bytes", bytes.len());
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, "{} bytes", png.len());
     if let Some(keep) = std::env::var_os("AURORA_DR_SCREENSHOT") {
-        std::fs::write(&keep, &bytes).expect("keep the screenshot");
+        std::fs::write(&keep, &png).expect("keep the screenshot");
         std::fs::write(Path::new(&keep).with_extension("html"), &html).expect("keep the page");
-        std::fs::write(Path::new(&keep).with_extension("pdf"), std::fs::read(&pdf).expect("pdf"))
-            .expect("keep the pdf");
+        std::fs::write(Path::new(&keep).with_extension("pdf"), &pdf).expect("keep the pdf");
     }
 }

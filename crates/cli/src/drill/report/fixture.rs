@@ -24,6 +24,9 @@ pub const TOTAL: f64 = 14.3;
 pub const SANITY_CAUSE: &str = "minRows(orders) FAILED: 3 rows, below the minimum 10; connectivity ok";
 pub const NOT_READY: &str = "snapshot aurora-dr-orders-20261125202428 is creating, not yet available";
 
+/// Machine, run and lane of a state.
+type Where<'a> = (&'a str, usize, &'a str);
+
 /// One attempt of a Task: `None` succeeded, `Some((error, cause))` failed.
 type Attempt = Option<(&'static str, &'static str)>;
 
@@ -38,7 +41,7 @@ impl Script {
         Self { rec: Recorder::starting_at(true, STARTED_AT), id: 0 }
     }
 
-    fn emit(&mut self, at: f64, event_type: EventType, details: EventDetails, ctx: (&str, usize, &str)) {
+    fn emit(&mut self, at: f64, event_type: EventType, details: EventDetails, ctx: Where) {
         self.id += 1;
         let event = HistoryEvent {
             id: self.id,
@@ -54,19 +57,15 @@ impl Script {
 
     /// A state of `kind` from `start` to `end`; Task states make their
     /// `attempts` at even intervals. A Fail state has no end.
-    #[allow(clippy::too_many_arguments)]
     pub fn state(
         &mut self,
-        machine: &str,
-        run: usize,
-        lane: &str,
+        ctx: Where,
         kind: &str,
         name: &str,
         start: f64,
         end: f64,
         attempts: &[Attempt],
     ) -> &mut Self {
-        let ctx = (machine, run, lane);
         let named = || EventDetails { name: Some(name.to_owned()), ..EventDetails::default() };
         self.emit(start, EventType::entered(kind), named(), ctx);
         if kind == "Fail" {
@@ -96,29 +95,13 @@ impl Script {
     }
 
     /// A Task state that succeeds at the first attempt.
-    pub fn task(
-        &mut self,
-        machine: &str,
-        run: usize,
-        lane: &str,
-        name: &str,
-        start: f64,
-        end: f64,
-    ) -> &mut Self {
-        self.state(machine, run, lane, "Task", name, start, end, &[None])
+    pub fn task(&mut self, at: Where, name: &str, start: f64, end: f64) -> &mut Self {
+        self.state(at, "Task", name, start, end, &[None])
     }
 
-    /// A Pass or Choice state (no task).
-    pub fn pass(
-        &mut self,
-        machine: &str,
-        run: usize,
-        lane: &str,
-        name: &str,
-        start: f64,
-        end: f64,
-    ) -> &mut Self {
-        self.state(machine, run, lane, "Pass", name, start, end, &[])
+    /// A Pass state (no task).
+    pub fn pass(&mut self, at: Where, name: &str, start: f64, end: f64) -> &mut Self {
+        self.state(at, "Pass", name, start, end, &[])
     }
 
     pub fn record(&self) -> Record {
@@ -136,41 +119,39 @@ fn polled(n: usize) -> Vec<Attempt> {
 /// The source side of one run, starting at `t`.
 fn source_run(s: &mut Script, run: usize, t: f64) {
     let o = "orders";
-    s.state("source", run, "", "Choice", "HasClusterList", t, t + 0.001, &[])
-        .pass("source", run, "", "ConfiguredCluster", t + 0.001, t + 0.002)
-        .state("source", run, "", "Map", "Snapshots", t + 0.002, t + 0.060, &[])
-        .pass("source", run, o, "Start", t + 0.003, t + 0.004)
-        .task("source", run, o, "CreateSnapshot", t + 0.004, t + 0.058)
-        .state("source", run, "", "Map", "Copies", t + 0.060, t + 2.420, &[])
-        .state("source", run, o, "Task", "WaitForSourceSnapshot", t + 0.070, t + 1.100, &polled(8))
+    s.state(("source", run, ""), "Choice", "HasClusterList", t, t + 0.001, &[])
+        .pass(("source", run, ""), "ConfiguredCluster", t + 0.001, t + 0.002)
+        .state(("source", run, ""), "Map", "Snapshots", t + 0.002, t + 0.060, &[])
+        .pass(("source", run, o), "Start", t + 0.003, t + 0.004)
+        .task(("source", run, o), "CreateSnapshot", t + 0.004, t + 0.058)
+        .state(("source", run, ""), "Map", "Copies", t + 0.060, t + 2.420, &[])
+        .state(("source", run, o), "Task", "WaitForSourceSnapshot", t + 0.070, t + 1.100, &polled(8))
         .state(
-            "source",
-            run,
-            o,
+            ("source", run, o),
             "Task",
             "EncryptCopy",
             t + 1.100,
             t + 1.600,
             &[Some(("Throttled", "Rate exceeded")), Some(("Throttled", "Rate exceeded")), None],
         )
-        .state("source", run, o, "Task", "WaitForTargetSnapshot", t + 1.600, t + 2.300, &polled(4))
-        .task("source", run, o, "Share", t + 2.300, t + 2.340)
-        .task("source", run, o, "Notify", t + 2.340, t + 2.400)
-        .pass("source", run, "", "Report", t + 2.420, t + 2.421)
-        .state("source", run, "", "Choice", "AnyClusterFailed", t + 2.421, t + 2.422, &[])
-        .state("source", run, "", "Succeed", "Done", t + 2.422, t + 2.423, &[]);
+        .state(("source", run, o), "Task", "WaitForTargetSnapshot", t + 1.600, t + 2.300, &polled(4))
+        .task(("source", run, o), "Share", t + 2.300, t + 2.340)
+        .task(("source", run, o), "Notify", t + 2.340, t + 2.400)
+        .pass(("source", run, ""), "Report", t + 2.420, t + 2.421)
+        .state(("source", run, ""), "Choice", "AnyClusterFailed", t + 2.421, t + 2.422, &[])
+        .state(("source", run, ""), "Succeed", "Done", t + 2.422, t + 2.423, &[]);
 }
 
 /// The target side up to the swapped cluster, starting at `t`; returns the end.
 fn target_restore(s: &mut Script, run: usize, t: f64) -> f64 {
     let o = "orders";
-    s.task("target", run, o, "WaitForSharedSnapshot", t, t + 0.030)
-        .task("target", run, o, "Restore", t + 0.030, t + 0.070)
-        .state("target", run, o, "Task", "WaitForTempCluster", t + 0.070, t + 1.100, &polled(6))
-        .task("target", run, o, "RestoreInstance", t + 1.100, t + 1.150)
-        .state("target", run, o, "Task", "WaitForTempInstances", t + 1.150, t + 2.170, &polled(5))
-        .task("target", run, o, "Swap", t + 2.170, t + 2.330)
-        .state("target", run, o, "Task", "WaitForSwappedCluster", t + 2.330, t + 3.200, &polled(5));
+    s.task(("target", run, o), "WaitForSharedSnapshot", t, t + 0.030)
+        .task(("target", run, o), "Restore", t + 0.030, t + 0.070)
+        .state(("target", run, o), "Task", "WaitForTempCluster", t + 0.070, t + 1.100, &polled(6))
+        .task(("target", run, o), "RestoreInstance", t + 1.100, t + 1.150)
+        .state(("target", run, o), "Task", "WaitForTempInstances", t + 1.150, t + 2.170, &polled(5))
+        .task(("target", run, o), "Swap", t + 2.170, t + 2.330)
+        .state(("target", run, o), "Task", "WaitForSwappedCluster", t + 2.330, t + 3.200, &polled(5));
     t + 3.200
 }
 
@@ -199,35 +180,31 @@ pub fn record() -> Record {
     let mut s = Script::new();
     source_run(&mut s, 1, 2.0);
     let t = target_restore(&mut s, 1, 4.5);
-    s.task("target", 1, o, "SanityCheck", t, t + 0.010)
-        .task("target", 1, o, "Terminate", t + 0.010, t + 0.100)
-        .task("target", 1, o, "ApplyRetention", t + 0.100, t + 0.150);
+    s.task(("target", 1, o), "SanityCheck", t, t + 0.010)
+        .task(("target", 1, o), "Terminate", t + 0.010, t + 0.100)
+        .task(("target", 1, o), "ApplyRetention", t + 0.100, t + 0.150);
     source_run(&mut s, 2, 8.0);
     let t = target_restore(&mut s, 2, 10.5);
     s.state(
-        "target",
-        2,
-        o,
+        ("target", 2, o),
         "Task",
         "SanityCheck",
         t,
         t + 0.020,
         &[Some(("SanityCheckFailed", SANITY_CAUSE))],
     )
-    .pass("target", 2, o, "OnSanityCheckError", t + 0.020, t + 0.021)
+    .pass(("target", 2, o), "OnSanityCheckError", t + 0.020, t + 0.021)
     .state(
-        "target",
-        2,
-        o,
+        ("target", 2, o),
         "Task",
         "RollBackSwap",
         t + 0.021,
         t + 0.300,
         &[Some(("Throttled", "Rate exceeded")), None],
     )
-    .task("target", 2, o, "CleanUpTempCluster", t + 0.300, t + 0.450)
-    .task("target", 2, o, "NotifyFailure", t + 0.450, t + 0.490)
-    .state("target", 2, o, "Fail", "Failed", t + 0.490, t + 0.490, &[]);
+    .task(("target", 2, o), "CleanUpTempCluster", t + 0.300, t + 0.450)
+    .task(("target", 2, o), "NotifyFailure", t + 0.450, t + 0.490)
+    .state(("target", 2, o), "Fail", "Failed", t + 0.490, t + 0.490, &[]);
     let mut record = s.record();
     record.executions = vec![
         execution("source", 1, "run-1795638266-1", 2.0, 4.423, None),

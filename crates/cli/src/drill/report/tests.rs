@@ -129,6 +129,13 @@ fn json_states_carry_times_outcomes_errors_and_causes() {
     assert_eq!(copies["type"], "Map");
 }
 
+/// Every one of `wants` is in `text`.
+fn contains_all(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "{want}\nnot in\n{text}");
+    }
+}
+
 /// The HTML between `from` and the next `to` after it.
 fn between<'a>(html: &'a str, from: &str, to: &str) -> &'a str {
     let start = html.find(from).unwrap_or_else(|| panic!("{from} not in the page"));
@@ -211,15 +218,16 @@ fn html_says_first_what_failed_with_error_cause_and_failure_path() {
         "what failed comes before the timeline"
     );
     let article = between(failures, "<article class=\"failure\" data-state=\"SanityCheck\"", "</article>");
-    for want in [
-        "run 2 · target · cluster orders",
-        "<strong>SanityCheckFailed</strong> after 1 attempt; entered at 20:24:39.700 UTC, +5.700 s into run 2; 0.020 s in the state",
-        &format!("<pre class=\"cause\">{}</pre>", escape(SANITY_CAUSE)),
-        "Failure path: OnSanityCheckError → RollBackSwap → CleanUpTempCluster → NotifyFailure → Failed (FAILED)",
-        "target execution run-1795638266-2-0 (222222222222 us-west-1) ended FAILED: SanityCheckFailed",
-    ] {
-        assert!(article.contains(want), "{want}\nnot in\n{article}");
-    }
+    contains_all(
+        article,
+        &[
+            "run 2 · target · cluster orders",
+            "<strong>SanityCheckFailed</strong> after 1 attempt; entered at 20:24:39.700 UTC, +5.700 s into run 2; 0.020 s in the state",
+            &format!("<pre class=\"cause\">{}</pre>", escape(SANITY_CAUSE)),
+            "Failure path: OnSanityCheckError → RollBackSwap → CleanUpTempCluster → NotifyFailure → Failed (FAILED)",
+            "target execution run-1795638266-2-0 (222222222222 us-west-1) ended FAILED: SanityCheckFailed",
+        ],
+    );
     assert_eq!(failures.matches("<article").count(), 1, "one failure: {failures}");
     // Its name links to its row in the timeline.
     assert!(article.contains("<a href=\"#run-2-orders-SanityCheck\">SanityCheck</a>"), "{article}");
@@ -231,18 +239,19 @@ fn html_says_first_what_failed_with_error_cause_and_failure_path() {
 fn html_header_states_accounts_regions_date_run_ids_and_version() {
     let html = html_page(&Known::new().page());
     let header = between(&html, "<header>", "</header>");
-    for want in [
-        "<dt>started</dt><dd>2026-11-25 20:24:26 UTC</dd>",
-        "<dt>duration</dt><dd>14.30 s</dd>",
-        "<dt>source</dt><dd>account 111111111111 · region us-west-2 · cluster orders</dd>",
-        "<dt>target</dt><dd>account 222222222222 · region us-west-1 · cluster orders-dr</dd>",
-        "<dt>run ids</dt><dd>run-1795638266-1, run-1795638266-2</dd>",
-        &format!("<dt>tool</dt><dd>aurora-dr {}</dd>", env!("CARGO_PKG_VERSION")),
-        "<span class=\"result tag failed\">FAILED</span>",
-        "<a href=\"#run-1\">run 1 SUCCEEDED</a> <a href=\"#run-2\">run 2 FAILED</a>",
-    ] {
-        assert!(header.contains(want), "{want}\nnot in\n{header}");
-    }
+    contains_all(
+        header,
+        &[
+            "<dt>started</dt><dd>2026-11-25 20:24:26 UTC</dd>",
+            "<dt>duration</dt><dd>14.30 s</dd>",
+            "<dt>source</dt><dd>account 111111111111 · region us-west-2 · cluster orders</dd>",
+            "<dt>target</dt><dd>account 222222222222 · region us-west-1 · cluster orders-dr</dd>",
+            "<dt>run ids</dt><dd>run-1795638266-1, run-1795638266-2</dd>",
+            &format!("<dt>tool</dt><dd>aurora-dr {}</dd>", env!("CARGO_PKG_VERSION")),
+            "<span class=\"result tag failed\">FAILED</span>",
+            "<a href=\"#run-1\">run 1 SUCCEEDED</a> <a href=\"#run-2\">run 2 FAILED</a>",
+        ],
+    );
     let run2 = between(&html, "id=\"run-2\"", "</thead>");
     assert!(run2.contains("started 2026-11-25 20:24:34.000 UTC · 6.190 s"), "{run2}");
     let group = between(&html, "id=\"run-2\"", "</section>");
@@ -258,15 +267,16 @@ fn html_header_states_accounts_regions_date_run_ids_and_version() {
 fn html_shows_the_target_cluster_as_fields_and_a_legend() {
     let html = html_page(&Known::new().page());
     let target = between(&html, "<section class=\"target\"", "</section>");
-    for want in [
-        "<dt>identifier</dt><dd>orders-dr</dd>",
-        "<dt>status</dt><dd>available</dd>",
-        "<dt>writer endpoint</dt><dd>orders-dr.cluster-axol02xwuarv.us-west-1.rds.amazonaws.com</dd>",
-        "<dt>instances</dt><dd>orders-dr-1</dd>",
-        "<dt>restored by run</dt><dd>run-1795638266-1-0</dd>",
-    ] {
-        assert!(target.contains(want), "{want}\nnot in\n{target}");
-    }
+    contains_all(
+        target,
+        &[
+            "<dt>identifier</dt><dd>orders-dr</dd>",
+            "<dt>status</dt><dd>available</dd>",
+            "<dt>writer endpoint</dt><dd>orders-dr.cluster-axol02xwuarv.us-west-1.rds.amazonaws.com</dd>",
+            "<dt>instances</dt><dd>orders-dr-1</dd>",
+            "<dt>restored by run</dt><dd>run-1795638266-1-0</dd>",
+        ],
+    );
     assert!(!html.contains("{&quot;clusterId") && !html.contains("\"clusterId\""), "no raw JSON");
     let legend = between(&html, "<section class=\"legend\"", "</section>");
     for o in Outcome::ALL {
