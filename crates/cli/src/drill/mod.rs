@@ -34,7 +34,7 @@ use aurora_dr_emulator::{Emulator, EmulatorConfig, Latency};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use report::{Recorder, Span};
+use report::Recorder;
 
 /// The state machine files, as deployed.
 const SOURCE_ASL: &str = include_str!("../../../../statemachines/source.asl.json");
@@ -388,14 +388,16 @@ async fn drill_with(
 
     let total = rec.elapsed();
     let facts = final_facts(&target_ctx, config).await;
-    let spans = rec.spans();
-    let html_path =
-        write_timeline(args, &spans, total, &runs, &facts).map_err(|e| format!("timeline: {e}"))?;
+    let record = rec.record();
+    let spans = &record.spans;
+    let html_path = write_timeline(args, config, &record, total, all_ok, &runs, &facts)
+        .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
         "totalSeconds": total,
         "runs": runs.iter().map(RunOutcome::to_json).collect::<Vec<_>>(),
         "states": spans,
+        "executions": record.executions,
         "target": facts,
         "kmsKeyArn": kms_key.as_str(),
         "deliveries": receiver.deliveries().iter().map(delivery_json).collect::<Vec<_>>(),
@@ -562,8 +564,10 @@ async fn final_facts(target: &StepContext, config: &Config) -> Value {
 
 fn write_timeline(
     args: &DrillArgs,
-    spans: &[Span],
+    config: &Config,
+    record: &report::Record,
     total: f64,
+    ok: bool,
     runs: &[RunOutcome],
     facts: &Value,
 ) -> std::io::Result<PathBuf> {
@@ -575,16 +579,38 @@ fn write_timeline(
             dir.join(format!("drill-{}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
         }
     };
-    let mut summary: Vec<(String, String)> = vec![("total".into(), format!("{total:.3} s"))];
-    for r in runs {
-        summary.push((format!("run {}", r.n), r.summary()));
-    }
-    summary.push(("target cluster".into(), facts.to_string()));
+    let (src, tgt) = (&config.source, &config.target);
+    let side = |machine: &str, account: &AccountId, region: &Region, clusters: Vec<String>| report::Side {
+        machine: machine.into(),
+        account: account.to_string(),
+        region: region.to_string(),
+        clusters,
+    };
+    let sides = [
+        side("source", &src.account_id, &src.region, fleet::lanes(src)),
+        side(
+            "target",
+            &tgt.account_id,
+            &tgt.region,
+            tgt.pairs.iter().map(|p| p.existing_cluster_id.to_string()).collect(),
+        ),
+    ];
+    let summaries: Vec<(usize, String)> = runs.iter().map(|r| (r.n, r.summary())).collect();
     // One row per cluster and run: outcome, achieved RPO, time to restore.
     let table = report::Table {
         header: fleet::TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect(),
         rows: runs.iter().flat_map(|r| r.clusters.iter().map(|c| c.table_row(r.n))).collect(),
     };
-    std::fs::write(&path, report::html_report("aurora-dr drill", spans, total, &summary, &table))?;
+    let page = report::Page {
+        title: "aurora-dr drill",
+        record,
+        total,
+        ok,
+        sides: &sides,
+        runs: &summaries,
+        clusters: &table,
+        target: facts,
+    };
+    std::fs::write(&path, report::html_page(&page))?;
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }

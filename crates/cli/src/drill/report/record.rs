@@ -1,0 +1,448 @@
+//! The record itself: one [`Span`] per state of each execution and one
+//! [`ExecutionRecord`] per execution, collected from history events by the
+//! [`Recorder`], which also prints the live progress lines.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aurora_dr_asl::{EventType, Execution, HistoryEvent};
+use aurora_dr_core::error::names;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// How a state went, as the timeline draws and labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Entered and not left when the record was taken.
+    Running,
+    /// Done at the first attempt.
+    Succeeded,
+    /// Done after a transient error (throttling, a quota, an unavailable
+    /// service) made the state machine retry it.
+    Retried,
+    /// A poll: retried while the resource was not ready yet, or a Wait state.
+    Waiting,
+    /// Its last attempt failed: the error that sent the run down its
+    /// failure path (or a Fail state, where a run ends failed).
+    Failed,
+    /// Ran after a failure in the same execution and cluster: clean-up,
+    /// roll-back and the failure notification.
+    FailurePath,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of the legend.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Succeeded,
+        Outcome::Retried,
+        Outcome::Waiting,
+        Outcome::Failed,
+        Outcome::FailurePath,
+        Outcome::Running,
+    ];
+
+    /// The word printed next to the state.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::Succeeded => "ok",
+            Outcome::Retried => "retried",
+            Outcome::Waiting => "waited",
+            Outcome::Failed => "FAILED",
+            Outcome::FailurePath => "failure path",
+        }
+    }
+
+    /// A class name (HTML) and key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried => "retried",
+            Outcome::Waiting => "waiting",
+            Outcome::Failed => "failed",
+            Outcome::FailurePath => "failure-path",
+        }
+    }
+
+    /// What the outcome means, for the legend.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Outcome::Running => "not finished when the drill ended",
+            Outcome::Succeeded => "done at the first attempt",
+            Outcome::Retried => "done after transient errors (throttling, a quota)",
+            Outcome::Waiting => "polled until the resource was ready, or a Wait state",
+            Outcome::Failed => "its last attempt failed: the run took its failure path",
+            Outcome::FailurePath => "clean-up, roll-back and notification after a failure",
+        }
+    }
+}
+
+/// One state of one execution.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    pub machine: String,
+    pub run: usize,
+    /// The source cluster the state works for (many clusters run side by
+    /// side: a Map item on the source side, one execution each on the
+    /// target side); empty for the source machine's own states.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub lane: String,
+    pub state: String,
+    /// The ASL state type (`Task`, `Pass`, `Choice`, `Map`, `Wait`, `Fail`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds since the drill started.
+    pub start: f64,
+    pub end: Option<f64>,
+    /// Task invocations (1 + retries); 0 for states that call nothing.
+    pub attempts: u32,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub outcome: Outcome,
+    /// The error of the last failed attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its cause (a Lambda error's message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Failed attempts by error name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, u32>,
+    /// Entered after an earlier state of its execution and cluster failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failure_path: bool,
+}
+
+impl Span {
+    /// A state entered at `start` (seconds since the drill started).
+    pub fn entered(machine: &str, run: usize, lane: &str, state: &str, kind: &str, start: f64) -> Self {
+        Self {
+            machine: machine.into(),
+            run,
+            lane: lane.into(),
+            state: state.into(),
+            kind: kind.into(),
+            start,
+            end: None,
+            attempts: 0,
+            status: "running".into(),
+            outcome: Outcome::Running,
+            error: None,
+            cause: None,
+            errors: BTreeMap::new(),
+            failure_path: false,
+        }
+    }
+
+    /// The state left at `end`: it failed when its last attempt did (a Catch
+    /// then took the run elsewhere) or when it is a Fail state.
+    pub fn exit(&mut self, end: f64) {
+        self.end = Some(end);
+        let failed_attempts: u32 = self.errors.values().sum();
+        let failed = self.kind == "Fail" || (self.attempts > 0 && failed_attempts >= self.attempts);
+        self.status = if failed { "failed" } else { "succeeded" }.into();
+        self.outcome = if failed {
+            Outcome::Failed
+        } else if self.failure_path {
+            Outcome::FailurePath
+        } else if self.kind == "Wait"
+            || (failed_attempts > 0 && self.errors.keys().all(|e| e == names::NOT_READY))
+        {
+            Outcome::Waiting
+        } else if failed_attempts > 0 {
+            Outcome::Retried
+        } else {
+            Outcome::Succeeded
+        };
+    }
+
+    /// A failed attempt.
+    pub fn attempt_failed(&mut self, error: &str, cause: &str) {
+        *self.errors.entry(error.to_owned()).or_default() += 1;
+        self.error = Some(error.to_owned());
+        self.cause = Some(cause.to_owned());
+    }
+
+    /// Seconds in the state (up to `now` while it runs).
+    pub fn took(&self, now: f64) -> f64 {
+        self.end.unwrap_or(now) - self.start
+    }
+
+    /// `lane state`, or the state alone.
+    pub fn label(&self) -> String {
+        if self.lane.is_empty() { self.state.clone() } else { format!("{} {}", self.lane, self.state) }
+    }
+}
+
+/// One execution of one machine.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRecord {
+    pub machine: String,
+    pub run: usize,
+    /// The source cluster of a target execution; empty for the source machine.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub lane: String,
+    pub name: String,
+    pub arn: String,
+    /// The account and region, from the execution's ARN.
+    pub account: String,
+    pub region: String,
+    /// Seconds since the drill started.
+    pub start: f64,
+    pub end: Option<f64>,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `ABORTED` or `TIMED_OUT`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl ExecutionRecord {
+    /// An execution started at `start`; account and region come from its ARN
+    /// (`arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`).
+    pub fn started(machine: &str, run: usize, lane: &str, name: &str, arn: &str, start: f64) -> Self {
+        let part = |i: usize| arn.split(':').nth(i).unwrap_or_default().to_owned();
+        Self {
+            machine: machine.into(),
+            run,
+            lane: lane.into(),
+            name: name.into(),
+            arn: arn.into(),
+            account: part(4),
+            region: part(3),
+            start,
+            end: None,
+            status: "RUNNING".into(),
+            error: None,
+            cause: None,
+        }
+    }
+}
+
+/// Everything recorded so far: what the reports are made of.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// When the drill started (the zero of every `start` and `end`).
+    pub started_at: OffsetDateTime,
+    pub spans: Vec<Span>,
+    pub executions: Vec<ExecutionRecord>,
+}
+
+#[derive(Default)]
+struct State {
+    spans: Vec<Span>,
+    executions: Vec<ExecutionRecord>,
+    /// (machine, run, lane) where a state failed: what runs there next is
+    /// the failure path.
+    failed_lanes: HashSet<(String, usize, String)>,
+}
+
+/// Collects spans from history events and prints progress lines.
+#[derive(Clone)]
+pub struct Recorder {
+    started: Instant,
+    started_at: OffsetDateTime,
+    state: Arc<Mutex<State>>,
+    quiet: bool,
+}
+
+impl Recorder {
+    pub fn new(quiet: bool) -> Self {
+        Self::starting_at(quiet, OffsetDateTime::now_utc())
+    }
+
+    /// A recorder whose zero is `started_at` (tests replay events at known times).
+    pub(super) fn starting_at(quiet: bool, started_at: OffsetDateTime) -> Self {
+        Self { started: Instant::now(), started_at, state: Arc::new(Mutex::new(State::default())), quiet }
+    }
+
+    /// Seconds since the drill started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.started_at
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn spans(&self) -> Vec<Span> {
+        self.lock().spans.clone()
+    }
+
+    /// Spans and executions so far.
+    pub fn record(&self) -> Record {
+        let state = self.lock();
+        Record {
+            started_at: self.started_at,
+            spans: state.spans.clone(),
+            executions: state.executions.clone(),
+        }
+    }
+
+    /// A progress line (suppressed with `--json`).
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            println!("{text}");
+        }
+    }
+
+    /// Follows one execution to its end, recording and printing its states:
+    /// the execution's own states are in `lane`,
+    /// those of Map iteration `i` in `items[i]` (else `#i`). Events find their
+    /// lane through `previous_event_id`, which chains each iteration's events
+    /// from its `MapIterationStarted`.
+    pub async fn follow_lanes(
+        &self,
+        execution: Execution,
+        machine: &str,
+        who: &str,
+        run: usize,
+        lane: &str,
+        items: &[String],
+    ) {
+        let start = self.seconds(execution.start_date());
+        self.lock().executions.push(ExecutionRecord::started(
+            machine,
+            run,
+            lane,
+            execution.name(),
+            execution.arn(),
+            start,
+        ));
+        let mut lanes: HashMap<u64, String> = HashMap::new();
+        let mut events = execution.subscribe();
+        while let Some(event) = events.next().await {
+            let here = if event.event_type == EventType::MapIterationStarted {
+                let i = event.details.index.unwrap_or_default() as usize;
+                items.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+            } else {
+                lanes.get(&event.previous_event_id).cloned().unwrap_or_else(|| lane.to_owned())
+            };
+            if event.event_type.is_terminal() {
+                self.execution_ended(&event, execution.arn());
+            }
+            self.on_event(&event, machine, who, run, &here);
+            lanes.insert(event.id, here);
+        }
+    }
+
+    /// Seconds from the drill's start to `at` (0 for earlier events).
+    fn seconds(&self, at: OffsetDateTime) -> f64 {
+        (at - self.started_at).as_seconds_f64().max(0.0)
+    }
+
+    fn execution_ended(&self, event: &HistoryEvent, arn: &str) {
+        let at = self.seconds(event.timestamp);
+        let mut state = self.lock();
+        if let Some(x) = state.executions.iter_mut().rev().find(|x| x.arn == arn) {
+            x.end = Some(at);
+            x.status = match event.event_type {
+                EventType::ExecutionSucceeded => "SUCCEEDED",
+                EventType::ExecutionAborted => "ABORTED",
+                EventType::ExecutionTimedOut => "TIMED_OUT",
+                _ => "FAILED",
+            }
+            .into();
+            x.error = event.details.error.clone();
+            x.cause = event.details.cause.as_deref().map(short_cause);
+        }
+    }
+
+    pub(super) fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize, lane: &str) {
+        // Event time, not print time: a subscription replays earlier events.
+        let at = self.seconds(event.timestamp);
+        let name = event.details.name.clone().unwrap_or_default();
+        let t = event.event_type.as_str();
+        let mut state = self.lock();
+        let State { spans, failed_lanes, .. } = &mut *state;
+        // The state still open in this machine, run and lane.
+        fn open<'a>(spans: &'a mut [Span], machine: &str, run: usize, lane: &str) -> Option<&'a mut Span> {
+            spans
+                .iter_mut()
+                .rev()
+                .find(|s| s.machine == machine && s.run == run && s.lane == lane && s.end.is_none())
+        }
+        let lane_key = (machine.to_owned(), run, lane.to_owned());
+        let lane_tag = if lane.is_empty() { String::new() } else { format!("[{lane}] ") };
+        let prefix = format!("  [{at:>8.3}s] {machine:<6} {who:<24} {lane_tag}");
+        if let Some(kind) = t.strip_suffix("StateEntered") {
+            let mut span = Span::entered(machine, run, lane, &name, kind, at);
+            span.failure_path = failed_lanes.contains(&lane_key);
+            if event.event_type == EventType::FailStateEntered {
+                // A Fail state never exits: the run ends here, failed.
+                span.exit(at);
+                failed_lanes.insert(lane_key);
+            }
+            spans.push(span);
+            drop(state);
+            self.line(&format!("{prefix} > {name}"));
+        } else if matches!(event.event_type, EventType::LambdaFunctionScheduled | EventType::TaskScheduled) {
+            if let Some(s) = open(spans, machine, run, lane) {
+                s.attempts += 1;
+            }
+        } else if matches!(
+            event.event_type,
+            EventType::LambdaFunctionFailed
+                | EventType::LambdaFunctionTimedOut
+                | EventType::TaskFailed
+                | EventType::TaskTimedOut
+        ) {
+            let error = event.details.error.clone().unwrap_or_default();
+            let cause = short_cause(event.details.cause.as_deref().unwrap_or_default());
+            let (state_name, attempt, repeated) = match open(spans, machine, run, lane) {
+                Some(s) => {
+                    // Polling repeats one error many times: show it once per state.
+                    let repeated = s.errors.contains_key(&error);
+                    s.attempt_failed(&error, &cause);
+                    (s.state.clone(), s.attempts, repeated)
+                }
+                None => (String::new(), 0, false),
+            };
+            drop(state);
+            if !repeated {
+                self.line(&format!("{prefix}   {state_name}: attempt {attempt} {error} ({cause})"));
+            }
+        } else if t.ends_with("StateExited") {
+            let (took, attempts, failed) = match open(spans, machine, run, lane) {
+                Some(s) => {
+                    s.exit(at);
+                    (s.took(at), s.attempts, s.outcome == Outcome::Failed)
+                }
+                None => (0.0, 0, false),
+            };
+            if failed {
+                failed_lanes.insert(lane_key);
+            }
+            drop(state);
+            let tries = if attempts > 1 { format!(", {attempts} attempts") } else { String::new() };
+            let mark = if failed { ", FAILED" } else { "" };
+            self.line(&format!("{prefix} < {name} ({took:.3}s{tries}{mark})"));
+        } else if event.event_type.is_terminal() {
+            drop(state);
+            let detail = match (&event.details.error, &event.details.cause) {
+                (Some(e), Some(c)) => format!(": {e} ({})", short_cause(c)),
+                (Some(e), None) => format!(": {e}"),
+                _ => String::new(),
+            };
+            self.line(&format!("{prefix} = {t}{detail}"));
+        }
+    }
+}
+
+/// A Lambda error's cause is `{"errorType","errorMessage"}` JSON; show the message.
+pub fn short_cause(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned())
+}
