@@ -27,6 +27,9 @@ them through the service's own API:
                                   the S3 object's text and its substitutions
   AWS::KMS::Key (KeyPolicy)       kms:PutKeyPolicy (moto keeps the template's
                                   object, which its KMS API cannot read)
+  AWS::IAM::Role (inline policies) iam:PutRolePolicy where moto kept an
+                                  AWS::NoValue list element as null
+  AWS::IAM::Role (ManagedPolicyArns) iam:AttachRolePolicy (moto attaches none)
 
 The read-back (`Deployment.to_json()`) is the contract the rehearsal (and
 later `aurora-dr rehearse`) works from: every function's environment and
@@ -323,6 +326,9 @@ class StackDeployment:
             if kind == "AWS::StepFunctions::StateMachine":
                 self.complete_state_machine(logical, r.value(res.get("Properties", {})))
                 continue
+            if kind == "AWS::IAM::Role" and logical in self.physical:
+                self.complete_role_policies(logical, r.value(res.get("Properties", {})))
+                continue
             if kind == "AWS::KMS::Key" and logical in self.physical:
                 # moto's CloudFormation keeps KeyPolicy as an object, which its
                 # own KMS API cannot read (DescribeKey answers HTTP 500): the
@@ -365,6 +371,41 @@ class StackDeployment:
                 self.client("cloudwatch").put_metric_alarm(AlarmName=name, **args)
                 self.physical[logical] = name
             self.completed.append(f"{logical} ({kind})")
+
+    def complete_role_policies(self, logical: str, props: dict):
+        # moto's CloudFormation keeps an Fn::If branch of AWS::NoValue inside a
+        # list as null (a Statement list with null entries, a Resource list
+        # with a null ARN); CloudFormation removes the element ("Fn::If",
+        # AWS::NoValue: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html).
+        # Each inline policy that differs from the rendered one is put again.
+        iam = self.client("iam")
+        role = self.physical[logical]
+        fixed = []
+        for pol in props.get("Policies", []):
+            deployed = parse_policy(iam.get_role_policy(RoleName=role, PolicyName=pol["PolicyName"])["PolicyDocument"])
+            if deployed != pol["PolicyDocument"]:
+                # SAM writes no Version (AWS then applies 2008-10-17, which
+                # differs only for policy variables, which these policies do
+                # not use); moto's PutRolePolicy refuses a document without one.
+                document = {"Version": "2012-10-17", **pol["PolicyDocument"]}
+                iam.put_role_policy(RoleName=role, PolicyName=pol["PolicyName"], PolicyDocument=json.dumps(document))
+                fixed.append(pol["PolicyName"])
+        if fixed:
+            self.completed.append(f"{logical} (inline policies without AWS::NoValue: {', '.join(fixed)})")
+        # moto's CloudFormation attaches no ManagedPolicyArns (SAM's
+        # AWSLambdaBasicExecutionRole on every function role).
+        attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+        for arn in props.get("ManagedPolicyArns", []):
+            if arn in attached:
+                continue
+            try:
+                iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+            except iam.exceptions.NoSuchEntityException as e:
+                raise DeployError(
+                    f"{logical}: managed policy {arn} is unknown to the emulator (start it with "
+                    "MOTO_IAM_LOAD_MANAGED_POLICIES=true, which loads AWS's managed policies)"
+                ) from e
+            self.completed.append(f"{logical} (attached {arn.rsplit('/', 1)[1]})")
 
     def complete_state_machine(self, logical: str, props: dict):
         location = props.get("DefinitionS3Location")

@@ -16,7 +16,10 @@
 //             "resourcePolicy": {...} | null}
 //   answer   {"id": 7, "decision": "Allowed" | "ImplicitlyDenied" |
 //             "ExplicitlyDenied" | "Error", "reason": "...",
-//             "allowedBy": [...], "deniedBy": [...], "ignoredContextKeys": [...]}
+//             "allowedBy": [...], "grants": [...], "deniedBy": [...],
+//             "ignoredContextKeys": [...]}
+// `grants` are iam-simulate's grant reasons (policy type, policy name,
+// statement id and index): the statements that allowed the request.
 //
 // A request {"id": N, "ping": true} answers {"id": N, "pong": true} (start-up
 // handshake). The process ends when stdin closes.
@@ -79,7 +82,10 @@ async function judge(req) {
   }
   const out = await runSimulation(simulation, { simulationMode: 'Strict' })
   if (out.resultType === 'error') {
-    return { decision: 'Error', reason: out.errors.message, errors: out.errors }
+    const details = Object.entries(out.errors)
+      .filter(([k]) => k !== 'message')
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    return { decision: 'Error', reason: [out.errors.message, ...details].join('; '), errors: out.errors }
   }
   const result = out.resultType === 'single' ? out.result : out.results[0]
   const decision = out.overallResult
@@ -91,7 +97,9 @@ async function judge(req) {
     ignoredContextKeys: result?.ignoredContextKeys ?? []
   }
   if (decision === 'Allowed') {
-    answer.allowedBy = analysis ? grantsOf(getGrantReasons(analysis)) : []
+    const grants = analysis ? getGrantReasons(analysis) : []
+    answer.grants = grants
+    answer.allowedBy = grantsOf(grants)
     answer.reason = `allowed by ${answer.allowedBy.join(', ') || 'policy'}`
   } else {
     const denials = analysis ? getDenialReasons(analysis) : []
