@@ -58,8 +58,17 @@ DENIAL = {
 MAX_DECISIONS = 20000
 # The elements of a policy statement ("IAM JSON policy elements reference",
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html).
-STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
-                      "NotResource", "Condition"}
+STATEMENT_ELEMENTS = {
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+}
 
 
 class IamError(ValueError):
@@ -139,8 +148,11 @@ class Look:
         backend, kind, name = self._rds(arn)
         if backend is None or "*" in name:
             return None
-        table = {"cluster": backend.clusters, "cluster-snapshot": backend.cluster_snapshots,
-                 "db": backend.databases}.get(kind)
+        table = {
+            "cluster": backend.clusters,
+            "cluster-snapshot": backend.cluster_snapshots,
+            "db": backend.databases,
+        }.get(kind)
         return table.get(name) if table is not None else None
 
     def rds_tags(self, arn):
@@ -182,7 +194,10 @@ class Look:
 
     def identity_policies(self, role_arn):
         role = self.role(role_arn)
-        policies = [{"name": f"{role.name}/{name}", "policy": parse_document(doc)} for name, doc in role.policies.items()]
+        policies = [
+            {"name": f"{role.name}/{name}", "policy": parse_document(doc)}
+            for name, doc in role.policies.items()
+        ]
         for arn, managed in role.managed_policies.items():
             version = next(v for v in managed.versions if v.version_id == managed.default_version_id)
             policies.append({"name": arn, "policy": parse_document(version.document)})
@@ -196,7 +211,10 @@ class Look:
         # each statement, which GetPolicy in AWS does not return.
         statements = policy.get("Statement", [])
         statements = [statements] if isinstance(statements, dict) else statements
-        return {**policy, "Statement": [{k: v for k, v in st.items() if k in STATEMENT_ELEMENTS} for st in statements]}
+        return {
+            **policy,
+            "Statement": [{k: v for k, v in st.items() if k in STATEMENT_ELEMENTS} for st in statements],
+        }
 
     def _resource_policy(self, kind, resource):
         parts = resource.split(":")
@@ -220,15 +238,27 @@ class Look:
                 return None
         if kind == "rds-shared-snapshot":
             snapshot = self._rds_resource(resource)
-            accounts = [a for a in (getattr(snapshot, "attributes", {}) or {}).get("restore", []) if a != "all"]
+            accounts = [
+                a for a in (getattr(snapshot, "attributes", {}) or {}).get("restore", []) if a != "all"
+            ]
             if not accounts:
                 return None
-            return {"Version": "2012-10-17", "Statement": [{
-                "Sid": "SharedWith", "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
-                "Action": ["rds:DescribeDBClusterSnapshots", "rds:CopyDBClusterSnapshot",
-                           "rds:RestoreDBClusterFromSnapshot"],
-                "Resource": resource}]}
+            return {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "SharedWith",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+                        "Action": [
+                            "rds:DescribeDBClusterSnapshots",
+                            "rds:CopyDBClusterSnapshot",
+                            "rds:RestoreDBClusterFromSnapshot",
+                        ],
+                        "Resource": resource,
+                    }
+                ],
+            }
         if kind == "role-trust":
             return parse_document(self.role(resource).assume_role_policy_document)
         return None
@@ -249,18 +279,32 @@ def record_lambda_deliveries(mode):
 
     def publish(self, message, message_id, subject=None, message_attributes=None, **kwargs):
         if self.protocol != "lambda" or mode.mode == "off":
-            return original(self, message, message_id, subject=subject, message_attributes=message_attributes,
-                            **kwargs)
+            return original(
+                self, message, message_id, subject=subject, message_attributes=message_attributes, **kwargs
+            )
         from control import CALLS
 
         topic = self.topic.arn.split(":")
-        delivery = {"topicArn": self.topic.arn, "endpoint": self.endpoint, "messageId": message_id,
-                    "message": message, "subject": subject}
+        delivery = {
+            "topicArn": self.topic.arn,
+            "endpoint": self.endpoint,
+            "messageId": message_id,
+            "message": message,
+            "subject": subject,
+        }
         with mode.lock:
             mode.deliveries.append(delivery)
-        CALLS.add({"service": "sns", "operation": "Deliver", "account": topic[4], "region": topic[3],
-                   "params": {"Endpoint": self.endpoint, "TopicArn": self.topic.arn, "Protocol": "lambda"},
-                   "status": None, "error_code": None})
+        CALLS.add(
+            {
+                "service": "sns",
+                "operation": "Deliver",
+                "account": topic[4],
+                "region": topic[3],
+                "params": {"Endpoint": self.endpoint, "TopicArn": self.topic.arn, "Protocol": "lambda"},
+                "status": None,
+                "error_code": None,
+            }
+        )
         return message_id
 
     publish._aurora_dr_lambda = True
@@ -293,7 +337,9 @@ class IamMode:
         with self.lock:
             if argv or self.evaluator is None:
                 if not argv or not isinstance(argv, list):
-                    raise IamError("evaluator must be the command line of the evaluator, e.g. ['node', 'evaluator.mjs']")
+                    raise IamError(
+                        "evaluator must be the command line of the evaluator, e.g. ['node', 'evaluator.mjs']"
+                    )
                 if self.evaluator is not None:
                     self.evaluator.close()
                 self.evaluator = Evaluator([str(a) for a in argv])
@@ -318,8 +364,13 @@ class IamMode:
 
     def to_json(self):
         with self.lock:
-            return {"mode": self.mode, "principals": dict(self.principals), "decisions": list(self.decisions),
-                    "unjudged": dict(self.unjudged), "deliveries": list(self.deliveries)}
+            return {
+                "mode": self.mode,
+                "principals": dict(self.principals),
+                "decisions": list(self.decisions),
+                "unjudged": dict(self.unjudged),
+                "deliveries": list(self.deliveries),
+            }
 
     def dispatch(self, method, route, payload):
         if route == "iam":
@@ -353,10 +404,15 @@ class IamMode:
             "action": check.action,
             "resource": check.resource,
             "resourceAccount": iam_actions.arn_account(check.resource) or role_arn.split(":")[4],
-            "context": {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": role_arn.split(":")[4],
-                        **check.context},
+            "context": {
+                "aws:PrincipalArn": role_arn,
+                "aws:PrincipalAccount": role_arn.split(":")[4],
+                **check.context,
+            },
             "identityPolicies": self.look.identity_policies(role_arn),
-            "resourcePolicy": self.look.resource_policy(check.policy, check.resource) if check.policy else None,
+            "resourcePolicy": self.look.resource_policy(check.policy, check.resource)
+            if check.policy
+            else None,
         }
         return self.evaluator.ask(request)
 
@@ -380,11 +436,20 @@ class IamMode:
         for check in checks:
             answer = self.evaluate(role_arn, session_arn, check)
             allowed = answer.get("decision") == "Allowed"
-            result = {"function": who, "role": role_arn, "operation": f"{call['service']}:{call['operation']}",
-                      "account": call["account"], "region": call["region"], **check.to_json(),
-                      "decision": answer.get("decision"), "reason": answer.get("reason"),
-                      "allowedBy": answer.get("allowedBy", []), "grants": answer.get("grants", []),
-                      "context": check.context, "policy": check.policy}
+            result = {
+                "function": who,
+                "role": role_arn,
+                "operation": f"{call['service']}:{call['operation']}",
+                "account": call["account"],
+                "region": call["region"],
+                **check.to_json(),
+                "decision": answer.get("decision"),
+                "reason": answer.get("reason"),
+                "allowedBy": answer.get("allowedBy", []),
+                "grants": answer.get("grants", []),
+                "context": check.context,
+                "policy": check.policy,
+            }
             results.append(result)
             if not allowed and denied is None:
                 denied = (check, result)
@@ -397,12 +462,16 @@ class IamMode:
         check, result = denied
         if check.error_code:
             code, status = check.error_code, 400
-            message = (f"{result['operation'].split(':')[1]}: the KMS key {check.resource} is not accessible: "
-                       f"{session_arn} is not authorized to perform {check.action} through RDS ({result['reason']})")
+            message = (
+                f"{result['operation'].split(':')[1]}: the KMS key {check.resource} is not accessible: "
+                f"{session_arn} is not authorized to perform {check.action} through RDS ({result['reason']})"
+            )
         else:
             code, status = DENIAL.get(call["service"], ("AccessDenied", 403))
-            message = (f"User: {session_arn} is not authorized to perform: {check.action} on resource: "
-                       f"{check.resource} because {result['reason']}")
+            message = (
+                f"User: {session_arn} is not authorized to perform: {check.action} on resource: "
+                f"{check.resource} because {result['reason']}"
+            )
         return code, status, message
 
     def check(self, payload):
@@ -414,8 +483,9 @@ class IamMode:
                 raise IamError(f"check needs a string {key!r}")
         principal = payload["principal"]
         roles = principal if principal.startswith("arn:aws:iam::") and ":role/" in principal else None
-        check = iam_actions.Check(payload["action"], payload["resource"], payload.get("context") or {},
-                                  policy=payload.get("policy"))
+        check = iam_actions.Check(
+            payload["action"], payload["resource"], payload.get("context") or {}, policy=payload.get("policy")
+        )
         request = {
             "principal": principal,
             "action": check.action,
@@ -424,14 +494,23 @@ class IamMode:
             "context": check.context,
             "identityPolicies": payload.get("identityPolicies")
             or (self.look.identity_policies(roles) if roles else []),
-            "resourcePolicy": self.look.resource_policy(check.policy, check.resource) if check.policy else None,
+            "resourcePolicy": self.look.resource_policy(check.policy, check.resource)
+            if check.policy
+            else None,
         }
         answer = self.evaluator.ask(request)
-        result = {"function": payload.get("function") or self.principals.get(roles, principal), "role": principal,
-                  "operation": payload.get("operation", check.action), **check.to_json(),
-                  "decision": answer.get("decision"), "reason": answer.get("reason"),
-                  "allowedBy": answer.get("allowedBy", []), "grants": answer.get("grants", []),
-                  "context": check.context, "policy": check.policy}
+        result = {
+            "function": payload.get("function") or self.principals.get(roles, principal),
+            "role": principal,
+            "operation": payload.get("operation", check.action),
+            **check.to_json(),
+            "decision": answer.get("decision"),
+            "reason": answer.get("reason"),
+            "allowedBy": answer.get("allowedBy", []),
+            "grants": answer.get("grants", []),
+            "context": check.context,
+            "policy": check.policy,
+        }
         with self.lock:
             self.decisions.append(result)
         return result

@@ -128,7 +128,11 @@ def tag_context(tags):
 
 
 # Resource-tag condition keys of RDS resource types (SAR, "Resource types").
-RDS_TAG_KEYS = {"cluster": "rds:cluster-tag", "cluster-snapshot": "rds:cluster-snapshot-tag", "db": "rds:db-tag"}
+RDS_TAG_KEYS = {
+    "cluster": "rds:cluster-tag",
+    "cluster-snapshot": "rds:cluster-snapshot-tag",
+    "db": "rds:db-tag",
+}
 
 
 def resource_tag_context(kind, tags):
@@ -159,7 +163,9 @@ def via_rds_key_checks(call, key_ref, operation, actions=RDS_KEY_ACTIONS, region
     if not key_ref:
         return []
     region = region or call["region"]
-    key_arn = key_ref if key_ref.startswith("arn:") else f"arn:aws:kms:{region}:{call['account']}:key/{key_ref}"
+    key_arn = (
+        key_ref if key_ref.startswith("arn:") else f"arn:aws:kms:{region}:{call['account']}:key/{key_ref}"
+    )
     key_region = key_arn.split(":")[3]
     checks = []
     for action in actions:
@@ -167,8 +173,15 @@ def via_rds_key_checks(call, key_ref, operation, actions=RDS_KEY_ACTIONS, region
         if action == "kms:CreateGrant":
             ctx["kms:GrantIsForAWSResource"] = "true"
         checks.append(
-            Check(action, key_arn, ctx, policy="kms-key", via="rds", error_code="KMSKeyNotAccessibleFault",
-                  doc=RDS_KMS_DOCS.get(operation, SAR["kms"]))
+            Check(
+                action,
+                key_arn,
+                ctx,
+                policy="kms-key",
+                via="rds",
+                error_code="KMSKeyNotAccessibleFault",
+                doc=RDS_KMS_DOCS.get(operation, SAR["kms"]),
+            )
         )
     return checks
 
@@ -195,18 +208,34 @@ def rds_describe_db_cluster_snapshots(call, look):
     p = call["params"]
     checks = []
     if p.get("DBClusterSnapshotIdentifier"):
-        checks.append(rds_check(call, look, "rds:DescribeDBClusterSnapshots", "cluster-snapshot",
-                                p["DBClusterSnapshotIdentifier"]))
+        checks.append(
+            rds_check(
+                call,
+                look,
+                "rds:DescribeDBClusterSnapshots",
+                "cluster-snapshot",
+                p["DBClusterSnapshotIdentifier"],
+            )
+        )
     if p.get("DBClusterIdentifier"):
-        checks.append(rds_check(call, look, "rds:DescribeDBClusterSnapshots", "cluster", p["DBClusterIdentifier"]))
+        checks.append(
+            rds_check(call, look, "rds:DescribeDBClusterSnapshots", "cluster", p["DBClusterIdentifier"])
+        )
     if not checks:
         checks.append(rds_check(call, look, "rds:DescribeDBClusterSnapshots", "cluster-snapshot", "*"))
     return checks
 
 
 def rds_describe_db_cluster_snapshot_attributes(call, look):
-    return [rds_check(call, look, "rds:DescribeDBClusterSnapshotAttributes", "cluster-snapshot",
-                      call["params"]["DBClusterSnapshotIdentifier"])]
+    return [
+        rds_check(
+            call,
+            look,
+            "rds:DescribeDBClusterSnapshotAttributes",
+            "cluster-snapshot",
+            call["params"]["DBClusterSnapshotIdentifier"],
+        )
+    ]
 
 
 def rds_create_db_cluster_snapshot(call, look):
@@ -218,12 +247,22 @@ def rds_create_db_cluster_snapshot(call, look):
     tags = tag_context(request_tags(p))
     checks = [
         rds_check(call, look, "rds:CreateDBClusterSnapshot", "cluster", p["DBClusterIdentifier"]),
-        Check("rds:CreateDBClusterSnapshot", rds_arn(call, "cluster-snapshot", p["DBClusterSnapshotIdentifier"]),
-              tags, doc=SAR["rds"]),
+        Check(
+            "rds:CreateDBClusterSnapshot",
+            rds_arn(call, "cluster-snapshot", p["DBClusterSnapshotIdentifier"]),
+            tags,
+            doc=SAR["rds"],
+        ),
     ]
     if tags:
-        checks.append(Check("rds:AddTagsToResource", rds_arn(call, "cluster-snapshot", p["DBClusterSnapshotIdentifier"]),
-                            tags, doc=SAR["rds"]))
+        checks.append(
+            Check(
+                "rds:AddTagsToResource",
+                rds_arn(call, "cluster-snapshot", p["DBClusterSnapshotIdentifier"]),
+                tags,
+                doc=SAR["rds"],
+            )
+        )
     return checks
 
 
@@ -249,13 +288,27 @@ def rds_copy_db_cluster_snapshot(call, look):
 
 
 def rds_modify_db_cluster_snapshot_attribute(call, look):
-    return [rds_check(call, look, "rds:ModifyDBClusterSnapshotAttribute", "cluster-snapshot",
-                      call["params"]["DBClusterSnapshotIdentifier"])]
+    return [
+        rds_check(
+            call,
+            look,
+            "rds:ModifyDBClusterSnapshotAttribute",
+            "cluster-snapshot",
+            call["params"]["DBClusterSnapshotIdentifier"],
+        )
+    ]
 
 
 def rds_delete_db_cluster_snapshot(call, look):
-    return [rds_check(call, look, "rds:DeleteDBClusterSnapshot", "cluster-snapshot",
-                      call["params"]["DBClusterSnapshotIdentifier"])]
+    return [
+        rds_check(
+            call,
+            look,
+            "rds:DeleteDBClusterSnapshot",
+            "cluster-snapshot",
+            call["params"]["DBClusterSnapshotIdentifier"],
+        )
+    ]
 
 
 def rds_restore_db_cluster_from_snapshot(call, look):
@@ -273,16 +326,26 @@ def rds_restore_db_cluster_from_snapshot(call, look):
     family = look.parameter_group_family(snapshot, engine)
     checks = [
         Check("rds:RestoreDBClusterFromSnapshot", cluster, tags, doc=SAR["rds"]),
-        rds_check(call, look, "rds:RestoreDBClusterFromSnapshot", "cluster-snapshot", p["SnapshotIdentifier"]),
-        Check("rds:RestoreDBClusterFromSnapshot",
-              rds_arn(call, "subgrp", p.get("DBSubnetGroupName") or "default"), doc=SAR["rds"]),
-        Check("rds:RestoreDBClusterFromSnapshot",
-              rds_arn(call, "cluster-pg", p.get("DBClusterParameterGroupName") or f"default.{family}"),
-              doc=SAR["rds"]),
+        rds_check(
+            call, look, "rds:RestoreDBClusterFromSnapshot", "cluster-snapshot", p["SnapshotIdentifier"]
+        ),
+        Check(
+            "rds:RestoreDBClusterFromSnapshot",
+            rds_arn(call, "subgrp", p.get("DBSubnetGroupName") or "default"),
+            doc=SAR["rds"],
+        ),
+        Check(
+            "rds:RestoreDBClusterFromSnapshot",
+            rds_arn(call, "cluster-pg", p.get("DBClusterParameterGroupName") or f"default.{family}"),
+            doc=SAR["rds"],
+        ),
     ]
     if p.get("OptionGroupName"):
-        checks.append(Check("rds:RestoreDBClusterFromSnapshot", rds_arn(call, "og", p["OptionGroupName"]),
-                            doc=SAR["rds"]))
+        checks.append(
+            Check(
+                "rds:RestoreDBClusterFromSnapshot", rds_arn(call, "og", p["OptionGroupName"]), doc=SAR["rds"]
+            )
+        )
     if tags:
         checks.append(Check("rds:AddTagsToResource", cluster, tags, doc=SAR["rds"]))
     key = p.get("KmsKeyId") or look.snapshot_key(snapshot)
@@ -298,7 +361,11 @@ def rds_create_db_instance(call, look):
     checks = [Check("rds:CreateDBInstance", db, tags, doc=SAR["rds"])]
     if p.get("DBClusterIdentifier"):
         checks.append(rds_check(call, look, "rds:CreateDBInstance", "cluster", p["DBClusterIdentifier"]))
-    for param, kind in (("DBParameterGroupName", "pg"), ("OptionGroupName", "og"), ("DBSubnetGroupName", "subgrp")):
+    for param, kind in (
+        ("DBParameterGroupName", "pg"),
+        ("OptionGroupName", "og"),
+        ("DBSubnetGroupName", "subgrp"),
+    ):
         if p.get(param):
             checks.append(Check("rds:CreateDBInstance", rds_arn(call, kind, p[param]), doc=SAR["rds"]))
     if tags:
@@ -323,7 +390,9 @@ def rds_delete_db_cluster(call, look):
     final = p.get("FinalDBSnapshotIdentifier")
     if final and str(p.get("SkipFinalSnapshot", "false")).lower() != "true":
         checks.append(Check("rds:DeleteDBCluster", rds_arn(call, "cluster-snapshot", final), doc=SAR["rds"]))
-        checks.append(Check("rds:CreateDBClusterSnapshot", rds_arn(call, "cluster-snapshot", final), doc=SAR["rds"]))
+        checks.append(
+            Check("rds:CreateDBClusterSnapshot", rds_arn(call, "cluster-snapshot", final), doc=SAR["rds"])
+        )
     return checks
 
 
@@ -349,7 +418,11 @@ def sns_publish(call, look):
 def sns_subscribe(call, look):
     # topic*, with sns:Protocol and sns:Endpoint (SAR condition keys).
     p = call["params"]
-    ctx = {"sns:Protocol": p.get("Protocol", ""), "sns:Endpoint": p.get("Endpoint", ""), "aws:SecureTransport": "true"}
+    ctx = {
+        "sns:Protocol": p.get("Protocol", ""),
+        "sns:Endpoint": p.get("Endpoint", ""),
+        "aws:SecureTransport": "true",
+    }
     return [Check("sns:Subscribe", p["TopicArn"], ctx, policy="sns-topic", doc=SAR["sns"])]
 
 
@@ -369,8 +442,14 @@ def secrets_get_secret_value(call, look):
     secret = call["params"]["SecretId"]
     if not secret.startswith("arn:"):
         secret = look.secret_arn(call["account"], call["region"], secret) or secret
-    return [Check("secretsmanager:GetSecretValue", secret, {"secretsmanager:SecretId": secret},
-                  doc=SAR["secretsmanager"])]
+    return [
+        Check(
+            "secretsmanager:GetSecretValue",
+            secret,
+            {"secretsmanager:SecretId": secret},
+            doc=SAR["secretsmanager"],
+        )
+    ]
 
 
 OPERATIONS = {

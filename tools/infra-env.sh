@@ -3,7 +3,10 @@
 # `make package`, only when their lock files changed since the last install:
 #   .venv-infra/   Python: cfn-lint, aws-sam-cli, cargo-lambda, ziglang
 #                  (tools/requirements-infra.txt, every file pinned by hash)
-#   node_modules/  npm: asl-validator, @wmfs/statelint (package-lock.json)
+#   .venv-checkov/ Python: checkov (tools/requirements-checkov.txt; a venv of
+#                  its own: its pins conflict with aws-sam-cli's)
+#   node_modules/  npm: asl-validator, @wmfs/statelint, @cloud-copilot/iam-simulate
+#                  (package-lock.json)
 # Each environment keeps the sha256 of the lock file it was built from; a
 # matching stamp means "up to date" and costs nothing.
 set -euo pipefail
@@ -36,6 +39,23 @@ py_env() {
     echo "infra-tools: $venv ready ($("$venv/bin/cfn-lint" --version), $("$venv/bin/sam" --version))"
 }
 
+checkov_env() {
+    local venv="${CHECKOV_VENV:-.venv-checkov}" req="tools/requirements-checkov.txt" want stamp
+    stamp="$venv/.lock.sha256"
+    want="$(sha "$req")"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/checkov" ]]; then
+        echo "infra-tools: $venv is up to date"
+        return
+    fi
+    echo "infra-tools: creating $venv from $req (hash-pinned)..."
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    PIP_FIND_LINKS="" "$venv/bin/pip" install --disable-pip-version-check --no-input \
+        --progress-bar off --require-hashes --no-deps -r "$req"
+    echo "$want" >"$stamp"
+    echo "infra-tools: $venv ready (checkov $("$venv/bin/checkov" --version))"
+}
+
 npm_env() {
     local want stamp="node_modules/.lock.sha256"
     want="$(sha package.json package-lock.json)"
@@ -52,6 +72,7 @@ npm_env() {
 case "${1:-all}" in
     python) py_env ;;
     npm) npm_env ;;
-    all) py_env; npm_env ;;
-    *) echo "usage: $0 [python|npm|all]" >&2; exit 2 ;;
+    checkov) checkov_env ;;
+    all) py_env; checkov_env; npm_env ;;
+    *) echo "usage: $0 [python|checkov|npm|all]" >&2; exit 2 ;;
 esac

@@ -133,7 +133,9 @@ class Resolver:
 
     NO_VALUE = object()
 
-    def __init__(self, template: dict, parameters: dict[str, str], account: str, region: str, physical, getatt):
+    def __init__(
+        self, template: dict, parameters: dict[str, str], account: str, region: str, physical, getatt
+    ):
         self.template = template
         self.params = {
             name: parameters.get(name, spec.get("Default"))
@@ -190,7 +192,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (fn, arg), = node.items()
+            ((fn, arg),) = node.items()
             if fn == "Ref":
                 return self.ref(arg)
             if fn == "Condition":
@@ -257,7 +259,9 @@ class StackDeployment:
             if self.stack.region == "us-east-1":
                 s3.create_bucket(Bucket=bucket)
             else:
-                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.stack.region})
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.stack.region}
+                )
         except s3.exceptions.BucketAlreadyOwnedByYou:
             pass
         for key, body in self.rendered.artifacts.items():
@@ -347,12 +351,16 @@ class StackDeployment:
             if kind == "AWS::SNS::TopicPolicy":
                 for topic in props["Topics"]:
                     self.client("sns").set_topic_attributes(
-                        TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
+                        TopicArn=topic,
+                        AttributeName="Policy",
+                        AttributeValue=json.dumps(props["PolicyDocument"]),
                     )
             elif kind == "AWS::SNS::Subscription":
                 region = props.get("Region") or props["TopicArn"].split(":")[3]
                 out = self.client("sns", region).subscribe(
-                    TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
+                    TopicArn=props["TopicArn"],
+                    Protocol=props["Protocol"],
+                    Endpoint=props["Endpoint"],
                     ReturnSubscriptionArn=True,
                 )
                 self.physical[logical] = out["SubscriptionArn"]
@@ -382,19 +390,25 @@ class StackDeployment:
         role = self.physical[logical]
         fixed = []
         for pol in props.get("Policies", []):
-            deployed = parse_policy(iam.get_role_policy(RoleName=role, PolicyName=pol["PolicyName"])["PolicyDocument"])
+            deployed = parse_policy(
+                iam.get_role_policy(RoleName=role, PolicyName=pol["PolicyName"])["PolicyDocument"]
+            )
             if deployed != pol["PolicyDocument"]:
                 # SAM writes no Version (AWS then applies 2008-10-17, which
                 # differs only for policy variables, which these policies do
                 # not use); moto's PutRolePolicy refuses a document without one.
                 document = {"Version": "2012-10-17", **pol["PolicyDocument"]}
-                iam.put_role_policy(RoleName=role, PolicyName=pol["PolicyName"], PolicyDocument=json.dumps(document))
+                iam.put_role_policy(
+                    RoleName=role, PolicyName=pol["PolicyName"], PolicyDocument=json.dumps(document)
+                )
                 fixed.append(pol["PolicyName"])
         if fixed:
             self.completed.append(f"{logical} (inline policies without AWS::NoValue: {', '.join(fixed)})")
         # moto's CloudFormation attaches no ManagedPolicyArns (SAM's
         # AWSLambdaBasicExecutionRole on every function role).
-        attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+        attached = {
+            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        }
         for arn in props.get("ManagedPolicyArns", []):
             if arn in attached:
                 continue
@@ -416,10 +430,14 @@ class StackDeployment:
         substitutions = props.get("DefinitionSubstitutions") or {}
         missing = sorted(set(re.findall(r"\$\{([^}]+)\}", text)) - set(substitutions))
         if missing:
-            raise DeployError(f"{logical}: the definition uses ${{{'}, ${'.join(missing)}}} without a substitution")
+            raise DeployError(
+                f"{logical}: the definition uses ${{{'}, ${'.join(missing)}}} without a substitution"
+            )
         for key, value in substitutions.items():
             text = text.replace("${" + key + "}", str(value))
-        self.client("stepfunctions").update_state_machine(stateMachineArn=self.physical[logical], definition=text)
+        self.client("stepfunctions").update_state_machine(
+            stateMachineArn=self.physical[logical], definition=text
+        )
         self.completed.append(f"{logical} (definition from s3://{location['Bucket']}/{location['Key']})")
 
 
@@ -454,11 +472,17 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
     for env, d in deployed.items():
         st = d.stack
         out["stacks"][env] = {
-            "name": st.name, "account": st.account, "region": st.region,
-            "parameters": st.parameters, "outputs": d.outputs,
-            "resources": {k: {"type": d.rendered.template["Resources"][k]["Type"], "physicalId": v}
-                          for k, v in d.physical.items()},
-            "completed": d.completed, "notDeployed": d.skipped,
+            "name": st.name,
+            "account": st.account,
+            "region": st.region,
+            "parameters": st.parameters,
+            "outputs": d.outputs,
+            "resources": {
+                k: {"type": d.rendered.template["Resources"][k]["Type"], "physicalId": v}
+                for k, v in d.physical.items()
+            },
+            "completed": d.completed,
+            "notDeployed": d.skipped,
         }
         lam = d.client("lambda")
         iam = d.client("iam")
@@ -471,8 +495,12 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                 except lam.exceptions.ResourceNotFoundException:
                     permission = None
                 out["functions"][f"{env}/{logical}"] = {
-                    "side": env, "logicalId": logical, "name": phys, "arn": conf["FunctionArn"],
-                    "role": conf["Role"], "environment": conf.get("Environment", {}).get("Variables", {}),
+                    "side": env,
+                    "logicalId": logical,
+                    "name": phys,
+                    "arn": conf["FunctionArn"],
+                    "role": conf["Role"],
+                    "environment": conf.get("Environment", {}).get("Variables", {}),
                     "resourcePolicy": permission,
                 }
             elif kind == "AWS::IAM::Role":
@@ -483,11 +511,18 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                     policies.append({"name": f"{phys}/{name}", "policy": parse_policy(doc)})
                 for att in iam.list_attached_role_policies(RoleName=phys)["AttachedPolicies"]:
                     pol = iam.get_policy(PolicyArn=att["PolicyArn"])["Policy"]
-                    ver = iam.get_policy_version(PolicyArn=att["PolicyArn"], VersionId=pol["DefaultVersionId"])
-                    policies.append({"name": att["PolicyArn"], "policy": parse_policy(ver["PolicyVersion"]["Document"])})
+                    ver = iam.get_policy_version(
+                        PolicyArn=att["PolicyArn"], VersionId=pol["DefaultVersionId"]
+                    )
+                    policies.append(
+                        {"name": att["PolicyArn"], "policy": parse_policy(ver["PolicyVersion"]["Document"])}
+                    )
                 out["roles"][role["Arn"]] = {
-                    "side": env, "logicalId": logical, "name": phys,
-                    "trust": parse_policy(role["AssumeRolePolicyDocument"]), "policies": policies,
+                    "side": env,
+                    "logicalId": logical,
+                    "name": phys,
+                    "trust": parse_policy(role["AssumeRolePolicyDocument"]),
+                    "policies": policies,
                 }
             elif kind == "AWS::KMS::Key":
                 kms = d.client("kms")
@@ -499,14 +534,20 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                 attrs = sns.get_topic_attributes(TopicArn=phys)["Attributes"]
                 subs = sns.list_subscriptions_by_topic(TopicArn=phys)["Subscriptions"]
                 out["topics"][phys] = {
-                    "side": env, "logicalId": logical, "policy": parse_policy(attrs["Policy"]),
-                    "subscriptions": [{"protocol": s["Protocol"], "endpoint": s["Endpoint"], "owner": s["Owner"]}
-                                      for s in subs],
+                    "side": env,
+                    "logicalId": logical,
+                    "policy": parse_policy(attrs["Policy"]),
+                    "subscriptions": [
+                        {"protocol": s["Protocol"], "endpoint": s["Endpoint"], "owner": s["Owner"]}
+                        for s in subs
+                    ],
                 }
             elif kind == "AWS::StepFunctions::StateMachine":
                 desc = d.client("stepfunctions").describe_state_machine(stateMachineArn=phys)
                 out["stateMachines"][phys] = {
-                    "side": env, "logicalId": logical, "role": desc["roleArn"],
+                    "side": env,
+                    "logicalId": logical,
+                    "role": desc["roleArn"],
                     "definition": json.loads(desc["definition"]) if desc["definition"] else None,
                 }
     return out

@@ -22,8 +22,15 @@ from datetime import datetime, timezone
 import botocore.exceptions
 from botocore import xform_name
 
-ADMIN_POLICY = [{"name": "administrator", "policy": {
-    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]
+ADMIN_POLICY = [
+    {
+        "name": "administrator",
+        "policy": {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+    }
+]
 
 
 @dataclass
@@ -83,8 +90,15 @@ class Pipeline:
             record.decisions = range(before, len(self.control("GET", "iam", None)["decisions"]))
 
     def check(self, label, principal, action, resource, context=None, policy=None, identity=None):
-        payload = {"function": label, "principal": principal, "action": action, "resource": resource,
-                   "context": context or {}, "policy": policy, "operation": f"(service) {action}"}
+        payload = {
+            "function": label,
+            "principal": principal,
+            "action": action,
+            "resource": resource,
+            "context": context or {},
+            "policy": policy,
+            "operation": f"(service) {action}",
+        }
         if identity is not None:
             payload["identityPolicies"] = identity
         result = self.control("POST", "iam/check", payload)
@@ -95,9 +109,11 @@ class Pipeline:
     def wait(self, side, logical, operation, region=None, limit=20, **kwargs):
         """FetchStatus's polling: describe until `available` (bounded); each
         poll is a judged call."""
-        key = {"DescribeDBClusterSnapshots": ("DBClusterSnapshots", "Status"),
-               "DescribeDBClusters": ("DBClusters", "Status"),
-               "DescribeDBInstances": ("DBInstances", "DBInstanceStatus")}[operation]
+        key = {
+            "DescribeDBClusterSnapshots": ("DBClusterSnapshots", "Status"),
+            "DescribeDBClusters": ("DBClusters", "Status"),
+            "DescribeDBInstances": ("DBInstances", "DBInstanceStatus"),
+        }[operation]
         for _ in range(limit):
             out = self.call(side, logical, "rds", operation, region=region, **kwargs)
             status = out[key[0]][0][key[1]]
@@ -108,8 +124,10 @@ class Pipeline:
     # ---- the services' own checks of the deployment ----
 
     def deployment_checks(self):
-        for key, fn in self.dep["functions"].items():
-            self.check(fn["logicalId"], "lambda.amazonaws.com", "sts:AssumeRole", fn["role"], policy="role-trust")
+        for fn in self.dep["functions"].values():
+            self.check(
+                fn["logicalId"], "lambda.amazonaws.com", "sts:AssumeRole", fn["role"], policy="role-trust"
+            )
             # The Lambda runtime writes the function's logs with its role
             # ("Lambda execution role": https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html).
             region, account = fn["arn"].split(":")[3], fn["arn"].split(":")[4]
@@ -117,16 +135,22 @@ class Pipeline:
             self.check(fn["logicalId"], fn["role"], "logs:CreateLogGroup", group)
             for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
                 self.check(fn["logicalId"], fn["role"], action, f"{group}:log-stream:2026/01/01/[$LATEST]0")
-        for arn, sm in self.dep["stateMachines"].items():
-            self.check(sm["logicalId"], "states.amazonaws.com", "sts:AssumeRole", sm["role"], policy="role-trust")
+        for sm in self.dep["stateMachines"].values():
+            self.check(
+                sm["logicalId"], "states.amazonaws.com", "sts:AssumeRole", sm["role"], policy="role-trust"
+            )
             # Step Functions invokes each Task's function with the machine's
             # role ("IAM policies for Lambda tasks":
             # https://docs.aws.amazon.com/step-functions/latest/dg/lambda-iam.html).
             for resource in sorted(_task_resources(sm["definition"] or {})):
-                self.check(sm["logicalId"], sm["role"], "lambda:InvokeFunction", resource, policy="lambda-function")
+                self.check(
+                    sm["logicalId"], sm["role"], "lambda:InvokeFunction", resource, policy="lambda-function"
+                )
         for arn, role in self.dep["roles"].items():
             if role["logicalId"].endswith("ScheduleRole"):
-                self.check(role["logicalId"], "events.amazonaws.com", "sts:AssumeRole", arn, policy="role-trust")
+                self.check(
+                    role["logicalId"], "events.amazonaws.com", "sts:AssumeRole", arn, policy="role-trust"
+                )
                 machine = self.dep["stacks"]["source"]["outputs"]["SourceStateMachineArn"]
                 self.check(role["logicalId"], arn, "states:StartExecution", machine)
         # CloudFormation subscribes the target function to the source topic
@@ -135,9 +159,15 @@ class Pipeline:
         invoke = self.function("target", "InvokeStepFunctionFunction")
         topic = self.params["target"]["SourceTopicArn"]
         deployer = f"arn:aws:iam::{self.tgt[0]}:role/aurora-dr-deployer"
-        self.check("SourceTopicSubscription", deployer, "sns:Subscribe", topic,
-                   {"sns:Protocol": "lambda", "sns:Endpoint": invoke["arn"], "aws:SecureTransport": "true"},
-                   policy="sns-topic", identity=ADMIN_POLICY)
+        self.check(
+            "SourceTopicSubscription",
+            deployer,
+            "sns:Subscribe",
+            topic,
+            {"sns:Protocol": "lambda", "sns:Endpoint": invoke["arn"], "aws:SecureTransport": "true"},
+            policy="sns-topic",
+            identity=ADMIN_POLICY,
+        )
 
     # ---- one run ----
 
@@ -148,27 +178,79 @@ class Pipeline:
         cluster, prefix = p["SourceDBClusterIdentifier"], p["SnapshotPrefix"]
         snapshot = f"{prefix}-{cluster}-{stamp}"
         run_id = f"{cluster}-{stamp}"
-        tags = [{"Key": "aurora-dr:managed-by", "Value": "aurora-dr"}, {"Key": "aurora-dr:run-id", "Value": run_id},
-                {"Key": "aurora-dr:source-cluster", "Value": cluster}]
+        tags = [
+            {"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
+            {"Key": "aurora-dr:run-id", "Value": run_id},
+            {"Key": "aurora-dr:source-cluster", "Value": cluster},
+        ]
         self.progress(f"run {run_no}: snapshot {snapshot}")
 
         # Source side: CreateSnapshot, FetchStatus, EncryptCopy, FetchStatus, Share, Notify.
-        self.call("source", "CreateSnapshotFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=cluster)
+        self.call(
+            "source", "CreateSnapshotFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=cluster
+        )
         for region in (src_region, p["TargetAWSRegion"]):
-            self.call("source", "CreateSnapshotFunction", "rds", "DescribeDBClusterSnapshots", region=region,
-                      SnapshotType="manual")
-        self.call("source", "CreateSnapshotFunction", "rds", "CreateDBClusterSnapshot",
-                  DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=snapshot, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=snapshot)
+            self.call(
+                "source",
+                "CreateSnapshotFunction",
+                "rds",
+                "DescribeDBClusterSnapshots",
+                region=region,
+                SnapshotType="manual",
+            )
+        self.call(
+            "source",
+            "CreateSnapshotFunction",
+            "rds",
+            "CreateDBClusterSnapshot",
+            DBClusterIdentifier=cluster,
+            DBClusterSnapshotIdentifier=snapshot,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            DBClusterSnapshotIdentifier=snapshot,
+        )
         source_arn = f"arn:aws:rds:{src_region}:{src_acct}:cluster-snapshot:{snapshot}"
-        self.call("source", "EncryptCopyFunction", "rds", "CopyDBClusterSnapshot", region=tgt_region,
-                  SourceDBClusterSnapshotIdentifier=source_arn, TargetDBClusterSnapshotIdentifier=snapshot,
-                  KmsKeyId=p["KMSKey"], CopyTags=True, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=snapshot, region=tgt_region)
-        self.call("source", "ShareFunction", "rds", "DescribeDBClusterSnapshotAttributes", region=tgt_region,
-                  DBClusterSnapshotIdentifier=snapshot)
-        self.call("source", "ShareFunction", "rds", "ModifyDBClusterSnapshotAttribute", region=tgt_region,
-                  DBClusterSnapshotIdentifier=snapshot, AttributeName="restore", ValuesToAdd=[tgt_acct])
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "CopyDBClusterSnapshot",
+            region=tgt_region,
+            SourceDBClusterSnapshotIdentifier=source_arn,
+            TargetDBClusterSnapshotIdentifier=snapshot,
+            KmsKeyId=p["KMSKey"],
+            CopyTags=True,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            DBClusterSnapshotIdentifier=snapshot,
+            region=tgt_region,
+        )
+        self.call(
+            "source",
+            "ShareFunction",
+            "rds",
+            "DescribeDBClusterSnapshotAttributes",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=snapshot,
+        )
+        self.call(
+            "source",
+            "ShareFunction",
+            "rds",
+            "ModifyDBClusterSnapshotAttribute",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=snapshot,
+            AttributeName="restore",
+            ValuesToAdd=[tgt_acct],
+        )
         topic = self.dep["stacks"]["source"]["outputs"]["NotificationTopicArn"]
         shared_arn = f"arn:aws:rds:{tgt_region}:{src_acct}:cluster-snapshot:{snapshot}"
         message = {"version": 1, "runId": run_id, "targetSnapshotArn": shared_arn}
@@ -176,54 +258,152 @@ class Pipeline:
 
         # SNS delivers to the subscribed function (its Lambda permission).
         invoke = self.function("target", "InvokeStepFunctionFunction")
-        self.check("InvokeStepFunctionPermission", "sns.amazonaws.com", "lambda:InvokeFunction", invoke["arn"],
-                   {"aws:SourceArn": topic, "aws:SourceAccount": topic.split(":")[4]}, policy="lambda-function")
+        self.check(
+            "InvokeStepFunctionPermission",
+            "sns.amazonaws.com",
+            "lambda:InvokeFunction",
+            invoke["arn"],
+            {"aws:SourceArn": topic, "aws:SourceAccount": topic.split(":")[4]},
+            policy="lambda-function",
+        )
 
         # Target side: InvokeStepFunction, FetchStatus, Restore, RestoreInstance, Swap, Terminate.
         machine = invoke["environment"]["STATE_MACHINE_ARN"]
-        self.call("target", "InvokeStepFunctionFunction", "stepfunctions", "ListExecutions", stateMachineArn=machine)
-        self.call("target", "InvokeStepFunctionFunction", "stepfunctions", "StartExecution", stateMachineArn=machine,
-                  name=f"{run_id}-{snapshot}"[:80], input=json.dumps(message))
-        self.wait("target", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=shared_arn, SnapshotType="shared", IncludeShared=True,)
+        self.call(
+            "target", "InvokeStepFunctionFunction", "stepfunctions", "ListExecutions", stateMachineArn=machine
+        )
+        self.call(
+            "target",
+            "InvokeStepFunctionFunction",
+            "stepfunctions",
+            "StartExecution",
+            stateMachineArn=machine,
+            name=f"{run_id}-{snapshot}"[:80],
+            input=json.dumps(message),
+        )
+        self.wait(
+            "target",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            DBClusterSnapshotIdentifier=shared_arn,
+            SnapshotType="shared",
+            IncludeShared=True,
+        )
         temp, existing = t["TempDBClusterIdentifier"], t["ExistingDBClusterIdentifier"]
         temp_i, existing_i = t["TempDBInstanceIdentifier"], t["ExistingDBInstanceIdentifier"]
-        self.call("target", "RestoreFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=temp,
-                  expect_error="DBClusterNotFoundFault")
-        self.call("target", "RestoreFunction", "rds", "RestoreDBClusterFromSnapshot", DBClusterIdentifier=temp,
-                  SnapshotIdentifier=shared_arn, Engine=t["Engine"], KmsKeyId=t["SourceKMSKeyArn"],
-                  DeletionProtection=t.get("DeletionProtection") == "true", Tags=tags)
+        self.call(
+            "target",
+            "RestoreFunction",
+            "rds",
+            "DescribeDBClusters",
+            DBClusterIdentifier=temp,
+            expect_error="DBClusterNotFoundFault",
+        )
+        self.call(
+            "target",
+            "RestoreFunction",
+            "rds",
+            "RestoreDBClusterFromSnapshot",
+            DBClusterIdentifier=temp,
+            SnapshotIdentifier=shared_arn,
+            Engine=t["Engine"],
+            KmsKeyId=t["SourceKMSKeyArn"],
+            DeletionProtection=t.get("DeletionProtection") == "true",
+            Tags=tags,
+        )
         self.wait("target", "FetchStatusFunction", "DescribeDBClusters", DBClusterIdentifier=temp)
-        self.call("target", "RestoreInstanceFunction", "rds", "CreateDBInstance", DBInstanceIdentifier=temp_i,
-                  DBClusterIdentifier=temp, DBInstanceClass=t["DBInstanceClass"], Engine=t["Engine"], Tags=tags)
+        self.call(
+            "target",
+            "RestoreInstanceFunction",
+            "rds",
+            "CreateDBInstance",
+            DBInstanceIdentifier=temp_i,
+            DBClusterIdentifier=temp,
+            DBInstanceClass=t["DBInstanceClass"],
+            Engine=t["Engine"],
+            Tags=tags,
+        )
         self.wait("target", "FetchStatusFunction", "DescribeDBInstances", DBInstanceIdentifier=temp_i)
         old = None
-        found = self.call("target", "SwapFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=existing,
-                          expect_error="DBClusterNotFoundFault")
+        found = self.call(
+            "target",
+            "SwapFunction",
+            "rds",
+            "DescribeDBClusters",
+            DBClusterIdentifier=existing,
+            expect_error="DBClusterNotFoundFault",
+        )
         if found:
             old, old_i = f"{existing}-old-{stamp}", f"{existing_i}-old-{stamp}"
-            self.call("target", "SwapFunction", "rds", "ModifyDBCluster", DBClusterIdentifier=existing,
-                      NewDBClusterIdentifier=old, ApplyImmediately=True)
+            self.call(
+                "target",
+                "SwapFunction",
+                "rds",
+                "ModifyDBCluster",
+                DBClusterIdentifier=existing,
+                NewDBClusterIdentifier=old,
+                ApplyImmediately=True,
+            )
             self.wait("target", "SwapFunction", "DescribeDBClusters", DBClusterIdentifier=old)
-            self.call("target", "SwapFunction", "rds", "ModifyDBInstance", DBInstanceIdentifier=existing_i,
-                      NewDBInstanceIdentifier=old_i, ApplyImmediately=True)
+            self.call(
+                "target",
+                "SwapFunction",
+                "rds",
+                "ModifyDBInstance",
+                DBInstanceIdentifier=existing_i,
+                NewDBInstanceIdentifier=old_i,
+                ApplyImmediately=True,
+            )
             self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=old_i)
-        self.call("target", "SwapFunction", "rds", "ModifyDBCluster", DBClusterIdentifier=temp,
-                  NewDBClusterIdentifier=existing, ApplyImmediately=True)
+        self.call(
+            "target",
+            "SwapFunction",
+            "rds",
+            "ModifyDBCluster",
+            DBClusterIdentifier=temp,
+            NewDBClusterIdentifier=existing,
+            ApplyImmediately=True,
+        )
         self.wait("target", "SwapFunction", "DescribeDBClusters", DBClusterIdentifier=existing)
-        self.call("target", "SwapFunction", "rds", "ModifyDBInstance", DBInstanceIdentifier=temp_i,
-                  NewDBInstanceIdentifier=existing_i, ApplyImmediately=True)
+        self.call(
+            "target",
+            "SwapFunction",
+            "rds",
+            "ModifyDBInstance",
+            DBInstanceIdentifier=temp_i,
+            NewDBInstanceIdentifier=existing_i,
+            ApplyImmediately=True,
+        )
         self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=existing_i)
         if old:
             self.call("target", "TerminateFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=old)
-            self.call("target", "TerminateFunction", "rds", "DeleteDBInstance", DBInstanceIdentifier=old_i,
-                      SkipFinalSnapshot=True)
-            self.call("target", "TerminateFunction", "rds", "DeleteDBCluster", DBClusterIdentifier=old,
-                      SkipFinalSnapshot=True)
+            self.call(
+                "target",
+                "TerminateFunction",
+                "rds",
+                "DeleteDBInstance",
+                DBInstanceIdentifier=old_i,
+                SkipFinalSnapshot=True,
+            )
+            self.call(
+                "target",
+                "TerminateFunction",
+                "rds",
+                "DeleteDBCluster",
+                DBClusterIdentifier=old,
+                SkipFinalSnapshot=True,
+            )
         # ApplyRetention on both sides.
         self.call("target", "TerminateFunction", "rds", "DescribeDBClusterSnapshots", SnapshotType="manual")
         for region in (src_region, p["TargetAWSRegion"]):
-            self.call("source", "CreateSnapshotFunction", "rds", "DescribeDBClusterSnapshots", region=region,
-                      SnapshotType="manual")
+            self.call(
+                "source",
+                "CreateSnapshotFunction",
+                "rds",
+                "DescribeDBClusterSnapshots",
+                region=region,
+                SnapshotType="manual",
+            )
         return snapshot
 
     # ---- failure paths ----
@@ -237,47 +417,130 @@ class Pipeline:
         cluster, prefix = p["SourceDBClusterIdentifier"], p["SnapshotPrefix"]
         # CleanUpCopy: an unshared copy of a failed run is deleted.
         failed = f"{prefix}-{cluster}-{stamp}"
-        tags = [{"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
-                {"Key": "aurora-dr:source-cluster", "Value": cluster}]
-        self.call("source", "CreateSnapshotFunction", "rds", "CreateDBClusterSnapshot",
-                  DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=failed, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=failed)
-        self.call("source", "EncryptCopyFunction", "rds", "CopyDBClusterSnapshot", region=tgt_region,
-                  SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{failed}",
-                  TargetDBClusterSnapshotIdentifier=failed, KmsKeyId=p["KMSKey"], CopyTags=True, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=failed, region=tgt_region)
-        self.call("source", "EncryptCopyFunction", "rds", "DescribeDBClusterSnapshotAttributes", region=tgt_region,
-                  DBClusterSnapshotIdentifier=failed)
-        self.call("source", "EncryptCopyFunction", "rds", "DeleteDBClusterSnapshot", region=tgt_region,
-                  DBClusterSnapshotIdentifier=failed)
+        tags = [
+            {"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
+            {"Key": "aurora-dr:source-cluster", "Value": cluster},
+        ]
+        self.call(
+            "source",
+            "CreateSnapshotFunction",
+            "rds",
+            "CreateDBClusterSnapshot",
+            DBClusterIdentifier=cluster,
+            DBClusterSnapshotIdentifier=failed,
+            Tags=tags,
+        )
+        self.wait(
+            "source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=failed
+        )
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "CopyDBClusterSnapshot",
+            region=tgt_region,
+            SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{failed}",
+            TargetDBClusterSnapshotIdentifier=failed,
+            KmsKeyId=p["KMSKey"],
+            CopyTags=True,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            DBClusterSnapshotIdentifier=failed,
+            region=tgt_region,
+        )
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "DescribeDBClusterSnapshotAttributes",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=failed,
+        )
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "DeleteDBClusterSnapshot",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=failed,
+        )
         # CleanUpCopy also deletes the failed run's source snapshot.
-        self.call("source", "EncryptCopyFunction", "rds", "DeleteDBClusterSnapshot",
-                  DBClusterSnapshotIdentifier=failed)
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "DeleteDBClusterSnapshot",
+            DBClusterSnapshotIdentifier=failed,
+        )
         # ApplyRetention past RetainSnapshots: an older run's snapshot and copy go.
         older = f"{prefix}-{cluster}-20200101000000"
-        self.call("source", "CreateSnapshotFunction", "rds", "CreateDBClusterSnapshot",
-                  DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=older, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=older)
-        self.call("source", "EncryptCopyFunction", "rds", "CopyDBClusterSnapshot", region=tgt_region,
-                  SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{older}",
-                  TargetDBClusterSnapshotIdentifier=older, KmsKeyId=p["KMSKey"], CopyTags=True, Tags=tags)
-        self.wait("source", "FetchStatusFunction", "DescribeDBClusterSnapshots", region=tgt_region,
-                  DBClusterSnapshotIdentifier=older)
+        self.call(
+            "source",
+            "CreateSnapshotFunction",
+            "rds",
+            "CreateDBClusterSnapshot",
+            DBClusterIdentifier=cluster,
+            DBClusterSnapshotIdentifier=older,
+            Tags=tags,
+        )
+        self.wait(
+            "source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=older
+        )
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "CopyDBClusterSnapshot",
+            region=tgt_region,
+            SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{older}",
+            TargetDBClusterSnapshotIdentifier=older,
+            KmsKeyId=p["KMSKey"],
+            CopyTags=True,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=older,
+        )
         for region in (src_region, tgt_region):
-            self.call("source", "CreateSnapshotFunction", "rds", "DeleteDBClusterSnapshot", region=region,
-                      DBClusterSnapshotIdentifier=older)
+            self.call(
+                "source",
+                "CreateSnapshotFunction",
+                "rds",
+                "DeleteDBClusterSnapshot",
+                region=region,
+                DBClusterSnapshotIdentifier=older,
+            )
         # Failure notifications.
         for side in ("source", "target"):
             topic = self.dep["stacks"][side]["outputs"]["FailureTopicArn"]
-            self.call(side, "NotifyFunction", "sns", "Publish", TopicArn=topic,
-                      Message=json.dumps({"version": 1, "failed": "Restore", "error": "AccessDenied"}))
+            self.call(
+                side,
+                "NotifyFunction",
+                "sns",
+                "Publish",
+                TopicArn=topic,
+                Message=json.dumps({"version": 1, "failed": "Restore", "error": "AccessDenied"}),
+            )
         # InvokeStepFunction's on-failure destination: Lambda publishes with the
         # function's execution role ("Retaining records of asynchronous
         # invocations": https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
         invoke = self.function("target", "InvokeStepFunctionFunction")
-        self.check("InvokeStepFunctionFunction", invoke["role"], "sns:Publish",
-                   self.dep["stacks"]["target"]["outputs"]["FailureTopicArn"],
-                   {"aws:SecureTransport": "true"}, policy="sns-topic")
+        self.check(
+            "InvokeStepFunctionFunction",
+            invoke["role"],
+            "sns:Publish",
+            self.dep["stacks"]["target"]["outputs"]["FailureTopicArn"],
+            {"aws:SecureTransport": "true"},
+            policy="sns-topic",
+        )
 
 
 def _task_resources(node):

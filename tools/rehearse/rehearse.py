@@ -59,8 +59,9 @@ class Control:
 
     def __call__(self, method, route, payload):
         data = None if payload is None else json.dumps(payload).encode()
-        req = urllib.request.Request(self.base + route, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + route, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return json.loads(resp.read() or b"null")
@@ -77,9 +78,20 @@ class LocalEmulator:
         if not python.exists():
             raise SystemExit(f"error: no emulator venv at {venv}; run `make emulator-env` first")
         self.proc = subprocess.Popen(
-            [str(python), str(REPO / "emulator" / "launcher.py"), "--port", "0", "--quiet",
-             "--latency", '{"polls": 1}', "--exit-on-stdin-eof"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [
+                str(python),
+                str(REPO / "emulator" / "launcher.py"),
+                "--port",
+                "0",
+                "--quiet",
+                "--latency",
+                '{"polls": 1}',
+                "--exit-on-stdin-eof",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
             cwd=REPO / "emulator",
             # AWS's managed policies (AWSLambdaBasicExecutionRole) exist in IAM.
             env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
@@ -110,11 +122,20 @@ def seed_source_cluster(emu, dep: dict):
     key = emu.client("kms", account, region).create_key(Description="production cluster storage key")
     rds = emu.client("rds", account, region)
     cluster = params["SourceDBClusterIdentifier"]
-    rds.create_db_cluster(DBClusterIdentifier=cluster, Engine=engine, MasterUsername="admin_user",
-                          MasterUserPassword="Secret-Password-1", StorageEncrypted=True,
-                          KmsKeyId=key["KeyMetadata"]["Arn"])
-    rds.create_db_instance(DBInstanceIdentifier=f"{cluster}-1", DBClusterIdentifier=cluster, Engine=engine,
-                           DBInstanceClass=dep["stacks"]["target"]["parameters"]["DBInstanceClass"])
+    rds.create_db_cluster(
+        DBClusterIdentifier=cluster,
+        Engine=engine,
+        MasterUsername="admin_user",
+        MasterUserPassword="Secret-Password-1",
+        StorageEncrypted=True,
+        KmsKeyId=key["KeyMetadata"]["Arn"],
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"{cluster}-1",
+        DBClusterIdentifier=cluster,
+        Engine=engine,
+        DBInstanceClass=dep["stacks"]["target"]["parameters"]["DBInstanceClass"],
+    )
 
 
 def seed_dr_cluster(emu, dep: dict):
@@ -123,17 +144,32 @@ def seed_dr_cluster(emu, dep: dict):
     st = dep["stacks"]["target"]
     params = st["parameters"]
     rds = emu.client("rds", st["account"], st["region"])
-    tags = [{"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
-            {"Key": "aurora-dr:source-cluster", "Value": params["SourceDBClusterIdentifier"]}]
-    rds.create_db_cluster(DBClusterIdentifier=params["ExistingDBClusterIdentifier"], Engine=params["Engine"],
-                          MasterUsername="admin_user", MasterUserPassword="Secret-Password-1", Tags=tags)
-    rds.create_db_instance(DBInstanceIdentifier=params["ExistingDBInstanceIdentifier"],
-                           DBClusterIdentifier=params["ExistingDBClusterIdentifier"], Engine=params["Engine"],
-                           DBInstanceClass=params["DBInstanceClass"], Tags=tags)
+    tags = [
+        {"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
+        {"Key": "aurora-dr:source-cluster", "Value": params["SourceDBClusterIdentifier"]},
+    ]
+    rds.create_db_cluster(
+        DBClusterIdentifier=params["ExistingDBClusterIdentifier"],
+        Engine=params["Engine"],
+        MasterUsername="admin_user",
+        MasterUserPassword="Secret-Password-1",
+        Tags=tags,
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier=params["ExistingDBInstanceIdentifier"],
+        DBClusterIdentifier=params["ExistingDBClusterIdentifier"],
+        Engine=params["Engine"],
+        DBInstanceClass=params["DBInstanceClass"],
+        Tags=tags,
+    )
     for _ in range(20):  # the emulator's latency counts describe calls
         cluster = rds.describe_db_clusters(DBClusterIdentifier=params["ExistingDBClusterIdentifier"])
         instance = rds.describe_db_instances(DBInstanceIdentifier=params["ExistingDBInstanceIdentifier"])
-        if cluster["DBClusters"][0]["Status"] == instance["DBInstances"][0]["DBInstanceStatus"] == "available":
+        if (
+            cluster["DBClusters"][0]["Status"]
+            == instance["DBInstances"][0]["DBInstanceStatus"]
+            == "available"
+        ):
             return
     raise RuntimeError("the seeded DR cluster never became available")
 
@@ -176,20 +212,26 @@ def statements_of(dep: dict):
             continue  # the failure topics keep SNS's default policy
         for i, st in enumerate(_list(topic["policy"].get("Statement", [])), 1):
             yield topic["logicalId"], "sns-topic", arn, "topic policy", i, st
-    for key, fn in dep["functions"].items():
+    for fn in dep["functions"].values():
         for i, st in enumerate(_list((fn["resourcePolicy"] or {}).get("Statement", [])), 1):
             yield f"{fn['side']}/{fn['logicalId']}", "lambda-function", fn["arn"], "function policy", i, st
 
 
 def granted_by(decision, kind, key, name, index, st) -> bool:
     for g in decision.get("grants", []):
-        same_statement = g.get("statementId") == st.get("Sid") if st.get("Sid") else g.get("statementIndex") == index
+        same_statement = (
+            g.get("statementId") == st.get("Sid") if st.get("Sid") else g.get("statementIndex") == index
+        )
         if not same_statement:
             continue
         if kind == "identity" and g.get("policyType") == "identity" and g.get("policyIdentifier") == name:
             return True
-        if kind != "identity" and g.get("policyType") == "resource" and decision.get("policy") == kind \
-                and decision["resource"] == key:
+        if (
+            kind != "identity"
+            and g.get("policyType") == "resource"
+            and decision.get("policy") == kind
+            and decision["resource"] == key
+        ):
             return True
     return False
 
@@ -209,15 +251,19 @@ def least_privilege(dep: dict, decisions) -> tuple[list[str], dict]:
         label = f"{owner} {st.get('Sid') or '#' + str(index)}"
         hits = [d for d in allowed if granted_by(d, kind, key, name, index, st)]
         if not hits:
-            warnings.append(f"UNUSED {label}: no request of the rehearsal was allowed by this statement "
-                            f"({', '.join(_list(st.get('Action', [])))})")
+            warnings.append(
+                f"UNUSED {label}: no request of the rehearsal was allowed by this statement "
+                f"({', '.join(_list(st.get('Action', [])))})"
+            )
             continue
         used[(owner, kind, key, name, index)] = (st, hits)
         actions = [a for a in _list(st.get("Action", [])) if not any(wildcard(a, d["action"]) for d in hits)]
         if actions:
             warnings.append(f"UNUSED {label}: actions never used: {', '.join(actions)}")
         if kind == "identity":
-            resources = [r for r in _list(st.get("Resource", [])) if not any(wildcard(r, d["resource"]) for d in hits)]
+            resources = [
+                r for r in _list(st.get("Resource", [])) if not any(wildcard(r, d["resource"]) for d in hits)
+            ]
             if resources:
                 warnings.append(f"UNUSED {label}: resources never used: {', '.join(resources)}")
     return warnings, used
@@ -245,24 +291,32 @@ class Remover:
             if not doc.get("Statement"):
                 iam.delete_role_policy(RoleName=role_name, PolicyName=policy_name)
             else:
-                iam.put_role_policy(RoleName=role_name, PolicyName=policy_name,
-                                    PolicyDocument=json.dumps({"Version": "2012-10-17", **doc}))
+                iam.put_role_policy(
+                    RoleName=role_name,
+                    PolicyName=policy_name,
+                    PolicyDocument=json.dumps({"Version": "2012-10-17", **doc}),
+                )
         elif kind == "kms-key":
             self.emu.client("kms", account, region).put_key_policy(
-                KeyId=key, PolicyName="default", Policy=json.dumps(doc))
+                KeyId=key, PolicyName="default", Policy=json.dumps(doc)
+            )
         elif kind == "sns-topic":
             self.emu.client("sns", account, region).set_topic_attributes(
-                TopicArn=key, AttributeName="Policy", AttributeValue=json.dumps(doc))
+                TopicArn=key, AttributeName="Policy", AttributeValue=json.dumps(doc)
+            )
         elif kind == "lambda-function":
             lam = self.emu.client("lambda", account, region)
             st = _list(policy_doc["Statement"])[index - 1]
             if restore:
                 cond = st.get("Condition", {})
                 lam.add_permission(
-                    FunctionName=key, StatementId=st["Sid"], Action=st["Action"],
+                    FunctionName=key,
+                    StatementId=st["Sid"],
+                    Action=st["Action"],
                     Principal=st["Principal"]["Service"],
                     SourceArn=next(iter(cond.get("ArnLike", {}).values()), None) or None,
-                    SourceAccount=next(iter(cond.get("StringEquals", {}).values()), None) or None)
+                    SourceAccount=next(iter(cond.get("StringEquals", {}).values()), None) or None,
+                )
             else:
                 lam.remove_permission(FunctionName=key, StatementId=st["Sid"])
 
@@ -319,15 +373,23 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
                     except botocore.exceptions.ClientError as e:
                         code, message = e.response["Error"]["Code"], e.response["Error"].get("Message", "")
                         if code in DENIAL_CODES:
-                            denied.append(f"{target.function} {target.service}:{target.operation} -> {code}: {message}")
+                            denied.append(
+                                f"{target.function} {target.service}:{target.operation} -> {code}: {message}"
+                            )
                 else:
                     again = control("POST", "iam/check", target["replayPayload"])
                     if again["decision"] != "Allowed":
-                        denied.append(f"{again['function']} {again['action']} -> {again['decision']}: {again['reason']}")
+                        denied.append(
+                            f"{again['function']} {again['action']} -> {again['decision']}: {again['reason']}"
+                        )
         finally:
             remover.apply(kind, key, name, index, doc, restore=True)
         actions = _list(st.get("Action", []))
-        naming = [x for x in denied if any(wildcard(a, word) for a in actions for word in x.replace(",", " ").split())]
+        naming = [
+            x
+            for x in denied
+            if any(wildcard(a, word) for a in actions for word in x.replace(",", " ").split())
+        ]
         shared = all(len(d.get("grants", [])) > 1 for d in hits)
         if naming:
             passed += 1
@@ -336,11 +398,15 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
             # Every request it allowed is also allowed by another statement:
             # no denial is expected; the overlap is a least-privilege finding.
             redundant.append(label)
-            lines.append(f"  same  without {label}: every request it allowed is also allowed by another statement")
+            lines.append(
+                f"  same  without {label}: every request it allowed is also allowed by another statement"
+            )
         else:
             failed += 1
-            lines.append(f"  FAIL  without {label}: no request was denied naming {', '.join(actions)}"
-                         + (f" (denied: {denied[0]})" if denied else ""))
+            lines.append(
+                f"  FAIL  without {label}: no request was denied naming {', '.join(actions)}"
+                + (f" (denied: {denied[0]})" if denied else "")
+            )
     return passed, failed, lines, redundant
 
 
@@ -363,8 +429,11 @@ def main(argv=None) -> int:
         dep = deploy.read_back(emu, deployed)
         seed_source_cluster(emu, dep)
         seed_dr_cluster(emu, dep)
-        control("POST", "iam", {"mode": "enforce", "evaluator": ["node", str(EVALUATOR)],
-                                "principals": principals(dep)})
+        control(
+            "POST",
+            "iam",
+            {"mode": "enforce", "evaluator": ["node", str(EVALUATOR)], "principals": principals(dep)},
+        )
         pipe = pipeline.Pipeline(emu, dep, control)
         error = None
         try:
@@ -378,8 +447,10 @@ def main(argv=None) -> int:
         took = time.monotonic() - start
         denials = denial_lines(decisions)
         api = sum(len(c.decisions) for c in pipe.calls)
-        print(f"rehearsal: {len(pipe.calls)} API calls ({api} authorization requests) and "
-              f"{len(pipe.checks)} service checks judged in {took:.1f} s; {len(denials)} denied")
+        print(
+            f"rehearsal: {len(pipe.calls)} API calls ({api} authorization requests) and "
+            f"{len(pipe.checks)} service checks judged in {took:.1f} s; {len(denials)} denied"
+        )
         for line in denials:
             print(line)
         for op, why in sorted(state["unjudged"].items()):
@@ -403,8 +474,18 @@ def main(argv=None) -> int:
             if failed:
                 status = 1
         if args.json:
-            args.json.write_text(json.dumps({"deployment": dep, "decisions": decisions, "denials": denials,
-                                             "leastPrivilege": warnings}, indent=1, default=str))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "deployment": dep,
+                        "decisions": decisions,
+                        "denials": denials,
+                        "leastPrivilege": warnings,
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
         control("DELETE", "iam", None)
     finally:
         if local:

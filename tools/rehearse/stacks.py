@@ -117,7 +117,9 @@ def stack(env: str, config: dict, outputs: dict[str, dict[str, str]] | None = No
             if value is None and "default" in rule:
                 value = rule["default"]
             if value is None and not rule.get("optional"):
-                problems.append(f"{env} stack: parameter {name} needs {rule['key']} in the drill configuration")
+                problems.append(
+                    f"{env} stack: parameter {name} needs {rule['key']} in the drill configuration"
+                )
             if value is not None:
                 params[name] = as_parameter(value)
     if problems:
@@ -169,7 +171,9 @@ def render(st: Stack, bucket: str, root: Path = REPO) -> Rendered:
             key = f"{prefix}/{binary}-{hashlib.md5(body).hexdigest()}.zip"  # noqa: S324 - as sam package names them
             artifacts[key] = body
             props["CodeUri"] = f"s3://{bucket}/{key}"
-        elif res.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
+        elif res.get("Type") == "AWS::Serverless::StateMachine" and isinstance(
+            props.get("DefinitionUri"), str
+        ):
             body = (root / props["DefinitionUri"]).read_bytes()
             key = f"{prefix}/{Path(props['DefinitionUri']).name}"
             artifacts[key] = body
@@ -205,13 +209,17 @@ def check_samconfig(root: Path = REPO, config_path: Path | None = None, mapping=
             continue
         spec = mapping[env]
         if deploy.get("template_file", "template.yaml") != spec["template"]:
-            problems.append(f"[{env}] template_file {deploy.get('template_file')!r} != params.toml {spec['template']!r}")
+            problems.append(
+                f"[{env}] template_file {deploy.get('template_file')!r} != params.toml {spec['template']!r}"
+            )
         st = stack(env, config, mapping=mapping)
         region = str(deploy.get("region", ""))
         want_region = "REPLACE_ME_" + spec["region"].replace(".", "_")
         if region.startswith("REPLACE_ME_"):
             if region != want_region:
-                problems.append(f"[{env}] region = {region!r}, but params.toml places the stack in {spec['region']}")
+                problems.append(
+                    f"[{env}] region = {region!r}, but params.toml places the stack in {spec['region']}"
+                )
         elif region != st.region:
             problems.append(f"[{env}] region = {region!r}, the drill config gives {st.region!r}")
         overrides = samconfig_overrides(deploy.get("parameter_overrides"))
@@ -230,18 +238,26 @@ def check_samconfig(root: Path = REPO, config_path: Path | None = None, mapping=
                     problems.append(f"[{env}] {name}={given}, but params.toml fixes it to {rule['value']!r}")
                     continue
                 # Placeholders that name their source must name the mapped one.
-                hint = given[len("REPLACE_ME_"):]
+                hint = given[len("REPLACE_ME_") :]
                 if "output" in rule:
                     other, output = rule["output"].split(".", 1)
                     want = f"{output}_output_of_aurora-dr-{other}"
                     if hint != want:
-                        problems.append(f"[{env}] {name}={given}, params.toml maps it to output {rule['output']}")
-                elif "_" in hint and hint.split("_")[0] in ("source", "target") and hint != rule["key"].replace(".", "_"):
+                        problems.append(
+                            f"[{env}] {name}={given}, params.toml maps it to output {rule['output']}"
+                        )
+                elif (
+                    "_" in hint
+                    and hint.split("_")[0] in ("source", "target")
+                    and hint != rule["key"].replace(".", "_")
+                ):
                     problems.append(f"[{env}] {name}={given}, params.toml maps it to {rule['key']}")
                 continue
             mapped = st.parameters.get(name)
             if mapped != given:
-                problems.append(f"[{env}] {name}={given!r}, params.toml gives {mapped!r} for the drill config")
+                problems.append(
+                    f"[{env}] {name}={given!r}, params.toml gives {mapped!r} for the drill config"
+                )
     return problems
 
 
@@ -255,7 +271,9 @@ def check_template_parameters(root: Path = REPO, mapping=None) -> list[str]:
         declared = yaml_parse((root / mapping[env]["template"]).read_text()).get("Parameters", {})
         for name in mapping[env]["parameters"]:
             if name not in declared:
-                problems.append(f"params.toml [{env}] maps {name}, which {mapping[env]['template']} does not declare")
+                problems.append(
+                    f"params.toml [{env}] maps {name}, which {mapping[env]['template']} does not declare"
+                )
     return problems
 
 
