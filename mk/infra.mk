@@ -39,6 +39,7 @@ lint-infra: lint-infra-checks lint-infra-selftest lint-infra-rendered
 # The stack parameters' one mapping (params.toml) against samconfig.toml, then
 # checkov on what `sam deploy` would create (skips and baseline in tools/rehearse/).
 lint-infra-rendered: infra-tools
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/test_rehearse_units.py
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/stacks.py check-samconfig
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/checkov_scan.py
 
