@@ -21,6 +21,7 @@ Calls of other principals (the deployer, the test's set-up) are not judged.
     GET    iam            mode, principals, decisions (oldest first), unjudged,
                           deliveries (SNS to lambda subscriptions, see below)
     POST   iam            configure (above); starts the evaluator
+    GET    iam/count      {"decisions": N} (cheap progress for a caller)
     POST   iam/check      judge one request that is not an API call (a
                           service acting on a resource policy, e.g. SNS
                           invoking a function): {"principal", "action",
@@ -380,6 +381,9 @@ class IamMode:
                 return self.configure(payload)
             if method == "DELETE":
                 return self.off()
+        if route == "iam/count" and method == "GET":
+            with self.lock:
+                return {"decisions": len(self.decisions)}
         if route == "iam/check" and method == "POST":
             return self.check(payload)
         return None

@@ -6,17 +6,21 @@
 Renders the kms, source and target stacks as the deploy rehearsal does
 (stacks.py: the SAM translator with the parameters params.toml derives from
 the drill configuration) and scans the CloudFormation that `sam deploy`
-would create with `checkov --framework cloudformation`.
+would create with `checkov --framework cloudformation`. checkov evaluates
+neither conditions nor parameter values, so each scanned copy keeps only the
+resources whose Condition holds for its stack and carries the stack's
+parameter values as the parameters' defaults (checkov resolves Ref through
+defaults).
 
 - tools/rehearse/checkov-skips.txt: checks skipped for good, one per line
   `CKV_ID  reason`; every skip needs its reason.
-- tools/rehearse/checkov.baseline: today's findings (checkov's own baseline
-  format), accepted until the templates are hardened; a finding that is not
-  in it fails the scan. `--update-baseline` rewrites it from the current
-  findings (review the diff: it should only ever shrink).
+- tools/rehearse/checkov.baseline: today's findings (check, file,
+  resource), accepted until the templates are hardened; a finding not in it
+  fails the scan. `--update-baseline` rewrites it (review the diff: it should
+  only ever shrink).
 
-Prints checkov's totals (passed, failed, skipped; baseline findings are
-counted apart) and each failing check with what it asks for.
+Prints checkov's totals (passed, failed, skipped; baseline findings counted
+apart) and each failing check with its resources.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import deploy  # noqa: E402
 import stacks  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -62,23 +67,27 @@ def render_all(config: Path, out: Path) -> list[Path]:
     # values of the right shape (checkov does not deploy).
     src, tgt = cfg["source"], cfg["target"]
     outputs = {
-        "kms": {
-            "KeyArn": f"arn:aws:kms:{tgt['region']}:{src['account_id']}:key/{PLACEHOLDER_KEY_ID}"
-        },
+        "kms": {"KeyArn": f"arn:aws:kms:{tgt['region']}:{src['account_id']}:key/{PLACEHOLDER_KEY_ID}"},
         "source": {
             "NotificationTopicArn": f"arn:aws:sns:{src['region']}:{src['account_id']}:aurora-dr-notification"
         },
     }
     files = []
     for env in stacks.ENVS:
-        rendered = stacks.render(stacks.stack(env, cfg, outputs), "aurora-dr-artifacts")
-        path = out / f"{rendered.stack.name}.json"
-        path.write_text(json.dumps(rendered.template, indent=1))
+        st = stacks.stack(env, cfg, outputs)
+        template = stacks.render(st, "aurora-dr-artifacts").template
+        resolver = deploy.Resolver(template, st.parameters, st.account, st.region, {}, lambda *_: None)
+        template["Resources"] = {k: r for k, r in template["Resources"].items() if resolver.included(r)}
+        for name, spec in (template.get("Parameters") or {}).items():
+            if name in st.parameters:
+                spec["Default"] = st.parameters[name]
+        path = out / f"{st.name}.json"
+        path.write_text(json.dumps(template, indent=1))
         files.append(path)
     return files
 
 
-def run_checkov(directory: Path, skips: list[str], baseline: Path | None, extra=()) -> dict:
+def run_checkov(directory: Path, skips: list[str]) -> dict:
     cmd = [
         str(CHECKOV),
         "--framework",
@@ -87,23 +96,24 @@ def run_checkov(directory: Path, skips: list[str], baseline: Path | None, extra=
         str(directory),
         "-o",
         "json",
-        "--quiet",
         "--compact",
         "--skip-download",
-        *extra,
     ]
     if skips:
         cmd += ["--skip-check", ",".join(skips)]
-    if baseline is not None and baseline.exists():
-        cmd += ["--baseline", str(baseline)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     try:
         report = json.loads(proc.stdout)
     except ValueError:
-        raise SystemExit(
-            f"checkov failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout[:500]}"
-        ) from None
-    return report if isinstance(report, dict) else {"results": {}, "summary": report[0]["summary"]}
+        detail = proc.stderr.strip() or proc.stdout[:500]
+        raise SystemExit(f"checkov failed ({proc.returncode}): {detail}") from None
+    if isinstance(report, list):  # one report per framework
+        report = next((r for r in report if r.get("check_type") == "cloudformation"), report[0])
+    return report
+
+
+def finding(f) -> tuple[str, str, str]:
+    return f["check_id"], Path(f["file_path"]).name, f["resource"]
 
 
 def main(argv=None) -> int:
@@ -116,47 +126,32 @@ def main(argv=None) -> int:
         print("\n".join(problems))
         return 1
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
-        out = Path(tmp)
-        render_all(args.config, out)
-        if args.update_baseline:
-            run_checkov(out, skips, None, ["--create-baseline"])
-            created = out / ".checkov.baseline"
-            doc = json.loads(created.read_text())
-            for item in doc.get("failed_checks", []):
-                item["file"] = Path(item["file"]).name  # independent of the temporary directory
-            BASELINE.write_text(json.dumps(doc, indent=2) + "\n")
-            print(f"checkov: baseline written to {BASELINE.relative_to(stacks.REPO)}")
-        # The baseline names files relative to the scanned directory.
-        base = None
-        if BASELINE.exists():
-            doc = json.loads(BASELINE.read_text())
-            for item in doc.get("failed_checks", []):
-                item["file"] = "/" + Path(item["file"]).name
-            base = out / "baseline.json"
-            base.write_text(json.dumps(doc))
-        report = run_checkov(out, skips, base)
-        whole = run_checkov(out, skips, None)
+        render_all(args.config, Path(tmp))
+        report = run_checkov(Path(tmp), skips)
     summary = report.get("summary", {})
     failed = report.get("results", {}).get("failed_checks", [])
-    all_failed = whole.get("results", {}).get("failed_checks", [])
+    if args.update_baseline:
+        rows = sorted({finding(f) for f in failed})
+        BASELINE.write_text(json.dumps([list(r) for r in rows], indent=1) + "\n")
+        print(f"checkov: baseline written to {BASELINE.relative_to(stacks.REPO)} ({len(rows)} findings)")
+    accepted = {tuple(r) for r in json.loads(BASELINE.read_text())} if BASELINE.exists() else set()
+    new = [f for f in failed if finding(f) not in accepted]
     print(
-        f"checkov: {summary.get('passed', 0)} passed, {len(all_failed)} failed "
-        f"({len(all_failed) - len(failed)} in the baseline), {summary.get('skipped', 0)} skipped"
+        f"checkov: {summary.get('passed', 0)} passed, {len(failed)} failed "
+        f"({len(failed) - len(new)} in the baseline), {summary.get('skipped', 0)} skipped"
     )
     seen = {}
-    for f in all_failed:
+    for f in failed:
         seen.setdefault((f["check_id"], f.get("check_name", "")), []).append(
             f"{Path(f['file_path']).stem}:{f['resource'].split('.')[-1]}"
         )
     for (check, name), where in sorted(seen.items()):
         print(f"  {check} {name}: {', '.join(sorted(set(where)))}")
-    if failed:
-        print(f"checkov: {len(failed)} finding(s) not in the baseline:")
-        for f in failed:
-            print(
-                f"  NEW {f['check_id']} {f['resource']} ({Path(f['file_path']).name}): "
-                f"{f.get('check_name', '')}"
-            )
+    if new:
+        print(f"checkov: {len(new)} finding(s) not in the baseline:")
+        for f in new:
+            where = Path(f["file_path"]).name
+            print(f"  NEW {f['check_id']} {f['resource']} ({where}): {f.get('check_name', '')}")
         return 1
     return 0
 

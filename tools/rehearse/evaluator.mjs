@@ -51,12 +51,14 @@ function denialReason(decision, denials, crossAccount, req) {
   }
   const missing = [...new Set(denials.map((d) => POLICY_WORDS[d.policyType] ?? d.policyType))]
   if (crossAccount && req.resourcePolicy) {
-    return `cross-account: no Allow in ${missing.join(' and ') || 'the identity policy and the resource policy'} (both are needed)`
+    return `cross-account request not allowed by the ${missing.join(' and ') || 'policies'} (the identity policy and the resource policy must both allow it)`
   }
   if (!req.resourcePolicy || missing.length === 0) {
-    return 'no identity policy statement allows it'
+    return crossAccount
+      ? 'cross-account request and the resource has no policy that allows it'
+      : 'no identity policy statement allows it'
   }
-  return `no Allow in ${missing.join(' or ')}`
+  return `no Allow in the ${missing.join(' or ')}`
 }
 
 function grantsOf(grants) {

@@ -78,7 +78,7 @@ class Pipeline:
 
         record = Call(logical, self.function(side, logical)["role"], service, operation, replay)
         self.calls.append(record)
-        before = len(self.control("GET", "iam", None)["decisions"])
+        before = self.control("GET", "iam/count", None)["decisions"]
         try:
             return replay()
         except botocore.exceptions.ClientError as e:
@@ -87,7 +87,7 @@ class Pipeline:
                 return None
             raise
         finally:
-            record.decisions = range(before, len(self.control("GET", "iam", None)["decisions"]))
+            record.decisions = range(before, self.control("GET", "iam/count", None)["decisions"])
 
     def check(self, label, principal, action, resource, context=None, policy=None, identity=None):
         payload = {

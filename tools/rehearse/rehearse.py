@@ -40,7 +40,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import botocore.exceptions  # noqa: E402
-
 import deploy  # noqa: E402
 import pipeline  # noqa: E402
 import stacks  # noqa: E402

@@ -63,8 +63,10 @@ class SamconfigAgreement(unittest.TestCase):
         self.assertTrue(any("LogLevel" in p for p in self.problems()))
 
     def test_the_wrong_region_placeholder_of_a_stack_fails(self):
-        self.edit('region = "REPLACE_ME_target_region"           # e.g. us-west-1: the TARGET region',
-                  'region = "REPLACE_ME_source_region"')
+        self.edit(
+            'region = "REPLACE_ME_target_region"           # e.g. us-west-1: the TARGET region',
+            'region = "REPLACE_ME_source_region"',
+        )
         self.assertTrue(any("[kms] region" in p for p in self.problems()))
 
     def test_every_mapped_parameter_is_declared(self):
@@ -87,21 +89,34 @@ class Resolving(unittest.TestCase):
     }
 
     def resolver(self, side):
-        return deploy.Resolver(self.TEMPLATE, {"Side": side}, "111111111111", "us-west-2", {"Topic": "arn:t"},
-                               lambda logical, attr: f"{logical}.{attr}")
+        return deploy.Resolver(
+            self.TEMPLATE,
+            {"Side": side},
+            "111111111111",
+            "us-west-2",
+            {"Topic": "arn:t"},
+            lambda logical, attr: f"{logical}.{attr}",
+        )
 
     def test_no_value_leaves_lists_and_maps(self):
-        node = {"Resource": [{"Ref": "Topic"}, {"Fn::If": ["IsSource", "arn:other", {"Ref": "AWS::NoValue"}]}],
-                "Extra": {"Fn::If": ["IsSource", "yes", {"Ref": "AWS::NoValue"}]}}
+        node = {
+            "Resource": [{"Ref": "Topic"}, {"Fn::If": ["IsSource", "arn:other", {"Ref": "AWS::NoValue"}]}],
+            "Extra": {"Fn::If": ["IsSource", "yes", {"Ref": "AWS::NoValue"}]},
+        }
         self.assertEqual(self.resolver("target").value(node), {"Resource": ["arn:t"]})
-        self.assertEqual(self.resolver("source").value(node), {"Resource": ["arn:t", "arn:other"], "Extra": "yes"})
+        self.assertEqual(
+            self.resolver("source").value(node), {"Resource": ["arn:t", "arn:other"], "Extra": "yes"}
+        )
 
     def test_sub_select_split_getatt(self):
         r = self.resolver("source")
-        self.assertEqual(r.value({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::Region}:${Name}:${Fn.Arn}"}),
-                         "arn:aws:x:us-west-2:x:Fn.Arn")
-        self.assertEqual(r.value({"Fn::Select": [3, {"Fn::Split": [":", "arn:aws:sns:eu-west-1:1:t"]}]}),
-                         "eu-west-1")
+        self.assertEqual(
+            r.value({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::Region}:${Name}:${Fn.Arn}"}),
+            "arn:aws:x:us-west-2:x:Fn.Arn",
+        )
+        self.assertEqual(
+            r.value({"Fn::Select": [3, {"Fn::Split": [":", "arn:aws:sns:eu-west-1:1:t"]}]}), "eu-west-1"
+        )
 
 
 class Policies(unittest.TestCase):
@@ -125,21 +140,40 @@ class NoLook:
 
 
 def call(service, operation, **params):
-    return {"service": service, "operation": operation, "account": "222222222222", "region": "us-west-1",
-            "params": params}
+    return {
+        "service": service,
+        "operation": operation,
+        "account": "222222222222",
+        "region": "us-west-1",
+        "params": params,
+    }
 
 
 class OperationTable(unittest.TestCase):
     def test_restore_of_a_shared_encrypted_snapshot(self):
-        checks = iam_actions.checks(call(
-            "rds", "RestoreDBClusterFromSnapshot", DBClusterIdentifier="Temp",
-            SnapshotIdentifier="arn:aws:rds:us-west-1:111111111111:cluster-snapshot:s1", Engine="aurora-postgresql",
-            KmsKeyId="arn:aws:kms:us-west-1:111111111111:key/k", **{"Tags.Tag.1.Key": "a", "Tags.Tag.1.Value": "b"},
-        ), NoLook())
+        checks = iam_actions.checks(
+            call(
+                "rds",
+                "RestoreDBClusterFromSnapshot",
+                DBClusterIdentifier="Temp",
+                SnapshotIdentifier="arn:aws:rds:us-west-1:111111111111:cluster-snapshot:s1",
+                Engine="aurora-postgresql",
+                KmsKeyId="arn:aws:kms:us-west-1:111111111111:key/k",
+                **{"Tags.Tag.1.Key": "a", "Tags.Tag.1.Value": "b"},
+            ),
+            NoLook(),
+        )
         got = {(c.action, c.resource) for c in checks}
-        self.assertIn(("rds:RestoreDBClusterFromSnapshot", "arn:aws:rds:us-west-1:222222222222:cluster:temp"), got)
-        self.assertIn(("rds:RestoreDBClusterFromSnapshot",
-                       "arn:aws:rds:us-west-1:222222222222:cluster-pg:default.aurora-postgresql16"), got)
+        self.assertIn(
+            ("rds:RestoreDBClusterFromSnapshot", "arn:aws:rds:us-west-1:222222222222:cluster:temp"), got
+        )
+        self.assertIn(
+            (
+                "rds:RestoreDBClusterFromSnapshot",
+                "arn:aws:rds:us-west-1:222222222222:cluster-pg:default.aurora-postgresql16",
+            ),
+            got,
+        )
         self.assertIn(("rds:AddTagsToResource", "arn:aws:rds:us-west-1:222222222222:cluster:temp"), got)
         grant = next(c for c in checks if c.action == "kms:CreateGrant")
         self.assertEqual(grant.resource, "arn:aws:kms:us-west-1:111111111111:key/k")
