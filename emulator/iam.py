@@ -312,6 +312,22 @@ def record_lambda_deliveries(mode):
     sns.Subscription.publish = publish
 
 
+def decision_record(function, role, operation, check, answer):
+    """One decision as `GET iam` lists it."""
+    return {
+        "function": function,
+        "role": role,
+        "operation": operation,
+        **check.to_json(),
+        "decision": answer.get("decision"),
+        "reason": answer.get("reason"),
+        "allowedBy": answer.get("allowedBy", []),
+        "grants": answer.get("grants", []),
+        "context": check.context,
+        "policy": check.policy,
+    }
+
+
 class IamMode:
     def __init__(self):
         self.lock = threading.Lock()
@@ -440,20 +456,8 @@ class IamMode:
         for check in checks:
             answer = self.evaluate(role_arn, session_arn, check)
             allowed = answer.get("decision") == "Allowed"
-            result = {
-                "function": who,
-                "role": role_arn,
-                "operation": f"{call['service']}:{call['operation']}",
-                "account": call["account"],
-                "region": call["region"],
-                **check.to_json(),
-                "decision": answer.get("decision"),
-                "reason": answer.get("reason"),
-                "allowedBy": answer.get("allowedBy", []),
-                "grants": answer.get("grants", []),
-                "context": check.context,
-                "policy": check.policy,
-            }
+            result = decision_record(who, role_arn, f"{call['service']}:{call['operation']}", check, answer)
+            result.update(account=call["account"], region=call["region"])
             results.append(result)
             if not allowed and denied is None:
                 denied = (check, result)
@@ -503,18 +507,8 @@ class IamMode:
             else None,
         }
         answer = self.evaluator.ask(request)
-        result = {
-            "function": payload.get("function") or self.principals.get(roles, principal),
-            "role": principal,
-            "operation": payload.get("operation", check.action),
-            **check.to_json(),
-            "decision": answer.get("decision"),
-            "reason": answer.get("reason"),
-            "allowedBy": answer.get("allowedBy", []),
-            "grants": answer.get("grants", []),
-            "context": check.context,
-            "policy": check.policy,
-        }
+        who = payload.get("function") or self.principals.get(roles, principal)
+        result = decision_record(who, principal, payload.get("operation", check.action), check, answer)
         with self.lock:
             self.decisions.append(result)
         return result

@@ -41,7 +41,6 @@ deployed.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import re
 import sys
@@ -49,8 +48,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "emulator"))
 
 import stacks  # noqa: E402
+from iam import IamError, parse_document  # noqa: E402
 
 DEPLOYER_ROLE = "aurora-dr-deployer"
 # Resource types moto's CloudFormation skips and the deployer applies itself.
@@ -67,26 +68,13 @@ class DeployError(RuntimeError):
 
 
 def parse_policy(document) -> dict:
-    """A policy document as the IAM API returns it from the emulator: a dict,
-    JSON text, URL-encoded JSON, or (moto's CloudFormation) the Python repr
-    of a dict."""
-    if isinstance(document, dict):
-        return document
-    from urllib.parse import unquote
-
-    text = str(document)
-    for candidate in (text, unquote(text)):
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            pass
-        try:
-            value = ast.literal_eval(candidate)
-        except (ValueError, SyntaxError):
-            continue
-        if isinstance(value, dict):
-            return value
-    raise DeployError(f"unreadable policy document: {text[:120]}")
+    """A policy document as the IAM API returns it from the emulator (the
+    emulator's own reader: dict, JSON, URL-encoded JSON, or the Python repr
+    moto's CloudFormation stores)."""
+    try:
+        return parse_document(document)
+    except IamError as e:
+        raise DeployError(str(e)) from None
 
 
 class Emulator:

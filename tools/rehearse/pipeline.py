@@ -169,6 +169,46 @@ class Pipeline:
             identity=ADMIN_POLICY,
         )
 
+    def snapshot_and_copy(self, snapshot: str, tags: list) -> None:
+        """CreateSnapshot, FetchStatus, EncryptCopy (into the target region), FetchStatus."""
+        p = self.params["source"]
+        (src_account, src_region), tgt_region = self.src, self.tgt[1]
+        cluster = p["SourceDBClusterIdentifier"]
+        self.call(
+            "source",
+            "CreateSnapshotFunction",
+            "rds",
+            "CreateDBClusterSnapshot",
+            DBClusterIdentifier=cluster,
+            DBClusterSnapshotIdentifier=snapshot,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            DBClusterSnapshotIdentifier=snapshot,
+        )
+        self.call(
+            "source",
+            "EncryptCopyFunction",
+            "rds",
+            "CopyDBClusterSnapshot",
+            region=tgt_region,
+            SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{src_account}:cluster-snapshot:{snapshot}",
+            TargetDBClusterSnapshotIdentifier=snapshot,
+            KmsKeyId=p["KMSKey"],
+            CopyTags=True,
+            Tags=tags,
+        )
+        self.wait(
+            "source",
+            "FetchStatusFunction",
+            "DescribeDBClusterSnapshots",
+            region=tgt_region,
+            DBClusterSnapshotIdentifier=snapshot,
+        )
+
     # ---- one run ----
 
     def run(self, run_no: int, stamp: str):
@@ -198,41 +238,7 @@ class Pipeline:
                 region=region,
                 SnapshotType="manual",
             )
-        self.call(
-            "source",
-            "CreateSnapshotFunction",
-            "rds",
-            "CreateDBClusterSnapshot",
-            DBClusterIdentifier=cluster,
-            DBClusterSnapshotIdentifier=snapshot,
-            Tags=tags,
-        )
-        self.wait(
-            "source",
-            "FetchStatusFunction",
-            "DescribeDBClusterSnapshots",
-            DBClusterSnapshotIdentifier=snapshot,
-        )
-        source_arn = f"arn:aws:rds:{src_region}:{src_acct}:cluster-snapshot:{snapshot}"
-        self.call(
-            "source",
-            "EncryptCopyFunction",
-            "rds",
-            "CopyDBClusterSnapshot",
-            region=tgt_region,
-            SourceDBClusterSnapshotIdentifier=source_arn,
-            TargetDBClusterSnapshotIdentifier=snapshot,
-            KmsKeyId=p["KMSKey"],
-            CopyTags=True,
-            Tags=tags,
-        )
-        self.wait(
-            "source",
-            "FetchStatusFunction",
-            "DescribeDBClusterSnapshots",
-            DBClusterSnapshotIdentifier=snapshot,
-            region=tgt_region,
-        )
+        self.snapshot_and_copy(snapshot, tags)
         self.call(
             "source",
             "ShareFunction",
@@ -421,37 +427,7 @@ class Pipeline:
             {"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
             {"Key": "aurora-dr:source-cluster", "Value": cluster},
         ]
-        self.call(
-            "source",
-            "CreateSnapshotFunction",
-            "rds",
-            "CreateDBClusterSnapshot",
-            DBClusterIdentifier=cluster,
-            DBClusterSnapshotIdentifier=failed,
-            Tags=tags,
-        )
-        self.wait(
-            "source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=failed
-        )
-        self.call(
-            "source",
-            "EncryptCopyFunction",
-            "rds",
-            "CopyDBClusterSnapshot",
-            region=tgt_region,
-            SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{failed}",
-            TargetDBClusterSnapshotIdentifier=failed,
-            KmsKeyId=p["KMSKey"],
-            CopyTags=True,
-            Tags=tags,
-        )
-        self.wait(
-            "source",
-            "FetchStatusFunction",
-            "DescribeDBClusterSnapshots",
-            DBClusterSnapshotIdentifier=failed,
-            region=tgt_region,
-        )
+        self.snapshot_and_copy(failed, tags)
         self.call(
             "source",
             "EncryptCopyFunction",
@@ -478,37 +454,7 @@ class Pipeline:
         )
         # ApplyRetention past RetainSnapshots: an older run's snapshot and copy go.
         older = f"{prefix}-{cluster}-20200101000000"
-        self.call(
-            "source",
-            "CreateSnapshotFunction",
-            "rds",
-            "CreateDBClusterSnapshot",
-            DBClusterIdentifier=cluster,
-            DBClusterSnapshotIdentifier=older,
-            Tags=tags,
-        )
-        self.wait(
-            "source", "FetchStatusFunction", "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=older
-        )
-        self.call(
-            "source",
-            "EncryptCopyFunction",
-            "rds",
-            "CopyDBClusterSnapshot",
-            region=tgt_region,
-            SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{src_region}:{self.src[0]}:cluster-snapshot:{older}",
-            TargetDBClusterSnapshotIdentifier=older,
-            KmsKeyId=p["KMSKey"],
-            CopyTags=True,
-            Tags=tags,
-        )
-        self.wait(
-            "source",
-            "FetchStatusFunction",
-            "DescribeDBClusterSnapshots",
-            region=tgt_region,
-            DBClusterSnapshotIdentifier=older,
-        )
+        self.snapshot_and_copy(older, tags)
         for region in (src_region, tgt_region):
             self.call(
                 "source",
