@@ -341,46 +341,8 @@ class Pipeline:
         )
         if found:
             old, old_i = f"{existing}-old-{stamp}", f"{existing_i}-old-{stamp}"
-            self.call(
-                "target",
-                "SwapFunction",
-                "rds",
-                "ModifyDBCluster",
-                DBClusterIdentifier=existing,
-                NewDBClusterIdentifier=old,
-                ApplyImmediately=True,
-            )
-            self.wait("target", "SwapFunction", "DescribeDBClusters", DBClusterIdentifier=old)
-            self.call(
-                "target",
-                "SwapFunction",
-                "rds",
-                "ModifyDBInstance",
-                DBInstanceIdentifier=existing_i,
-                NewDBInstanceIdentifier=old_i,
-                ApplyImmediately=True,
-            )
-            self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=old_i)
-        self.call(
-            "target",
-            "SwapFunction",
-            "rds",
-            "ModifyDBCluster",
-            DBClusterIdentifier=temp,
-            NewDBClusterIdentifier=existing,
-            ApplyImmediately=True,
-        )
-        self.wait("target", "SwapFunction", "DescribeDBClusters", DBClusterIdentifier=existing)
-        self.call(
-            "target",
-            "SwapFunction",
-            "rds",
-            "ModifyDBInstance",
-            DBInstanceIdentifier=temp_i,
-            NewDBInstanceIdentifier=existing_i,
-            ApplyImmediately=True,
-        )
-        self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=existing_i)
+            self.rename((existing, old), (existing_i, old_i))
+        self.rename((temp, existing), (temp_i, existing_i))
         if old:
             self.call("target", "TerminateFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=old)
             self.call(
@@ -411,6 +373,29 @@ class Pipeline:
                 SnapshotType="manual",
             )
         return snapshot
+
+    def rename(self, cluster: tuple[str, str], instance: tuple[str, str]) -> None:
+        """Swap's renames: the cluster, then its writer, each waited for."""
+        self.call(
+            "target",
+            "SwapFunction",
+            "rds",
+            "ModifyDBCluster",
+            DBClusterIdentifier=cluster[0],
+            NewDBClusterIdentifier=cluster[1],
+            ApplyImmediately=True,
+        )
+        self.wait("target", "SwapFunction", "DescribeDBClusters", DBClusterIdentifier=cluster[1])
+        self.call(
+            "target",
+            "SwapFunction",
+            "rds",
+            "ModifyDBInstance",
+            DBInstanceIdentifier=instance[0],
+            NewDBInstanceIdentifier=instance[1],
+            ApplyImmediately=True,
+        )
+        self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=instance[1])
 
     # ---- failure paths ----
 
