@@ -52,6 +52,7 @@ class Pipeline:
         self.progress = progress
         self.calls: list[Call] = []
         self.checks: list[dict] = []
+        self.expected_denials: list[Call] = []
         st = deployment["stacks"]
         self.src = (st["source"]["account"], st["source"]["region"])
         self.tgt = (st["target"]["account"], st["target"]["region"])
@@ -398,6 +399,47 @@ class Pipeline:
         self.wait("target", "SwapFunction", "DescribeDBInstances", DBInstanceIdentifier=instance[1])
 
     # ---- failure paths ----
+
+    def refusals(self, stamp: str):
+        """What the policies must refuse: retention may delete only snapshots
+        carrying aurora-dr's tags for the source cluster (a tag condition on
+        rds:cluster-snapshot-tag/...), and Restore may not touch the serving
+        cluster's name. Each call must fail with AccessDenied."""
+        st = self.dep["stacks"]["source"]
+        account, region = st["account"], st["region"]
+        p = self.params["source"]
+        foreign = f"{p['SnapshotPrefix']}-{p['SourceDBClusterIdentifier']}-{stamp}"
+        # Someone else's snapshot under the pipeline's naming pattern, without its tags.
+        self.emu.client("rds", account, region).create_db_cluster_snapshot(
+            DBClusterIdentifier=p["SourceDBClusterIdentifier"], DBClusterSnapshotIdentifier=foreign
+        )
+        for args in (
+            (
+                "source",
+                "CreateSnapshotFunction",
+                "rds",
+                "DeleteDBClusterSnapshot",
+                {"DBClusterSnapshotIdentifier": foreign},
+            ),
+            (
+                "target",
+                "RestoreFunction",
+                "rds",
+                "DeleteDBCluster",
+                {
+                    "DBClusterIdentifier": self.params["target"]["ExistingDBClusterIdentifier"],
+                    "SkipFinalSnapshot": True,
+                },
+            ),
+        ):
+            side, logical, service, operation, kwargs = args
+            self.call(side, logical, service, operation, expect_error="AccessDenied", **kwargs)
+            record = self.calls[-1]
+            if record.error != "AccessDenied":
+                raise RuntimeError(
+                    f"{logical} {service}:{operation} was not refused (got {record.error or 'success'})"
+                )
+            self.expected_denials.append(record)
 
     def failure_paths(self, stamp: str):
         """What failed runs and retention do: a copy cleaned up, snapshots

@@ -9,7 +9,8 @@ every call of pipeline runs under IAM, with the deployed roles.
 2. switches the emulator's IAM mode on (emulator/iam.py) for every deployed
    function role, with the evaluator tools/rehearse/evaluator.mjs;
 3. makes the calls of a pipeline run that replaces a previous DR cluster
-   (swap and terminate) and of the failure paths with each
+   (swap and terminate), of the failure paths, and calls the policies must
+   refuse (an untagged snapshot, the serving cluster), with each
    function's own role (pipeline.py), and has the services' own checks
    judged (trust policies, Task invocations, the Lambda permission, the
    cross-account subscription);
@@ -439,12 +440,15 @@ def main(argv=None) -> int:
             pipe.deployment_checks()
             pipe.run(1, pipeline.stamp())
             pipe.failure_paths(pipeline.stamp(60))
+            pipe.refusals(pipeline.stamp(120))
         except botocore.exceptions.ClientError as e:
             error = f"{pipe.calls[-1].function} {pipe.calls[-1].service}:{pipe.calls[-1].operation}: {e}"
         state = control("GET", "iam", None)
         decisions = state["decisions"]
         took = time.monotonic() - start
-        denials = denial_lines(decisions)
+        expected = {i for call in pipe.expected_denials for i in call.decisions}
+        refused = denial_lines([d for i, d in enumerate(decisions) if i in expected])
+        denials = denial_lines([d for i, d in enumerate(decisions) if i not in expected])
         api = sum(len(c.decisions) for c in pipe.calls)
         print(
             f"rehearsal: {len(pipe.calls)} API calls ({api} authorization requests) and "
@@ -452,6 +456,9 @@ def main(argv=None) -> int:
         )
         for line in denials:
             print(line)
+        print(f"refused as the policies must ({len(refused)}):")
+        for line in refused:
+            print(f"  {line}")
         for op, why in sorted(state["unjudged"].items()):
             print(f"UNJUDGED {op}: {why}")
         if error:
@@ -460,7 +467,7 @@ def main(argv=None) -> int:
         print(f"least privilege: {len(warnings)} warning(s)")
         for line in warnings:
             print(f"  {line}")
-        if denials or error or state["unjudged"]:
+        if denials or error or state["unjudged"] or len(refused) < len(pipe.expected_denials):
             status = 1
         if args.self_test and not error:
             passed, failed, lines, redundant = self_test(emu, dep, control, pipe, used)
