@@ -263,8 +263,12 @@ class Pipeline:
         message = {"version": 1, "runId": run_id, "targetSnapshotArn": shared_arn}
         self.call("source", "NotifyFunction", "sns", "Publish", TopicArn=topic, Message=json.dumps(message))
 
-        # SNS delivers to the subscribed function (its Lambda permission).
+        # SNS delivers to the subscribed function (the deployed cross-account
+        # subscription; the delivery is judged against its Lambda permission).
         invoke = self.function("target", "InvokeStepFunctionFunction")
+        deliveries = self.control("GET", "iam", None)["deliveries"]
+        if not any(d["topicArn"] == topic and d["endpoint"] == invoke["arn"] for d in deliveries):
+            raise RuntimeError(f"the message to {topic} was not delivered to {invoke['arn']}")
         self.check(
             "InvokeStepFunctionPermission",
             "sns.amazonaws.com",
