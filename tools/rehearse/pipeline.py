@@ -230,15 +230,7 @@ class Pipeline:
         self.call(
             "source", "CreateSnapshotFunction", "rds", "DescribeDBClusters", DBClusterIdentifier=cluster
         )
-        for region in (src_region, p["TargetAWSRegion"]):
-            self.call(
-                "source",
-                "CreateSnapshotFunction",
-                "rds",
-                "DescribeDBClusterSnapshots",
-                region=region,
-                SnapshotType="manual",
-            )
+        self.list_source_snapshots()
         self.snapshot_and_copy(snapshot, tags)
         self.call(
             "source",
@@ -368,7 +360,13 @@ class Pipeline:
             )
         # ApplyRetention on both sides.
         self.call("target", "TerminateFunction", "rds", "DescribeDBClusterSnapshots", SnapshotType="manual")
-        for region in (src_region, p["TargetAWSRegion"]):
+        self.list_source_snapshots()
+        return snapshot
+
+    def list_source_snapshots(self) -> None:
+        """CreateSnapshot's overlap check and retention: the manual snapshots
+        of the source account in both regions."""
+        for region in (self.src[1], self.params["source"]["TargetAWSRegion"]):
             self.call(
                 "source",
                 "CreateSnapshotFunction",
@@ -377,7 +375,6 @@ class Pipeline:
                 region=region,
                 SnapshotType="manual",
             )
-        return snapshot
 
     def rename(self, cluster: tuple[str, str], instance: tuple[str, str]) -> None:
         """Swap's renames: the cluster, then its writer, each waited for."""
