@@ -217,6 +217,11 @@ def statements_of(dep: dict):
             yield f"{fn['side']}/{fn['logicalId']}", "lambda-function", fn["arn"], "function policy", i, st
 
 
+def statement_label(owner, name, index, st) -> str:
+    """`<owner> <Sid>`, or `<owner> <policy>#<n>` for a statement without a Sid."""
+    return f"{owner} {st['Sid']}" if st.get("Sid") else f"{owner} {name.split('/')[-1]}#{index}"
+
+
 def granted_by(decision, kind, key, name, index, st) -> bool:
     for g in decision.get("grants", []):
         same_statement = (
@@ -248,7 +253,7 @@ def least_privilege(dep: dict, decisions) -> tuple[list[str], dict]:
     for owner, kind, key, name, index, st in statements_of(dep):
         if st.get("Effect") != "Allow":
             continue
-        label = f"{owner} {st.get('Sid') or '#' + str(index)}"
+        label = statement_label(owner, name, index, st)
         hits = [d for d in allowed if granted_by(d, kind, key, name, index, st)]
         if not hits:
             warnings.append(
@@ -347,7 +352,7 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
     passed = failed = 0
     lines, redundant = [], []
     for (owner, kind, key, name, index), (st, hits) in used.items():
-        label = f"{owner} {st.get('Sid') or '#' + str(index)}"
+        label = statement_label(owner, name, index, st)
         doc = policy_document(dep, kind, key, name)
         remover.apply(kind, key, name, index, doc)
         denied = []
