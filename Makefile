@@ -3,14 +3,16 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CONFIG ?= examples/drill.toml
 
-.PHONY: build test test-rust emulator-env lint fmt demo emulator clean
+.PHONY: build test test-rust rehearse-test emulator-env lint fmt demo emulator clean
 
 build:
 	$(CARGO) build --workspace
 
-## The whole test suite: infrastructure checks, then every Rust test
-## (unit, emulator, engine conformance and the end-to-end drill).
-test: lint-infra test-rust
+## The whole test suite: infrastructure checks, the deploy rehearsal, then
+## every Rust test (unit, emulator, engine conformance and the end-to-end drill).
+test: lint-infra rehearse-test test-rust
+
+rehearse-test: emulator-env rehearse
 
 test-rust: emulator-env
 	$(CARGO) test --workspace --no-fail-fast

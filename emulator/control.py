@@ -16,6 +16,7 @@ import threading
 import uuid
 from urllib.parse import parse_qsl
 
+from iam import IAM
 from progress import LATENCY
 
 PREFIX = "/_aurora_dr/"
@@ -334,6 +335,17 @@ class ControlMiddleware:
             "region": call["region"],
             "params": loggable(call["params"]),
         }
+        # IAM mode (iam.py): authorization comes first, as in AWS.
+        denial = IAM.judge(call, environ)
+        if "iam" in call:
+            record["iam"] = call["iam"]
+        if denial is not None:
+            code, status, message = denial
+            body, headers = error_body(call, code, message, status)
+            record.update(status=status, error_code=code)
+            CALLS.add(record)
+            start_response(f"{status} Denied", headers + [("Content-Length", str(len(body)))])
+            return [body]
         rule = FAULTS.take_error(call)
         if rule is not None and rule["after"]:
             # A lost response: the call takes effect, the caller sees the error.
@@ -401,6 +413,8 @@ class ControlMiddleware:
                 LATENCY.configure(payload)
             if method in ("GET", "POST"):
                 return LATENCY.to_json()
+        if route == "iam" or route.startswith("iam/"):
+            return IAM.dispatch(method, route, payload)
         if route == "reset" and method == "POST":
             FAULTS.reset()
             CALLS.reset()

@@ -8,10 +8,17 @@
 #                only when a lock file changes.
 #   lint-infra   offline checks: cfn-lint, sam validate --lint, asl-validator,
 #                statelint, the consistency check, then the self-test that
-#                breaks copies and expects every check to fail.
+#                breaks copies and expects every check to fail; the drill
+#                config -> stack parameters mapping against samconfig.toml;
+#                checkov on the rendered templates (tools/rehearse/).
+#   rehearse     the deploy rehearsal: the stacks deployed into the emulator,
+#                every call of a run judged under IAM with the deployed roles,
+#                then the self-test that removes each used Allow statement
+#                (tools/rehearse/rehearse.py; needs the emulator's venv).
 #   package      cargo lambda build --profile lambda: one bootstrap.zip per
 #                function crate in target/lambda/<crate>/ (slow: fat LTO).
-#   infra-lock   re-pins tools/requirements-infra.txt from requirements-infra.in.
+#   infra-lock   re-pins tools/requirements-infra.txt from requirements-infra.in
+#                and tools/requirements-checkov.txt from requirements-checkov.in.
 
 INFRA_VENV ?= .venv-infra
 INFRA_BIN := $(abspath $(INFRA_VENV))/bin
@@ -22,12 +29,25 @@ INFRA_ENV := PATH="$(INFRA_BIN):$(abspath node_modules/.bin):$$PATH" SAM_CLI_TEL
 LAMBDA_ARCH ?= arm64
 LAMBDA_PROFILE ?= lambda
 
-.PHONY: infra-tools lint-infra lint-infra-checks lint-infra-selftest package infra-lock
+.PHONY: infra-tools lint-infra lint-infra-checks lint-infra-selftest lint-infra-rendered package infra-lock rehearse
 
 infra-tools:
 	@INFRA_VENV=$(INFRA_VENV) tools/infra-env.sh all
 
-lint-infra: lint-infra-checks lint-infra-selftest
+lint-infra: lint-infra-checks lint-infra-selftest lint-infra-rendered
+
+# The stack parameters' one mapping (params.toml) against samconfig.toml, then
+# checkov on what `sam deploy` would create (skips and baseline in tools/rehearse/).
+lint-infra-rendered: infra-tools
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/test_rehearse_units.py
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/stacks.py check-samconfig
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/checkov_scan.py
+
+# The emulator's venv (moto, with what its CloudFormation imports) comes from
+# the top-level Makefile's emulator-env; AWS's managed policies are loaded
+# into its IAM (MOTO_IAM_LOAD_MANAGED_POLICIES) so SAM's roles attach them.
+rehearse: infra-tools
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/rehearse.py --self-test
 
 lint-infra-checks: infra-tools
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/lint_infra.py
@@ -53,3 +73,6 @@ infra-lock:
 	cd tools && PIP_FIND_LINKS= /tmp/aurora-dr-piptools/bin/pip-compile --quiet --generate-hashes \
 	  --allow-unsafe --strip-extras --no-emit-index-url \
 	  --output-file=requirements-infra.txt requirements-infra.in
+	cd tools && PIP_FIND_LINKS= /tmp/aurora-dr-piptools/bin/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-index-url \
+	  --output-file=requirements-checkov.txt requirements-checkov.in

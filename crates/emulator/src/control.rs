@@ -379,6 +379,28 @@ impl Control {
         self.call::<serde_json::Value>(Method::POST, "reset", None).await.map(drop)
     }
 
+    /// IAM mode (emulator/iam.py): `{"mode": "enforce"|"audit", "evaluator":
+    /// [argv...], "principals": {"<role ARN>": "<function>"}}` switches it
+    /// on; the answer is the state `GET /_aurora_dr/iam` gives.
+    pub async fn set_iam(&self, config: &serde_json::Value) -> Result<serde_json::Value, EmulatorError> {
+        self.call(Method::POST, "iam", Some(to_json(config)?)).await
+    }
+
+    /// IAM mode's state: `mode`, `principals`, `decisions`, `unjudged`, `deliveries`.
+    pub async fn iam(&self) -> Result<serde_json::Value, EmulatorError> {
+        self.call(Method::GET, "iam", None).await
+    }
+
+    /// Judges one request that is not an API call (`POST /_aurora_dr/iam/check`).
+    pub async fn iam_check(&self, request: &serde_json::Value) -> Result<serde_json::Value, EmulatorError> {
+        self.call(Method::POST, "iam/check", Some(to_json(request)?)).await
+    }
+
+    /// Switches IAM mode off and forgets its decisions.
+    pub async fn iam_off(&self) -> Result<(), EmulatorError> {
+        self.call::<serde_json::Value>(Method::DELETE, "iam", None).await.map(drop)
+    }
+
     /// Changes moto's own settings (`POST /moto-api/config`), e.g.
     /// `{"stepfunctions": {"execute_state_machine": true}}` to make moto's
     /// Step Functions run state machines.

@@ -22,11 +22,13 @@ use crate::EmulatorError;
 pub const REQUIREMENTS: &str = include_str!("../../../emulator/requirements.txt");
 
 /// The launcher and its modules, as shipped in `emulator/`.
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 6] = [
     ("launcher.py", include_str!("../../../emulator/launcher.py")),
     ("control.py", include_str!("../../../emulator/control.py")),
     ("compat.py", include_str!("../../../emulator/compat.py")),
     ("progress.py", include_str!("../../../emulator/progress.py")),
+    ("iam.py", include_str!("../../../emulator/iam.py")),
+    ("iam_actions.py", include_str!("../../../emulator/iam_actions.py")),
 ];
 
 const MARKER: &str = "aurora-dr-requirements.txt";

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Unit tests of the deploy rehearsal's pieces that need no emulator: the
+samconfig.toml check (it must fail on broken copies), the intrinsic-function
+resolver, policy parsing, the operation table and the checkov skip list.
+
+Run with the tools venv's python (`make lint-infra` does).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "emulator"))
+
+import checkov_scan  # noqa: E402
+import deploy  # noqa: E402
+import iam_actions  # noqa: E402
+import stacks  # noqa: E402
+
+
+class SamconfigAgreement(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="rehearse-"))
+        for name in ("template.yaml", "samconfig.toml"):
+            shutil.copy(REPO / name, self.tmp / name)
+        shutil.copytree(REPO / "infra", self.tmp / "infra")
+        shutil.copytree(REPO / "examples", self.tmp / "examples")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def edit(self, old, new):
+        path = self.tmp / "samconfig.toml"
+        text = path.read_text()
+        self.assertIn(old, text, "fixture drift")
+        path.write_text(text.replace(old, new, 1))
+
+    def problems(self):
+        return stacks.check_samconfig(self.tmp)
+
+    def test_the_repository_agrees(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_a_literal_that_differs_fails(self):
+        self.edit('"SnapshotPrefix=aurora-dr",', '"SnapshotPrefix=dr-copies",')
+        self.assertTrue(any("SnapshotPrefix" in p for p in self.problems()))
+
+    def test_a_placeholder_naming_the_wrong_key_fails(self):
+        self.edit('"TargetAWSRegion=REPLACE_ME_target_region"', '"TargetAWSRegion=REPLACE_ME_source_region"')
+        self.assertTrue(any("TargetAWSRegion" in p for p in self.problems()))
+
+    def test_a_missing_or_unmapped_override_fails(self):
+        self.edit('    "Engine=REPLACE_ME_aurora-mysql_or_aurora-postgresql",\n', "")
+        self.assertTrue(any("does not override Engine" in p for p in self.problems()))
+        self.edit('    "Side=target",\n', '    "Side=target",\n    "LogLevel=debug",\n')
+        self.assertTrue(any("LogLevel" in p for p in self.problems()))
+
+    def test_the_wrong_region_placeholder_of_a_stack_fails(self):
+        self.edit(
+            'region = "REPLACE_ME_target_region"           # e.g. us-west-1: the TARGET region',
+            'region = "REPLACE_ME_source_region"',
+        )
+        self.assertTrue(any("[kms] region" in p for p in self.problems()))
+
+    def test_every_mapped_parameter_is_declared(self):
+        self.assertEqual(stacks.check_template_parameters(), [])
+        mapping = stacks.load_mapping()
+        mapping["target"]["parameters"]["NoSuchParameter"] = "target.engine"
+        self.assertTrue(stacks.check_template_parameters(mapping=mapping))
+
+    def test_a_required_config_key_missing_is_a_clear_error(self):
+        config = stacks.load_config(REPO / "examples" / "drill.toml")
+        del config["target"]["engine"]
+        with self.assertRaisesRegex(stacks.ConfigError, "Engine needs target.engine"):
+            stacks.stack("target", config)
+
+
+class Resolving(unittest.TestCase):
+    TEMPLATE = {
+        "Parameters": {"Side": {"Type": "String"}, "Name": {"Type": "String", "Default": "x"}},
+        "Conditions": {"IsSource": {"Fn::Equals": [{"Ref": "Side"}, "source"]}},
+    }
+
+    def resolver(self, side):
+        return deploy.Resolver(
+            self.TEMPLATE,
+            {"Side": side},
+            "111111111111",
+            "us-west-2",
+            {"Topic": "arn:t"},
+            lambda logical, attr: f"{logical}.{attr}",
+        )
+
+    def test_no_value_leaves_lists_and_maps(self):
+        node = {
+            "Resource": [{"Ref": "Topic"}, {"Fn::If": ["IsSource", "arn:other", {"Ref": "AWS::NoValue"}]}],
+            "Extra": {"Fn::If": ["IsSource", "yes", {"Ref": "AWS::NoValue"}]},
+        }
+        self.assertEqual(self.resolver("target").value(node), {"Resource": ["arn:t"]})
+        self.assertEqual(
+            self.resolver("source").value(node), {"Resource": ["arn:t", "arn:other"], "Extra": "yes"}
+        )
+
+    def test_sub_select_split_getatt(self):
+        r = self.resolver("source")
+        self.assertEqual(
+            r.value({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::Region}:${Name}:${Fn.Arn}"}),
+            "arn:aws:x:us-west-2:x:Fn.Arn",
+        )
+        self.assertEqual(
+            r.value({"Fn::Select": [3, {"Fn::Split": [":", "arn:aws:sns:eu-west-1:1:t"]}]}), "eu-west-1"
+        )
+
+
+class Policies(unittest.TestCase):
+    def test_python_repr_and_url_encoded_documents(self):
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        self.assertEqual(deploy.parse_policy(repr(doc)), doc)
+        self.assertEqual(deploy.parse_policy("%7B%22Statement%22%3A%20%5B%5D%7D"), {"Statement": []})
+        with self.assertRaises(deploy.DeployError):
+            deploy.parse_policy("not a policy")
+
+
+class NoLook:
+    def rds_tags(self, arn):
+        return {"aurora-dr:managed-by": "aurora-dr"} if ":cluster-snapshot:" in arn else {}
+
+    def snapshot_key(self, arn):
+        return "arn:aws:kms:us-west-1:111111111111:key/src"
+
+    def parameter_group_family(self, arn, engine):
+        return f"{engine}16"
+
+
+def call(service, operation, **params):
+    return {
+        "service": service,
+        "operation": operation,
+        "account": "222222222222",
+        "region": "us-west-1",
+        "params": params,
+    }
+
+
+class OperationTable(unittest.TestCase):
+    def test_restore_of_a_shared_encrypted_snapshot(self):
+        checks = iam_actions.checks(
+            call(
+                "rds",
+                "RestoreDBClusterFromSnapshot",
+                DBClusterIdentifier="Temp",
+                SnapshotIdentifier="arn:aws:rds:us-west-1:111111111111:cluster-snapshot:s1",
+                Engine="aurora-postgresql",
+                KmsKeyId="arn:aws:kms:us-west-1:111111111111:key/k",
+                **{"Tags.Tag.1.Key": "a", "Tags.Tag.1.Value": "b"},
+            ),
+            NoLook(),
+        )
+        got = {(c.action, c.resource) for c in checks}
+        self.assertIn(
+            ("rds:RestoreDBClusterFromSnapshot", "arn:aws:rds:us-west-1:222222222222:cluster:temp"), got
+        )
+        self.assertIn(
+            (
+                "rds:RestoreDBClusterFromSnapshot",
+                "arn:aws:rds:us-west-1:222222222222:cluster-pg:default.aurora-postgresql16",
+            ),
+            got,
+        )
+        self.assertIn(("rds:AddTagsToResource", "arn:aws:rds:us-west-1:222222222222:cluster:temp"), got)
+        grant = next(c for c in checks if c.action == "kms:CreateGrant")
+        self.assertEqual(grant.resource, "arn:aws:kms:us-west-1:111111111111:key/k")
+        self.assertEqual(grant.context["kms:ViaService"], "rds.us-west-1.amazonaws.com")
+        self.assertEqual(grant.context["kms:GrantIsForAWSResource"], "true")
+        self.assertEqual(grant.context["kms:CallerAccount"], "222222222222")
+        self.assertEqual((grant.policy, grant.error_code), ("kms-key", "KMSKeyNotAccessibleFault"))
+        shared = next(c for c in checks if ":cluster-snapshot:" in c.resource)
+        self.assertEqual(shared.policy, "rds-shared-snapshot")
+        self.assertEqual(shared.context["rds:cluster-snapshot-tag/aurora-dr:managed-by"], "aurora-dr")
+
+    def test_an_operation_outside_the_table_is_unjudged(self):
+        with self.assertRaises(iam_actions.Unjudged):
+            iam_actions.checks(call("rds", "DeleteDBSnapshot", DBSnapshotIdentifier="x"), NoLook())
+        with self.assertRaises(iam_actions.Unjudged):
+            iam_actions.checks(call("rds", "CreateDBClusterSnapshot"), NoLook())
+
+
+class CheckovSkips(unittest.TestCase):
+    def test_every_skip_has_a_reason(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("# comment\nCKV_AWS_1  a reason\nCKV_AWS_2\n")
+        try:
+            ids, problems = checkov_scan.read_skips(Path(f.name))
+        finally:
+            Path(f.name).unlink()
+        self.assertEqual(ids, ["CKV_AWS_1"])
+        self.assertEqual(len(problems), 1)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=1).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"rehearse units: {result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
