@@ -235,7 +235,7 @@ impl Recorder {
             .retry_config(RetryConfig::disabled())
             .http_client(http)
             .build();
-        Arc::new(StepContext { aws: AwsContext::from_config(config), settings })
+        Arc::new(StepContext::new(AwsContext::from_config(config), settings))
     }
 }
 
@@ -248,6 +248,47 @@ impl HttpConnector for Recorder {
             self.replies.lock().expect("lock").pop_front().unwrap_or((418, "no reply left".to_owned()));
         HttpConnectorFuture::ready(Ok(http_response(status, body)))
     }
+}
+
+/// RDS's awsQuery reply to `action` whose result holds `inner` (XML), as a
+/// [`Recorder`] answers.
+pub(crate) fn rds_reply(action: &str, inner: &str) -> (u16, String) {
+    let body = format!(
+        "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><{action}Result>{inner}\
+         </{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
+    );
+    (200, body)
+}
+
+/// RDS's awsQuery error reply.
+pub(crate) fn rds_error_reply(status: u16, code: &str) -> (u16, String) {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>mocked {code}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+    );
+    (status, body)
+}
+
+/// A `DBClusterSnapshot` element: encrypted with `key` (unencrypted without one).
+pub(crate) fn snapshot_xml(
+    id: &str,
+    arn: &str,
+    status: &str,
+    key: Option<&str>,
+    from: Option<&str>,
+) -> String {
+    let encryption = match key {
+        Some(k) => format!("<StorageEncrypted>true</StorageEncrypted><KmsKeyId>{k}</KmsKeyId>"),
+        None => "<StorageEncrypted>false</StorageEncrypted>".to_owned(),
+    };
+    let from = from
+        .map(|f| format!("<SourceDBClusterSnapshotArn>{f}</SourceDBClusterSnapshotArn>"))
+        .unwrap_or_default();
+    format!(
+        "<DBClusterSnapshot><DBClusterSnapshotIdentifier>{id}</DBClusterSnapshotIdentifier>\
+         <DBClusterIdentifier>orders</DBClusterIdentifier><DBClusterSnapshotArn>{arn}</DBClusterSnapshotArn>\
+         <SnapshotType>manual</SnapshotType><Status>{status}</Status>{encryption}{from}</DBClusterSnapshot>"
+    )
 }
 
 /// Source-side context through `recorder`.
