@@ -27,11 +27,25 @@ pub fn run(args: FunctionsArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The table as JSON, pretty-printed with a final newline.
+/// The table as JSON, pretty-printed with a final newline. Keys are sorted
+/// whichever map serde_json is built with, so the text is the same in every
+/// build of the workspace.
 pub fn json_text() -> String {
-    let mut text = serde_json::to_string_pretty(&to_json()).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&sorted(to_json())).unwrap_or_default();
     text.push('\n');
     text
+}
+
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 fn to_json() -> Value {

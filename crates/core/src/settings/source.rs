@@ -1,7 +1,7 @@
 //! The source side's settings: the production cluster (or clusters), where
 //! its copy goes, the key that encrypts it, the topics and retention.
 
-use super::{DEFAULT_SNAPSHOT_PREFIX, Origin, PAIR_FIELDS, Reader, Retention, SettingsError, keys};
+use super::{DEFAULT_SNAPSHOT_PREFIX, PAIR_FIELDS, Reader, Retention, keys};
 use crate::ids::{AccountId, Arn, ClusterId, Region};
 
 /// Settings of the source side (account that owns the production cluster).
@@ -83,15 +83,6 @@ impl SourceSettings {
             failure_topic_arn,
             retention,
         })
-    }
-
-    /// Reads the source settings from the process environment (Lambda start-up).
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let origin = Origin::process_env();
-        let mut r = Reader::new(&origin);
-        let s = Self::read(&mut r);
-        r.finish()?;
-        s.ok_or_else(|| SettingsError(Vec::new()))
     }
 }
 
@@ -196,6 +187,7 @@ impl SourceSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Origin;
     use crate::settings::tests::{SOURCE_ENV, env, source_settings, with};
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Key, Origin, Reader, Retention, SanitySettings, SettingError, SettingsError, keys};
+use super::{Key, Origin, Reader, Retention, SanitySettings, SettingError, keys};
 use crate::ids::{AccountId, Arn, ClusterId, InstanceId, Region};
 
 /// Settings of the target side (account and region of the DR copy).
@@ -154,15 +154,6 @@ impl TargetSettings {
             kms_key_arn,
             sanity,
         })
-    }
-
-    /// Reads the target settings from the process environment (Lambda start-up).
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let origin = Origin::process_env();
-        let mut r = Reader::new(&origin);
-        let s = Self::read(&mut r);
-        r.finish()?;
-        s.ok_or_else(|| SettingsError(Vec::new()))
     }
 
     /// The id of the `n`-th instance (1-based) under a base id: the base

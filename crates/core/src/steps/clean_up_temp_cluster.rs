@@ -17,7 +17,7 @@ use crate::context::StepContext;
 use crate::error::DrResult;
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::input::{self, InputKind};
+use crate::steps::input;
 use crate::steps::names::same_id;
 
 /// The state this module serves.
@@ -93,9 +93,8 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
 
 /// Lambda / local-engine entry of the CleanUpTempCluster state.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    input::expect(&input, InputKind::FailurePath, STATE)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let (settings, rds) = super::target_rds(&ctx, input.get("sourceClusterId").and_then(Value::as_str))?;
+    let (settings, rds) = super::failure_path_target(&ctx, &input, STATE)?;
     run(&rds, &settings, input).await
 }
 

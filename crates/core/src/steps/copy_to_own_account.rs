@@ -304,16 +304,7 @@ mod tests {
         let out = handle(ctx, shared_run().to_value()).await.expect("copied");
         let out = RunState::from_value(out).expect("payload");
         assert_eq!(out.own_snapshot_arn.as_ref().map(Arn::as_str), Some(OWN_ARN));
-        let sent = recorder.sent();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
-        assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
-        assert!(sent[1].body.contains("Action=CopyDBClusterSnapshot"), "{}", sent[1].body);
-        assert!(
-            sent[1].body.contains("KmsKeyId=arn%3Aaws%3Akms%3Aus-west-1%3A222222222222"),
-            "{}",
-            sent[1].body
-        );
+        ts::assert_copied_in_the_target_region(&recorder.sent(), "222222222222");
 
         // The source side has no such state.
         let recorder = ts::Recorder::default();

@@ -357,16 +357,7 @@ mod tests {
         want.target_snapshot_id = Some(SNAPSHOT_ID.parse().expect("id"));
         want.target_snapshot_arn = Some(TARGET_SNAPSHOT_ARN.parse().expect("arn"));
         assert_eq!(RunState::from_value(out).expect("payload"), want);
-        let sent = recorder.sent();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
-        assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
-        assert!(sent[1].body.contains("Action=CopyDBClusterSnapshot"), "{}", sent[1].body);
-        assert!(
-            sent[1].body.contains("KmsKeyId=arn%3Aaws%3Akms%3Aus-west-1%3A111111111111"),
-            "{}",
-            sent[1].body
-        );
+        ts::assert_copied_in_the_target_region(&recorder.sent(), "111111111111");
 
         // Not a state of the target side, and never a failure path's.
         let recorder = ts::Recorder::default();

@@ -411,6 +411,18 @@ pub(crate) fn target_rds(
     Ok((settings, rds))
 }
 
+/// A target-side failure-path function's start: checks the input is a
+/// failure-path payload for `state`, then [`target_rds`] for its (loosely
+/// read) source cluster.
+pub(crate) fn failure_path_target(
+    ctx: &StepContext,
+    input: &Value,
+    state: &str,
+) -> DrResult<(TargetSettings, aws_sdk_rds::Client)> {
+    input::expect(input, InputKind::FailurePath, state)?;
+    target_rds(ctx, input.get("sourceClusterId").and_then(Value::as_str))
+}
+
 /// Fixtures shared by the step tests of both sides.
 #[cfg(test)]
 pub(crate) mod test_support;

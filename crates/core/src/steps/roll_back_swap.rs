@@ -30,7 +30,7 @@ use crate::error::{DrError, DrResult};
 use crate::payload::RunState;
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::input::{self, InputKind};
+use crate::steps::input;
 use crate::steps::names::{SwapNames, member_ids, same_id};
 use crate::steps::swap::{Rename, rename};
 
@@ -168,9 +168,8 @@ fn put_previous_back(names: &SwapNames, old: &DbCluster) -> Vec<Rename> {
 
 /// Lambda / local-engine entry of the RollBackSwap state.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    input::expect(&input, InputKind::FailurePath, STATE)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let (settings, rds) = super::target_rds(&ctx, input.get("sourceClusterId").and_then(Value::as_str))?;
+    let (settings, rds) = super::failure_path_target(&ctx, &input, STATE)?;
     run(&rds, &settings, input).await
 }
 

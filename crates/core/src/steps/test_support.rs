@@ -291,6 +291,18 @@ pub(crate) fn snapshot_xml(
     )
 }
 
+/// The two calls of a new copy, both in the target region (us-west-1):
+/// look for it, then `CopyDBClusterSnapshot` under a key of `key_account`.
+#[track_caller]
+pub(crate) fn assert_copied_in_the_target_region(sent: &[Sent], key_account: &str) {
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
+    assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
+    assert!(sent[1].body.contains("Action=CopyDBClusterSnapshot"), "{}", sent[1].body);
+    let key = format!("KmsKeyId=arn%3Aaws%3Akms%3Aus-west-1%3A{key_account}");
+    assert!(sent[1].body.contains(&key), "{}", sent[1].body);
+}
+
 /// Source-side context through `recorder`.
 pub(crate) fn source_context(recorder: &Recorder) -> Arc<StepContext> {
     recorder.context(SideSettings::Source(crate::settings::tests::source_settings()))
