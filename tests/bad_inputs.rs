@@ -13,11 +13,11 @@ use std::sync::Arc;
 use aurora_dr_asl::{Clock, Definition, Engine, StateMachineSpec};
 use aurora_dr_cli::config::Config;
 use aurora_dr_cli::drill::setup;
+use aurora_dr_core::DrError;
 use aurora_dr_core::clients::{AwsContext, ClientOptions};
 use aurora_dr_core::context::{SideSettings, StepContext};
 use aurora_dr_core::settings::Origin;
 use aurora_dr_core::steps::{self, Handler, InputKind, Side};
-use aurora_dr_core::DrError;
 use aurora_dr_tests::{CONFIG, DrillEnv, task_states};
 use serde_json::{Value, json};
 
