@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CONFIG ?= examples/drill.toml
 
-.PHONY: build test test-rust rehearse-test emulator-env lint fmt demo emulator clean
+.PHONY: build test test-rust rehearse-test emulator-env lint fmt demo emulator functions clean
 
 build:
 	$(CARGO) build --workspace
@@ -33,6 +33,13 @@ fmt:
 demo:
 	$(CARGO) build -p aurora-dr-cli
 	./target/debug/aurora-dr drill --config $(CONFIG) --seed --runs 2
+
+## The state -> function map (aurora_dr_core::steps::FUNCTIONS) written where
+## it is read: tools/functions.json (template checks) and README's architecture
+## section. `make test` fails while either is stale.
+functions:
+	$(CARGO) run -q -p aurora-dr-cli -- functions --json > tools/functions.json
+	$(CARGO) run -q -p aurora-dr-cli -- functions | python3 tools/update_readme_map.py README.md
 
 ## The local AWS emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -16,8 +16,9 @@ BENCH_VENV ?= bench/.venv
 BENCH_COLD_STARTS ?= 20
 BENCH_DRILL_RUNS ?= 5
 BENCH_EXECUTIONS ?= 1000
-BENCH_LAMBDAS := create-snapshot fetch-status encrypt-copy share notify invoke-step-function \
-	restore restore-instance swap terminate
+# Every Lambda crate: the functions of aurora_dr_core::steps::FUNCTIONS, as
+# `make functions` writes them to tools/functions.json.
+BENCH_LAMBDAS := $(shell python3 -c 'import json; print(" ".join(f["name"] for f in json.load(open("tools/functions.json"))["functions"]))')
 BENCH_BIN := target/release
 
 .PHONY: bench bench-build bench-python

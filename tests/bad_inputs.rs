@@ -13,12 +13,12 @@ use std::sync::Arc;
 use aurora_dr_asl::{Clock, Definition, Engine, StateMachineSpec};
 use aurora_dr_cli::config::Config;
 use aurora_dr_cli::drill::setup;
+use aurora_dr_core::DrError;
 use aurora_dr_core::clients::{AwsContext, ClientOptions};
 use aurora_dr_core::context::{SideSettings, StepContext};
 use aurora_dr_core::settings::Origin;
-use aurora_dr_core::steps;
-use aurora_dr_core::{DrError, DrResult};
-use aurora_dr_tests::{CONFIG, DrillEnv};
+use aurora_dr_core::steps::{self, Handler, InputKind, Side};
+use aurora_dr_tests::{CONFIG, DrillEnv, task_states};
 use serde_json::{Value, json};
 
 const SRC: &str = "111111111111";
@@ -247,7 +247,7 @@ async fn target_with_engine() -> (Arc<StepContext>, Engine, tokio::task::JoinHan
         .with_static_credentials("aurora-dr-local", "aurora-dr-local")
         .with_sfn_endpoint(Some(url));
     let aws = AwsContext::load(&options).await;
-    (Arc::new(StepContext { aws, settings: SideSettings::Target(settings) }), engine, server)
+    (Arc::new(StepContext::new(aws, SideSettings::Target(settings))), engine, server)
 }
 
 fn topic() -> String {
@@ -401,12 +401,9 @@ async fn bad_sns_messages_are_rejected_with_a_named_error_and_start_nothing() {
     server.abort();
 }
 
-type Handler = fn(Arc<StepContext>, Value) -> futures::future::BoxFuture<'static, DrResult<Value>>;
-
-macro_rules! handler {
-    ($m:ident) => {
-        (|ctx, input| Box::pin(steps::$m::handle(ctx, input))) as Handler
-    };
+/// The handler of a function of the table, by its crate name.
+fn handler(name: &str) -> Handler {
+    steps::function(name).unwrap_or_else(|| panic!("{name} is not in FUNCTIONS")).handler
 }
 
 fn valid_run() -> Value {
@@ -440,54 +437,50 @@ async fn bad_state_payloads_reach_every_handler_as_invalid_input_with_no_mutatio
     let target_aws = setup::account_context(url, &c.target.account_id, &c.target.region, None).await;
     let mut source_settings = c.source.clone();
     source_settings.notification_topic_arn = Some(topic().parse().expect("arn"));
-    let source = Arc::new(StepContext { aws: source_aws, settings: SideSettings::Source(source_settings) });
-    let target = Arc::new(StepContext { aws: target_aws, settings: SideSettings::Target(c.target.clone()) });
+    let source = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));
+    let target = Arc::new(StepContext::new(target_aws, SideSettings::Target(c.target.clone())));
 
-    let handlers: Vec<(&str, &Arc<StepContext>, Handler, Option<&str>)> = vec![
-        ("CreateSnapshot", &source, handler!(create_snapshot), None),
-        ("WaitForSourceSnapshot", &source, handler!(fetch_status), Some("sourceSnapshot")),
-        ("EncryptCopy", &source, handler!(encrypt_copy), None),
-        ("WaitForTargetSnapshot", &source, handler!(fetch_status), Some("targetSnapshot")),
-        ("Share", &source, handler!(share), None),
-        ("Notify", &source, handler!(notify), None),
-        ("WaitForSharedSnapshot", &target, handler!(fetch_status), Some("sharedSnapshot")),
-        ("Restore", &target, handler!(restore), None),
-        ("WaitForTempCluster", &target, handler!(fetch_status), Some("tempCluster")),
-        ("RestoreInstance", &target, handler!(restore_instance), None),
-        ("Swap", &target, handler!(swap), None),
-        ("WaitForSwappedCluster", &target, handler!(fetch_status), Some("existingCluster")),
-        ("Terminate", &target, handler!(terminate), None),
-    ];
+    // Every Task state of both machines that takes the run payload, bound
+    // through the one table, its input shaped by the state's own Parameters.
+    // (The failure path's functions read any failure payload loosely, by design.)
     let mut cases: Vec<(String, &Arc<StepContext>, Handler, Value)> = Vec::new();
-    for (state, ctx, h, wait_for) in &handlers {
-        for (label, payload) in bad_payloads() {
-            let input = match wait_for {
-                Some(kind) => json!({"waitFor": kind, "run": payload}),
-                None => payload,
-            };
-            cases.push((format!("{state}: {label}"), ctx, *h, input));
+    for side in [Side::Source, Side::Target] {
+        let ctx = if side == Side::Source { &source } else { &target };
+        for task in task_states(side) {
+            let function = steps::function_for(side, &task.name).expect("every Task state has a function");
+            if function.input == InputKind::FailurePath {
+                continue;
+            }
+            for (label, payload) in bad_payloads() {
+                cases.push((
+                    format!("{side} {}: {label}", task.name),
+                    ctx,
+                    function.handler,
+                    task.input_for(&payload),
+                ));
+            }
         }
     }
     cases.push((
         "FetchStatus: unknown waitFor".into(),
         &source,
-        handler!(fetch_status),
+        handler("fetch-status"),
         json!({"waitFor": "everything", "run": valid_run()}),
     ));
     cases.push((
         "FetchStatus: no run".into(),
         &target,
-        handler!(fetch_status),
+        handler("fetch-status"),
         json!({"waitFor": "tempCluster"}),
     ));
     cases.push((
         "FetchStatus: extra key".into(),
         &target,
-        handler!(fetch_status),
+        handler("fetch-status"),
         json!({"waitFor": "tempCluster", "run": valid_run(), "x": 1}),
     ));
-    cases.push(("Restore: payload not an object".into(), &target, handler!(restore), json!(["run-1"])));
-    cases.push(("CreateSnapshot: null payload".into(), &source, handler!(create_snapshot), Value::Null));
+    cases.push(("Restore: payload not an object".into(), &target, handler("restore"), json!(["run-1"])));
+    cases.push(("CreateSnapshot: null payload".into(), &source, handler("create-snapshot"), Value::Null));
 
     let mut problems = Vec::new();
     println!("\nstate payloads ({} cases):", cases.len());

@@ -1,15 +1,12 @@
-//! The fault suite: every fault case end to end, each on its own emulator
-//! (faults armed through the emulator's rules), both state machines on the
-//! local engine. Each case asserts the final state of both accounts, not just
-//! the exit code, and no case may leave a resource behind that it does not
-//! expect. The cases run concurrently (a few at a time); one summary table is
-//! printed at the end and every failed case is listed.
+//! The fault suite: every fault case end to end, each its own test on its
+//! own emulator (faults armed through the emulator's rules), both state
+//! machines on the local engine. Each case asserts the final state of both
+//! accounts, not just the exit code, and no case may leave a resource behind
+//! that it does not expect. A failed case names itself and every problem it
+//! found; each case prints its row (outcome, resources left behind).
 //!
-//! `cargo test -p aurora-dr-tests --test faults -- --nocapture` shows the table.
+//! `cargo test -p aurora-dr-tests --test faults -- --nocapture` shows the rows.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +16,6 @@ use aurora_dr_core::context::{SideSettings, StepContext};
 use aurora_dr_core::steps::invoke_step_function;
 use aurora_dr_emulator::{CallRecord, Delay, EmulatorConfig, FaultRule, Latency};
 use aurora_dr_tests::{CONFIG, DrillEnv, Inventory, NotificationSink, Resource};
-use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 const SRC: &str = "111111111111";
@@ -33,10 +29,8 @@ const EXISTING_INSTANCE: &str = "orders-dr-1";
 const TEMP: &str = "orders-dr-next";
 /// How long a failure notification may take to arrive after the drill ended.
 const DELIVERY: Duration = Duration::from_secs(20);
-/// Cases running at once (each has an emulator process).
-const PARALLEL: usize = 4;
 
-/// One line of the summary table.
+/// One case's outcome.
 struct Row {
     case: &'static str,
     outcome: String,
@@ -56,79 +50,52 @@ impl Checks {
     }
 }
 
-type CaseFuture = Pin<Box<dyn Future<Output = Row> + Send>>;
+/// One test per case: each names itself when it fails, and cargo runs them
+/// side by side (each on its own emulator).
+mod case {
+    use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fault_suite() {
-    let cases: Vec<(&'static str, CaseFuture)> = vec![
-        ("rds-throttling-every-call", Box::pin(rds_throttling_every_call())),
-        ("rds-http-500-503", Box::pin(rds_http_5xx())),
-        ("sns-sts-http-500-503", Box::pin(sns_and_sts_5xx())),
-        ("copy-quota-exceeded", Box::pin(copy_quota_exceeded())),
-        ("source-snapshot-failed", Box::pin(source_snapshot_failed())),
-        ("copy-failed", Box::pin(copy_failed())),
-        ("snapshot-never-available", Box::pin(snapshot_never_available())),
-        ("kms-key-not-usable-by-target", Box::pin(kms_key_not_usable())),
-        ("share-not-visible-to-target", Box::pin(share_not_visible())),
-        ("crash-after-each-mutation", Box::pin(crash_after_each_mutation())),
-        ("sns-delivered-twice", Box::pin(sns_delivered_twice())),
-        ("sns-out-of-order", Box::pin(sns_out_of_order())),
-        ("swap-second-rename-fails", Box::pin(swap_second_rename_fails(false))),
-        ("swap-second-rename-fails-keep-temp", Box::pin(swap_second_rename_fails(true))),
-        ("new-cluster-fails-before-terminate", Box::pin(new_cluster_fails_before_terminate())),
-        ("overlapping-source-runs", Box::pin(overlapping_source_runs(false))),
-        ("schedule-fires-twice", Box::pin(overlapping_source_runs(true))),
-    ];
-    let started = std::time::Instant::now();
-    let rows: Vec<Row> = futures::stream::iter(cases.into_iter().map(|(name, case)| async move {
-        let t = std::time::Instant::now();
-        let mut row = match AssertUnwindSafe(case).catch_unwind().await {
-            Ok(row) => row,
-            Err(panic) => Row {
-                case: name,
-                outcome: "panicked".into(),
-                left: vec![],
-                problems: vec![panic_text(&panic)],
-            },
-        };
-        row.outcome = format!("{} [{:.1}s]", row.outcome, t.elapsed().as_secs_f64());
-        row
-    }))
-    .buffer_unordered(PARALLEL)
-    .collect()
-    .await;
-    let mut rows = rows;
-    rows.sort_by_key(|r| r.case);
-    print_table(&rows, started.elapsed());
-    let failed: Vec<String> = rows
-        .iter()
-        .filter(|r| !r.problems.is_empty())
-        .map(|r| format!("{}: {}", r.case, r.problems.join("; ")))
-        .collect();
-    assert!(failed.is_empty(), "{} fault case(s) failed:\n{}", failed.len(), failed.join("\n"));
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "panic".into())
-}
-
-fn print_table(rows: &[Row], total: Duration) {
-    let w = rows.iter().map(|r| r.case.len()).max().unwrap_or(4).max(4);
-    println!("\nfault suite: {} cases in {:.1}s", rows.len(), total.as_secs_f64());
-    println!("{:<w$} | {:<4} | outcome | resources left behind", "case", "ok");
-    println!("{}", "-".repeat(w + 60));
-    for r in rows {
-        let left = if r.left.is_empty() { "none".to_owned() } else { r.left.join("; ") };
-        let ok = if r.problems.is_empty() { "ok" } else { "FAIL" };
-        println!("{:<w$} | {ok:<4} | {} | {left}", r.case, r.outcome);
-        for p in &r.problems {
-            println!("{:<w$} |      |   problem: {p}", "");
-        }
+    macro_rules! cases {
+        ($($name:ident => $case:expr;)*) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let started = std::time::Instant::now();
+                verdict($case.await, started.elapsed());
+            }
+        )*};
     }
+
+    cases! {
+        rds_throttling_every_call => super::rds_throttling_every_call();
+        rds_http_500_503 => super::rds_http_5xx();
+        sns_sts_http_500_503 => super::sns_and_sts_5xx();
+        copy_quota_exceeded => super::copy_quota_exceeded();
+        source_snapshot_failed => super::source_snapshot_failed();
+        copy_failed => super::copy_failed();
+        snapshot_never_available => super::snapshot_never_available();
+        kms_key_not_usable_by_target => super::kms_key_not_usable();
+        share_not_visible_to_target => super::share_not_visible();
+        crash_after_each_mutation => super::crash_after_each_mutation();
+        sns_delivered_twice => super::sns_delivered_twice();
+        sns_out_of_order => super::sns_out_of_order();
+        swap_second_rename_fails => super::swap_second_rename_fails(false);
+        swap_second_rename_fails_keep_temp => super::swap_second_rename_fails(true);
+        new_cluster_fails_before_terminate => super::new_cluster_fails_before_terminate();
+        overlapping_source_runs => super::overlapping_source_runs(false);
+        schedule_fires_twice => super::overlapping_source_runs(true);
+    }
+}
+
+/// Prints the case's row and fails with every problem it found.
+fn verdict(row: Row, took: Duration) {
+    let left = if row.left.is_empty() { "none".to_owned() } else { row.left.join("; ") };
+    println!(
+        "fault case {}: {} [{:.1}s]; resources left behind: {left}",
+        row.case,
+        row.outcome,
+        took.as_secs_f64()
+    );
+    assert!(row.problems.is_empty(), "fault case {} failed:\n{}", row.case, row.problems.join("\n"));
 }
 
 // ----------------------------------------------------------------- helpers
@@ -661,30 +628,54 @@ async fn target_untouched(
 /// cluster or instance; the lost Publish response makes Notify publish twice
 /// and the target side starts one execution for the snapshot.
 async fn crash_after_each_mutation() -> Row {
-    let lost = |account: &str, service: &str, op: &str, n: u32| -> FaultRule {
-        FaultRule::unavailable(service, op).in_account(account).response_lost().times(n).into()
-    };
-    let faults = vec![
-        lost(SRC, "rds", "CreateDBClusterSnapshot", 3),
-        lost(SRC, "rds", "CopyDBClusterSnapshot", 3),
-        lost(SRC, "rds", "ModifyDBClusterSnapshotAttribute", 3),
-        lost(SRC, "sns", "Publish", 1),
-        lost(TGT, "rds", "RestoreDBClusterFromSnapshot", 3),
-        lost(TGT, "rds", "CreateDBInstance", 3),
-        lost(TGT, "rds", "ModifyDBCluster", 3),
-        lost(TGT, "rds", "ModifyDBInstance", 3),
-        lost(TGT, "rds", "DeleteDBInstance", 3),
-        lost(TGT, "rds", "DeleteDBCluster", 3),
+    // (account, service, operation, answers lost after the call took effect)
+    let armed: [(&str, &str, &str, u32); 10] = [
+        (SRC, "rds", "CreateDBClusterSnapshot", 3),
+        (SRC, "rds", "CopyDBClusterSnapshot", 3),
+        (SRC, "rds", "ModifyDBClusterSnapshotAttribute", 3),
+        (SRC, "sns", "Publish", 1),
+        (TGT, "rds", "RestoreDBClusterFromSnapshot", 3),
+        (TGT, "rds", "CreateDBInstance", 3),
+        (TGT, "rds", "ModifyDBCluster", 3),
+        (TGT, "rds", "ModifyDBInstance", 3),
+        (TGT, "rds", "DeleteDBInstance", 3),
+        (TGT, "rds", "DeleteDBCluster", 3),
     ];
+    let faults = armed
+        .iter()
+        .map(|(account, service, op, n)| {
+            FaultRule::unavailable(service, op).in_account(account).response_lost().times(*n).into()
+        })
+        .collect();
     let (env, _sink, report, mut c) = drill_ok(faults, 2).await;
     let (inv, left, calls) = common(&mut c, &env, &report, &[]).await;
     no_duplicates(&mut c, &inv, &report);
-    let applied = calls.iter().filter(|x| x.applied).count();
-    c.that(applied >= 10, format!("only {applied} lost responses"));
-    let deliveries = report.report["deliveries"].as_array().map_or(0, Vec::len);
+    // Which calls took effect while their answer was lost, per account and operation.
+    let mut lost_answers = std::collections::BTreeMap::<String, usize>::new();
+    for x in calls.iter().filter(|x| x.applied) {
+        *lost_answers.entry(format!("{} {} {}", x.account, x.service, x.operation)).or_default() += 1;
+    }
+    let applied: usize = lost_answers.values().sum();
+    // Every armed lost answer happened: each mutating step was retried after
+    // its call had already taken effect, and found its own resource.
+    let want: std::collections::BTreeMap<String, usize> =
+        armed.iter().map(|(a, s, op, n)| (format!("{a} {s} {op}"), *n as usize)).collect();
+    c.that(lost_answers == want, format!("lost answers per call {lost_answers:?}, armed {want:?}"));
+    // Each run's message, in run order: (started, duplicates) per delivery.
+    // The first run's Publish answer was lost, so it published twice: the
+    // first delivery started the target execution, the second was a duplicate.
+    let mut deliveries = std::collections::BTreeMap::<String, Vec<(usize, usize)>>::new();
+    for d in report.report["deliveries"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let n = |k: &str| d["outcome"][k].as_array().map_or(0, Vec::len);
+        deliveries
+            .entry(d["runId"].as_str().unwrap_or("?").to_owned())
+            .or_default()
+            .push((n("started"), n("duplicates")));
+    }
+    let per_run: Vec<&Vec<(usize, usize)>> = deliveries.values().collect();
     c.that(
-        deliveries >= 3,
-        format!("want the first run's message delivered twice, got {deliveries} deliveries"),
+        per_run == [&vec![(1, 0), (0, 1)], &vec![(1, 0)]],
+        format!("want run 1's message delivered twice (started, then a duplicate) and run 2's once: {deliveries:?}"),
     );
     let execs = target_executions(&report);
     c.that(execs == 2, format!("want 2 target executions (one per snapshot), got {execs}"));
@@ -749,7 +740,7 @@ async fn sns_out_of_order() -> Row {
         .with_static_credentials("aurora-dr-local", "aurora-dr-local")
         .with_sfn_endpoint(Some(url));
     let aws = aurora_dr_core::clients::AwsContext::load(&options).await;
-    let ctx = Arc::new(StepContext { aws, settings: SideSettings::Target(settings) });
+    let ctx = Arc::new(StepContext::new(aws, SideSettings::Target(settings)));
 
     let message = |stamp: &str, created: &str| {
         let id = format!("aurora-dr-orders-{stamp}");
@@ -936,23 +927,23 @@ async fn overlapping_source_runs(together: bool) -> Row {
         .expect("latency");
     let src = &env.config.source;
     let mut settings = src.clone();
+    // Snapshot names carry the run's start second, and A may start in the
+    // set-up drill's second: under a prefix of their own, A's and B's names
+    // never meet the set-up run's (only each other's, when they start together).
+    settings.snapshot_prefix = "aurora-dr-overlap".into();
     settings.kms_key_arn = first.report["kmsKeyArn"].as_str().unwrap_or_default().parse().expect("key arn");
     settings.notification_topic_arn =
         Some(format!("arn:aws:sns:{SRC_REGION}:{SRC}:{}", setup::SNAPSHOT_TOPIC).parse().expect("arn"));
     settings.failure_topic_arn =
         Some(format!("arn:aws:sns:{SRC_REGION}:{SRC}:{}", setup::FAILURE_TOPIC).parse().expect("arn"));
     let aws = setup::account_context(env.emulator.url(), &src.account_id, &src.region, None).await;
-    let ctx = Arc::new(StepContext { aws, settings: SideSettings::Source(settings) });
+    let ctx = Arc::new(StepContext::new(aws, SideSettings::Source(settings)));
     let clock = Clock::scaled(0.0001).expect("clock").with_real_timeouts();
     let engine = Engine::with_account(clock, SRC_REGION, SRC);
     let spec = drill::source_machine(&ctx, &src.region, &src.account_id).expect("source machine");
     let machine = engine.register(spec).expect("register");
     control.clear_calls().await.expect("clear");
 
-    // Snapshot names carry the start second: A and B must not share the
-    // set-up drill's second, or both would be refused for its snapshot.
-    let now = time::OffsetDateTime::now_utc();
-    tokio::time::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))).await;
     let a = engine.start(&machine.arn, json!({}), StartOptions::named("overlap-a")).expect("start A");
     let mut events = a.subscribe();
     while let Some(e) = events.next().await {

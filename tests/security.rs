@@ -113,8 +113,23 @@ async fn an_unencrypted_source_is_refused_unless_allowed_and_then_the_copy_is_en
             .any(|c| c.operation == "CreateDBClusterSnapshot" || c.operation == "CopyDBClusterSnapshot"),
         "nothing may be snapshotted or copied"
     );
-    let cause = report.report["runs"][0].to_string() + &report.report["states"].to_string();
-    assert!(cause.contains("UnsafeOperation") || cause.contains("not storage-encrypted"), "{cause}");
+    // The run's one cluster failed in CreateSnapshot with UnsafeOperation, the
+    // cause naming the unencrypted cluster and the setting that allows it.
+    let source = &report.report["runs"][0]["clusters"][0]["source"];
+    assert_eq!(
+        (source["status"].as_str(), source["failedState"].as_str(), source["error"].as_str()),
+        (Some("FAILED"), Some("CreateSnapshot"), Some("UnsafeOperation")),
+        "{source:#}"
+    );
+    let cause: serde_json::Value =
+        serde_json::from_str(source["cause"].as_str().expect("cause")).expect("Lambda's error JSON");
+    assert_eq!(cause["errorType"], "UnsafeOperation", "{cause}");
+    let message = cause["errorMessage"].as_str().expect("message");
+    assert!(
+        message.contains("source cluster orders is not storage-encrypted")
+            && message.contains("ALLOW_UNENCRYPTED_SOURCE"),
+        "{message}"
+    );
 
     let allowed_config = CONFIG.replace(
         "snapshot_prefix = \"aurora-dr\"",

@@ -352,3 +352,63 @@ impl Drop for NotificationSink {
         self.task.abort();
     }
 }
+
+// ---------------------------------------------------------------------------
+// The state machines as written (statemachines/*.asl.json).
+
+/// A side's state machine definition, as deployed.
+pub fn state_machine(side: aurora_dr_core::steps::Side) -> serde_json::Value {
+    let text = match side {
+        aurora_dr_core::steps::Side::Source => include_str!("../statemachines/source.asl.json"),
+        aurora_dr_core::steps::Side::Target => include_str!("../statemachines/target.asl.json"),
+    };
+    serde_json::from_str(text).expect("the state machine is JSON")
+}
+
+/// One Task state of a state machine, nested Maps and Parallels included.
+#[derive(Debug, Clone)]
+pub struct TaskState {
+    pub name: String,
+    pub state: serde_json::Value,
+}
+
+impl TaskState {
+    /// The `${...}` its `Resource` names.
+    pub fn substitution(&self) -> Option<&str> {
+        self.state["Resource"].as_str()?.strip_prefix("${")?.strip_suffix('}')
+    }
+
+    /// The input its function gets when the state's input is `payload`:
+    /// the state's `Parameters` with `"run.$": "$"` bound to it, else `payload`.
+    pub fn input_for(&self, payload: &serde_json::Value) -> serde_json::Value {
+        let Some(params) = self.state["Parameters"].as_object() else { return payload.clone() };
+        params
+            .iter()
+            .map(|(k, v)| match (k.strip_suffix(".$"), v.as_str()) {
+                (Some(key), Some("$")) => (key.to_owned(), payload.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// Every Task state of a side's machine.
+pub fn task_states(side: aurora_dr_core::steps::Side) -> Vec<TaskState> {
+    fn walk(states: &serde_json::Value, out: &mut Vec<TaskState>) {
+        for (name, state) in states.as_object().into_iter().flatten() {
+            if state["Type"] == "Task" {
+                out.push(TaskState { name: name.clone(), state: state.clone() });
+            }
+            for key in ["Iterator", "ItemProcessor"] {
+                walk(&state[key]["States"], out);
+            }
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                walk(&branch["States"], out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&state_machine(side)["States"], &mut out);
+    out
+}

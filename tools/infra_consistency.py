@@ -1,6 +1,13 @@
 """Consistency of the deployment files with each other and with the code.
 
 What must agree, and what this module checks:
+  - the one table of functions (aurora_dr_core::steps::FUNCTIONS, read from
+    tools/functions.json, which a Rust test keeps equal to the table): every
+    function of template.yaml has an entry and back, with the entry's crate
+    (Binary), sides (Condition) and role actions (exactly the entry's, on
+    either side); each machine's DefinitionSubstitutions are exactly its
+    side's entries' `${...FunctionArn}`, and each Task state invokes the
+    substitution of the entry that serves it;
   - every function in template.yaml is built from a Lambda crate of the
     workspace (a crate with a `bin` target that depends on `lambda_runtime`;
     `cargo metadata --no-deps`), and every such crate is deployed;
@@ -12,7 +19,7 @@ What must agree, and what this module checks:
     deployed on the machine's side, and the machine may invoke exactly the
     functions it names (LambdaInvokePolicy);
   - the environment variables set on the functions are exactly the settings
-    keys of crates/core/src/settings.rs (plus SIDE and RUST_LOG);
+    keys of crates/core/src/settings/ (plus SIDE and RUST_LOG);
   - samconfig.toml's config envs override only parameters their template has,
     and `source`/`target` set the matching Side;
   - security (check_security): no destructive RDS/KMS action on
@@ -159,8 +166,21 @@ def lambda_crates(workspace: Path, metadata_file: str | None = None) -> dict[str
 
 
 def settings_keys(workspace: Path) -> set[str]:
-    text = (workspace / "crates" / "core" / "src" / "settings.rs").read_text()
-    return set(re.findall(r'key\(\s*"([A-Z0-9_]+)"', text))
+    keys: set[str] = set()
+    for path in sorted((workspace / "crates" / "core" / "src" / "settings").glob("*.rs")):
+        keys |= set(re.findall(r'key\(\s*"([A-Z0-9_]+)"', path.read_text()))
+    return keys
+
+
+def load_functions(workspace: Path, functions_file: str | None = None) -> list[dict]:
+    """The function table as `aurora-dr functions --json` writes it."""
+    path = Path(functions_file) if functions_file else workspace / "tools" / "functions.json"
+    if not path.is_file():
+        raise LoadError(f"{path}: missing (make functions writes it)")
+    try:
+        return json.loads(path.read_text())["functions"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise LoadError(f"{path}: not the output of `aurora-dr functions --json`: {e}")
 
 
 def tasks(states: dict, path: str = ""):
@@ -304,14 +324,84 @@ def check_machines(model: Model) -> list[str]:
     return problems
 
 
+def policy_actions(resource: dict) -> set[str]:
+    """Every IAM action a function's role may hold (both branches of Fn::If)."""
+    out: set[str] = set()
+    for st in statements((resource.get("Properties") or {}).get("Policies")):
+        if st.get("Effect") == "Allow":
+            out |= {a for a in as_list(st.get("Action")) if isinstance(a, str)}
+    return out
+
+
+def check_table(model: Model, functions: list[dict]) -> list[str]:
+    """template.yaml and the state machines against the one function table."""
+    problems = []
+    by_id = {f["logicalId"]: f for f in functions}
+    for lid in sorted(set(model.functions) - set(by_id)):
+        problems.append(f"{lid}: no entry in aurora_dr_core::steps::FUNCTIONS (tools/functions.json)")
+    for lid, entry in sorted(by_id.items()):
+        fn = model.functions.get(lid)
+        if fn is None:
+            problems.append(f"FUNCTIONS entry {entry['name']}: template.yaml has no {lid}")
+            continue
+        if fn.binary != entry["name"]:
+            problems.append(f"{lid}: Binary {fn.binary!r}, but FUNCTIONS builds it from crate {entry['name']!r}")
+        if fn.sides != set(entry["sides"]):
+            problems.append(
+                f"{lid}: deployed on {'/'.join(sorted(fn.sides))}, but FUNCTIONS says {'/'.join(sorted(entry['sides']))}"
+            )
+        held, needed = policy_actions(fn.resource), set(entry["actions"])
+        for action in sorted(held - needed):
+            problems.append(f"{lid}: role holds {action}, which {entry['name']}'s states do not call (FUNCTIONS)")
+        for action in sorted(needed - held):
+            problems.append(f"{lid}: role lacks {action}, which {entry['name']} calls (FUNCTIONS)")
+    for m in model.machines.values():
+        if not m.definition.is_file():
+            continue
+        try:
+            asl = json.loads(m.definition.read_text())
+        except json.JSONDecodeError:
+            continue  # reported by check_machines
+        for side in sorted(m.sides):
+            entries = [f for f in functions if side in f["sides"] and f.get("substitution")
+                       and any(s["side"] == side for s in f["states"])]
+            want = {f["substitution"]: f["logicalId"] for f in entries}
+            got = m.substitution_targets
+            for key in sorted(set(want) - set(got)):
+                problems.append(f"{m.logical_id}.DefinitionSubstitutions lacks {key} (FUNCTIONS: {want[key]})")
+            for key in sorted(set(got) - set(want)):
+                problems.append(f"{m.logical_id}.DefinitionSubstitutions.{key} is not a {side} function of FUNCTIONS")
+            for key in sorted(set(got) & set(want)):
+                if got[key] != want[key]:
+                    problems.append(f"{m.logical_id}.DefinitionSubstitutions.{key} points at {got[key]}, FUNCTIONS says {want[key]}")
+            for path, state in tasks(asl.get("States")):
+                name = path.rsplit(".", 1)[-1]
+                serving = [f for f in functions if {"side": side, "state": name} in f["states"]]
+                if not serving:
+                    problems.append(f"{m.definition.name}: Task {path} has no entry in FUNCTIONS")
+                    continue
+                key = task_function_key(state)
+                if key != serving[0].get("substitution"):
+                    problems.append(
+                        f"{m.definition.name}: Task {path} invokes ${{{key}}}, but FUNCTIONS says "
+                        f"{serving[0]['name']} (${{{serving[0].get('substitution')}}}) serves it"
+                    )
+            names = {p.rsplit(".", 1)[-1] for p, _ in tasks(asl.get("States"))}
+            for f in functions:
+                for s_ in f["states"]:
+                    if s_["side"] == side and s_["state"] not in names:
+                        problems.append(f"FUNCTIONS: {f['name']} serves {s_['state']}, which {m.definition.name} has no Task of")
+    return problems
+
+
 def check_environment(model: Model, keys: set[str]) -> list[str]:
     glob = (model.tpl.get("Globals") or {}).get("Function") or {}
     names = env_names(glob)
     for fn in model.functions.values():
         names |= env_names(fn.resource)
-    problems = [f"environment variable {n} is not a settings key of crates/core/src/settings.rs"
+    problems = [f"environment variable {n} is not a settings key of crates/core/src/settings/"
                 for n in sorted(names - keys - EXTRA_ENV)]
-    problems += [f"settings key {n} (crates/core/src/settings.rs) is set on no function"
+    problems += [f"settings key {n} (crates/core/src/settings/) is set on no function"
                  for n in sorted(keys - names)]
     return problems
 
@@ -432,14 +522,17 @@ def check_security(model: Model) -> list[str]:
     return problems
 
 
-def check(root: Path, workspace: Path, cargo_metadata: str | None = None) -> list[str]:
+def check(root: Path, workspace: Path, cargo_metadata: str | None = None,
+          functions_file: str | None = None) -> list[str]:
     try:
         model = Model.load(root)
         crates = lambda_crates(workspace, cargo_metadata)
+        functions = load_functions(workspace, functions_file)
     except LoadError as e:
         return [str(e)]
     return (
         check_functions(model, crates)
+        + check_table(model, functions)
         + check_machines(model)
         + check_environment(model, settings_keys(workspace))
         + check_samconfig(root, model)

@@ -7,8 +7,9 @@ Runs, against a checkout (or a copy of one, given with --root):
   asl-validator  statemachines/*.asl.json as written (with ${...} placeholders)
   statelint      the same files with every placeholder replaced by a dummy ARN
                  (an undefined placeholder fails here)
-  consistency    template, ASL files, workspace crates, settings keys and
-                 samconfig.toml agree (see infra_consistency.py)
+  consistency    template, ASL files, the function table (tools/functions.json),
+                 workspace crates, settings keys and samconfig.toml agree
+                 (see infra_consistency.py)
 
 Run it with the tools venv's python (mk/infra.mk does). Exit status is 0 only
 when every selected check passes; each check prints its own findings.
@@ -117,7 +118,8 @@ def check_statelint(root: Path, _args) -> list[str]:
 
 
 def check_consistency(root: Path, args) -> list[str]:
-    return ic.check(root, workspace=Path(args.workspace), cargo_metadata=args.cargo_metadata)
+    return ic.check(root, workspace=Path(args.workspace), cargo_metadata=args.cargo_metadata,
+                    functions_file=args.functions)
 
 
 RUNNERS = {
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=str(REPO), help="checkout (or copy) holding template.yaml etc.")
     p.add_argument("--workspace", default=str(REPO), help="Cargo workspace whose crates the functions map to")
     p.add_argument("--cargo-metadata", help="read `cargo metadata` JSON from this file instead of running cargo")
+    p.add_argument("--functions", help="read the function table from this file instead of tools/functions.json")
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(CHECKS)}")
     p.add_argument("--list-crates", action="store_true", help="print the Lambda function crates and exit")
     args = p.parse_args(argv)

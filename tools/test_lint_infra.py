@@ -53,8 +53,9 @@ def first_task(doc: dict) -> dict:
 # ---- the ways of breaking a copy ------------------------------------------
 
 def remove_substitution(root: Path) -> None:
-    # The source machine's, whose block the target side's new steps do not change.
-    replace(root / "template.yaml", "        NotifyFunctionArn: !GetAtt NotifyFunction.Arn\n      # Invoking its own functions",
+    # The source machine's last one.
+    replace(root / "template.yaml",
+            "        ApplyRetentionFunctionArn: !GetAtt ApplyRetentionFunction.Arn\n      # Invoking its own functions",
             "      # Invoking its own functions")
 
 
@@ -109,10 +110,34 @@ def unset_setting(root: Path) -> None:
 
 def destructive_on_any_resource(root: Path) -> None:
     replace(root / "template.yaml",
-            "                Action: [rds:DescribeDBClusterSnapshotAttributes, rds:DeleteDBClusterSnapshot]\n"
-            "                Resource:\n",
-            "                Action: [rds:DescribeDBClusterSnapshotAttributes, rds:DeleteDBClusterSnapshot]\n"
-            "                Resource:\n                  - \"*\"\n")
+            "            - Sid: DeleteFailedRunsSnapshots\n              Effect: Allow\n"
+            "              Action: rds:DeleteDBClusterSnapshot\n              Resource:\n",
+            "            - Sid: DeleteFailedRunsSnapshots\n              Effect: Allow\n"
+            "              Action: rds:DeleteDBClusterSnapshot\n              Resource:\n                - \"*\"\n")
+
+
+def role_beyond_its_states(root: Path) -> None:
+    # CreateSnapshot deleting snapshots: what retention used to need from it.
+    replace(root / "template.yaml",
+            "              Action: [rds:CreateDBClusterSnapshot, rds:AddTagsToResource]\n",
+            "              Action: [rds:CreateDBClusterSnapshot, rds:AddTagsToResource, rds:DeleteDBClusterSnapshot]\n")
+
+
+def task_invokes_another_function(root: Path) -> None:
+    def change(doc: dict) -> None:
+        for path, state in tasks(doc.get("States")):
+            if path.endswith("CleanUpCopy"):
+                state["Resource"] = "${EncryptCopyFunctionArn}"
+    edit_json(root / "statemachines" / "source.asl.json", change)
+
+
+def function_without_entry(tmp: Path) -> str:
+    """The real function table without the share function's entry."""
+    table = json.loads((REPO / "tools" / "functions.json").read_text())
+    table["functions"] = [f for f in table["functions"] if f["name"] != "share"]
+    path = tmp / "functions.json"
+    path.write_text(json.dumps(table))
+    return str(path)
 
 
 def topic_open_to_everyone(root: Path) -> None:
@@ -148,13 +173,14 @@ class Case:
     checks: str
     expect: str  # regex the output must contain ("" for the passing baseline)
     metadata: bool = False
+    table: Callable[[Path], str] | None = None  # a function table of the case's own
 
 
 CASES = [
     Case("unbroken copy passes every check", None,
          "cfn-lint,sam-validate,asl-validator,statelint,consistency", ""),
     Case("substitution removed from DefinitionSubstitutions", remove_substitution,
-         "consistency,statelint", r"\$\{NotifyFunctionArn\} is not (defined|in)"),
+         "consistency,statelint", r"\$\{ApplyRetentionFunctionArn\} is not (defined|in)"),
     Case("Task renamed to an undefined placeholder", undefined_placeholder,
          "consistency,statelint", r"\$\{NoSuchStepFunctionArn\} is not"),
     Case("function built from a crate that does not exist", missing_crate,
@@ -183,6 +209,12 @@ CASES = [
          "consistency", r"not exactly the target account"),
     Case("security: the SNS Lambda permission without SourceAccount", permission_without_source_account,
          "consistency", r"Lambda permission without SourceAccount"),
+    Case("a role holds an action its function's states do not call", role_beyond_its_states,
+         "consistency", r"CreateSnapshotFunction: role holds rds:DeleteDBClusterSnapshot"),
+    Case("a Task invokes another function than the table says", task_invokes_another_function,
+         "consistency", r"Task Copies\.ItemProcessor\.CleanUpCopy invokes \$\{EncryptCopyFunctionArn\}, but FUNCTIONS says clean-up-snapshot"),
+    Case("a template function without an entry in the table", None,
+         "consistency", r"ShareFunction: no entry in aurora_dr_core::steps::FUNCTIONS", table=function_without_entry),
 ]
 
 
@@ -196,6 +228,8 @@ def run_case(case: Case) -> tuple[bool, str]:
         cmd = [sys.executable, str(LINT), "--root", str(root), "--only", case.checks]
         if case.metadata:
             cmd += ["--cargo-metadata", extra_crate_metadata(Path(tmp))]
+        if case.table:
+            cmd += ["--functions", case.table(Path(tmp))]
         if case.breaks:
             case.breaks(root)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -27,25 +27,11 @@ use aurora_dr_core::DrResult;
 use aurora_dr_core::clients::AwsContext;
 use aurora_dr_core::context::{SideSettings, StepContext};
 use aurora_dr_core::settings::keys;
-use aurora_dr_core::steps;
+use aurora_dr_core::steps::{self, FUNCTIONS};
 use aurora_dr_emulator::{Delay, Emulator, EmulatorConfig, Latency};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::Parser;
 use serde_json::{Value, json};
-
-/// Every Lambda crate of the workspace (sizes are printed for all of them).
-const LAMBDA_CRATES: [&str; 10] = [
-    "create-snapshot",
-    "fetch-status",
-    "encrypt-copy",
-    "share",
-    "notify",
-    "invoke-step-function",
-    "restore",
-    "restore-instance",
-    "swap",
-    "terminate",
-];
 
 /// The functions that are cold-started, each with its Python module.
 const MEASURED: [(&str, &str); 3] =
@@ -256,7 +242,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut sizes = Table::new(&["function", "bootstrap MiB", "zipped MiB", "`make package` zip MiB"]);
     let mut largest_zip: f64 = 0.0;
     let mut largest_package: Option<f64> = None;
-    for crate_name in LAMBDA_CRATES {
+    for crate_name in FUNCTIONS.iter().map(|f| f.name) {
         let bin = bin_dir.join(crate_name);
         let Ok(meta) = std::fs::metadata(&bin) else {
             sizes.row(vec![crate_name.to_owned(), "not built".into(), "-".into(), "-".into()]);
@@ -328,7 +314,7 @@ async fn fixture(emulator: &Emulator, api: &RuntimeApi) -> Result<Fixture, Strin
     settings.kms_key_arn = kms_key.clone();
     settings.notification_topic_arn = Some(topic.clone());
     settings.failure_topic_arn = Some(failures.clone());
-    let ctx = Arc::new(StepContext { aws: source.clone(), settings: SideSettings::Source(settings) });
+    let ctx = Arc::new(StepContext::new(source.clone(), SideSettings::Source(settings)));
     let (created, shared) = finished_run(&ctx).await.map_err(err)?;
 
     // The Lambda processes act with the assumed role's credentials, passed

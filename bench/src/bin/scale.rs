@@ -27,6 +27,7 @@ use aurora_dr_asl::{
 };
 use aurora_dr_bench::machine_summary;
 use aurora_dr_bench::table::Table;
+use aurora_dr_core::steps::{FUNCTIONS, Side};
 use aurora_dr_emulator::{Delay, Emulator, EmulatorConfig, FaultRule, Latency};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -299,16 +300,11 @@ fn transitions_of(events: &[EventType]) -> usize {
 /// Lambda ARNs, every task answered by the mock config.
 fn source_machine() -> Result<StateMachineSpec, String> {
     let mut subs = Substitutions::new();
-    for (placeholder, function) in [
-        ("CreateSnapshotFunctionArn", "create-snapshot"),
-        ("FetchStatusFunctionArn", "fetch-status"),
-        ("EncryptCopyFunctionArn", "encrypt-copy"),
-        ("ShareFunctionArn", "share"),
-        ("NotifyFunctionArn", "notify"),
-    ] {
+    for function in FUNCTIONS.iter().filter(|f| f.on(Side::Source)) {
+        let Some(placeholder) = function.substitution else { continue };
         subs.insert(
             placeholder,
-            format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:aurora-dr-source-{function}"),
+            format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:aurora-dr-source-{}", function.name),
         );
     }
     let definition =

@@ -26,25 +26,33 @@
 //! pairs' sources).
 //!
 //! The keys are the same settings the Lambdas read from their environment
-//! (`aurora_dr_core::settings::keys`), validated by the same code. Reading
-//! reports every problem in the file at once, each naming its key.
+//! (`aurora_dr_core::settings::keys::ALL`), validated by the same code, plus
+//! what only a drill uses: `[drill]` and `target.sanity_endpoint_override`
+//! (see [`DRILL_KEYS`]). Reading reports every problem in the file at once,
+//! each naming its key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aurora_dr_core::settings::{Origin, Reader, SettingError, SourceSettings, TargetSettings, keys};
+use aurora_dr_core::probe::HostPort;
+use aurora_dr_core::settings::{Key, Origin, Reader, SettingError, SourceSettings, TargetSettings, keys};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: SourceSettings,
     pub target: TargetSettings,
-    /// Whether `source.kms_key_arn` was given (drills create a key otherwise).
+    /// Whether `source.kms_key_arn` was given. When it was not, `source`
+    /// holds [`KMS_KEY_TO_BE_CREATED`] until the drill creates the key (it
+    /// never reaches a step).
     pub kms_key_given: bool,
     /// `[drill] sanity_username`/`sanity_password`: the login the drill
-    /// stores in a secret of the target account for the SanityCheck step
-    /// (which then probes `target.sanity_endpoint_override`).
+    /// stores in a secret of the target account for the SanityCheck step.
     pub drill_sanity_login: Option<SanityLogin>,
+    /// `target.sanity_endpoint_override`: where the drill's SanityCheck
+    /// probes connect (a local test server; the emulator's cluster endpoints
+    /// are names nothing answers on).
+    pub drill_sanity_endpoint: Option<HostPort>,
 }
 
 /// A database login the drill puts into the SanityCheck secret.
@@ -66,6 +74,14 @@ impl std::fmt::Debug for SanityLogin {
 /// Drill-only keys (not Lambda settings).
 pub const DRILL_SANITY_USERNAME: &str = "drill.sanity_username";
 pub const DRILL_SANITY_PASSWORD: &str = "drill.sanity_password";
+pub const DRILL_SANITY_ENDPOINT: &str = "target.sanity_endpoint_override";
+/// Every drill-only key.
+pub const DRILL_KEYS: [&str; 3] = [DRILL_SANITY_USERNAME, DRILL_SANITY_PASSWORD, DRILL_SANITY_ENDPOINT];
+
+/// The resource of the key ARN that stands for "none given" until the drill
+/// creates the key (in the target region, owned by the source account, so
+/// the settings' key rules hold).
+pub const KMS_KEY_TO_BE_CREATED: &str = "key/to-be-created-by-the-drill";
 
 /// Every problem found in a configuration file.
 #[derive(Debug, Clone)]
@@ -85,56 +101,8 @@ impl std::fmt::Display for ConfigErrors {
 }
 
 /// Every TOML key the file may contain.
-fn known_keys() -> Vec<&'static str> {
-    use keys::*;
-    [
-        SOURCE_ACCOUNT_ID,
-        SOURCE_REGION,
-        SOURCE_CLUSTER_ID,
-        SOURCE_CLUSTER_IDS,
-        SNAPSHOT_PREFIX,
-        KMS_KEY_ARN,
-        ALLOW_UNENCRYPTED_SOURCE,
-        NOTIFICATION_TOPIC_ARN,
-        SOURCE_FAILURE_TOPIC_ARN,
-        TARGET_ACCOUNT_ID,
-        TARGET_REGION,
-        ENGINE,
-        INSTANCE_CLASS,
-        INSTANCE_COUNT,
-        EXISTING_CLUSTER_ID,
-        TEMP_CLUSTER_ID,
-        EXISTING_INSTANCE_ID,
-        TEMP_INSTANCE_ID,
-        SOURCE_TOPIC_ARN,
-        STATE_MACHINE_ARN,
-        TARGET_FAILURE_TOPIC_ARN,
-        DB_SUBNET_GROUP,
-        VPC_SECURITY_GROUP_IDS,
-        DB_CLUSTER_PARAMETER_GROUP,
-        DELETION_PROTECTION,
-        FINAL_SNAPSHOT,
-        KEEP_FAILED_TEMP_CLUSTER,
-        SOURCE_RETAIN_SNAPSHOTS,
-        SOURCE_RETAIN_DAYS,
-        TARGET_RETAIN_SNAPSHOTS,
-        TARGET_RETAIN_DAYS,
-        TARGET_KMS_KEY_ARN,
-        SANITY_SECRET_ARN,
-        SANITY_DATABASE,
-        SANITY_QUERY,
-        SANITY_MIN_ROWS,
-        SANITY_FRESHNESS,
-        SANITY_RPO_SECONDS,
-        SANITY_ENDPOINT_OVERRIDE,
-        SANITY_TLS,
-        SANITY_TLS_CA_FILE,
-        SANITY_TIMEOUT_SECONDS,
-    ]
-    .iter()
-    .map(|k| k.toml)
-    .chain([DRILL_SANITY_USERNAME, DRILL_SANITY_PASSWORD])
-    .collect()
+fn known_keys() -> impl Iterator<Item = &'static str> {
+    keys::ALL.iter().map(|k| k.toml).chain(DRILL_KEYS)
 }
 
 impl Config {
@@ -156,13 +124,31 @@ impl Config {
         let mut errors = Vec::new();
         let mut flat = BTreeMap::new();
         flatten("", &table, &mut flat, &mut errors);
-        let known = known_keys();
         for key in flat.keys() {
-            if !known.contains(&key.as_str()) && !is_pair_key(key) {
+            if !known_keys().any(|k| k == key) && !is_pair_key(key) {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
         let kms_key_given = flat.contains_key(keys::KMS_KEY_ARN.toml);
+        if !kms_key_given {
+            // A drill creates the key: a stand-in that obeys the key rules, so
+            // the settings read as the Lambdas read them.
+            let text = |k: Key, default: &str| flat.get(k.toml).cloned().unwrap_or_else(|| default.into());
+            let stand_in = format!(
+                "arn:aws:kms:{}:{}:{KMS_KEY_TO_BE_CREATED}",
+                text(keys::TARGET_REGION, "us-east-1"),
+                text(keys::SOURCE_ACCOUNT_ID, "000000000000")
+            );
+            flat.insert(keys::KMS_KEY_ARN.toml.into(), stand_in);
+        }
+        let drill_sanity_endpoint = match flat.remove(DRILL_SANITY_ENDPOINT).map(|v| v.parse::<HostPort>()) {
+            None => None,
+            Some(Ok(endpoint)) => Some(endpoint),
+            Some(Err(e)) => {
+                errors.push(SettingError { name: DRILL_SANITY_ENDPOINT.into(), problem: e.to_string() });
+                None
+            }
+        };
         let drill_sanity_login =
             match (flat.remove(DRILL_SANITY_USERNAME), flat.remove(DRILL_SANITY_PASSWORD)) {
                 (Some(username), Some(password)) if !username.is_empty() => {
@@ -179,9 +165,12 @@ impl Config {
             };
         let origin = Origin::Toml(flat);
         let mut reader = Reader::new(&origin);
-        let source = SourceSettings::read(&mut reader, true);
+        let source = SourceSettings::read(&mut reader);
         let target = TargetSettings::read(&mut reader);
-        errors.extend(reader.into_errors());
+        // The stand-in key's problems come from other keys (region, account), named on their own.
+        errors.extend(
+            reader.into_errors().into_iter().filter(|e| kms_key_given || e.name != keys::KMS_KEY_ARN.toml),
+        );
         if let (Some(source), Some(target)) = (&source, &target) {
             // Many clusters: the target side must know where each source cluster goes.
             for id in &source.cluster_ids {
@@ -200,7 +189,7 @@ impl Config {
         errors.retain(|e| seen.insert(e.to_string()));
         match (source, target) {
             (Some(source), Some(target)) if errors.is_empty() => {
-                Ok(Self { source, target, kms_key_given, drill_sanity_login })
+                Ok(Self { source, target, kms_key_given, drill_sanity_login, drill_sanity_endpoint })
             }
             _ => Err(errors),
         }
@@ -291,7 +280,30 @@ temp_instance_id = "orders-dr-next-1"
         let c = Config::parse(EXAMPLE).expect("valid");
         assert_eq!(c.source.snapshot_prefix, "aurora-dr");
         assert!(!c.kms_key_given);
+        assert_eq!(
+            c.source.kms_key_arn.as_str(),
+            "arn:aws:kms:us-west-1:111111111111:key/to-be-created-by-the-drill",
+            "a stand-in until the drill creates the key"
+        );
         assert_eq!(c.target.existing_cluster_id.as_str(), "orders-dr");
+    }
+
+    #[test]
+    fn every_settings_key_is_known_to_the_file() {
+        // One list (keys::ALL): a key added to the settings is a key of the file.
+        for key in keys::ALL {
+            assert!(known_keys().any(|k| k == key.toml), "{}", key.toml);
+        }
+        // A given key is checked as the Lambdas check it.
+        let other_region = EXAMPLE.replace(
+            "cluster_id = \"orders\"\n",
+            "cluster_id = \"orders\"\nkms_key_arn = \"arn:aws:kms:us-west-2:111111111111:key/k\"\n",
+        );
+        let errors = Config::parse(&other_region).expect_err("key in the source region");
+        assert!(
+            errors.iter().any(|e| e.name == "source.kms_key_arn" && e.problem.contains("target region")),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -349,10 +361,24 @@ temp_instance_id = "orders-dr-next-1"
         );
         let c = Config::parse(&text).expect("valid");
         assert_eq!(c.target.sanity.min_rows.len(), 2);
+        assert!(c.drill_sanity_endpoint.is_none());
         let login = c.drill_sanity_login.expect("login");
         assert_eq!((login.username.as_str(), login.password.as_str()), ("dr_probe", "pw"));
         assert!(!format!("{login:?}").contains("pw\""), "the password is not printed");
         assert!(Config::parse(EXAMPLE).expect("valid").drill_sanity_login.is_none());
+
+        let with_endpoint =
+            EXAMPLE.replace("[target]\n", "[target]\nsanity_endpoint_override = \"127.0.0.1:54321\"\n");
+        let c = Config::parse(&with_endpoint).expect("valid");
+        assert_eq!(c.drill_sanity_endpoint.map(|e| e.to_string()).as_deref(), Some("127.0.0.1:54321"));
+        let bad = EXAMPLE.replace("[target]\n", "[target]\nsanity_endpoint_override = \"localhost\"\n");
+        let errors = Config::parse(&bad).expect_err("no port");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.name == "target.sanity_endpoint_override" && e.problem.contains("HOST:PORT")),
+            "{errors:?}"
+        );
 
         let half = format!("{EXAMPLE}[drill]\nsanity_username = \"dr_probe\"\n");
         let errors = Config::parse(&half).expect_err("half a login");

@@ -5,4 +5,5 @@ pub mod asl_cmd;
 pub mod config;
 pub mod drill;
 pub mod emulator_cmd;
+pub mod functions_cmd;
 pub mod status;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd, status};
+use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd, functions_cmd, status};
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
 #[derive(Debug, Parser)]
@@ -32,6 +32,8 @@ enum Command {
     Emulator(emulator_cmd::EmulatorArgs),
     /// Validate or run Amazon States Language definitions on the local engine.
     Asl(asl_cmd::AslArgs),
+    /// Print which function (crate, handler, IAM role) serves each Task state of both state machines.
+    Functions(functions_cmd::FunctionsArgs),
 }
 
 #[tokio::main]
@@ -43,6 +45,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Asl(args) => asl_cmd::run(args).await,
+        Command::Functions(args) => functions_cmd::run(args),
     }
 }
 

@@ -2,11 +2,40 @@
 //!
 //! Lambdas build one [`StepContext`] at start-up from the environment; the
 //! CLI builds one per side from its TOML file and an emulator endpoint. The
-//! steps cannot tell the difference.
+//! steps cannot tell the difference: endpoints, credentials and where the
+//! database probes connect are all the context holds.
+
+use std::sync::Arc;
 
 use crate::clients::AwsContext;
 use crate::error::{DrError, DrResult};
+use crate::probe::{ProbeTarget, WriterEndpoint};
 use crate::settings::{Origin, Reader, SettingsError, SourceSettings, TargetSettings};
+
+/// One half of the pipeline: the source account and region (the production
+/// cluster) or the target account and region (the DR copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    /// `source` or `target`, as `SIDE`, logs, metrics and notifications write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Target => "target",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Which side a deployment is: chosen by the `SIDE` variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +45,14 @@ pub enum SideSettings {
 }
 
 impl SideSettings {
+    /// The side these settings belong to.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::Source(_) => Side::Source,
+            Self::Target(_) => Side::Target,
+        }
+    }
+
     /// Reads `SIDE` (`source` | `target`) and that side's settings.
     pub fn from_origin(origin: &Origin) -> Result<Self, SettingsError> {
         let side = match origin {
@@ -23,7 +60,7 @@ impl SideSettings {
         };
         let mut r = Reader::new(origin);
         let settings = match side.as_str() {
-            "source" => SourceSettings::read(&mut r, false).map(Self::Source),
+            "source" => SourceSettings::read(&mut r).map(Self::Source),
             "target" => TargetSettings::read(&mut r).map(Self::Target),
             other => {
                 return Err(SettingsError(vec![crate::settings::SettingError {
@@ -37,19 +74,32 @@ impl SideSettings {
     }
 }
 
-/// Clients and settings for one side.
+/// Clients and settings for one side, and where SanityCheck's probes
+/// connect ([`ProbeTarget`]).
 #[derive(Debug, Clone)]
 pub struct StepContext {
     pub aws: AwsContext,
     pub settings: SideSettings,
+    pub probe_target: Arc<dyn ProbeTarget>,
 }
 
 impl StepContext {
+    /// A context whose probes connect to each cluster's writer endpoint.
+    pub fn new(aws: AwsContext, settings: SideSettings) -> Self {
+        Self { aws, settings, probe_target: Arc::new(WriterEndpoint) }
+    }
+
+    /// The same context with the probes connecting where `target` says.
+    pub fn with_probe_target(mut self, target: Arc<dyn ProbeTarget>) -> Self {
+        self.probe_target = target;
+        self
+    }
+
     /// Lambda start-up: settings and clients from the environment (see
     /// [`AwsContext::from_lambda_environment`]).
     pub fn from_env() -> Result<Self, SettingsError> {
         let settings = SideSettings::from_origin(&Origin::process_env())?;
-        Ok(Self { aws: AwsContext::from_lambda_environment(), settings })
+        Ok(Self::new(AwsContext::from_lambda_environment(), settings))
     }
 
     /// The source settings, or a named error when deployed on the other side.

@@ -37,13 +37,30 @@ pub enum DrError {
     /// The swap could not complete; `rolled_back` says whether names are as before.
     #[error("swap failed ({}): {detail}", if *rolled_back { "rolled back" } else { "NOT rolled back" })]
     SwapFailed { detail: String, rolled_back: bool },
-    /// A SanityCheck probe of the swapped-in cluster failed; `results` lists
-    /// every probe's outcome (they reach the failure notification's cause).
+    /// A SanityCheck probe of the swapped-in cluster failed: the server
+    /// answered, and the answer was wrong (too few rows, stale data, a
+    /// refused login or query). Fatal: asking again gets the same answer.
+    /// `results` lists every probe's outcome (they reach the failure
+    /// notification's cause).
     #[error("sanity check of cluster {cluster} failed: {results}")]
     SanityCheckFailed { cluster: String, results: String },
+    /// The SanityCheck could not open a connection to the swapped-in cluster
+    /// (network, TLS, no answer in time): a just-renamed endpoint may not
+    /// answer yet, so the state machine tries again once. `results` as for
+    /// [`Self::SanityCheckFailed`].
+    #[error("sanity check of cluster {cluster} could not connect: {results}")]
+    SanityCheckUnreachable { cluster: String, results: String },
     /// The AWS quota on concurrent snapshot copies is reached; wait and retry.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// A fixed AWS limit that waiting does not lift (e.g. the number of
+    /// accounts a manual snapshot may be shared with).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// AWS answered with a reply the SDK could not read (after the SDK's own
+    /// retries): nothing says that asking again would help.
+    #[error("unreadable AWS reply: {0}")]
+    UnexpectedResponse(String),
     /// AWS throttled the request; retry with backoff.
     #[error("throttled: {0}")]
     Throttled(String),
@@ -72,15 +89,20 @@ pub mod names {
     pub const UNSAFE: &str = "UnsafeOperation";
     pub const SWAP_FAILED: &str = "SwapFailed";
     pub const SANITY_CHECK_FAILED: &str = "SanityCheckFailed";
+    pub const SANITY_CHECK_UNREACHABLE: &str = "SanityCheckUnreachable";
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
+    pub const LIMIT_EXCEEDED: &str = "LimitExceeded";
+    pub const UNEXPECTED_RESPONSE: &str = "UnexpectedResponse";
     pub const THROTTLED: &str = "Throttled";
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
     pub const ACCESS_DENIED: &str = "AccessDenied";
     pub const TIMEOUT: &str = "Timeout";
     pub const AWS_ERROR: &str = "AwsError";
 
-    /// Names a state machine retries (everything else is caught).
-    pub const RETRYABLE: &[&str] = &[NOT_READY, QUOTA_EXCEEDED, THROTTLED, SERVICE_UNAVAILABLE];
+    /// Names a state machine retries (everything else is caught); each is in
+    /// a `Retry` of `statemachines/*.asl.json`, and no other name is.
+    pub const RETRYABLE: &[&str] =
+        &[NOT_READY, QUOTA_EXCEEDED, THROTTLED, SERVICE_UNAVAILABLE, SANITY_CHECK_UNREACHABLE];
 }
 
 impl DrError {
@@ -97,7 +119,10 @@ impl DrError {
             Self::Unsafe(_) => UNSAFE,
             Self::SwapFailed { .. } => SWAP_FAILED,
             Self::SanityCheckFailed { .. } => SANITY_CHECK_FAILED,
+            Self::SanityCheckUnreachable { .. } => SANITY_CHECK_UNREACHABLE,
             Self::QuotaExceeded(_) => QUOTA_EXCEEDED,
+            Self::LimitExceeded(_) => LIMIT_EXCEEDED,
+            Self::UnexpectedResponse(_) => UNEXPECTED_RESPONSE,
             Self::Throttled(_) => THROTTLED,
             Self::ServiceUnavailable(_) => SERVICE_UNAVAILABLE,
             Self::AccessDenied(_) => ACCESS_DENIED,
@@ -127,8 +152,17 @@ impl DrError {
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
         match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            // No answer at all (or none in time): the service may answer later.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 return Self::ServiceUnavailable(format!("{context}: {}", describe(&err)));
+            }
+            // An answer the SDK could not read. A 5xx page is the service
+            // being unavailable; any other status is not.
+            SdkError::ResponseError(_) if status.is_some_and(|s| s >= 500) => {
+                return Self::ServiceUnavailable(format!("{context}: {}", describe(&err)));
+            }
+            SdkError::ResponseError(_) => {
+                return Self::UnexpectedResponse(format!("{context}: {}", describe(&err)));
             }
             _ => {}
         }
@@ -150,6 +184,11 @@ impl DrError {
             | "SlowDown"
             | "PriorRequestNotComplete" => Self::Throttled(message),
             "SnapshotQuotaExceeded" | "SnapshotQuotaExceededFault" => Self::QuotaExceeded(message),
+            // ModifyDBClusterSnapshotAttribute: more accounts than a manual
+            // snapshot may be shared with; not a permission, and not lifted by waiting.
+            "SharedSnapshotQuotaExceeded" | "SharedSnapshotQuotaExceededFault" => {
+                Self::LimitExceeded(message)
+            }
             "AccessDenied"
             | "AccessDeniedException"
             | "UnauthorizedOperation"
@@ -157,8 +196,7 @@ impl DrError {
             | "KMSKeyNotAccessibleFault"
             | "InvalidClientTokenId"
             | "ExpiredToken"
-            | "ExpiredTokenException"
-            | "SharedSnapshotQuotaExceeded" => Self::AccessDenied(message),
+            | "ExpiredTokenException" => Self::AccessDenied(message),
             "InvalidDBClusterStateFault"
             | "InvalidDBInstanceState"
             | "InvalidDBInstanceStateFault"
@@ -236,7 +274,10 @@ mod tests {
             DrError::Unsafe(String::new()),
             DrError::SwapFailed { detail: String::new(), rolled_back: true },
             DrError::SanityCheckFailed { cluster: String::new(), results: String::new() },
+            DrError::SanityCheckUnreachable { cluster: String::new(), results: String::new() },
             DrError::QuotaExceeded(String::new()),
+            DrError::LimitExceeded(String::new()),
+            DrError::UnexpectedResponse(String::new()),
             DrError::Throttled(String::new()),
             DrError::ServiceUnavailable(String::new()),
             DrError::AccessDenied(String::new()),
@@ -248,7 +289,16 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
         let retryable: Vec<&str> = all.iter().filter(|e| e.is_retryable()).map(DrError::asl_name).collect();
-        assert_eq!(retryable, ["ResourceNotReady", "QuotaExceeded", "Throttled", "ServiceUnavailable"]);
+        assert_eq!(
+            retryable,
+            [
+                "ResourceNotReady",
+                "SanityCheckUnreachable",
+                "QuotaExceeded",
+                "Throttled",
+                "ServiceUnavailable"
+            ]
+        );
     }
 
     #[test]
@@ -258,6 +308,7 @@ mod tests {
             ("ThrottlingException", None, "Throttled"),
             ("SnapshotQuotaExceeded", None, "QuotaExceeded"),
             ("KMSKeyNotAccessibleFault", None, "AccessDenied"),
+            ("SharedSnapshotQuotaExceeded", Some(400), "LimitExceeded"),
             ("AccessDenied", None, "AccessDenied"),
             ("DBClusterNotFoundFault", None, "NotFound"),
             ("DBClusterSnapshotNotFoundFault", None, "NotFound"),
@@ -273,6 +324,23 @@ mod tests {
         for (code, status, want) in cases {
             assert_eq!(DrError::from_code(code, status, "m".into()).asl_name(), want, "{code}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_reply_is_not_service_unavailable_unless_it_is_a_5xx() {
+        use aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        let reply = |status: u16| {
+            let raw = Response::new(StatusCode::try_from(status).expect("status"), SdkBody::from("<html>"));
+            SdkError::<DescribeDBClustersError, Response>::response_error("unexpected end of XML", raw)
+        };
+        let ok_but_garbled = DrError::from_sdk("DescribeDBClusters orders", reply(200));
+        assert_eq!(ok_but_garbled.asl_name(), "UnexpectedResponse", "{ok_but_garbled}");
+        assert!(!ok_but_garbled.is_retryable());
+        assert!(ok_but_garbled.to_string().contains("DescribeDBClusters orders"), "{ok_but_garbled}");
+        let proxy_page = DrError::from_sdk("DescribeDBClusters orders", reply(502));
+        assert_eq!(proxy_page.asl_name(), "ServiceUnavailable", "{proxy_page}");
     }
 
     #[test]

@@ -124,6 +124,20 @@ string_id!(
     check_run_id
 );
 
+/// Longest cluster or instance identifier RDS accepts.
+pub const MAX_RDS_ID: usize = 63;
+
+/// `{base}{suffix}` within [`MAX_RDS_ID`] characters: `base` is cut (and a
+/// trailing hyphen dropped, so the result never holds `--` or ends badly)
+/// to make room for `suffix`, which is kept whole. The one place generated
+/// cluster and instance ids are fitted (`{existing}-old-{stamp}`,
+/// `{instance}-{n}`).
+pub fn fit_rds_id(base: &str, suffix: &str) -> String {
+    let keep = MAX_RDS_ID.saturating_sub(suffix.chars().count());
+    let stem: String = base.chars().take(keep).collect();
+    format!("{}{suffix}", stem.trim_end_matches('-'))
+}
+
 fn check_rds_identifier_63(s: &str) -> Result<(), InvalidValue> {
     check_rds_identifier(s, 63)
 }
@@ -311,6 +325,22 @@ mod tests {
             let err = s.parse::<InstanceId>().expect_err(s);
             assert!(err.rule.contains(rule), "{s:?}: {err}");
         }
+    }
+
+    #[test]
+    fn generated_ids_fit_in_63_characters() {
+        assert_eq!(fit_rds_id("orders-dr", "-old-20261125160005"), "orders-dr-old-20261125160005");
+        let long = format!("a{}", "b".repeat(62));
+        let cut = fit_rds_id(&long, "-old-20261125160005");
+        assert_eq!(cut.len(), 63);
+        assert!(cut.ends_with("-old-20261125160005"));
+        assert!(cut.parse::<ClusterId>().is_ok());
+        // A cut ending in a hyphen must not produce `--`.
+        let hyphen_at_cut = format!("{}-{}", "a".repeat(43), "b".repeat(10));
+        let cut = fit_rds_id(&hyphen_at_cut, "-old-20261125160005");
+        assert!(!cut.contains("--"), "{cut}");
+        assert!(cut.parse::<InstanceId>().is_ok());
+        assert_eq!(fit_rds_id(&long, "-2").len(), 63);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`rds`]: shared RDS look-ups, tags and status classification.
 //! - [`probe`]: the SanityCheck step's database probes (PostgreSQL and MySQL).
 //! - [`context`]: what a step runs with (clients + settings).
-//! - [`steps`]: one module per pipeline step, each a plain async function.
+//! - [`steps`]: one module per handler, each a plain async function, and
+//!   [`steps::FUNCTIONS`], the one table from Task states to functions.
 //! - [`lambda`]: the shared Lambda entry point the thin binaries call.
 //! - [`metrics`]: RPO/RTO metrics as CloudWatch Embedded Metric Format records.
 

@@ -10,7 +10,10 @@
 //!   most the RPO older than the recovery point (the source snapshot's time).
 //!
 //! Every probe yields one [`ProbeResult`] `{probe, ok, detail}`; when the
-//! connection fails the other probes are reported as not run. Each probe is
+//! connection fails the other probes are reported as not run. A failed
+//! probe says why ([`ProbeFailure`]): no connection could be opened
+//! (network, TLS, no answer in time: it may work a moment later), or the
+//! server answered and the answer was wrong or a refusal. Each probe is
 //! bounded by the login's timeout. Table and column names are validated
 //! identifiers ([`TableName`]), quoted for the engine, never free SQL.
 //!
@@ -183,10 +186,36 @@ impl fmt::Display for HostPort {
     }
 }
 
+/// Where the probes connect for a cluster: the seam between the cluster RDS
+/// describes and the server the probes reach. Deployed functions use
+/// [`WriterEndpoint`]; a local drill, whose emulator's endpoints are names
+/// nothing answers on, points it at a local test server.
+pub trait ProbeTarget: Send + Sync + fmt::Debug {
+    /// The `host:port` to probe for `cluster` (the one under the existing
+    /// name); `None` while the cluster has no endpoint yet.
+    fn endpoint(&self, cluster: &aws_sdk_rds::types::DbCluster, engine: DbEngine) -> Option<HostPort>;
+}
+
+/// The cluster's writer endpoint and port, as `DescribeDBClusters` reports
+/// them (the engine's default port when it reports none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterEndpoint;
+
+impl ProbeTarget for WriterEndpoint {
+    fn endpoint(&self, cluster: &aws_sdk_rds::types::DbCluster, engine: DbEngine) -> Option<HostPort> {
+        let host = cluster.endpoint().filter(|h| !h.is_empty())?;
+        let port = cluster.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(match engine {
+            DbEngine::Postgres => 5432,
+            DbEngine::Mysql => 3306,
+        });
+        Some(HostPort { host: host.to_owned(), port })
+    }
+}
+
 /// Transport security of the probe connection.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TlsMode {
-    /// Plain TCP (loopback test servers, the drill's endpoint override).
+    /// Plain TCP (loopback test servers of local drills and tests).
     Disable,
     /// TLS, server certificate not verified (libpq's `sslmode=require`):
     /// encrypted, but not proof against a man in the middle. The default.
@@ -249,17 +278,67 @@ pub struct Plan {
     pub recovery_point: OffsetDateTime,
 }
 
+/// Why a probe failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// No connection could be opened: refused or reset at the network level,
+    /// a TLS failure, or no answer in time. A just-renamed endpoint can do
+    /// this for a while.
+    Unreachable,
+    /// The server answered: the data is wrong (too few rows, stale, no row)
+    /// or it refused the login, the database or the query.
+    Failed,
+}
+
 /// One probe's outcome, as logged and reported in a failure notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub probe: String,
     pub ok: bool,
     pub detail: String,
+    /// Why it failed (`None` when it passed); not part of the report.
+    #[serde(skip)]
+    pub failure: Option<ProbeFailure>,
 }
 
 impl ProbeResult {
     fn new(probe: impl Into<String>, ok: bool, detail: impl Into<String>) -> Self {
-        Self { probe: probe.into(), ok, detail: detail.into() }
+        let failure = (!ok).then_some(ProbeFailure::Failed);
+        Self { probe: probe.into(), ok, detail: detail.into(), failure }
+    }
+
+    fn unreachable(probe: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            probe: probe.into(),
+            ok: false,
+            detail: detail.into(),
+            failure: Some(ProbeFailure::Unreachable),
+        }
+    }
+}
+
+/// Whether the probes failed only because no connection could be opened.
+pub fn unreachable(results: &[ProbeResult]) -> bool {
+    results.first().is_some_and(|r| r.failure == Some(ProbeFailure::Unreachable))
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+struct OpenError {
+    /// No connection (network, TLS, time) rather than the server's refusal.
+    unreachable: bool,
+    message: String,
+}
+
+impl OpenError {
+    fn answered(message: String) -> Self {
+        Self { unreachable: false, message }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -272,7 +351,14 @@ impl fmt::Display for ProbeResult {
 /// Runs the connectivity probe, then every probe of `plan`, and reports each.
 pub async fn run(login: &Login, plan: &Plan) -> Vec<ProbeResult> {
     let mut results = Vec::new();
-    let mut conn = match bounded(login.timeout, Conn::open(login)).await {
+    let opened = match tokio::time::timeout(login.timeout, Conn::open(login)).await {
+        Ok(r) => r,
+        Err(_) => Err(OpenError {
+            unreachable: true,
+            message: format!("no answer within {} s", login.timeout.as_secs_f64()),
+        }),
+    };
+    let mut conn = match opened {
         Ok(conn) => {
             results.push(ProbeResult::new(
                 "connectivity",
@@ -288,11 +374,13 @@ pub async fn run(login: &Login, plan: &Plan) -> Vec<ProbeResult> {
             conn
         }
         Err(e) => {
-            results.push(ProbeResult::new(
-                "connectivity",
-                false,
-                format!("{}:{} as {} (TLS {}): {e}", login.host, login.port, login.user, login.tls.name()),
-            ));
+            let detail =
+                format!("{}:{} as {} (TLS {}): {e}", login.host, login.port, login.user, login.tls.name());
+            results.push(if e.unreachable {
+                ProbeResult::unreachable("connectivity", detail)
+            } else {
+                ProbeResult::new("connectivity", false, detail)
+            });
             for name in probe_names(plan) {
                 results.push(ProbeResult::new(name, false, "not run: no connection"));
             }
@@ -426,11 +514,18 @@ enum Conn {
 }
 
 impl Conn {
-    async fn open(login: &Login) -> Result<Self, String> {
+    async fn open(login: &Login) -> Result<Self, OpenError> {
         let mut conn = match login.engine {
             DbEngine::Postgres => open_postgres(login).await?,
             DbEngine::Mysql => open_mysql(login).await?,
         };
+        // Logged in: from here on every failure is the server's answer.
+        conn.set_up(login).await.map_err(OpenError::answered)?;
+        Ok(conn)
+    }
+
+    async fn set_up(&mut self, login: &Login) -> Result<(), String> {
+        let conn = self;
         match conn.scalar("SELECT 1").await?.as_deref().map(str::trim) {
             Some("1") => {}
             other => return Err(format!("SELECT 1 answered {other:?}")),
@@ -445,7 +540,7 @@ impl Conn {
         if login.engine == DbEngine::Mysql {
             conn.execute("SET time_zone = '+00:00'").await?;
         }
-        Ok(conn)
+        Ok(())
     }
 
     /// The first column of the first row, as text (`None`: no row or NULL).
@@ -541,7 +636,19 @@ fn my_error(e: mysql_async::Error) -> String {
     format!("MySQL error: {e}")
 }
 
-async fn open_postgres(login: &Login) -> Result<Conn, String> {
+/// A failed PostgreSQL connection: the server's refusal (an error it sent)
+/// or no connection at all.
+fn pg_open_error(e: tokio_postgres::Error) -> OpenError {
+    OpenError { unreachable: e.as_db_error().is_none(), message: pg_error(e) }
+}
+
+/// A failed MySQL connection: I/O (network or TLS) is no connection; the
+/// rest is the server's (or the driver's) refusal.
+fn my_open_error(e: mysql_async::Error) -> OpenError {
+    OpenError { unreachable: matches!(e, mysql_async::Error::Io(_)), message: my_error(e) }
+}
+
+async fn open_postgres(login: &Login) -> Result<Conn, OpenError> {
     let mut config = tokio_postgres::Config::new();
     config
         .host(&login.host)
@@ -554,20 +661,20 @@ async fn open_postgres(login: &Login) -> Result<Conn, String> {
     let (client, task) = match &login.tls {
         TlsMode::Disable => {
             config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(pg_error)?;
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(pg_open_error)?;
             (client, tokio::spawn(async move { drop(connection.await) }))
         }
         tls => {
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let connector = pg_tls::MakeRustls(rustls_config(tls)?);
-            let (client, connection) = config.connect(connector).await.map_err(pg_error)?;
+            let connector = pg_tls::MakeRustls(rustls_config(tls).map_err(OpenError::answered)?);
+            let (client, connection) = config.connect(connector).await.map_err(pg_open_error)?;
             (client, tokio::spawn(async move { drop(connection.await) }))
         }
     };
     Ok(Conn::Postgres { client, task })
 }
 
-async fn open_mysql(login: &Login) -> Result<Conn, String> {
+async fn open_mysql(login: &Login) -> Result<Conn, OpenError> {
     let mut opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(login.host.clone())
         .tcp_port(login.port)
@@ -594,7 +701,7 @@ async fn open_mysql(login: &Login) -> Result<Conn, String> {
             );
         }
     }
-    mysql_async::Conn::new(opts).await.map(Conn::Mysql).map_err(my_error)
+    mysql_async::Conn::new(opts).await.map(Conn::Mysql).map_err(my_open_error)
 }
 
 /// The rustls client configuration of a TLS mode (ring provider).
@@ -820,6 +927,55 @@ mod tests {
         assert!(!format!("{login:?}").contains("hunter2"));
     }
 
+    /// A server that answers every PostgreSQL start-up with a FATAL
+    /// `password authentication failed` (SQLSTATE 28P01), as PostgreSQL does
+    /// for a wrong password: the server answered, so this is not "unreachable".
+    #[tokio::test]
+    async fn a_refused_login_is_a_failure_not_an_unreachable_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut startup = [0u8; 512];
+            let _ = socket.read(&mut startup).await;
+            let mut fields = Vec::new();
+            for (code, text) in [(b'S', "FATAL"), (b'C', "28P01"), (b'M', "password authentication failed")] {
+                fields.push(code);
+                fields.extend_from_slice(text.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            let mut message = vec![b'E'];
+            message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+            message.extend_from_slice(&fields);
+            let _ = socket.write_all(&message).await;
+        });
+        let login = Login {
+            engine: DbEngine::Postgres,
+            host: "127.0.0.1".into(),
+            port,
+            user: "u".into(),
+            password: "wrong".into(),
+            database: None,
+            tls: TlsMode::Disable,
+            timeout: Duration::from_secs(5),
+        };
+        let plan = Plan {
+            query: None,
+            min_rows: Vec::new(),
+            freshness: None,
+            rpo: Duration::from_secs(60),
+            recovery_point: OffsetDateTime::now_utc(),
+        };
+        let results = run(&login, &plan).await;
+        server.abort();
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert!(results[0].detail.contains("28P01"), "{results:?}");
+        assert_eq!(results[0].failure, Some(ProbeFailure::Failed), "{results:?}");
+        assert!(!unreachable(&results));
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_fails_connectivity_and_reports_the_rest_as_not_run() {
         // A port nothing listens on: bind, note the port, close.
@@ -848,6 +1004,8 @@ mod tests {
             assert_eq!(names, ["connectivity", "query", "minRows(orders)", "freshness(orders.updated_at)"]);
             assert!(results.iter().all(|r| !r.ok), "{results:?}");
             assert!(results[1].detail.contains("not run"), "{results:?}");
+            assert_eq!(results[0].failure, Some(ProbeFailure::Unreachable), "{results:?}");
+            assert!(unreachable(&results), "a closed port is no connection, not wrong data");
         }
     }
 }

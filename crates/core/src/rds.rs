@@ -1,11 +1,15 @@
 //! RDS helpers every step shares: look-ups that treat "not found" as `None`,
-//! the tags that mark what aurora-dr created, and the one classification of
-//! RDS statuses into ready / in progress / failed.
+//! the tags that mark what aurora-dr created, the one classification of
+//! RDS statuses into ready / in progress / failed, the one snapshot copy
+//! (with its one reuse rule) and deletes that count "already gone" as done.
 
 use aws_sdk_rds::Client;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDBClusterSnapshotError;
 use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbClusterSnapshotAttributesResult, DbInstance, Tag};
 
 use crate::error::{DrError, DrResult};
+use crate::ids::{Arn, SnapshotId};
 use crate::payload::RunState;
 
 /// Tag keys on every resource aurora-dr creates.
@@ -181,6 +185,205 @@ pub fn require_ready(resource: &str, status: &str) -> DrResult<()> {
     }
 }
 
+/// An encrypted cluster snapshot copy a run makes: EncryptCopy's copy into
+/// the target region, CopyToOwnAccount's copy into the target account.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotCopy<'a> {
+    /// What the copy is, in messages and logs ("copy", "own copy").
+    pub what: &'static str,
+    /// Where the copy is made, in messages ("us-west-1", "the target account").
+    pub place: &'a str,
+    /// The snapshot copied (its ARN).
+    pub from: &'a Arn,
+    /// The copy's identifier.
+    pub id: &'a SnapshotId,
+    /// The KMS key the copy must be encrypted with.
+    pub key: &'a Arn,
+    /// Also copy the source snapshot's tags (only within one account).
+    pub copy_tags: bool,
+    /// The run the copy belongs to (its tags).
+    pub run: &'a RunState,
+}
+
+/// Makes (or finds) a run's encrypted copy: `CopyDBClusterSnapshot(from ->
+/// id, KmsKeyId = key, Tags = the run's tags)` with the client of the
+/// account and region the copy lives in. No `PreSignedUrl`: it is only
+/// needed between AWS GovCloud (US) regions.
+///
+/// One reuse rule, also when a racing copy answers
+/// `DBClusterSnapshotAlreadyExistsFault`: a snapshot under the copy's name
+/// is this run's copy when it carries this run's tags and, when RDS names
+/// its source, was copied from `from`; anything else is a `Conflict` and is
+/// left untouched. Reused or new, the copy must be encrypted with `key`:
+/// `Conflict` for a reused one that is not, `UnsafeOperation` for a new one
+/// (the response is verified, or the listing when the response does not say).
+pub async fn copy_snapshot(rds: &Client, c: SnapshotCopy<'_>) -> DrResult<DbClusterSnapshot> {
+    let id = c.id.as_str();
+    if let Some(existing) = find_cluster_snapshot(rds, id, false).await? {
+        check_reusable(&existing, &c)?;
+        tracing::info!(run_id = %c.run.run_id, snapshot = %c.id, place = c.place,
+            status = existing.status().unwrap_or_default(), "reusing this run's {}", c.what);
+        return Ok(existing);
+    }
+    let context = format!("CopyDBClusterSnapshot {} -> {} {id} ({})", c.from, c.what, c.place);
+    let result = rds
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier(c.from.as_str())
+        .target_db_cluster_snapshot_identifier(id)
+        .kms_key_id(c.key.as_str())
+        .set_copy_tags(c.copy_tags.then_some(true))
+        .set_tags(Some(run_tags(c.run)))
+        .send()
+        .await;
+    let copy = match result {
+        Ok(out) => {
+            tracing::info!(run_id = %c.run.run_id, snapshot = %c.id, place = c.place, from = %c.from,
+                kms_key = %c.key, "{} started", c.what);
+            match out.db_cluster_snapshot {
+                // The response says how the copy is encrypted: verify that.
+                Some(s) if tells_encryption(&s) => s,
+                // Otherwise verify what RDS lists.
+                _ => find_cluster_snapshot(rds, id, false).await?.ok_or_else(|| {
+                    DrError::NotFound(format!(
+                        "{} {id} is not listed in {} after its creation",
+                        c.what, c.place
+                    ))
+                })?,
+            }
+        }
+        Err(e) if copy_exists(&e) => {
+            tracing::info!(run_id = %c.run.run_id, snapshot = %c.id, "{} appeared concurrently; checking it", c.what);
+            let conflict = DrError::from_sdk(&context, e);
+            let existing = find_cluster_snapshot(rds, id, false).await?.ok_or(conflict)?;
+            check_reusable(&existing, &c)?;
+            existing
+        }
+        Err(e) => return Err(DrError::from_sdk(&context, e)),
+    };
+    if !is_encrypted_with(&copy, c.key) {
+        tracing::error!(run_id = %c.run.run_id, snapshot = %c.id, place = c.place,
+            storage_encrypted = ?copy.storage_encrypted(), kms_key = copy.kms_key_id().unwrap_or_default(),
+            "{} is not encrypted with the configured key; it will not be used", c.what);
+        return Err(DrError::Unsafe(format!(
+            "{} {id} in {} is not encrypted with {} (storage encrypted: {:?}, key: {}); it must not be used",
+            c.what,
+            c.place,
+            c.key,
+            copy.storage_encrypted(),
+            copy.kms_key_id().unwrap_or("none")
+        )));
+    }
+    Ok(copy)
+}
+
+/// The reuse rule of [`copy_snapshot`].
+fn check_reusable(existing: &DbClusterSnapshot, c: &SnapshotCopy<'_>) -> DrResult<()> {
+    let from_source = existing
+        .source_db_cluster_snapshot_arn()
+        .is_none_or(|from| from.eq_ignore_ascii_case(c.from.as_str()));
+    if !is_from_run(existing.tag_list(), c.run) || !from_source {
+        return Err(DrError::Conflict(format!(
+            "snapshot {} already exists in {} but is not run {}'s {} of {} (run-id tag: {}, copied from: {}); \
+             nothing was changed",
+            c.id,
+            c.place,
+            c.run.run_id,
+            c.what,
+            c.from,
+            tag_value(existing.tag_list(), TAG_RUN_ID).unwrap_or("none"),
+            existing.source_db_cluster_snapshot_arn().unwrap_or("not reported")
+        )));
+    }
+    if !is_encrypted_with(existing, c.key) {
+        return Err(DrError::Conflict(format!(
+            "snapshot {} is this run's {} but is not encrypted with {} (key: {})",
+            c.id,
+            c.what,
+            c.key,
+            existing.kms_key_id().unwrap_or("none")
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a copy's description says how it is encrypted (RDS's does;
+/// when it does not, the copy is described again).
+fn tells_encryption(copy: &DbClusterSnapshot) -> bool {
+    copy.storage_encrypted().is_some_and(|enc| !enc || copy.kms_key_id().is_some())
+}
+
+/// Whether CopyDBClusterSnapshot failed because a snapshot of that name
+/// exists (say, a racing copy).
+fn copy_exists(e: &SdkError<CopyDBClusterSnapshotError>) -> bool {
+    e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault())
+        || e.code() == Some("DBClusterSnapshotAlreadyExistsFault")
+}
+
+/// Whether a snapshot is storage-encrypted with `key`.
+pub fn is_encrypted_with(snap: &DbClusterSnapshot, key: &Arn) -> bool {
+    snap.storage_encrypted() == Some(true) && snap.kms_key_id().is_some_and(|k| same_key(k, key))
+}
+
+/// RDS reports the key as its ARN; accept the bare key id too.
+pub fn same_key(reported: &str, key: &Arn) -> bool {
+    reported == key.as_str() || key.resource().strip_prefix("key/") == Some(reported)
+}
+
+/// Deletes a cluster snapshot; one already gone counts as deleted.
+pub async fn delete_cluster_snapshot(rds: &Client, id: &str) -> DrResult<()> {
+    match rds.delete_db_cluster_snapshot().db_cluster_snapshot_identifier(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => gone_is_done(DrError::from_sdk(&format!("DeleteDBClusterSnapshot {id}"), e)),
+    }
+}
+
+/// Deletes an instance (no final snapshot: Aurora instances hold no data of
+/// their own); one already gone counts as deleted.
+pub async fn delete_instance(rds: &Client, id: &str) -> DrResult<()> {
+    match rds.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(true).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => gone_is_done(DrError::from_sdk(&format!("DeleteDBInstance {id}"), e)),
+    }
+}
+
+/// Deletes a cluster, turning its deletion protection off first; with
+/// `final_snapshot`, RDS keeps a final snapshot `{id}-final`. One already
+/// gone counts as deleted.
+pub async fn delete_cluster(
+    rds: &Client,
+    cluster: &DbCluster,
+    id: &str,
+    final_snapshot: bool,
+) -> DrResult<()> {
+    if cluster.deletion_protection() == Some(true) {
+        tracing::info!(cluster = %id, "turning deletion protection off");
+        rds.modify_db_cluster()
+            .db_cluster_identifier(id)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| DrError::from_sdk(&format!("ModifyDBCluster {id} (deletion protection off)"), e))?;
+    }
+    let mut req = rds.delete_db_cluster().db_cluster_identifier(id);
+    req = if final_snapshot {
+        req.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{id}-final"))
+    } else {
+        req.skip_final_snapshot(true)
+    };
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(e) => gone_is_done(DrError::from_sdk(&format!("DeleteDBCluster {id}"), e)),
+    }
+}
+
+fn gone_is_done(err: DrError) -> DrResult<()> {
+    match err {
+        DrError::NotFound(_) => Ok(()),
+        other => Err(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +406,16 @@ mod tests {
         }
         assert_eq!(require_ready("x", "creating").map_err(|e| e.asl_name()), Err("ResourceNotReady"));
         assert_eq!(require_ready("x", "failed").map_err(|e| e.asl_name()), Err("ResourceFailed"));
+    }
+
+    #[test]
+    fn keys_match_by_arn_or_bare_id() {
+        let arn = "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001";
+        let key: Arn = arn.parse().expect("arn");
+        assert!(same_key(arn, &key));
+        assert!(same_key("0f0e0d0c-0000-4000-8000-000000000001", &key));
+        assert!(!same_key("0f0e0d0c", &key));
+        assert!(!same_key("arn:aws:kms:us-west-1:111111111111:key/other", &key));
     }
 
     #[test]

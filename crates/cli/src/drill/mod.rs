@@ -26,11 +26,13 @@ use aurora_dr_asl::{
     Clock, Definition, Engine, Execution, StartOptions, StateMachineSpec, Status, Substitutions, TaskError,
     TaskRegistry,
 };
-use aurora_dr_core::context::{SideSettings, StepContext};
+use aurora_dr_core::context::{Side, SideSettings, StepContext};
 use aurora_dr_core::ids::{AccountId, Region};
+use aurora_dr_core::probe::{DbEngine, HostPort, ProbeTarget};
 use aurora_dr_core::steps;
 use aurora_dr_core::{DrError, DrResult};
 use aurora_dr_emulator::{Emulator, EmulatorConfig, Latency};
+use aws_sdk_rds::types::DbCluster;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -95,41 +97,8 @@ pub async fn run(args: DrillArgs) -> ExitCode {
 }
 
 /// Names of the functions of one side, as the local engine resolves them.
-fn function_arn(region: &Region, account: &AccountId, side: &str, krate: &str) -> String {
-    format!("arn:aws:lambda:{region}:{account}:function:aurora-dr-{side}-{krate}")
-}
-
-type Step = fn(Arc<StepContext>, Value) -> futures::future::BoxFuture<'static, DrResult<Value>>;
-
-macro_rules! step {
-    ($module:ident) => {
-        (|ctx, input| Box::pin(steps::$module::handle(ctx, input))) as Step
-    };
-}
-
-/// (ASL placeholder, crate, step) of each side.
-fn source_functions() -> Vec<(&'static str, &'static str, Step)> {
-    vec![
-        ("CreateSnapshotFunctionArn", "create-snapshot", step!(create_snapshot)),
-        ("FetchStatusFunctionArn", "fetch-status", step!(fetch_status)),
-        ("EncryptCopyFunctionArn", "encrypt-copy", step!(encrypt_copy)),
-        ("ShareFunctionArn", "share", step!(share)),
-        ("NotifyFunctionArn", "notify", step!(notify)),
-    ]
-}
-
-fn target_functions() -> Vec<(&'static str, &'static str, Step)> {
-    vec![
-        ("FetchStatusFunctionArn", "fetch-status", step!(fetch_status)),
-        // CopyToOwnAccount: EncryptCopy's target-side mode (target-owned encryption).
-        ("EncryptCopyFunctionArn", "encrypt-copy", step!(encrypt_copy)),
-        ("RestoreFunctionArn", "restore", step!(restore)),
-        ("RestoreInstanceFunctionArn", "restore-instance", step!(restore_instance)),
-        ("SwapFunctionArn", "swap", step!(swap)),
-        ("TerminateFunctionArn", "terminate", step!(terminate)),
-        ("NotifyFunctionArn", "notify", step!(notify)),
-        ("SanityCheckFunctionArn", "sanity-check", step!(sanity_check)),
-    ]
+fn function_arn(region: &Region, account: &AccountId, side: Side, function: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:aurora-dr-{side}-{function}")
 }
 
 /// The source state machine (`statemachines/source.asl.json`) with its steps
@@ -140,28 +109,41 @@ pub fn source_machine(
     region: &Region,
     account: &AccountId,
 ) -> DrResult<StateMachineSpec> {
-    machine("aurora-dr-source", SOURCE_ASL, "source", ctx, source_functions(), region, account)
+    machine(Side::Source, ctx, region, account)
 }
 
-/// A state machine of one side with its steps bound to that side's context.
-fn machine(
-    name: &str,
-    asl: &str,
-    side: &str,
+/// The target state machine (`statemachines/target.asl.json`), bound likewise.
+pub fn target_machine(
     ctx: &Arc<StepContext>,
-    functions: Vec<(&'static str, &'static str, Step)>,
     region: &Region,
     account: &AccountId,
 ) -> DrResult<StateMachineSpec> {
+    machine(Side::Target, ctx, region, account)
+}
+
+/// A side's state machine with each Task bound, through its
+/// `${...FunctionArn}`, to the handler [`steps::FUNCTIONS`] names for it,
+/// run with that side's context.
+fn machine(
+    side: Side,
+    ctx: &Arc<StepContext>,
+    region: &Region,
+    account: &AccountId,
+) -> DrResult<StateMachineSpec> {
+    let (name, asl) = match side {
+        Side::Source => ("aurora-dr-source", SOURCE_ASL),
+        Side::Target => ("aurora-dr-target", TARGET_ASL),
+    };
     let mut subs = Substitutions::new();
     let mut tasks = TaskRegistry::new();
-    for (placeholder, krate, step) in functions {
-        let arn = function_arn(region, account, side, krate);
-        subs.insert(placeholder, arn.clone());
+    for function in steps::FUNCTIONS.iter().filter(|f| f.on(side)) {
+        let Some(placeholder) = function.substitution else { continue };
+        subs.insert(placeholder, function_arn(region, account, side, function.name));
         let ctx = Arc::clone(ctx);
-        tasks.register(format!("aurora-dr-{side}-{krate}"), move |input: Value| {
+        let handler = function.handler;
+        tasks.register(format!("aurora-dr-{side}-{}", function.name), move |input: Value| {
             let ctx = Arc::clone(&ctx);
-            async move { step(ctx, input).await.map_err(task_error) }
+            async move { handler(ctx, input).await.map_err(task_error) }
         });
     }
     let definition = Definition::parse_with(asl, &subs)
@@ -169,6 +151,17 @@ fn machine(
     Ok(StateMachineSpec::new(name, definition)
         .arn(format!("arn:aws:states:{region}:{account}:stateMachine:{name}"))
         .tasks(tasks))
+}
+
+/// Where the drill's SanityCheck probes connect: `target.sanity_endpoint_override`
+/// (a local test server), whatever endpoint the emulator reports.
+#[derive(Debug, Clone)]
+pub struct LocalDatabase(pub HostPort);
+
+impl ProbeTarget for LocalDatabase {
+    fn endpoint(&self, _cluster: &DbCluster, _engine: DbEngine) -> Option<HostPort> {
+        Some(self.0.clone())
+    }
 }
 
 /// A step's error as Lambda reports it to Step Functions.
@@ -305,10 +298,12 @@ async fn drill_with(
     }
     let target_kms_key = target_settings.kms_key_arn.clone();
 
-    let source_ctx =
-        Arc::new(StepContext { aws: source_aws, settings: SideSettings::Source(source_settings) });
-    let target_ctx =
-        Arc::new(StepContext { aws: target_aws.clone(), settings: SideSettings::Target(target_settings) });
+    let source_ctx = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));
+    let mut target_ctx = StepContext::new(target_aws.clone(), SideSettings::Target(target_settings));
+    if let Some(endpoint) = &config.drill_sanity_endpoint {
+        target_ctx = target_ctx.with_probe_target(Arc::new(LocalDatabase(endpoint.clone())));
+    }
+    let target_ctx = Arc::new(target_ctx);
 
     // The target side's subscription to the source topic.
     let receiver = receiver::Receiver::start(Arc::clone(&target_ctx)).await.map_err(|e| e.to_string())?;
@@ -321,16 +316,7 @@ async fn drill_with(
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
     let source_spec = source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?;
     let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
-    let target_spec = machine(
-        "aurora-dr-target",
-        TARGET_ASL,
-        "target",
-        &target_ctx,
-        target_functions(),
-        &tgt.region,
-        &tgt.account_id,
-    )
-    .map_err(err)?;
+    let target_spec = target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?;
     target_engine.register(target_spec).map_err(|e| e.to_string())?;
 
     let source_who = format!("{} {}", src.account_id, src.region);

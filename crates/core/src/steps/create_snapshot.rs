@@ -49,6 +49,10 @@ use crate::ids::{Arn, SnapshotId};
 use crate::payload::RunState;
 use crate::rds::{self, TAG_RUN_ID, TAG_SOURCE_CLUSTER};
 use crate::settings::{SourceSettings, keys};
+use crate::steps::input::{self, InputKind};
+
+/// The state this module serves.
+pub const STATE: &str = "CreateSnapshot";
 
 const STEP: &str = "create_snapshot";
 
@@ -112,12 +116,8 @@ pub async fn run(
 }
 
 /// The untyped entry: source settings, source-region and target-region clients.
-/// The same function serves the source machine's `ApplyRetention` state
-/// (input `{"mode": "retention", ...}`, see [`super::retention`]).
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    if super::retention::is_retention_input(&input) {
-        return super::retention::handle(ctx, input).await;
-    }
+    input::expect(&input, InputKind::Run, STATE)?;
     let run_state = RunState::from_value(input)?;
     // Many clusters: the payload's `sourceClusterId`, if it is a configured one.
     let settings = &ctx.source()?.for_cluster(run_state.source_cluster_id.as_ref())?;
@@ -127,11 +127,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 }
 
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
-    if run.failure.is_some() {
-        return Err(DrError::invalid_input(
-            "CreateSnapshot has no failure-path behaviour; payload carries `failure`",
-        ));
-    }
+    input::no_failure(run, STATE)?;
     if let Some(c) = &run.source_cluster_id
         && !c.as_str().eq_ignore_ascii_case(settings.cluster_id.as_str())
     {
@@ -726,13 +722,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn handle_describes_the_cluster_in_the_source_region() {
-        let recorder = ts::Recorder::default();
-        // The recorder answers 418: the step fails, but after one call to the source region.
-        let _ = handle(ts::source_context(&recorder), ts::started_run().to_value()).await;
-        let sent = recorder.sent();
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        assert!(sent[0].uri.contains("rds.us-west-2."), "{}", sent[0].uri);
-        assert!(sent[0].body.contains("Action=DescribeDBClusters"), "{}", sent[0].body);
+    async fn handle_snapshots_in_the_source_region_and_checks_copies_in_the_target_region() {
+        let cluster = "<DBClusters><DBCluster><DBClusterIdentifier>orders</DBClusterIdentifier>\
+            <Engine>aurora-postgresql</Engine><Status>available</Status><StorageEncrypted>true</StorageEncrypted>\
+            </DBCluster></DBClusters>";
+        let created =
+            ts::snapshot_xml(SNAPSHOT_ID, ts::SOURCE_SNAPSHOT_ARN, "creating", Some(ts::KMS_KEY_ARN), None);
+        let recorder = ts::Recorder::replying([
+            ts::rds_reply("DescribeDBClusters", cluster),
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+            ts::rds_reply("DescribeDBClusterSnapshots", "<DBClusterSnapshots/>"),
+            ts::rds_reply("DescribeDBClusterSnapshots", "<DBClusterSnapshots/>"),
+            ts::rds_reply("CreateDBClusterSnapshot", &created),
+        ]);
+        let out = handle(ts::source_context(&recorder), ts::started_run().to_value()).await.expect("created");
+        let out = RunState::from_value(out).expect("payload");
+        assert_eq!(out.source_snapshot_id.as_ref().map(|s| s.as_str()), Some(SNAPSHOT_ID));
+        assert_eq!(out.source_snapshot_arn.as_ref().map(|s| s.as_str()), Some(ts::SOURCE_SNAPSHOT_ARN));
+        assert_eq!(out.engine.as_deref(), Some("aurora-postgresql"));
+        let sent: Vec<(bool, &str)> = recorder
+            .sent()
+            .iter()
+            .map(|s| {
+                let action =
+                    ["DescribeDBClusters&", "DescribeDBClusterSnapshots&", "CreateDBClusterSnapshot&"]
+                        .into_iter()
+                        .find(|a| s.body.contains(&format!("Action={a}")))
+                        .unwrap_or("?");
+                (s.uri.contains("rds.us-west-2."), action)
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (true, "DescribeDBClusters&"),
+                (true, "DescribeDBClusterSnapshots&"),
+                (true, "DescribeDBClusterSnapshots&"),
+                (false, "DescribeDBClusterSnapshots&"),
+                (true, "CreateDBClusterSnapshot&"),
+            ],
+            "(in the source region, action) of each call"
+        );
     }
 }

@@ -9,48 +9,41 @@
 //! The copy is made with the source account's client in the target region:
 //! `CopyDBClusterSnapshot(SourceDBClusterSnapshotIdentifier = source ARN,
 //! TargetDBClusterSnapshotIdentifier = source id, KmsKeyId = settings key,
-//! CopyTags = true, Tags = run tags)`. `PreSignedUrl` is only needed for
-//! cross-region copies between AWS GovCloud (US) regions; in commercial
-//! regions the SDK call needs none, so none is sent.
+//! CopyTags = true, Tags = run tags)` ([`rds::copy_snapshot`]).
 //!
 //! Never an unencrypted copy: the copy (from the response, or described when
 //! the response does not say) must be `StorageEncrypted` with the configured
 //! key, else `UnsafeOperation`.
 //!
 //! Errors: `InvalidInput` (payload missing fields, carrying `failure`, or
-//! disagreeing with the settings), `InvalidConfig` (no real key configured),
-//! `Conflict` (a snapshot with the copy's name exists in the target region but
+//! disagreeing with the settings), `Conflict` (a snapshot with the copy's name exists in the target region but
 //! is not this run's copy), `UnsafeOperation` (copy not encrypted with the
 //! key), `QuotaExceeded` (concurrent-copy or snapshot quota; retryable),
 //! `AccessDenied` (the key is not usable), and the other AWS classifications.
 //!
-//! Idempotency: a copy of that name from the same source snapshot, encrypted
-//! with the key, is reused (also when a racing copy answers
-//! `DBClusterSnapshotAlreadyExistsFault`).
+//! Idempotency: this run's copy (its tags, from the same source snapshot,
+//! encrypted with the key) is reused, also when a racing copy answers
+//! `DBClusterSnapshotAlreadyExistsFault` ([`rds::copy_snapshot`]'s one reuse
+//! rule).
 //!
-//! Failure mode (the CleanUpCopy state, payload with `failure`): see
-//! [`clean_up`]; it deletes only this run's unshared copy and its `failed`
-//! source snapshot.
-//!
-//! On the target side the same function serves the `CopyToOwnAccount` state
-//! (target-owned encryption): see [`super::own_copy`].
+//! The failure path's CleanUpCopy state is [`super::clean_up_snapshot`]; the
+//! target side's copy into its own account is [`super::copy_to_own_account`].
 
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDBClusterSnapshotError;
-use aws_sdk_rds::types::DbClusterSnapshot;
 use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
-use crate::ids::{Arn, SnapshotId};
+use crate::ids::Arn;
 use crate::payload::{RunState, agrees, need};
 use crate::rds;
-use crate::settings::{SourceSettings, keys};
+use crate::settings::SourceSettings;
+use crate::steps::input::{self, InputKind};
 
-const STEP: &str = "encrypt_copy";
+/// The state this module serves.
+pub const STATE: &str = "EncryptCopy";
 
 /// Copies (or finds) this run's encrypted copy; see the module doc.
 /// `target_rds` is the source account's client in the target region.
@@ -58,16 +51,20 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     let source_arn = check_input(settings, &run)?;
     let id = need(&run.source_snapshot_id, "sourceSnapshotId")?.clone();
 
-    let copy = match rds::find_cluster_snapshot(target_rds, id.as_str(), false).await? {
-        Some(existing) => {
-            check_reusable(&existing, &id, &source_arn, settings, &run)?;
-            tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, region = %settings.target_region,
-                status = existing.status().unwrap_or_default(), "reusing this run's encrypted copy");
-            existing
-        }
-        None => copy(target_rds, &id, &source_arn, settings, &run).await?,
-    };
-    verify_encrypted(&copy, &id, settings)?;
+    let place = settings.target_region.to_string();
+    let copy = rds::copy_snapshot(
+        target_rds,
+        rds::SnapshotCopy {
+            what: "copy",
+            place: &place,
+            from: &source_arn,
+            id: &id,
+            key: &settings.kms_key_arn,
+            copy_tags: true,
+            run: &run,
+        },
+    )
+    .await?;
 
     let arn = copy
         .db_cluster_snapshot_arn()
@@ -82,119 +79,18 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     Ok(out)
 }
 
-/// The untyped entry: source settings, a client in the target region; on the
-/// target side, the own-copy mode.
+/// The untyped entry: source settings, a client in the target region.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    if matches!(ctx.settings, crate::context::SideSettings::Target(_)) {
-        return super::own_copy::handle(ctx, input).await;
-    }
+    input::expect(&input, InputKind::Run, STATE)?;
     let settings = ctx.source()?;
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
-    if is_failure(&input) {
-        return clean_up(&ctx.aws.rds(), &target_rds, settings, input).await;
-    }
     let run_state = RunState::from_value(input)?;
     Ok(run(&target_rds, settings, run_state).await?.to_value())
 }
 
-/// Failure mode (the CleanUpCopy state): deletes this run's unshared copy
-/// and its failed source snapshot, nothing else. `rds` calls the source
-/// region, `target_rds` the target region. Returns `payload` unchanged.
-///
-/// The payload is read loosely (`runId`, `createdAt`: they name the run's
-/// snapshot, `{prefix}-{cluster}-{stamp}`). Only resources with this run's
-/// tags are deleted: the copy in the target region unless it is already
-/// shared with the target account (the target side may be restoring from
-/// it: kept and logged); the source snapshot only when it ended `failed`
-/// (an available one is a recovery point; one still `creating` cannot be
-/// deleted and is reported by the failure notification).
-pub async fn clean_up(
-    rds: &Client,
-    target_rds: &Client,
-    settings: &SourceSettings,
-    payload: Value,
-) -> DrResult<Value> {
-    let Some(run) = loose_run(&payload) else {
-        tracing::error!(
-            step = STEP,
-            mode = "cleanup",
-            "payload has no usable runId/createdAt; deleting nothing"
-        );
-        return Ok(payload);
-    };
-    let id = crate::steps::create_snapshot::snapshot_id(settings, &run)?;
-    let mut deleted = Vec::new();
-    let mut kept = Vec::new();
-
-    if let Some(copy) = rds::find_cluster_snapshot(target_rds, id.as_str(), false).await? {
-        let status = copy.status().unwrap_or("unknown").to_owned();
-        let target = settings.target_account_id.as_str();
-        if !rds::is_from_run(copy.tag_list(), &run) {
-            kept.push(format!("snapshot {id} in {} (not this run's)", settings.target_region));
-        } else if status == "available"
-            && rds::shared_with(target_rds, id.as_str()).await?.iter().any(|a| a == target)
-        {
-            kept.push(format!("copy {id} (shared with {target}: it may be in use)"));
-        } else {
-            delete_snapshot(target_rds, &id).await?;
-            deleted.push(format!("copy {id} in {} ({status})", settings.target_region));
-        }
-    }
-    if let Some(source) = rds::find_cluster_snapshot(rds, id.as_str(), false).await? {
-        let status = source.status().unwrap_or("unknown").to_owned();
-        if rds::is_from_run(source.tag_list(), &run) && rds::classify_status(&status) == rds::Progress::Failed
-        {
-            delete_snapshot(rds, &id).await?;
-            deleted.push(format!("source snapshot {id} ({status})"));
-        } else {
-            kept.push(format!("source snapshot {id} ({status})"));
-        }
-    }
-    tracing::warn!(step = STEP, mode = "cleanup", run_id = %run.run_id, deleted = ?deleted, kept = ?kept,
-        "failed run cleaned up");
-    Ok(payload)
-}
-
-fn is_failure(input: &Value) -> bool {
-    input.get("failure").is_some_and(|f| !f.is_null())
-}
-
-/// The run of a failure-path payload, from `runId` and `createdAt` alone.
-fn loose_run(input: &Value) -> Option<RunState> {
-    let run_id = input.get("runId")?.as_str()?.parse().ok()?;
-    let created_at = time::OffsetDateTime::parse(
-        input.get("createdAt")?.as_str()?,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()?;
-    Some(RunState::new(run_id, created_at))
-}
-
-async fn delete_snapshot(rds: &Client, id: &SnapshotId) -> DrResult<()> {
-    tracing::info!(step = STEP, mode = "cleanup", snapshot = %id, "deleting snapshot");
-    match rds.delete_db_cluster_snapshot().db_cluster_snapshot_identifier(id.as_str()).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match DrError::from_sdk(&format!("DeleteDBClusterSnapshot {id}"), e) {
-            DrError::NotFound(_) => Ok(()),
-            other => Err(other),
-        },
-    }
-}
-
 /// Checks the payload against the settings; returns the source snapshot ARN.
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<Arn> {
-    if run.failure.is_some() {
-        return Err(DrError::invalid_input(
-            "EncryptCopy has no failure-path behaviour; payload carries `failure`",
-        ));
-    }
-    if settings.kms_key_is_placeholder() {
-        return Err(DrError::InvalidConfig {
-            name: keys::KMS_KEY_ARN.env.into(),
-            problem: "no KMS key is configured; the copy must be encrypted with the key shared with the target account"
-                .into(),
-        });
-    }
+    input::no_failure(run, STATE)?;
     let id = need(&run.source_snapshot_id, "sourceSnapshotId")?;
     let arn = need(&run.source_snapshot_arn, "sourceSnapshotArn")?;
     let bad = |why: String| Err(DrError::invalid_input(format!("sourceSnapshotArn {arn} {why}")));
@@ -212,122 +108,6 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<Arn> {
     Ok(arn.clone())
 }
 
-async fn copy(
-    target_rds: &Client,
-    id: &SnapshotId,
-    source_arn: &Arn,
-    settings: &SourceSettings,
-    run: &RunState,
-) -> DrResult<DbClusterSnapshot> {
-    let context = format!("CopyDBClusterSnapshot {source_arn} -> {}/{id}", settings.target_region);
-    let result = target_rds
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(source_arn.as_str())
-        .target_db_cluster_snapshot_identifier(id.as_str())
-        .kms_key_id(settings.kms_key_arn.as_str())
-        .copy_tags(true)
-        .set_tags(Some(rds::run_tags(run)))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, region = %settings.target_region,
-                kms_key = %settings.kms_key_arn, "encrypted copy started");
-            match out.db_cluster_snapshot {
-                // The response says how the copy is encrypted: verify that.
-                Some(c) if tells_encryption(&c) => Ok(c),
-                // Otherwise verify what RDS lists.
-                _ => rds::find_cluster_snapshot(target_rds, id.as_str(), false).await?.ok_or_else(|| {
-                    DrError::NotFound(format!(
-                        "copy {id} is not listed in {} after its creation",
-                        settings.target_region
-                    ))
-                }),
-            }
-        }
-        Err(e) if copy_exists(&e) => {
-            tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, "copy appeared concurrently; checking it");
-            let conflict = DrError::from_sdk(&context, e);
-            let existing =
-                rds::find_cluster_snapshot(target_rds, id.as_str(), false).await?.ok_or(conflict)?;
-            check_reusable(&existing, id, source_arn, settings, run)?;
-            Ok(existing)
-        }
-        Err(e) => Err(DrError::from_sdk(&context, e)),
-    }
-}
-
-/// An existing snapshot under the copy's name is reused only when it is this
-/// run's copy: from the same source snapshot, encrypted with the key. RDS
-/// names the source of every copy; when a listing does not (emulators), the
-/// copy counts as this run's only if it carries this run's tags.
-fn check_reusable(
-    existing: &DbClusterSnapshot,
-    id: &SnapshotId,
-    source_arn: &Arn,
-    settings: &SourceSettings,
-    run: &RunState,
-) -> DrResult<()> {
-    let same_source = match existing.source_db_cluster_snapshot_arn() {
-        Some(from) => from.eq_ignore_ascii_case(source_arn.as_str()),
-        None => rds::is_from_run(existing.tag_list(), run),
-    };
-    if !same_source {
-        return Err(DrError::Conflict(format!(
-            "snapshot {id} already exists in {} but is not this run's copy of {source_arn} (copied from {})",
-            settings.target_region,
-            existing.source_db_cluster_snapshot_arn().unwrap_or("an unnamed source, without this run's tags")
-        )));
-    }
-    if !is_encrypted_with(existing, &settings.kms_key_arn) {
-        return Err(DrError::Conflict(format!(
-            "snapshot {id} already exists in {} but is not encrypted with {} (key: {})",
-            settings.target_region,
-            settings.kms_key_arn,
-            existing.kms_key_id().unwrap_or("none")
-        )));
-    }
-    Ok(())
-}
-
-fn verify_encrypted(copy: &DbClusterSnapshot, id: &SnapshotId, settings: &SourceSettings) -> DrResult<()> {
-    if is_encrypted_with(copy, &settings.kms_key_arn) {
-        return Ok(());
-    }
-    tracing::error!(step = STEP, snapshot = %id, region = %settings.target_region,
-        storage_encrypted = ?copy.storage_encrypted(), kms_key = copy.kms_key_id().unwrap_or_default(),
-        "copy is not encrypted with the configured key; it will not be shared");
-    Err(DrError::Unsafe(format!(
-        "copy {id} in {} is not encrypted with {} (storage encrypted: {:?}, key: {}); it must not be shared",
-        settings.target_region,
-        settings.kms_key_arn,
-        copy.storage_encrypted(),
-        copy.kms_key_id().unwrap_or("none")
-    )))
-}
-
-/// Whether a copy's description says how it is encrypted (RDS's does;
-/// when it does not, the copy is described again).
-pub(crate) fn tells_encryption(copy: &DbClusterSnapshot) -> bool {
-    copy.storage_encrypted().is_some_and(|enc| !enc || copy.kms_key_id().is_some())
-}
-
-/// Whether CopyDBClusterSnapshot failed because a snapshot of that name
-/// exists (say, a racing copy).
-pub(crate) fn copy_exists(e: &SdkError<CopyDBClusterSnapshotError>) -> bool {
-    e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault())
-        || e.code() == Some("DBClusterSnapshotAlreadyExistsFault")
-}
-
-pub(crate) fn is_encrypted_with(snap: &DbClusterSnapshot, key: &Arn) -> bool {
-    snap.storage_encrypted() == Some(true) && snap.kms_key_id().is_some_and(|k| same_key(k, key))
-}
-
-/// RDS reports the key as its ARN; accept the bare key id too.
-pub(crate) fn same_key(reported: &str, key: &Arn) -> bool {
-    reported == key.as_str() || key.resource().strip_prefix("key/") == Some(reported)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -337,6 +117,7 @@ mod tests {
         CopyDBClusterSnapshotError, CopyDbClusterSnapshotInput, CopyDbClusterSnapshotOutput,
     };
     use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDBClusterSnapshotsError;
+    use aws_sdk_rds::types::DbClusterSnapshot;
     use aws_sdk_rds::types::error::SnapshotQuotaExceededFault;
     use aws_smithy_mocks::{Rule, mock};
 
@@ -425,11 +206,14 @@ mod tests {
         let mut no_source = ts::copy("available");
         no_source.source_db_cluster_snapshot_arn = None;
         no_source.tag_list = Some(ts::managed_tags("run-0"));
+        let mut other_run = ts::copy("available");
+        other_run.tag_list = Some(ts::managed_tags("run-9"));
         let mut other_key = ts::copy("available");
         other_key.kms_key_id = Some("arn:aws:kms:us-west-1:111111111111:key/other".into());
         for (existing, want) in [
             (other_source, "someone-elses"),
-            (no_source, "without this run's tags"),
+            (no_source, "run-id tag: run-0"),
+            (other_run, "run-id tag: run-9"),
             (other_key, "key/other"),
             (unencrypted(), "not encrypted"),
         ] {
@@ -555,29 +339,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_match_by_arn_or_bare_id() {
-        let key: Arn = KMS_KEY_ARN.parse().expect("arn");
-        assert!(same_key(KMS_KEY_ARN, &key));
-        assert!(same_key("0f0e0d0c-0000-4000-8000-000000000001", &key));
-        assert!(!same_key("0f0e0d0c", &key));
-        assert!(!same_key("arn:aws:kms:us-west-1:111111111111:key/other", &key));
-    }
-
     #[tokio::test]
     async fn handle_copies_with_a_client_in_the_target_region() {
-        let recorder = ts::Recorder::default();
-        let _ = handle(ts::source_context(&recorder), created_run().to_value()).await;
-        let sent = recorder.sent();
-        assert!(!sent.is_empty());
-        assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
-        assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
+        let copy = ts::snapshot_xml(
+            SNAPSHOT_ID,
+            TARGET_SNAPSHOT_ARN,
+            "copying",
+            Some(KMS_KEY_ARN),
+            Some(SOURCE_SNAPSHOT_ARN),
+        );
+        let recorder = ts::Recorder::replying([
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+            ts::rds_reply("CopyDBClusterSnapshot", &copy),
+        ]);
+        let out = handle(ts::source_context(&recorder), created_run().to_value()).await.expect("copied");
+        let mut want = created_run();
+        want.target_snapshot_id = Some(SNAPSHOT_ID.parse().expect("id"));
+        want.target_snapshot_arn = Some(TARGET_SNAPSHOT_ARN.parse().expect("arn"));
+        assert_eq!(RunState::from_value(out).expect("payload"), want);
+        ts::assert_copied_in_the_target_region(&recorder.sent(), "111111111111");
 
-        // The target side is the own-copy mode (`own_copy`); without a target key it sends nothing.
+        // Not a state of the target side, and never a failure path's.
         let recorder = ts::Recorder::default();
-        let out =
-            handle(ts::target_context(&recorder), created_run().to_value()).await.expect("own copy off");
-        assert_eq!(out, created_run().to_value());
+        let err = handle(ts::target_context(&recorder), created_run().to_value()).await.expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig", "{err}");
+        let mut failed = created_run().to_value();
+        failed["failure"] = serde_json::json!({"Error": "X", "Cause": ""});
+        let err = handle(ts::source_context(&recorder), failed).await.expect_err("failure path");
+        assert_eq!(err.asl_name(), "InvalidInput", "{err}");
         assert!(recorder.sent().is_empty());
     }
 }

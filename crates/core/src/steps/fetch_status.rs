@@ -46,6 +46,18 @@ use crate::ids::InstanceId;
 use crate::payload::{RunState, agrees, need};
 use crate::rds::{self, Progress};
 use crate::settings::{SourceSettings, TargetSettings, keys};
+use crate::steps::input::{self, InputKind};
+
+/// The states this module serves: every wait of both machines.
+pub const STATES: [&str; 7] = [
+    "WaitForSourceSnapshot",
+    "WaitForTargetSnapshot",
+    "WaitForSharedSnapshot",
+    "WaitForOwnCopy",
+    "WaitForTempCluster",
+    "WaitForTempInstances",
+    "WaitForSwappedCluster",
+];
 
 const STEP: &str = "fetch_status";
 
@@ -111,11 +123,7 @@ pub async fn run(
     input: FetchStatusInput,
 ) -> DrResult<ResourceStatus> {
     let run = &input.run;
-    if run.failure.is_some() {
-        return Err(DrError::invalid_input(
-            "FetchStatus has no failure-path behaviour; payload carries `failure`",
-        ));
-    }
+    input::no_failure(run, "FetchStatus")?;
     let result = match (input.wait_for, side) {
         (WaitFor::SourceSnapshot, SideSettingsRef::Source(s)) => source_snapshot(rds, s, run).await,
         (WaitFor::TargetSnapshot, SideSettingsRef::Source(s)) => target_snapshot(rds, s, run).await,
@@ -143,6 +151,7 @@ pub async fn run(
 
 /// The untyped entry: picks the side's settings and the region's client.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    input::expect(&input, InputKind::Run, "a Wait* state")?;
     let input = parse_input(input)?;
     let status = if input.wait_for.on_source_side() {
         let settings = ctx.source()?;

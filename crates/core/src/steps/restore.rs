@@ -44,6 +44,10 @@ use crate::ids::{Arn, ClusterId};
 use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::{TargetSettings, keys};
+use crate::steps::input::{self, InputKind};
+
+/// The state this module serves.
+pub const STATE: &str = "Restore";
 
 /// Restores the temporary cluster (or adopts this run's earlier restore).
 pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> DrResult<RunState> {
@@ -162,6 +166,7 @@ fn adopt(cluster: &DbCluster, temp: &ClusterId, run: &RunState) -> DrResult<()> 
 
 /// Lambda / local-engine entry: RunState in, RunState out.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
     let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;

@@ -33,7 +33,11 @@ use crate::ids::{ClusterId, InstanceId};
 use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::swap::same_id;
+use crate::steps::input::{self, InputKind};
+use crate::steps::names::same_id;
+
+/// The state this module serves.
+pub const STATE: &str = "RestoreInstance";
 
 /// Creates the temporary cluster's instances (or adopts this run's).
 pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> DrResult<RunState> {
@@ -121,6 +125,7 @@ fn adopt(instance: &DbInstance, id: &InstanceId, temp: &ClusterId, run: &RunStat
 
 /// Lambda / local-engine entry: RunState in, RunState out.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
     let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;

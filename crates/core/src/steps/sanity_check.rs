@@ -13,8 +13,9 @@
 //! 1. `DescribeDBClusters` of `EXISTING_CLUSTER_ID`: the cluster must carry
 //!    this run's tags (it is the restored one Swap put there; anything else
 //!    is a `Conflict`, nothing probed) and be `available`
-//!    (`ResourceNotReady` otherwise). Its writer endpoint and port are the
-//!    probe target, unless `SANITY_ENDPOINT_OVERRIDE` names another.
+//!    (`ResourceNotReady` otherwise). Where the probes connect comes from the
+//!    context's [`ProbeTarget`]: deployed, the writer endpoint and port
+//!    RDS reports ([`probe::WriterEndpoint`]).
 //! 2. `GetSecretValue` of the secret: JSON with `username` and `password`
 //!    (and `dbname`, used when `SANITY_DATABASE` is unset), as RDS writes
 //!    its secrets. A secret of another shape is `InvalidConfig`; its content
@@ -24,9 +25,14 @@
 //!    (the recovery point; `createdAt` when the payload lacks it) and
 //!    `SANITY_RPO_SECONDS`.
 //!
-//! Errors: `SanityCheckFailed` (fatal) when any probe fails, its message
-//! listing every probe's result; `Conflict`, `NotFound`, `ResourceNotReady`,
-//! `InvalidConfig`, `InvalidInput`, and the classified SDK errors.
+//! Errors, each message listing every probe's result:
+//! - `SanityCheckUnreachable` (retryable; the state machine tries once more
+//!   after 30 s) when no connection could be opened: a just-renamed endpoint
+//!   may not answer yet;
+//! - `SanityCheckFailed` (fatal) when the server answered and a probe
+//!   failed: wrong data, or a refused login, database or query;
+//! - `Conflict`, `NotFound`, `ResourceNotReady`, `InvalidConfig`,
+//!   `InvalidInput`, and the classified SDK errors.
 //!
 //! Idempotency: the step only reads (the probe session is read-only), so a
 //! retry repeats the same checks.
@@ -40,9 +46,13 @@ use serde_json::Value;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::payload::RunState;
-use crate::probe::{self, DbEngine, Login, Plan, ProbeResult};
+use crate::probe::{self, DbEngine, Login, Plan, ProbeResult, ProbeTarget};
 use crate::rds;
 use crate::settings::{TargetSettings, keys};
+use crate::steps::input::{self, InputKind};
+
+/// The state this module serves.
+pub const STATE: &str = "SanityCheck";
 
 const STEP: &str = "sanity_check";
 
@@ -72,13 +82,15 @@ struct SecretLogin {
     dbname: Option<String>,
 }
 
-/// Probes the cluster under the existing name.
+/// Probes the cluster under the existing name, where `target` says it listens.
 pub async fn run(
     rds_client: &aws_sdk_rds::Client,
     secrets: &aws_sdk_secretsmanager::Client,
+    target: &dyn ProbeTarget,
     settings: &TargetSettings,
     run: &RunState,
 ) -> DrResult<SanityReport> {
+    input::no_failure(run, STATE)?;
     let sanity = &settings.sanity;
     let existing = &settings.existing_cluster_id;
     let Some(secret_arn) = &sanity.secret_arn else {
@@ -118,19 +130,9 @@ pub async fn run(
         )));
     }
     rds::require_ready(&format!("cluster {existing}"), cluster.status().unwrap_or("unknown"))?;
-    let (host, port) = match &sanity.endpoint_override {
-        Some(hp) => (hp.host.clone(), hp.port),
-        None => {
-            let host = cluster.endpoint().filter(|h| !h.is_empty()).ok_or_else(|| {
-                DrError::not_ready(format!("writer endpoint of cluster {existing}"), "not yet published")
-            })?;
-            let port = cluster.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(match engine {
-                DbEngine::Postgres => 5432,
-                DbEngine::Mysql => 3306,
-            });
-            (host.to_owned(), port)
-        }
-    };
+    let probe::HostPort { host, port } = target.endpoint(&cluster, engine).ok_or_else(|| {
+        DrError::not_ready(format!("writer endpoint of cluster {existing}"), "not yet published")
+    })?;
 
     let login = read_secret(secrets, secret_arn.as_str()).await?;
     let login = Login {
@@ -170,10 +172,13 @@ pub async fn run(
             reason: None,
         })
     } else {
-        Err(DrError::SanityCheckFailed {
-            cluster: format!("{existing} ({endpoint})"),
-            results: results.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-        })
+        let cluster = format!("{existing} ({endpoint})");
+        let listed = results.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        if probe::unreachable(&results) {
+            Err(DrError::SanityCheckUnreachable { cluster, results: listed })
+        } else {
+            Err(DrError::SanityCheckFailed { cluster, results: listed })
+        }
     }
 }
 
@@ -200,11 +205,13 @@ async fn read_secret(secrets: &aws_sdk_secretsmanager::Client, arn: &str) -> DrR
 
 /// Lambda / local-engine entry: RunState in, [`SanityReport`] out.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    let source = input.get("sourceClusterId").and_then(Value::as_str);
-    let settings = &ctx.target()?.for_source(source)?;
+    input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
+    // Many clusters: the names of the payload's source cluster's pair.
+    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
     let aws = ctx.aws.in_region(&settings.region);
-    let report = self::run(&aws.rds(), &aws.secretsmanager(), settings, &run).await?;
+    let report =
+        self::run(&aws.rds(), &aws.secretsmanager(), ctx.probe_target.as_ref(), settings, &run).await?;
     Ok(serde_json::to_value(report)?)
 }
 
@@ -215,7 +222,8 @@ mod tests {
     use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
-    use crate::settings::{Origin, Reader};
+    use crate::probe::WriterEndpoint;
+    use crate::settings::Reader;
     use crate::steps::target_support::*;
 
     const SECRET: &str = "arn:aws:secretsmanager:us-west-1:222222222222:secret:aurora-dr-sanity-AbCdEf";
@@ -240,6 +248,20 @@ mod tests {
         (s, r.into_errors())
     }
 
+    /// Probes connect to `endpoint` whatever RDS reports (as a local drill's do).
+    #[derive(Debug)]
+    struct Fixed(probe::HostPort);
+
+    impl ProbeTarget for Fixed {
+        fn endpoint(&self, _: &aws_sdk_rds::types::DbCluster, _: DbEngine) -> Option<probe::HostPort> {
+            Some(self.0.clone())
+        }
+    }
+
+    fn fixed(endpoint: &str) -> Fixed {
+        Fixed(endpoint.parse().expect("host:port"))
+    }
+
     fn with_sanity(extra: &[(&str, &str)]) -> TargetSettings {
         let (s, errors) = read(extra);
         assert!(errors.is_empty(), "{errors:?}");
@@ -251,107 +273,20 @@ mod tests {
         std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
     }
 
-    #[test]
-    fn settings_parse_from_env_and_toml() {
-        let t = with_sanity(&[
-            ("SANITY_SECRET_ARN", SECRET),
-            ("SANITY_DATABASE", "orders"),
-            ("SANITY_QUERY", "SELECT 1 FROM orders LIMIT 1"),
-            ("SANITY_MIN_ROWS", "orders=10, sales.items=1"),
-            ("SANITY_FRESHNESS", "orders.updated_at"),
-            ("SANITY_RPO_SECONDS", "3600"),
-            ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:5433"),
-            ("SANITY_TLS", "disable"),
-            ("SANITY_TIMEOUT_SECONDS", "5"),
-        ]);
-        let s = &t.sanity;
-        assert!(s.enabled());
-        assert_eq!(s.database.as_deref(), Some("orders"));
-        assert_eq!(
-            s.min_rows.iter().map(|m| (m.table.to_string(), m.min)).collect::<Vec<_>>(),
-            [("orders".to_owned(), 10), ("sales.items".to_owned(), 1)]
-        );
-        assert_eq!(s.freshness.as_ref().map(ToString::to_string).as_deref(), Some("orders.updated_at"));
-        assert_eq!((s.rpo_seconds, s.timeout_seconds), (Some(3600), 5));
-        assert_eq!(s.endpoint_override.as_ref().map(ToString::to_string).as_deref(), Some("127.0.0.1:5433"));
-        assert_eq!(s.tls, probe::TlsMode::Disable);
-
-        // Off by default; TLS required by default.
-        let off = settings();
-        assert!(!off.sanity.enabled());
-        assert_eq!(off.sanity.tls, probe::TlsMode::Require);
-        assert_eq!(off.sanity.timeout_seconds, 10);
-
-        // TOML names the same settings target.sanity_*.
-        let origin = Origin::Toml(
-            [("target.sanity_min_rows", "orders=x"), ("target.sanity_tls", "maybe")]
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        );
-        let mut r = Reader::new(&origin);
-        let _ = TargetSettings::read(&mut r);
-        let names: Vec<String> = r.into_errors().into_iter().map(|e| e.name).collect();
-        assert!(names.contains(&"target.sanity_min_rows".to_owned()), "{names:?}");
-        assert!(names.contains(&"target.sanity_tls".to_owned()), "{names:?}");
-    }
-
-    #[test]
-    fn each_bad_sanity_setting_is_named_with_its_rule() {
-        // (extra settings, the setting named, a word of its rule)
-        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
-        let cases: &[Case] = &[
-            (&[("SANITY_SECRET_ARN", "not-an-arn")], "SANITY_SECRET_ARN", "ARN"),
-            (
-                &[("SANITY_SECRET_ARN", "arn:aws:sns:us-west-1:222222222222:topic")],
-                "SANITY_SECRET_ARN",
-                "secretsmanager",
-            ),
-            (
-                &[("SANITY_SECRET_ARN", "arn:aws:secretsmanager:us-west-2:222222222222:secret:x")],
-                "SANITY_SECRET_ARN",
-                "target region",
-            ),
-            (
-                &[("SANITY_SECRET_ARN", "arn:aws:secretsmanager:us-west-1:111111111111:secret:x")],
-                "SANITY_SECRET_ARN",
-                "target account",
-            ),
-            (&[("SANITY_MIN_ROWS", "orders")], "SANITY_MIN_ROWS", "table=count"),
-            (&[("SANITY_MIN_ROWS", "orders;drop=1")], "SANITY_MIN_ROWS", "ASCII letters"),
-            (&[("SANITY_FRESHNESS", "updated_at")], "SANITY_FRESHNESS", "table.column"),
-            (&[("SANITY_FRESHNESS", "orders.updated_at")], "SANITY_RPO_SECONDS", "required"),
-            (&[("SANITY_RPO_SECONDS", "60")], "SANITY_RPO_SECONDS", "only used with SANITY_FRESHNESS"),
-            (
-                &[("SANITY_FRESHNESS", "orders.updated_at"), ("SANITY_RPO_SECONDS", "0")],
-                "SANITY_RPO_SECONDS",
-                "whole number",
-            ),
-            (&[("SANITY_ENDPOINT_OVERRIDE", "localhost")], "SANITY_ENDPOINT_OVERRIDE", "HOST:PORT"),
-            (&[("SANITY_TLS", "prefer")], "SANITY_TLS", "disable, require or verify-full"),
-            (&[("SANITY_TLS", "verify-full")], "SANITY_TLS_CA_FILE", "required"),
-            (&[("SANITY_TLS_CA_FILE", "/ca.pem")], "SANITY_TLS_CA_FILE", "only used"),
-            (&[("SANITY_TIMEOUT_SECONDS", "0")], "SANITY_TIMEOUT_SECONDS", "from 1 to 60"),
-        ];
-        for (extra, key, rule) in cases {
-            let (_, errors) = read(extra);
-            assert!(
-                errors.iter().any(|e| e.name == *key && e.problem.contains(rule)),
-                "{extra:?}: want {key} {rule:?} in {errors:?}"
-            );
-        }
-    }
-
     #[tokio::test]
     async fn without_a_secret_the_step_is_a_no_op_that_reports_skipped() {
         // Clients without rules: any call would fail the test.
-        let report = run(&rds(&[]), &secrets(&[]), &settings(), &target_run()).await.expect("skipped");
+        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &settings(), &target_run())
+            .await
+            .expect("skipped");
         assert_eq!(report.status, "skipped");
         assert_eq!(report.reason.as_deref(), Some("SANITY_SECRET_ARN is not set"));
         assert!(report.probes.is_empty());
 
         let configured = with_sanity(&[("SANITY_QUERY", "SELECT 1")]);
-        let report = run(&rds(&[]), &secrets(&[]), &configured, &target_run()).await.expect("skipped");
+        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &configured, &target_run())
+            .await
+            .expect("skipped");
         assert_eq!(report.status, "skipped");
         assert!(report.reason.as_deref().is_some_and(|r| r.contains("probes are configured")), "{report:?}");
     }
@@ -362,19 +297,20 @@ mod tests {
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
         let describe = describe_cluster(E, Some(cluster(E, "available", earlier_run(), &["orders-dr-1"])));
         let secret = secret_value(r#"{"username":"u","password":"p"}"#);
-        let err =
-            run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state).await.expect_err("conflict");
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
+            .await
+            .expect_err("conflict");
         assert_eq!(err.asl_name(), "Conflict", "{err}");
         assert_eq!(secret.num_calls(), 0, "the secret is not read");
 
         let describe = describe_cluster(E, None);
-        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("not found");
         assert_eq!(err.asl_name(), "NotFound", "{err}");
 
         let describe = describe_cluster(E, Some(cluster(E, "renaming", ours(&run_state), &["orders-dr-1"])));
-        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("not ready");
         assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
@@ -394,21 +330,21 @@ mod tests {
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
         let throttled_describe =
             mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(throttled);
-        let err = run(&rds(&[&throttled_describe]), &secrets(&[]), &settings, &run_state)
+        let err = run(&rds(&[&throttled_describe]), &secrets(&[]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("throttled");
         assert_eq!(err.asl_name(), "Throttled", "{err}");
         assert!(err.is_retryable());
 
-        let settings =
-            with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:1")]);
         let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
         for (code, want) in
             [("ResourceNotFoundException", "NotFound"), ("AccessDeniedException", "AccessDenied")]
         {
             let secret = secrets_fault(code);
-            let err =
-                run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state).await.expect_err(code);
+            let target = fixed("127.0.0.1:1");
+            let err = run(&rds(&[&describe]), &secrets(&[&secret]), &target, &settings, &run_state)
+                .await
+                .expect_err(code);
             assert_eq!(err.asl_name(), want, "{code}: {err}");
         }
     }
@@ -416,11 +352,10 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_secret_is_invalid_config_without_its_content() {
         let run_state = target_run();
-        let settings =
-            with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_ENDPOINT_OVERRIDE", "127.0.0.1:1")]);
+        let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
         let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
         let secret = secret_value(r#"{"user":"u","pass":"s3cr3t-value"}"#);
-        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &fixed("127.0.0.1:1"), &settings, &run_state)
             .await
             .expect_err("invalid secret");
         assert_eq!(err.asl_name(), "InvalidConfig", "{err}");
@@ -429,23 +364,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_probe_is_sanity_check_failed_with_every_result() {
+    async fn no_connection_is_sanity_check_unreachable_with_every_result() {
         let run_state = target_run();
         let port = closed_port();
         let endpoint = format!("127.0.0.1:{port}");
         let settings = with_sanity(&[
             ("SANITY_SECRET_ARN", SECRET),
-            ("SANITY_ENDPOINT_OVERRIDE", Box::leak(endpoint.clone().into_boxed_str())),
             ("SANITY_TLS", "disable"),
             ("SANITY_MIN_ROWS", "orders=1"),
         ]);
         let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
         let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
-        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &fixed(&endpoint), &settings, &run_state)
             .await
             .expect_err("probe fails");
-        assert_eq!(err.asl_name(), "SanityCheckFailed");
-        assert!(!err.is_retryable());
+        assert_eq!(err.asl_name(), "SanityCheckUnreachable", "{err}");
+        assert!(err.is_retryable(), "a just-renamed endpoint may answer a moment later");
         let text = err.to_string();
         assert!(text.contains(&format!("orders-dr ({endpoint})")), "{text}");
         assert!(text.contains("connectivity FAILED"), "{text}");
@@ -468,9 +402,10 @@ mod tests {
             .build();
         let describe = describe_cluster(E, Some(described));
         let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
-        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &settings, &run_state)
+        let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("nothing listens there");
+        assert_eq!(err.asl_name(), "SanityCheckUnreachable", "{err}");
         assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 }

@@ -34,6 +34,10 @@ use crate::ids::{Arn, SnapshotId};
 use crate::payload::{RunState, agrees, need};
 use crate::rds;
 use crate::settings::SourceSettings;
+use crate::steps::input::{self, InputKind};
+
+/// The state this module serves.
+pub const STATE: &str = "Share";
 
 const STEP: &str = "share";
 /// The snapshot attribute that lists who may restore it.
@@ -107,6 +111,7 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
 
 /// The untyped entry: source settings, a client in the target region.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    input::expect(&input, InputKind::Run, STATE)?;
     let settings = ctx.source()?;
     let run_state = RunState::from_value(input)?;
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
@@ -114,9 +119,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 }
 
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
-    if run.failure.is_some() {
-        return Err(DrError::invalid_input("Share has no failure-path behaviour; payload carries `failure`"));
-    }
+    input::no_failure(run, STATE)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
     agrees(run.target_account_id.as_ref(), &settings.target_account_id, "target account", "shares with")?;
     agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
@@ -322,11 +325,14 @@ mod tests {
         let quota = mock!(Client::modify_db_cluster_snapshot_attribute).then_error(|| {
             ModifyDBClusterSnapshotAttributeError::generic(ts::meta("SharedSnapshotQuotaExceeded"))
         });
-        for (modify, want) in [(busy, "ResourceNotReady"), (quota, "AccessDenied")] {
+        // Sharing with more accounts than a manual snapshot allows is a limit,
+        // not a missing permission, and waiting does not lift it.
+        for (modify, want) in [(busy, "ResourceNotReady"), (quota, "LimitExceeded")] {
             let (find, before) = (ts::snapshot_listed(ts::copy("available")), described(&[]));
             let rds = ts::rds(&[&find, &before, &modify]);
             let err = run(&rds, &source_settings(), finished_source_run()).await.expect_err(want);
             assert_eq!(err.asl_name(), want);
+            assert_eq!(err.is_retryable(), want == "ResourceNotReady", "{err}");
         }
     }
 
@@ -372,11 +378,42 @@ mod tests {
 
     #[tokio::test]
     async fn handle_shares_with_a_client_in_the_target_region() {
-        let recorder = ts::Recorder::default();
-        let _ = handle(ts::source_context(&recorder), finished_source_run().to_value()).await;
+        let copy = ts::snapshot_xml(
+            ts::SNAPSHOT_ID,
+            ts::TARGET_SNAPSHOT_ARN,
+            "available",
+            Some(ts::KMS_KEY_ARN),
+            Some(ts::SOURCE_SNAPSHOT_ARN),
+        );
+        let attributes = |accounts: &str| {
+            format!(
+                "<DBClusterSnapshotAttributesResult><DBClusterSnapshotIdentifier>{}</DBClusterSnapshotIdentifier>\
+                 <DBClusterSnapshotAttributes><DBClusterSnapshotAttribute><AttributeName>restore</AttributeName>\
+                 <AttributeValues>{accounts}</AttributeValues></DBClusterSnapshotAttribute>\
+                 </DBClusterSnapshotAttributes></DBClusterSnapshotAttributesResult>",
+                ts::SNAPSHOT_ID
+            )
+        };
+        let recorder = ts::Recorder::replying([
+            ts::rds_reply(
+                "DescribeDBClusterSnapshots",
+                &format!("<DBClusterSnapshots>{copy}</DBClusterSnapshots>"),
+            ),
+            ts::rds_reply("DescribeDBClusterSnapshotAttributes", &attributes("")),
+            ts::rds_reply(
+                "ModifyDBClusterSnapshotAttribute",
+                &attributes("<AttributeValue>222222222222</AttributeValue>"),
+            ),
+        ]);
+        let out =
+            handle(ts::source_context(&recorder), finished_source_run().to_value()).await.expect("shared");
+        assert_eq!(out, finished_source_run().to_value(), "the payload passes through");
         let sent = recorder.sent();
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        assert!(sent[0].uri.contains("rds.us-west-1."), "{}", sent[0].uri);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
+        assert!(sent[2].body.contains("Action=ModifyDBClusterSnapshotAttribute"), "{}", sent[2].body);
+        assert!(sent[2].body.contains("AttributeName=restore"), "{}", sent[2].body);
+        assert!(sent[2].body.contains("ValuesToAdd.AttributeValue.1=222222222222"), "{}", sent[2].body);
 
         let recorder = ts::Recorder::default();
         let err = handle(ts::source_context(&recorder), serde_json::json!({"runId": "run-1"}))

@@ -30,17 +30,13 @@
 //! final snapshot `{old}-final`; otherwise none is taken. Idempotent: gone or
 //! `deleting` resources count as done.
 //!
-//! # Failure mode (the CleanUpTempCluster state)
-//! Input: any payload with `failure` (only `runId` is read). Unless
-//! `KEEP_FAILED_TEMP_CLUSTER`, deletes the temporary instances (`TI[k]`) and
-//! the temporary cluster (`T`) when they exist under those ids and carry this
-//! run's tags; anything else is kept and logged (a cluster still holding
-//! instances that are not deleted here is kept too). Output: the payload unchanged.
+//!
+//! The failure path's CleanUpTempCluster state is [`super::clean_up_temp_cluster`].
 
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_rds::types::Tag;
 use serde_json::Value;
 
 use crate::context::StepContext;
@@ -49,10 +45,15 @@ use crate::metrics;
 use crate::payload::{RunState, SwapRecord, need};
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::swap::{is_failure, loose_run_id, old_cluster_id, same_id};
+use crate::steps::input::{self, InputKind};
+use crate::steps::names::{old_cluster_id, same_id};
+
+/// The state this module serves.
+pub const STATE: &str = "Terminate";
 
 /// Deletes the previous copy recorded by Swap.
 pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrResult<RunState> {
+    input::no_failure(&run, STATE)?;
     let record = need(&run.swap, "swap")?;
     let existing = &settings.existing_cluster_id;
     if !same_id(record.existing_cluster_id.as_str(), existing.as_str()) {
@@ -111,10 +112,15 @@ pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrRe
                     i.db_cluster_identifier().unwrap_or("none")
                 )));
             }
-            Some(_) => delete_db_instance(rds, id.as_str(), &run.run_id).await?,
+            Some(_) => {
+                tracing::info!(step = "terminate", run_id = %run.run_id, instance = %id, "deleting instance");
+                rds::delete_instance(rds, id.as_str()).await?
+            }
         }
     }
-    delete_db_cluster(rds, &cluster, old.as_str(), settings.final_snapshot, &run.run_id).await?;
+    tracing::info!(step = "terminate", run_id = %run.run_id, cluster = %old,
+        final_snapshot = settings.final_snapshot, "deleting cluster");
+    rds::delete_cluster(rds, &cluster, old.as_str(), settings.final_snapshot).await?;
     Ok(run)
 }
 
@@ -173,136 +179,17 @@ fn run_tag(tags: &[Tag]) -> &str {
     rds::tag_value(tags, rds::TAG_RUN_ID).unwrap_or("none")
 }
 
-async fn delete_db_instance(rds: &Client, id: &str, run_id: &crate::ids::RunId) -> DrResult<()> {
-    tracing::info!(step = "terminate", run_id = %run_id, instance = %id, "deleting instance");
-    match rds.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(true).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match DrError::from_sdk(&format!("DeleteDBInstance {id}"), e) {
-            DrError::NotFound(_) => Ok(()),
-            other => Err(other),
-        },
-    }
-}
-
-async fn delete_db_cluster(
-    rds: &Client,
-    cluster: &DbCluster,
-    id: &str,
-    final_snapshot: bool,
-    run_id: &crate::ids::RunId,
-) -> DrResult<()> {
-    if cluster.deletion_protection() == Some(true) {
-        tracing::info!(step = "terminate", run_id = %run_id, cluster = %id, "turning deletion protection off");
-        rds.modify_db_cluster()
-            .db_cluster_identifier(id)
-            .deletion_protection(false)
-            .apply_immediately(true)
-            .send()
-            .await
-            .map_err(|e| DrError::from_sdk(&format!("ModifyDBCluster {id} (deletion protection off)"), e))?;
-    }
-    let mut req = rds.delete_db_cluster().db_cluster_identifier(id);
-    req = if final_snapshot {
-        req.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{id}-final"))
-    } else {
-        req.skip_final_snapshot(true)
-    };
-    tracing::info!(step = "terminate", run_id = %run_id, cluster = %id, final_snapshot, "deleting cluster");
-    match req.send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match DrError::from_sdk(&format!("DeleteDBCluster {id}"), e) {
-            DrError::NotFound(_) => Ok(()),
-            other => Err(other),
-        },
-    }
-}
-
-fn carries_run(tags: &[Tag], run_id: &str) -> bool {
-    rds::is_managed(tags) && rds::tag_value(tags, rds::TAG_RUN_ID) == Some(run_id)
-}
-
-/// Failure mode: deletes this run's temporary cluster and instances. Returns
-/// `payload` unchanged.
-pub async fn clean_up(rds: &Client, settings: &TargetSettings, payload: Value) -> DrResult<Value> {
-    let temp = &settings.temp_cluster_id;
-    if settings.keep_failed_temp_cluster {
-        tracing::info!(step = "terminate", mode = "cleanup", cluster = %temp, "KEEP_FAILED_TEMP_CLUSTER: keeping it");
-        return Ok(payload);
-    }
-    let Some(run_id) = loose_run_id(&payload) else {
-        tracing::error!(
-            step = "terminate",
-            mode = "cleanup",
-            "payload has no usable runId; deleting nothing"
-        );
-        return Ok(payload);
-    };
-    let run_id_str = run_id.as_str();
-    let mut deleted: Vec<String> = Vec::new();
-    let mut kept: Vec<String> = Vec::new();
-    let mut ours_instances: Vec<String> = Vec::new();
-    for ti in settings.temp_instance_ids() {
-        match rds::find_instance(rds, ti.as_str()).await? {
-            None => {}
-            Some(i) if !carries_run(i.tag_list(), run_id_str) => {
-                kept.push(format!("instance {ti} (not this run's)"));
-            }
-            Some(i) => {
-                if i.db_instance_status() != Some("deleting") {
-                    delete_db_instance(rds, ti.as_str(), &run_id).await?;
-                }
-                deleted.push(format!("instance {ti}"));
-                ours_instances.push(ti.to_string());
-            }
-        }
-    }
-    match rds::find_cluster(rds, temp.as_str()).await? {
-        None => {}
-        Some(c) if !carries_run(c.tag_list(), run_id_str) => {
-            kept.push(format!("cluster {temp} (not this run's)"))
-        }
-        Some(c) => {
-            let others: Vec<&str> = c
-                .db_cluster_members()
-                .iter()
-                .filter_map(|m| m.db_instance_identifier())
-                .filter(|m| !ours_instances.iter().any(|o| same_id(o, m)))
-                .collect();
-            if !others.is_empty() {
-                kept.push(format!(
-                    "cluster {temp} (holds instances not deleted here: {})",
-                    others.join(", ")
-                ));
-            } else {
-                if c.status() != Some("deleting") {
-                    delete_db_cluster(rds, &c, temp.as_str(), false, &run_id).await?;
-                }
-                deleted.push(format!("cluster {temp}"));
-            }
-        }
-    }
-    tracing::info!(step = "terminate", mode = "cleanup", run_id = %run_id, deleted = ?deleted, kept = ?kept, "temporary cluster cleaned up");
-    Ok(payload)
-}
-
-/// Lambda / local-engine entry: normal mode, or failure mode when the
-/// payload carries `failure`; the target machine's `ApplyRetention` state
-/// (input `{"mode": "retention", ...}`) is [`super::retention`].
+/// Lambda / local-engine entry of the Terminate state.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
-    if super::retention::is_retention_input(&input) {
-        return super::retention::handle(ctx, input).await;
-    }
     let started = std::time::Instant::now();
-    // Many clusters: the names of the payload's source cluster's pair.
-    let (settings, rds) = super::target_rds(&ctx, input.get("sourceClusterId").and_then(Value::as_str))?;
-    if is_failure(&input) {
-        return clean_up(&rds, &settings, input).await;
-    }
+    input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
+    // Many clusters: the names of the payload's source cluster's pair.
+    let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
     let out = self::run(&rds, &settings, run).await?;
     // The DR cluster now serves the snapshot's data: the achieved RPO.
     metrics::restored(&out, time::OffsetDateTime::now_utc()).emit();
-    metrics::step_duration(metrics::TARGET, "Terminate", &out, started.elapsed()).emit();
+    metrics::step_duration(metrics::TARGET, STATE, &out, started.elapsed()).emit();
     Ok(out.to_value())
 }
 
@@ -349,14 +236,7 @@ mod tests {
     }
 
     fn delete_rules(j: &Journal) -> Vec<Rule> {
-        vec![
-            delete_instance(j, OI, None),
-            delete_cluster(j, O, None),
-            unprotect_cluster(j, O),
-            delete_instance(j, TI, None),
-            delete_cluster(j, T, None),
-            unprotect_cluster(j, T),
-        ]
+        vec![delete_instance(j, OI, None), delete_cluster(j, O, None), unprotect_cluster(j, O)]
     }
 
     /// Terminate in normal mode on `run` against `world` and every delete:
@@ -382,19 +262,11 @@ mod tests {
         err
     }
 
-    /// The failure mode on `payload` against `world` and every delete.
-    async fn run_clean_up(world: &[Rule], payload: Value) -> (DrResult<Value>, Vec<String>) {
-        let j = Journal::default();
-        let deletes = delete_rules(&j);
-        let out = clean_up(&rds(&all(&[world, &deletes])), &settings(), payload).await;
-        (out, j.entries())
-    }
-
     /// The restored copy serving, and the previous copy under the old name
     /// with its instance `old_instance`.
     fn previous_copy_world(
         run: &RunState,
-        previous: DbCluster,
+        previous: aws_sdk_rds::types::DbCluster,
         old_instance: Option<DbInstance>,
     ) -> Vec<Rule> {
         let mut world = serving(run, "available");
@@ -565,90 +437,15 @@ mod tests {
         refused(&[describe], run, "Throttled").await;
     }
 
-    fn failed(run: &RunState) -> Value {
-        let mut v = run.to_value();
-        v["failure"] = serde_json::json!({"Error": "ResourceFailed", "Cause": "x"});
-        v["failedState"] = "WaitForTempCluster".into();
-        v
-    }
-
     #[tokio::test]
-    async fn clean_up_deletes_this_runs_temp_instances_and_cluster() {
-        let run = target_run();
-        let world = [
-            describe_instance(TI, Some(instance(TI, T, "available", ours(&run)))),
-            describe_cluster(
-                T,
-                Some(with_deletion_protection(cluster(T, "available", ours(&run), &[TI]), true)),
-            ),
-        ];
-        let payload = failed(&run);
-        let (out, deleted) = run_clean_up(&world, payload.clone()).await;
-        assert_eq!(out.expect("cleaned"), payload);
-        assert_eq!(
-            deleted,
-            [
-                format!("delete instance {TI}"),
-                format!("unprotect cluster {T}"),
-                format!("delete cluster {T} (skip final)")
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn clean_up_keeps_what_is_not_this_runs() {
-        let run = target_run();
-        let world = [
-            describe_instance(TI, Some(instance(TI, T, "available", earlier_run()))),
-            describe_cluster(T, Some(cluster(T, "available", earlier_run(), &[TI]))),
-        ];
-        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
-        out.expect("kept");
-        assert!(deleted.is_empty());
-    }
-
-    #[tokio::test]
-    async fn clean_up_keeps_a_cluster_holding_instances_it_does_not_delete() {
-        let run = target_run();
-        let world = [
-            describe_instance(TI, Some(instance(TI, T, "available", ours(&run)))),
-            describe_cluster(T, Some(cluster(T, "available", ours(&run), &[TI, "hand-made-reader"]))),
-        ];
-        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
-        out.expect("partly");
-        assert_eq!(deleted, [format!("delete instance {TI}")]);
-    }
-
-    #[tokio::test]
-    async fn clean_up_with_nothing_there_or_keep_configured_deletes_nothing() {
-        let run = target_run();
-        let world = [describe_instance(TI, None), describe_cluster(T, None)];
-        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
-        out.expect("nothing");
-        assert!(deleted.is_empty());
-
-        let mut keep = settings();
-        keep.keep_failed_temp_cluster = true;
-        let payload = failed(&run);
-        assert_eq!(clean_up(&rds(&[]), &keep, payload.clone()).await.expect("kept"), payload);
-        // Without a runId nothing can be recognised as this run's.
-        let anonymous = serde_json::json!({"failure": {"Error": "x", "Cause": ""}});
-        assert_eq!(clean_up(&rds(&[]), &settings(), anonymous.clone()).await.expect("kept"), anonymous);
-    }
-
-    #[tokio::test]
-    async fn handle_dispatches_a_failure_payload_to_the_clean_up() {
-        let instance_gone = "<ErrorResponse><Error><Code>DBInstanceNotFound</Code><Message>x</Message></Error>\
-            </ErrorResponse>";
-        let cluster_gone = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>x</Message></Error>\
-            </ErrorResponse>";
-        let recorder = Recorder::replying([(404, instance_gone), (404, cluster_gone)]);
-        let payload = failed(&target_run());
-        let out = handle(recorder.target_elsewhere(settings()), payload.clone()).await.expect("cleaned");
-        assert_eq!(out, payload);
-        let sent = recorder.sent();
-        assert_eq!(sent.len(), 2);
-        assert!(sent[0].body.contains("Action=DescribeDBInstances"), "{}", sent[0].body);
-        assert!(sent[1].body.contains("Action=DescribeDBClusters"), "{}", sent[1].body);
+    async fn handle_refuses_a_failure_payload_before_any_call() {
+        // CleanUpTempCluster, not Terminate, serves the failure path.
+        let mut failed = target_run().to_value();
+        failed["failure"] = serde_json::json!({"Error": "X", "Cause": ""});
+        let recorder = Recorder::default();
+        let err = handle(recorder.target_elsewhere(settings()), failed).await.expect_err("failure path");
+        assert_eq!(err.asl_name(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains("Terminate takes the run payload"), "{err}");
+        assert!(recorder.sent().is_empty());
     }
 }

@@ -235,7 +235,7 @@ impl Recorder {
             .retry_config(RetryConfig::disabled())
             .http_client(http)
             .build();
-        Arc::new(StepContext { aws: AwsContext::from_config(config), settings })
+        Arc::new(StepContext::new(AwsContext::from_config(config), settings))
     }
 }
 
@@ -248,6 +248,59 @@ impl HttpConnector for Recorder {
             self.replies.lock().expect("lock").pop_front().unwrap_or((418, "no reply left".to_owned()));
         HttpConnectorFuture::ready(Ok(http_response(status, body)))
     }
+}
+
+/// RDS's awsQuery reply to `action` whose result holds `inner` (XML), as a
+/// [`Recorder`] answers.
+pub(crate) fn rds_reply(action: &str, inner: &str) -> (u16, String) {
+    let body = format!(
+        "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><{action}Result>{inner}\
+         </{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
+    );
+    (200, body)
+}
+
+/// RDS's awsQuery error reply.
+pub(crate) fn rds_error_reply(status: u16, code: &str) -> (u16, String) {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>mocked {code}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+    );
+    (status, body)
+}
+
+/// A `DBClusterSnapshot` element: encrypted with `key` (unencrypted without one).
+pub(crate) fn snapshot_xml(
+    id: &str,
+    arn: &str,
+    status: &str,
+    key: Option<&str>,
+    from: Option<&str>,
+) -> String {
+    let encryption = match key {
+        Some(k) => format!("<StorageEncrypted>true</StorageEncrypted><KmsKeyId>{k}</KmsKeyId>"),
+        None => "<StorageEncrypted>false</StorageEncrypted>".to_owned(),
+    };
+    let from = from
+        .map(|f| format!("<SourceDBClusterSnapshotArn>{f}</SourceDBClusterSnapshotArn>"))
+        .unwrap_or_default();
+    format!(
+        "<DBClusterSnapshot><DBClusterSnapshotIdentifier>{id}</DBClusterSnapshotIdentifier>\
+         <DBClusterIdentifier>orders</DBClusterIdentifier><DBClusterSnapshotArn>{arn}</DBClusterSnapshotArn>\
+         <SnapshotType>manual</SnapshotType><Status>{status}</Status>{encryption}{from}</DBClusterSnapshot>"
+    )
+}
+
+/// The two calls of a new copy, both in the target region (us-west-1):
+/// look for it, then `CopyDBClusterSnapshot` under a key of `key_account`.
+#[track_caller]
+pub(crate) fn assert_copied_in_the_target_region(sent: &[Sent], key_account: &str) {
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
+    assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
+    assert!(sent[1].body.contains("Action=CopyDBClusterSnapshot"), "{}", sent[1].body);
+    let key = format!("KmsKeyId=arn%3Aaws%3Akms%3Aus-west-1%3A{key_account}");
+    assert!(sent[1].body.contains(&key), "{}", sent[1].body);
 }
 
 /// Source-side context through `recorder`.

@@ -1,4 +1,4 @@
-//! EncryptCopy's target-side mode, the `CopyToOwnAccount` state: target-owned
+//! CopyToOwnAccount (target account, target region): target-owned
 //! encryption.
 //!
 //! Input: the [`RunState`] after WaitForSharedSnapshot (needs
@@ -26,58 +26,54 @@
 //! is not usable), `QuotaExceeded` (retryable) and the other AWS
 //! classifications.
 //!
-//! Idempotency: this run's own copy (its tags, encrypted with the key) is
-//! reused, also when a racing copy answers `DBClusterSnapshotAlreadyExistsFault`.
+//! Idempotency: this run's own copy (its tags, from the shared snapshot,
+//! encrypted with the key) is reused, also when a racing copy answers
+//! `DBClusterSnapshotAlreadyExistsFault` ([`rds::copy_snapshot`]'s one reuse
+//! rule).
 
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::DbClusterSnapshot;
 use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
-use crate::ids::{Arn, SnapshotId};
+use crate::ids::Arn;
 use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::encrypt_copy::{copy_exists, is_encrypted_with, tells_encryption};
+use crate::steps::input::{self, InputKind};
 
-const STEP: &str = "encrypt_copy";
+/// The state this module serves.
+pub const STATE: &str = "CopyToOwnAccount";
+
+const STEP: &str = "copy_to_own_account";
 
 /// Copies (or finds) this run's own copy; see the module doc.
 /// `rds` is the target account's client in the target region.
 pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrResult<RunState> {
-    if run.failure.is_some() {
-        return Err(DrError::invalid_input(
-            "CopyToOwnAccount has no failure-path behaviour; payload carries `failure`",
-        ));
-    }
+    input::no_failure(&run, STATE)?;
     let Some(key) = &settings.kms_key_arn else {
-        tracing::info!(step = STEP, mode = "own_copy", run_id = %run.run_id,
+        tracing::info!(step = STEP, run_id = %run.run_id,
             "target-owned encryption is off (no TARGET_KMS_KEY_ARN): restoring from the shared snapshot");
         return Ok(run);
     };
     let shared = check_shared(settings, &run)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?.clone();
 
-    let copy = match rds::find_cluster_snapshot(rds, id.as_str(), false).await? {
-        Some(existing) => {
-            check_reusable(&existing, &id, &shared, key, &run)?;
-            tracing::info!(step = STEP, mode = "own_copy", run_id = %run.run_id, snapshot = %id,
-                status = existing.status().unwrap_or_default(), "reusing this run's own copy");
-            existing
-        }
-        None => copy(rds, &id, &shared, key, &run).await?,
-    };
-    if !is_encrypted_with(&copy, key) {
-        return Err(DrError::Unsafe(format!(
-            "own copy {id} is not encrypted with the target key {key} (storage encrypted: {:?}, key: {}); \
-             it must not be restored",
-            copy.storage_encrypted(),
-            copy.kms_key_id().unwrap_or("none")
-        )));
-    }
+    let copy = rds::copy_snapshot(
+        rds,
+        rds::SnapshotCopy {
+            what: "own copy",
+            place: "the target account",
+            from: &shared,
+            id: &id,
+            key,
+            copy_tags: false,
+            run: &run,
+        },
+    )
+    .await?;
     let arn = copy
         .db_cluster_snapshot_arn()
         .and_then(|a| a.parse::<Arn>().ok())
@@ -88,8 +84,9 @@ pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrRe
     Ok(out)
 }
 
-/// The untyped entry (called by EncryptCopy's `handle` on the target side).
+/// Lambda / local-engine entry of the CopyToOwnAccount state.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    input::expect(&input, InputKind::Run, STATE)?;
     let settings = ctx.target()?;
     let run_state = RunState::from_value(input)?;
     let rds = ctx.aws.in_region(&settings.region).rds();
@@ -114,73 +111,6 @@ fn check_shared(settings: &TargetSettings, run: &RunState) -> DrResult<Arn> {
     Ok(arn.clone())
 }
 
-async fn copy(
-    rds: &Client,
-    id: &SnapshotId,
-    shared: &Arn,
-    key: &Arn,
-    run: &RunState,
-) -> DrResult<DbClusterSnapshot> {
-    let context = format!("CopyDBClusterSnapshot {shared} -> own copy {id}");
-    let result = rds
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(shared.as_str())
-        .target_db_cluster_snapshot_identifier(id.as_str())
-        .kms_key_id(key.as_str())
-        .set_tags(Some(rds::run_tags(run)))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            tracing::info!(step = STEP, mode = "own_copy", run_id = %run.run_id, snapshot = %id,
-                shared = %shared, kms_key = %key, "own copy started");
-            match out.db_cluster_snapshot {
-                Some(c) if tells_encryption(&c) => Ok(c),
-                _ => rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
-                    DrError::NotFound(format!("own copy {id} is not listed after its creation"))
-                }),
-            }
-        }
-        Err(e) if copy_exists(&e) => {
-            let conflict = DrError::from_sdk(&context, e);
-            let existing = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or(conflict)?;
-            check_reusable(&existing, id, shared, key, run)?;
-            Ok(existing)
-        }
-        Err(e) => Err(DrError::from_sdk(&context, e)),
-    }
-}
-
-/// A snapshot under the copy's name is reused only when it is this run's own
-/// copy of the shared snapshot, encrypted with the target key.
-fn check_reusable(
-    existing: &DbClusterSnapshot,
-    id: &SnapshotId,
-    shared: &Arn,
-    key: &Arn,
-    run: &RunState,
-) -> DrResult<()> {
-    let from_shared = existing
-        .source_db_cluster_snapshot_arn()
-        .is_none_or(|from| from.eq_ignore_ascii_case(shared.as_str()));
-    if !rds::is_from_run(existing.tag_list(), run) || !from_shared {
-        return Err(DrError::Conflict(format!(
-            "snapshot {id} already exists in the target account but is not run {}'s own copy of {shared} \
-             (run-id tag: {}, copied from: {}); nothing was changed",
-            run.run_id,
-            rds::tag_value(existing.tag_list(), rds::TAG_RUN_ID).unwrap_or("none"),
-            existing.source_db_cluster_snapshot_arn().unwrap_or("not reported")
-        )));
-    }
-    if !is_encrypted_with(existing, key) {
-        return Err(DrError::Conflict(format!(
-            "snapshot {id} is this run's own copy but is not encrypted with the target key {key} (key: {})",
-            existing.kms_key_id().unwrap_or("none")
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -191,7 +121,9 @@ mod tests {
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
+    use crate::ids::SnapshotId;
     use crate::steps::test_support as ts;
+    use aws_sdk_rds::types::DbClusterSnapshot;
 
     const OWN_KEY: &str = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
     const SHARED_ARN: &str =
@@ -355,22 +287,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn encrypt_copy_on_the_target_side_is_the_own_copy_mode() {
+    async fn handle_copies_with_the_target_accounts_client_in_the_target_region() {
         // Without a target key: nothing is sent and the payload comes back as it was.
         let recorder = ts::Recorder::default();
-        let out = crate::steps::encrypt_copy::handle(ts::target_context(&recorder), shared_run().to_value())
-            .await
-            .expect("off");
+        let out = handle(ts::target_context(&recorder), shared_run().to_value()).await.expect("off");
         assert_eq!(out, shared_run().to_value());
         assert!(recorder.sent().is_empty());
 
-        // With one: the target account's client in the target region looks for the copy first.
-        let recorder = ts::Recorder::default();
+        // With one: looks for the copy, then copies the shared snapshot under the target key.
+        let copy = ts::snapshot_xml(NAME, OWN_ARN, "copying", Some(OWN_KEY), Some(SHARED_ARN));
+        let recorder = ts::Recorder::replying([
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+            ts::rds_reply("CopyDBClusterSnapshot", &copy),
+        ]);
         let ctx = recorder.context(crate::context::SideSettings::Target(settings_with_key()));
-        let _ = crate::steps::encrypt_copy::handle(ctx, shared_run().to_value()).await;
-        let sent = recorder.sent();
-        assert!(!sent.is_empty());
-        assert!(sent.iter().all(|s| s.uri.contains("rds.us-west-1.")), "{sent:?}");
-        assert!(sent[0].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[0].body);
+        let out = handle(ctx, shared_run().to_value()).await.expect("copied");
+        let out = RunState::from_value(out).expect("payload");
+        assert_eq!(out.own_snapshot_arn.as_ref().map(Arn::as_str), Some(OWN_ARN));
+        ts::assert_copied_in_the_target_region(&recorder.sent(), "222222222222");
+
+        // The source side has no such state.
+        let recorder = ts::Recorder::default();
+        let err = handle(ts::source_context(&recorder), shared_run().to_value()).await.expect_err("side");
+        assert_eq!(err.asl_name(), "InvalidConfig", "{err}");
+        assert!(recorder.sent().is_empty());
     }
 }

@@ -8,46 +8,46 @@
 //! then at most five copies at a time, one item's failure recorded while the
 //! others finish.
 //!
-//! Failure-branch states (CleanUpCopy, NotifyFailure, RollBackSwap, CleanUpTempCluster)
-//! are not mocked: a mocked `Return` replaces the payload, while those
-//! Lambdas return their input unchanged (core `notify`, `swap`, `terminate`
-//! failure modes), and the final Fail state reads `$.failure`. They run on
-//! recording handlers that honour that contract.
+//! Every Task is bound to its function through the one table,
+//! `aurora_dr_core::steps::FUNCTIONS` (each `${...FunctionArn}` to the
+//! function of that name). The failure path's functions (the table's
+//! `InputKind::FailurePath` entries: CleanUpSnapshot, NotifyFailure,
+//! RollBackSwap, CleanUpTempCluster) are not mocked: a mocked `Return`
+//! replaces the payload, while those functions return their input unchanged,
+//! and the final Fail state reads `$.failure`. They run on recording
+//! handlers that honour that contract.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use aurora_dr_asl::{
     Clock, Definition, Engine, EventType, Execution, HistoryEvent, MockConfig, Outcome, StartOptions,
     StateMachineSpec, Status, Substitutions, TaskRegistry,
 };
+use aurora_dr_core::steps::{FUNCTIONS, InputKind};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-
-const FUNCTIONS: &[(&str, &str)] = &[
-    ("CreateSnapshotFunctionArn", "create-snapshot"),
-    ("FetchStatusFunctionArn", "fetch-status"),
-    ("EncryptCopyFunctionArn", "encrypt-copy"),
-    ("ShareFunctionArn", "share"),
-    ("NotifyFunctionArn", "notify"),
-    ("RestoreFunctionArn", "restore"),
-    ("RestoreInstanceFunctionArn", "restore-instance"),
-    ("SwapFunctionArn", "swap"),
-    ("TerminateFunctionArn", "terminate"),
-    ("SanityCheckFunctionArn", "sanity-check"),
-];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The local engine's name for a function of the table.
+fn task(name: &str) -> String {
+    format!("aurora-dr-{name}")
+}
+
 fn load(side: &str) -> (Definition, MockConfig) {
     let subs: Substitutions = FUNCTIONS
         .iter()
-        .map(|(k, f)| (*k, format!("arn:aws:lambda:us-east-1:111111111111:function:aurora-dr-{f}")))
+        .filter_map(|f| {
+            let arn = format!("arn:aws:lambda:us-east-1:111111111111:function:{}", task(f.name));
+            Some((f.substitution?, arn))
+        })
         .collect();
-    let text = std::fs::read_to_string(root().join(format!("../../statemachines/{side}.asl.json"))).unwrap();
+    let text = std::fs::read_to_string(root().join(format!("../statemachines/{side}.asl.json"))).unwrap();
     let def = Definition::parse_with(&text, &subs).unwrap_or_else(|e| panic!("{side}.asl.json: {e}"));
-    let mocks = std::fs::read_to_string(root().join(format!("tests/project/{side}.mock.json"))).unwrap();
+    let mocks = std::fs::read_to_string(root().join(format!("project/{side}.mock.json"))).unwrap();
     (def, MockConfig::parse(&mocks).unwrap())
 }
 
@@ -58,10 +58,11 @@ async fn run(side: &str, test_case: &str, input: Value) -> (Execution, Outcome, 
     let (def, mocks) = load(side);
     let calls: Calls = Arc::default();
     let mut tasks = TaskRegistry::new();
-    for f in ["aurora-dr-notify", "aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-encrypt-copy"] {
+    for f in FUNCTIONS.iter().filter(|f| f.input == InputKind::FailurePath) {
         let c = calls.clone();
-        tasks.register(f, move |input: Value| {
-            c.lock().unwrap().push((f.to_string(), input.clone()));
+        let name = task(f.name);
+        tasks.register(name.clone(), move |input: Value| {
+            c.lock().unwrap().push((name.clone(), input.clone()));
             async move { Ok(input) }
         });
     }
@@ -196,7 +197,7 @@ async fn source_fails_in(test_case: &str, failed_state: &str, run_id: &str, caus
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         functions,
-        ["aurora-dr-encrypt-copy", "aurora-dr-notify"],
+        ["aurora-dr-clean-up-snapshot", "aurora-dr-notify-failure"],
         "the clean-up, then one notification"
     );
     assert_eq!(calls[0].1["failure"]["Error"], "AccessDenied");
@@ -302,7 +303,10 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     assert_eq!(path(&exec.history()), target_failed_after("Swap", "OnSwapError"));
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(functions, ["aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-notify"]);
+    assert_eq!(
+        functions,
+        ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
+    );
     for (_, input) in calls.iter() {
         assert_eq!(input["failedState"], "Swap");
         assert_eq!(input["failure"]["Error"], "ResourceFailed");
@@ -317,13 +321,16 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
     assert!(out.cause.as_deref().is_some_and(|c| c.contains("minRows(orders) FAILED")), "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), target_failed_after("SanityCheck", "OnSanityCheckError"));
-    // Tried once more after 30 s (a just-renamed endpoint), then caught.
-    assert_eq!(attempts(&h, "SanityCheck"), 2);
-    assert_eq!(elapsed(&h), 30.0);
+    // Wrong data is fatal: no retry, caught at once.
+    assert_eq!(attempts(&h, "SanityCheck"), 1);
+    assert_eq!(elapsed(&h), 0.0);
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    // RollBackSwap (swap), CleanUpTempCluster (terminate's failure mode), NotifyFailure; no Terminate state.
-    assert_eq!(functions, ["aurora-dr-swap", "aurora-dr-terminate", "aurora-dr-notify"]);
+    // RollBackSwap, CleanUpTempCluster, NotifyFailure; no Terminate state.
+    assert_eq!(
+        functions,
+        ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
+    );
     for (_, input) in calls.iter() {
         assert_eq!(input["failedState"], "SanityCheck");
         assert_eq!(input["failure"]["Error"], "SanityCheckFailed");
@@ -334,12 +341,14 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn target_sanity_check_failing_once_then_passing_terminates() {
-    let (exec, out, calls) = run("target", "SanityCheckFailsOnceThenPasses", target_input()).await;
+async fn target_sanity_check_unreachable_once_then_passing_terminates() {
+    let (exec, out, calls) = run("target", "SanityCheckUnreachableOnceThenPasses", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
+    // Tried once more after 30 s (a just-renamed endpoint may not answer yet).
     assert_eq!(attempts(&h, "SanityCheck"), 2);
+    assert_eq!(elapsed(&h), 30.0);
     // ResultPath null: the report does not replace the payload Terminate gets
     // (the Swap mock's output, passed through WaitForSwappedCluster).
     let terminate_input = h
@@ -400,15 +409,14 @@ async fn target_retention_failure_is_notified_and_never_rolls_back() {
     assert_eq!(path(&exec.history()), want);
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(functions, ["aurora-dr-notify"], "the new cluster serves: no rollback, no clean-up");
+    assert_eq!(functions, ["aurora-dr-notify-failure"], "the new cluster serves: no rollback, no clean-up");
     assert_eq!(calls[0].1["failedState"], "ApplyRetention");
 }
 
 #[test]
 fn both_definitions_validate_without_substitutions() {
     for side in ["source", "target"] {
-        let text =
-            std::fs::read_to_string(root().join(format!("../../statemachines/{side}.asl.json"))).unwrap();
+        let text = std::fs::read_to_string(root().join(format!("../statemachines/{side}.asl.json"))).unwrap();
         assert_eq!(aurora_dr_asl::validate(&text), vec![], "{side}.asl.json");
     }
 }
@@ -431,12 +439,9 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     let ready: Arc<Mutex<HashMap<String, tokio::time::Instant>>> = Arc::default();
     let minute = std::time::Duration::from_secs(60);
     let started = ready.clone();
-    tasks.register("aurora-dr-create-snapshot", move |mut input: Value| {
+    tasks.register(task("create-snapshot"), move |mut input: Value| {
         let started = started.clone();
         async move {
-            if input.get("mode").is_some() {
-                return Ok(json!({}));
-            }
             let snapshot =
                 format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
             started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
@@ -444,21 +449,21 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
             Ok(input)
         }
     });
+    tasks.register(task("apply-retention"), |_input: Value| async { Ok(json!({})) });
     let flight = in_flight.clone();
-    tasks.register("aurora-dr-encrypt-copy", move |mut input: Value| {
+    tasks.register(task("encrypt-copy"), move |mut input: Value| {
         let flight = flight.clone();
         async move {
-            if input.get("failure").is_none() {
-                let mut f = flight.lock().unwrap();
-                f.0 += 1;
-                f.1 = f.1.max(f.0);
-                input["targetSnapshotId"] = input["sourceSnapshotId"].clone();
-            }
+            let mut f = flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+            input["targetSnapshotId"] = input["sourceSnapshotId"].clone();
             Ok(input)
         }
     });
+    tasks.register(task("clean-up-snapshot"), |input: Value| async move { Ok(input) });
     let flight = in_flight.clone();
-    tasks.register("aurora-dr-fetch-status", move |input: Value| {
+    tasks.register(task("fetch-status"), move |input: Value| {
         let flight = flight.clone();
         let ready = ready.clone();
         async move {
@@ -473,17 +478,19 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
             Ok(json!({"status": "available"}))
         }
     });
-    tasks.register("aurora-dr-share", |input: Value| async move {
+    tasks.register(task("share"), |input: Value| async move {
         if input["sourceClusterId"] == "c03" {
             return Err(aurora_dr_asl::TaskError::new("AccessDenied", "not authorized to share c03"));
         }
         Ok(input)
     });
-    let seen = notified.clone();
-    tasks.register("aurora-dr-notify", move |input: Value| {
-        seen.lock().unwrap().push(("notify".into(), input.clone()));
-        async move { Ok(input) }
-    });
+    for f in ["notify", "notify-failure"] {
+        let seen = notified.clone();
+        tasks.register(task(f), move |input: Value| {
+            seen.lock().unwrap().push((f.into(), input.clone()));
+            async move { Ok(input) }
+        });
+    }
     let engine = Engine::new(Clock::real());
     engine.register(StateMachineSpec::new("aurora-dr-source", def).tasks(tasks)).unwrap();
     let clusters: Vec<Value> = (0..12).map(|i| json!({"sourceClusterId": format!("c{i:02}")})).collect();
@@ -520,11 +527,14 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     assert_eq!(report["failed"][0]["failedState"], "Share");
     assert_eq!(report["failed"][0]["failure"]["Error"], "AccessDenied");
     let notified = notified.lock().unwrap();
-    let failures: Vec<&Value> =
-        notified.iter().map(|(_, v)| v).filter(|v| v.get("failure").is_some()).collect();
-    assert_eq!(notified.len(), 12, "eleven target notifications and one failure notification");
-    assert_eq!(failures.len(), 1);
+    let by = |function: &str| -> Vec<&Value> {
+        notified.iter().filter(|(f, _)| f == function).map(|(_, v)| v).collect()
+    };
+    assert_eq!(by("notify").len(), 11, "eleven target notifications");
+    let failures = by("notify-failure");
+    assert_eq!(failures.len(), 1, "one failure notification");
     assert_eq!(failures[0]["sourceClusterId"], "c03");
+    assert!(by("notify").iter().all(|v| v.get("failure").is_none()), "Notify never gets a failure");
 }
 
 #[tokio::test(start_paused = true)]
@@ -533,7 +543,7 @@ async fn source_rejects_an_empty_cluster_list_before_any_step() {
     let calls: Calls = Arc::default();
     let seen = calls.clone();
     let mut tasks = TaskRegistry::new();
-    for f in FUNCTIONS.iter().map(|(_, f)| format!("aurora-dr-{f}")) {
+    for f in FUNCTIONS.iter().map(|f| task(f.name)) {
         let seen = seen.clone();
         tasks.register(f.clone(), move |input: Value| {
             seen.lock().unwrap().push((f.clone(), input.clone()));

@@ -1,20 +1,19 @@
-//! Retention: deletes aurora-dr's own old snapshots, keeping the newest
-//! `RETAIN_SNAPSHOTS` and, with `RETAIN_DAYS`, every one younger than that.
+//! ApplyRetention (both sides): deletes aurora-dr's own old snapshots,
+//! keeping the newest `RETAIN_SNAPSHOTS` and, with `RETAIN_DAYS`, every one
+//! younger than that.
 //!
 //! # Where it runs
-//! As the last state of each machine, `ApplyRetention`, once the run has done
-//! its job, served by an existing function in retention mode (input
-//! `{"mode": "retention", "run": <RunState>}`, see [`is_retention_input`]):
+//! As the last state of each machine, once the run has done its job, in a
+//! function of its own (input `{"mode": "retention", "run": <RunState>}`):
 //!
-//! | machine | after     | function       | places pruned (settings)                                       |
-//! |---------|-----------|----------------|----------------------------------------------------------------|
-//! | source  | Notify    | CreateSnapshot | source region snapshots, target region copies (`source.retain_*`) |
-//! | target  | Terminate | Terminate      | the target account's own copies (`target.retain_*`)             |
+//! | machine | after     | places pruned (settings)                                          |
+//! |---------|-----------|-------------------------------------------------------------------|
+//! | source  | Notify    | source region snapshots, target region copies (`source.retain_*`) |
+//! | target  | Terminate | the target account's own copies (`target.retain_*`)               |
 //!
-//! CreateSnapshot creates what the source side prunes and already lists
-//! snapshots in both regions; Terminate already deletes the previous DR copy.
 //! A state of its own (rather than a tail of Notify or Terminate) shows in the
-//! execution history, has its own retries, and a failure is notified under
+//! execution history, has its own retries and its own role (the only one of
+//! a side that may delete old snapshots), and a failure is notified under
 //! its own name: it never republishes the message or rolls back a swap. Only
 //! a run that got this far prunes, so a failing schedule never eats its
 //! recovery points.
@@ -65,15 +64,13 @@ use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::{Retention, SourceSettings, TargetSettings};
 
-const STEP: &str = "retention";
+const STEP: &str = "apply_retention";
 
-/// The `mode` value that selects retention in a shared function.
-pub const MODE: &str = "retention";
+/// The state this module serves.
+pub const STATE: &str = "ApplyRetention";
 
-/// Whether a function's input asks for retention (`{"mode": "retention", ...}`).
-pub fn is_retention_input(input: &Value) -> bool {
-    input.get("mode").and_then(Value::as_str) == Some(MODE)
-}
+/// The `mode` of the input (see [`super::input`]).
+pub const MODE: &str = super::input::RETENTION_MODE;
 
 /// The retention input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,11 +90,7 @@ pub fn parse_input(input: Value) -> DrResult<RunState> {
     if parsed.mode != MODE {
         return Err(DrError::invalid_input(format!("mode {:?} is not {MODE:?}", parsed.mode)));
     }
-    if parsed.run.failure.is_some() {
-        return Err(DrError::invalid_input(
-            "retention has no failure-path behaviour; payload carries `failure`",
-        ));
-    }
+    super::input::no_failure(&parsed.run, STATE)?;
     Ok(parsed.run)
 }
 
@@ -266,12 +259,7 @@ pub async fn prune(rds: &Client, scope: &Scope, retention: Retention) -> DrResul
     for d in &plan.delete {
         tracing::info!(step = STEP, run_id = %scope.run_id, place = ?scope.place, account = %scope.account,
             region = %scope.region, snapshot = %d.snapshot, reason = %d.reason, "deleting snapshot");
-        let result =
-            rds.delete_db_cluster_snapshot().db_cluster_snapshot_identifier(&d.snapshot).send().await;
-        match result.map_err(|e| DrError::from_sdk(&format!("DeleteDBClusterSnapshot {}", d.snapshot), e)) {
-            Ok(_) | Err(DrError::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
+        rds::delete_cluster_snapshot(rds, &d.snapshot).await?;
     }
     tracing::info!(step = STEP, run_id = %scope.run_id, place = ?scope.place, account = %scope.account,
         region = %scope.region, deleted = plan.delete.len(), kept = plan.keep.len(),
@@ -346,9 +334,9 @@ pub async fn run_target(
     Ok(RetentionReport { places: vec![prune(rds, &scope, settings.retention).await?] })
 }
 
-/// The untyped entry, called by the CreateSnapshot (source) and Terminate
-/// (target) functions when their input is a retention input.
+/// Lambda / local-engine entry of the ApplyRetention state of either side.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    super::input::expect(&input, super::input::InputKind::Retention, STATE)?;
     let run = parse_input(input)?;
     let report = match &ctx.settings {
         SideSettings::Source(s) => {
@@ -746,23 +734,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_retention_inputs_are_recognised() {
-        assert!(is_retention_input(&serde_json::json!({"mode": "retention", "run": {}})));
-        assert!(!is_retention_input(&source_run().to_value()));
-        assert!(!is_retention_input(&serde_json::json!({"mode": 1})));
-    }
-
-    /// The functions that serve `ApplyRetention` hand a retention input to this module.
+    /// Each side's ApplyRetention lists each place in its own region; any
+    /// other kind of input is refused before a call.
     #[tokio::test]
-    async fn create_snapshot_and_terminate_serve_retention_listing_each_place_in_its_region() {
+    async fn handle_lists_each_place_in_its_region_and_refuses_other_input() {
         let input = serde_json::json!({"mode": "retention", "run": source_run().to_value()});
         let empty = "<DescribeDBClusterSnapshotsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
             <DescribeDBClusterSnapshotsResult><DBClusterSnapshots/></DescribeDBClusterSnapshotsResult>\
             </DescribeDBClusterSnapshotsResponse>";
         let recorder = ts::Recorder::replying([(200, empty), (200, empty)]);
-        let out =
-            crate::steps::create_snapshot::handle(ts::source_context(&recorder), input).await.expect("ran");
+        let out = handle(ts::source_context(&recorder), input).await.expect("ran");
         let sent = recorder.sent();
         assert_eq!(sent.len(), 2, "{sent:?}");
         assert!(sent[0].uri.contains("rds.us-west-2."), "{sent:?}");
@@ -772,10 +753,20 @@ mod tests {
 
         let input = serde_json::json!({"mode": "retention", "run": target_run(true).to_value()});
         let recorder = ts::Recorder::replying([(200, empty)]);
-        let out = crate::steps::terminate::handle(ts::target_context(&recorder), input).await.expect("ran");
+        let out = handle(ts::target_context(&recorder), input).await.expect("ran");
         let sent = recorder.sent();
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert!(sent[0].uri.contains("rds.us-west-1."), "{sent:?}");
         assert_eq!(out["places"][0]["place"], "targetAccount");
+
+        let recorder = ts::Recorder::default();
+        for input in
+            [source_run().to_value(), serde_json::json!({"runId": "run-1", "failure": {"Error": "X"}})]
+        {
+            let err = handle(ts::source_context(&recorder), input).await.expect_err("not retention");
+            assert_eq!(err.asl_name(), "InvalidInput", "{err}");
+            assert!(err.to_string().contains("ApplyRetention takes a retention input"), "{err}");
+        }
+        assert!(recorder.sent().is_empty());
     }
 }

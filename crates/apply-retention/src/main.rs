@@ -1,0 +1,6 @@
+//! ApplyRetention Lambda: thin entry point; the logic is `aurora_dr_core::steps::apply_retention`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aurora_dr_core::lambda::serve(aurora_dr_core::steps::apply_retention::handle).await
+}

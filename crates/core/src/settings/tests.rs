@@ -1,0 +1,181 @@
+//! Fixtures of the settings tests (shared with the step tests) and the
+//! reader's own tests.
+
+use super::*;
+use crate::ids::Arn;
+
+pub(crate) fn env(pairs: &[(&str, &str)]) -> Origin {
+    Origin::Env(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+}
+
+pub(crate) const SOURCE_ENV: &[(&str, &str)] = &[
+    ("SOURCE_ACCOUNT_ID", "111111111111"),
+    ("SOURCE_REGION", "us-west-2"),
+    ("SOURCE_CLUSTER_ID", "orders"),
+    ("TARGET_ACCOUNT_ID", "222222222222"),
+    ("TARGET_REGION", "us-west-1"),
+    ("KMS_KEY_ARN", "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001"),
+    ("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-west-2:111111111111:aurora-dr-snapshots"),
+];
+
+pub(crate) const TARGET_ENV: &[(&str, &str)] = &[
+    ("TARGET_ACCOUNT_ID", "222222222222"),
+    ("TARGET_REGION", "us-west-1"),
+    ("SOURCE_ACCOUNT_ID", "111111111111"),
+    ("ENGINE", "aurora-postgresql"),
+    ("DB_INSTANCE_CLASS", "db.r6g.large"),
+    ("EXISTING_CLUSTER_ID", "orders-dr"),
+    ("TEMP_CLUSTER_ID", "orders-dr-next"),
+    ("EXISTING_INSTANCE_ID", "orders-dr-1"),
+    ("TEMP_INSTANCE_ID", "orders-dr-next-1"),
+    ("SOURCE_TOPIC_ARN", "arn:aws:sns:us-west-2:111111111111:aurora-dr-snapshots"),
+    ("STATE_MACHINE_ARN", "arn:aws:states:us-west-1:222222222222:stateMachine:aurora-dr-target"),
+];
+
+pub(crate) fn source_settings() -> SourceSettings {
+    let origin = env(SOURCE_ENV);
+    let mut r = Reader::new(&origin);
+    let s = SourceSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    s
+}
+
+pub(crate) fn target_settings() -> TargetSettings {
+    let origin = env(TARGET_ENV);
+    let mut r = Reader::new(&origin);
+    let s = TargetSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    s
+}
+
+pub(crate) fn with(
+    base: &[(&'static str, &'static str)],
+    key: &'static str,
+    value: Option<&'static str>,
+) -> Origin {
+    let mut pairs: Vec<(&str, &str)> = base.iter().filter(|(k, _)| *k != key).copied().collect();
+    if let Some(v) = value {
+        pairs.push((key, v));
+    }
+    env(&pairs)
+}
+
+#[test]
+fn valid_settings_parse() {
+    let s = source_settings();
+    assert_eq!(s.snapshot_prefix, "aurora-dr");
+    assert!(!s.allow_unencrypted_source);
+    let t = target_settings();
+    assert_eq!(t.instance_count, 1);
+    assert_eq!(t.temp_instance_ids().len(), 1);
+}
+
+#[test]
+fn all_problems_are_reported_at_once_and_toml_names_keys() {
+    let origin = Origin::Toml(
+        [("source.account_id", "1"), ("source.cluster_id", "x_y")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    let mut r = Reader::new(&origin);
+    assert!(SourceSettings::read(&mut r).is_none());
+    let names: Vec<String> = r.into_errors().into_iter().map(|e| e.name).collect();
+    for want in
+        ["source.account_id", "source.region", "source.cluster_id", "target.account_id", "target.region"]
+    {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+}
+
+#[test]
+fn retention_and_target_key_default_off_and_parse() {
+    assert_eq!(source_settings().retention, Retention { snapshots: 3, days: None });
+    let t = target_settings();
+    assert_eq!(t.retention, Retention { snapshots: 3, days: None });
+    assert_eq!(t.kms_key_arn, None);
+
+    let key = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+    let mut pairs = TARGET_ENV.to_vec();
+    pairs.extend([("RETAIN_SNAPSHOTS", "7"), ("RETAIN_DAYS", "30"), ("TARGET_KMS_KEY_ARN", key)]);
+    let origin = env(&pairs);
+    let mut r = Reader::new(&origin);
+    let t = TargetSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    assert_eq!(t.retention, Retention { snapshots: 7, days: Some(30) });
+    assert_eq!(t.kms_key_arn.as_ref().map(Arn::as_str), Some(key));
+
+    let origin = Origin::Toml(
+        [
+            ("source.account_id", "111111111111"),
+            ("source.region", "us-west-2"),
+            ("source.cluster_id", "orders"),
+            ("target.account_id", "222222222222"),
+            ("target.region", "us-west-1"),
+            ("source.kms_key_arn", "arn:aws:kms:us-west-1:111111111111:key/k"),
+            ("source.retain_snapshots", "2"),
+            ("source.retain_days", "14"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+    );
+    let mut r = Reader::new(&origin);
+    let s = SourceSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    assert_eq!(s.retention, Retention { snapshots: 2, days: Some(14) });
+}
+
+#[test]
+fn bad_retention_and_target_key_settings_are_named_with_their_rule() {
+    type Case = (&'static [(&'static str, &'static str)], &'static str, Option<&'static str>, &'static str);
+    let cases: &[Case] = &[
+        (SOURCE_ENV, "RETAIN_SNAPSHOTS", Some("0"), "from 1 to 1000"),
+        (SOURCE_ENV, "RETAIN_SNAPSHOTS", Some("three"), "whole number"),
+        (SOURCE_ENV, "RETAIN_DAYS", Some("0"), "from 1 to 3650"),
+        (SOURCE_ENV, "RETAIN_DAYS", Some("-1"), "whole number"),
+        (TARGET_ENV, "RETAIN_SNAPSHOTS", Some("1001"), "from 1 to 1000"),
+        (TARGET_ENV, "RETAIN_DAYS", Some("3651"), "from 1 to 3650"),
+        (TARGET_ENV, "TARGET_KMS_KEY_ARN", Some("alias/dr"), "ARN"),
+        (
+            TARGET_ENV,
+            "TARGET_KMS_KEY_ARN",
+            Some("arn:aws:kms:us-west-1:222222222222:alias/dr"),
+            "aliases are not accepted",
+        ),
+        (TARGET_ENV, "TARGET_KMS_KEY_ARN", Some("arn:aws:kms:us-west-2:222222222222:key/k"), "target region"),
+        (
+            TARGET_ENV,
+            "TARGET_KMS_KEY_ARN",
+            Some("arn:aws:kms:us-west-1:111111111111:key/k"),
+            "target account",
+        ),
+    ];
+    for (base, key, value, rule) in cases {
+        let origin = with(base, key, *value);
+        let mut r = Reader::new(&origin);
+        if base[0].0 == "SOURCE_ACCOUNT_ID" {
+            let _ = SourceSettings::read(&mut r);
+        } else {
+            let _ = TargetSettings::read(&mut r);
+        }
+        let errors = r.finish().expect_err(key).0;
+        assert!(
+            errors.iter().any(|e| e.name == *key && e.problem.contains(rule)),
+            "{key}={value:?}: want {rule:?} in {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn every_key_is_listed_once_with_distinct_names() {
+    let mut toml: Vec<&str> = keys::ALL.iter().map(|k| k.toml).collect();
+    toml.sort_unstable();
+    let before = toml.len();
+    toml.dedup();
+    assert_eq!(toml.len(), before, "a TOML key is listed twice");
+    // Both sides read RETAIN_* and FAILURE_TOPIC_ARN under one variable name.
+    for k in [keys::KMS_KEY_ARN, keys::TARGET_KMS_KEY_ARN, keys::SANITY_SECRET_ARN, keys::CLUSTER_PAIRS] {
+        assert!(keys::ALL.contains(&k), "{k:?}");
+    }
+}

@@ -1,0 +1,6 @@
+//! NotifySnapshotFailure, NotifyFailure and NotifyRetentionFailure Lambda: thin entry point; the logic is `aurora_dr_core::steps::notify_failure`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aurora_dr_core::lambda::serve(aurora_dr_core::steps::notify_failure::handle).await
+}
