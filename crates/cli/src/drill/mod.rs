@@ -340,7 +340,8 @@ async fn drill_with(
             .start(&source_machine.arn, fleet::source_input(src), StartOptions::named(name.clone()))
             .map_err(|e| e.to_string())?;
         let lanes = fleet::lanes(src);
-        rec.follow_lanes(source_exec.clone(), "source", &source_who, n, "", &lanes).await;
+        rec.follow_with_map_runs(&source_engine, source_exec.clone(), "source", &source_who, n, "", &lanes)
+            .await;
         let source_outcome = source_exec.wait().await;
         let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
         // Each cluster's own message starts its own target execution; all are followed at once.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aurora_dr_asl::{EventType, Execution, HistoryEvent};
+use aurora_dr_asl::{Engine, EventType, Execution, HistoryEvent, MapRunStatus};
 use aurora_dr_core::error::names;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -310,6 +310,40 @@ impl Recorder {
         lane: &str,
         items: &[String],
     ) {
+        self.follow(None, execution, machine, who, run, lane, items).await;
+    }
+
+    /// As [`Self::follow_lanes`], and also the child executions of the
+    /// execution's Distributed Maps (found in `engine`): each child's states
+    /// are in the lane of its item, `items[i]` for the item whose run id is
+    /// `{execution}-{i}` ([`child_lane`]). Returns once the execution and
+    /// every child have ended.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn follow_with_map_runs(
+        &self,
+        engine: &Engine,
+        execution: Execution,
+        machine: &str,
+        who: &str,
+        run: usize,
+        lane: &str,
+        items: &[String],
+    ) {
+        self.follow(Some(engine), execution, machine, who, run, lane, items).await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn follow(
+        &self,
+        engine: Option<&Engine>,
+        execution: Execution,
+        machine: &str,
+        who: &str,
+        run: usize,
+        lane: &str,
+        items: &[String],
+    ) {
+        let mut map_runs = tokio::task::JoinSet::new();
         let start = self.seconds(execution.start_date());
         self.lock().executions.push(ExecutionRecord::started(
             machine,
@@ -331,9 +365,22 @@ impl Recorder {
             if event.event_type.is_terminal() {
                 self.execution_ended(&event, execution.arn());
             }
+            if let (Some(engine), Some(map_run)) = (engine, &event.details.map_run_arn) {
+                let follower = MapRunFollower {
+                    rec: self.clone(),
+                    engine: engine.clone(),
+                    map_run: map_run.clone(),
+                    machine: machine.to_owned(),
+                    who: who.to_owned(),
+                    run,
+                    items: items.to_vec(),
+                };
+                map_runs.spawn(follower.follow());
+            }
             self.on_event(&event, machine, who, run, &here);
             lanes.insert(event.id, here);
         }
+        while map_runs.join_next().await.is_some() {}
     }
 
     /// Seconds from the drill's start to `at` (0 for earlier events).
@@ -437,6 +484,77 @@ impl Recorder {
             self.line(&format!("{prefix} = {t}{detail}"));
         }
     }
+}
+
+/// How often a Map Run is looked at for child executions it started since.
+const MAP_RUN_LOOK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The child executions of one Map Run, followed as they start.
+struct MapRunFollower {
+    rec: Recorder,
+    engine: Engine,
+    map_run: String,
+    machine: String,
+    who: String,
+    run: usize,
+    items: Vec<String>,
+}
+
+impl MapRunFollower {
+    /// Follows every child of the Map Run until the run and its children
+    /// have ended. The engine tells of no child's start, so the run is
+    /// looked at every [`MAP_RUN_LOOK`]; a child's subscription replays its
+    /// earlier events, so none is lost, and the spans take event times.
+    async fn follow(self) {
+        let mut seen = HashSet::new();
+        let mut children = tokio::task::JoinSet::new();
+        loop {
+            // Read before listing: once the run has ended, every child it
+            // started is in the list.
+            let ended =
+                self.engine.map_run(&self.map_run).is_none_or(|r| r.status() != MapRunStatus::Running);
+            for child in self.engine.map_run_executions(&self.map_run) {
+                if !seen.insert(child.arn().to_owned()) {
+                    continue;
+                }
+                let lane = child_lane(child.input(), &self.items);
+                let (rec, machine, who, run) =
+                    (self.rec.clone(), self.machine.clone(), self.who.clone(), self.run);
+                children.spawn(async move {
+                    let mut events = child.subscribe();
+                    while let Some(event) = events.next().await {
+                        // The child's start and end are the Map Run's, not the run's.
+                        if event.event_type != EventType::ExecutionStarted && !event.event_type.is_terminal()
+                        {
+                            rec.on_event(&event, &machine, &who, run, &lane);
+                        }
+                    }
+                });
+            }
+            if ended {
+                break;
+            }
+            tokio::time::sleep(MAP_RUN_LOOK).await;
+        }
+        while children.join_next().await.is_some() {}
+    }
+}
+
+/// The lane of a Distributed Map's child execution: `items[i]` when its
+/// input carries the run id `{execution}-{i}` (as `runId`, or `start.runId`
+/// before the run payload is made), else its `sourceClusterId` (also under
+/// `item`), else `#?`.
+pub fn child_lane(input: &serde_json::Value, items: &[String]) -> String {
+    let run_id = input.get("runId").or_else(|| input.pointer("/start/runId")).and_then(|v| v.as_str());
+    let index = run_id.and_then(|r| r.rsplit_once('-')).and_then(|(_, i)| i.parse::<usize>().ok());
+    if let Some(lane) = index.and_then(|i| items.get(i)) {
+        return lane.clone();
+    }
+    input
+        .get("sourceClusterId")
+        .or_else(|| input.pointer("/item/sourceClusterId"))
+        .and_then(|v| v.as_str())
+        .map_or_else(|| "#?".to_owned(), str::to_owned)
 }
 
 /// A Lambda error's cause is `{"errorType","errorMessage"}` JSON; show the message.
