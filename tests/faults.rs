@@ -945,13 +945,33 @@ async fn overlapping_source_runs(together: bool) -> Row {
     control.clear_calls().await.expect("clear");
 
     let a = engine.start(&machine.arn, json!({}), StartOptions::named("overlap-a")).expect("start A");
-    let mut events = a.subscribe();
-    while let Some(e) = events.next().await {
-        if together
-            || e.event_type == EventType::TaskStateEntered
-                && e.details.name.as_deref() == Some("WaitForTargetSnapshot")
-        {
-            break;
+    if !together {
+        // A's copy is under way once its Copies child (the second Map Run)
+        // enters WaitForTargetSnapshot.
+        let mut events = a.subscribe();
+        let mut map_runs = Vec::new();
+        while let Some(e) = events.next().await {
+            map_runs.extend(e.details.map_run_arn);
+            if map_runs.len() == 2 {
+                break;
+            }
+        }
+        if let Some(copies) = map_runs.get(1) {
+            // Started right after its MapRunStarted event.
+            let child = loop {
+                if let Some(child) = engine.map_run_executions(copies).pop() {
+                    break child;
+                }
+                tokio::task::yield_now().await;
+            };
+            let mut events = child.subscribe();
+            while let Some(e) = events.next().await {
+                if e.event_type == EventType::TaskStateEntered
+                    && e.details.name.as_deref() == Some("WaitForTargetSnapshot")
+                {
+                    break;
+                }
+            }
         }
     }
     let b = engine.start(&machine.arn, json!({}), StartOptions::named("overlap-b")).expect("start B");
@@ -966,8 +986,7 @@ async fn overlapping_source_runs(together: bool) -> Row {
         (a_out.status == Status::Succeeded) != (b_out.status == Status::Succeeded),
         format!("exactly one run may complete: A {a_out:?}, B {b_out:?}"),
     );
-    let refusals: Vec<String> = loser_exec
-        .history()
+    let refusals: Vec<String> = aurora_dr_tests::flat_history(&engine, loser_exec)
         .iter()
         .filter(|e| e.event_type == EventType::LambdaFunctionFailed)
         .map(|e| {

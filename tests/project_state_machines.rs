@@ -3,10 +3,12 @@
 //! (`tests/project/*.mock.json`): happy path, a snapshot stuck then
 //! available, a quota error waited out, and a fatal error routed to the
 //! failure branch. Paused tokio time makes every Retry interval instant and
-//! exact. The source machine's fan-out over many clusters (its `Snapshots`
-//! then `Copies` Maps) runs on recording handlers: every snapshot at once,
-//! then at most five copies at a time, one item's failure recorded while the
-//! others finish.
+//! exact. The source machine's three Maps are Distributed: each cluster's
+//! states run in child executions, whose histories the tests read next to
+//! the parent's ([`flat_history`]). Its fan-out over many clusters runs on
+//! recording handlers: every snapshot at once, then at most five copies at a
+//! time, one item's failure recorded while the others finish; a fleet of 100
+//! clusters with realistic polling keeps every history under the quota.
 //!
 //! Every Task is bound to its function through the one table,
 //! `aurora_dr_core::steps::FUNCTIONS` (each `${...FunctionArn}` to the
@@ -25,11 +27,24 @@ use aurora_dr_asl::{
     Clock, Definition, Engine, EventType, Execution, HistoryEvent, MockConfig, Outcome, StartOptions,
     StateMachineSpec, Status, Substitutions, TaskRegistry,
 };
-use aurora_dr_core::steps::{FUNCTIONS, InputKind};
+use aurora_dr_core::steps::{FUNCTIONS, InputKind, Side};
+use aurora_dr_tests::flat_history;
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A definition with every function placeholder bound through the table.
+fn parse(text: &str, side: &str) -> Definition {
+    let subs: Substitutions = FUNCTIONS
+        .iter()
+        .filter_map(|f| {
+            let arn = format!("arn:aws:lambda:us-east-1:111111111111:function:{}", task(f.name));
+            Some((f.substitution?, arn))
+        })
+        .collect();
+    Definition::parse_with(text, &subs).unwrap_or_else(|e| panic!("{side}.asl.json: {e}"))
 }
 
 /// The local engine's name for a function of the table.
@@ -38,15 +53,8 @@ fn task(name: &str) -> String {
 }
 
 fn load(side: &str) -> (Definition, MockConfig) {
-    let subs: Substitutions = FUNCTIONS
-        .iter()
-        .filter_map(|f| {
-            let arn = format!("arn:aws:lambda:us-east-1:111111111111:function:{}", task(f.name));
-            Some((f.substitution?, arn))
-        })
-        .collect();
     let text = std::fs::read_to_string(root().join(format!("../statemachines/{side}.asl.json"))).unwrap();
-    let def = Definition::parse_with(&text, &subs).unwrap_or_else(|e| panic!("{side}.asl.json: {e}"));
+    let def = parse(&text, side);
     let mocks = std::fs::read_to_string(root().join(format!("project/{side}.mock.json"))).unwrap();
     (def, MockConfig::parse(&mocks).unwrap())
 }
@@ -54,7 +62,24 @@ fn load(side: &str) -> (Definition, MockConfig) {
 /// (function, input) of every unmocked call.
 type Calls = Arc<Mutex<Vec<(String, Value)>>>;
 
-async fn run(side: &str, test_case: &str, input: Value) -> (Execution, Outcome, Calls) {
+/// An execution of one of the project's machines, ended, with its engine
+/// (which holds its child executions).
+struct Ran {
+    engine: Engine,
+    exec: Execution,
+    out: Outcome,
+    calls: Calls,
+}
+
+impl Ran {
+    /// The parent's history with each Distributed Map's child executions
+    /// spliced in after its `MapRunStarted` ([`flat_history`]).
+    fn history(&self) -> Vec<HistoryEvent> {
+        flat_history(&self.engine, &self.exec)
+    }
+}
+
+async fn run(side: &str, test_case: &str, input: Value) -> Ran {
     let (def, mocks) = load(side);
     let calls: Calls = Arc::default();
     let mut tasks = TaskRegistry::new();
@@ -71,7 +96,7 @@ async fn run(side: &str, test_case: &str, input: Value) -> (Execution, Outcome, 
     engine.register(StateMachineSpec::new(&name, def).tasks(tasks).mocks(Arc::new(mocks))).unwrap();
     let exec = engine.start(&name, input, StartOptions::named("run-1").test_case(test_case)).unwrap();
     let out = exec.wait().await;
-    (exec, out, calls)
+    Ran { engine, exec, out, calls }
 }
 
 /// State names in the order they were entered.
@@ -101,64 +126,68 @@ fn elapsed(h: &[HistoryEvent]) -> f64 {
     (h[h.len() - 1].timestamp - h[0].timestamp).as_seconds_f64()
 }
 
-const SOURCE_HAPPY: &[&str] = &[
-    "Start",
-    "CreateSnapshot",
-    "WaitForSourceSnapshot",
-    "EncryptCopy",
-    "WaitForTargetSnapshot",
-    "Share",
-    "Notify",
-    "ApplyRetention",
-];
+/// One cluster's states in the source machine's three Maps on the happy path.
+const SNAPSHOTS: &[&str] = &["Start", "MakeRoom", "CreateSnapshot"];
+const COPIES: &[&str] =
+    &["HasSnapshot", "WaitForSourceSnapshot", "EncryptCopy", "WaitForTargetSnapshot", "Share", "Notify"];
+const RETENTION: &[&str] = &["RetentionNeeded", "ApplyRetention"];
 
 /// The source machine's path around one cluster's states: no `clusters` in
-/// the input, so one item for the configured cluster. `item` is the
-/// cluster's own states in the three Maps; the Maps and their entry Choices
-/// are added where the item moves on: `Copies` after CreateSnapshot (or the
-/// snapshot's failure path), `Retention` after Notify (or a failure path),
-/// which passes a failed cluster through.
-fn source_path<'a>(item: &[&'a str], failed: bool) -> Vec<&'a str> {
+/// the input, so one item for the configured cluster, whose states in each
+/// Map (its child execution) come right after the Map state.
+fn source_path<'a>(
+    snapshots: &[&'a str],
+    copies: &[&'a str],
+    retention: &[&'a str],
+    failed: bool,
+) -> Vec<&'a str> {
     let mut path = vec!["HasClusterList", "ConfiguredCluster", "Snapshots"];
-    let snapshot_failed = item.contains(&"SnapshotFailed");
-    for state in item {
-        path.push(state);
-        match *state {
-            "CreateSnapshot" if !snapshot_failed => path.extend(["Copies", "HasSnapshot"]),
-            "SnapshotFailed" => path.extend(["Copies", "HasSnapshot", "SnapshotFailedEarlier"]),
-            _ => {}
-        }
-        match *state {
-            "Notify" => path.extend(["Retention", "CopiedAndNotified"]),
-            "SnapshotFailed" | "ClusterFailed" => {
-                path.extend(["Retention", "CopiedAndNotified", "FailedBeforeRetention"])
-            }
-            _ => {}
-        }
-    }
+    path.extend(snapshots);
+    path.push("Copies");
+    path.extend(copies);
+    path.push("Retention");
+    path.extend(retention);
     path.extend(["Report", "AnyClusterFailed", if failed { "Failed" } else { "Done" }]);
     path
 }
 
+fn happy() -> Vec<&'static str> {
+    source_path(SNAPSHOTS, COPIES, RETENTION, false)
+}
+
+/// The payload the mocks leave after Notify.
+fn notified() -> Value {
+    json!({
+        "runId": "run-1-0", "createdAt": "2026-01-01T00:00:00Z", "sourceClusterId": "aurora-prod",
+        "sourceSnapshotId": "dr-aurora-prod-20260101000000", "messageId": "m-1",
+        "targetSnapshotArn": "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:dr-aurora-prod-20260101000000",
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn source_happy_path() {
-    let (exec, out, calls) = run("source", "HappyPath", json!({})).await;
-    assert_eq!(out.status, Status::Succeeded, "{out:?}");
-    assert_eq!(
-        out.output,
-        Some(json!({"runId": "run-1", "clusters": [{"runId": "run-1", "messageId": "m-1"}], "failed": []}))
+    let r = run("source", "HappyPath", json!({})).await;
+    assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
+    assert_eq!(r.out.output, Some(json!({"runId": "run-1", "clusters": [notified()], "failed": []})));
+    assert_eq!(path(&r.history()), happy());
+    assert!(r.calls.lock().unwrap().is_empty(), "no failure notification on the happy path");
+    assert_eq!(elapsed(&r.history()), 0.0);
+    // The parent holds its own states and one Map Run per phase; each
+    // cluster's states are in the children's histories.
+    let parent: Vec<EventType> = r.exec.history().iter().map(|e| e.event_type).collect();
+    assert_eq!(parent.iter().filter(|t| **t == EventType::MapRunStarted).count(), 3);
+    assert!(
+        !parent.contains(&EventType::TaskScheduled) && !parent.contains(&EventType::LambdaFunctionScheduled)
     );
-    assert_eq!(path(&exec.history()), source_path(SOURCE_HAPPY, false));
-    assert!(calls.lock().unwrap().is_empty(), "no failure notification on the happy path");
-    assert_eq!(elapsed(&exec.history()), 0.0);
+    assert_eq!(r.engine.map_runs(Some(r.exec.arn())).len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn source_snapshot_stuck_then_available() {
-    let (exec, out, _) = run("source", "SnapshotStuckThenAvailable", json!({})).await;
-    assert_eq!(out.status, Status::Succeeded, "{out:?}");
-    let h = exec.history();
-    assert_eq!(path(&h), source_path(SOURCE_HAPPY, false));
+    let r = run("source", "SnapshotStuckThenAvailable", json!({})).await;
+    assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
+    let h = r.history();
+    assert_eq!(path(&h), happy());
     assert_eq!(attempts(&h, "WaitForSourceSnapshot"), 5);
     // ResourceNotReady retrier: 30 s, then x1.5 each time, no jitter.
     assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25);
@@ -166,9 +195,9 @@ async fn source_snapshot_stuck_then_available() {
 
 #[tokio::test(start_paused = true)]
 async fn source_copy_quota_exceeded_then_ok() {
-    let (exec, out, _) = run("source", "CopyQuotaExceededThenOk", json!({})).await;
-    assert_eq!(out.status, Status::Succeeded, "{out:?}");
-    let h = exec.history();
+    let r = run("source", "CopyQuotaExceededThenOk", json!({})).await;
+    assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
+    let h = r.history();
     assert_eq!(attempts(&h, "EncryptCopy"), 3);
     // FULL jitter: somewhere between 0 and 60 + 90 seconds.
     assert!(elapsed(&h) <= 150.0, "{}", elapsed(&h));
@@ -182,64 +211,178 @@ async fn source_copy_quota_exceeded_then_ok() {
 
 /// A fatal error in `failed_state`: no retry, the clean-up then one failure
 /// notification, and the run fails with the error once the Maps are done.
-/// `run_id` is the failed item's at the time (a mocked step's `Return`
-/// replaces the payload).
-async fn source_fails_in(test_case: &str, failed_state: &str, run_id: &str, cause: &str, item: &[&str]) {
-    let (exec, out, calls) = run("source", test_case, json!({})).await;
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
-    let want = format!("1 of 1 cluster run(s) failed; the first, {run_id}, in {failed_state}: {cause}");
-    assert_eq!(out.cause.as_deref(), Some(want.as_str()));
-    let h = exec.history();
+/// `path` is the whole path; the failed item's run id is `run-1-0`.
+async fn source_fails_in(test_case: &str, failed_state: &str, cause: &str, want: Vec<&str>) -> Ran {
+    let r = run("source", test_case, json!({})).await;
+    assert_eq!(r.out.status, Status::Failed);
+    assert_eq!(r.out.error.as_deref(), Some("AccessDenied"));
+    let want_cause = format!("1 of 1 cluster run(s) failed; the first, run-1-0, in {failed_state}: {cause}");
+    assert_eq!(r.out.cause.as_deref(), Some(want_cause.as_str()));
+    let h = r.history();
     assert_eq!(attempts(&h, failed_state), 1, "AccessDenied is fatal: no retry");
-    assert_eq!(path(&h), source_path(item, true));
-    let calls = calls.lock().unwrap();
-    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(
-        functions,
-        ["aurora-dr-clean-up-snapshot", "aurora-dr-notify-failure"],
-        "the clean-up, then one notification"
-    );
-    assert_eq!(calls[0].1["failure"]["Error"], "AccessDenied");
-    let input = &calls[1].1;
-    assert_eq!(input["failedState"], failed_state);
-    assert_eq!(input["failure"]["Error"], "AccessDenied");
-    assert_eq!(input["runId"], run_id);
+    assert_eq!(path(&h), want);
+    {
+        let calls = r.calls.lock().unwrap();
+        let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            functions[..2],
+            ["aurora-dr-clean-up-snapshot", "aurora-dr-notify-failure"],
+            "the clean-up, then one notification"
+        );
+        assert_eq!(calls[0].1["failure"]["Error"], "AccessDenied");
+        let input = &calls[1].1;
+        assert_eq!(input["failedState"], failed_state);
+        assert_eq!(input["failure"]["Error"], "AccessDenied");
+        assert_eq!(input["runId"], "run-1-0");
+    }
+    r
+}
+
+const SHARE_FAILED: &[&str] = &[
+    "HasSnapshot",
+    "WaitForSourceSnapshot",
+    "EncryptCopy",
+    "WaitForTargetSnapshot",
+    "Share",
+    "OnShareError",
+    "CleanUpCopy",
+    "NotifyFailure",
+    "ClusterFailed",
+];
+
+#[tokio::test(start_paused = true)]
+async fn source_fatal_error_goes_to_the_failure_branch_and_retention_still_runs() {
+    let want = source_path(SNAPSHOTS, SHARE_FAILED, RETENTION, true);
+    let r =
+        source_fails_in("ShareAccessDenied", "Share", "not authorized to modify snapshot attributes", want)
+            .await;
+    // A failed copy no longer keeps retention from running: the snapshot was
+    // created, and a schedule that keeps failing must not pile them up.
+    let retention_input = r
+        .history()
+        .iter()
+        .find(|e| {
+            e.event_type == EventType::TaskStateEntered && e.details.name.as_deref() == Some("ApplyRetention")
+        })
+        .and_then(|e| e.details.input.clone())
+        .expect("ApplyRetention ran");
+    assert!(retention_input.get("clusterFailure").is_some(), "{retention_input}");
+    assert_eq!(r.calls.lock().unwrap().len(), 2, "retention succeeded: nothing more is notified");
 }
 
 #[tokio::test(start_paused = true)]
-async fn source_fatal_error_goes_to_the_failure_branch() {
-    let item =
-        [&SOURCE_HAPPY[..5], &["Share", "OnShareError", "CleanUpCopy", "NotifyFailure", "ClusterFailed"]]
-            .concat();
-    source_fails_in(
-        "ShareAccessDenied",
+async fn a_retention_failure_after_a_failed_copy_is_notified_and_the_first_failure_reported() {
+    let retention = [
+        "RetentionNeeded",
+        "ApplyRetention",
+        "NotifyRetentionFailure",
+        "FailedEarlier",
+        "KeepEarlierFailure",
+    ];
+    let want = source_path(SNAPSHOTS, SHARE_FAILED, &retention, true);
+    let r = source_fails_in(
+        "ShareAccessDeniedThenRetentionFails",
         "Share",
-        "run-1",
         "not authorized to modify snapshot attributes",
-        &item,
+        want,
     )
     .await;
+    let calls = r.calls.lock().unwrap();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let notice = &calls[2].1;
+    assert_eq!(
+        (notice["failedState"].as_str(), notice["runId"].as_str()),
+        (Some("ApplyRetention"), Some("run-1-0"))
+    );
+    assert_eq!(notice["failure"]["Cause"], "not authorized to perform rds:DeleteDBClusterSnapshot");
+    let cluster = &r.out.cause;
+    assert!(cluster.as_deref().is_some_and(|c| c.contains("in Share")), "the first failure: {cluster:?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn source_snapshot_failure_is_cleaned_up_notified_and_skips_the_copy() {
-    let item = [
+    let snapshots = [
         "Start",
+        "MakeRoom",
         "CreateSnapshot",
         "OnCreateSnapshotError",
         "CleanUpSnapshot",
         "NotifySnapshotFailure",
         "SnapshotFailed",
     ];
-    source_fails_in(
-        "SnapshotAccessDenied",
+    let want = source_path(
+        &snapshots,
+        &["HasSnapshot", "SnapshotFailedEarlier"],
+        &["RetentionNeeded", "NoSnapshotToRetain"],
+        true,
+    );
+    source_fails_in("SnapshotAccessDenied", "CreateSnapshot", "not authorized to create a snapshot", want)
+        .await;
+}
+
+/// RDS refuses the snapshot for the quota: the machine makes room once
+/// (MakeRoomAfterQuotaError) and tries again, which succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_refused_for_the_quota_makes_room_and_is_tried_again() {
+    let r = run("source", "SnapshotQuotaReachedThenRoomMade", json!({})).await;
+    assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
+    let snapshots = ["Start", "MakeRoom", "CreateSnapshot", "MakeRoomAfterQuotaError", "CreateSnapshotAgain"];
+    assert_eq!(path(&r.history()), source_path(&snapshots, COPIES, RETENTION, false));
+    let room = r
+        .history()
+        .iter()
+        .find(|e| {
+            e.event_type == EventType::TaskStateEntered
+                && e.details.name.as_deref() == Some("MakeRoomAfterQuotaError")
+        })
+        .and_then(|e| e.details.input.clone())
+        .expect("MakeRoomAfterQuotaError ran");
+    // The refused payload, untouched (the Catch keeps no error in it): what
+    // the Start state made, which CreateSnapshotAgain then takes.
+    let keys: Vec<&String> = room.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["createdAt", "runId"], "{room}");
+    assert_eq!(room["runId"], "run-1-0");
+    assert!(r.calls.lock().unwrap().is_empty());
+}
+
+/// Refused again after making room: the cluster fails once, named by the
+/// second try, and nothing loops.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_refused_twice_fails_the_cluster_without_looping() {
+    let r = run("source", "SnapshotQuotaReachedAndNoRoom", json!({})).await;
+    assert_eq!((r.out.status, r.out.error.as_deref()), (Status::Failed, Some("QuotaExceeded")));
+    let snapshots = [
+        "Start",
+        "MakeRoom",
         "CreateSnapshot",
-        "run-1-0",
-        "not authorized to create a snapshot",
-        &item,
-    )
-    .await;
+        "MakeRoomAfterQuotaError",
+        "CreateSnapshotAgain",
+        "OnCreateSnapshotAgainError",
+        "CleanUpSnapshot",
+        "NotifySnapshotFailure",
+        "SnapshotFailed",
+    ];
+    let want = source_path(
+        &snapshots,
+        &["HasSnapshot", "SnapshotFailedEarlier"],
+        &["RetentionNeeded", "NoSnapshotToRetain"],
+        true,
+    );
+    assert_eq!(path(&r.history()), want);
+    let calls = r.calls.lock().unwrap();
+    assert_eq!(calls[1].1["failedState"], "CreateSnapshotAgain");
+}
+
+/// MakeRoom never decides the run: its error stays in the history and the
+/// snapshot is taken as if it had not run.
+#[tokio::test(start_paused = true)]
+async fn a_failing_make_room_never_stops_the_snapshot() {
+    let r = run("source", "MakeRoomFails", json!({})).await;
+    assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
+    let h = r.history();
+    assert_eq!(path(&h), happy());
+    assert_eq!(attempts(&h, "MakeRoom"), 1, "AccessDenied is not retried");
+    assert!(r.calls.lock().unwrap().is_empty(), "nothing to notify");
 }
 
 const TARGET_HAPPY: &[&str] = &[
@@ -271,7 +414,7 @@ fn target_input() -> Value {
 
 #[tokio::test(start_paused = true)]
 async fn target_happy_path() {
-    let (exec, out, calls) = run("target", "HappyPath", target_input()).await;
+    let Ran { exec, out, calls, .. } = run("target", "HappyPath", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     assert_eq!(out.output, Some(json!({"runId": "run-1", "terminated": true})));
     assert_eq!(path(&exec.history()), TARGET_HAPPY);
@@ -280,7 +423,7 @@ async fn target_happy_path() {
 
 #[tokio::test(start_paused = true)]
 async fn target_shared_snapshot_stuck_then_available() {
-    let (exec, out, _) = run("target", "SharedSnapshotStuckThenAvailable", target_input()).await;
+    let Ran { exec, out, .. } = run("target", "SharedSnapshotStuckThenAvailable", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
@@ -290,14 +433,14 @@ async fn target_shared_snapshot_stuck_then_available() {
 
 #[tokio::test(start_paused = true)]
 async fn target_throttled_restore_then_ok() {
-    let (exec, out, _) = run("target", "RestoreQuotaThrottledThenOk", target_input()).await;
+    let Ran { exec, out, .. } = run("target", "RestoreQuotaThrottledThenOk", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     assert_eq!(attempts(&exec.history(), "Restore"), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
-    let (exec, out, calls) = run("target", "SwapFails", target_input()).await;
+    let Ran { exec, out, calls, .. } = run("target", "SwapFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("ResourceFailed"));
     assert_eq!(path(&exec.history()), target_failed_after("Swap", "OnSwapError"));
@@ -315,7 +458,7 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() {
-    let (exec, out, calls) = run("target", "SanityCheckFails", target_input()).await;
+    let Ran { exec, out, calls, .. } = run("target", "SanityCheckFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("SanityCheckFailed"));
     assert!(out.cause.as_deref().is_some_and(|c| c.contains("minRows(orders) FAILED")), "{out:?}");
@@ -342,7 +485,8 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
 
 #[tokio::test(start_paused = true)]
 async fn target_sanity_check_unreachable_once_then_passing_terminates() {
-    let (exec, out, calls) = run("target", "SanityCheckUnreachableOnceThenPasses", target_input()).await;
+    let Ran { exec, out, calls, .. } =
+        run("target", "SanityCheckUnreachableOnceThenPasses", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
@@ -363,22 +507,25 @@ async fn target_sanity_check_unreachable_once_then_passing_terminates() {
 
 #[tokio::test(start_paused = true)]
 async fn source_retention_failure_is_notified_after_the_target_was() {
-    let (exec, out, calls) = run("source", "RetentionFails", json!({})).await;
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
-    let h = exec.history();
-    let mut want = SOURCE_HAPPY.to_vec();
-    want.extend(["OnApplyRetentionError", "NotifyRetentionFailure", "RetentionFailed"]);
-    assert_eq!(path(&h), source_path(&want, true));
+    let r = run("source", "RetentionFails", json!({})).await;
+    assert_eq!(r.out.status, Status::Failed);
+    assert_eq!(r.out.error.as_deref(), Some("AccessDenied"));
+    let h = r.history();
+    let retention =
+        ["RetentionNeeded", "ApplyRetention", "NotifyRetentionFailure", "FailedEarlier", "RetentionFailed"];
+    assert_eq!(path(&h), source_path(SNAPSHOTS, COPIES, &retention, true));
     assert_eq!(attempts(&h, "ApplyRetention"), 1, "AccessDenied is fatal: no retry");
-    let calls = calls.lock().unwrap();
+    let calls = r.calls.lock().unwrap();
     assert_eq!(calls.len(), 1, "one failure notification: {calls:?}");
     assert_eq!(calls[0].1["failedState"], "ApplyRetention");
+    assert_eq!(calls[0].1["sourceSnapshotId"], "dr-aurora-prod-20260101000000");
+    let want = "1 of 1 cluster run(s) failed; the first, run-1-0, in ApplyRetention: not authorized to perform rds:DeleteDBClusterSnapshot";
+    assert_eq!(r.out.cause.as_deref(), Some(want));
 }
 
 #[tokio::test(start_paused = true)]
 async fn target_with_an_own_copy_waits_for_it_then_restores() {
-    let (exec, out, calls) = run("target", "OwnCopy", target_input()).await;
+    let Ran { exec, out, calls, .. } = run("target", "OwnCopy", target_input()).await;
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     let mut want = TARGET_HAPPY.to_vec();
@@ -401,7 +548,7 @@ async fn target_with_an_own_copy_waits_for_it_then_restores() {
 
 #[tokio::test(start_paused = true)]
 async fn target_retention_failure_is_notified_and_never_rolls_back() {
-    let (exec, out, calls) = run("target", "RetentionFails", target_input()).await;
+    let Ran { exec, out, calls, .. } = run("target", "RetentionFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
     let mut want = TARGET_HAPPY.to_vec();
@@ -558,4 +705,165 @@ async fn source_rejects_an_empty_cluster_list_before_any_step() {
         assert_eq!((out.status, out.error.as_deref()), (Status::Failed, Some("InvalidInput")), "{input}");
     }
     assert!(calls.lock().unwrap().is_empty(), "nothing ran");
+}
+
+/// Polls of the source snapshot before it is available: WaitForSourceSnapshot
+/// allows 100 (30 s, x1.5, at most 300 s apart: about 8 hours).
+const SNAPSHOT_POLLS: usize = 95;
+/// Polls of the copy before it is available: WaitForTargetSnapshot allows
+/// 150 (about 12 hours).
+const COPY_POLLS: usize = 145;
+
+/// What a fleet run on recording handlers left: every execution's history
+/// length, and the most copies in flight at once.
+struct FleetRun {
+    status: Status,
+    parent: usize,
+    /// (Map state of the child's Map Run, history length) per child execution.
+    children: Vec<(String, usize)>,
+    peak_copies: usize,
+    polls: usize,
+}
+
+impl FleetRun {
+    fn largest(&self) -> usize {
+        self.children.iter().map(|(_, n)| *n).chain([self.parent]).max().unwrap_or(0)
+    }
+}
+
+/// `n` clusters through `definition` (the source machine) with every Task
+/// bound by the table to a recording handler: each source snapshot answers
+/// ResourceNotReady `SNAPSHOT_POLLS` times and each copy `COPY_POLLS` times
+/// before it is available, the worst a wait's bound allows. Retry intervals
+/// are scaled by 0.01 on paused time (so 100 clusters' five-at-a-time copies
+/// fit in the machine's 24-hour bound, which stays real); the poll counts,
+/// and so the histories, are those of hours-long waits.
+async fn fleet_run(definition: Definition, n: usize) -> FleetRun {
+    let copies = Arc::new(Mutex::new((0usize, 0usize))); // (in flight, most)
+    let polls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let mut tasks = TaskRegistry::new();
+    for f in FUNCTIONS.iter().filter(|f| f.on(Side::Source)) {
+        let name = task(f.name);
+        let (copies, polls) = (copies.clone(), polls.clone());
+        let function = f.name;
+        tasks.register(name, move |mut input: Value| {
+            let (copies, polls) = (copies.clone(), polls.clone());
+            async move {
+                match function {
+                    "create-snapshot" => {
+                        let cluster = input["sourceClusterId"].as_str().unwrap_or_default().to_owned();
+                        input["sourceSnapshotId"] = format!("aurora-dr-{cluster}-20260101000000").into();
+                    }
+                    "encrypt-copy" => {
+                        let mut c = copies.lock().unwrap();
+                        c.0 += 1;
+                        c.1 = c.1.max(c.0);
+                    }
+                    "fetch-status" => {
+                        let what = input["waitFor"].as_str().unwrap_or_default().to_owned();
+                        let cluster = input["run"]["sourceClusterId"].as_str().unwrap_or_default();
+                        let key = format!("{cluster}/{what}");
+                        let mut p = polls.lock().unwrap();
+                        let seen = p.entry(key).or_insert(0);
+                        *seen += 1;
+                        let ready = if what == "targetSnapshot" { COPY_POLLS } else { SNAPSHOT_POLLS };
+                        if *seen <= ready {
+                            return Err(aurora_dr_asl::TaskError::new(
+                                "ResourceNotReady",
+                                format!("{what} not yet available"),
+                            ));
+                        }
+                        if what == "targetSnapshot" {
+                            copies.lock().unwrap().0 -= 1;
+                        }
+                        return Ok(json!({"status": "available"}));
+                    }
+                    _ => {}
+                }
+                Ok(input)
+            }
+        });
+    }
+    let clock = Clock::scaled(0.01).expect("scale").with_real_timeouts();
+    let engine = Engine::new(clock);
+    engine.register(StateMachineSpec::new("aurora-dr-source", definition).tasks(tasks)).unwrap();
+    let clusters: Vec<Value> = (0..n).map(|i| json!({"sourceClusterId": format!("c{i:03}")})).collect();
+    let exec = engine
+        .start("aurora-dr-source", json!({"clusters": clusters}), StartOptions::named("nightly"))
+        .unwrap();
+    let status = exec.wait().await.status;
+    let mut children = Vec::new();
+    let mut map_state = String::new();
+    for event in exec.history() {
+        if event.event_type == EventType::MapStateEntered {
+            map_state = event.details.name.clone().unwrap_or_default();
+        }
+        if let Some(run) = &event.details.map_run_arn {
+            for child in engine.map_run_executions(run) {
+                children.push((map_state.clone(), child.history().len()));
+            }
+        }
+    }
+    let polls = polls.lock().unwrap().values().sum();
+    let peak_copies = copies.lock().unwrap().1;
+    FleetRun { status, parent: exec.history().len(), children, peak_copies, polls }
+}
+
+/// A fleet of 100 clusters with hours-long waits through the source machine
+/// as written: its Distributed Maps keep each cluster's polling in child
+/// executions, so no history comes near the 25,000-event quota ("Step
+/// Functions service quotas"), and the Copies Map Run never has more than
+/// the 5 copies the destination region allows in flight.
+#[tokio::test(start_paused = true)]
+async fn a_fleet_of_100_with_realistic_polling_keeps_every_history_under_the_quota() {
+    let (definition, _) = load("source");
+    let run = fleet_run(definition, 100).await;
+    assert_eq!(run.status, Status::Succeeded);
+    assert_eq!(run.children.len(), 300, "one child execution per cluster and Map");
+    assert_eq!(run.polls, 100 * (SNAPSHOT_POLLS + 1 + COPY_POLLS + 1), "every wait polled to its answer");
+    // Each copy child holds its cluster's ~240 polls (3 events each)...
+    let copies: Vec<usize> = run.children.iter().filter(|(m, _)| m == "Copies").map(|(_, n)| *n).collect();
+    assert_eq!(copies.len(), 100);
+    assert!(copies.iter().all(|n| *n > 3 * (SNAPSHOT_POLLS + COPY_POLLS)), "{copies:?}");
+    // ...the parent none of them.
+    assert!(run.parent < 100, "parent history {}", run.parent);
+    assert!(run.largest() < aurora_dr_asl::limits::HISTORY_EVENTS / 25, "largest history {}", run.largest());
+    assert_eq!(run.peak_copies, 5, "at most five copies in flight, and the Map Run used all five");
+    println!(
+        "100 clusters, Distributed Maps: largest history {} events (parent {}, {} child executions)",
+        run.largest(),
+        run.parent,
+        run.children.len()
+    );
+}
+
+/// The source machine with its Maps switched to Inline mode: every
+/// cluster's states in the one execution's history, as before the Maps
+/// became Distributed.
+fn inline_source() -> Definition {
+    let text = std::fs::read_to_string(root().join("../statemachines/source.asl.json")).unwrap();
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    let states = value["States"].as_object_mut().unwrap();
+    for state in states.values_mut().filter(|s| s["Type"] == "Map") {
+        state["ItemProcessor"]["ProcessorConfig"] = json!({"Mode": "INLINE"});
+    }
+    parse(&value.to_string(), "source (inline)")
+}
+
+/// The same fleet through Inline Maps: a dozen clusters fit in the one
+/// history, but 100 with hours-long waits reach the 25,000-event quota and
+/// the run fails there, as "Avoid reaching the history quota" warns. The
+/// reason the Maps are Distributed.
+#[tokio::test(start_paused = true)]
+async fn the_same_fleet_in_inline_maps_would_reach_the_history_quota() {
+    let dozen = fleet_run(inline_source(), 12).await;
+    assert_eq!(dozen.status, Status::Succeeded);
+    assert!(dozen.children.is_empty());
+    let hundred = fleet_run(inline_source(), 100).await;
+    assert_eq!(hundred.status, Status::Failed);
+    assert_eq!(hundred.parent, aurora_dr_asl::limits::HISTORY_EVENTS);
+    println!(
+        "Inline Maps: 12 clusters {} events in one history; 100 clusters failed at {} events",
+        dozen.parent, hundred.parent
+    );
 }

@@ -412,3 +412,25 @@ pub fn task_states(side: aurora_dr_core::steps::Side) -> Vec<TaskState> {
     walk(&state_machine(side)["States"], &mut out);
     out
 }
+
+/// The execution's events, each Distributed Map's child executions' events
+/// (in the order they started) right after the `MapRunStarted` that started
+/// them: one sequence for a run whose clusters run in child executions.
+pub fn flat_history(
+    engine: &aurora_dr_asl::Engine,
+    exec: &aurora_dr_asl::Execution,
+) -> Vec<aurora_dr_asl::HistoryEvent> {
+    let mut out = Vec::new();
+    for event in exec.history() {
+        let run = event.details.map_run_arn.clone();
+        out.push(event);
+        if let Some(run) = run {
+            let mut children = engine.map_run_executions(&run);
+            children.sort_by_key(|c| c.start_date());
+            for child in children {
+                out.extend(flat_history(engine, &child));
+            }
+        }
+    }
+    out
+}

@@ -3,20 +3,23 @@
 //! younger than that.
 //!
 //! # Where it runs
-//! As the last state of each machine, once the run has done its job, in a
-//! function of its own (input `{"mode": "retention", "run": <RunState>}`):
+//! In a function of its own, whose role is the only one of a side that may
+//! delete old snapshots. Its input names what the state asks for:
 //!
-//! | machine | after     | places pruned (settings)                                          |
-//! |---------|-----------|-------------------------------------------------------------------|
-//! | source  | Notify    | source region snapshots, target region copies (`source.retain_*`) |
-//! | target  | Terminate | the target account's own copies (`target.retain_*`)               |
+//! | state (machine)                             | input `mode` | when                                   | places pruned (settings)                                           |
+//! |---------------------------------------------|--------------|----------------------------------------|--------------------------------------------------------------------|
+//! | ApplyRetention (source)                     | `retention`  | after the copy, also a failed one      | source region snapshots, target region copies (`source.retain_*`)  |
+//! | ApplyRetention (target)                     | `retention`  | after Terminate                        | the target account's own copies and final snapshots (`target.retain_*`) |
+//! | MakeRoom, MakeRoomAfterQuotaError (source)  | `makeRoom`   | before CreateSnapshot, when the snapshot quota is nearly used | as ApplyRetention (source), where room is short ([`super::make_room`]) |
 //!
 //! A state of its own (rather than a tail of Notify or Terminate) shows in the
-//! execution history, has its own retries and its own role (the only one of
-//! a side that may delete old snapshots), and a failure is notified under
-//! its own name: it never republishes the message or rolls back a swap. Only
-//! a run that got this far prunes, so a failing schedule never eats its
-//! recovery points.
+//! execution history, has its own retries, and a failure is notified under
+//! its own name: it never republishes the message or rolls back a swap. On
+//! the source side it also runs after a failed copy: a snapshot was created
+//! either way, and a schedule that keeps failing must not pile snapshots up
+//! until the quota stops every run. A failed run leaves no copy in the target
+//! region (CleanUpCopy deletes an unshared one), so the copies it ranks are
+//! complete recovery points.
 //!
 //! # Which snapshots are the tool's
 //! In each place, a manual cluster snapshot is considered only when all hold:
@@ -37,11 +40,22 @@
 //! - with `RETAIN_DAYS`: those whose time is less than that many days before
 //!   this run started.
 //!
+//! Final snapshots (target side): Terminate with `FINAL_SNAPSHOT` leaves
+//! `{existing}-old-{stamp}-final` of each replaced DR cluster. One is the
+//! tool's under the same rules (owned, manual, `managed-by=aurora-dr`,
+//! `source-cluster=<this cluster>`) when its name is exactly that of this
+//! cluster's pair, `stamp` being the run that replaced it. Finals are ranked
+//! among themselves with the same `RETAIN_SNAPSHOTS` and `RETAIN_DAYS`: a
+//! final holds what the DR cluster had when it was replaced, a recovery
+//! point of its own kind, so finals never push copies out of the newest N,
+//! nor copies finals.
+//!
 //! The rest are deleted (`DeleteDBClusterSnapshot`), each logged with its
 //! reason. Output: a [`RetentionReport`] (the machines discard it with
 //! `ResultPath: null`; it stays in the execution history).
 //!
 //! Errors: `InvalidInput` (not a retention input, a payload with `failure`,
+//! `quotaReached` outside `makeRoom`, `makeRoom` on the target side,
 //! a missing field, a payload of another cluster), `InvalidConfig` (unknown
 //! side) and the AWS classifications: a snapshot that became busy is
 //! `ResourceNotReady` (retryable); one already gone counts as deleted.
@@ -72,26 +86,48 @@ pub const STATE: &str = "ApplyRetention";
 /// The `mode` of the input (see [`super::input`]).
 pub const MODE: &str = super::input::RETENTION_MODE;
 
-/// The retention input.
+/// The input of every state the function serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetentionInput {
+    /// `retention` (ApplyRetention) or `makeRoom` (MakeRoom, MakeRoomAfterQuotaError).
     pub mode: String,
     pub run: RunState,
+    /// `makeRoom` only: RDS has just refused the snapshot for the quota.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quota_reached: bool,
+}
+
+/// What a state asks of the function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// ApplyRetention: the run's retention.
+    Retention(RunState),
+    /// MakeRoom: retention first where the snapshot quota is short.
+    MakeRoom { run: RunState, quota_reached: bool },
 }
 
 /// Parses the input, naming what is wrong.
-pub fn parse_input(input: Value) -> DrResult<RunState> {
+pub fn parse_input(input: Value) -> DrResult<Request> {
     let parsed: RetentionInput = serde_json::from_value(input).map_err(|e| {
         DrError::invalid_input(format!(
-            "retention input must be {{\"mode\": \"retention\", \"run\": <state payload>}}: {e}"
+            "retention input must be {{\"mode\": \"retention\" or \"makeRoom\", \"run\": <state payload>}}: {e}"
         ))
     })?;
-    if parsed.mode != MODE {
-        return Err(DrError::invalid_input(format!("mode {:?} is not {MODE:?}", parsed.mode)));
-    }
     super::input::no_failure(&parsed.run, STATE)?;
-    Ok(parsed.run)
+    match parsed.mode.as_str() {
+        MODE if parsed.quota_reached => {
+            Err(DrError::invalid_input(format!("quotaReached belongs to mode {:?}", super::make_room::MODE)))
+        }
+        MODE => Ok(Request::Retention(parsed.run)),
+        super::make_room::MODE => {
+            Ok(Request::MakeRoom { run: parsed.run, quota_reached: parsed.quota_reached })
+        }
+        other => Err(DrError::invalid_input(format!(
+            "mode {other:?} is neither {MODE:?} nor {:?}",
+            super::make_room::MODE
+        ))),
+    }
 }
 
 /// A place where aurora-dr keeps snapshots.
@@ -121,6 +157,9 @@ pub struct Scope {
     pub current: Vec<SnapshotId>,
     /// This run's start time: "now" for `RETAIN_DAYS`.
     pub now: OffsetDateTime,
+    /// Target side: the existing cluster whose final snapshots
+    /// (`{existing}-old-{stamp}-final`) are this cluster's too.
+    pub finals_of: Option<ClusterId>,
 }
 
 /// One snapshot and why it was kept or deleted.
@@ -162,7 +201,11 @@ pub struct RetentionReport {
 /// `{prefix}-{cluster}-{yyyymmddHHMMss}`.
 fn stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
     let head = format!("{}-{}-", scope.prefix, scope.cluster).to_ascii_lowercase();
-    let digits = name.to_ascii_lowercase().strip_prefix(&head)?.to_owned();
+    parse_stamp(name.to_ascii_lowercase().strip_prefix(&head)?)
+}
+
+/// `yyyymmddHHMMss` as a UTC time.
+fn parse_stamp(digits: &str) -> Option<OffsetDateTime> {
     if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -178,9 +221,30 @@ fn stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
-/// The tool's snapshot of this cluster in this place, with its time; `None`
-/// for anything foreign.
-fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<OffsetDateTime> {
+/// The run start time a final snapshot's name encodes, if `name` is
+/// `{existing}-old-{yyyymmddHHMMss}-final` for the scope's existing cluster
+/// (the old name cut to 63 characters as Swap cuts it).
+fn final_stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
+    let existing = scope.finals_of.as_ref()?;
+    let lower = name.to_ascii_lowercase();
+    let old = lower.strip_suffix("-final")?;
+    let (_, digits) = old.rsplit_once("-old-")?;
+    let at = parse_stamp(digits)?;
+    let want = super::names::old_name(existing.as_str(), digits).to_ascii_lowercase();
+    (old == want).then_some(at)
+}
+
+/// The kinds of snapshots the tool keeps apart: copies (and snapshots) of
+/// the source cluster, and final snapshots of replaced DR clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Snapshot,
+    Final,
+}
+
+/// The tool's snapshot of this cluster in this place, with its kind and
+/// time; `None` for anything foreign.
+fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<(Kind, OffsetDateTime)> {
     if snap.snapshot_type() != Some("manual") {
         return None;
     }
@@ -196,17 +260,22 @@ fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<OffsetDateTime> {
     {
         return None;
     }
-    stamp_of(snap.db_cluster_snapshot_identifier()?, scope)
+    let name = snap.db_cluster_snapshot_identifier()?;
+    match stamp_of(name, scope) {
+        Some(at) => Some((Kind::Snapshot, at)),
+        None => final_stamp_of(name, scope).map(|at| (Kind::Final, at)),
+    }
 }
 
 /// Decides, without calling AWS, which of `snapshots` to delete.
 pub fn plan(snapshots: &[DbClusterSnapshot], scope: &Scope, retention: Retention) -> Plan {
     let mut plan = Plan { delete: Vec::new(), keep: Vec::new(), foreign: Vec::new() };
-    // (time, name, this run's): the available snapshots and this run's, ranked below.
-    let mut ranked: Vec<(OffsetDateTime, String, bool)> = Vec::new();
+    // (kind, time, name, this run's): the available snapshots and this run's,
+    // ranked below within their kind.
+    let mut ranked: Vec<(Kind, OffsetDateTime, String, bool)> = Vec::new();
     for snap in snapshots {
         let name = snap.db_cluster_snapshot_identifier().unwrap_or_default().to_owned();
-        let Some(at) = ours(snap, scope) else {
+        let Some((kind, at)) = ours(snap, scope) else {
             plan.foreign.push(name);
             continue;
         };
@@ -214,22 +283,32 @@ pub fn plan(snapshots: &[DbClusterSnapshot], scope: &Scope, retention: Retention
             || scope.current.iter().any(|c| c.as_str().eq_ignore_ascii_case(&name));
         let status = snap.status().unwrap_or("unknown");
         if current || status == "available" {
-            ranked.push((at, name, current));
+            ranked.push((kind, at, name, current));
         } else {
             plan.keep
                 .push(Decision { snapshot: name, reason: format!("{status}, not available: never deleted") });
         }
     }
-    // Newest first; names break ties so the order never depends on listing order.
-    ranked.sort_by(|a, b| b.cmp(a));
+    // Per kind, newest first; names break ties so the order never depends on listing order.
+    ranked.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| (&b.1, &b.2).cmp(&(&a.1, &a.2))));
     let keep_count = usize::try_from(retention.snapshots).unwrap_or(usize::MAX);
-    for (rank, (at, name, current)) in ranked.into_iter().enumerate() {
+    let mut rank = 0;
+    let mut kind_seen = None;
+    for (kind, at, name, current) in ranked {
+        if kind_seen != Some(kind) {
+            (kind_seen, rank) = (Some(kind), 0);
+        }
+        rank += 1;
+        let what = match kind {
+            Kind::Snapshot => "",
+            Kind::Final => " finals",
+        };
         let age = scope.now - at;
         let young = retention.days.is_some_and(|d| age < time::Duration::days(i64::from(d)));
         let reason = if current {
             Some("this run's snapshot".to_owned())
-        } else if rank < keep_count {
-            Some(format!("among the newest {} (rank {})", retention.snapshots, rank + 1))
+        } else if rank <= keep_count {
+            Some(format!("among the newest {}{what} (rank {rank})", retention.snapshots))
         } else if young {
             Some(format!("{} days old, younger than {} days", age.whole_days(), retention.days.unwrap_or(0)))
         } else {
@@ -238,7 +317,7 @@ pub fn plan(snapshots: &[DbClusterSnapshot], scope: &Scope, retention: Retention
         match reason {
             Some(reason) => plan.keep.push(Decision { snapshot: name, reason }),
             None => {
-                let mut why = format!("not among the newest {} (rank {})", retention.snapshots, rank + 1);
+                let mut why = format!("not among the newest {}{what} (rank {rank})", retention.snapshots);
                 if let Some(days) = retention.days {
                     why.push_str(&format!(" and {} days old, older than {days} days", age.whole_days()));
                 }
@@ -253,8 +332,11 @@ pub fn plan(snapshots: &[DbClusterSnapshot], scope: &Scope, retention: Retention
 pub async fn prune(rds: &Client, scope: &Scope, retention: Retention) -> DrResult<PlaceReport> {
     // Only this cluster's snapshots (copies keep their source cluster's
     // identifier): a fleet's retention lists each cluster's own, not every
-    // snapshot of the account once per cluster. The plan still checks tags.
-    let snapshots = rds::list_manual_cluster_snapshots(rds, Some(scope.cluster.as_str())).await?;
+    // snapshot of the account once per cluster. Final snapshots carry their
+    // old cluster's identifier, one per run, so a place that holds them is
+    // listed whole. The plan still checks names and tags.
+    let cluster = scope.finals_of.is_none().then_some(scope.cluster.as_str());
+    let snapshots = rds::list_manual_cluster_snapshots(rds, cluster).await?;
     let plan = plan(&snapshots, scope, retention);
     for d in &plan.delete {
         tracing::info!(step = STEP, run_id = %scope.run_id, place = ?scope.place, account = %scope.account,
@@ -298,6 +380,7 @@ pub async fn run_source(
         run_id: run.run_id.to_string(),
         current: [&run.source_snapshot_id, &run.target_snapshot_id].into_iter().flatten().cloned().collect(),
         now: run.created_at,
+        finals_of: None,
     };
     let source = prune(rds, &scope(Place::SourceRegion, &settings.region), settings.retention).await?;
     let target =
@@ -330,25 +413,46 @@ pub async fn run_target(
         run_id: run.run_id.to_string(),
         current: [&run.own_snapshot_id, &run.target_snapshot_id].into_iter().flatten().cloned().collect(),
         now: run.created_at,
+        finals_of: Some(settings.existing_cluster_id.clone()),
     };
     Ok(RetentionReport { places: vec![prune(rds, &scope, settings.retention).await?] })
 }
 
-/// Lambda / local-engine entry of the ApplyRetention state of either side.
+/// Lambda / local-engine entry of ApplyRetention (either side) and of
+/// MakeRoom and MakeRoomAfterQuotaError (source side): the input's `mode`
+/// says which ([`Request`]).
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     super::input::expect(&input, super::input::InputKind::Retention, STATE)?;
-    let run = parse_input(input)?;
-    let report = match &ctx.settings {
+    let request = parse_input(input)?;
+    let run = match &request {
+        Request::Retention(run) | Request::MakeRoom { run, .. } => run,
+    };
+    match &ctx.settings {
         SideSettings::Source(s) => {
             // Many clusters: the payload's cluster, if it is a configured one.
             let s = &s.for_cluster(run.source_cluster_id.as_ref())?;
             let rds = ctx.aws.in_region(&s.region).rds();
             let target_rds = ctx.aws.in_region(&s.target_region).rds();
-            run_source(&rds, &target_rds, s, &run).await?
+            Ok(match &request {
+                Request::Retention(run) => {
+                    serde_json::to_value(run_source(&rds, &target_rds, s, run).await?)?
+                }
+                Request::MakeRoom { run, quota_reached } => serde_json::to_value(
+                    super::make_room::run(&rds, &target_rds, s, run, *quota_reached).await?,
+                )?,
+            })
         }
-        SideSettings::Target(t) => run_target(&ctx.aws.in_region(&t.region).rds(), t, &run).await?,
-    };
-    Ok(serde_json::to_value(report)?)
+        SideSettings::Target(t) => match &request {
+            Request::Retention(run) => {
+                // Many clusters: the names of the payload's pair (its final snapshots).
+                let t = &t.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+                Ok(serde_json::to_value(run_target(&ctx.aws.in_region(&t.region).rds(), t, run).await?)?)
+            }
+            Request::MakeRoom { .. } => Err(DrError::invalid_input(
+                "makeRoom is the source side's (before CreateSnapshot); the target side only applies retention",
+            )),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +494,7 @@ mod tests {
             run_id: "run-1".into(),
             current: vec![CURRENT.parse().expect("id")],
             now: NOW,
+            finals_of: None,
         }
     }
 
@@ -419,6 +524,25 @@ mod tests {
             .status(status)
             .set_tag_list(Some(tags))
             .build()
+    }
+
+    /// The place a fixture snapshot was made for (by its ARN's account and region).
+    fn place_of(snap: &DbClusterSnapshot) -> Place {
+        let arn = snap.db_cluster_snapshot_arn().unwrap_or_default();
+        PLACES
+            .into_iter()
+            .find(|p| arn.contains(&format!("{}:{}:", scope(*p).region, scope(*p).account)))
+            .unwrap_or(Place::SourceRegion)
+    }
+
+    /// A final snapshot of the DR cluster a run `days_ago` days before this one replaced.
+    fn final_at(days_ago: i64) -> String {
+        let stamp = crate::payload::stamp(NOW - time::Duration::days(days_ago));
+        format!("{}-final", crate::steps::names::old_name("orders-dr", &stamp))
+    }
+
+    fn target_scope() -> Scope {
+        Scope { finals_of: Some("orders-dr".parse().expect("id")), ..scope(Place::TargetAccount) }
     }
 
     fn names(decisions: &[Decision]) -> Vec<&str> {
@@ -552,14 +676,71 @@ mod tests {
         }
     }
 
+    #[test]
+    fn final_snapshots_are_ranked_among_themselves() {
+        let place = Place::TargetAccount;
+        let mut all = vec![snap(place, CURRENT, "available", tool_tags("run-1"))];
+        for d in 1..=3 {
+            all.push(snap(place, &name_at(d, 0), "available", tool_tags(&format!("run-old-{d}"))));
+            all.push(snap(place, &final_at(d), "available", tool_tags(&format!("run-old-{}", d + 1))));
+        }
+        let p = plan(&all, &target_scope(), keep(2, None));
+        let mut kept = vec![CURRENT.to_owned(), name_at(1, 0), final_at(1), final_at(2)];
+        kept.sort();
+        assert_eq!(names(&p.keep), kept, "{p:?}");
+        let mut gone = vec![name_at(2, 0), name_at(3, 0), final_at(3)];
+        gone.sort();
+        assert_eq!(names(&p.delete), gone, "{p:?}");
+        assert!(
+            p.keep
+                .iter()
+                .any(|d| d.snapshot == final_at(2) && d.reason == "among the newest 2 finals (rank 2)")
+        );
+        // Without the pair's existing name (the source side), a final is foreign.
+        let p = plan(&all, &scope(place), keep(2, None));
+        assert_eq!(p.foreign.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn only_this_pairs_tagged_finals_are_the_tools() {
+        let place = Place::TargetAccount;
+        let stamp = crate::payload::stamp(NOW - time::Duration::days(9));
+        let foreign = [
+            // Untagged (e.g. a final of a cluster deleted by hand).
+            snap(place, &final_at(9), "available", Vec::new()),
+            // Another pair's existing name.
+            snap(place, &format!("billing-dr-old-{stamp}-final"), "available", tool_tags("run-x")),
+            // Not a final of a replaced cluster.
+            snap(place, &format!("orders-dr-{stamp}-final"), "available", tool_tags("run-x")),
+            snap(place, &format!("orders-dr-old-{stamp}"), "available", tool_tags("run-x")),
+            snap(place, &format!("orders-dr-old-{stamp}-final-2"), "available", tool_tags("run-x")),
+        ];
+        let mut all = foreign.to_vec();
+        all.push(snap(place, &final_at(10), "available", tool_tags("run-y")));
+        all.push(snap(place, &final_at(11), "available", tool_tags("run-z")));
+        let p = plan(&all, &target_scope(), keep(1, None));
+        assert_eq!(names(&p.delete), [final_at(11).as_str()], "{p:?}");
+        assert_eq!(p.foreign.len(), foreign.len(), "{p:?}");
+        // A final cut to fit 63 characters is still recognised.
+        let long = "a-very-long-existing-dr-cluster-name-that-fills-the-limit";
+        let scope = Scope { finals_of: Some(long.parse().expect("id")), ..target_scope() };
+        let old = crate::steps::names::old_name(long, &stamp);
+        assert!(old.len() <= 63 && !old.starts_with(long), "{old}");
+        assert_eq!(final_stamp_of(&format!("{old}-final"), &scope), Some(NOW - time::Duration::days(9)));
+    }
+
     // ---- against mocked RDS
 
+    /// The listing of a place: the source side lists only the scope's cluster
+    /// (a request without it matches no rule and fails the test); the target
+    /// account, which also holds final snapshots named after old clusters,
+    /// is listed whole.
     fn listing(snaps: Vec<DbClusterSnapshot>) -> Rule {
+        let place = snaps.first().map(place_of).unwrap_or(Place::SourceRegion);
+        let cluster = (place != Place::TargetAccount).then_some("orders");
         mock!(Client::describe_db_cluster_snapshots)
-            // Only the scope's cluster is listed (a request without it matches
-            // no rule and fails the test).
-            .match_requests(|r| {
-                r.snapshot_type() == Some("manual") && r.db_cluster_identifier() == Some("orders")
+            .match_requests(move |r| {
+                r.snapshot_type() == Some("manual") && r.db_cluster_identifier() == cluster
             })
             .then_output(move || {
                 DescribeDbClusterSnapshotsOutput::builder()
@@ -639,14 +820,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_target_side_prunes_its_own_copies() {
+    async fn the_target_side_prunes_its_own_copies_and_final_snapshots() {
         let mut settings = crate::settings::tests::target_settings();
         settings.retention = keep(2, None);
+        assert_eq!(settings.existing_cluster_id.as_str(), "orders-dr");
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (list, del) = (listing(mixed(Place::TargetAccount)), deletes(seen.clone()));
+        let mut all = mixed(Place::TargetAccount);
+        for d in 1..=3 {
+            all.push(snap(Place::TargetAccount, &final_at(d), "available", tool_tags("run-f")));
+        }
+        let (list, del) = (listing(all), deletes(seen.clone()));
         let report =
             run_target(&ts::rds(&[&list, &del]), &settings, &target_run(true)).await.expect("pruned");
-        assert_eq!(*seen.lock().expect("lock"), [name_at(2, 0)]);
+        let mut seen = seen.lock().expect("lock").clone();
+        seen.sort();
+        assert_eq!(seen, [name_at(2, 0), final_at(3)]);
         let r = &report.places[0];
         assert_eq!((r.place, r.account.as_str()), (Place::TargetAccount, TARGET));
         assert!(r.kept.iter().any(|d| d.snapshot == CURRENT && d.reason == "this run's snapshot"));

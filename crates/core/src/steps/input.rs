@@ -6,8 +6,9 @@
 //! - [`InputKind::FailurePath`]: a payload a `Catch` extended with
 //!   `failure` (the failure path's clean-ups and notifications); it may not
 //!   parse as a [`RunState`], as the failure may be that it is malformed;
-//! - [`InputKind::Retention`]: `{"mode": "retention", "run": ...}` (the
-//!   `ApplyRetention` states).
+//! - [`InputKind::Retention`]: `{"mode": "retention" | "makeRoom", "run": ...}`
+//!   (the states of the apply-retention function: `ApplyRetention`,
+//!   `MakeRoom`, `MakeRoomAfterQuotaError`).
 //!
 //! Each function serves one kind ([`expect`]); input of another kind is
 //! `InvalidInput` naming the state it was meant for, so a miswired state
@@ -23,6 +24,8 @@ use crate::payload::RunState;
 
 /// The `mode` value of a retention input.
 pub const RETENTION_MODE: &str = "retention";
+/// The `mode` value of a MakeRoom input (retention before CreateSnapshot).
+pub const MAKE_ROOM_MODE: &str = "makeRoom";
 
 /// What a step's input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +42,7 @@ impl InputKind {
     pub fn of(input: &Value) -> Self {
         if input.get("failure").is_some_and(|f| !f.is_null()) {
             Self::FailurePath
-        } else if input.get("mode").and_then(Value::as_str) == Some(RETENTION_MODE) {
+        } else if matches!(input.get("mode").and_then(Value::as_str), Some(RETENTION_MODE | MAKE_ROOM_MODE)) {
             Self::Retention
         } else {
             Self::Run
@@ -50,7 +53,7 @@ impl InputKind {
         match self {
             Self::Run => "the run payload",
             Self::FailurePath => "a failure-path payload (it carries `failure`)",
-            Self::Retention => "a retention input ({\"mode\": \"retention\", \"run\": ...})",
+            Self::Retention => "a retention input ({\"mode\": \"retention\" or \"makeRoom\", \"run\": ...})",
         }
     }
 }
@@ -111,6 +114,7 @@ mod tests {
             (json!({"runId": "run-1", "failure": {"Error": "X"}}), InputKind::FailurePath),
             (json!({"failure": "boom"}), InputKind::FailurePath),
             (json!({"mode": "retention", "run": {}}), InputKind::Retention),
+            (json!({"mode": "makeRoom", "quotaReached": true, "run": {}}), InputKind::Retention),
             (json!({"mode": "other", "run": {}}), InputKind::Run),
             (json!({"mode": "retention", "failure": {"Error": "X"}}), InputKind::FailurePath),
             (json!("not an object"), InputKind::Run),

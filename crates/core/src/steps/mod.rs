@@ -9,8 +9,10 @@
 //!
 //! A function serves several Task states only when they run the same
 //! handler: FetchStatus serves every wait, NotifyFailure every failure
-//! notification, ApplyRetention both sides' retention, CleanUpSnapshot the
-//! source's two clean-ups. Each function has its own Lambda crate and its
+//! notification, ApplyRetention both sides' retention and the source's
+//! MakeRoom states (retention before CreateSnapshot, the input's `mode`
+//! says which: [`apply_retention::Request`]), CreateSnapshot the source's
+//! two tries, CleanUpSnapshot the source's two clean-ups. Each function has its own Lambda crate and its
 //! own IAM role holding only what its states call ([`Function::actions`]).
 //!
 //! Who reads the table: the Lambda crates (one per entry, `main` calls the
@@ -29,6 +31,7 @@ pub mod encrypt_copy;
 pub mod fetch_status;
 pub mod input;
 pub mod invoke_step_function;
+pub mod make_room;
 pub mod names;
 pub mod notify;
 pub mod notify_failure;
@@ -112,7 +115,7 @@ pub static FUNCTIONS: &[Function] = &[
         name: "create-snapshot",
         module: "create_snapshot",
         summary: "manual snapshot of the source cluster, named after the run; refuses to overlap another run",
-        states: &[(Side::Source, "CreateSnapshot")],
+        states: &[(Side::Source, "CreateSnapshot"), (Side::Source, "CreateSnapshotAgain")],
         sides: SOURCE,
         input: InputKind::Run,
         logical_id: "CreateSnapshotFunction",
@@ -227,13 +230,23 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "apply-retention",
         module: "apply_retention",
-        summary: "deletes the tool's own old snapshots beyond the retention settings",
-        states: &[(Side::Source, "ApplyRetention"), (Side::Target, "ApplyRetention")],
+        summary: "deletes the tool's own old snapshots beyond the retention settings; before CreateSnapshot \
+                  only where the snapshot quota leaves too little room (mode makeRoom)",
+        states: &[
+            (Side::Source, "MakeRoom"),
+            (Side::Source, "MakeRoomAfterQuotaError"),
+            (Side::Source, "ApplyRetention"),
+            (Side::Target, "ApplyRetention"),
+        ],
         sides: BOTH,
         input: InputKind::Retention,
         logical_id: "ApplyRetentionFunction",
         substitution: Some("ApplyRetentionFunctionArn"),
-        actions: &["rds:DeleteDBClusterSnapshot", "rds:DescribeDBClusterSnapshots"],
+        actions: &[
+            "rds:DeleteDBClusterSnapshot",
+            "rds:DescribeAccountAttributes",
+            "rds:DescribeDBClusterSnapshots",
+        ],
         handler: handler!(apply_retention),
     },
     Function {

@@ -224,6 +224,20 @@ impl Recorder {
     }
 
     fn context_in(&self, region: &str, settings: SideSettings) -> Arc<StepContext> {
+        self.context_with(region, settings, RetryConfig::disabled())
+    }
+
+    /// A source-side context whose clients retry as deployed (standard
+    /// mode, 3 attempts; backoff of a millisecond), so a test sees which
+    /// calls opt out of the SDK's retries.
+    pub(crate) fn source_context_retrying(&self) -> Arc<StepContext> {
+        let settings = crate::settings::tests::source_settings();
+        let retries = RetryConfig::standard().with_initial_backoff(std::time::Duration::from_millis(1));
+        let region = settings.region.clone();
+        self.context_with(region.as_ref(), SideSettings::Source(settings), retries)
+    }
+
+    fn context_with(&self, region: &str, settings: SideSettings, retries: RetryConfig) -> Arc<StepContext> {
         let this = self.clone();
         let http = http_client_fn(move |_, _| SharedHttpConnector::new(this.clone()));
         let config = aws_types::SdkConfig::builder()
@@ -232,10 +246,21 @@ impl Recorder {
             .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
                 aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
             ))
-            .retry_config(RetryConfig::disabled())
+            .retry_config(retries)
+            .sleep_impl(aws_sdk_rds::config::SharedAsyncSleep::new(TokioSleep))
             .http_client(http)
             .build();
         Arc::new(StepContext::new(AwsContext::from_config(config), settings))
+    }
+}
+
+/// The SDK's backoff on tokio's timer.
+#[derive(Debug)]
+struct TokioSleep;
+
+impl aws_sdk_rds::config::AsyncSleep for TokioSleep {
+    fn sleep(&self, duration: std::time::Duration) -> aws_sdk_rds::config::Sleep {
+        aws_sdk_rds::config::Sleep::new(tokio::time::sleep(duration))
     }
 }
 
