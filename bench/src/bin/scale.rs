@@ -7,6 +7,8 @@
 //!   definition's own Retry with intervals scaled by 1e-6, which tokio's
 //!   timer rounds up to 1 ms). Transitions per second, where a transition is
 //!   a state entered or a retried attempt (as Step Functions counts them).
+//!   History events count the runs' and their Distributed Maps' child
+//!   executions'; the largest history is the longest of any one of them.
 //!   The per-transition micro-benchmark of a synthetic machine is
 //!   `cargo bench -p aurora-dr-asl --bench engine`.
 //! - The fleet drill at 12, 50 and 100 clusters (`[[pairs]]`) with the
@@ -89,6 +91,7 @@ async fn run(args: Args) -> Result<(), String> {
         "transitions",
         "transitions/s",
         "history events",
+        "largest history",
     ]);
     for (case, what) in [("EachTaskOnce", "each task once"), ("PollTwice", "each wait polled twice")] {
         for round in 1..=args.rounds {
@@ -118,11 +121,14 @@ async fn run(args: Args) -> Result<(), String> {
                 }
             }
             let wall = started.elapsed();
-            let (mut transitions, mut events) = (0usize, 0usize);
+            let (mut transitions, mut events, mut largest) = (0usize, 0usize, 0usize);
             for execution in &executions {
-                let history = execution.history();
-                events += history.len();
-                transitions += transitions_of(&history.iter().map(|e| e.event_type).collect::<Vec<_>>());
+                // The run's own history and each of its Distributed Maps' child executions'.
+                for history in histories(&engine, execution) {
+                    events += history.len();
+                    largest = largest.max(history.len());
+                    transitions += transitions_of(&history.iter().map(|e| e.event_type).collect::<Vec<_>>());
+                }
             }
             table.row(vec![
                 format!("{case} ({what})"),
@@ -132,6 +138,7 @@ async fn run(args: Args) -> Result<(), String> {
                 transitions.to_string(),
                 format!("{:.0}", transitions as f64 / wall.as_secs_f64()),
                 events.to_string(),
+                largest.to_string(),
             ]);
         }
     }
@@ -285,6 +292,20 @@ fn fleet_config(n: usize) -> String {
     text
 }
 
+/// The histories of an execution and of every child execution its
+/// Distributed Maps started (each has its own, and its own quota).
+fn histories(engine: &Engine, execution: &aurora_dr_asl::Execution) -> Vec<Vec<aurora_dr_asl::HistoryEvent>> {
+    let history = execution.history();
+    let runs: Vec<String> = history.iter().filter_map(|e| e.details.map_run_arn.clone()).collect();
+    let mut all = vec![history];
+    for run in runs {
+        for child in engine.map_run_executions(&run) {
+            all.extend(histories(engine, &child));
+        }
+    }
+    all
+}
+
 /// States entered plus retried task attempts.
 fn transitions_of(events: &[EventType]) -> usize {
     let entered = events.iter().filter(|t| t.as_str().ends_with("StateEntered")).count();
@@ -322,7 +343,7 @@ fn mock_config() -> Value {
         "targetRegion": "us-west-1", "targetAccountId": "222222222222"
     });
     let once = json!({
-        "CreateSnapshot": "Payload", "WaitForSourceSnapshot": "Available", "EncryptCopy": "Payload",
+        "MakeRoom": "Payload", "CreateSnapshot": "Payload", "WaitForSourceSnapshot": "Available", "EncryptCopy": "Payload",
         "WaitForTargetSnapshot": "Available", "Share": "Payload", "Notify": "Payload",
         "ApplyRetention": "Payload"
     });
