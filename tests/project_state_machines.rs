@@ -151,6 +151,17 @@ fn source_path<'a>(
     path
 }
 
+/// The path of a cluster whose snapshot failed (`snapshots`, its states in
+/// the Snapshots Map): it passes the later Maps untouched.
+fn snapshot_failed_path<'a>(snapshots: &[&'a str]) -> Vec<&'a str> {
+    source_path(
+        snapshots,
+        &["HasSnapshot", "SnapshotFailedEarlier"],
+        &["RetentionNeeded", "NoSnapshotToRetain"],
+        true,
+    )
+}
+
 fn happy() -> Vec<&'static str> {
     source_path(SNAPSHOTS, COPIES, RETENTION, false)
 }
@@ -310,12 +321,7 @@ async fn source_snapshot_failure_is_cleaned_up_notified_and_skips_the_copy() {
         "NotifySnapshotFailure",
         "SnapshotFailed",
     ];
-    let want = source_path(
-        &snapshots,
-        &["HasSnapshot", "SnapshotFailedEarlier"],
-        &["RetentionNeeded", "NoSnapshotToRetain"],
-        true,
-    );
+    let want = snapshot_failed_path(&snapshots);
     source_fails_in("SnapshotAccessDenied", "CreateSnapshot", "not authorized to create a snapshot", want)
         .await;
 }
@@ -362,12 +368,7 @@ async fn a_snapshot_refused_twice_fails_the_cluster_without_looping() {
         "NotifySnapshotFailure",
         "SnapshotFailed",
     ];
-    let want = source_path(
-        &snapshots,
-        &["HasSnapshot", "SnapshotFailedEarlier"],
-        &["RetentionNeeded", "NoSnapshotToRetain"],
-        true,
-    );
+    let want = snapshot_failed_path(&snapshots);
     assert_eq!(path(&r.history()), want);
     let calls = r.calls.lock().unwrap();
     assert_eq!(calls[1].1["failedState"], "CreateSnapshotAgain");

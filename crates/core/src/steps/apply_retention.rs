@@ -459,9 +459,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 mod tests {
     use std::sync::Mutex;
 
-    use aws_sdk_rds::operation::delete_db_cluster_snapshot::{
-        DeleteDBClusterSnapshotError, DeleteDbClusterSnapshotOutput,
-    };
+    use aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDBClusterSnapshotError;
     use aws_sdk_rds::operation::describe_db_cluster_snapshots::{
         DescribeDBClusterSnapshotsError, DescribeDbClusterSnapshotsOutput,
     };
@@ -749,17 +747,6 @@ mod tests {
             })
     }
 
-    fn deletes(seen: Arc<Mutex<Vec<String>>>) -> Rule {
-        mock!(Client::delete_db_cluster_snapshot)
-            .match_requests(move |r| {
-                seen.lock()
-                    .expect("lock")
-                    .push(r.db_cluster_snapshot_identifier().unwrap_or_default().to_owned());
-                true
-            })
-            .then_output(|| DeleteDbClusterSnapshotOutput::builder().build())
-    }
-
     /// Every kind of snapshot a place can hold: this run's, two older runs',
     /// one in progress, untagged and foreign ones older than all.
     fn mixed(place: Place) -> Vec<DbClusterSnapshot> {
@@ -796,8 +783,8 @@ mod tests {
         let mut settings = crate::settings::tests::source_settings();
         settings.retention = keep(1, None);
         let (in_source, in_target) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-        let (list_s, del_s) = (listing(mixed(Place::SourceRegion)), deletes(in_source.clone()));
-        let (list_t, del_t) = (listing(mixed(Place::TargetRegion)), deletes(in_target.clone()));
+        let (list_s, del_s) = (listing(mixed(Place::SourceRegion)), ts::recording_deletes(in_source.clone()));
+        let (list_t, del_t) = (listing(mixed(Place::TargetRegion)), ts::recording_deletes(in_target.clone()));
         let report =
             run_source(&ts::rds(&[&list_s, &del_s]), &ts::rds(&[&list_t, &del_t]), &settings, &source_run())
                 .await
@@ -829,7 +816,7 @@ mod tests {
         for d in 1..=3 {
             all.push(snap(Place::TargetAccount, &final_at(d), "available", tool_tags("run-f")));
         }
-        let (list, del) = (listing(all), deletes(seen.clone()));
+        let (list, del) = (listing(all), ts::recording_deletes(seen.clone()));
         let report =
             run_target(&ts::rds(&[&list, &del]), &settings, &target_run(true)).await.expect("pruned");
         let mut seen = seen.lock().expect("lock").clone();
@@ -850,7 +837,7 @@ mod tests {
             snap(Place::TargetAccount, &name_at(1, 0), "available", tool_tags("run-0")),
             snap(Place::TargetAccount, &name_at(2, 0), "available", tool_tags("run-00")),
         ];
-        let (list, del) = (listing(leftovers), deletes(seen.clone()));
+        let (list, del) = (listing(leftovers), ts::recording_deletes(seen.clone()));
         run_target(&ts::rds(&[&list, &del]), &settings, &target_run(false)).await.expect("pruned");
         assert_eq!(*seen.lock().expect("lock"), [name_at(2, 0)]);
     }
@@ -880,7 +867,7 @@ mod tests {
         let throttled = mock!(Client::describe_db_cluster_snapshots)
             .then_error(|| DescribeDBClusterSnapshotsError::generic(ts::meta("ThrottlingException")));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let del = deletes(seen.clone());
+        let del = ts::recording_deletes(seen.clone());
         let err =
             run_target(&ts::rds(&[&throttled, &del]), &settings, &target_run(true)).await.expect_err("x");
         assert_eq!(err.asl_name(), "Throttled");
@@ -898,7 +885,7 @@ mod tests {
         let mut renamed = target_run(true);
         renamed.target_snapshot_id = Some("hand-made-copy".parse().expect("id"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (list, del) = (listing(mixed(Place::SourceRegion)), deletes(seen.clone()));
+        let (list, del) = (listing(mixed(Place::SourceRegion)), ts::recording_deletes(seen.clone()));
         let rds = ts::rds(&[&list, &del]);
         let err = run_source(&rds, &rds, &source, &other_cluster).await.expect_err("cluster");
         assert!(err.to_string().contains("payments"), "{err}");

@@ -202,7 +202,6 @@ pub async fn run(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDbClusterSnapshotOutput;
     use aws_sdk_rds::operation::describe_account_attributes::{
         DescribeAccountAttributesError, DescribeAccountAttributesOutput,
     };
@@ -254,17 +253,6 @@ mod tests {
         })
     }
 
-    fn deletes(seen: Arc<Mutex<Vec<String>>>) -> Rule {
-        mock!(Client::delete_db_cluster_snapshot)
-            .match_requests(move |r| {
-                seen.lock()
-                    .expect("lock")
-                    .push(r.db_cluster_snapshot_identifier().unwrap_or_default().into());
-                true
-            })
-            .then_output(|| DeleteDbClusterSnapshotOutput::builder().build())
-    }
-
     fn settings(retain: u32) -> SourceSettings {
         let mut s = crate::settings::tests::source_settings();
         s.retention = Retention { snapshots: retain, days: None };
@@ -279,7 +267,7 @@ mod tests {
 
     fn place(quota_rule: Rule, snaps: Vec<DbClusterSnapshot>) -> MockPlace {
         let deleted = Arc::new(Mutex::new(Vec::new()));
-        MockPlace { rules: vec![quota_rule, listing(snaps), deletes(deleted.clone())], deleted }
+        MockPlace { rules: vec![quota_rule, listing(snaps), ts::recording_deletes(deleted.clone())], deleted }
     }
 
     impl MockPlace {

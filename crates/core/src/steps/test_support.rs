@@ -63,6 +63,21 @@ pub(crate) fn started_run() -> RunState {
 /// retries off so each mocked error reaches the step exactly once. A call no
 /// rule matches panics, which fails the test: an unexpected mutating call
 /// cannot go unnoticed.
+/// DeleteDBClusterSnapshot answered, each snapshot's identifier pushed to `seen`.
+pub(crate) fn recording_deletes(seen: Arc<Mutex<Vec<String>>>) -> Rule {
+    mock!(aws_sdk_rds::Client::delete_db_cluster_snapshot)
+        .match_requests(move |r| {
+            seen.lock()
+                .expect("lock")
+                .push(r.db_cluster_snapshot_identifier().unwrap_or_default().to_owned());
+            true
+        })
+        .then_output(|| {
+            aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDbClusterSnapshotOutput::builder()
+                .build()
+        })
+}
+
 pub(crate) fn rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
     mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c.retry_config(RetryConfig::disabled()))
 }
