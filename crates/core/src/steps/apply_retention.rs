@@ -162,6 +162,30 @@ pub struct Scope {
     pub finals_of: Option<ClusterId>,
 }
 
+impl Scope {
+    /// A place of the source side (source account): this cluster's
+    /// snapshots in `region`, `current` being this run's.
+    pub fn source(
+        settings: &SourceSettings,
+        run: &RunState,
+        place: Place,
+        region: &Region,
+        current: Vec<SnapshotId>,
+    ) -> Self {
+        Scope {
+            place,
+            account: settings.account_id.clone(),
+            region: region.clone(),
+            cluster: settings.cluster_id.clone(),
+            prefix: settings.snapshot_prefix.clone(),
+            run_id: run.run_id.to_string(),
+            current,
+            now: run.created_at,
+            finals_of: None,
+        }
+    }
+}
+
 /// One snapshot and why it was kept or deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -371,17 +395,9 @@ pub async fn run_source(
             settings.cluster_id
         )));
     }
-    let scope = |place, region: &Region| Scope {
-        place,
-        account: settings.account_id.clone(),
-        region: region.clone(),
-        cluster: settings.cluster_id.clone(),
-        prefix: settings.snapshot_prefix.clone(),
-        run_id: run.run_id.to_string(),
-        current: [&run.source_snapshot_id, &run.target_snapshot_id].into_iter().flatten().cloned().collect(),
-        now: run.created_at,
-        finals_of: None,
-    };
+    let current: Vec<SnapshotId> =
+        [&run.source_snapshot_id, &run.target_snapshot_id].into_iter().flatten().cloned().collect();
+    let scope = |place, region: &Region| Scope::source(settings, run, place, region, current.clone());
     let source = prune(rds, &scope(Place::SourceRegion, &settings.region), settings.retention).await?;
     let target =
         prune(target_rds, &scope(Place::TargetRegion, &settings.target_region), settings.retention).await?;

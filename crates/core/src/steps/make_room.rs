@@ -178,17 +178,7 @@ pub async fn run(
         tracing::info!(step = STEP, run_id = %run.run_id, place = ?place, region = %region, used = quota.used,
             max = quota.max, source = ?quota.source, needed, quota_reached = refused, "snapshot quota");
         let retention = if refused || short {
-            let scope = Scope {
-                place,
-                account: settings.account_id.clone(),
-                region: region.clone(),
-                cluster: settings.cluster_id.clone(),
-                prefix: settings.snapshot_prefix.clone(),
-                run_id: run.run_id.to_string(),
-                current: Vec::new(),
-                now: run.created_at,
-                finals_of: None,
-            };
+            let scope = Scope::source(settings, run, place, region, Vec::new());
             Some(prune(client, &scope, settings.retention).await?)
         } else {
             None
