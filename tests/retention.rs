@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use aurora_dr_cli::drill;
 use aurora_dr_core::clients::AwsContext;
 use aurora_dr_core::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID, TAG_SOURCE_CLUSTER, tag_value};
-use aurora_dr_emulator::FaultRule;
+use aurora_dr_emulator::{Delay, FaultRule, Latency};
 use aurora_dr_tests::{CONFIG, DrillEnv};
 use aws_sdk_rds::types::{DbClusterSnapshot, Tag};
 
@@ -256,4 +256,46 @@ async fn target_owned_encryption_restores_from_the_own_copy_and_outlives_the_sha
     let own = format!("arn:aws:rds:us-west-1:222222222222:cluster-snapshot:{}", ids[1]);
     let again = restore("check-own", own).await.expect("restored from the own copy");
     assert_eq!(again.db_cluster().and_then(|c| c.kms_key_id()), Some(target_key.as_str()));
+}
+
+/// With `final_snapshot`, each run's Terminate leaves a final snapshot of
+/// the DR cluster it replaced. The restore copies the run's tags to the
+/// cluster's snapshots, so those finals are the tool's: the target side's
+/// retention keeps the newest `retain_snapshots` of them and deletes the
+/// rest, and never a final it did not tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn final_snapshots_of_replaced_dr_clusters_are_pruned_like_the_copies() {
+    let env = DrillEnv::start(&config_with("", "retain_snapshots = 1\nfinal_snapshot = true")).await;
+    // Snapshots are available at once, so every final is ranked by the next run's retention.
+    let control = env.emulator.control();
+    control
+        .set_latency(&Latency { snapshot: Delay::polls(0), ..Latency::for_tests() })
+        .await
+        .expect("latency");
+    // A DR copy made before this drill, its snapshots untagged: its final is never the tool's.
+    env.seed_existing_dr_cluster().await;
+    let target = env.target().await;
+
+    let report = drill::execute(&env.args(4), &env.config).await.expect("drill ran");
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    let finals: BTreeSet<String> =
+        names(&target).await.into_iter().filter(|n| n.ends_with("-final")).collect();
+    let tagged: BTreeSet<String> =
+        tool_snapshots(&target).await.into_iter().filter(|n| n.ends_with("-final")).collect();
+    // Four runs replaced four DR clusters: the hand-made one (run 1), then
+    // the ones runs 1-3 restored. Of the latter three the newest is kept.
+    assert_eq!(tagged.len(), 1, "finals kept: {finals:?}");
+    assert_eq!(finals.len(), 2, "the untagged final and the newest tagged one: {finals:?}");
+    let newest_stamp = |set: &BTreeSet<String>| set.iter().max().cloned();
+    assert_eq!(newest_stamp(&finals), newest_stamp(&tagged), "the kept final is the newest: {finals:?}");
+    let deleted = control
+        .calls()
+        .await
+        .expect("calls")
+        .into_iter()
+        .filter(|c| c.operation == "DeleteDBClusterSnapshot" && c.account == "222222222222" && !c.failed())
+        .filter_map(|c| c.params.get("DBClusterSnapshotIdentifier").cloned())
+        .filter(|id| id.ends_with("-final"))
+        .count();
+    assert_eq!(deleted, 2, "the two older tagged finals were pruned");
 }

@@ -10,7 +10,8 @@
 //! snapshot is restored with a key the target account may use: the one the
 //! source side encrypted the copy with), the optional subnet group, security
 //! groups and cluster parameter group, deletion protection as configured, and
-//! this run's tags ([`rds::run_tags`]). The restore is asynchronous: the
+//! this run's tags ([`rds::run_tags`]), copied to the cluster's snapshots
+//! (`CopyTagsToSnapshot`: its final snapshot is then the tool's to prune). The restore is asynchronous: the
 //! machine's WaitForTempCluster polls until the cluster is `available`.
 //!
 //! Target-owned encryption: when the payload holds `ownSnapshotArn` (set by
@@ -74,7 +75,12 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 .deletion_protection(settings.deletion_protection)
                 .set_db_subnet_group_name(settings.db_subnet_group.clone())
                 .set_db_cluster_parameter_group_name(settings.db_cluster_parameter_group.clone())
-                .set_tags(Some(rds::run_tags(&run)));
+                .set_tags(Some(rds::run_tags(&run)))
+                // The cluster's snapshots carry its tags, so the final
+                // snapshot Terminate may take of it is the tool's and
+                // retention prunes it (RDS API Reference,
+                // RestoreDBClusterFromSnapshot, CopyTagsToSnapshot).
+                .copy_tags_to_snapshot(true);
             if !settings.vpc_security_group_ids.is_empty() {
                 req = req.set_vpc_security_group_ids(Some(settings.vpc_security_group_ids.clone()));
             }
@@ -201,6 +207,7 @@ mod tests {
                     && req.db_subnet_group_name() == s.db_subnet_group.as_deref()
                     && req.db_cluster_parameter_group_name() == s.db_cluster_parameter_group.as_deref()
                     && sgs == s.vpc_security_group_ids
+                    && req.copy_tags_to_snapshot() == Some(true)
                     && tags_ok
             })
             .then_output(|| {
