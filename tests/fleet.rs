@@ -121,6 +121,37 @@ async fn twelve_clusters_restore_under_a_copy_quota_of_five() {
         assert!(html.contains(text), "{text} not in the timeline");
     }
     assert!(report.report["runs"][0]["achievedRpoSeconds"].as_f64().is_some_and(|s| s > 0.0));
+
+    // Each cluster's states, run in the child executions of the source
+    // machine's Maps, are in its lane, in order, each closed after it opened.
+    let states = report.report["states"].as_array().expect("states");
+    for i in 0..12 {
+        let lane = format!("fleet-{i:02}");
+        let mine: Vec<&serde_json::Value> =
+            states.iter().filter(|s| s["machine"] == "source" && s["lane"] == lane.as_str()).collect();
+        let names: Vec<&str> = mine.iter().filter_map(|s| s["state"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Start",
+                "MakeRoom",
+                "CreateSnapshot",
+                "HasSnapshot",
+                "WaitForSourceSnapshot",
+                "EncryptCopy",
+                "WaitForTargetSnapshot",
+                "Share",
+                "Notify",
+                "RetentionNeeded",
+                "ApplyRetention"
+            ],
+            "{lane}"
+        );
+        for s in mine {
+            let (start, end) = (s["start"].as_f64().expect("start"), s["end"].as_f64());
+            assert!(end.is_some_and(|e| e >= start), "{lane}: {s}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

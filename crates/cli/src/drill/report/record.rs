@@ -377,6 +377,15 @@ impl Recorder {
                 };
                 map_runs.spawn(follower.follow());
             }
+            if matches!(
+                event.event_type,
+                EventType::MapRunSucceeded | EventType::MapRunFailed | EventType::MapRunAborted
+            ) {
+                // The Map Run's children have ended: record all their states
+                // before the parent moves on (a lane's next Map would
+                // otherwise close a state of the one before).
+                while map_runs.join_next().await.is_some() {}
+            }
             self.on_event(&event, machine, who, run, &here);
             lanes.insert(event.id, here);
         }
@@ -563,4 +572,75 @@ pub fn short_cause(cause: &str) -> String {
         .ok()
         .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
         .unwrap_or_else(|| cause.to_owned())
+}
+
+#[cfg(test)]
+mod map_run_tests {
+    use aurora_dr_asl::{Clock, Definition, StartOptions, StateMachineSpec, TaskRegistry};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// A Distributed Map over `$.clusters` whose children run one Task,
+    /// `state`, of the function `function`.
+    fn phase(state: &str, function: &str) -> Value {
+        json!({"Type": "Map", "ItemsPath": "$.clusters", "ResultPath": "$.clusters",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": state,
+                "States": {state: {"Type": "Task",
+                    "Resource": format!("arn:aws:lambda:us-west-2:111111111111:function:{function}"),
+                    "End": true}}}})
+    }
+
+    /// Two Maps one after the other, each cluster a child in both: every
+    /// child state is in its cluster's lane, and the first Map's are
+    /// recorded (closed) before the second Map's open, whatever order the
+    /// followers run in.
+    #[tokio::test]
+    async fn children_of_each_map_run_are_recorded_in_their_lanes_and_in_order() {
+        let (mut first, mut second) = (phase("First", "quick"), phase("Second", "slow"));
+        // One child at a time: the first look at its Map Run finds only the first child.
+        first["MaxConcurrency"] = json!(1);
+        first["Next"] = json!("Second");
+        second["End"] = json!(true);
+        let definition =
+            Definition::from_value(json!({"StartAt": "First", "States": {"First": first, "Second": second}}))
+                .expect("definition");
+        let mut tasks = TaskRegistry::new();
+        // The first Map's other children start and end between two looks of
+        // its follower; the second's start at once and outlast a look.
+        tasks.register("quick", |input: Value| async move { Ok(input) });
+        tasks.register("slow", |input: Value| async move {
+            tokio::time::sleep(MAP_RUN_LOOK * 2).await;
+            Ok(input)
+        });
+        let engine = Engine::new(Clock::real());
+        let machine =
+            engine.register(StateMachineSpec::new("fleet", definition).tasks(tasks)).expect("register");
+        let clusters: Vec<Value> = (0..3)
+            .map(|i| json!({"runId": format!("run-{i}"), "sourceClusterId": format!("c{i}")}))
+            .collect();
+        let rec = Recorder::new(true);
+        let exec = engine
+            .start(&machine.arn, json!({"clusters": clusters}), StartOptions::named("run"))
+            .expect("start");
+        let lanes = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        rec.follow_with_map_runs(&engine, exec, "source", "who", 1, "", &lanes).await;
+
+        let spans = rec.spans();
+        for lane in &lanes {
+            let mine: Vec<&Span> = spans.iter().filter(|s| &s.lane == lane).collect();
+            let names: Vec<&str> = mine.iter().map(|s| s.state.as_str()).collect();
+            assert_eq!(names, ["First", "Second"], "{lane}: {spans:#?}");
+            for s in &mine {
+                assert!(s.end.is_some_and(|e| e >= s.start), "{lane}: {s:?}");
+                assert_eq!((s.attempts, s.outcome), (1, Outcome::Succeeded), "{lane}: {s:?}");
+            }
+            assert!(mine[0].end <= Some(mine[1].start), "{lane}: First closes before Second opens");
+        }
+        // The parent's own states stay in its lane.
+        let parent: Vec<&str> =
+            spans.iter().filter(|s| s.lane.is_empty()).map(|s| s.state.as_str()).collect();
+        assert_eq!(parent, ["First", "Second"]);
+    }
 }
