@@ -160,8 +160,13 @@ pub struct RetentionReport {
 
 /// The run start time a tool snapshot's name encodes, if `name` is
 /// `{prefix}-{cluster}-{yyyymmddHHMMss}`.
+#[cfg(test)]
 fn stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
-    let head = format!("{}-{}-", scope.prefix, scope.cluster).to_ascii_lowercase();
+    name_stamp(name, &scope.prefix, &scope.cluster)
+}
+
+fn name_stamp(name: &str, prefix: &str, cluster: &ClusterId) -> Option<OffsetDateTime> {
+    let head = format!("{prefix}-{cluster}-").to_ascii_lowercase();
     let digits = name.to_ascii_lowercase().strip_prefix(&head)?.to_owned();
     if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -181,22 +186,36 @@ fn stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
 /// The tool's snapshot of this cluster in this place, with its time; `None`
 /// for anything foreign.
 fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<OffsetDateTime> {
+    tool_snapshot_time(snap, &scope.account, &scope.cluster, &scope.prefix)
+}
+
+/// When `snap` is one of the tool's snapshots of `cluster` in `account`
+/// (a manual snapshot the account owns, with `managed-by=aurora-dr`,
+/// `source-cluster=<cluster>` and the name `{prefix}-{cluster}-{stamp}`),
+/// the run time its name encodes; `None` for anything else. The one rule
+/// retention, `aurora-dr status` and `aurora-dr cleanup` share.
+pub fn tool_snapshot_time(
+    snap: &DbClusterSnapshot,
+    account: &AccountId,
+    cluster: &ClusterId,
+    prefix: &str,
+) -> Option<OffsetDateTime> {
     if snap.snapshot_type() != Some("manual") {
         return None;
     }
     let owned = snap
         .db_cluster_snapshot_arn()
-        .map(|a| a.parse::<Arn>().ok().and_then(|a| a.account()).as_ref() == Some(&scope.account))
+        .map(|a| a.parse::<Arn>().ok().and_then(|a| a.account()).as_ref() == Some(account))
         .unwrap_or(true);
     let tags = snap.tag_list();
     let cluster_tag = rds::tag_value(tags, rds::TAG_SOURCE_CLUSTER);
     if !owned
         || !rds::is_managed(tags)
-        || !cluster_tag.is_some_and(|c| c.eq_ignore_ascii_case(scope.cluster.as_str()))
+        || !cluster_tag.is_some_and(|c| c.eq_ignore_ascii_case(cluster.as_str()))
     {
         return None;
     }
-    stamp_of(snap.db_cluster_snapshot_identifier()?, scope)
+    name_stamp(snap.db_cluster_snapshot_identifier()?, prefix, cluster)
 }
 
 /// Decides, without calling AWS, which of `snapshots` to delete.

@@ -6,7 +6,12 @@
 //! `{"version":1,"kind":"failure","runId","failedState","error","cause",
 //! "side":"source"|"target","resources":{..}}` to the side's
 //! `failure_topic_arn` with the attribute `kind=failure`. `resources` holds
-//! whichever resource ids the payload has. The payload is read loosely, so a
+//! whichever resource ids the payload has. `keptClusters` lists every
+//! cluster the run leaves running that aurora-dr will not delete, each with
+//! the AWS CLI commands that remove it ([`KeptCluster`]): those the payload
+//! names (a replaced cluster without aurora-dr's tags) and, when Terminate
+//! failed, the renamed-away previous copy it did not delete (later runs
+//! delete only their own previous copy). The payload is read loosely, so a
 //! payload that does not parse as a RunState (the failure may be that it is
 //! malformed) is still reported. Without a failure topic the notification is
 //! logged at error level and the step succeeds. Output: the input, unchanged.
@@ -25,7 +30,7 @@ use crate::context::{Side, StepContext};
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::metrics;
-use crate::payload::MESSAGE_VERSION;
+use crate::payload::{KeptCluster, MESSAGE_VERSION, RunState};
 use crate::steps::input::{self, InputKind};
 use crate::steps::notify::{attribute, sns_for};
 
@@ -122,7 +127,31 @@ pub fn failure_message(side: Side, input: &Value) -> Value {
         "cause": cause.unwrap_or_default(),
         "side": side,
         "resources": resources,
+        "keptClusters": kept_clusters(input, text("failedState").as_deref()),
     })
+}
+
+/// The clusters the failed run leaves behind for good (see the module docs).
+fn kept_clusters(input: &Value, failed_state: Option<&str>) -> Vec<KeptCluster> {
+    let mut kept: Vec<KeptCluster> =
+        input.get("keptClusters").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+    if failed_state == Some(crate::steps::terminate::STATE)
+        && let Ok(run) = RunState::from_value(input.clone())
+        && let (Some(swap), Some(region)) = (&run.swap, &run.target_region)
+        && let Some(old) = &swap.old_cluster_id
+        && !kept.iter().any(|k| k.cluster_id == *old)
+    {
+        kept.push(KeptCluster::new(
+            old.clone(),
+            swap.old_instance_ids.clone(),
+            region.clone(),
+            false,
+            "the run failed in Terminate before deleting this previous copy, and later runs delete only their \
+             own (if it was not made by aurora-dr it is never deleted); if it still exists, remove it",
+        ));
+    }
+    kept.truncate(MAX_LIST_ITEMS);
+    kept
 }
 
 /// A size-bounded copy of an id-like value: strings, lists of them and (one
@@ -175,7 +204,6 @@ mod tests {
 
     use super::*;
     use crate::context::SideSettings;
-    use crate::payload::RunState;
     use crate::payload::tests::finished_source_run;
     use crate::settings::tests::target_settings;
     use crate::steps::notify::tests::{Seen, attr, publish, publish_xml};
@@ -255,6 +283,60 @@ mod tests {
             })
         );
         assert_eq!(attr(&seen[0], "kind"), ("String", Some("failure")));
+    }
+
+    #[test]
+    fn kept_clusters_are_named_with_the_commands_that_remove_them() {
+        use crate::steps::target_support::{E, EI, O, OI, target_run};
+        let mut run = target_run();
+        run.swap = Some(crate::payload::SwapRecord {
+            old_cluster_id: Some(O.parse().expect("id")),
+            old_instance_ids: vec![OI.parse().expect("id")],
+            existing_cluster_id: E.parse().expect("id"),
+            existing_instance_ids: vec![EI.parse().expect("id")],
+        });
+        run.failure = Some(crate::payload::Failure { error: "Throttled".into(), cause: "x".into() });
+        let hand_made = KeptCluster::new(
+            "orders-dr-old-20261124160005".parse().expect("id"),
+            Vec::new(),
+            "us-west-1".parse().expect("region"),
+            false,
+            "adopted",
+        );
+
+        // Terminate failed: the previous copy it did not delete is named.
+        run.failed_state = Some("Terminate".into());
+        let m = failure_message(Side::Target, &run.to_value());
+        let kept = m["keptClusters"].as_array().expect("list");
+        assert_eq!(kept.len(), 1, "{m:#}");
+        assert_eq!(kept[0]["clusterId"], O);
+        let commands: Vec<&str> = kept[0]["removeCommands"]
+            .as_array()
+            .expect("commands")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                format!("aws rds delete-db-instance --region us-west-1 --db-instance-identifier {OI}"),
+                format!(
+                    "aws rds delete-db-cluster --region us-west-1 --db-cluster-identifier {O} \
+                     --final-db-snapshot-identifier {O}-final"
+                ),
+            ]
+        );
+
+        // A later failure (ApplyRetention) reports what Terminate kept, once.
+        run.failed_state = Some("ApplyRetention".into());
+        run.kept_clusters = vec![hand_made.clone()];
+        let m = failure_message(Side::Target, &run.to_value());
+        assert_eq!(m["keptClusters"], json!([hand_made]));
+        // Before the swap nothing is kept.
+        let mut early = target_run();
+        early.failed_state = Some("Restore".into());
+        early.failure = run.failure.clone();
+        assert_eq!(failure_message(Side::Target, &early.to_value())["keptClusters"], json!([]));
     }
 
     #[test]
