@@ -51,8 +51,10 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     // `aurora-dr status` sees the same: both runs' snapshots, the shares, the DR cluster.
     let args = aurora_dr_cli::status::StatusArgs {
         config: env.config_path.clone(),
-        endpoint: Some(env.emulator.url().to_owned()),
-        role_name: "aurora-dr-status".into(),
+        accounts: aurora_dr_cli::accounts::AccountArgs {
+            endpoint: Some(env.emulator.url().to_owned()),
+            ..Default::default()
+        },
         json: true,
         limit: 5,
     };
@@ -88,4 +90,84 @@ async fn invalid_config_creates_nothing_in_either_account() {
     assert!(calls.is_empty(), "no AWS call may happen: {calls:?}");
     assert!(cluster_ids(&env.source().await).await.is_empty());
     assert!(cluster_ids(&env.target().await).await.is_empty());
+}
+
+/// A DR cluster made by hand under the existing name, before aurora-dr: a
+/// run refuses to replace it (nothing created, nothing renamed) unless
+/// `target.adopt_existing` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_made_dr_cluster_is_refused_without_adopt_existing() {
+    let env = DrillEnv::start(CONFIG).await;
+    env.seed_hand_made_dr_cluster().await;
+    let report = env.drill(1).await;
+    assert!(!report.ok, "the run must fail: {:#}", report.report);
+    let run = &report.report["runs"][0]["clusters"][0];
+    assert_eq!(run["target"]["status"], "FAILED", "{run:#}");
+    let said = run["target"].to_string();
+    assert!(said.contains("Conflict") && said.contains("ADOPT_EXISTING"), "{said}");
+
+    // The hand-made cluster still serves under its name, untouched; no temporary cluster was made.
+    let target = env.target().await;
+    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
+    assert_eq!(instance_ids(&target).await, ["orders-dr-1"]);
+    let cluster = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr").await.expect("describe");
+    assert!(!aurora_dr_core::rds::is_managed(cluster.expect("cluster").tag_list()));
+    let created = env.emulator.control().calls().await.expect("calls");
+    assert!(!created.iter().any(|c| c.operation == "RestoreDBClusterFromSnapshot"), "nothing restored");
+}
+
+/// With `target.adopt_existing`, the first run replaces the hand-made
+/// cluster and keeps it running under `orders-dr-old-<stamp>`; the drill's
+/// report and `aurora-dr status` name it with the commands that remove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
+    let config = CONFIG.replace(
+        "existing_cluster_id = \"orders-dr\"",
+        "existing_cluster_id = \"orders-dr\"\nadopt_existing = true",
+    );
+    let env = DrillEnv::start(&config).await;
+    env.seed_hand_made_dr_cluster().await;
+    let report = env.drill(1).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+
+    let kept = report.report["keptClusters"].as_array().expect("keptClusters");
+    assert_eq!(kept.len(), 1, "{:#}", report.report);
+    let old = kept[0]["clusterId"].as_str().expect("id").to_owned();
+    assert!(old.starts_with("orders-dr-old-"), "{old}");
+    let commands: Vec<&str> =
+        kept[0]["removeCommands"].as_array().expect("commands").iter().filter_map(|c| c.as_str()).collect();
+    let stamp = old.strip_prefix("orders-dr-old-").expect("stamp");
+    assert_eq!(
+        commands,
+        [
+            format!(
+                "aws rds delete-db-instance --region us-west-1 --db-instance-identifier orders-dr-1-old-{stamp}"
+            ),
+            format!(
+                "aws rds delete-db-cluster --region us-west-1 --db-cluster-identifier {old} \
+                 --final-db-snapshot-identifier {old}-final"
+            ),
+        ]
+    );
+
+    // Both run in the target account: the restored copy under the name, the hand-made one beside it.
+    let target = env.target().await;
+    let mut clusters = cluster_ids(&target).await;
+    clusters.sort();
+    assert_eq!(clusters, ["orders-dr".to_owned(), old.clone()]);
+
+    let args = aurora_dr_cli::status::StatusArgs {
+        config: env.config_path.clone(),
+        accounts: aurora_dr_cli::accounts::AccountArgs {
+            endpoint: Some(env.emulator.url().to_owned()),
+            ..Default::default()
+        },
+        json: true,
+        limit: 5,
+    };
+    let status = aurora_dr_cli::status::collect(&args, &env.config).await.expect("status");
+    assert_eq!(status["target"]["kept"][0]["clusterId"], old.as_str(), "{status:#}");
+    assert_eq!(status["target"]["kept"][0]["removeCommands"], kept[0]["removeCommands"], "{status:#}");
+    let text = aurora_dr_cli::status::render(&status);
+    assert!(text.contains(&old) && text.contains("remove with:"), "{text}");
 }

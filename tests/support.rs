@@ -231,12 +231,23 @@ impl DrillEnv {
     pub async fn seed_existing_dr_cluster(&self) {
         use aurora_dr_core::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID};
         use aws_sdk_rds::types::Tag;
-        let t = &self.config.target;
-        let rds = self.target().await.rds();
-        let tags = [
+        self.seed_dr_cluster(&[
             Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY).build(),
             Tag::builder().key(TAG_RUN_ID).value("run-earlier").build(),
-        ];
+        ])
+        .await;
+    }
+
+    /// A DR copy made by hand before aurora-dr: the same cluster and
+    /// instance, without aurora-dr's tags (another team's tag only).
+    pub async fn seed_hand_made_dr_cluster(&self) {
+        use aws_sdk_rds::types::Tag;
+        self.seed_dr_cluster(&[Tag::builder().key("team").value("dba").build()]).await;
+    }
+
+    async fn seed_dr_cluster(&self, tags: &[aws_sdk_rds::types::Tag]) {
+        let t = &self.config.target;
+        let rds = self.target().await.rds();
         rds.create_db_cluster()
             .db_cluster_identifier(t.existing_cluster_id.as_str())
             .engine(&t.engine)
