@@ -170,4 +170,33 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     assert_eq!(status["target"]["kept"][0]["removeCommands"], kept[0]["removeCommands"], "{status:#}");
     let text = aurora_dr_cli::status::render(&status);
     assert!(text.contains(&old) && text.contains("remove with:"), "{text}");
+
+    // `aurora-dr cleanup`: aurora-dr's snapshot and its copy go; the DR
+    // cluster stays unless asked; the adopted cluster is listed, never touched.
+    let mut cleanup = aurora_dr_cli::cleanup::CleanupArgs {
+        config: env.config_path.clone(),
+        accounts: args.accounts.clone(),
+        yes: true,
+        include_dr_cluster: false,
+        final_snapshot: false,
+    };
+    let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    let listed: Vec<(&str, &str)> = plan.delete.iter().map(|i| (i.place.side, i.kind)).collect();
+    assert_eq!(listed, [("source", "snapshot"), ("copies", "snapshot")], "{plan:#?}");
+    assert_eq!(plan.serving, ["orders-dr"]);
+    assert_eq!(plan.kept.iter().map(|k| k.cluster_id.as_str()).collect::<Vec<_>>(), [old.as_str()]);
+    aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
+    let after = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    assert!(after.delete.is_empty(), "{after:#?}");
+    let mut clusters = cluster_ids(&target).await;
+    clusters.sort();
+    assert_eq!(clusters, ["orders-dr".to_owned(), old.clone()], "nothing else deleted");
+    assert_eq!(cluster_ids(&env.source().await).await, ["orders"], "the source cluster stays");
+
+    // With --include-dr-cluster the DR cluster goes too; the adopted one still stays.
+    cleanup.include_dr_cluster = true;
+    let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["orders-dr"]);
+    aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
+    assert_eq!(cluster_ids(&target).await, [old.clone()]);
 }

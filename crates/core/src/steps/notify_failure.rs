@@ -62,10 +62,30 @@ const MAX_VALUE_CHARS: usize = 256;
 /// Most list entries carried per resource.
 const MAX_LIST_ITEMS: usize = 32;
 
+/// What a target-side notification says when SanityCheck makes no probe.
+pub const SANITY_SKIPPED: &str = "skipped: SANITY_SECRET_ARN is not set, so no run of this stack probes the \
+     cluster it swaps in (README, Sanity check)";
+
+/// Whether this side's SanityCheck makes no probe (target side without a
+/// secret); the source side has no SanityCheck.
+pub fn sanity_skipped(settings: &crate::context::SideSettings) -> bool {
+    matches!(settings, crate::context::SideSettings::Target(t) if t.sanity.secret_arn.is_none())
+}
+
 /// Publishes (or, without a topic, logs) the failure notification;
-/// returns `input` unchanged.
-pub async fn run(sns: &Client, topic: Option<&Arn>, side: Side, input: Value) -> DrResult<Value> {
-    let message = failure_message(side, &input);
+/// returns `input` unchanged. `sanity_skipped`: the message says that the
+/// side's SanityCheck makes no probe ([`SANITY_SKIPPED`]).
+pub async fn run(
+    sns: &Client,
+    topic: Option<&Arn>,
+    side: Side,
+    input: Value,
+    sanity_skipped: bool,
+) -> DrResult<Value> {
+    let mut message = failure_message(side, &input);
+    if sanity_skipped {
+        message["sanityCheck"] = SANITY_SKIPPED.into();
+    }
     let text = serde_json::to_string(&message)?;
     let run_id = message["runId"].as_str().unwrap_or("unknown");
     let failed_state = message["failedState"].as_str().unwrap_or("unknown");
@@ -96,7 +116,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
         crate::context::SideSettings::Source(s) => s.failure_topic_arn.as_ref(),
         crate::context::SideSettings::Target(t) => t.failure_topic_arn.as_ref(),
     };
-    let out = run(&sns_for(&ctx, topic), topic, side, input).await?;
+    let out = run(&sns_for(&ctx, topic), topic, side, input, sanity_skipped(&ctx.settings)).await?;
     metrics::failure(side.as_str(), &out).emit();
     Ok(out)
 }
@@ -224,7 +244,7 @@ mod tests {
         let seen = Seen::default();
         let rule = publish(&seen);
 
-        let out = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input.clone())
+        let out = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input.clone(), false)
             .await
             .expect("published");
 
@@ -246,6 +266,20 @@ mod tests {
         assert_eq!(body["resources"]["sourceSnapshotId"], SNAPSHOT_ID);
         assert_eq!(body["resources"]["targetSnapshotArn"], ts::TARGET_SNAPSHOT_ARN);
         assert!(body["resources"].get("kmsKeyArn").is_none(), "only resource ids: {body}");
+        assert!(body.get("sanityCheck").is_none(), "{body}");
+    }
+
+    #[test]
+    fn only_a_target_without_a_sanity_secret_skips_the_check() {
+        use crate::context::SideSettings;
+        let mut target = target_settings();
+        target.sanity.secret_arn = None;
+        assert!(sanity_skipped(&SideSettings::Target(target.clone())));
+        target.sanity.secret_arn = Some(
+            "arn:aws:secretsmanager:us-west-1:222222222222:secret:dr-probe-AbCdEf".parse().expect("arn"),
+        );
+        assert!(!sanity_skipped(&SideSettings::Target(target)));
+        assert!(!sanity_skipped(&SideSettings::Source(crate::settings::tests::source_settings())));
     }
 
     #[tokio::test]
@@ -265,7 +299,7 @@ mod tests {
         let rule = publish(&seen);
         let target_topic: Arn = "arn:aws:sns:us-west-1:222222222222:aurora-dr-failures".parse().expect("arn");
 
-        run(&ts::sns(&[&rule]), Some(&target_topic), Side::Target, input).await.expect("published");
+        run(&ts::sns(&[&rule]), Some(&target_topic), Side::Target, input, true).await.expect("published");
 
         let seen = seen.lock().expect("lock");
         let body: Value = serde_json::from_str(seen[0].message().expect("message")).expect("json");
@@ -273,6 +307,7 @@ mod tests {
         assert_eq!(body["failedState"], "Swap");
         assert_eq!(body["error"], "SwapFailed");
         assert_eq!(body["side"], "target");
+        assert_eq!(body["sanityCheck"], SANITY_SKIPPED, "a stack without probes says so");
         assert_eq!(body["cause"].as_str().map(|c| c.chars().count()), Some(MAX_CAUSE_CHARS + 1));
         assert_eq!(
             body["resources"],
@@ -362,7 +397,7 @@ mod tests {
         let seen = Seen::default();
         let rule = publish(&seen);
         let input = json!({"runId": "run-1", "failure": {"Error": "X", "Cause": "y"}});
-        let out = run(&ts::sns(&[&rule]), None, Side::Source, input.clone()).await.expect("logged");
+        let out = run(&ts::sns(&[&rule]), None, Side::Source, input.clone(), false).await.expect("logged");
         assert_eq!(out, input);
         assert_eq!(rule.num_calls(), 0);
     }
@@ -371,7 +406,8 @@ mod tests {
     async fn failure_mode_publish_errors_are_classified() {
         let rule = mock!(Client::publish).then_error(|| PublishError::generic(ts::meta("Throttling")));
         let input = json!({"failure": {"Error": "X"}});
-        let err = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input).await.expect_err("t");
+        let err =
+            run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input, false).await.expect_err("t");
         assert_eq!(err.asl_name(), "Throttled");
     }
 
