@@ -198,5 +198,5 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
     assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["orders-dr"]);
     aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
-    assert_eq!(cluster_ids(&target).await, [old.clone()]);
+    assert_eq!(cluster_ids(&target).await, [old]);
 }
