@@ -99,8 +99,13 @@ async fn invalid_config_creates_nothing_in_either_account() {
 async fn a_hand_made_dr_cluster_is_refused_without_adopt_existing() {
     let env = DrillEnv::start(CONFIG).await;
     env.seed_hand_made_dr_cluster().await;
-    let report = env.drill(1).await;
+    let report = env.drill(2).await;
     assert!(!report.ok, "the run must fail: {:#}", report.report);
+    // `--runs 2` stops after the failed first run and says why.
+    assert_eq!(report.report["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report.report["stoppedEarly"]["afterRun"], 1, "{:#}", report.report["stoppedEarly"]);
+    assert_eq!(report.report["stoppedEarly"]["of"], 2);
+    assert!(report.report["stoppedEarly"]["reason"].as_str().is_some_and(|r| r.contains("run 1 failed")));
     let run = &report.report["runs"][0]["clusters"][0];
     assert_eq!(run["target"]["status"], "FAILED", "{run:#}");
     let said = run["target"].to_string();
@@ -129,6 +134,10 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     env.seed_hand_made_dr_cluster().await;
     let report = env.drill(1).await;
     assert!(report.ok, "drill failed: {:#}", report.report);
+    // No sanity secret in the example configuration: the report says the check made no probe.
+    assert_eq!(report.report["runs"][0]["clusters"][0]["sanityCheckSkipped"], true, "{:#}", report.report);
+    assert_eq!(report.report["runs"][0]["sanityCheck"]["status"], "skipped");
+    assert!(report.report["stoppedEarly"].is_null());
 
     let kept = report.report["keptClusters"].as_array().expect("keptClusters");
     assert_eq!(kept.len(), 1, "{:#}", report.report);
@@ -199,4 +208,61 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["orders-dr"]);
     aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
     assert_eq!(cluster_ids(&target).await, [old]);
+}
+
+/// `aurora-dr deploy-params --stack-outputs-from-aws` reads the kms and
+/// source stacks' outputs with DescribeStacks (source account, the key's
+/// stack in the target region) instead of a hand-copied file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_params_reads_the_earlier_stacks_outputs() {
+    use aurora_dr_cli::deploy_params::{DeployParamsArgs, Mapping, fetch_outputs, overrides};
+    let env = DrillEnv::start(CONFIG).await;
+    let key = "arn:aws:kms:us-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let stack = |output: &str, value: serde_json::Value| {
+        serde_json::json!({
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {output: {"Value": value}},
+        })
+        .to_string()
+    };
+    let cfn =
+        |ctx: &aurora_dr_core::clients::AwsContext| aws_sdk_cloudformation::Client::new(ctx.sdk_config());
+    cfn(&env.source_in_target_region().await)
+        .create_stack()
+        .stack_name("aurora-dr-kms")
+        .template_body(stack("KeyArn", key.into()))
+        .send()
+        .await
+        .expect("kms stack");
+    cfn(&env.source().await)
+        .create_stack()
+        .stack_name("aurora-dr-source")
+        .template_body(stack("NotificationTopicArn", serde_json::json!({"Ref": "Topic"})))
+        .send()
+        .await
+        .expect("source stack");
+
+    let args = DeployParamsArgs {
+        config: Some(env.config_path.clone()),
+        env: Some("target".into()),
+        samconfig: false,
+        stack_outputs_from_aws: true,
+        accounts: aurora_dr_cli::accounts::AccountArgs {
+            endpoint: Some(env.emulator.url().to_owned()),
+            ..Default::default()
+        },
+    };
+    let mapping = Mapping::embedded();
+    let outputs = fetch_outputs(&args, mapping, &env.config).await.expect("outputs");
+    let (region, params) = overrides(mapping, "target", &env.config, &outputs).expect("target parameters");
+    assert_eq!(region, "us-west-1");
+    let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(value("SourceKMSKeyArn"), Some(key));
+    let topic = value("SourceTopicArn").expect("topic");
+    assert!(topic.starts_with("arn:aws:sns:us-west-2:111111111111:"), "{topic}");
+
+    // A stack that is not deployed is named.
+    cfn(&env.source().await).delete_stack().stack_name("aurora-dr-source").send().await.expect("delete");
+    let err = fetch_outputs(&args, mapping, &env.config).await.expect_err("no source stack");
+    assert!(err.contains("aurora-dr-source"), "{err}");
 }

@@ -417,8 +417,9 @@ pub async fn stack_outputs(ctx: &AwsContext, stack_name: &str) -> Result<BTreeMa
         .collect())
 }
 
-/// The outputs `env`'s stack needs, read from CloudFormation.
-async fn fetch_outputs(
+/// The outputs `env`'s stack needs (all of them with `--samconfig`), read
+/// from CloudFormation.
+pub async fn fetch_outputs(
     args: &DeployParamsArgs,
     mapping: &Mapping,
     config: &Config,
