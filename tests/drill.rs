@@ -185,10 +185,15 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     let mut cleanup = aurora_dr_cli::cleanup::CleanupArgs {
         config: env.config_path.clone(),
         accounts: args.accounts.clone(),
-        yes: true,
+        yes: false,
+        dry_run: true,
         include_dr_cluster: false,
         final_snapshot: false,
     };
+    // A dry run (the command's default without a terminal) deletes nothing.
+    let code = aurora_dr_cli::cleanup::run(cleanup.clone()).await;
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::SUCCESS));
+    (cleanup.yes, cleanup.dry_run) = (true, false);
     let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
     let listed: Vec<(&str, &str)> = plan.delete.iter().map(|i| (i.place.side, i.kind)).collect();
     assert_eq!(listed, [("source", "snapshot"), ("copies", "snapshot")], "{plan:#?}");

@@ -18,8 +18,8 @@
 //! hand-made one) is listed as kept, with the commands that remove it, and
 //! never touched; nor is the source cluster, nor anything else untagged.
 //! Nothing is deleted before the operator confirms: typing `delete` at the
-//! prompt, or `--yes`. Without a terminal and without `--yes` the command
-//! lists and stops.
+//! prompt, or `--yes`. With `--dry-run`, or without a terminal and without
+//! `--yes`, the command lists and stops (exit 0).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ use serde::Serialize;
 use crate::accounts::{Account, AccountArgs};
 use crate::config::Config;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CleanupArgs {
     /// The TOML configuration (see examples/drill.toml).
     #[arg(long, value_name = "FILE")]
@@ -45,8 +45,11 @@ pub struct CleanupArgs {
     #[command(flatten)]
     pub accounts: AccountArgs,
     /// Delete without asking (after listing).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub yes: bool,
+    /// Only list what would be deleted (also the default without a terminal).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Also delete the DR cluster serving under the existing name (when aurora-dr made it).
     #[arg(long)]
     pub include_dr_cluster: bool,
@@ -312,11 +315,11 @@ pub async fn run(args: CleanupArgs) -> ExitCode {
     if plan.delete.is_empty() {
         return ExitCode::SUCCESS;
     }
+    if args.dry_run || (!args.yes && !std::io::stdin().is_terminal()) {
+        println!("cleanup: dry run, nothing deleted (confirm at a terminal, or pass --yes)");
+        return ExitCode::SUCCESS;
+    }
     if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!("cleanup: nothing deleted; confirm at a terminal, or pass --yes");
-            return ExitCode::from(2);
-        }
         print!("Delete these {} resources? Type `delete` to confirm: ", plan.delete.len());
         let _ = std::io::stdout().flush();
         let mut answer = String::new();
