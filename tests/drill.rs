@@ -49,16 +49,7 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     assert_eq!(cluster_ids(&source).await, ["orders"]);
 
     // `aurora-dr status` sees the same: both runs' snapshots, the shares, the DR cluster.
-    let args = aurora_dr_cli::status::StatusArgs {
-        config: env.config_path.clone(),
-        accounts: aurora_dr_cli::accounts::AccountArgs {
-            endpoint: Some(env.emulator.url().to_owned()),
-            ..Default::default()
-        },
-        json: true,
-        limit: 5,
-    };
-    let status = aurora_dr_cli::status::collect(&args, &env.config).await.expect("status");
+    let status = env.status().await;
     assert_eq!(status["source"]["snapshots"].as_array().map(Vec::len), Some(2), "{status:#}");
     assert_eq!(status["copies"]["snapshots"][0]["sharedWith"], serde_json::json!(["222222222222"]));
     assert_eq!(status["target"]["existing"]["runId"], second_run_id);
@@ -165,16 +156,7 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     clusters.sort();
     assert_eq!(clusters, ["orders-dr".to_owned(), old.clone()]);
 
-    let args = aurora_dr_cli::status::StatusArgs {
-        config: env.config_path.clone(),
-        accounts: aurora_dr_cli::accounts::AccountArgs {
-            endpoint: Some(env.emulator.url().to_owned()),
-            ..Default::default()
-        },
-        json: true,
-        limit: 5,
-    };
-    let status = aurora_dr_cli::status::collect(&args, &env.config).await.expect("status");
+    let status = env.status().await;
     assert_eq!(status["target"]["kept"][0]["clusterId"], old.as_str(), "{status:#}");
     assert_eq!(status["target"]["kept"][0]["removeCommands"], kept[0]["removeCommands"], "{status:#}");
     let text = aurora_dr_cli::status::render(&status);
@@ -184,7 +166,7 @@ async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
     // cluster stays unless asked; the adopted cluster is listed, never touched.
     let mut cleanup = aurora_dr_cli::cleanup::CleanupArgs {
         config: env.config_path.clone(),
-        accounts: args.accounts.clone(),
+        accounts: env.accounts(),
         yes: false,
         dry_run: true,
         include_dr_cluster: false,
@@ -252,10 +234,7 @@ async fn deploy_params_reads_the_earlier_stacks_outputs() {
         env: Some("target".into()),
         samconfig: false,
         stack_outputs_from_aws: true,
-        accounts: aurora_dr_cli::accounts::AccountArgs {
-            endpoint: Some(env.emulator.url().to_owned()),
-            ..Default::default()
-        },
+        accounts: env.accounts(),
     };
     let mapping = Mapping::embedded();
     let outputs = fetch_outputs(&args, mapping, &env.config).await.expect("outputs");

@@ -43,6 +43,25 @@ impl DrillEnv {
         }
     }
 
+    /// The operator commands' account options for this environment's emulator.
+    pub fn accounts(&self) -> aurora_dr_cli::accounts::AccountArgs {
+        aurora_dr_cli::accounts::AccountArgs {
+            endpoint: Some(self.emulator.url().to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// `aurora-dr status --json` against this environment's emulator.
+    pub async fn status(&self) -> serde_json::Value {
+        let args = aurora_dr_cli::status::StatusArgs {
+            config: self.config_path.clone(),
+            accounts: self.accounts(),
+            json: true,
+            limit: 5,
+        };
+        aurora_dr_cli::status::collect(&args, &self.config).await.expect("status")
+    }
+
     pub async fn drill(&self, runs: usize) -> DrillReport {
         drill::execute(&self.args(runs), &self.config).await.expect("drill ran")
     }
