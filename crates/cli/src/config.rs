@@ -464,6 +464,36 @@ temp_instance_id = "orders-dr-next-1"
         }
     }
 
+    /// The regions `validate` knows are those of the `aws`, `aws-cn` and
+    /// `aws-us-gov` partitions in the endpoints data of the emulator's pinned
+    /// botocore (`emulator/requirements.txt`; the environment `make
+    /// emulator-env` creates): a new region there fails this test until
+    /// `aurora_dr_core::ids::REGIONS` has it.
+    #[test]
+    fn regions_match_the_pinned_botocore() {
+        let lib = aurora_dr_emulator::default_venv_dir().join("lib");
+        let endpoints = std::fs::read_dir(&lib)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make emulator-env`)", lib.display()))
+            .filter_map(Result::ok)
+            .map(|python| python.path().join("site-packages/botocore/data/endpoints.json"))
+            .find(|p| p.is_file())
+            .expect("botocore's endpoints.json in the emulator's environment");
+        let data: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&endpoints).expect("read")).expect("json");
+        let mut botocore: Vec<String> = data["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .filter(|p| matches!(p["partition"].as_str(), Some("aws" | "aws-cn" | "aws-us-gov")))
+            .flat_map(|p| p["regions"].as_object().expect("regions").keys().cloned())
+            .collect();
+        botocore.sort();
+        let mut ours: Vec<String> =
+            aurora_dr_core::ids::REGIONS.iter().map(|(r, _)| (*r).to_owned()).collect();
+        ours.sort();
+        assert_eq!(ours, botocore, "ids::REGIONS against {}", endpoints.display());
+    }
+
     #[test]
     fn syntax_errors_are_named() {
         let errors = Config::parse("[source\nx=").expect_err("syntax");

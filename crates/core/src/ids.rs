@@ -209,7 +209,7 @@ fn check_account_id(s: &str) -> Result<(), InvalidValue> {
 /// Account Management Reference Guide,
 /// https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html).
 ///
-/// Kept current by a test: `regions_match_the_pinned_botocore` compares this
+/// Kept current by a test (`regions_match_the_pinned_botocore`, crates/cli) that compares this
 /// list with the `aws`, `aws-cn` and `aws-us-gov` partitions of the
 /// endpoints data in the emulator's pinned botocore (`emulator/requirements.txt`),
 /// so re-pinning the emulator to a botocore that knows a new region fails
