@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CONFIG ?= examples/drill.toml
 
-.PHONY: build test test-rust rehearse-test emulator-env lint fmt demo emulator functions clean
+.PHONY: build test test-rust rehearse-test emulator-env lint fmt demo emulator functions samconfig clean
 
 build:
 	$(CARGO) build --workspace
@@ -44,6 +44,11 @@ functions:
 ## The local AWS emulator in the foreground (Ctrl-C stops it).
 emulator:
 	$(CARGO) run -q -p aurora-dr-cli -- emulator
+
+## samconfig.toml, generated from tools/rehearse/params.toml (placeholders
+## naming each value's configuration key); `make test-rust` fails while stale.
+samconfig:
+	$(CARGO) run -q -p aurora-dr-cli -- deploy-params --samconfig > samconfig.toml
 
 clean:
 	$(CARGO) clean

@@ -49,14 +49,7 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     assert_eq!(cluster_ids(&source).await, ["orders"]);
 
     // `aurora-dr status` sees the same: both runs' snapshots, the shares, the DR cluster.
-    let args = aurora_dr_cli::status::StatusArgs {
-        config: env.config_path.clone(),
-        endpoint: Some(env.emulator.url().to_owned()),
-        role_name: "aurora-dr-status".into(),
-        json: true,
-        limit: 5,
-    };
-    let status = aurora_dr_cli::status::collect(&args, &env.config).await.expect("status");
+    let status = env.status().await;
     assert_eq!(status["source"]["snapshots"].as_array().map(Vec::len), Some(2), "{status:#}");
     assert_eq!(status["copies"]["snapshots"][0]["sharedWith"], serde_json::json!(["222222222222"]));
     assert_eq!(status["target"]["existing"]["runId"], second_run_id);
@@ -88,4 +81,172 @@ async fn invalid_config_creates_nothing_in_either_account() {
     assert!(calls.is_empty(), "no AWS call may happen: {calls:?}");
     assert!(cluster_ids(&env.source().await).await.is_empty());
     assert!(cluster_ids(&env.target().await).await.is_empty());
+}
+
+/// A DR cluster made by hand under the existing name, before aurora-dr: a
+/// run refuses to replace it (nothing created, nothing renamed) unless
+/// `target.adopt_existing` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_made_dr_cluster_is_refused_without_adopt_existing() {
+    let env = DrillEnv::start(CONFIG).await;
+    env.seed_hand_made_dr_cluster().await;
+    let report = env.drill(2).await;
+    assert!(!report.ok, "the run must fail: {:#}", report.report);
+    // `--runs 2` stops after the failed first run and says why.
+    assert_eq!(report.report["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report.report["stoppedEarly"]["afterRun"], 1, "{:#}", report.report["stoppedEarly"]);
+    assert_eq!(report.report["stoppedEarly"]["of"], 2);
+    assert!(report.report["stoppedEarly"]["reason"].as_str().is_some_and(|r| r.contains("run 1 failed")));
+    let run = &report.report["runs"][0]["clusters"][0];
+    assert_eq!(run["target"]["status"], "FAILED", "{run:#}");
+    let said = run["target"].to_string();
+    assert!(said.contains("Conflict") && said.contains("ADOPT_EXISTING"), "{said}");
+
+    // The hand-made cluster still serves under its name, untouched; no temporary cluster was made.
+    let target = env.target().await;
+    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
+    assert_eq!(instance_ids(&target).await, ["orders-dr-1"]);
+    let cluster = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr").await.expect("describe");
+    assert!(!aurora_dr_core::rds::is_managed(cluster.expect("cluster").tag_list()));
+    let created = env.emulator.control().calls().await.expect("calls");
+    assert!(!created.iter().any(|c| c.operation == "RestoreDBClusterFromSnapshot"), "nothing restored");
+}
+
+/// With `target.adopt_existing`, the first run replaces the hand-made
+/// cluster and keeps it running under `orders-dr-old-<stamp>`; the drill's
+/// report and `aurora-dr status` name it with the commands that remove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_adopted_dr_cluster_is_kept_and_named_everywhere() {
+    let config = CONFIG.replace(
+        "existing_cluster_id = \"orders-dr\"",
+        "existing_cluster_id = \"orders-dr\"\nadopt_existing = true",
+    );
+    let env = DrillEnv::start(&config).await;
+    env.seed_hand_made_dr_cluster().await;
+    let report = env.drill(1).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    // No sanity secret in the example configuration: the report says the check made no probe.
+    assert_eq!(report.report["runs"][0]["clusters"][0]["sanityCheckSkipped"], true, "{:#}", report.report);
+    assert_eq!(report.report["runs"][0]["sanityCheck"]["status"], "skipped");
+    assert!(report.report["stoppedEarly"].is_null());
+
+    let kept = report.report["keptClusters"].as_array().expect("keptClusters");
+    assert_eq!(kept.len(), 1, "{:#}", report.report);
+    let old = kept[0]["clusterId"].as_str().expect("id").to_owned();
+    assert!(old.starts_with("orders-dr-old-"), "{old}");
+    let commands: Vec<&str> =
+        kept[0]["removeCommands"].as_array().expect("commands").iter().filter_map(|c| c.as_str()).collect();
+    let stamp = old.strip_prefix("orders-dr-old-").expect("stamp");
+    assert_eq!(
+        commands,
+        [
+            format!(
+                "aws rds delete-db-instance --region us-west-1 --db-instance-identifier orders-dr-1-old-{stamp}"
+            ),
+            format!(
+                "aws rds delete-db-cluster --region us-west-1 --db-cluster-identifier {old} \
+                 --final-db-snapshot-identifier {old}-final"
+            ),
+        ]
+    );
+
+    // Both run in the target account: the restored copy under the name, the hand-made one beside it.
+    let target = env.target().await;
+    let mut clusters = cluster_ids(&target).await;
+    clusters.sort();
+    assert_eq!(clusters, ["orders-dr".to_owned(), old.clone()]);
+
+    let status = env.status().await;
+    assert_eq!(status["target"]["kept"][0]["clusterId"], old.as_str(), "{status:#}");
+    assert_eq!(status["target"]["kept"][0]["removeCommands"], kept[0]["removeCommands"], "{status:#}");
+    let text = aurora_dr_cli::status::render(&status);
+    assert!(text.contains(&old) && text.contains("remove with:"), "{text}");
+
+    // `aurora-dr cleanup`: aurora-dr's snapshot and its copy go; the DR
+    // cluster stays unless asked; the adopted cluster is listed, never touched.
+    let mut cleanup = aurora_dr_cli::cleanup::CleanupArgs {
+        config: env.config_path.clone(),
+        accounts: env.accounts(),
+        yes: false,
+        dry_run: true,
+        include_dr_cluster: false,
+        final_snapshot: false,
+    };
+    // A dry run (the command's default without a terminal) deletes nothing.
+    let code = aurora_dr_cli::cleanup::run(cleanup.clone()).await;
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::SUCCESS));
+    (cleanup.yes, cleanup.dry_run) = (true, false);
+    let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    let listed: Vec<(&str, &str)> = plan.delete.iter().map(|i| (i.place.side, i.kind)).collect();
+    assert_eq!(listed, [("source", "snapshot"), ("copies", "snapshot")], "{plan:#?}");
+    assert_eq!(plan.serving, ["orders-dr"]);
+    assert_eq!(plan.kept.iter().map(|k| k.cluster_id.as_str()).collect::<Vec<_>>(), [old.as_str()]);
+    aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
+    let after = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    assert!(after.delete.is_empty(), "{after:#?}");
+    let mut clusters = cluster_ids(&target).await;
+    clusters.sort();
+    assert_eq!(clusters, ["orders-dr".to_owned(), old.clone()], "nothing else deleted");
+    assert_eq!(cluster_ids(&env.source().await).await, ["orders"], "the source cluster stays");
+
+    // With --include-dr-cluster the DR cluster goes too; the adopted one still stays.
+    cleanup.include_dr_cluster = true;
+    let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    assert_eq!(plan.delete.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["orders-dr"]);
+    aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
+    assert_eq!(cluster_ids(&target).await, [old]);
+}
+
+/// `aurora-dr deploy-params --stack-outputs-from-aws` reads the kms and
+/// source stacks' outputs with DescribeStacks (source account, the key's
+/// stack in the target region) instead of a hand-copied file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_params_reads_the_earlier_stacks_outputs() {
+    use aurora_dr_cli::deploy_params::{DeployParamsArgs, Mapping, fetch_outputs, overrides};
+    let env = DrillEnv::start(CONFIG).await;
+    let key = "arn:aws:kms:us-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let stack = |output: &str, value: serde_json::Value| {
+        serde_json::json!({
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {output: {"Value": value}},
+        })
+        .to_string()
+    };
+    let cfn =
+        |ctx: &aurora_dr_core::clients::AwsContext| aws_sdk_cloudformation::Client::new(ctx.sdk_config());
+    cfn(&env.source_in_target_region().await)
+        .create_stack()
+        .stack_name("aurora-dr-kms")
+        .template_body(stack("KeyArn", key.into()))
+        .send()
+        .await
+        .expect("kms stack");
+    cfn(&env.source().await)
+        .create_stack()
+        .stack_name("aurora-dr-source")
+        .template_body(stack("NotificationTopicArn", serde_json::json!({"Ref": "Topic"})))
+        .send()
+        .await
+        .expect("source stack");
+
+    let args = DeployParamsArgs {
+        config: Some(env.config_path.clone()),
+        env: Some("target".into()),
+        samconfig: false,
+        stack_outputs_from_aws: true,
+        accounts: env.accounts(),
+    };
+    let mapping = Mapping::embedded();
+    let outputs = fetch_outputs(&args, mapping, &env.config).await.expect("outputs");
+    let (region, params) = overrides(mapping, "target", &env.config, &outputs).expect("target parameters");
+    assert_eq!(region, "us-west-1");
+    let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(value("SourceKMSKeyArn"), Some(key));
+    let topic = value("SourceTopicArn").expect("topic");
+    assert!(topic.starts_with("arn:aws:sns:us-west-2:111111111111:"), "{topic}");
+
+    // A stack that is not deployed is named.
+    cfn(&env.source().await).delete_stack().stack_name("aurora-dr-source").send().await.expect("delete");
+    let err = fetch_outputs(&args, mapping, &env.config).await.expect_err("no source stack");
+    assert!(err.contains("aurora-dr-source"), "{err}");
 }

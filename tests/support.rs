@@ -43,6 +43,25 @@ impl DrillEnv {
         }
     }
 
+    /// The operator commands' account options for this environment's emulator.
+    pub fn accounts(&self) -> aurora_dr_cli::accounts::AccountArgs {
+        aurora_dr_cli::accounts::AccountArgs {
+            endpoint: Some(self.emulator.url().to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// `aurora-dr status --json` against this environment's emulator.
+    pub async fn status(&self) -> serde_json::Value {
+        let args = aurora_dr_cli::status::StatusArgs {
+            config: self.config_path.clone(),
+            accounts: self.accounts(),
+            json: true,
+            limit: 5,
+        };
+        aurora_dr_cli::status::collect(&args, &self.config).await.expect("status")
+    }
+
     pub async fn drill(&self, runs: usize) -> DrillReport {
         drill::execute(&self.args(runs), &self.config).await.expect("drill ran")
     }
@@ -231,12 +250,23 @@ impl DrillEnv {
     pub async fn seed_existing_dr_cluster(&self) {
         use aurora_dr_core::rds::{MANAGED_BY, TAG_MANAGED_BY, TAG_RUN_ID};
         use aws_sdk_rds::types::Tag;
-        let t = &self.config.target;
-        let rds = self.target().await.rds();
-        let tags = [
+        self.seed_dr_cluster(&[
             Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY).build(),
             Tag::builder().key(TAG_RUN_ID).value("run-earlier").build(),
-        ];
+        ])
+        .await;
+    }
+
+    /// A DR copy made by hand before aurora-dr: the same cluster and
+    /// instance, without aurora-dr's tags (another team's tag only).
+    pub async fn seed_hand_made_dr_cluster(&self) {
+        use aws_sdk_rds::types::Tag;
+        self.seed_dr_cluster(&[Tag::builder().key("team").value("dba").build()]).await;
+    }
+
+    async fn seed_dr_cluster(&self, tags: &[aws_sdk_rds::types::Tag]) {
+        let t = &self.config.target;
+        let rds = self.target().await.rds();
         rds.create_db_cluster()
             .db_cluster_identifier(t.existing_cluster_id.as_str())
             .engine(&t.engine)

@@ -57,14 +57,14 @@ class SamconfigAgreement(unittest.TestCase):
         self.assertTrue(any("TargetAWSRegion" in p for p in self.problems()))
 
     def test_a_missing_or_unmapped_override_fails(self):
-        self.edit('    "Engine=REPLACE_ME_aurora-mysql_or_aurora-postgresql",\n', "")
+        self.edit('    "Engine=REPLACE_ME_target_engine",\n', "")
         self.assertTrue(any("does not override Engine" in p for p in self.problems()))
         self.edit('    "Side=target",\n', '    "Side=target",\n    "LogLevel=debug",\n')
         self.assertTrue(any("LogLevel" in p for p in self.problems()))
 
     def test_the_wrong_region_placeholder_of_a_stack_fails(self):
         self.edit(
-            'region = "REPLACE_ME_target_region"           # e.g. us-west-1: the TARGET region',
+            'region = "REPLACE_ME_target_region"',
             'region = "REPLACE_ME_source_region"',
         )
         self.assertTrue(any("[kms] region" in p for p in self.problems()))

@@ -28,8 +28,11 @@
 //! The keys are the same settings the Lambdas read from their environment
 //! (`aurora_dr_core::settings::keys::ALL`), validated by the same code, plus
 //! what only a drill uses: `[drill]` and `target.sanity_endpoint_override`
-//! (see [`DRILL_KEYS`]). Reading reports every problem in the file at once,
-//! each naming its key.
+//! (see [`DRILL_KEYS`]), and what only a deployment uses (the schedule, the
+//! alarm e-mail: the keys `tools/rehearse/params.toml` maps to stack
+//! parameters that are not Lambda settings, [`crate::deploy_params`]).
+//! Reading reports every problem in the file at once, each naming its key; a
+//! missing `[source]` or `[target]` section is one problem, not one per key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +56,9 @@ pub struct Config {
     /// probes connect (a local test server; the emulator's cluster endpoints
     /// are names nothing answers on).
     pub drill_sanity_endpoint: Option<HostPort>,
+    /// Every value of the file as written, flattened (`source.region`,
+    /// lists joined with `,`): what `deploy-params` maps to stack parameters.
+    pub values: BTreeMap<String, String>,
 }
 
 /// A database login the drill puts into the SanityCheck secret.
@@ -101,9 +107,19 @@ impl std::fmt::Display for ConfigErrors {
 }
 
 /// Every TOML key the file may contain.
-fn known_keys() -> impl Iterator<Item = &'static str> {
-    keys::ALL.iter().map(|k| k.toml).chain(DRILL_KEYS)
+fn known_keys() -> impl Iterator<Item = String> {
+    keys::ALL
+        .iter()
+        .map(|k| k.toml.to_owned())
+        .chain(DRILL_KEYS.iter().map(|k| (*k).to_owned()))
+        .chain(crate::deploy_params::deploy_only_keys())
 }
+
+/// The sections every configuration has, with a few of their keys.
+const SECTIONS: [(&str, &str); 2] = [
+    ("source", "account_id, region, cluster_id"),
+    ("target", "account_id, region, engine, instance_class, existing_cluster_id, ..."),
+];
 
 impl Config {
     /// Reads and validates a file.
@@ -125,10 +141,12 @@ impl Config {
         let mut flat = BTreeMap::new();
         flatten("", &table, &mut flat, &mut errors);
         for key in flat.keys() {
-            if !known_keys().any(|k| k == key) && !is_pair_key(key) {
+            if !known_keys().any(|k| k == *key) && !is_pair_key(key) {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
+        errors.extend(crate::deploy_params::check_deploy_keys(&flat));
+        let values = flat.clone();
         let kms_key_given = flat.contains_key(keys::KMS_KEY_ARN.toml);
         if !kms_key_given {
             // A drill creates the key: a stand-in that obeys the key rules, so
@@ -171,6 +189,17 @@ impl Config {
         errors.extend(
             reader.into_errors().into_iter().filter(|e| kms_key_given || e.name != keys::KMS_KEY_ARN.toml),
         );
+        // A missing section is one problem, not one "is required" per key of it.
+        for (section, some_keys) in SECTIONS {
+            if !table.contains_key(section) {
+                let prefix = format!("{section}.");
+                errors.retain(|e| !(e.name.starts_with(&prefix) && e.problem.starts_with("is required")));
+                errors.push(SettingError {
+                    name: format!("[{section}]"),
+                    problem: format!("the section is missing (it holds {some_keys})"),
+                });
+            }
+        }
         if let (Some(source), Some(target)) = (&source, &target) {
             // Many clusters: the target side must know where each source cluster goes.
             for id in &source.cluster_ids {
@@ -189,10 +218,33 @@ impl Config {
         errors.retain(|e| seen.insert(e.to_string()));
         match (source, target) {
             (Some(source), Some(target)) if errors.is_empty() => {
-                Ok(Self { source, target, kms_key_given, drill_sanity_login, drill_sanity_endpoint })
+                Ok(Self { source, target, kms_key_given, drill_sanity_login, drill_sanity_endpoint, values })
             }
             _ => Err(errors),
         }
+    }
+}
+
+impl Config {
+    /// What a valid configuration still asks of the operator: opt-in
+    /// regions must be enabled in the account that uses them.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (what, account, region) in [
+            ("source", &self.source.account_id, &self.source.region),
+            ("target", &self.target.account_id, &self.target.region),
+            ("source (the key and the copies)", &self.source.account_id, &self.target.region),
+        ] {
+            if aurora_dr_core::ids::is_opt_in_region(region) && seen.insert((account.clone(), region.clone()))
+            {
+                notes.push(format!(
+                    "{region} ({what}) is an opt-in region: it must be enabled in account {account} \
+                     (AWS Account Management, \"Enable or disable AWS Regions in your account\")"
+                ));
+            }
+        }
+        notes
     }
 }
 
@@ -345,6 +397,101 @@ temp_instance_id = "orders-dr-next-1"
             names.contains(&"target.retain_snapshots") && names.contains(&"target.kms_key_arn"),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn a_missing_section_is_one_problem() {
+        let no_target = EXAMPLE.split("[target]").next().expect("source part").to_owned();
+        let errors = Config::parse(&no_target).expect_err("no target");
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            ["[target]: the section is missing (it holds account_id, region, engine, \
+            instance_class, existing_cluster_id, ...)"]
+        );
+        let no_source = format!("[target]{}", EXAMPLE.split("[target]").nth(1).expect("target part"));
+        let errors = Config::parse(&no_source).expect_err("no source");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].name, "[source]");
+        // A present section still names each missing key.
+        let errors =
+            Config::parse(&EXAMPLE.replace("engine = \"aurora-postgresql\"\n", "")).expect_err("engine");
+        assert_eq!(errors.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["target.engine"]);
+    }
+
+    #[test]
+    fn regions_and_identifiers_follow_the_lambdas_rules() {
+        let text = EXAMPLE
+            .replace("region = \"us-west-1\"", "region = \"eu-centrel-1\"")
+            .replace("\"orders-dr-next\"", "\"Orders-DR-Next\"");
+        let errors = Config::parse(&text).expect_err("invalid");
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("target.region: is not an AWS region (did you mean eu-central-1?)")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("target.temp_cluster_id: must be lowercase")
+                && p.contains("did you mean \"orders-dr-next\"")),
+            "{problems:#?}"
+        );
+        // The Lambdas' reader says the same about the same values.
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in [
+            ("TARGET_ACCOUNT_ID", "222222222222"),
+            ("TARGET_REGION", "eu-centrel-1"),
+            ("SOURCE_ACCOUNT_ID", "111111111111"),
+            ("ENGINE", "aurora-postgresql"),
+            ("DB_INSTANCE_CLASS", "db.r6g.large"),
+            ("EXISTING_CLUSTER_ID", "orders-dr"),
+            ("TEMP_CLUSTER_ID", "Orders-DR-Next"),
+            ("EXISTING_INSTANCE_ID", "orders-dr-1"),
+            ("TEMP_INSTANCE_ID", "orders-dr-next-1"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        let origin = Origin::Env(env);
+        let mut reader = Reader::new(&origin);
+        assert!(TargetSettings::read(&mut reader).is_none());
+        let env_problems: Vec<String> = reader.into_errors().iter().map(ToString::to_string).collect();
+        for (toml, var) in [("target.region", "TARGET_REGION"), ("target.temp_cluster_id", "TEMP_CLUSTER_ID")]
+        {
+            let from_file = problems.iter().find(|p| p.starts_with(toml)).expect("file problem");
+            let from_env = env_problems.iter().find(|p| p.starts_with(var)).expect("env problem");
+            assert_eq!(from_file.strip_prefix(toml), from_env.strip_prefix(var), "one rule, two names");
+        }
+    }
+
+    /// The regions `validate` knows are those of the `aws`, `aws-cn` and
+    /// `aws-us-gov` partitions in the endpoints data of the emulator's pinned
+    /// botocore (`emulator/requirements.txt`; the environment `make
+    /// emulator-env` creates): a new region there fails this test until
+    /// `aurora_dr_core::ids::REGIONS` has it.
+    #[test]
+    fn regions_match_the_pinned_botocore() {
+        let lib = aurora_dr_emulator::default_venv_dir().join("lib");
+        let endpoints = std::fs::read_dir(&lib)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make emulator-env`)", lib.display()))
+            .filter_map(Result::ok)
+            .map(|python| python.path().join("site-packages/botocore/data/endpoints.json"))
+            .find(|p| p.is_file())
+            .expect("botocore's endpoints.json in the emulator's environment");
+        let data: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&endpoints).expect("read")).expect("json");
+        let mut botocore: Vec<String> = data["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .filter(|p| matches!(p["partition"].as_str(), Some("aws" | "aws-cn" | "aws-us-gov")))
+            .flat_map(|p| p["regions"].as_object().expect("regions").keys().cloned())
+            .collect();
+        botocore.sort();
+        let mut ours: Vec<String> =
+            aurora_dr_core::ids::REGIONS.iter().map(|(r, _)| (*r).to_owned()).collect();
+        ours.sort();
+        assert_eq!(ours, botocore, "ids::REGIONS against {}", endpoints.display());
     }
 
     #[test]

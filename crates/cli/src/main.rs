@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use aurora_dr_cli::{asl_cmd, config, drill, emulator_cmd, functions_cmd, status};
+use aurora_dr_cli::{asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, status};
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
 #[derive(Debug, Parser)]
@@ -26,8 +26,12 @@ enum Command {
     },
     /// Run the whole pipeline between two accounts and two regions on the local emulator.
     Drill(drill::DrillArgs),
-    /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, executions.
+    /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, kept clusters, executions.
     Status(status::StatusArgs),
+    /// Print a stack's `sam deploy --parameter-overrides` (or a whole samconfig.toml) from the configuration.
+    DeployParams(deploy_params::DeployParamsArgs),
+    /// List what the pipeline created on both sides (by its tags and names) and delete it after confirmation.
+    Cleanup(cleanup::CleanupArgs),
     /// Run the local AWS emulator in the foreground.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Validate or run Amazon States Language definitions on the local engine.
@@ -43,6 +47,8 @@ async fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Drill(args) => drill::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::DeployParams(args) => deploy_params::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Asl(args) => asl_cmd::run(args).await,
         Command::Functions(args) => functions_cmd::run(args),
@@ -51,8 +57,11 @@ async fn main() -> ExitCode {
 
 fn validate(path: &std::path::Path) -> ExitCode {
     match config::Config::load(path) {
-        Ok(_) => {
+        Ok(c) => {
             println!("{}: valid", path.display());
+            for note in c.notes() {
+                println!("  note: {note}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

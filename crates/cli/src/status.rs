@@ -7,18 +7,27 @@
 //! leftover temporary cluster, renamed-away old clusters, and the target
 //! state machine's last executions when its ARN is configured.
 //!
-//! Each side is read by assuming `arn:aws:iam::<account>:role/<role>` (with
-//! `--endpoint`, the local emulator: any role name works).
+//! Every renamed-away `{existing}-old-*` cluster is also listed under
+//! `kept`, with the AWS CLI commands that remove it: one without
+//! aurora-dr's tags (a hand-made cluster adopted with `ADOPT_EXISTING`) is
+//! never deleted by aurora-dr, and one with them is left only when its run
+//! failed before Terminate deleted it (`aurora-dr cleanup` removes those).
+//!
+//! Each side is read with the operator's own credentials
+//! ([`crate::accounts`]: `--source-profile`, `--target-profile`, optionally
+//! `--assume-role NAME`); the calls are read-only (docs/runbook.md lists
+//! the permissions).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aurora_dr_core::clients::{AwsContext, ClientOptions};
-use aurora_dr_core::ids::{AccountId, Region};
+use aurora_dr_core::clients::AwsContext;
+use aurora_dr_core::payload::KeptCluster;
 use aurora_dr_core::rds::{self, TAG_RUN_ID, TAG_SOURCE_CLUSTER, is_managed, tag_value};
 use aurora_dr_core::{DrError, DrResult};
 use serde_json::{Value, json};
 
+use crate::accounts::{Account, AccountArgs};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -26,12 +35,8 @@ pub struct StatusArgs {
     /// The TOML configuration (see examples/drill.toml).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// A local emulator instead of AWS.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// The role assumed in each account to read it.
-    #[arg(long, value_name = "NAME", default_value = "aurora-dr-status")]
-    pub role_name: String,
+    #[command(flatten)]
+    pub accounts: AccountArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -64,20 +69,12 @@ pub async fn run(args: StatusArgs) -> ExitCode {
     }
 }
 
-async fn context(args: &StatusArgs, account: &AccountId, region: &Region) -> AwsContext {
-    let mut options = ClientOptions::in_region(region.clone()).with_endpoint(args.endpoint.clone());
-    if args.endpoint.is_some() {
-        options = options.with_static_credentials("aurora-dr-local", "aurora-dr-local");
-    }
-    AwsContext::load(&options.as_account(account, &args.role_name)).await
-}
-
 /// Everything `status` shows, as JSON.
 pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
     let (src, tgt) = (&config.source, &config.target);
-    let source = context(args, &src.account_id, &src.region).await;
-    let copies = context(args, &src.account_id, &tgt.region).await;
-    let target = context(args, &tgt.account_id, &tgt.region).await;
+    let source = args.accounts.context(Account::Source, &src.account_id, &src.region).await;
+    let copies = args.accounts.context(Account::Source, &src.account_id, &tgt.region).await;
+    let target = args.accounts.context(Account::Target, &tgt.account_id, &tgt.region).await;
 
     let source_cluster = rds::find_cluster(&source.rds(), src.cluster_id.as_str()).await?;
     let snapshots = managed_snapshots(&source, src.cluster_id.as_str(), args.limit).await?;
@@ -98,16 +95,17 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
         .await
         .map_err(|e| DrError::from_sdk("DescribeDBClusters", e))?;
     let old_prefix = format!("{}-old-", tgt.existing_cluster_id.as_str().to_ascii_lowercase());
-    let old: Vec<Value> = all
+    let old_clusters: Vec<_> = all
         .db_clusters()
         .iter()
         .filter(|c| {
             c.db_cluster_identifier().is_some_and(|id| id.to_ascii_lowercase().starts_with(&old_prefix))
         })
-        .map(cluster_json)
         .collect();
+    let old: Vec<Value> = old_clusters.iter().map(|c| cluster_json(c)).collect();
+    let kept: Vec<KeptCluster> = old_clusters.iter().filter_map(|c| kept(c, &tgt.region)).collect();
     let executions = match &tgt.state_machine_arn {
-        Some(arn) if args.endpoint.is_none() => {
+        Some(arn) if args.accounts.endpoint.is_none() => {
             let out = target
                 .sfn()
                 .list_executions()
@@ -137,9 +135,28 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
             "existing": existing.as_ref().map(cluster_json),
             "temporary": temp.as_ref().map(cluster_json),
             "old": old,
+            "kept": kept,
             "executions": executions,
         },
     }))
+}
+
+/// A renamed-away cluster, as a kept one with the commands that remove it.
+fn kept(c: &aws_sdk_rds::types::DbCluster, region: &aurora_dr_core::ids::Region) -> Option<KeptCluster> {
+    let id = c.db_cluster_identifier()?.parse().ok()?;
+    let instances =
+        c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()?.parse().ok()).collect();
+    let reason = if is_managed(c.tag_list()) {
+        format!(
+            "renamed away by run {}; its Terminate deletes it, so it stays only when that run failed first \
+             (`aurora-dr cleanup` removes it)",
+            tag_value(c.tag_list(), TAG_RUN_ID).unwrap_or("?")
+        )
+    } else {
+        "no aurora-dr tags: a replaced cluster aurora-dr did not make (adopted), which it never deletes"
+            .into()
+    };
+    Some(KeptCluster::new(id, instances, region.clone(), c.deletion_protection().unwrap_or(false), reason))
 }
 
 fn cluster_json(c: &aws_sdk_rds::types::DbCluster) -> Value {
@@ -150,6 +167,7 @@ fn cluster_json(c: &aws_sdk_rds::types::DbCluster) -> Value {
         "engine": c.engine(),
         "encrypted": c.storage_encrypted(),
         "runId": tag_value(c.tag_list(), TAG_RUN_ID),
+        "managedByAuroraDr": is_managed(c.tag_list()),
         "members": c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect::<Vec<_>>(),
     })
 }
@@ -226,6 +244,24 @@ pub fn render(r: &Value) -> String {
     let cp = &r["copies"];
     let tgt = &r["target"];
     let old: Vec<String> = tgt["old"].as_array().cloned().unwrap_or_default().iter().map(cluster).collect();
+    let kept: String = tgt["kept"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|k| {
+            let commands: Vec<String> = k["removeCommands"]
+                .as_array()
+                .map(|c| c.iter().map(|x| format!("      {}\n", s(x))).collect())
+                .unwrap_or_default();
+            format!(
+                "    {}: {}\n    remove with:\n{}",
+                s(&k["clusterId"]),
+                s(&k["reason"]),
+                commands.concat()
+            )
+        })
+        .collect();
     let executions = match &tgt["executions"] {
         Value::Array(list) => list
             .iter()
@@ -234,7 +270,7 @@ pub fn render(r: &Value) -> String {
         other => format!("    {}\n", s(other)),
     };
     format!(
-        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  old: {}\n  executions:\n{}",
+        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  old: {}\n  kept clusters (running, not deleted by aurora-dr):\n{}  executions:\n{}",
         s(&src["account"]),
         s(&src["region"]),
         cluster(&src["cluster"]),
@@ -247,6 +283,7 @@ pub fn render(r: &Value) -> String {
         cluster(&tgt["existing"]),
         cluster(&tgt["temporary"]),
         if old.is_empty() { "none".into() } else { old.join("; ") },
+        if kept.is_empty() { "    none\n".into() } else { kept },
         executions
     )
 }

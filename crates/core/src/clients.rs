@@ -33,6 +33,9 @@ pub struct ClientOptions {
     /// Fixed base credentials instead of the default chain (the emulator
     /// accepts any; a machine without an AWS account has none).
     pub static_credentials: Option<(String, String)>,
+    /// A named profile of the shared AWS config and credentials files for
+    /// the base credentials (the operator's own, per account).
+    pub profile: Option<String>,
 }
 
 impl ClientOptions {
@@ -50,6 +53,13 @@ impl ClientOptions {
     /// Sets the Step Functions endpoint override.
     pub fn with_sfn_endpoint(mut self, url: Option<String>) -> Self {
         self.sfn_endpoint_url = url;
+        self
+    }
+
+    /// Takes the base credentials (and, unless set, the region) from a named
+    /// profile of `~/.aws/config` and `~/.aws/credentials`.
+    pub fn with_profile(mut self, profile: Option<&str>) -> Self {
+        self.profile = profile.map(str::to_owned);
         self
     }
 
@@ -83,6 +93,9 @@ impl AwsContext {
         }
         if let Some(url) = &options.endpoint_url {
             loader = loader.endpoint_url(url.clone());
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
         }
         if let Some((key, secret)) = &options.static_credentials {
             loader = loader.credentials_provider(aws_credential_types::Credentials::new(

@@ -80,9 +80,14 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// An RDS DB cluster identifier: 1–63 letters, digits or hyphens, first a
-    /// letter, no trailing hyphen, no two consecutive hyphens. Stored as given;
-    /// RDS compares identifiers case-insensitively and stores them lowercase.
+    /// An RDS DB cluster identifier: 1–63 lowercase letters, digits or
+    /// hyphens, first a letter, no trailing hyphen, no two consecutive
+    /// hyphens. RDS accepts capitals but stores every identifier in lowercase
+    /// (CreateDBCluster, `DBClusterIdentifier`: "This parameter is stored as a
+    /// lowercase string", Amazon RDS API Reference,
+    /// https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html),
+    /// while IAM matches the ARNs built from it case-sensitively: a capital
+    /// would make the deployed policies miss the cluster, so it is refused.
     ClusterId,
     check_rds_identifier_63
 );
@@ -94,8 +99,9 @@ string_id!(
 );
 
 string_id!(
-    /// A DB cluster snapshot identifier: 1–255 letters, digits or hyphens,
-    /// first a letter, no trailing hyphen, no two consecutive hyphens.
+    /// A DB cluster snapshot identifier: 1–255 lowercase letters, digits or
+    /// hyphens, first a letter, no trailing hyphen, no two consecutive hyphens
+    /// (stored lowercase by RDS, as [`ClusterId`]).
     SnapshotId,
     check_snapshot_identifier
 );
@@ -107,7 +113,8 @@ string_id!(
 );
 
 string_id!(
-    /// An AWS region name such as `us-west-2` or `us-gov-east-1`.
+    /// An AWS region name such as `us-west-2` or `us-gov-east-1`: one of
+    /// [`REGIONS`] (a typo is answered with the nearest known name).
     Region,
     check_region
 );
@@ -148,6 +155,21 @@ fn check_snapshot_identifier(s: &str) -> Result<(), InvalidValue> {
 
 /// The RDS identifier rules, with the first rule broken named.
 pub fn check_rds_identifier(s: &str, max_len: usize) -> Result<(), InvalidValue> {
+    check_rds_identifier_chars(s, max_len)?;
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(InvalidValue::new(
+            format!(
+                "must be lowercase: RDS stores identifiers in lowercase and IAM matches ARNs case-sensitively \
+                 (did you mean {:?}?)",
+                s.to_ascii_lowercase()
+            ),
+            s,
+        ));
+    }
+    Ok(())
+}
+
+fn check_rds_identifier_chars(s: &str, max_len: usize) -> Result<(), InvalidValue> {
     let bad = |rule: String| Err(InvalidValue::new(rule, s));
     if s.is_empty() {
         return bad("must not be empty".into());
@@ -178,25 +200,89 @@ fn check_account_id(s: &str) -> Result<(), InvalidValue> {
     }
 }
 
+/// Every region aurora-dr accepts: the commercial regions of the AWS General
+/// Reference's table ("AWS service endpoints", Regional endpoints,
+/// https://docs.aws.amazon.com/general/latest/gr/rande.html), AWS GovCloud
+/// (US) and the China regions, with whether the region is opt-in. Opt-in
+/// regions are those launched after 20 March 2019, disabled in an account
+/// until enabled ("Enable or disable AWS Regions in your account", AWS
+/// Account Management Reference Guide,
+/// https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html).
+///
+/// Kept current by a test (`regions_match_the_pinned_botocore`, crates/cli) that compares this
+/// list with the `aws`, `aws-cn` and `aws-us-gov` partitions of the
+/// endpoints data in the emulator's pinned botocore (`emulator/requirements.txt`),
+/// so re-pinning the emulator to a botocore that knows a new region fails
+/// until the region is added here.
+pub const REGIONS: &[(&str, bool)] = &[
+    ("af-south-1", true),
+    ("ap-east-1", true),
+    ("ap-east-2", true),
+    ("ap-northeast-1", false),
+    ("ap-northeast-2", false),
+    ("ap-northeast-3", false),
+    ("ap-south-1", false),
+    ("ap-south-2", true),
+    ("ap-southeast-1", false),
+    ("ap-southeast-2", false),
+    ("ap-southeast-3", true),
+    ("ap-southeast-4", true),
+    ("ap-southeast-5", true),
+    ("ap-southeast-6", true),
+    ("ap-southeast-7", true),
+    ("ca-central-1", false),
+    ("ca-west-1", true),
+    ("cn-north-1", false),
+    ("cn-northwest-1", false),
+    ("eu-central-1", false),
+    ("eu-central-2", true),
+    ("eu-north-1", false),
+    ("eu-south-1", true),
+    ("eu-south-2", true),
+    ("eu-west-1", false),
+    ("eu-west-2", false),
+    ("eu-west-3", false),
+    ("il-central-1", true),
+    ("me-central-1", true),
+    ("me-south-1", true),
+    ("mx-central-1", true),
+    ("sa-east-1", false),
+    ("us-east-1", false),
+    ("us-east-2", false),
+    ("us-gov-east-1", false),
+    ("us-gov-west-1", false),
+    ("us-west-1", false),
+    ("us-west-2", false),
+];
+
+/// Whether `region` (one of [`REGIONS`]) must be enabled in an account first.
+pub fn is_opt_in_region(region: &Region) -> bool {
+    REGIONS.iter().any(|(r, opt_in)| *r == region.as_str() && *opt_in)
+}
+
+/// The known region nearest to `s` (at most two edits away), for a "did you
+/// mean" on a typo such as `eu-centrel-1`.
+pub fn nearest_region(s: &str) -> Option<&'static str> {
+    let s = s.trim().to_ascii_lowercase();
+    REGIONS
+        .iter()
+        .map(|(r, _)| (strsim::levenshtein(&s, r), *r))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, r)| r)
+}
+
 fn check_region(s: &str) -> Result<(), InvalidValue> {
-    // Shape of every public region name: `xx-[qualifier-]direction-N`.
-    let parts: Vec<&str> = s.split('-').collect();
-    let alpha = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    let ok = (3..=4).contains(&parts.len())
-        && parts[0].len() == 2
-        && alpha(parts[0])
-        && parts[1..parts.len() - 1].iter().all(|p| alpha(p))
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidValue::new(
-            "must be a region name such as us-west-2 (lowercase, `area-direction-number`)",
-            s,
-        ))
+    if REGIONS.iter().any(|(r, _)| *r == s) {
+        return Ok(());
     }
+    let rule = match nearest_region(s) {
+        Some(near) => format!("is not an AWS region (did you mean {near}?)"),
+        None => "must be an AWS region name such as us-west-2 (lowercase; see the region table of the AWS \
+                 General Reference)"
+            .to_owned(),
+    };
+    Err(InvalidValue::new(rule, s))
 }
 
 fn check_run_id(s: &str) -> Result<(), InvalidValue> {
@@ -300,7 +386,7 @@ mod tests {
     fn rds_identifiers_follow_every_rule() {
         let long63 = format!("a{}", "b".repeat(62));
         let long64 = format!("a{}", "b".repeat(63));
-        let good = ["a", "orders", "orders-dr", "Orders-DR-1", long63.as_str()];
+        let good = ["a", "orders", "orders-dr", "orders-dr-1", long63.as_str()];
         for s in good {
             assert!(s.parse::<ClusterId>().is_ok(), "{s} should be valid");
         }
@@ -318,6 +404,7 @@ mod tests {
             ("orders/dr", "only ASCII"),
             ("orders:dr", "only ASCII"),
             ("🦀", "only ASCII"),
+            ("Orders-DR-1", "must be lowercase"),
         ];
         for (s, rule) in bad {
             let err = s.parse::<ClusterId>().expect_err(s);
@@ -363,23 +450,43 @@ mod tests {
     }
 
     #[test]
-    fn regions_have_the_public_shape() {
-        for s in ["us-west-2", "eu-central-1", "us-gov-east-1", "ap-southeast-4", "il-central-1"] {
+    fn regions_are_the_known_ones() {
+        for s in
+            ["us-west-2", "eu-central-1", "us-gov-east-1", "ap-southeast-4", "il-central-1", "cn-north-1"]
+        {
             assert!(s.parse::<Region>().is_ok(), "{s}");
         }
         for s in [
             "",
             "us-west",
-            "US-WEST-2",
             "uswest2",
             "us_west_2",
             "us-west-2a",
             "u-west-2",
             "us--2",
             "us-west-123",
+            "xx-north-9",
+            "moon-base-1",
         ] {
             assert!(s.parse::<Region>().is_err(), "{s:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn a_region_typo_gets_the_nearest_known_name() {
+        for (typo, want) in [
+            ("eu-centrel-1", "eu-central-1"),
+            ("US-WEST-2", "us-west-2"),
+            ("us-west2", "us-west-2"),
+            ("ap-southeast-22", "ap-southeast-2"),
+        ] {
+            let err = typo.parse::<Region>().expect_err(typo);
+            assert!(err.rule.contains(&format!("did you mean {want}?")), "{typo}: {err}");
+        }
+        let err = "moon-base-1".parse::<Region>().expect_err("far from any");
+        assert!(!err.rule.contains("did you mean"), "{err}");
+        assert!(is_opt_in_region(&"eu-south-2".parse().expect("region")));
+        assert!(!is_opt_in_region(&"us-east-1".parse().expect("region")));
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub struct RunState {
     /// What Swap did, so Terminate and a rollback know the old names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<SwapRecord>,
+    /// Clusters this run left running on purpose (a replaced cluster without
+    /// aurora-dr's tags, which aurora-dr never deletes), each with the
+    /// commands that remove it. They reach the execution's output and the
+    /// failure notification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_clusters: Vec<KeptCluster>,
 
     /// Set by the failure path: the state that failed and its error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +104,68 @@ pub struct SwapRecord {
     pub existing_cluster_id: ClusterId,
     /// The existing instance names now serving the restored instances.
     pub existing_instance_ids: Vec<InstanceId>,
+}
+
+/// A cluster a run leaves running that aurora-dr will not delete: it keeps
+/// costing money until someone removes it, so every report names it with
+/// the commands that do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeptCluster {
+    pub cluster_id: ClusterId,
+    /// Its instances when it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_ids: Vec<InstanceId>,
+    pub region: Region,
+    /// Why it is kept, in a sentence.
+    pub reason: String,
+    /// AWS CLI commands that delete it: its instances, then the cluster
+    /// with a final snapshot `{cluster}-final` (an Aurora cluster is deleted
+    /// only once it has no instances).
+    pub remove_commands: Vec<String>,
+}
+
+impl KeptCluster {
+    /// A kept cluster and the commands that remove it. `deletion_protection`:
+    /// the cluster has it on, so it is lifted first.
+    pub fn new(
+        cluster_id: ClusterId,
+        instance_ids: Vec<InstanceId>,
+        region: Region,
+        deletion_protection: bool,
+        reason: impl Into<String>,
+    ) -> Self {
+        let remove_commands = removal_commands(&cluster_id, &instance_ids, &region, deletion_protection);
+        Self { cluster_id, instance_ids, region, reason: reason.into(), remove_commands }
+    }
+}
+
+/// The AWS CLI commands that delete a cluster and its instances, keeping a
+/// final snapshot `{cluster}-final` ("Deleting Aurora DB clusters and DB
+/// instances", Amazon Aurora User Guide,
+/// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_DeleteCluster.html:
+/// the instances go first, deletion protection must be off).
+pub fn removal_commands(
+    cluster: &ClusterId,
+    instances: &[InstanceId],
+    region: &Region,
+    deletion_protection: bool,
+) -> Vec<String> {
+    let mut commands = Vec::new();
+    if deletion_protection {
+        commands.push(format!(
+            "aws rds modify-db-cluster --region {region} --db-cluster-identifier {cluster} \
+             --no-deletion-protection --apply-immediately"
+        ));
+    }
+    for i in instances {
+        commands.push(format!("aws rds delete-db-instance --region {region} --db-instance-identifier {i}"));
+    }
+    commands.push(format!(
+        "aws rds delete-db-cluster --region {region} --db-cluster-identifier {cluster} \
+         --final-db-snapshot-identifier {cluster}-final"
+    ));
+    commands
 }
 
 /// The error object Step Functions puts in a Catch's ResultPath.
@@ -133,6 +201,7 @@ impl RunState {
             restored_cluster_id: None,
             restored_instance_ids: Vec::new(),
             swap: None,
+            kept_clusters: Vec::new(),
             failed_state: None,
             failure: None,
             rollback_failure: None,

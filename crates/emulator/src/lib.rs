@@ -25,4 +25,6 @@ mod venv;
 pub use control::{CallRecord, Control, Delay, ErrorRule, FaultRule, Latency};
 pub use error::EmulatorError;
 pub use process::{Emulator, EmulatorConfig, interrupted};
-pub use venv::{REQUIREMENTS, Venv, default_venv_dir, ensure_venv, ensure_venv_at, repo_root};
+pub use venv::{
+    REQUIREMENTS, Venv, default_venv_dir, ensure_venv, ensure_venv_at, repo_root, venv_is_current,
+};

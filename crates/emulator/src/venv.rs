@@ -81,6 +81,12 @@ pub async fn ensure_venv_at(dir: &Path, mut progress: impl FnMut(&str)) -> Resul
     Ok(Venv { dir: dir.to_path_buf(), python: venv_python(dir), launcher })
 }
 
+/// Whether the environment in `dir` exists and matches the requirements, so
+/// starting the emulator creates nothing (callers say when it will).
+pub async fn venv_is_current(dir: &Path) -> bool {
+    is_current(dir).await
+}
+
 fn venv_python(dir: &Path) -> PathBuf {
     dir.join("bin").join("python")
 }

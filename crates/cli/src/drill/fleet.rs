@@ -72,7 +72,51 @@ pub struct ClusterOutcome {
     pub target_ended: Option<OffsetDateTime>,
     /// The existing name the restored cluster now serves under.
     pub restored_cluster_id: Option<String>,
+    /// What the target execution's SanityCheck reported
+    /// (`{"status": "passed"|"skipped", ...}`), when it ran.
+    pub sanity: Option<Value>,
+    /// Clusters the target execution left running that aurora-dr will not
+    /// delete ([`aurora_dr_core::payload::KeptCluster`], as JSON): its
+    /// output's `keptClusters`, or on a failed run what its failure
+    /// notification names.
+    pub kept_clusters: Vec<Value>,
     pub note: String,
+}
+
+/// What the report says when SanityCheck made no probe.
+pub const SANITY_SKIPPED: &str = "sanity check skipped (no secret configured)";
+
+/// SanityCheck's own report in an execution's history: the result of the
+/// function call after the last time the state was entered.
+fn sanity_report(exec: &Execution) -> Option<Value> {
+    let history = exec.history();
+    let entered = history.iter().rposition(|e| {
+        e.event_type == EventType::TaskStateEntered
+            && e.details.name.as_deref() == Some(aurora_dr_core::steps::sanity_check::STATE)
+    })?;
+    history[entered..]
+        .iter()
+        .find(|e| matches!(e.event_type, EventType::LambdaFunctionSucceeded | EventType::TaskSucceeded))
+        .and_then(|e| e.details.output.clone())
+}
+
+/// The kept clusters of a finished target execution: those its output
+/// names, or, when it failed, those its failure notification names (the
+/// same function builds both).
+fn kept_clusters(exec: &Execution, output: Option<&Value>) -> Vec<Value> {
+    let from_output = output.and_then(|o| o.get("keptClusters")).and_then(Value::as_array).cloned();
+    from_output
+        .or_else(|| {
+            let history = exec.history();
+            let failed = history.iter().rev().find(|e| e.event_type == EventType::FailStateEntered)?;
+            let input = failed.details.input.as_ref()?;
+            let message = aurora_dr_core::steps::notify_failure::failure_message(
+                aurora_dr_core::steps::Side::Target,
+                input,
+            );
+            message["keptClusters"].as_array().cloned()
+        })
+        .unwrap_or_default()
 }
 
 fn time_field(payload: &Value, key: &str) -> Option<OffsetDateTime> {
@@ -102,6 +146,11 @@ impl ClusterOutcome {
 
     pub fn ok(&self) -> bool {
         self.source_ok && self.target == Some(Status::Succeeded)
+    }
+
+    /// SanityCheck ran and made no probe.
+    pub fn sanity_skipped(&self) -> bool {
+        self.sanity.as_ref().and_then(|s| s.get("status")).and_then(Value::as_str) == Some("skipped")
     }
 
     /// Restore time minus the snapshot's creation time: how old the data the
@@ -142,6 +191,12 @@ impl ClusterOutcome {
         if let (Some(rpo), Some(rto)) = (self.achieved_rpo_seconds(), self.time_to_restore_seconds()) {
             s.push_str(&format!(", achieved RPO {rpo:.3}s, time to restore {rto:.3}s"));
         }
+        if self.sanity_skipped() {
+            s.push_str(&format!(", {SANITY_SKIPPED}"));
+        }
+        if !self.kept_clusters.is_empty() {
+            s.push_str(&format!(", {} cluster(s) kept running", self.kept_clusters.len()));
+        }
         if !self.note.is_empty() {
             s.push_str(&format!(" ({})", self.note));
         }
@@ -170,6 +225,9 @@ impl ClusterOutcome {
                 "cause": self.target_cause,
             },
             "restoredClusterId": self.restored_cluster_id,
+            "sanityCheck": self.sanity,
+            "sanityCheckSkipped": self.sanity_skipped(),
+            "keptClusters": self.kept_clusters,
             "achievedRpoSeconds": self.achieved_rpo_seconds(),
             "timeToRestoreSeconds": self.time_to_restore_seconds(),
             "sourceToRestoredSeconds": self.source_to_restored_seconds(),
@@ -271,6 +329,8 @@ pub async fn follow_targets(
         if let Some(exec) = exec {
             rec.follow_lanes(exec.clone(), "target", who, run, &c.source_cluster_id, &[]).await;
             let outcome = exec.wait().await;
+            c.sanity = sanity_report(&exec);
+            c.kept_clusters = kept_clusters(&exec, outcome.output.as_ref());
             c.target_arn = Some(exec.arn().to_owned());
             c.target = Some(outcome.status);
             c.target_error = outcome.error;

@@ -209,7 +209,15 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     let endpoint = match &args.endpoint {
         Some(url) => url.clone(),
         None => {
-            rec.line("  emulator  starting (the first start creates its Python environment)");
+            if aurora_dr_emulator::venv_is_current(&aurora_dr_emulator::default_venv_dir()).await {
+                rec.line("  emulator  starting");
+            } else {
+                rec.line(&format!(
+                    "  emulator  starting: creating its Python environment first in {} (pinned moto from \
+                     PyPI; a few minutes, once)",
+                    aurora_dr_emulator::default_venv_dir().display()
+                ));
+            }
             let latency = Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency));
             let started = Emulator::start(EmulatorConfig::default().with_latency(latency))
                 .await
@@ -323,8 +331,10 @@ async fn drill_with(
     let target_who = format!("{} {}", tgt.account_id, tgt.region);
     let mut runs = Vec::new();
     let mut all_ok = true;
+    let mut stopped_early = None;
     let mut last_second = 0;
-    for n in 1..=args.runs.max(1) {
+    let planned = args.runs.max(1);
+    for n in 1..=planned {
         // Snapshot names carry the start time to the second: runs of one
         // drill never share a second, as scheduled runs never do.
         let now = time::OffsetDateTime::now_utc();
@@ -367,8 +377,20 @@ async fn drill_with(
         all_ok &= outcome.ok();
         rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(&rec.spans(), n).trim_end()));
         rec.line(&format!("run {n}: {}", outcome.summary()));
+        for kept in outcome.kept_clusters() {
+            rec.line(&kept_lines(&kept));
+        }
         runs.push(outcome);
         if !all_ok {
+            if n < planned {
+                let why = format!(
+                    "stopped after run {n} of {planned}: run {n} failed, and the next run would start from what \
+                     that failure left (its failure path has rolled back or cleaned up; look at it first, then \
+                     run again)"
+                );
+                rec.line(&why);
+                stopped_early = Some(json!({"afterRun": n, "of": planned, "reason": why}));
+            }
             break;
         }
     }
@@ -383,6 +405,8 @@ async fn drill_with(
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
         "totalSeconds": total,
         "runs": runs.iter().map(RunOutcome::to_json).collect::<Vec<_>>(),
+        "stoppedEarly": stopped_early,
+        "keptClusters": runs.iter().flat_map(RunOutcome::kept_clusters).collect::<Vec<_>>(),
         "states": spans,
         "executions": record.executions,
         "target": facts,
@@ -499,10 +523,22 @@ impl RunOutcome {
         if let Some(rto) = fleet::worst(&self.clusters, fleet::ClusterOutcome::time_to_restore_seconds) {
             s.push_str(&format!(", time to restore {rto:.3}s"));
         }
+        if self.clusters.iter().any(fleet::ClusterOutcome::sanity_skipped) {
+            s.push_str(&format!(", {}", fleet::SANITY_SKIPPED));
+        }
+        let kept = self.kept_clusters().len();
+        if kept > 0 {
+            s.push_str(&format!(", {kept} cluster(s) kept running (listed below)"));
+        }
         if !self.note.is_empty() {
             s.push_str(&format!(" ({})", self.note));
         }
         s
+    }
+
+    /// Every cluster this run left running that aurora-dr will not delete.
+    fn kept_clusters(&self) -> Vec<Value> {
+        self.clusters.iter().flat_map(|c| c.kept_clusters.iter().cloned()).collect()
     }
 
     fn to_json(&self) -> Value {
@@ -526,9 +562,21 @@ impl RunOutcome {
             "timeToRestoreSeconds": fleet::worst(&self.clusters, fleet::ClusterOutcome::time_to_restore_seconds),
             "sourceToRestoredSeconds":
                 fleet::worst(&self.clusters, fleet::ClusterOutcome::source_to_restored_seconds),
+            "sanityCheck": self.clusters.first().and_then(|c| c.sanity.clone()),
+            "keptClusters": self.kept_clusters(),
             "clusters": self.clusters.iter().map(fleet::ClusterOutcome::to_json).collect::<Vec<_>>(),
         })
     }
+}
+
+/// A kept cluster for the progress output: what, why, and how to remove it.
+fn kept_lines(kept: &Value) -> String {
+    let text = |k: &str| kept[k].as_str().unwrap_or("-").to_owned();
+    let mut s = format!("  kept running: {} ({}); remove it with:", text("clusterId"), text("reason"));
+    for c in kept["removeCommands"].as_array().into_iter().flatten() {
+        s.push_str(&format!("\n    {}", c.as_str().unwrap_or_default()));
+    }
+    s
 }
 
 /// What the target account has under the existing name at the end.

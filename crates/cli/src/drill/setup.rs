@@ -12,7 +12,9 @@ use crate::config::Config;
 /// The role both sides assume in their account (any name works locally).
 pub const DRILL_ROLE: &str = "aurora-dr-drill";
 /// Names of what the drill creates.
-pub const KEY_ALIAS: &str = "alias/aurora-dr";
+/// The key's alias: the kms stack's default (`infra/kms-key.yaml`,
+/// `KeyAlias`), so a drill and a deployment name the key alike.
+pub const KEY_ALIAS: &str = "alias/aurora-dr-snapshots";
 pub const SNAPSHOT_TOPIC: &str = "aurora-dr-snapshots";
 pub const FAILURE_TOPIC: &str = "aurora-dr-failures";
 /// The path the drill's SNS receiver serves.

@@ -81,6 +81,9 @@ pub mod keys {
     pub const FINAL_SNAPSHOT: Key = key("FINAL_SNAPSHOT", "target.final_snapshot");
     pub const KEEP_FAILED_TEMP_CLUSTER: Key =
         key("KEEP_FAILED_TEMP_CLUSTER", "target.keep_failed_temp_cluster");
+    /// Whether a run may replace a cluster without aurora-dr's tags that
+    /// already serves under the existing name (see [`super::TargetSettings::adopt_existing`]).
+    pub const ADOPT_EXISTING: Key = key("ADOPT_EXISTING", "target.adopt_existing");
     pub const TARGET_RETAIN_SNAPSHOTS: Key = key("RETAIN_SNAPSHOTS", "target.retain_snapshots");
     pub const TARGET_RETAIN_DAYS: Key = key("RETAIN_DAYS", "target.retain_days");
     pub const TARGET_KMS_KEY_ARN: Key = key("TARGET_KMS_KEY_ARN", "target.kms_key_arn");
@@ -127,6 +130,7 @@ pub mod keys {
         DELETION_PROTECTION,
         FINAL_SNAPSHOT,
         KEEP_FAILED_TEMP_CLUSTER,
+        ADOPT_EXISTING,
         TARGET_RETAIN_SNAPSHOTS,
         TARGET_RETAIN_DAYS,
         TARGET_KMS_KEY_ARN,

@@ -199,7 +199,8 @@ mod tests {
             ("SOURCE_ACCOUNT_ID", Some("11111111111"), "12 digits", None),
             ("SOURCE_ACCOUNT_ID", Some("1111111111111"), "12 digits", None),
             ("SOURCE_ACCOUNT_ID", Some("11111111111x"), "12 digits", None),
-            ("SOURCE_REGION", Some("us-west"), "region name", None),
+            ("SOURCE_REGION", Some("us-west"), "did you mean us-west-1?", None),
+            ("SOURCE_CLUSTER_ID", Some("Orders"), "must be lowercase", None),
             ("SOURCE_CLUSTER_ID", Some("1orders"), "start with a letter", None),
             ("SOURCE_CLUSTER_ID", Some("orders-"), "end with a hyphen", None),
             ("SOURCE_CLUSTER_ID", Some("or--ders"), "consecutive", None),
@@ -237,7 +238,7 @@ mod tests {
     #[test]
     fn source_clusters_come_from_the_single_key_and_the_list() {
         let mut pairs = SOURCE_ENV.to_vec();
-        pairs.push(("SOURCE_CLUSTER_IDS", "billing, Orders ,ledger"));
+        pairs.push(("SOURCE_CLUSTER_IDS", "billing, orders ,ledger"));
         let origin = env(&pairs);
         let mut r = Reader::new(&origin);
         let s = SourceSettings::read(&mut r).expect("settings");
@@ -275,9 +276,9 @@ mod tests {
         let mut s = source_settings();
         assert_eq!(s.for_cluster(None).expect("single").cluster_id.as_str(), "orders");
         s.cluster_ids = vec!["orders".parse().expect("id"), "billing".parse().expect("id")];
-        let billing: ClusterId = "Billing".parse().expect("id");
+        let billing: ClusterId = "billing".parse().expect("id");
         let chosen = s.for_cluster(Some(&billing)).expect("configured");
-        assert_eq!(chosen.cluster_id.as_str(), "billing", "the configured spelling");
+        assert_eq!(chosen.cluster_id.as_str(), "billing");
         assert!(s.serves("BILLING") && !s.serves("payroll"));
         let payroll: ClusterId = "payroll".parse().expect("id");
         let err = s.for_cluster(Some(&payroll)).expect_err("not configured");

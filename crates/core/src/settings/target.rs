@@ -34,6 +34,15 @@ pub struct TargetSettings {
     pub deletion_protection: bool,
     pub final_snapshot: bool,
     pub keep_failed_temp_cluster: bool,
+    /// `ADOPT_EXISTING`: a cluster without aurora-dr's tags that already
+    /// serves under the existing name (say, a DR copy made by hand before
+    /// aurora-dr) may be replaced. Off (the default), Restore refuses such a
+    /// cluster before anything is created, so a run never renames away a
+    /// cluster it did not make unless told to. On, the first run renames it to
+    /// `{existing}-old-{stamp}` like its own previous copy, and Terminate keeps
+    /// it (aurora-dr deletes only what it created) and names it in the run's
+    /// output as a kept cluster, with the commands that remove it.
+    pub adopt_existing: bool,
     /// Which of the target account's own copies to keep.
     pub retention: Retention,
     /// Target-owned encryption: when set, the shared snapshot is first copied
@@ -120,6 +129,7 @@ impl TargetSettings {
         let deletion_protection = r.flag(DELETION_PROTECTION, false);
         let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
         let keep_failed_temp_cluster = r.flag(KEEP_FAILED_TEMP_CLUSTER, false);
+        let adopt_existing = r.flag(ADOPT_EXISTING, false);
         let retention = Retention::read(r, TARGET_RETAIN_SNAPSHOTS, TARGET_RETAIN_DAYS);
         let kms_key_arn = r.optional::<Arn>(TARGET_KMS_KEY_ARN);
         if let Some(arn) = &kms_key_arn {
@@ -150,6 +160,7 @@ impl TargetSettings {
             deletion_protection,
             final_snapshot,
             keep_failed_temp_cluster,
+            adopt_existing,
             retention,
             kms_key_arn,
             sanity,
@@ -485,7 +496,8 @@ mod tests {
             ("EXISTING_CLUSTER_ID", Some(""), "required"),
             ("EXISTING_CLUSTER_ID", Some(long64), "at most 63"),
             ("TEMP_CLUSTER_ID", Some("orders-dr"), "must differ"),
-            ("TEMP_CLUSTER_ID", Some("ORDERS-DR"), "must differ"),
+            ("TEMP_CLUSTER_ID", Some("orders-dr"), "must differ"),
+            ("TEMP_CLUSTER_ID", Some("ORDERS-DR"), "must be lowercase"),
             ("EXISTING_INSTANCE_ID", Some("9x"), "start with a letter"),
             ("TEMP_INSTANCE_ID", Some("orders-dr-1"), "must differ"),
             ("SOURCE_TOPIC_ARN", Some("arn:aws:sns:us-west-2:333333333333:t"), "source account"),
@@ -609,10 +621,15 @@ mod tests {
                 "start with a letter",
             ),
             (&[("CLUSTER_PAIRS", "orders=dr:t::ti")], "CLUSTER_PAIRS[0].existing_instance_id", "required"),
-            (&[("CLUSTER_PAIRS", "orders=dr:DR:e:ti")], "CLUSTER_PAIRS[0].temp_cluster_id", "must differ"),
-            (&[("CLUSTER_PAIRS", "orders=dr:t:e:E")], "CLUSTER_PAIRS[0].temp_instance_id", "must differ"),
+            (&[("CLUSTER_PAIRS", "orders=dr:dr:e:ti")], "CLUSTER_PAIRS[0].temp_cluster_id", "must differ"),
             (
-                &[("CLUSTER_PAIRS", "orders=dr:t:e:ti;Orders=dr2:t2:e2:ti2")],
+                &[("CLUSTER_PAIRS", "orders=dr:DR:e:ti")],
+                "CLUSTER_PAIRS[0].temp_cluster_id",
+                "must be lowercase",
+            ),
+            (&[("CLUSTER_PAIRS", "orders=dr:t:e:e")], "CLUSTER_PAIRS[0].temp_instance_id", "must differ"),
+            (
+                &[("CLUSTER_PAIRS", "orders=dr:t:e:ti;orders=dr2:t2:e2:ti2")],
                 "CLUSTER_PAIRS[1].source_cluster_id",
                 "already has a pair",
             ),
@@ -622,7 +639,7 @@ mod tests {
                 "already used by CLUSTER_PAIRS[0].temp_cluster_id",
             ),
             (
-                &[("CLUSTER_PAIRS", "orders=dr:t:e:ti;billing=dr2:t2:e2:E")],
+                &[("CLUSTER_PAIRS", "orders=dr:t:e:ti;billing=dr2:t2:e2:e")],
                 "CLUSTER_PAIRS[1].temp_instance_id",
                 "already used",
             ),

@@ -224,7 +224,11 @@ pub struct RetentionReport {
 /// The run start time a tool snapshot's name encodes, if `name` is
 /// `{prefix}-{cluster}-{yyyymmddHHMMss}`.
 fn stamp_of(name: &str, scope: &Scope) -> Option<OffsetDateTime> {
-    let head = format!("{}-{}-", scope.prefix, scope.cluster).to_ascii_lowercase();
+    name_stamp(name, &scope.prefix, &scope.cluster)
+}
+
+fn name_stamp(name: &str, prefix: &str, cluster: &ClusterId) -> Option<OffsetDateTime> {
+    let head = format!("{prefix}-{cluster}-").to_ascii_lowercase();
     parse_stamp(name.to_ascii_lowercase().strip_prefix(&head)?)
 }
 
@@ -269,19 +273,7 @@ enum Kind {
 /// The tool's snapshot of this cluster in this place, with its kind and
 /// time; `None` for anything foreign.
 fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<(Kind, OffsetDateTime)> {
-    if snap.snapshot_type() != Some("manual") {
-        return None;
-    }
-    let owned = snap
-        .db_cluster_snapshot_arn()
-        .map(|a| a.parse::<Arn>().ok().and_then(|a| a.account()).as_ref() == Some(&scope.account))
-        .unwrap_or(true);
-    let tags = snap.tag_list();
-    let cluster_tag = rds::tag_value(tags, rds::TAG_SOURCE_CLUSTER);
-    if !owned
-        || !rds::is_managed(tags)
-        || !cluster_tag.is_some_and(|c| c.eq_ignore_ascii_case(scope.cluster.as_str()))
-    {
+    if !is_tool_snapshot(snap, &scope.account, &scope.cluster) {
         return None;
     }
     let name = snap.db_cluster_snapshot_identifier()?;
@@ -289,6 +281,37 @@ fn ours(snap: &DbClusterSnapshot, scope: &Scope) -> Option<(Kind, OffsetDateTime
         Some(at) => Some((Kind::Snapshot, at)),
         None => final_stamp_of(name, scope).map(|at| (Kind::Final, at)),
     }
+}
+
+/// When `snap` is one of the tool's snapshots of `cluster` in `account`
+/// (see [`is_tool_snapshot`]) named `{prefix}-{cluster}-{stamp}`, the run
+/// time its name encodes; `None` for anything else. The one rule retention,
+/// `aurora-dr status` and `aurora-dr cleanup` share.
+pub fn tool_snapshot_time(
+    snap: &DbClusterSnapshot,
+    account: &AccountId,
+    cluster: &ClusterId,
+    prefix: &str,
+) -> Option<OffsetDateTime> {
+    if !is_tool_snapshot(snap, account, cluster) {
+        return None;
+    }
+    name_stamp(snap.db_cluster_snapshot_identifier()?, prefix, cluster)
+}
+
+/// A manual snapshot `account` owns, tagged `managed-by=aurora-dr` and
+/// `source-cluster=<cluster>`.
+fn is_tool_snapshot(snap: &DbClusterSnapshot, account: &AccountId, cluster: &ClusterId) -> bool {
+    if snap.snapshot_type() != Some("manual") {
+        return false;
+    }
+    let owned = snap
+        .db_cluster_snapshot_arn()
+        .map(|a| a.parse::<Arn>().ok().and_then(|a| a.account()).as_ref() == Some(account))
+        .unwrap_or(true);
+    let tags = snap.tag_list();
+    let cluster_tag = rds::tag_value(tags, rds::TAG_SOURCE_CLUSTER);
+    owned && rds::is_managed(tags) && cluster_tag.is_some_and(|c| c.eq_ignore_ascii_case(cluster.as_str()))
 }
 
 /// Decides, without calling AWS, which of `snapshots` to delete.

@@ -439,7 +439,7 @@ mod tests {
     fn snapshot_name_is_lowercase_and_valid() {
         let mut settings = source_settings();
         settings.snapshot_prefix = "DR-Nightly".into();
-        settings.cluster_id = "Orders-EU".parse().expect("id");
+        settings.cluster_id = "orders-eu".parse().expect("id");
         let id = snapshot_id(&settings, &ts::started_run()).expect("valid");
         assert_eq!(id.as_str(), "dr-nightly-orders-eu-20261125160005");
     }

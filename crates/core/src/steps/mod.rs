@@ -22,6 +22,7 @@
 //! README's map. A test fails when a Task state of `statemachines/*.asl.json`
 //! has no entry or an entry names a state the machines do not have.
 
+pub mod adoption;
 pub mod apply_retention;
 pub mod clean_up_snapshot;
 pub mod clean_up_temp_cluster;

@@ -6,7 +6,12 @@
 //! `{"version":1,"kind":"failure","runId","failedState","error","cause",
 //! "side":"source"|"target","resources":{..}}` to the side's
 //! `failure_topic_arn` with the attribute `kind=failure`. `resources` holds
-//! whichever resource ids the payload has. The payload is read loosely, so a
+//! whichever resource ids the payload has. `keptClusters` lists every
+//! cluster the run leaves running that aurora-dr will not delete, each with
+//! the AWS CLI commands that remove it ([`KeptCluster`]): those the payload
+//! names (a replaced cluster without aurora-dr's tags) and, when Terminate
+//! failed, the renamed-away previous copy it did not delete (later runs
+//! delete only their own previous copy). The payload is read loosely, so a
 //! payload that does not parse as a RunState (the failure may be that it is
 //! malformed) is still reported. Without a failure topic the notification is
 //! logged at error level and the step succeeds. Output: the input, unchanged.
@@ -25,7 +30,7 @@ use crate::context::{Side, StepContext};
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::metrics;
-use crate::payload::MESSAGE_VERSION;
+use crate::payload::{KeptCluster, MESSAGE_VERSION, RunState};
 use crate::steps::input::{self, InputKind};
 use crate::steps::notify::{attribute, sns_for};
 
@@ -57,10 +62,30 @@ const MAX_VALUE_CHARS: usize = 256;
 /// Most list entries carried per resource.
 const MAX_LIST_ITEMS: usize = 32;
 
+/// What a target-side notification says when SanityCheck makes no probe.
+pub const SANITY_SKIPPED: &str = "skipped: SANITY_SECRET_ARN is not set, so no run of this stack probes the \
+     cluster it swaps in (README, Sanity check)";
+
+/// Whether this side's SanityCheck makes no probe (target side without a
+/// secret); the source side has no SanityCheck.
+pub fn sanity_skipped(settings: &crate::context::SideSettings) -> bool {
+    matches!(settings, crate::context::SideSettings::Target(t) if t.sanity.secret_arn.is_none())
+}
+
 /// Publishes (or, without a topic, logs) the failure notification;
-/// returns `input` unchanged.
-pub async fn run(sns: &Client, topic: Option<&Arn>, side: Side, input: Value) -> DrResult<Value> {
-    let message = failure_message(side, &input);
+/// returns `input` unchanged. `sanity_skipped`: the message says that the
+/// side's SanityCheck makes no probe ([`SANITY_SKIPPED`]).
+pub async fn run(
+    sns: &Client,
+    topic: Option<&Arn>,
+    side: Side,
+    input: Value,
+    sanity_skipped: bool,
+) -> DrResult<Value> {
+    let mut message = failure_message(side, &input);
+    if sanity_skipped {
+        message["sanityCheck"] = SANITY_SKIPPED.into();
+    }
     let text = serde_json::to_string(&message)?;
     let run_id = message["runId"].as_str().unwrap_or("unknown");
     let failed_state = message["failedState"].as_str().unwrap_or("unknown");
@@ -91,7 +116,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
         crate::context::SideSettings::Source(s) => s.failure_topic_arn.as_ref(),
         crate::context::SideSettings::Target(t) => t.failure_topic_arn.as_ref(),
     };
-    let out = run(&sns_for(&ctx, topic), topic, side, input).await?;
+    let out = run(&sns_for(&ctx, topic), topic, side, input, sanity_skipped(&ctx.settings)).await?;
     metrics::failure(side.as_str(), &out).emit();
     Ok(out)
 }
@@ -122,7 +147,31 @@ pub fn failure_message(side: Side, input: &Value) -> Value {
         "cause": cause.unwrap_or_default(),
         "side": side,
         "resources": resources,
+        "keptClusters": kept_clusters(input, text("failedState").as_deref()),
     })
+}
+
+/// The clusters the failed run leaves behind for good (see the module docs).
+fn kept_clusters(input: &Value, failed_state: Option<&str>) -> Vec<KeptCluster> {
+    let mut kept: Vec<KeptCluster> =
+        input.get("keptClusters").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+    if failed_state == Some(crate::steps::terminate::STATE)
+        && let Ok(run) = RunState::from_value(input.clone())
+        && let (Some(swap), Some(region)) = (&run.swap, &run.target_region)
+        && let Some(old) = &swap.old_cluster_id
+        && !kept.iter().any(|k| k.cluster_id == *old)
+    {
+        kept.push(KeptCluster::new(
+            old.clone(),
+            swap.old_instance_ids.clone(),
+            region.clone(),
+            false,
+            "the run failed in Terminate before deleting this previous copy, and later runs delete only their \
+             own (if it was not made by aurora-dr it is never deleted); if it still exists, remove it",
+        ));
+    }
+    kept.truncate(MAX_LIST_ITEMS);
+    kept
 }
 
 /// A size-bounded copy of an id-like value: strings, lists of them and (one
@@ -175,7 +224,6 @@ mod tests {
 
     use super::*;
     use crate::context::SideSettings;
-    use crate::payload::RunState;
     use crate::payload::tests::finished_source_run;
     use crate::settings::tests::target_settings;
     use crate::steps::notify::tests::{Seen, attr, publish, publish_xml};
@@ -196,7 +244,7 @@ mod tests {
         let seen = Seen::default();
         let rule = publish(&seen);
 
-        let out = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input.clone())
+        let out = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input.clone(), false)
             .await
             .expect("published");
 
@@ -218,6 +266,20 @@ mod tests {
         assert_eq!(body["resources"]["sourceSnapshotId"], SNAPSHOT_ID);
         assert_eq!(body["resources"]["targetSnapshotArn"], ts::TARGET_SNAPSHOT_ARN);
         assert!(body["resources"].get("kmsKeyArn").is_none(), "only resource ids: {body}");
+        assert!(body.get("sanityCheck").is_none(), "{body}");
+    }
+
+    #[test]
+    fn only_a_target_without_a_sanity_secret_skips_the_check() {
+        use crate::context::SideSettings;
+        let mut target = target_settings();
+        target.sanity.secret_arn = None;
+        assert!(sanity_skipped(&SideSettings::Target(target.clone())));
+        target.sanity.secret_arn = Some(
+            "arn:aws:secretsmanager:us-west-1:222222222222:secret:dr-probe-AbCdEf".parse().expect("arn"),
+        );
+        assert!(!sanity_skipped(&SideSettings::Target(target)));
+        assert!(!sanity_skipped(&SideSettings::Source(crate::settings::tests::source_settings())));
     }
 
     #[tokio::test]
@@ -237,7 +299,7 @@ mod tests {
         let rule = publish(&seen);
         let target_topic: Arn = "arn:aws:sns:us-west-1:222222222222:aurora-dr-failures".parse().expect("arn");
 
-        run(&ts::sns(&[&rule]), Some(&target_topic), Side::Target, input).await.expect("published");
+        run(&ts::sns(&[&rule]), Some(&target_topic), Side::Target, input, true).await.expect("published");
 
         let seen = seen.lock().expect("lock");
         let body: Value = serde_json::from_str(seen[0].message().expect("message")).expect("json");
@@ -245,6 +307,7 @@ mod tests {
         assert_eq!(body["failedState"], "Swap");
         assert_eq!(body["error"], "SwapFailed");
         assert_eq!(body["side"], "target");
+        assert_eq!(body["sanityCheck"], SANITY_SKIPPED, "a stack without probes says so");
         assert_eq!(body["cause"].as_str().map(|c| c.chars().count()), Some(MAX_CAUSE_CHARS + 1));
         assert_eq!(
             body["resources"],
@@ -255,6 +318,60 @@ mod tests {
             })
         );
         assert_eq!(attr(&seen[0], "kind"), ("String", Some("failure")));
+    }
+
+    #[test]
+    fn kept_clusters_are_named_with_the_commands_that_remove_them() {
+        use crate::steps::target_support::{E, EI, O, OI, target_run};
+        let mut run = target_run();
+        run.swap = Some(crate::payload::SwapRecord {
+            old_cluster_id: Some(O.parse().expect("id")),
+            old_instance_ids: vec![OI.parse().expect("id")],
+            existing_cluster_id: E.parse().expect("id"),
+            existing_instance_ids: vec![EI.parse().expect("id")],
+        });
+        run.failure = Some(crate::payload::Failure { error: "Throttled".into(), cause: "x".into() });
+        let hand_made = KeptCluster::new(
+            "orders-dr-old-20261124160005".parse().expect("id"),
+            Vec::new(),
+            "us-west-1".parse().expect("region"),
+            false,
+            "adopted",
+        );
+
+        // Terminate failed: the previous copy it did not delete is named.
+        run.failed_state = Some("Terminate".into());
+        let m = failure_message(Side::Target, &run.to_value());
+        let kept = m["keptClusters"].as_array().expect("list");
+        assert_eq!(kept.len(), 1, "{m:#}");
+        assert_eq!(kept[0]["clusterId"], O);
+        let commands: Vec<&str> = kept[0]["removeCommands"]
+            .as_array()
+            .expect("commands")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                format!("aws rds delete-db-instance --region us-west-1 --db-instance-identifier {OI}"),
+                format!(
+                    "aws rds delete-db-cluster --region us-west-1 --db-cluster-identifier {O} \
+                     --final-db-snapshot-identifier {O}-final"
+                ),
+            ]
+        );
+
+        // A later failure (ApplyRetention) reports what Terminate kept, once.
+        run.failed_state = Some("ApplyRetention".into());
+        run.kept_clusters = vec![hand_made.clone()];
+        let m = failure_message(Side::Target, &run.to_value());
+        assert_eq!(m["keptClusters"], json!([hand_made]));
+        // Before the swap nothing is kept.
+        let mut early = target_run();
+        early.failed_state = Some("Restore".into());
+        early.failure = run.failure.clone();
+        assert_eq!(failure_message(Side::Target, &early.to_value())["keptClusters"], json!([]));
     }
 
     #[test]
@@ -280,7 +397,7 @@ mod tests {
         let seen = Seen::default();
         let rule = publish(&seen);
         let input = json!({"runId": "run-1", "failure": {"Error": "X", "Cause": "y"}});
-        let out = run(&ts::sns(&[&rule]), None, Side::Source, input.clone()).await.expect("logged");
+        let out = run(&ts::sns(&[&rule]), None, Side::Source, input.clone(), false).await.expect("logged");
         assert_eq!(out, input);
         assert_eq!(rule.num_calls(), 0);
     }
@@ -289,7 +406,8 @@ mod tests {
     async fn failure_mode_publish_errors_are_classified() {
         let rule = mock!(Client::publish).then_error(|| PublishError::generic(ts::meta("Throttling")));
         let input = json!({"failure": {"Error": "X"}});
-        let err = run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input).await.expect_err("t");
+        let err =
+            run(&ts::sns(&[&rule]), Some(&failure_topic()), Side::Source, input, false).await.expect_err("t");
         assert_eq!(err.asl_name(), "Throttled");
     }
 

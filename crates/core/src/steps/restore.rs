@@ -20,6 +20,12 @@
 //! share nor the source account's key (`InvalidConfig` if the key is no
 //! longer set, `InvalidInput` if the copy is not this account's).
 //!
+//! Adopting: before restoring, the cluster under `EXISTING_CLUSTER_ID` (if
+//! any) must be one aurora-dr made, unless `ADOPT_EXISTING` is on
+//! ([`super::adoption`]); otherwise `Conflict` and nothing is created, so a
+//! hand-made DR cluster is never renamed away by a run nobody meant to
+//! replace it.
+//!
 //! Idempotency: a cluster already under the temporary id that carries this
 //! run's tags is this step's own earlier work and is reused (also when the
 //! restore call itself answers "already exists" after a lost response). A
@@ -45,6 +51,7 @@ use crate::ids::{Arn, ClusterId};
 use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::{TargetSettings, keys};
+use crate::steps::adoption;
 use crate::steps::input::{self, InputKind};
 
 /// The state this module serves.
@@ -59,6 +66,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
     match rds::find_cluster(rds, temp.as_str()).await? {
         Some(existing) => adopt(&existing, temp, &run)?,
         None => {
+            adoption::check_existing(rds, settings).await?;
             tracing::info!(
                 step = "restore",
                 run_id = %run.run_id,
@@ -231,7 +239,10 @@ mod tests {
         let run = target_run();
         let describe = describe_cluster("orders-dr-next", None);
         let restore = restore_ok(&settings, &run);
-        let out = super::run(&rds(&[&describe, &restore]), &settings, run.clone()).await.expect("restored");
+        let existing = describe_cluster(E, None);
+        let out = super::run(&rds(&[&describe, &existing, &restore]), &settings, run.clone())
+            .await
+            .expect("restored");
         assert_eq!(restore.num_calls(), 1);
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
         let mut want = run;
@@ -245,7 +256,30 @@ mod tests {
         let run = target_run();
         let describe = describe_cluster("orders-dr-next", None);
         let restore = restore_ok(&settings, &run);
-        super::run(&rds(&[&describe, &restore]), &settings, run).await.expect("restored");
+        let existing = describe_cluster(E, Some(cluster(E, "available", earlier_run(), &[EI])));
+        super::run(&rds(&[&describe, &existing, &restore]), &settings, run).await.expect("restored");
+        assert_eq!(restore.num_calls(), 1, "an earlier run's copy under the existing name is replaced");
+    }
+
+    #[tokio::test]
+    async fn a_hand_made_cluster_under_the_existing_name_is_refused_unless_adopting() {
+        let run = target_run();
+        let hand_made = || describe_cluster(E, Some(cluster(E, "available", Vec::new(), &[EI])));
+        let describe = describe_cluster("orders-dr-next", None);
+        let existing = hand_made();
+        let restore = restore_ok(&settings(), &run);
+        let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), run.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.asl_name(), "Conflict", "{err}");
+        assert!(err.to_string().contains("ADOPT_EXISTING"), "{err}");
+        assert_eq!(restore.num_calls(), 0, "nothing restored");
+
+        let mut adopting = settings();
+        adopting.adopt_existing = true;
+        let (describe, existing) = (describe_cluster("orders-dr-next", None), hand_made());
+        let restore = restore_ok(&adopting, &run);
+        super::run(&rds(&[&describe, &existing, &restore]), &adopting, run).await.expect("adopting");
         assert_eq!(restore.num_calls(), 1);
     }
 
@@ -268,7 +302,9 @@ mod tests {
             vec![None, Some(cluster("orders-dr-next", "creating", ours(&run), &[]))],
         );
         let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
-        let out = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect("adopted");
+        let existing = describe_cluster(E, None);
+        let out =
+            super::run(&rds(&[&describe, &existing, &restore]), &settings(), run).await.expect("adopted");
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
         assert_eq!(describe.num_calls(), 2);
     }
@@ -281,7 +317,10 @@ mod tests {
             vec![None, Some(cluster("orders-dr-next", "creating", earlier_run(), &[]))],
         );
         let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
-        let err = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect_err("conflict");
+        let existing = describe_cluster(E, None);
+        let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), run)
+            .await
+            .expect_err("conflict");
         assert_eq!(err.asl_name(), "Conflict", "{err}");
     }
 
@@ -312,6 +351,7 @@ mod tests {
         run.own_snapshot_id = Some("aurora-dr-orders-20261125160005".parse().expect("id"));
         run.own_snapshot_arn = Some(OWN_ARN.parse().expect("arn"));
         let describe = describe_cluster("orders-dr-next", None);
+        let existing = describe_cluster(E, None);
         let restore = mock!(Rds::restore_db_cluster_from_snapshot)
             .match_requests(|req| {
                 req.snapshot_identifier() == Some(OWN_ARN) && req.kms_key_id() == Some(OWN_KEY)
@@ -321,7 +361,9 @@ mod tests {
                     .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
                     .build()
             });
-        let out = super::run(&rds(&[&describe, &restore]), &settings, run.clone()).await.expect("restored");
+        let out = super::run(&rds(&[&describe, &existing, &restore]), &settings, run.clone())
+            .await
+            .expect("restored");
         assert_eq!(restore.num_calls(), 1, "restored from the own copy with the target key");
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
 
@@ -386,9 +428,11 @@ mod tests {
         ];
         for (fault, want) in cases {
             let describe = describe_cluster("orders-dr-next", None);
+            let existing = describe_cluster(E, None);
             let restore = restore_fails(fault);
-            let err =
-                super::run(&rds(&[&describe, &restore]), &settings(), target_run()).await.expect_err(want);
+            let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), target_run())
+                .await
+                .expect_err(want);
             assert_eq!(err.asl_name(), want, "{err}");
         }
     }
@@ -411,14 +455,16 @@ mod tests {
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
         let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
             </ErrorResponse>";
-        let recorder = Recorder::replying([(404, not_found), (200, restored)]);
+        // The temporary id is free, nothing serves under the existing name, then the restore.
+        let recorder = Recorder::replying([(404, not_found), (404, not_found), (200, restored)]);
         let out =
             handle(recorder.target_elsewhere(settings()), target_run().to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "orders-dr-next");
         let sent = recorder.sent();
-        assert_eq!(sent.len(), 2);
+        assert_eq!(sent.len(), 3);
         assert!(sent.iter().all(|s| s.uri.contains("us-west-1")), "{sent:?}");
-        assert!(sent[1].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[1].body);
+        assert!(sent[1].body.split('&').any(|p| p == "DBClusterIdentifier=orders-dr"), "{}", sent[1].body);
+        assert!(sent[2].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[2].body);
     }
 
     #[tokio::test]
@@ -439,11 +485,12 @@ mod tests {
         let restored = "<RestoreDBClusterFromSnapshotResponse><RestoreDBClusterFromSnapshotResult><DBCluster>\
             <DBClusterIdentifier>billing-dr-next</DBClusterIdentifier><Status>creating</Status></DBCluster>\
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
-        let recorder = Recorder::replying([(404, not_found), (200, restored)]);
+        let recorder = Recorder::replying([(404, not_found), (404, not_found), (200, restored)]);
         let out = handle(recorder.target_elsewhere(fleet.clone()), run.to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "billing-dr-next");
         let sent = recorder.sent();
-        assert!(sent[1].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[1].body);
+        assert!(sent[1].body.split('&').any(|p| p == "DBClusterIdentifier=billing-dr"), "{}", sent[1].body);
+        assert!(sent[2].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[2].body);
 
         // A source cluster without a pair changes nothing.
         run.source_cluster_id = Some("payroll".parse().expect("id"));

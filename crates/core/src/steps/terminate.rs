@@ -20,8 +20,11 @@
 //!   names ending in `-old-{stamp}`), else `UnsafeOperation`;
 //! - the cluster under the existing id is never deleted, nor one carrying
 //!   this run's tags;
-//! - a previous cluster without aurora-dr's tags (say, the hand-made cluster
-//!   the first swap moved away) is kept and logged, not deleted;
+//! - a previous cluster without aurora-dr's tags (the hand-made cluster a
+//!   first run with `ADOPT_EXISTING` moved away) is kept, not deleted: it is
+//!   added to the payload's `keptClusters` with the commands that remove it,
+//!   so the execution's output, the drill's report and `aurora-dr status`
+//!   name it, and logged at warning level;
 //! - a previous cluster with instances the record does not name: `Conflict`,
 //!   before anything is deleted.
 //!
@@ -36,13 +39,14 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::types::{DbCluster, Tag};
 use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
+use crate::ids::{ClusterId, InstanceId};
 use crate::metrics;
-use crate::payload::{RunState, SwapRecord, need};
+use crate::payload::{KeptCluster, RunState, SwapRecord, need};
 use crate::rds;
 use crate::settings::TargetSettings;
 use crate::steps::input::{self, InputKind};
@@ -52,9 +56,10 @@ use crate::steps::names::{old_cluster_id, same_id};
 pub const STATE: &str = "Terminate";
 
 /// Deletes the previous copy recorded by Swap.
-pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrResult<RunState> {
+pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> DrResult<RunState> {
     input::no_failure(&run, STATE)?;
-    let record = need(&run.swap, "swap")?;
+    let record = need(&run.swap, "swap")?.clone();
+    let record = &record;
     let existing = &settings.existing_cluster_id;
     if !same_id(record.existing_cluster_id.as_str(), existing.as_str()) {
         return Err(DrError::invalid_input(format!(
@@ -81,12 +86,17 @@ pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrRe
         return Err(DrError::Unsafe(format!("refusing to delete {old}: it carries this run's tags")));
     }
     if !rds::is_managed(cluster.tag_list()) {
+        let kept = kept_cluster(&cluster, old, record, settings);
         tracing::warn!(
             step = "terminate",
             run_id = %run.run_id,
             cluster = %old,
-            "previous cluster has no aurora-dr tags (not created by aurora-dr); keeping it, delete it by hand"
+            remove = %kept.remove_commands.join(" && "),
+            "previous cluster has no aurora-dr tags (not created by aurora-dr): kept running; remove it with the commands given"
         );
+        if !run.kept_clusters.iter().any(|k| same_id(k.cluster_id.as_str(), old.as_str())) {
+            run.kept_clusters.push(kept);
+        }
         return Ok(run);
     }
     let strays: Vec<&str> = cluster
@@ -122,6 +132,34 @@ pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrRe
         final_snapshot = settings.final_snapshot, "deleting cluster");
     rds::delete_cluster(rds, &cluster, old.as_str(), settings.final_snapshot).await?;
     Ok(run)
+}
+
+/// The previous cluster, kept because aurora-dr did not make it.
+fn kept_cluster(
+    cluster: &DbCluster,
+    old: &ClusterId,
+    record: &SwapRecord,
+    settings: &TargetSettings,
+) -> KeptCluster {
+    let mut instances: Vec<InstanceId> = cluster
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| m.db_instance_identifier()?.parse().ok())
+        .collect();
+    if instances.is_empty() {
+        instances = record.old_instance_ids.clone();
+    }
+    KeptCluster::new(
+        old.clone(),
+        instances,
+        settings.region.clone(),
+        cluster.deletion_protection().unwrap_or(false),
+        format!(
+            "it served under {} without aurora-dr's tags (adopted with ADOPT_EXISTING) and aurora-dr deletes only \
+             what it created",
+            record.existing_cluster_id
+        ),
+    )
 }
 
 /// The record must name exactly what this run's Swap produces.
@@ -416,10 +454,34 @@ mod tests {
     async fn a_previous_cluster_without_aurora_dr_tags_is_kept() {
         let run = swapped_run(record(Some(O), &[OI]));
         let mut world = serving(&run, "available");
-        world.push(describe_cluster(O, Some(previous(Vec::new(), &[OI], false))));
-        let (out, deleted) = run_terminate(&settings(), &world, run).await;
-        out.expect("kept");
+        world.push(describe_cluster(O, Some(previous(Vec::new(), &[OI], true))));
+        let (out, deleted) = run_terminate(&settings(), &world, run.clone()).await;
+        let out = out.expect("kept");
         assert!(deleted.is_empty());
+        // Named in the output, with the commands that remove it.
+        let [kept] = out.kept_clusters.as_slice() else {
+            panic!("one kept cluster: {:?}", out.kept_clusters)
+        };
+        assert_eq!(kept.cluster_id.as_str(), O);
+        assert_eq!(kept.instance_ids.iter().map(InstanceId::as_str).collect::<Vec<_>>(), [OI]);
+        assert_eq!(
+            kept.remove_commands,
+            [
+                format!(
+                    "aws rds modify-db-cluster --region us-west-1 --db-cluster-identifier {O} \
+                     --no-deletion-protection --apply-immediately"
+                ),
+                format!("aws rds delete-db-instance --region us-west-1 --db-instance-identifier {OI}"),
+                format!(
+                    "aws rds delete-db-cluster --region us-west-1 --db-cluster-identifier {O} \
+                     --final-db-snapshot-identifier {O}-final"
+                ),
+            ]
+        );
+        assert!(kept.reason.contains("without aurora-dr's tags"), "{}", kept.reason);
+        let mut want = run;
+        want.kept_clusters = out.kept_clusters.clone();
+        assert_eq!(out, want, "only keptClusters is added");
     }
 
     #[tokio::test]

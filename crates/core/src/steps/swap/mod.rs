@@ -26,7 +26,9 @@
 //! Before any change every resource involved is checked: the temporary
 //! cluster and instances exist, carry this run's tags and are `available`;
 //! the previous cluster and its instances are `available`; no old name is
-//! taken; each `EI[k]` is free or a member of the previous cluster. A busy
+//! taken; each `EI[k]` is free or a member of the previous cluster; a
+//! previous cluster without aurora-dr's tags is renamed away only with
+//! `ADOPT_EXISTING` ([`super::adoption`]; `Conflict` otherwise). A busy
 //! resource ends the call with `ResourceNotReady` before anything changes, so
 //! a retry is safe. A cluster under `E` that carries this run's tags is never
 //! renamed away.
@@ -64,6 +66,7 @@ use crate::metrics;
 use crate::payload::{RunState, SwapRecord};
 use crate::rds;
 use crate::settings::TargetSettings;
+use crate::steps::adoption;
 use crate::steps::input::{self, InputKind};
 use crate::steps::names::SwapNames;
 
@@ -97,7 +100,11 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 names.existing, run.run_id, names.old
             )));
         }
-        (Some(e), None) => plan::full_swap(rds, &names, &run, &e).await?,
+        (Some(e), None) => {
+            // Restore asked already; the name may have changed hands since.
+            adoption::check(&e, settings)?;
+            plan::full_swap(rds, &names, &run, &e).await?
+        }
         (None, Some(o)) => plan::resume_after_phase1(rds, &names, &run, &o).await?,
         (None, None) => plan::first_run(rds, &names, &run).await?,
     };

@@ -120,6 +120,34 @@ async fn full_swap_renames_the_previous_copy_away_then_the_restored_one_in() {
 }
 
 #[tokio::test]
+async fn a_hand_made_previous_cluster_is_renamed_away_only_when_adopting() {
+    let hand_made_world = || {
+        let mut rules = temp_ready(&swap_run());
+        rules.extend([
+            describe_cluster_seq(E, vec![Some(cluster(E, "available", Vec::new(), &[EI])), None]),
+            describe_cluster(O, None),
+            describe_instance_seq(EI, vec![Some(instance(EI, E, "available", Vec::new())), None]),
+            describe_instance(OI, None),
+        ]);
+        rules
+    };
+    let err = refused(&hand_made_world(), "Conflict").await;
+    assert!(err.to_string().contains("ADOPT_EXISTING"), "{err}");
+
+    let mut adopting = settings();
+    adopting.adopt_existing = true;
+    let j = Journal::default();
+    let renames = renames(&j, None);
+    let out = super::run(&rds(&all(&[&hand_made_world(), &renames])), &adopting, swap_run()).await;
+    let record = out.expect("swapped").swap.expect("record");
+    assert_eq!(record.old_cluster_id.as_ref().map(ClusterId::as_str), Some(O));
+    assert_eq!(
+        j.entries(),
+        [line("cluster", E, O), line("instance", EI, OI), line("cluster", T, E), line("instance", TI, EI)]
+    );
+}
+
+#[tokio::test]
 async fn first_run_renames_only_the_restored_cluster() {
     let world = with_temp_ready(
         &swap_run(),
