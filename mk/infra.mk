@@ -11,10 +11,10 @@
 #                breaks copies and expects every check to fail; the drill
 #                config -> stack parameters mapping against samconfig.toml;
 #                checkov on the rendered templates (tools/rehearse/).
-#   rehearse     the deploy rehearsal: the stacks deployed into the emulator,
-#                every call of a run judged under IAM with the deployed roles,
-#                then the self-test that removes each used Allow statement
-#                (tools/rehearse/rehearse.py; needs the emulator's venv).
+#   rehearse     the deploy rehearsal (`aurora-dr rehearse`): the stacks
+#                deployed into the emulator, the drill run on that wiring with
+#                every call judged under IAM, then the self-test that removes
+#                each used Allow statement (tools/rehearse/rehearse.py judge).
 #   package      cargo lambda build --profile lambda: one bootstrap.zip per
 #                function crate in target/lambda/<crate>/ (slow: fat LTO).
 #   infra-lock   re-pins tools/requirements-infra.txt from requirements-infra.in
@@ -47,7 +47,7 @@ lint-infra-rendered: infra-tools
 # the top-level Makefile's emulator-env; AWS's managed policies are loaded
 # into its IAM (MOTO_IAM_LOAD_MANAGED_POLICIES) so SAM's roles attach them.
 rehearse: infra-tools
-	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/rehearse.py --self-test
+	@$(INFRA_ENV) $(CARGO) run -q -p aurora-dr-cli -- rehearse --config $(CONFIG) --self-test
 
 lint-infra-checks: infra-tools
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/lint_infra.py

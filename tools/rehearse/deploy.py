@@ -2,7 +2,10 @@
 """Deploys the rendered stacks into the local emulator, in two accounts and
 two regions, and reads back what was deployed.
 
-    deploy.py --endpoint http://127.0.0.1:PORT [--config examples/drill.toml] [--out deployment.json]
+    deploy.py --endpoint http://127.0.0.1:PORT [--config examples/drill.toml] [--templates DIR]
+              [--out deployment.json]
+
+DIR (default: the repository) holds template.yaml, infra/ and statemachines/.
 
 Order and placement follow samconfig.toml: the kms stack (source account,
 target region), then the source stack (source account, source region), then
@@ -429,14 +432,16 @@ class StackDeployment:
         self.completed.append(f"{logical} (definition from s3://{location['Bucket']}/{location['Key']})")
 
 
-def deploy_all(emu: Emulator, config: dict, progress=print) -> dict[str, StackDeployment]:
+def deploy_all(
+    emu: Emulator, config: dict, progress=print, root: Path = stacks.REPO
+) -> dict[str, StackDeployment]:
     deployed: dict[str, StackDeployment] = {}
     outputs: dict[str, dict[str, str]] = {}
     for env in stacks.ENVS:
         st = stacks.stack(env, config, outputs)
         bucket = f"aurora-dr-artifacts-{st.account}-{st.region}"
         start = time.monotonic()
-        rendered = stacks.render(st, bucket)
+        rendered = stacks.render(st, bucket, root)
         d = StackDeployment(emu, rendered)
         d.upload_artifacts(bucket)
         d.create()
@@ -545,11 +550,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--endpoint", required=True, help="the emulator, e.g. http://127.0.0.1:4599")
     p.add_argument("--config", type=Path, default=stacks.REPO / "examples" / "drill.toml")
+    p.add_argument("--templates", type=Path, default=stacks.REPO, help="template.yaml, infra/, statemachines/")
     p.add_argument("--out", type=Path, help="write the read-back as JSON here")
     args = p.parse_args(argv)
     try:
         emu = Emulator(args.endpoint)
-        deployed = deploy_all(emu, stacks.load_config(args.config))
+        deployed = deploy_all(emu, stacks.load_config(args.config), root=args.templates)
         doc = read_back(emu, deployed)
     except (stacks.ConfigError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)

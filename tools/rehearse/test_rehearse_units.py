@@ -192,6 +192,59 @@ class OperationTable(unittest.TestCase):
             iam_actions.checks(call("rds", "CreateDBClusterSnapshot"), NoLook())
 
 
+class LambdaEvent(unittest.TestCase):
+    """The event IAM mode's invoker posts for SNS's delivery to a Lambda
+    subscription: the shape InvokeStepFunction parses (aws_lambda_events'
+    SnsEvent) and "Using Lambda with Amazon SNS" shows."""
+
+    def test_the_event_carries_the_topic_message_and_subscription(self):
+        import iam
+
+        class Topic:
+            arn = "arn:aws:sns:us-west-2:111111111111:snapshots"
+
+        class Sub:
+            topic = Topic()
+            arn = Topic.arn + ":0b1c"
+
+        event = iam.lambda_sns_event(Sub(), {"messageId": "m-1", "message": '{"version": 1}', "subject": None})
+        (record,) = event["Records"]
+        self.assertEqual((record["EventSource"], record["EventSubscriptionArn"]), ("aws:sns", Sub.arn))
+        sns = record["Sns"]
+        self.assertEqual((sns["TopicArn"], sns["MessageId"], sns["Message"]), (Topic.arn, "m-1", '{"version": 1}'))
+        self.assertEqual(sns["Type"], "Notification")
+        self.assertRegex(sns["Timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+class Refusals(unittest.TestCase):
+    def test_every_refusal_names_a_deployed_function_and_a_scoped_resource(self):
+        import rehearse
+
+        dep = {
+            "stacks": {
+                "source": {"account": "111111111111", "region": "us-west-2", "outputs": {
+                    "NotificationTopicArn": "arn:aws:sns:us-west-2:111111111111:t"},
+                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr"}},
+                "target": {"account": "222222222222", "region": "us-west-1", "outputs": {},
+                    "parameters": {"ExistingDBClusterIdentifier": "orders-dr",
+                                   "TempDBClusterIdentifier": "orders-dr-next"}},
+            },
+            "functions": {},
+        }
+        for side, account in (("source", "111111111111"), ("target", "222222222222")):
+            for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction", "TerminateFunction",
+                            "CleanUpTempClusterFunction", "RestoreFunction", "NotifyFailureFunction",
+                            "CreateSnapshotFunction"):
+                dep["functions"][f"{side}/{logical}"] = {"role": f"arn:aws:iam::{account}:role/{logical}Role"}
+        refusals = rehearse.refusals(dep)
+        self.assertGreaterEqual(len(refusals), 8)
+        serving = [r for r in refusals if r["resource"].endswith(":cluster:orders-dr")]
+        self.assertTrue(serving and all(r["context"]["rds:cluster-tag/aurora-dr:managed-by"] == "aurora-dr"
+                                        for r in serving))
+        topic = [r for r in refusals if r["action"] == "sns:Publish"]
+        self.assertTrue(topic and all(r["policy"] == "sns-topic" for r in topic))
+
+
 class CheckovSkips(unittest.TestCase):
     def test_every_skip_has_a_reason(self):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:

@@ -6,4 +6,5 @@ pub mod config;
 pub mod drill;
 pub mod emulator_cmd;
 pub mod functions_cmd;
+pub mod rehearse;
 pub mod status;
