@@ -15,14 +15,18 @@ running:
    but Notify's): each a request judged through `POST
    /_aurora_dr/iam/check` that must be denied;
 3. the least-privilege report: statements, actions and resources of the
-   template's policies that no allowed request of the run used (warnings);
+   template's policies that no allowed request of the run used; each must
+   be justified by a `# Unused in the rehearsal: <reason>` comment above its
+   statement in the template (a justification of a statement the run uses
+   in full is stale);
 4. with --self-test: each Allow statement a request used is removed in
    turn through the service's API (IAM, KMS, SNS, Lambda), the requests it
    allowed are judged again from the recorded call log, and at least one
    must now be denied naming an action of the statement.
 
 Exit status: 0 when nothing was denied, nothing unjudged, every refusal
-refused (and the self-test passed), 1 otherwise.
+refused, every unused grant justified (and the self-test passed), 1
+otherwise.
 """
 
 from __future__ import annotations
@@ -153,6 +157,86 @@ def least_privilege(dep: dict, decisions) -> tuple[list[str], dict]:
             if resources:
                 warnings.append(f"UNUSED {label}: resources never used: {', '.join(resources)}")
     return warnings, used
+
+
+# A grant no request of the rehearsal used stays only with its reason, written
+# in the template next to the statement:
+#
+#     # Unused in the rehearsal: <why it is needed anyway>
+#     - Sid: <Sid>
+#
+# The marker may open any line of the comment block right above the statement
+# (or above the `- !If` holding it); the reason runs to the block's end.
+JUSTIFICATION = "Unused in the rehearsal:"
+TEMPLATE_FILES = ("template.yaml", "infra/kms-key.yaml")
+
+
+def justifications(templates: Path) -> dict[tuple[str, str], str]:
+    """(resource logical id, Sid) -> reason, from the templates' comments."""
+    found = {}
+    for name in TEMPLATE_FILES:
+        path = templates / name
+        if not path.exists():
+            continue
+        resource, in_resources, block = None, False, []
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if line.rstrip() == "Resources:":
+                in_resources = True
+                continue
+            if in_resources and line[:2] == "  " and line[2:3].isalpha() and stripped.endswith(":"):
+                resource = stripped[:-1]
+            if stripped.startswith("#"):
+                block.append(stripped.lstrip("#").strip())
+                continue
+            if stripped in ("- !If", "- !Ref AWS::NoValue") or (
+                stripped.startswith("- ") and stripped[2:].isidentifier() and block
+            ):
+                continue  # the condition's lines between the comment and its statement
+            sid = stripped[len("- Sid:"):].strip() if stripped.startswith("- Sid:") else None
+            if sid and resource:
+                text = " ".join(block)
+                if JUSTIFICATION in text:
+                    found[(resource, sid)] = text.split(JUSTIFICATION, 1)[1].strip()
+            block = []
+    return found
+
+
+def resource_of(owner: str) -> str:
+    """The template resource whose comments justify a statement of `owner`:
+    a role's function (SAM names the role <Function>Role), the topic's policy."""
+    name = owner.split("/")[-1]
+    if name.endswith("FunctionRole"):
+        return name[: -len("Role")]
+    if name.endswith("Topic"):
+        return name + "Policy"
+    return name
+
+
+def judge_least_privilege(dep: dict, warnings: list[str], reasons: dict) -> tuple[list[str], list[str], list[str]]:
+    """Splits the warnings into justified ones (with their reason) and
+    unjustified ones; a justification of a deployed statement the rehearsal
+    now uses in full is stale."""
+    justified, unjustified, seen = [], [], set()
+    for w in warnings:
+        label = w.split(":", 1)[0][len("UNUSED "):]
+        owner, sid = label.rsplit(" ", 1)
+        key = (resource_of(owner), sid)
+        if key in reasons:
+            seen.add(key)
+            justified.append(f"{w} (justified: {reasons[key]})")
+        else:
+            unjustified.append(w)
+    deployed = {
+        (resource_of(owner), st["Sid"]) for owner, _, _, _, _, st in statements_of(dep) if st.get("Sid")
+    }
+    # A statement the drill's configuration does not deploy keeps its reason.
+    stale = [
+        f"STALE justification of {res} {sid}: the rehearsal uses every grant of the statement"
+        for res, sid in sorted(set(reasons) - seen)
+        if (res, sid) in deployed
+    ]
+    return justified, unjustified, stale
 
 
 # ---- self-test ---------------------------------------------------------------------
@@ -386,7 +470,7 @@ def self_test(emu, dep, control, used) -> tuple[int, int, list[str], list[str]]:
     return passed, failed, lines, redundant
 
 
-def judge(endpoint: str, dep: dict, run_self_test: bool, out: Path | None) -> int:
+def judge(endpoint: str, dep: dict, templates: Path, run_self_test: bool, out: Path | None) -> int:
     control = Control(endpoint)
     emu = deploy.Emulator(endpoint)
     state = control("GET", "iam", None)
@@ -418,11 +502,22 @@ def judge(endpoint: str, dep: dict, run_self_test: bool, out: Path | None) -> in
         status = 1
 
     warnings, used = least_privilege(dep, decisions)
-    print(f"least privilege: {len(warnings)} warning(s)")
-    for line in warnings:
+    justified, unjustified, stale = judge_least_privilege(dep, warnings, justifications(templates))
+    print(
+        f"least privilege: {len(warnings)} grant(s) unused, {len(justified)} justified in the templates, "
+        f"{len(unjustified)} not"
+    )
+    for line in justified + unjustified + stale:
         print(f"  {line}")
+    if unjustified or stale:
+        print(
+            f"least privilege: remove the grant or justify it in the template "
+            f"(a '# {JUSTIFICATION} <reason>' comment above the statement)"
+        )
+        status = 1
     result = {"denials": denials, "unjudged": state["unjudged"], "refused": refused, "notRefused": not_refused,
-              "leastPrivilege": warnings, "decisions": len(decisions)}
+              "leastPrivilege": unjustified, "justified": justified, "staleJustifications": stale,
+              "decisions": len(decisions)}
     if run_self_test:
         passed, failed, lines, redundant = self_test(emu, dep, control, used)
         print(f"self-test: every used Allow statement removed in turn ({len(used)} statements)")
@@ -445,11 +540,13 @@ def main(argv=None) -> int:
     j = sub.add_parser("judge", help="report on the decisions of a rehearsal (the emulator still running)")
     j.add_argument("--endpoint", required=True)
     j.add_argument("--deployment", type=Path, required=True, help="deploy.py's read-back")
+    j.add_argument("--templates", type=Path, default=Path(__file__).resolve().parents[2],
+                   help="template.yaml and infra/ (their comments justify unused grants)")
     j.add_argument("--self-test", action="store_true", help="remove each used Allow statement in turn")
     j.add_argument("--json", type=Path, help="write the report here")
     args = p.parse_args(argv)
     dep = json.loads(args.deployment.read_text())
-    return judge(args.endpoint, dep, args.self_test, args.json)
+    return judge(args.endpoint, dep, args.templates, args.self_test, args.json)
 
 
 if __name__ == "__main__":

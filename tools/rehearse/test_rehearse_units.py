@@ -245,6 +245,70 @@ class Refusals(unittest.TestCase):
         self.assertTrue(topic and all(r["policy"] == "sns-topic" for r in topic))
 
 
+class Justifications(unittest.TestCase):
+    TEMPLATE = """Resources:
+  SwapFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            # What it reads.
+            # Unused in the rehearsal: the retried
+            # path only.
+            - Sid: ReadClusters
+              Effect: Allow
+            - Sid: Rename
+              Effect: Allow
+            # Unused in the rehearsal: with pairs only.
+            - !If
+              - HasClusterPairs
+              - Sid: RenamePairs
+                Effect: Allow
+              - !Ref AWS::NoValue
+"""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="rehearse-"))
+        (self.tmp / "template.yaml").write_text(self.TEMPLATE)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def dep(self, sids):
+        role = {"side": "target", "logicalId": "SwapFunctionRole", "policies": [
+            {"name": "inline", "policy": {"Statement": [{"Sid": s, "Effect": "Allow"} for s in sids]}}]}
+        return {"roles": {"arn:aws:iam::222222222222:role/SwapFunctionRole": role}, "keys": {}, "topics": {},
+                "functions": {}}
+
+    def test_reasons_are_read_from_the_comment_above_the_statement(self):
+        import rehearse
+
+        self.assertEqual(rehearse.justifications(self.tmp), {
+            ("SwapFunction", "ReadClusters"): "the retried path only.",
+            ("SwapFunction", "RenamePairs"): "with pairs only.",
+        })
+
+    def test_an_unjustified_grant_and_a_stale_reason_are_reported(self):
+        import rehearse
+
+        reasons = rehearse.justifications(self.tmp)
+        warnings = ["UNUSED target/SwapFunctionRole Rename: actions never used: rds:ModifyDBInstance"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(
+            self.dep(["ReadClusters", "Rename"]), warnings, reasons)
+        self.assertEqual(justified, [])
+        self.assertEqual(unjustified, warnings)
+        # ReadClusters is deployed and fully used: its reason is stale;
+        # RenamePairs is not deployed (no pairs): its reason stays.
+        self.assertEqual(len(stale), 1)
+        self.assertIn("SwapFunction ReadClusters", stale[0])
+
+        warnings = ["UNUSED target/SwapFunctionRole ReadClusters: no request of the rehearsal was allowed"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(
+            self.dep(["ReadClusters", "Rename"]), warnings, reasons)
+        self.assertEqual((len(justified), unjustified, stale), (1, [], []))
+        self.assertIn("(justified: the retried path only.)", justified[0])
+
+
 class CheckovSkips(unittest.TestCase):
     def test_every_skip_has_a_reason(self):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:

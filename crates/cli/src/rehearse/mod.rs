@@ -237,6 +237,8 @@ async fn rehearse_on(
         endpoint.as_ref(),
         "--deployment".as_ref(),
         dep_path.as_os_str(),
+        "--templates".as_ref(),
+        templates.as_os_str(),
     ];
     if args.self_test {
         judge_args.push("--self-test".as_ref());

@@ -245,7 +245,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "InvokeStepFunctionFunction",
         substitution: None,
-        actions: &["states:DescribeExecution", "states:ListExecutions", "states:StartExecution"],
+        actions: &["states:ListExecutions", "states:StartExecution"],
         handler: handler!(invoke_step_function),
     },
     Function {
@@ -281,7 +281,6 @@ pub static FUNCTIONS: &[Function] = &[
             "kms:Decrypt",
             "kms:DescribeKey",
             "rds:AddTagsToResource",
-            "rds:DescribeDBClusterSnapshots",
             "rds:DescribeDBClusters",
             "rds:RestoreDBClusterFromSnapshot",
         ],
