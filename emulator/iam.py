@@ -49,7 +49,9 @@ STS answer AccessDenied (HTTP 403), SNS AuthorizationError (403), KMS, Step
 Functions and Secrets Manager AccessDeniedException (400), Lambda
 AccessDeniedException (403). A KMS permission RDS needs on the caller's
 behalf fails the RDS call with KMSKeyNotAccessibleFault (400), as RDS
-reports it (RestoreDBClusterFromSnapshot, CopyDBClusterSnapshot: "Errors").
+reports it (RestoreDBClusterFromSnapshot, CopyDBClusterSnapshot: "Errors");
+one SNS needs to publish to an encrypted topic fails Publish with
+KMSAccessDenied (400, Publish: "Errors").
 """
 
 import ast
@@ -191,6 +193,31 @@ class Look:
         version = getattr(snapshot, "engine_version", "") or ""
         major = version.split(".")[0]
         return f"{engine}{major}" if engine and major else engine or "aurora"
+
+    @staticmethod
+    def topic_key(topic_arn):
+        """The ARN of the KMS key a topic is encrypted with (KmsMasterKeyId:
+        key id, key ARN, alias or alias ARN), or None."""
+        from moto.kms.models import kms_backends
+        from moto.sns.models import sns_backends
+
+        parts = topic_arn.split(":")
+        if len(parts) < 6:
+            return None
+        account, region = parts[4], parts[3]
+        topic = sns_backends[account][region].topics.get(topic_arn)
+        key = getattr(topic, "kms_master_key_id", "") or ""
+        if not key:
+            return None
+        if key.startswith("arn:") and ":key/" in key:
+            return key
+        if key.startswith("arn:") and ":alias/" in key:
+            account, region = key.split(":")[4], key.split(":")[3]
+        try:
+            key_id = kms_backends[account][region].any_id_to_key_id(key)
+        except (KeyError, TypeError, AttributeError):
+            key_id = key  # an alias that does not exist: judged as named
+        return f"arn:aws:kms:{region}:{account}:key/{key_id}"
 
     @staticmethod
     def secret_arn(account, region, name):
@@ -504,7 +531,8 @@ class IamMode:
             code, status = check.error_code, 400
             message = (
                 f"{result['operation'].split(':')[1]}: the KMS key {check.resource} is not accessible: "
-                f"{session_arn} is not authorized to perform {check.action} through RDS ({result['reason']})"
+                f"{session_arn} is not authorized to perform {check.action} through "
+                f"{(check.via or 'rds').upper()} ({result['reason']})"
             )
         else:
             code, status = DENIAL.get(call["service"], ("AccessDenied", 403))

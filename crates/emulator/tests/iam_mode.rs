@@ -105,3 +105,79 @@ async fn a_call_another_local_server_received_is_judged_with_the_callers_role() 
     assert_eq!(seen, [("Starter", "states:StartExecution"), ("Starter", "states:ListExecutions")]);
     control.iam_off().await.expect("off");
 }
+
+/// A stand-in evaluator that denies `kms:GenerateDataKey` and allows
+/// everything else.
+const NO_DATA_KEYS: &str = r#"
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    if req.get("ping"):
+        out = {"id": req["id"], "pong": True}
+    elif req["action"] == "kms:GenerateDataKey":
+        out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no Allow in the identity policy"}
+    else:
+        out = {"id": req["id"], "decision": "Allowed", "grants": []}
+    print(json.dumps(out), flush=True)
+"#;
+
+/// Publishing to a topic encrypted with a KMS key needs kms:GenerateDataKey*
+/// and kms:Decrypt on the key, asked for by SNS with the publisher's
+/// credentials ("Key management", Amazon SNS Developer Guide,
+/// https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html); a
+/// publisher without them gets KMSAccessDenied (Publish, "Errors",
+/// https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). Stock moto
+/// publishes either way.
+#[tokio::test]
+async fn publishing_to_an_encrypted_topic_needs_its_key() {
+    let emulator = emulator().await;
+    let control = emulator.control();
+    let setup = context(&emulator, TARGET, TARGET_REGION).await;
+    let key = setup.kms().create_key().send().await.expect("key");
+    let key_id = key.key_metadata().expect("metadata").key_id().to_owned();
+    let sns = setup.sns();
+    let encrypted = sns
+        .create_topic()
+        .name("encrypted")
+        .attributes("KmsMasterKeyId", key_id.clone())
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn()
+        .expect("arn")
+        .to_owned();
+    let plain =
+        sns.create_topic().name("plain").send().await.expect("topic").topic_arn().expect("arn").to_owned();
+
+    let role = format!("arn:aws:iam::{TARGET}:role/publisher");
+    control
+        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", NO_DATA_KEYS],
+                         "principals": {role.clone(): "Publisher"}}))
+        .await
+        .expect("IAM mode");
+    let options = aurora_dr_core::clients::ClientOptions::in_region(TARGET_REGION.parse().expect("region"))
+        .with_endpoint(Some(emulator.url().to_owned()))
+        .with_static_credentials("test", "test")
+        .as_role(&role);
+    let publisher = aurora_dr_core::clients::AwsContext::load(&options).await.sns();
+
+    publisher.publish().topic_arn(&plain).message("m").send().await.expect("a plain topic needs no key");
+    let refused = publisher.publish().topic_arn(&encrypted).message("m").send().await;
+    assert_eq!(code(refused), "KMSAccessDenied");
+
+    let decisions = control.iam().await.expect("state")["decisions"].clone();
+    let key_arn = format!("arn:aws:kms:{TARGET_REGION}:{TARGET}:key/{key_id}");
+    let kms: Vec<_> = decisions
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .filter(|d| d["action"].as_str().is_some_and(|a| a.starts_with("kms:")))
+        .collect();
+    assert!(!kms.is_empty(), "{decisions}");
+    for d in &kms {
+        assert_eq!(d["resource"], key_arn.as_str(), "{d}");
+        assert_eq!(d["function"], "Publisher", "{d}");
+        assert_eq!(d["context"]["kms:ViaService"], format!("sns.{TARGET_REGION}.amazonaws.com"), "{d}");
+    }
+    control.iam_off().await.expect("off");
+}
