@@ -10,7 +10,8 @@
 #                statelint, the consistency check, then the self-test that
 #                breaks copies and expects every check to fail; the drill
 #                config -> stack parameters mapping against samconfig.toml;
-#                checkov on the rendered templates (tools/rehearse/).
+#                the hardening rules and checkov on the rendered templates
+#                (tools/rehearse/).
 #   rehearse     the deploy rehearsal (`aurora-dr rehearse`): the stacks
 #                deployed into the emulator, the drill run on that wiring with
 #                every call judged under IAM, then the self-test that removes
@@ -37,10 +38,12 @@ infra-tools:
 lint-infra: lint-infra-checks lint-infra-selftest lint-infra-rendered
 
 # The stack parameters' one mapping (params.toml) against samconfig.toml, then
-# checkov on what `sam deploy` would create (skips and baseline in tools/rehearse/).
+# the hardening rules (hardening.py) and checkov on what `sam deploy` would
+# create (skips and baseline in tools/rehearse/).
 lint-infra-rendered: infra-tools
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/test_rehearse_units.py
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/stacks.py check-samconfig
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/hardening.py
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/checkov_scan.py
 
 # The emulator's venv (moto, with what its CloudFormation imports) comes from

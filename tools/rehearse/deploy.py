@@ -23,6 +23,7 @@ intrinsic functions and the template's conditions against the deployed stack
 them through the service's own API:
 
   AWS::SNS::TopicPolicy           sns:SetTopicAttributes Policy
+  AWS::SQS::QueuePolicy           sqs:SetQueueAttributes Policy
   AWS::SNS::Subscription          sns:Subscribe (in the Region property's region)
   AWS::Lambda::EventInvokeConfig  lambda:PutFunctionEventInvokeConfig
   AWS::CloudWatch::Alarm          cloudwatch:PutMetricAlarm
@@ -60,6 +61,7 @@ DEPLOYER_ROLE = "aurora-dr-deployer"
 # Resource types moto's CloudFormation skips and the deployer applies itself.
 COMPLETED = (
     "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
     "AWS::SNS::Subscription",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::CloudWatch::Alarm",
@@ -299,6 +301,18 @@ class StackDeployment:
             return phys
         if kind == "AWS::SNS::Topic" and attr == "TopicName":
             return phys.rsplit(":", 1)[1]
+        # A queue's physical id is its URL (".../<account>/<name>").
+        if kind == "AWS::SQS::Queue" and attr == "QueueName":
+            return phys.rstrip("/").rsplit("/", 1)[1]
+        if kind == "AWS::SQS::Queue" and attr == "Arn":
+            return self.client("sqs").get_queue_attributes(QueueUrl=phys, AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
+        if kind == "AWS::Events::Rule" and attr == "Arn":
+            return self.client("events").describe_rule(Name=phys)["Arn"]
+        if kind == "AWS::KMS::Key" and attr == "Arn":
+            return self.client("kms").describe_key(KeyId=phys)["KeyMetadata"]["Arn"]
+        if kind == "AWS::Logs::LogGroup" and attr == "Arn":
+            return f"arn:aws:logs:{self.stack.region}:{self.stack.account}:log-group:{phys}:*"
         raise DeployError(f"Fn::GetAtt {logical}.{attr} ({kind}) is not supported by the deployer")
 
     def resolver(self) -> Resolver:
@@ -345,6 +359,11 @@ class StackDeployment:
                         TopicArn=topic,
                         AttributeName="Policy",
                         AttributeValue=json.dumps(props["PolicyDocument"]),
+                    )
+            elif kind == "AWS::SQS::QueuePolicy":
+                for queue in props["Queues"]:  # Ref of a queue: its URL
+                    self.client("sqs").set_queue_attributes(
+                        QueueUrl=queue, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
                     )
             elif kind == "AWS::SNS::Subscription":
                 region = props.get("Region") or props["TopicArn"].split(":")[3]

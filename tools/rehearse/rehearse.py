@@ -67,7 +67,7 @@ def denial_lines(decisions) -> list[str]:
     lines = []
     for d in decisions:
         if d["decision"] != "Allowed":
-            via = " (RDS on the caller's behalf)" if d.get("via") else ""
+            via = f" ({d['via'].upper()} on the caller's behalf)" if d.get("via") else ""
             lines.append(f"DENIED {d['function']} {d['action']} {d['resource']}: {d['reason']}{via}")
     return lines
 
@@ -204,9 +204,10 @@ def justifications(templates: Path) -> dict[tuple[str, str], str]:
 
 def resource_of(owner: str) -> str:
     """The template resource whose comments justify a statement of `owner`:
-    a role's function (SAM names the role <Function>Role), the topic's policy."""
+    a role's function or state machine (SAM names the role <Resource>Role),
+    the topic's policy."""
     name = owner.split("/")[-1]
-    if name.endswith("FunctionRole"):
+    if name.endswith("Role"):
         return name[: -len("Role")]
     if name.endswith("Topic"):
         return name + "Policy"
@@ -334,20 +335,23 @@ def refusals(dep: dict) -> list[dict]:
     topic = src["outputs"]["NotificationTopicArn"]
     out = []
 
-    def refuse(why, side, logical, action, resource, context, policy=None):
+    def refuse(why, side, logical, action, resource, context, policy=None, identity=None):
         f = fn(side, logical)
-        out.append(
-            {
-                "why": why,
-                "function": logical,
-                "principal": f["role"],
-                "action": action,
-                "resource": resource,
-                "context": {"aws:PrincipalArn": f["role"], "aws:PrincipalAccount": f["role"].split(":")[4], **context},
-                "policy": policy,
-                "operation": f"(refusal) {action}",
-            }
-        )
+        request = {
+            "why": why,
+            "function": logical,
+            "principal": f["role"],
+            "action": action,
+            "resource": resource,
+            "context": {"aws:PrincipalArn": f["role"], "aws:PrincipalAccount": f["role"].split(":")[4], **context},
+            "policy": policy,
+            "operation": f"(refusal) {action}",
+        }
+        if identity:
+            # The role's own policies replaced by these (a broader grant than
+            # the template's): what the resource's policy must still refuse.
+            request["identityPolicies"] = identity
+        out.append(request)
 
     for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction"):
         refuse(
@@ -394,6 +398,20 @@ def refusals(dep: dict) -> list[dict]:
             {"aws:SecureTransport": "true"},
             policy="sns-topic",
         )
+    # The topic policy's own Deny: a role of the account whose policy allows
+    # every SNS action on every topic still may not publish there.
+    everything = [{"name": "AllowsEverySnsAction", "policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}}]
+    refuse(
+        "the snapshot topic: only Notify publishes, whatever the caller's own policy allows",
+        "source",
+        "NotifyFailureFunction",
+        "sns:Publish",
+        topic,
+        {"aws:SecureTransport": "true"},
+        policy="sns-topic",
+        identity=everything,
+    )
     return out
 
 

@@ -138,6 +138,9 @@ class NoLook:
     def parameter_group_family(self, arn, engine):
         return f"{engine}16"
 
+    def topic_key(self, arn):
+        return "arn:aws:kms:us-west-2:111111111111:key/topic" if arn.endswith(":encrypted") else None
+
 
 def call(service, operation, **params):
     return {
@@ -184,6 +187,19 @@ class OperationTable(unittest.TestCase):
         shared = next(c for c in checks if ":cluster-snapshot:" in c.resource)
         self.assertEqual(shared.policy, "rds-shared-snapshot")
         self.assertEqual(shared.context["rds:cluster-snapshot-tag/aurora-dr:managed-by"], "aurora-dr")
+
+    def test_publishing_to_an_encrypted_topic_uses_its_key_through_sns(self):
+        plain = iam_actions.checks(call("sns", "Publish", TopicArn="arn:aws:sns:us-west-2:111111111111:plain"),
+                                   NoLook())
+        self.assertEqual([c.action for c in plain], ["sns:Publish"])
+        checks = iam_actions.checks(
+            call("sns", "Publish", TopicArn="arn:aws:sns:us-west-2:111111111111:encrypted"), NoLook())
+        kms = [c for c in checks if c.action.startswith("kms:")]
+        self.assertEqual(sorted(c.action for c in kms), ["kms:Decrypt", "kms:GenerateDataKey"])
+        for c in kms:
+            self.assertEqual(c.resource, "arn:aws:kms:us-west-2:111111111111:key/topic")
+            self.assertEqual(c.context["kms:ViaService"], "sns.us-west-2.amazonaws.com")
+            self.assertEqual((c.policy, c.via, c.error_code), ("kms-key", "sns", "KMSAccessDenied"))
 
     def test_an_operation_outside_the_table_is_unjudged(self):
         with self.assertRaises(iam_actions.Unjudged):
@@ -307,6 +323,109 @@ class Justifications(unittest.TestCase):
             self.dep(["ReadClusters", "Rename"]), warnings, reasons)
         self.assertEqual((len(justified), unjustified, stale), (1, [], []))
         self.assertIn("(justified: the retried path only.)", justified[0])
+
+
+class Hardening(unittest.TestCase):
+    """Each rule of hardening.py passes on the rendered stacks and fails on a
+    copy broken the way it guards against."""
+
+    @classmethod
+    def setUpClass(cls):
+        import checkov_scan
+
+        cls.rendered = {env: t for env, (_, t) in checkov_scan.rendered_stacks(
+            REPO / "examples" / "drill.toml").items()}
+
+    def broken(self, env, edit):
+        import copy
+
+        import hardening
+
+        templates = copy.deepcopy(self.rendered)
+        edit(templates[env]["Resources"], templates[env])
+        return hardening.check(templates)
+
+    def assertBreaks(self, env, edit, expected):
+        problems = self.broken(env, edit)
+        self.assertTrue(any(expected in p for p in problems), f"{expected!r} not in {problems}")
+
+    def test_the_rendered_stacks_pass(self):
+        import hardening
+
+        self.assertEqual(hardening.check(self.rendered), [])
+
+    def test_the_snapshot_topic_open_to_other_publishers(self):
+        def edit(res, _):
+            doc = next(r for r in res.values() if r["Type"] == "AWS::SNS::TopicPolicy")["Properties"]["PolicyDocument"]
+            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "OnlyNotifyPublishes"]
+
+        self.assertBreaks("source", edit, "does not deny sns:Publish")
+
+    def test_no_heartbeat_when_missing_data_is_fine(self):
+        def edit(res, _):
+            res["RestoreHeartbeatAlarm"]["Properties"]["TreatMissingData"] = "notBreaching"
+
+        self.assertBreaks("target", edit, "no heartbeat alarm")
+
+    def test_a_machine_logging_execution_data(self):
+        def edit(res, _):
+            res["TargetStateMachine"]["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] = True
+
+        self.assertBreaks("target", edit, "TargetStateMachine does not log at level ERROR")
+
+    def test_a_function_without_its_log_group(self):
+        def edit(res, _):
+            del res["SwapFunction"]["Properties"]["LoggingConfig"]
+
+        self.assertBreaks("target", edit, "SwapFunction does not write to a log group")
+
+    def test_a_log_group_without_retention(self):
+        def edit(res, _):
+            del res["NotifyFunctionLogGroup"]["Properties"]["RetentionInDays"]
+
+        self.assertBreaks("source", edit, "NotifyFunctionLogGroup has no RetentionInDays")
+
+    def test_a_schedule_without_retries_or_dead_letter_queue(self):
+        def edit(res, _):
+            rule = next(r for r in res.values() if r["Type"] == "AWS::Events::Rule")
+            for target in rule["Properties"]["Targets"]:
+                target.pop("RetryPolicy")
+                target.pop("DeadLetterConfig")
+
+        problems = self.broken("source", edit)
+        self.assertTrue(any("has no RetryPolicy" in p for p in problems), problems)
+        self.assertTrue(any("has no dead-letter queue" in p for p in problems), problems)
+
+    def test_a_dead_letter_queue_any_rule_may_fill(self):
+        def edit(res, _):
+            res["ScheduleDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].pop("Condition")
+
+        self.assertBreaks("source", edit, "has no policy scoped to")
+
+    def test_invoke_step_function_without_reserved_concurrency(self):
+        def edit(res, _):
+            del res["InvokeStepFunctionFunction"]["Properties"]["ReservedConcurrentExecutions"]
+
+        self.assertBreaks("target", edit, "no ReservedConcurrentExecutions")
+
+    def test_sanity_tls_disable_offered(self):
+        def edit(_, t):
+            t["Parameters"]["SanityTls"]["AllowedValues"].append("disable")
+
+        self.assertBreaks("target", edit, "must never go without TLS")
+
+    def test_a_topic_without_its_customer_managed_key(self):
+        def edit(res, _):
+            del res["FailureTopic"]["Properties"]["KmsMasterKeyId"]
+
+        self.assertBreaks("target", edit, "FailureTopic is not encrypted with a customer managed key")
+
+    def test_a_topic_key_that_shuts_out_cloudwatch(self):
+        def edit(res, _):
+            doc = res["StackKey"]["Properties"]["KeyPolicy"]
+            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "CloudWatchAlarmsPublish"]
+
+        self.assertBreaks("source", edit, "does not admit CloudWatch")
 
 
 class CheckovSkips(unittest.TestCase):

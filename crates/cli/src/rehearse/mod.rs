@@ -264,8 +264,9 @@ struct Planned {
     runs: Vec<Value>,
 }
 
-/// The three runs: one that replaces the DR cluster, one whose Share fails,
-/// one whose new cluster fails after the swap. Each must end as planned.
+/// The four runs: one that replaces the DR cluster, one whose Share fails,
+/// one whose source snapshot fails, one whose new cluster fails after the
+/// swap. Each must end as planned.
 async fn runs(
     config: &Config,
     wiring: &Wiring,
@@ -273,7 +274,9 @@ async fn runs(
     rec: &Recorder,
 ) -> Result<Planned, String> {
     let existing_instance = config.target.existing_instance_id.to_string();
-    let plan: [(&str, Option<FaultRule>, Status, Option<Status>); 3] = [
+    let (src, prefix) = (&config.source, &config.source.snapshot_prefix);
+    let this_runs_snapshots = format!("{prefix}-{}-*", src.cluster_id);
+    let plan: [(&str, Option<FaultRule>, Status, Option<Status>); 4] = [
         ("replaces the DR cluster", None, Status::Succeeded, Some(Status::Succeeded)),
         (
             "Share fails: CleanUpCopy, NotifyFailure",
@@ -282,6 +285,17 @@ async fn runs(
                     .times(1)
                     .into(),
             ),
+            Status::Failed,
+            None,
+        ),
+        (
+            "the source snapshot fails: CleanUpCopy deletes it, NotifyFailure",
+            Some(FaultRule::snapshot_status_in(
+                &this_runs_snapshots,
+                "failed",
+                src.account_id.as_str(),
+                src.region.as_str(),
+            )),
             Status::Failed,
             None,
         ),

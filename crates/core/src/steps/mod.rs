@@ -204,7 +204,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "NotifyFunction",
         substitution: Some("NotifyFunctionArn"),
-        actions: &["sns:Publish"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "sns:Publish"],
         handler: handler!(notify),
     },
     Function {
@@ -221,7 +221,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::FailurePath,
         logical_id: "NotifyFailureFunction",
         substitution: Some("NotifyFailureFunctionArn"),
-        actions: &["sns:Publish"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "sns:Publish"],
         handler: handler!(notify_failure),
     },
     Function {
@@ -245,7 +245,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "InvokeStepFunctionFunction",
         substitution: None,
-        actions: &["states:ListExecutions", "states:StartExecution"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "states:ListExecutions", "states:StartExecution"],
         handler: handler!(invoke_step_function),
     },
     Function {
