@@ -23,6 +23,19 @@ pub struct Deployment {
     /// By topic ARN.
     #[serde(default)]
     pub topics: BTreeMap<String, Value>,
+    /// By key ARN: `side` (absent for the kms stack's key), `logicalId`, `policy`.
+    #[serde(default)]
+    pub keys: BTreeMap<String, Value>,
+}
+
+impl Deployment {
+    /// The ARN of the KMS key `logical_id` of a side's stack.
+    pub fn key(&self, side: &str, logical_id: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(_, k)| k["side"] == side && k["logicalId"] == logical_id)
+            .map(|(arn, _)| arn.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

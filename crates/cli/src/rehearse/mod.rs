@@ -484,6 +484,18 @@ fn service_checks(dep: &Deployment) -> Vec<Value> {
             publish["policy"] = "sns-topic".into();
             publish["context"] = json!({"aws:SecureTransport": "true"});
             checks.push(publish);
+            // The topic is encrypted: SNS uses its key with the same role
+            // ("Key management": https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html),
+            // as IAM mode judges a Publish call (emulator/iam_actions.py).
+            if let Some(key) = dep.key("target", "StackKey") {
+                for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+                    let mut use_key = check(&invoke.logical_id, &invoke.role, action, key);
+                    use_key["policy"] = "kms-key".into();
+                    use_key["context"] = json!({"kms:ViaService": format!("sns.{}.amazonaws.com", target.region),
+                                                "kms:CallerAccount": target.account});
+                    checks.push(use_key);
+                }
+            }
         }
     }
     checks
