@@ -33,14 +33,15 @@ async fn iam_mode_is_off_until_configured_and_refuses_a_bad_configuration() {
 }
 
 /// A stand-in evaluator (the protocol of tools/rehearse/evaluator.mjs):
-/// denies `states:StartExecution`, allows everything else.
+/// denies the action given as its argument, allows everything else.
 const FAKE_EVALUATOR: &str = r#"
 import json, sys
+denied = sys.argv[1]
 for line in sys.stdin:
     req = json.loads(line)
     if req.get("ping"):
         out = {"id": req["id"], "pong": True}
-    elif req["action"] == "states:StartExecution":
+    elif req["action"] == denied:
         out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no identity policy statement allows it"}
     else:
         out = {"id": req["id"], "decision": "Allowed", "grants": []}
@@ -57,12 +58,12 @@ async fn a_call_another_local_server_received_is_judged_with_the_callers_role() 
     let control = emulator.control();
     let role = format!("arn:aws:iam::{TARGET}:role/starter");
     let bad = control
-        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", FAKE_EVALUATOR],
+        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", FAKE_EVALUATOR, "states:StartExecution"],
                          "principals": {}, "invokers": {"arn:aws:lambda:x": "ftp://nowhere"}}))
         .await;
     assert!(bad.expect_err("invokers must be http URLs").to_string().contains("invokers"));
     control
-        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", FAKE_EVALUATOR],
+        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", FAKE_EVALUATOR, "states:StartExecution"],
                          "principals": {role.clone(): "Starter"}}))
         .await
         .expect("IAM mode");
@@ -106,21 +107,6 @@ async fn a_call_another_local_server_received_is_judged_with_the_callers_role() 
     control.iam_off().await.expect("off");
 }
 
-/// A stand-in evaluator that denies `kms:GenerateDataKey` and allows
-/// everything else.
-const NO_DATA_KEYS: &str = r#"
-import json, sys
-for line in sys.stdin:
-    req = json.loads(line)
-    if req.get("ping"):
-        out = {"id": req["id"], "pong": True}
-    elif req["action"] == "kms:GenerateDataKey":
-        out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no Allow in the identity policy"}
-    else:
-        out = {"id": req["id"], "decision": "Allowed", "grants": []}
-    print(json.dumps(out), flush=True)
-"#;
-
 /// Publishing to a topic encrypted with a KMS key needs kms:GenerateDataKey*
 /// and kms:Decrypt on the key, asked for by SNS with the publisher's
 /// credentials ("Key management", Amazon SNS Developer Guide,
@@ -151,8 +137,10 @@ async fn publishing_to_an_encrypted_topic_needs_its_key() {
 
     let role = format!("arn:aws:iam::{TARGET}:role/publisher");
     control
-        .set_iam(&json!({"mode": "enforce", "evaluator": ["python3", "-c", NO_DATA_KEYS],
-                         "principals": {role.clone(): "Publisher"}}))
+        .set_iam(
+            &json!({"mode": "enforce", "evaluator": ["python3", "-c", FAKE_EVALUATOR, "kms:GenerateDataKey"],
+                         "principals": {role.clone(): "Publisher"}}),
+        )
         .await
         .expect("IAM mode");
     let options = aurora_dr_core::clients::ClientOptions::in_region(TARGET_REGION.parse().expect("region"))
