@@ -506,6 +506,9 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                     permission = json.loads(lam.get_policy(FunctionName=phys)["Policy"])
                 except lam.exceptions.ResourceNotFoundException:
                     permission = None
+                # moto's Lambda keeps no LoggingConfig: the log group comes
+                # from the rendered template (a Ref of the stack's log group).
+                logging = d.rendered.template["Resources"][logical]["Properties"].get("LoggingConfig") or {}
                 out["functions"][f"{env}/{logical}"] = {
                     "side": env,
                     "logicalId": logical,
@@ -514,6 +517,7 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                     "role": conf["Role"],
                     "environment": conf.get("Environment", {}).get("Variables", {}),
                     "resourcePolicy": permission,
+                    "logGroup": d.resolver().value(logging["LogGroup"]) if "LogGroup" in logging else None,
                 }
             elif kind == "AWS::IAM::Role":
                 role = iam.get_role(RoleName=phys)["Role"]

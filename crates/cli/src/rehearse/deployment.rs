@@ -72,6 +72,10 @@ pub struct Function {
     pub role: String,
     /// As Lambda reports it (the emulator keeps numbers the template gave).
     pub environment: BTreeMap<String, Value>,
+    /// The log group of its LoggingConfig; None: Lambda's default
+    /// `/aws/lambda/<name>`.
+    #[serde(default)]
+    pub log_group: Option<String>,
 }
 
 impl Function {

@@ -435,7 +435,8 @@ fn service_checks(dep: &Deployment) -> Vec<Value> {
         checks.push(trust);
         // The Lambda runtime writes the function's logs with its role ("Lambda
         // execution role": https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html).
-        let group = format!("arn:aws:logs:{}:{}:log-group:/aws/lambda/{}", f.region(), f.account(), f.name());
+        let name = f.log_group.clone().unwrap_or_else(|| format!("/aws/lambda/{}", f.name()));
+        let group = format!("arn:aws:logs:{}:{}:log-group:{name}", f.region(), f.account());
         for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
             checks.push(check(
                 &f.logical_id,
