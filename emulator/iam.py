@@ -18,6 +18,14 @@ as AWS answers it, in the request's protocol, and never reaches moto; in
 call log (`"iam": {...}`) and in `GET /_aurora_dr/iam` (`decisions`).
 Calls of other principals (the deployer, the test's set-up) are not judged.
 
+`"invokers": {"<function ARN>": "http://127.0.0.1:PORT/PATH"}` in the
+configuration stands in for Lambda: SNS's delivery to a `lambda`
+subscription of that function is judged as SNS invoking it
+(lambda:InvokeFunction by sns.amazonaws.com with aws:SourceArn and
+aws:SourceAccount, against the function's policy) and, when allowed, the
+Lambda event SNS sends is POSTed there in the background (an asynchronous
+invocation: Publish never waits for it).
+
     GET    iam            mode, principals, decisions (oldest first), unjudged,
                           deliveries (SNS to lambda subscriptions, see below)
     POST   iam            configure (above); starts the evaluator
@@ -25,7 +33,15 @@ Calls of other principals (the deployer, the test's set-up) are not judged.
     POST   iam/check      judge one request that is not an API call (a
                           service acting on a resource policy, e.g. SNS
                           invoking a function): {"principal", "action",
-                          "resource", "context", "policy": "lambda-function"|...}
+                          "resource", "context", "policy": "lambda-function"|...,
+                          "identityPolicies"?: [...] for a principal that is
+                          no role of the emulator}
+    POST   iam/judge      judge an API call another local server received
+                          (the Step Functions engine's API):
+                          {"authorization": <its Authorization header>,
+                          "service", "operation", "params", "region"}; the
+                          answer is {"allowed": true} or {"allowed": false,
+                          "code", "status", "message"} (the denial to send)
     DELETE iam            off; stops the evaluator, forgets the decisions
 
 Error shapes of a denial ("Common Errors" of each API reference): RDS and
@@ -33,7 +49,9 @@ STS answer AccessDenied (HTTP 403), SNS AuthorizationError (403), KMS, Step
 Functions and Secrets Manager AccessDeniedException (400), Lambda
 AccessDeniedException (403). A KMS permission RDS needs on the caller's
 behalf fails the RDS call with KMSKeyNotAccessibleFault (400), as RDS
-reports it (RestoreDBClusterFromSnapshot, CopyDBClusterSnapshot: "Errors").
+reports it (RestoreDBClusterFromSnapshot, CopyDBClusterSnapshot: "Errors");
+one SNS needs to publish to an encrypted topic fails Publish with
+KMSAccessDenied (400, Publish: "Errors").
 """
 
 import ast
@@ -177,6 +195,31 @@ class Look:
         return f"{engine}{major}" if engine and major else engine or "aurora"
 
     @staticmethod
+    def topic_key(topic_arn):
+        """The ARN of the KMS key a topic is encrypted with (KmsMasterKeyId:
+        key id, key ARN, alias or alias ARN), or None."""
+        from moto.kms.models import kms_backends
+        from moto.sns.models import sns_backends
+
+        parts = topic_arn.split(":")
+        if len(parts) < 6:
+            return None
+        account, region = parts[4], parts[3]
+        topic = sns_backends[account][region].topics.get(topic_arn)
+        key = getattr(topic, "kms_master_key_id", "") or ""
+        if not key:
+            return None
+        if key.startswith("arn:") and ":key/" in key:
+            return key
+        if key.startswith("arn:") and ":alias/" in key:
+            account, region = key.split(":")[4], key.split(":")[3]
+        try:
+            key_id = kms_backends[account][region].any_id_to_key_id(key)
+        except (KeyError, TypeError, AttributeError):
+            key_id = key  # an alias that does not exist: judged as named
+        return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+    @staticmethod
     def secret_arn(account, region, name):
         from moto.secretsmanager.models import secretsmanager_backends
 
@@ -194,7 +237,12 @@ class Look:
         return iam_backends[account]["aws"].get_role_by_arn(role_arn)
 
     def identity_policies(self, role_arn):
-        role = self.role(role_arn)
+        from moto.iam.exceptions import NotFoundException
+
+        try:
+            role = self.role(role_arn)
+        except NotFoundException:
+            return []  # a role that does not exist (any more) grants nothing
         policies = [
             {"name": f"{role.name}/{name}", "policy": parse_document(doc)}
             for name, doc in role.policies.items()
@@ -295,6 +343,7 @@ def record_lambda_deliveries(mode):
         }
         with mode.lock:
             mode.deliveries.append(delivery)
+        mode.invoke_subscriber(self, delivery)
         CALLS.add(
             {
                 "service": "sns",
@@ -337,6 +386,7 @@ class IamMode:
         self.decisions = []
         self.unjudged = {}
         self.deliveries = []
+        self.invokers = {}
         self.look = Look()
 
     # ---- control ----
@@ -351,6 +401,11 @@ class IamMode:
         principals = payload.get("principals") or {}
         if not isinstance(principals, dict) or not all(isinstance(k, str) for k in principals):
             raise IamError("principals must map role ARNs to names")
+        invokers = payload.get("invokers") or {}
+        if not isinstance(invokers, dict) or not all(
+            isinstance(v, str) and v.startswith("http://") for v in invokers.values()
+        ):
+            raise IamError("invokers must map function ARNs to http:// URLs")
         with self.lock:
             if argv or self.evaluator is None:
                 if not argv or not isinstance(argv, list):
@@ -362,6 +417,7 @@ class IamMode:
                 self.evaluator = Evaluator([str(a) for a in argv])
             self.mode = mode
             self.principals = dict(principals)
+            self.invokers = dict(invokers)
             self.decisions = []
             self.unjudged = {}
             self.deliveries = []
@@ -375,6 +431,7 @@ class IamMode:
             self.evaluator = None
             self.mode = "off"
             self.principals = {}
+            self.invokers = {}
             self.decisions = []
             self.unjudged = {}
         return self.to_json()
@@ -402,6 +459,8 @@ class IamMode:
                 return {"decisions": len(self.decisions)}
         if route == "iam/check" and method == "POST":
             return self.check(payload)
+        if route == "iam/judge" and method == "POST":
+            return self.judge_forwarded(payload)
         return None
 
     # ---- judging ----
@@ -472,7 +531,8 @@ class IamMode:
             code, status = check.error_code, 400
             message = (
                 f"{result['operation'].split(':')[1]}: the KMS key {check.resource} is not accessible: "
-                f"{session_arn} is not authorized to perform {check.action} through RDS ({result['reason']})"
+                f"{session_arn} is not authorized to perform {check.action} through "
+                f"{(check.via or 'rds').upper()} ({result['reason']})"
             )
         else:
             code, status = DENIAL.get(call["service"], ("AccessDenied", 403))
@@ -509,9 +569,108 @@ class IamMode:
         answer = self.evaluator.ask(request)
         who = payload.get("function") or self.principals.get(roles, principal)
         result = decision_record(who, principal, payload.get("operation", check.action), check, answer)
+        if payload.get("identityPolicies"):
+            # Kept so the same request can be judged again (the rehearsal's self-test).
+            result["identityPolicies"] = payload["identityPolicies"]
         with self.lock:
             self.decisions.append(result)
         return result
+
+    def judge_forwarded(self, payload):
+        """An API call another local server received, judged as if it came
+        here (see the module doc)."""
+        from control import account_of
+
+        if not isinstance(payload, dict):
+            raise IamError("judge needs a JSON object")
+        for key in ("authorization", "service", "operation", "region"):
+            if not isinstance(payload.get(key), str):
+                raise IamError(f"judge needs a string {key!r}")
+        found = re.search(r"Credential=([^/]+)/", payload["authorization"])
+        environ = {"HTTP_AUTHORIZATION": payload["authorization"]}
+        call = {
+            "service": payload["service"],
+            "operation": payload["operation"],
+            "account": account_of(environ, found.group(1) if found else ""),
+            "region": payload["region"],
+            "params": payload.get("params") or {},
+        }
+        denial = self.judge(call, environ)
+        if denial is None:
+            return {"allowed": True}
+        code, status, message = denial
+        return {"allowed": False, "code": code, "status": status, "message": message}
+
+    def invoke_subscriber(self, subscription, delivery):
+        """SNS invoking the subscribed function (see the module doc): judged
+        against the function's policy; when allowed and an invoker stands in
+        for the function, the Lambda event goes there in the background."""
+        url = self.invokers.get(subscription.endpoint)
+        if url is None or self.evaluator is None:
+            return
+        check = iam_actions.service_invokes_function(subscription.topic.arn, subscription.endpoint)
+        answer = self.check(
+            {
+                "function": "SNS",
+                "principal": "sns.amazonaws.com",
+                "action": check.action,
+                "resource": check.resource,
+                "context": check.context,
+                "policy": check.policy,
+                "operation": "(service) sns:Deliver",
+            }
+        )
+        delivery["invoke"] = answer.get("decision")
+        if answer.get("decision") != "Allowed":
+            return
+        event = lambda_sns_event(subscription, delivery)
+        threading.Thread(target=post_event, args=(url, event), daemon=True).start()
+
+
+def lambda_sns_event(subscription, delivery):
+    """The event SNS invokes a subscribed function with ("Using Lambda with
+    Amazon SNS", https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html)."""
+    import datetime
+
+    region = subscription.topic.arn.split(":")[3]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "Records": [
+            {
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription.arn,
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "SignatureVersion": "1",
+                    "Timestamp": now,
+                    "Signature": "",
+                    "SigningCertUrl": f"https://sns.{region}.amazonaws.com/SimpleNotificationService.pem",
+                    "MessageId": delivery["messageId"],
+                    "Message": delivery["message"],
+                    "MessageAttributes": {},
+                    "Type": "Notification",
+                    "UnsubscribeUrl": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe"
+                    f"&SubscriptionArn={subscription.arn}",
+                    "TopicArn": subscription.topic.arn,
+                    "Subject": delivery.get("subject"),
+                },
+            }
+        ]
+    }
+
+
+def post_event(url, event):
+    """One asynchronous invocation: the answer is not SNS's concern."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(event).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            response.read()
+    except OSError:
+        pass
 
 
 IAM = IamMode()

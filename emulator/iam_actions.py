@@ -409,10 +409,30 @@ def rds_add_tags_to_resource(call, look):
     return [Check("rds:AddTagsToResource", arn, ctx, doc=SAR["rds"])]
 
 
+# KMS actions SNS performs with the publisher's credentials on the key of an
+# encrypted topic: the publisher "must have" kms:GenerateDataKey* and
+# kms:Decrypt on it ("Key management", Amazon SNS Developer Guide,
+# https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html). The
+# page names the actions, not the condition keys; kms:ViaService
+# sns.<region>.amazonaws.com and kms:CallerAccount are the ones KMS sets for
+# any service acting on a caller's behalf ("kms:ViaService", AWS KMS
+# Developer Guide, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
+SNS_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+SNS_KMS_DOC = "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"
+
+
 def sns_publish(call, look):
     # topic*; the topic policy takes part (same account: either allows).
     arn = call["params"].get("TopicArn") or call["params"].get("TargetArn")
-    return [Check("sns:Publish", arn, {"aws:SecureTransport": "true"}, policy="sns-topic", doc=SAR["sns"])]
+    checks = [Check("sns:Publish", arn, {"aws:SecureTransport": "true"}, policy="sns-topic", doc=SAR["sns"])]
+    key = look.topic_key(arn)
+    if key:
+        ctx = {"kms:ViaService": f"sns.{arn.split(':')[3]}.amazonaws.com", "kms:CallerAccount": call["account"]}
+        checks += [
+            Check(action, key, dict(ctx), policy="kms-key", via="sns", error_code="KMSAccessDenied", doc=SNS_KMS_DOC)
+            for action in SNS_KEY_ACTIONS
+        ]
+    return checks
 
 
 def sns_subscribe(call, look):

@@ -10,11 +10,12 @@
 #                statelint, the consistency check, then the self-test that
 #                breaks copies and expects every check to fail; the drill
 #                config -> stack parameters mapping against samconfig.toml;
-#                checkov on the rendered templates (tools/rehearse/).
-#   rehearse     the deploy rehearsal: the stacks deployed into the emulator,
-#                every call of a run judged under IAM with the deployed roles,
-#                then the self-test that removes each used Allow statement
-#                (tools/rehearse/rehearse.py; needs the emulator's venv).
+#                the hardening rules and checkov on the rendered templates
+#                (tools/rehearse/).
+#   rehearse     the deploy rehearsal (`aurora-dr rehearse`): the stacks
+#                deployed into the emulator, the drill run on that wiring with
+#                every call judged under IAM, then the self-test that removes
+#                each used Allow statement (tools/rehearse/rehearse.py judge).
 #   package      cargo lambda build --profile lambda: one bootstrap.zip per
 #                function crate in target/lambda/<crate>/ (slow: fat LTO).
 #   infra-lock   re-pins tools/requirements-infra.txt from requirements-infra.in
@@ -37,17 +38,19 @@ infra-tools:
 lint-infra: lint-infra-checks lint-infra-selftest lint-infra-rendered
 
 # The stack parameters' one mapping (params.toml) against samconfig.toml, then
-# checkov on what `sam deploy` would create (skips and baseline in tools/rehearse/).
+# the hardening rules (hardening.py) and checkov on what `sam deploy` would
+# create (skips and baseline in tools/rehearse/).
 lint-infra-rendered: infra-tools
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/test_rehearse_units.py
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/stacks.py check-samconfig
+	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/hardening.py
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/checkov_scan.py
 
 # The emulator's venv (moto, with what its CloudFormation imports) comes from
 # the top-level Makefile's emulator-env; AWS's managed policies are loaded
 # into its IAM (MOTO_IAM_LOAD_MANAGED_POLICIES) so SAM's roles attach them.
 rehearse: infra-tools
-	@$(INFRA_ENV) $(INFRA_BIN)/python tools/rehearse/rehearse.py --self-test
+	@$(INFRA_ENV) $(CARGO) run -q -p aurora-dr-cli -- rehearse --config $(CONFIG) --self-test
 
 lint-infra-checks: infra-tools
 	@$(INFRA_ENV) $(INFRA_BIN)/python tools/lint_infra.py

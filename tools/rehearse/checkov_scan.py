@@ -61,10 +61,13 @@ def read_skips(path: Path = SKIPS) -> tuple[list[str], list[str]]:
     return ids, problems
 
 
-def render_all(config: Path, out: Path) -> list[Path]:
+def rendered_stacks(config: Path) -> dict[str, tuple[stacks.Stack, dict]]:
+    """Each stack (kms, source, target) as `sam deploy` would create it for
+    `config`: only the resources whose Condition holds, the stack's
+    parameter values as the parameters' defaults."""
     cfg = stacks.load_config(config)
     # Outputs the later stacks take from the earlier ones, with placeholder
-    # values of the right shape (checkov does not deploy).
+    # values of the right shape (nothing is deployed).
     src, tgt = cfg["source"], cfg["target"]
     outputs = {
         "kms": {"KeyArn": f"arn:aws:kms:{tgt['region']}:{src['account_id']}:key/{PLACEHOLDER_KEY_ID}"},
@@ -72,7 +75,7 @@ def render_all(config: Path, out: Path) -> list[Path]:
             "NotificationTopicArn": f"arn:aws:sns:{src['region']}:{src['account_id']}:aurora-dr-notification"
         },
     }
-    files = []
+    out = {}
     for env in stacks.ENVS:
         st = stacks.stack(env, cfg, outputs)
         template = stacks.render(st, "aurora-dr-artifacts").template
@@ -81,6 +84,13 @@ def render_all(config: Path, out: Path) -> list[Path]:
         for name, spec in (template.get("Parameters") or {}).items():
             if name in st.parameters:
                 spec["Default"] = st.parameters[name]
+        out[env] = (st, template)
+    return out
+
+
+def render_all(config: Path, out: Path) -> list[Path]:
+    files = []
+    for st, template in rendered_stacks(config).values():
         path = out / f"{st.name}.json"
         path.write_text(json.dumps(template, indent=1))
         files.append(path)

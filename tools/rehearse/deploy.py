@@ -2,7 +2,10 @@
 """Deploys the rendered stacks into the local emulator, in two accounts and
 two regions, and reads back what was deployed.
 
-    deploy.py --endpoint http://127.0.0.1:PORT [--config examples/drill.toml] [--out deployment.json]
+    deploy.py --endpoint http://127.0.0.1:PORT [--config examples/drill.toml] [--templates DIR]
+              [--out deployment.json]
+
+DIR (default: the repository) holds template.yaml, infra/ and statemachines/.
 
 Order and placement follow samconfig.toml: the kms stack (source account,
 target region), then the source stack (source account, source region), then
@@ -20,6 +23,7 @@ intrinsic functions and the template's conditions against the deployed stack
 them through the service's own API:
 
   AWS::SNS::TopicPolicy           sns:SetTopicAttributes Policy
+  AWS::SQS::QueuePolicy           sqs:SetQueueAttributes Policy
   AWS::SNS::Subscription          sns:Subscribe (in the Region property's region)
   AWS::Lambda::EventInvokeConfig  lambda:PutFunctionEventInvokeConfig
   AWS::CloudWatch::Alarm          cloudwatch:PutMetricAlarm
@@ -57,6 +61,7 @@ DEPLOYER_ROLE = "aurora-dr-deployer"
 # Resource types moto's CloudFormation skips and the deployer applies itself.
 COMPLETED = (
     "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
     "AWS::SNS::Subscription",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::CloudWatch::Alarm",
@@ -296,6 +301,18 @@ class StackDeployment:
             return phys
         if kind == "AWS::SNS::Topic" and attr == "TopicName":
             return phys.rsplit(":", 1)[1]
+        # A queue's physical id is its URL (".../<account>/<name>").
+        if kind == "AWS::SQS::Queue" and attr == "QueueName":
+            return phys.rstrip("/").rsplit("/", 1)[1]
+        if kind == "AWS::SQS::Queue" and attr == "Arn":
+            return self.client("sqs").get_queue_attributes(QueueUrl=phys, AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
+        if kind == "AWS::Events::Rule" and attr == "Arn":
+            return self.client("events").describe_rule(Name=phys)["Arn"]
+        if kind == "AWS::KMS::Key" and attr == "Arn":
+            return self.client("kms").describe_key(KeyId=phys)["KeyMetadata"]["Arn"]
+        if kind == "AWS::Logs::LogGroup" and attr == "Arn":
+            return f"arn:aws:logs:{self.stack.region}:{self.stack.account}:log-group:{phys}:*"
         raise DeployError(f"Fn::GetAtt {logical}.{attr} ({kind}) is not supported by the deployer")
 
     def resolver(self) -> Resolver:
@@ -342,6 +359,11 @@ class StackDeployment:
                         TopicArn=topic,
                         AttributeName="Policy",
                         AttributeValue=json.dumps(props["PolicyDocument"]),
+                    )
+            elif kind == "AWS::SQS::QueuePolicy":
+                for queue in props["Queues"]:  # Ref of a queue: its URL
+                    self.client("sqs").set_queue_attributes(
+                        QueueUrl=queue, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
                     )
             elif kind == "AWS::SNS::Subscription":
                 region = props.get("Region") or props["TopicArn"].split(":")[3]
@@ -429,14 +451,16 @@ class StackDeployment:
         self.completed.append(f"{logical} (definition from s3://{location['Bucket']}/{location['Key']})")
 
 
-def deploy_all(emu: Emulator, config: dict, progress=print) -> dict[str, StackDeployment]:
+def deploy_all(
+    emu: Emulator, config: dict, progress=print, root: Path = stacks.REPO
+) -> dict[str, StackDeployment]:
     deployed: dict[str, StackDeployment] = {}
     outputs: dict[str, dict[str, str]] = {}
     for env in stacks.ENVS:
         st = stacks.stack(env, config, outputs)
         bucket = f"aurora-dr-artifacts-{st.account}-{st.region}"
         start = time.monotonic()
-        rendered = stacks.render(st, bucket)
+        rendered = stacks.render(st, bucket, root)
         d = StackDeployment(emu, rendered)
         d.upload_artifacts(bucket)
         d.create()
@@ -482,6 +506,9 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                     permission = json.loads(lam.get_policy(FunctionName=phys)["Policy"])
                 except lam.exceptions.ResourceNotFoundException:
                     permission = None
+                # moto's Lambda keeps no LoggingConfig: the log group comes
+                # from the rendered template (a Ref of the stack's log group).
+                logging = d.rendered.template["Resources"][logical]["Properties"].get("LoggingConfig") or {}
                 out["functions"][f"{env}/{logical}"] = {
                     "side": env,
                     "logicalId": logical,
@@ -490,6 +517,7 @@ def read_back(emu: Emulator, deployed: dict[str, StackDeployment]) -> dict:
                     "role": conf["Role"],
                     "environment": conf.get("Environment", {}).get("Variables", {}),
                     "resourcePolicy": permission,
+                    "logGroup": d.resolver().value(logging["LogGroup"]) if "LogGroup" in logging else None,
                 }
             elif kind == "AWS::IAM::Role":
                 role = iam.get_role(RoleName=phys)["Role"]
@@ -545,11 +573,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--endpoint", required=True, help="the emulator, e.g. http://127.0.0.1:4599")
     p.add_argument("--config", type=Path, default=stacks.REPO / "examples" / "drill.toml")
+    p.add_argument("--templates", type=Path, default=stacks.REPO, help="template.yaml, infra/, statemachines/")
     p.add_argument("--out", type=Path, help="write the read-back as JSON here")
     args = p.parse_args(argv)
     try:
         emu = Emulator(args.endpoint)
-        deployed = deploy_all(emu, stacks.load_config(args.config))
+        deployed = deploy_all(emu, stacks.load_config(args.config), root=args.templates)
         doc = read_back(emu, deployed)
     except (stacks.ConfigError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,29 +1,32 @@
 #!/usr/bin/env python3
-"""The deploy rehearsal: deploy the stacks into the local emulator and judge
-every call of pipeline runs under IAM, with the deployed roles.
+"""The deploy rehearsal's judge: what the decisions of a rehearsal mean.
 
-    rehearse.py [--config examples/drill.toml] [--endpoint URL] [--self-test] [--json FILE]
+    rehearse.py judge --endpoint URL --deployment deployment.json [--self-test] [--json FILE]
 
-1. renders the kms, source and target stacks as `sam deploy` would and
-   deploys them (stacks.py, deploy.py);
-2. switches the emulator's IAM mode on (emulator/iam.py) for every deployed
-   function role, with the evaluator tools/rehearse/evaluator.mjs;
-3. makes the calls of a pipeline run that replaces a previous DR cluster
-   (swap and terminate), of the failure paths, and calls the policies must
-   refuse (an untagged snapshot, the serving cluster), with each
-   function's own role (pipeline.py), and has the services' own checks
-   judged (trust policies, Task invocations, the Lambda permission, the
-   cross-account subscription);
-4. prints every denial as `DENIED <function> <action> <resource>: <reason>`
-   and the least-privilege report: statements, actions and resources of the
-   template's policies that no judged request used (warnings);
-5. with --self-test: removes each Allow statement that a request used, in
-   turn, through the service's API (IAM, KMS, SNS, Lambda), makes the
-   requests it allowed again, and expects a denial naming the action.
+`aurora-dr rehearse` deploys the stacks (deploy.py), runs the drill on that
+wiring with IAM mode on and then hands over here, with the emulator still
+running:
 
-Without --endpoint it starts an emulator (emulator/launcher.py from the
-emulator's venv, AURORA_DR_VENV or .venv) and stops it at the end.
-Exit status: 0 when nothing was denied (and the self-test passed), 1 otherwise.
+1. every denied request of the run, as `DENIED <function> <action>
+   <resource>: <reason>`, and every operation the operation table could not
+   judge (`UNJUDGED`);
+2. the refusals the policies must make (an untagged snapshot under the
+   pipeline's name, the serving cluster, the snapshot topic for any role
+   but Notify's): each a request judged through `POST
+   /_aurora_dr/iam/check` that must be denied;
+3. the least-privilege report: statements, actions and resources of the
+   template's policies that no allowed request of the run used; each must
+   be justified by a `# Unused in the rehearsal: <reason>` comment above its
+   statement in the template (a justification of a statement the run uses
+   in full is stale);
+4. with --self-test: each Allow statement a request used is removed in
+   turn through the service's API (IAM, KMS, SNS, Lambda), the requests it
+   allowed are judged again from the recorded call log, and at least one
+   must now be denied naming an action of the statement.
+
+Exit status: 0 when nothing was denied, nothing unjudged, every refusal
+refused, every unused grant justified (and the self-test passed), 1
+otherwise.
 """
 
 from __future__ import annotations
@@ -31,24 +34,15 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import botocore.exceptions  # noqa: E402
 import deploy  # noqa: E402
-import pipeline  # noqa: E402
-import stacks  # noqa: E402
 
-REPO = stacks.REPO
-EVALUATOR = Path(__file__).resolve().with_name("evaluator.mjs")
 AWS_MANAGED = "arn:aws:iam::aws:policy/"
-DENIAL_CODES = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "KMSKeyNotAccessibleFault"}
 
 
 class Control:
@@ -69,120 +63,11 @@ class Control:
             raise RuntimeError(f"{method} {route}: {e.code} {e.read().decode(errors='replace')}") from None
 
 
-class LocalEmulator:
-    """emulator/launcher.py on a free port, from the emulator's venv."""
-
-    def __init__(self):
-        venv = Path(os.environ.get("AURORA_DR_VENV", REPO / ".venv"))
-        python = venv / "bin" / "python"
-        if not python.exists():
-            raise SystemExit(f"error: no emulator venv at {venv}; run `make emulator-env` first")
-        self.proc = subprocess.Popen(
-            [
-                str(python),
-                str(REPO / "emulator" / "launcher.py"),
-                "--port",
-                "0",
-                "--quiet",
-                "--latency",
-                '{"polls": 1}',
-                "--exit-on-stdin-eof",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            cwd=REPO / "emulator",
-            # AWS's managed policies (AWSLambdaBasicExecutionRole) exist in IAM.
-            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
-        )
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("ready "):
-            self.close()
-            raise SystemExit(f"error: the emulator did not start ({line!r})")
-        self.endpoint = line.split(" ", 1)[1]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def seed_source_cluster(emu, dep: dict):
-    """The production cluster the source stack points at: encrypted with a
-    key of its own, one writer (what the source account already has)."""
-    st = dep["stacks"]["source"]
-    account, region = st["account"], st["region"]
-    params = st["parameters"]
-    engine = dep["stacks"]["target"]["parameters"]["Engine"]
-    key = emu.client("kms", account, region).create_key(Description="production cluster storage key")
-    rds = emu.client("rds", account, region)
-    cluster = params["SourceDBClusterIdentifier"]
-    rds.create_db_cluster(
-        DBClusterIdentifier=cluster,
-        Engine=engine,
-        MasterUsername="admin_user",
-        MasterUserPassword="Secret-Password-1",
-        StorageEncrypted=True,
-        KmsKeyId=key["KeyMetadata"]["Arn"],
-    )
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"{cluster}-1",
-        DBClusterIdentifier=cluster,
-        Engine=engine,
-        DBInstanceClass=dep["stacks"]["target"]["parameters"]["DBInstanceClass"],
-    )
-
-
-def seed_dr_cluster(emu, dep: dict):
-    """The DR cluster a previous run left under the existing name, so one
-    run goes through the whole swap (old names away, then Terminate)."""
-    st = dep["stacks"]["target"]
-    params = st["parameters"]
-    rds = emu.client("rds", st["account"], st["region"])
-    tags = [
-        {"Key": "aurora-dr:managed-by", "Value": "aurora-dr"},
-        {"Key": "aurora-dr:source-cluster", "Value": params["SourceDBClusterIdentifier"]},
-    ]
-    rds.create_db_cluster(
-        DBClusterIdentifier=params["ExistingDBClusterIdentifier"],
-        Engine=params["Engine"],
-        MasterUsername="admin_user",
-        MasterUserPassword="Secret-Password-1",
-        Tags=tags,
-    )
-    rds.create_db_instance(
-        DBInstanceIdentifier=params["ExistingDBInstanceIdentifier"],
-        DBClusterIdentifier=params["ExistingDBClusterIdentifier"],
-        Engine=params["Engine"],
-        DBInstanceClass=params["DBInstanceClass"],
-        Tags=tags,
-    )
-    for _ in range(20):  # the emulator's latency counts describe calls
-        cluster = rds.describe_db_clusters(DBClusterIdentifier=params["ExistingDBClusterIdentifier"])
-        instance = rds.describe_db_instances(DBInstanceIdentifier=params["ExistingDBInstanceIdentifier"])
-        if (
-            cluster["DBClusters"][0]["Status"]
-            == instance["DBInstances"][0]["DBInstanceStatus"]
-            == "available"
-        ):
-            return
-    raise RuntimeError("the seeded DR cluster never became available")
-
-
-def principals(dep: dict) -> dict[str, str]:
-    return {fn["role"]: fn["logicalId"] for fn in dep["functions"].values()}
-
-
 def denial_lines(decisions) -> list[str]:
     lines = []
     for d in decisions:
         if d["decision"] != "Allowed":
-            via = " (RDS on the caller's behalf)" if d.get("via") else ""
+            via = f" ({d['via'].upper()} on the caller's behalf)" if d.get("via") else ""
             lines.append(f"DENIED {d['function']} {d['action']} {d['resource']}: {d['reason']}{via}")
     return lines
 
@@ -274,6 +159,87 @@ def least_privilege(dep: dict, decisions) -> tuple[list[str], dict]:
     return warnings, used
 
 
+# A grant no request of the rehearsal used stays only with its reason, written
+# in the template next to the statement:
+#
+#     # Unused in the rehearsal: <why it is needed anyway>
+#     - Sid: <Sid>
+#
+# The marker may open any line of the comment block right above the statement
+# (or above the `- !If` holding it); the reason runs to the block's end.
+JUSTIFICATION = "Unused in the rehearsal:"
+TEMPLATE_FILES = ("template.yaml", "infra/kms-key.yaml")
+
+
+def justifications(templates: Path) -> dict[tuple[str, str], str]:
+    """(resource logical id, Sid) -> reason, from the templates' comments."""
+    found = {}
+    for name in TEMPLATE_FILES:
+        path = templates / name
+        if not path.exists():
+            continue
+        resource, in_resources, block = None, False, []
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if line.rstrip() == "Resources:":
+                in_resources = True
+                continue
+            if in_resources and line[:2] == "  " and line[2:3].isalpha() and stripped.endswith(":"):
+                resource = stripped[:-1]
+            if stripped.startswith("#"):
+                block.append(stripped.lstrip("#").strip())
+                continue
+            if stripped in ("- !If", "- !Ref AWS::NoValue") or (
+                stripped.startswith("- ") and stripped[2:].isidentifier() and block
+            ):
+                continue  # the condition's lines between the comment and its statement
+            sid = stripped[len("- Sid:"):].strip() if stripped.startswith("- Sid:") else None
+            if sid and resource:
+                text = " ".join(block)
+                if JUSTIFICATION in text:
+                    found[(resource, sid)] = text.split(JUSTIFICATION, 1)[1].strip()
+            block = []
+    return found
+
+
+def resource_of(owner: str) -> str:
+    """The template resource whose comments justify a statement of `owner`:
+    a role's function or state machine (SAM names the role <Resource>Role),
+    the topic's policy."""
+    name = owner.split("/")[-1]
+    if name.endswith("Role"):
+        return name[: -len("Role")]
+    if name.endswith("Topic"):
+        return name + "Policy"
+    return name
+
+
+def judge_least_privilege(dep: dict, warnings: list[str], reasons: dict) -> tuple[list[str], list[str], list[str]]:
+    """Splits the warnings into justified ones (with their reason) and
+    unjustified ones; a justification of a deployed statement the rehearsal
+    now uses in full is stale."""
+    justified, unjustified, seen = [], [], set()
+    for w in warnings:
+        label = w.split(":", 1)[0][len("UNUSED "):]
+        owner, sid = label.rsplit(" ", 1)
+        key = (resource_of(owner), sid)
+        if key in reasons:
+            seen.add(key)
+            justified.append(f"{w} (justified: {reasons[key]})")
+        else:
+            unjustified.append(w)
+    deployed = {
+        (resource_of(owner), st["Sid"]) for owner, _, _, _, _, st in statements_of(dep) if st.get("Sid")
+    }
+    # A statement the drill's configuration does not deploy keeps its reason.
+    stale = [
+        f"STALE justification of {res} {sid}: the rehearsal uses every grant of the statement"
+        for res, sid in sorted(set(reasons) - seen)
+        if (res, sid) in deployed
+    ]
+    return justified, unjustified, stale
+
+
 # ---- self-test ---------------------------------------------------------------------
 
 
@@ -336,18 +302,149 @@ def policy_document(dep, kind, key, name):
     return next(f["resourcePolicy"] for f in dep["functions"].values() if f["arn"] == key)
 
 
-def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) -> tuple[int, int, list[str]]:
-    """Each used statement removed in turn: the requests it allowed are made
-    again (API calls through the emulator, service checks through iam/check)
-    and at least one must now be denied, naming an action of the statement."""
-    decisions = control("GET", "iam", None)["decisions"]
-    by_decision = {}
-    for call in pipe.calls:
-        for i in call.decisions:
-            by_decision.setdefault(i, call)
-    checks_by_key = {}
-    for c in pipe.checks:
-        checks_by_key.setdefault((c["action"], c["resource"], c["role"]), c)
+# ---- refusals ---------------------------------------------------------------------
+
+
+def refusals(dep: dict) -> list[dict]:
+    """Requests the deployed policies must deny, each with the resource's
+    tags as condition keys: destruction outside the pipeline's own names and
+    tags, and publishing to the snapshot topic by any role but Notify's."""
+    src, tgt = dep["stacks"]["source"], dep["stacks"]["target"]
+    sp, tp = src["parameters"], tgt["parameters"]
+    cluster, prefix = sp["SourceDBClusterIdentifier"], sp["SnapshotPrefix"]
+    managed = {"aurora-dr:managed-by": "aurora-dr", "aurora-dr:source-cluster": cluster}
+
+    def rds(kind, account, region, name):
+        return f"arn:aws:rds:{region}:{account}:{kind}:{name}"
+
+    def tagged(kind, tags):
+        key = {"cluster": "rds:cluster-tag", "db": "rds:db-tag", "cluster-snapshot": "rds:cluster-snapshot-tag"}[kind]
+        ctx = {}
+        for k, v in tags.items():
+            ctx[f"aws:ResourceTag/{k}"] = v
+            ctx[f"{key}/{k}"] = v
+        return ctx
+
+    def fn(side, logical):
+        return dep["functions"][f"{side}/{logical}"]
+
+    foreign_snapshot = rds("cluster-snapshot", src["account"], src["region"], f"{prefix}-{cluster}-19990101000000")
+    existing, temp = tp["ExistingDBClusterIdentifier"], tp["TempDBClusterIdentifier"]
+    serving = rds("cluster", tgt["account"], tgt["region"], existing)
+    old_untagged = rds("cluster", tgt["account"], tgt["region"], f"{existing}-old-19990101000000")
+    topic = src["outputs"]["NotificationTopicArn"]
+    out = []
+
+    def refuse(why, side, logical, action, resource, context, policy=None, identity=None):
+        f = fn(side, logical)
+        request = {
+            "why": why,
+            "function": logical,
+            "principal": f["role"],
+            "action": action,
+            "resource": resource,
+            "context": {"aws:PrincipalArn": f["role"], "aws:PrincipalAccount": f["role"].split(":")[4], **context},
+            "policy": policy,
+            "operation": f"(refusal) {action}",
+        }
+        if identity:
+            # The role's own policies replaced by these (a broader grant than
+            # the template's): what the resource's policy must still refuse.
+            request["identityPolicies"] = identity
+        out.append(request)
+
+    for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction"):
+        refuse(
+            "a snapshot under the pipeline's name without its tags",
+            "source",
+            logical,
+            "rds:DeleteDBClusterSnapshot",
+            foreign_snapshot,
+            {},
+        )
+    for logical in ("TerminateFunction", "CleanUpTempClusterFunction"):
+        refuse(
+            "the serving cluster, even with the pipeline's tags",
+            "target",
+            logical,
+            "rds:DeleteDBCluster",
+            serving,
+            tagged("cluster", managed),
+        )
+    refuse(
+        "a renamed-away cluster without the pipeline's tags",
+        "target",
+        "TerminateFunction",
+        "rds:DeleteDBCluster",
+        old_untagged,
+        {},
+    )
+    refuse(
+        "a temporary-named cluster without the pipeline's tags",
+        "target",
+        "CleanUpTempClusterFunction",
+        "rds:DeleteDBCluster",
+        rds("cluster", tgt["account"], tgt["region"], temp),
+        {},
+    )
+    refuse("the serving cluster", "target", "RestoreFunction", "rds:DeleteDBCluster", serving, tagged("cluster", managed))
+    for logical in ("NotifyFailureFunction", "CreateSnapshotFunction"):
+        refuse(
+            "the snapshot topic: only Notify publishes",
+            "source",
+            logical,
+            "sns:Publish",
+            topic,
+            {"aws:SecureTransport": "true"},
+            policy="sns-topic",
+        )
+    # The topic policy's own Deny: a role of the account whose policy allows
+    # every SNS action on every topic still may not publish there.
+    everything = [{"name": "AllowsEverySnsAction", "policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}}]
+    refuse(
+        "the snapshot topic: only Notify publishes, whatever the caller's own policy allows",
+        "source",
+        "NotifyFailureFunction",
+        "sns:Publish",
+        topic,
+        {"aws:SecureTransport": "true"},
+        policy="sns-topic",
+        identity=everything,
+    )
+    return out
+
+
+# ---- self-test ---------------------------------------------------------------------
+
+
+def replay_payload(d: dict) -> dict:
+    """A recorded decision as an iam/check request: the same principal (the
+    role, for an API call), action, resource, condition keys and resource
+    policy."""
+    principal = d["role"]
+    context = dict(d.get("context") or {})
+    if ":role/" in principal:
+        context.setdefault("aws:PrincipalArn", principal)
+        context.setdefault("aws:PrincipalAccount", principal.split(":")[4])
+    payload = {
+        "function": d["function"],
+        "principal": principal,
+        "action": d["action"],
+        "resource": d["resource"],
+        "context": context,
+        "policy": d.get("policy"),
+        "operation": f"(self-test) {d['action']}",
+    }
+    if d.get("identityPolicies"):
+        payload["identityPolicies"] = d["identityPolicies"]
+    return payload
+
+
+def self_test(emu, dep, control, used) -> tuple[int, int, list[str], list[str]]:
+    """Each used statement removed in turn: the requests it allowed are
+    judged again (from the recorded decisions) and at least one must now be
+    denied, naming an action of the statement."""
     remover = Remover(emu, dep)
     passed = failed = 0
     lines, redundant = [], []
@@ -357,43 +454,21 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
         remover.apply(kind, key, name, index, doc)
         denied = []
         try:
-            targets = []
-            for d in hits:
-                pos = next((i for i, x in enumerate(decisions) if x is d or x == d), None)
-                call = by_decision.get(pos)
-                if call is not None:
-                    targets.append(("call", call))
-                else:
-                    check = checks_by_key.get((d["action"], d["resource"], d["role"]))
-                    if check is not None:
-                        targets.append(("check", check))
             seen = set()
-            for what, target in targets:
-                if id(target) in seen:
+            for d in hits:
+                payload = replay_payload(d)
+                marker = json.dumps(payload, sort_keys=True)
+                if marker in seen:
                     continue
-                seen.add(id(target))
-                if what == "call":
-                    try:
-                        target.replay()
-                    except botocore.exceptions.ClientError as e:
-                        code, message = e.response["Error"]["Code"], e.response["Error"].get("Message", "")
-                        if code in DENIAL_CODES:
-                            denied.append(
-                                f"{target.function} {target.service}:{target.operation} -> {code}: {message}"
-                            )
-                else:
-                    again = control("POST", "iam/check", target["replayPayload"])
-                    if again["decision"] != "Allowed":
-                        denied.append(
-                            f"{again['function']} {again['action']} -> {again['decision']}: {again['reason']}"
-                        )
+                seen.add(marker)
+                again = control("POST", "iam/check", payload)
+                if again["decision"] != "Allowed":
+                    denied.append(f"{again['function']} {again['action']} -> {again['decision']}: {again['reason']}")
         finally:
             remover.apply(kind, key, name, index, doc, restore=True)
         actions = _list(st.get("Action", []))
         naming = [
-            x
-            for x in denied
-            if any(wildcard(a, word) for a in actions for word in x.replace(",", " ").split())
+            x for x in denied if any(wildcard(a, word) for a in actions for word in x.replace(",", " ").split())
         ]
         shared = all(len(d.get("grants", [])) > 1 for d in hits)
         if naming:
@@ -403,9 +478,7 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
             # Every request it allowed is also allowed by another statement:
             # no denial is expected; the overlap is a least-privilege finding.
             redundant.append(label)
-            lines.append(
-                f"  same  without {label}: every request it allowed is also allowed by another statement"
-            )
+            lines.append(f"  same  without {label}: every request it allowed is also allowed by another statement")
         else:
             failed += 1
             lines.append(
@@ -415,93 +488,83 @@ def self_test(emu, dep, control, pipe: pipeline.Pipeline, used, progress=print) 
     return passed, failed, lines, redundant
 
 
+def judge(endpoint: str, dep: dict, templates: Path, run_self_test: bool, out: Path | None) -> int:
+    control = Control(endpoint)
+    emu = deploy.Emulator(endpoint)
+    state = control("GET", "iam", None)
+    if state["mode"] == "off":
+        print("error: IAM mode is off: nothing was judged", file=sys.stderr)
+        return 1
+    decisions = state["decisions"]
+    denials = denial_lines(decisions)
+    calls = sum(1 for d in decisions if not d["operation"].startswith("("))
+    print(
+        f"judged: {len(decisions)} authorization requests ({calls} of API calls, "
+        f"{len(decisions) - calls} of services); {len(denials)} denied"
+    )
+    for line in denials:
+        print(line)
+    for op, why in sorted(state["unjudged"].items()):
+        print(f"UNJUDGED {op}: {why}")
+    status = 1 if denials or state["unjudged"] else 0
+
+    refused, not_refused = [], []
+    for r in refusals(dep):
+        answer = control("POST", "iam/check", {k: v for k, v in r.items() if k != "why"})
+        line = f"{r['function']} {r['action']} {r['resource']} ({r['why']})"
+        (refused if answer["decision"] != "Allowed" else not_refused).append(line)
+    print(f"refused as the policies must: {len(refused)} of {len(refused) + len(not_refused)}")
+    for line in not_refused:
+        print(f"NOT REFUSED {line}")
+    if not_refused:
+        status = 1
+
+    warnings, used = least_privilege(dep, decisions)
+    justified, unjustified, stale = judge_least_privilege(dep, warnings, justifications(templates))
+    print(
+        f"least privilege: {len(warnings)} grant(s) unused, {len(justified)} justified in the templates, "
+        f"{len(unjustified)} not"
+    )
+    for line in justified + unjustified + stale:
+        print(f"  {line}")
+    if unjustified or stale:
+        print(
+            f"least privilege: remove the grant or justify it in the template "
+            f"(a '# {JUSTIFICATION} <reason>' comment above the statement)"
+        )
+        status = 1
+    result = {"denials": denials, "unjudged": state["unjudged"], "refused": refused, "notRefused": not_refused,
+              "leastPrivilege": unjustified, "justified": justified, "staleJustifications": stale,
+              "decisions": len(decisions)}
+    if run_self_test:
+        passed, failed, lines, redundant = self_test(emu, dep, control, used)
+        print(f"self-test: every used Allow statement removed in turn ({len(used)} statements)")
+        for line in lines:
+            print(line)
+        for label in redundant:
+            print(f"  OVERLAP {label}: another statement allows everything it allowed (least privilege)")
+        print(f"self-test: {passed} passed, {failed} failed, {len(redundant)} skipped")
+        result["selfTest"] = {"passed": passed, "failed": failed, "skipped": len(redundant), "lines": lines}
+        if failed:
+            status = 1
+    if out:
+        out.write_text(json.dumps(result, indent=1))
+    return status
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, default=REPO / "examples" / "drill.toml")
-    p.add_argument("--endpoint", help="a running emulator (default: start one)")
-    p.add_argument("--self-test", action="store_true", help="remove each used Allow statement in turn")
-    p.add_argument("--json", type=Path, help="write the read-back, decisions and report here")
+    sub = p.add_subparsers(dest="command", required=True)
+    j = sub.add_parser("judge", help="report on the decisions of a rehearsal (the emulator still running)")
+    j.add_argument("--endpoint", required=True)
+    j.add_argument("--deployment", type=Path, required=True, help="deploy.py's read-back")
+    j.add_argument("--templates", type=Path, default=Path(__file__).resolve().parents[2],
+                   help="template.yaml and infra/ (their comments justify unused grants)")
+    j.add_argument("--self-test", action="store_true", help="remove each used Allow statement in turn")
+    j.add_argument("--json", type=Path, help="write the report here")
     args = p.parse_args(argv)
-
-    local = None if args.endpoint else LocalEmulator()
-    endpoint = args.endpoint or local.endpoint
-    status = 0
-    try:
-        control = Control(endpoint)
-        emu = deploy.Emulator(endpoint)
-        start = time.monotonic()
-        deployed = deploy.deploy_all(emu, stacks.load_config(args.config))
-        dep = deploy.read_back(emu, deployed)
-        seed_source_cluster(emu, dep)
-        seed_dr_cluster(emu, dep)
-        control(
-            "POST",
-            "iam",
-            {"mode": "enforce", "evaluator": ["node", str(EVALUATOR)], "principals": principals(dep)},
-        )
-        pipe = pipeline.Pipeline(emu, dep, control)
-        error = None
-        try:
-            pipe.deployment_checks()
-            pipe.run(1, pipeline.stamp())
-            pipe.failure_paths(pipeline.stamp(60))
-            pipe.refusals(pipeline.stamp(120))
-        except botocore.exceptions.ClientError as e:
-            error = f"{pipe.calls[-1].function} {pipe.calls[-1].service}:{pipe.calls[-1].operation}: {e}"
-        state = control("GET", "iam", None)
-        decisions = state["decisions"]
-        took = time.monotonic() - start
-        expected = {i for call in pipe.expected_denials for i in call.decisions}
-        refused = denial_lines([d for i, d in enumerate(decisions) if i in expected])
-        denials = denial_lines([d for i, d in enumerate(decisions) if i not in expected])
-        api = sum(len(c.decisions) for c in pipe.calls)
-        print(
-            f"rehearsal: {len(pipe.calls)} API calls ({api} authorization requests) and "
-            f"{len(pipe.checks)} service checks judged in {took:.1f} s; {len(denials)} denied"
-        )
-        for line in denials:
-            print(line)
-        print(f"refused as the policies must ({len(refused)}):")
-        for line in refused:
-            print(f"  {line}")
-        for op, why in sorted(state["unjudged"].items()):
-            print(f"UNJUDGED {op}: {why}")
-        if error:
-            print(f"the run stopped: {error}")
-        warnings, used = least_privilege(dep, decisions)
-        print(f"least privilege: {len(warnings)} warning(s)")
-        for line in warnings:
-            print(f"  {line}")
-        if denials or error or state["unjudged"] or len(refused) < len(pipe.expected_denials):
-            status = 1
-        if args.self_test and not error:
-            passed, failed, lines, redundant = self_test(emu, dep, control, pipe, used)
-            print(f"self-test: every used Allow statement removed in turn ({len(used)} statements)")
-            for line in lines:
-                print(line)
-            for label in redundant:
-                print(f"  OVERLAP {label}: another statement allows everything it allowed (least privilege)")
-            print(f"self-test: {passed} passed, {failed} failed, {len(redundant)} skipped")
-            if failed:
-                status = 1
-        if args.json:
-            args.json.write_text(
-                json.dumps(
-                    {
-                        "deployment": dep,
-                        "decisions": decisions,
-                        "denials": denials,
-                        "leastPrivilege": warnings,
-                    },
-                    indent=1,
-                    default=str,
-                )
-            )
-        control("DELETE", "iam", None)
-    finally:
-        if local:
-            local.close()
-    return status
+    dep = json.loads(args.deployment.read_text())
+    return judge(args.endpoint, dep, args.templates, args.self_test, args.json)
 
 
 if __name__ == "__main__":

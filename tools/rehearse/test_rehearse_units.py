@@ -138,6 +138,9 @@ class NoLook:
     def parameter_group_family(self, arn, engine):
         return f"{engine}16"
 
+    def topic_key(self, arn):
+        return "arn:aws:kms:us-west-2:111111111111:key/topic" if arn.endswith(":encrypted") else None
+
 
 def call(service, operation, **params):
     return {
@@ -185,11 +188,244 @@ class OperationTable(unittest.TestCase):
         self.assertEqual(shared.policy, "rds-shared-snapshot")
         self.assertEqual(shared.context["rds:cluster-snapshot-tag/aurora-dr:managed-by"], "aurora-dr")
 
+    def test_publishing_to_an_encrypted_topic_uses_its_key_through_sns(self):
+        plain = iam_actions.checks(call("sns", "Publish", TopicArn="arn:aws:sns:us-west-2:111111111111:plain"),
+                                   NoLook())
+        self.assertEqual([c.action for c in plain], ["sns:Publish"])
+        checks = iam_actions.checks(
+            call("sns", "Publish", TopicArn="arn:aws:sns:us-west-2:111111111111:encrypted"), NoLook())
+        kms = [c for c in checks if c.action.startswith("kms:")]
+        self.assertEqual(sorted(c.action for c in kms), ["kms:Decrypt", "kms:GenerateDataKey"])
+        for c in kms:
+            self.assertEqual(c.resource, "arn:aws:kms:us-west-2:111111111111:key/topic")
+            self.assertEqual(c.context["kms:ViaService"], "sns.us-west-2.amazonaws.com")
+            self.assertEqual((c.policy, c.via, c.error_code), ("kms-key", "sns", "KMSAccessDenied"))
+
     def test_an_operation_outside_the_table_is_unjudged(self):
         with self.assertRaises(iam_actions.Unjudged):
             iam_actions.checks(call("rds", "DeleteDBSnapshot", DBSnapshotIdentifier="x"), NoLook())
         with self.assertRaises(iam_actions.Unjudged):
             iam_actions.checks(call("rds", "CreateDBClusterSnapshot"), NoLook())
+
+
+class LambdaEvent(unittest.TestCase):
+    """The event IAM mode's invoker posts for SNS's delivery to a Lambda
+    subscription: the shape InvokeStepFunction parses (aws_lambda_events'
+    SnsEvent) and "Using Lambda with Amazon SNS" shows."""
+
+    def test_the_event_carries_the_topic_message_and_subscription(self):
+        import iam
+
+        class Topic:
+            arn = "arn:aws:sns:us-west-2:111111111111:snapshots"
+
+        class Sub:
+            topic = Topic()
+            arn = Topic.arn + ":0b1c"
+
+        event = iam.lambda_sns_event(Sub(), {"messageId": "m-1", "message": '{"version": 1}', "subject": None})
+        (record,) = event["Records"]
+        self.assertEqual((record["EventSource"], record["EventSubscriptionArn"]), ("aws:sns", Sub.arn))
+        sns = record["Sns"]
+        self.assertEqual((sns["TopicArn"], sns["MessageId"], sns["Message"]), (Topic.arn, "m-1", '{"version": 1}'))
+        self.assertEqual(sns["Type"], "Notification")
+        self.assertRegex(sns["Timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+class Refusals(unittest.TestCase):
+    def test_every_refusal_names_a_deployed_function_and_a_scoped_resource(self):
+        import rehearse
+
+        dep = {
+            "stacks": {
+                "source": {"account": "111111111111", "region": "us-west-2", "outputs": {
+                    "NotificationTopicArn": "arn:aws:sns:us-west-2:111111111111:t"},
+                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr"}},
+                "target": {"account": "222222222222", "region": "us-west-1", "outputs": {},
+                    "parameters": {"ExistingDBClusterIdentifier": "orders-dr",
+                                   "TempDBClusterIdentifier": "orders-dr-next"}},
+            },
+            "functions": {},
+        }
+        for side, account in (("source", "111111111111"), ("target", "222222222222")):
+            for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction", "TerminateFunction",
+                            "CleanUpTempClusterFunction", "RestoreFunction", "NotifyFailureFunction",
+                            "CreateSnapshotFunction"):
+                dep["functions"][f"{side}/{logical}"] = {"role": f"arn:aws:iam::{account}:role/{logical}Role"}
+        refusals = rehearse.refusals(dep)
+        self.assertGreaterEqual(len(refusals), 8)
+        serving = [r for r in refusals if r["resource"].endswith(":cluster:orders-dr")]
+        self.assertTrue(serving and all(r["context"]["rds:cluster-tag/aurora-dr:managed-by"] == "aurora-dr"
+                                        for r in serving))
+        topic = [r for r in refusals if r["action"] == "sns:Publish"]
+        self.assertTrue(topic and all(r["policy"] == "sns-topic" for r in topic))
+
+
+class Justifications(unittest.TestCase):
+    TEMPLATE = """Resources:
+  SwapFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            # What it reads.
+            # Unused in the rehearsal: the retried
+            # path only.
+            - Sid: ReadClusters
+              Effect: Allow
+            - Sid: Rename
+              Effect: Allow
+            # Unused in the rehearsal: with pairs only.
+            - !If
+              - HasClusterPairs
+              - Sid: RenamePairs
+                Effect: Allow
+              - !Ref AWS::NoValue
+"""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="rehearse-"))
+        (self.tmp / "template.yaml").write_text(self.TEMPLATE)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def dep(self, sids):
+        role = {"side": "target", "logicalId": "SwapFunctionRole", "policies": [
+            {"name": "inline", "policy": {"Statement": [{"Sid": s, "Effect": "Allow"} for s in sids]}}]}
+        return {"roles": {"arn:aws:iam::222222222222:role/SwapFunctionRole": role}, "keys": {}, "topics": {},
+                "functions": {}}
+
+    def test_reasons_are_read_from_the_comment_above_the_statement(self):
+        import rehearse
+
+        self.assertEqual(rehearse.justifications(self.tmp), {
+            ("SwapFunction", "ReadClusters"): "the retried path only.",
+            ("SwapFunction", "RenamePairs"): "with pairs only.",
+        })
+
+    def test_an_unjustified_grant_and_a_stale_reason_are_reported(self):
+        import rehearse
+
+        reasons = rehearse.justifications(self.tmp)
+        warnings = ["UNUSED target/SwapFunctionRole Rename: actions never used: rds:ModifyDBInstance"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(
+            self.dep(["ReadClusters", "Rename"]), warnings, reasons)
+        self.assertEqual(justified, [])
+        self.assertEqual(unjustified, warnings)
+        # ReadClusters is deployed and fully used: its reason is stale;
+        # RenamePairs is not deployed (no pairs): its reason stays.
+        self.assertEqual(len(stale), 1)
+        self.assertIn("SwapFunction ReadClusters", stale[0])
+
+        warnings = ["UNUSED target/SwapFunctionRole ReadClusters: no request of the rehearsal was allowed"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(
+            self.dep(["ReadClusters", "Rename"]), warnings, reasons)
+        self.assertEqual((len(justified), unjustified, stale), (1, [], []))
+        self.assertIn("(justified: the retried path only.)", justified[0])
+
+
+class Hardening(unittest.TestCase):
+    """Each rule of hardening.py passes on the rendered stacks and fails on a
+    copy broken the way it guards against."""
+
+    @classmethod
+    def setUpClass(cls):
+        import checkov_scan
+
+        cls.rendered = {env: t for env, (_, t) in checkov_scan.rendered_stacks(
+            REPO / "examples" / "drill.toml").items()}
+
+    def broken(self, env, edit):
+        import copy
+
+        import hardening
+
+        templates = copy.deepcopy(self.rendered)
+        edit(templates[env]["Resources"], templates[env])
+        return hardening.check(templates)
+
+    def assertBreaks(self, env, edit, expected):
+        problems = self.broken(env, edit)
+        self.assertTrue(any(expected in p for p in problems), f"{expected!r} not in {problems}")
+
+    def test_the_rendered_stacks_pass(self):
+        import hardening
+
+        self.assertEqual(hardening.check(self.rendered), [])
+
+    def test_the_snapshot_topic_open_to_other_publishers(self):
+        def edit(res, _):
+            doc = next(r for r in res.values() if r["Type"] == "AWS::SNS::TopicPolicy")["Properties"]["PolicyDocument"]
+            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "OnlyNotifyPublishes"]
+
+        self.assertBreaks("source", edit, "does not deny sns:Publish")
+
+    def test_no_heartbeat_when_missing_data_is_fine(self):
+        def edit(res, _):
+            res["RestoreHeartbeatAlarm"]["Properties"]["TreatMissingData"] = "notBreaching"
+
+        self.assertBreaks("target", edit, "no heartbeat alarm")
+
+    def test_a_machine_logging_execution_data(self):
+        def edit(res, _):
+            res["TargetStateMachine"]["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] = True
+
+        self.assertBreaks("target", edit, "TargetStateMachine does not log at level ERROR")
+
+    def test_a_function_without_its_log_group(self):
+        def edit(res, _):
+            del res["SwapFunction"]["Properties"]["LoggingConfig"]
+
+        self.assertBreaks("target", edit, "SwapFunction does not write to a log group")
+
+    def test_a_log_group_without_retention(self):
+        def edit(res, _):
+            del res["NotifyFunctionLogGroup"]["Properties"]["RetentionInDays"]
+
+        self.assertBreaks("source", edit, "NotifyFunctionLogGroup has no RetentionInDays")
+
+    def test_a_schedule_without_retries_or_dead_letter_queue(self):
+        def edit(res, _):
+            rule = next(r for r in res.values() if r["Type"] == "AWS::Events::Rule")
+            for target in rule["Properties"]["Targets"]:
+                target.pop("RetryPolicy")
+                target.pop("DeadLetterConfig")
+
+        problems = self.broken("source", edit)
+        self.assertTrue(any("has no RetryPolicy" in p for p in problems), problems)
+        self.assertTrue(any("has no dead-letter queue" in p for p in problems), problems)
+
+    def test_a_dead_letter_queue_any_rule_may_fill(self):
+        def edit(res, _):
+            res["ScheduleDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0].pop("Condition")
+
+        self.assertBreaks("source", edit, "has no policy scoped to")
+
+    def test_invoke_step_function_without_reserved_concurrency(self):
+        def edit(res, _):
+            del res["InvokeStepFunctionFunction"]["Properties"]["ReservedConcurrentExecutions"]
+
+        self.assertBreaks("target", edit, "no ReservedConcurrentExecutions")
+
+    def test_sanity_tls_disable_offered(self):
+        def edit(_, t):
+            t["Parameters"]["SanityTls"]["AllowedValues"].append("disable")
+
+        self.assertBreaks("target", edit, "must never go without TLS")
+
+    def test_a_topic_without_its_customer_managed_key(self):
+        def edit(res, _):
+            del res["FailureTopic"]["Properties"]["KmsMasterKeyId"]
+
+        self.assertBreaks("target", edit, "FailureTopic is not encrypted with a customer managed key")
+
+    def test_a_topic_key_that_shuts_out_cloudwatch(self):
+        def edit(res, _):
+            doc = res["StackKey"]["Properties"]["KeyPolicy"]
+            doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "CloudWatchAlarmsPublish"]
+
+        self.assertBreaks("source", edit, "does not admit CloudWatch")
 
 
 class CheckovSkips(unittest.TestCase):

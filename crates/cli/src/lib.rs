@@ -9,4 +9,5 @@ pub mod deploy_params;
 pub mod drill;
 pub mod emulator_cmd;
 pub mod functions_cmd;
+pub mod rehearse;
 pub mod status;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use aurora_dr_cli::{asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, status};
+use aurora_dr_cli::{
+    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, rehearse, status,
+};
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
 #[derive(Debug, Parser)]
@@ -38,6 +40,8 @@ enum Command {
     Asl(asl_cmd::AslArgs),
     /// Print which function (crate, handler, IAM role) serves each Task state of both state machines.
     Functions(functions_cmd::FunctionsArgs),
+    /// Deploy the templates into the local emulator and run the drill on that wiring, every AWS call judged under IAM.
+    Rehearse(rehearse::RehearseArgs),
 }
 
 #[tokio::main]
@@ -52,6 +56,7 @@ async fn main() -> ExitCode {
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Asl(args) => asl_cmd::run(args).await,
         Command::Functions(args) => functions_cmd::run(args),
+        Command::Rehearse(args) => rehearse::run(args).await,
     }
 }
 

@@ -70,8 +70,14 @@ impl ClientOptions {
     }
 
     /// Acts as `role_name` in `account` (credentials from `sts:AssumeRole`).
-    pub fn as_account(mut self, account: &AccountId, role_name: &str) -> Self {
-        self.assume_role_arn = Some(format!("arn:aws:iam::{account}:role/{role_name}"));
+    pub fn as_account(self, account: &AccountId, role_name: &str) -> Self {
+        self.as_role(&format!("arn:aws:iam::{account}:role/{role_name}"))
+    }
+
+    /// Acts as the role with this ARN (credentials from `sts:AssumeRole`),
+    /// e.g. a deployed function's execution role.
+    pub fn as_role(mut self, role_arn: &str) -> Self {
+        self.assume_role_arn = Some(role_arn.to_owned());
         self
     }
 }

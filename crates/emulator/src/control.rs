@@ -396,6 +396,14 @@ impl Control {
         self.call(Method::POST, "iam/check", Some(to_json(request)?)).await
     }
 
+    /// Judges an API call another local server received (`POST
+    /// /_aurora_dr/iam/judge`: `authorization`, `service`, `operation`,
+    /// `params`, `region`): `{"allowed": true}`, or `{"allowed": false,
+    /// "code", "status", "message"}`, the denial to answer.
+    pub async fn iam_judge(&self, request: &serde_json::Value) -> Result<serde_json::Value, EmulatorError> {
+        self.call(Method::POST, "iam/judge", Some(to_json(request)?)).await
+    }
+
     /// Switches IAM mode off and forgets its decisions.
     pub async fn iam_off(&self) -> Result<(), EmulatorError> {
         self.call::<serde_json::Value>(Method::DELETE, "iam", None).await.map(drop)

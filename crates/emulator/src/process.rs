@@ -35,6 +35,9 @@ pub struct EmulatorConfig {
     pub echo_stderr: bool,
     /// Longest wait for the ready line (not counting venv creation).
     pub startup_timeout: Duration,
+    /// Extra environment variables of the emulator process (moto's own
+    /// settings, e.g. `MOTO_IAM_LOAD_MANAGED_POLICIES`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for EmulatorConfig {
@@ -49,6 +52,7 @@ impl Default for EmulatorConfig {
             log_requests: false,
             echo_stderr: false,
             startup_timeout: Duration::from_secs(60),
+            env: Vec::new(),
         }
     }
 }
@@ -61,6 +65,12 @@ impl EmulatorConfig {
 
     pub fn with_port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Sets an environment variable of the emulator process.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -99,6 +109,7 @@ impl Emulator {
             // Let Python cache compiled modules in the venv: later starts are faster.
             .env_remove("PYTHONDONTWRITEBYTECODE")
             .env("PYTHONUNBUFFERED", "1")
+            .envs(config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -11,10 +11,17 @@
 //! emulator delivers to the receiver the target account subscribed, whose
 //! InvokeStepFunction step starts the target machine through the Step
 //! Functions API of the local engine.
+//!
+//! One drill, two wirings: [`execute`] wires both sides as the drill creates
+//! them (one context per side, the machines from `statemachines/`), and
+//! `aurora-dr rehearse` wires them from a deployment of the templates (each
+//! Task with its deployed function's environment and role, the deployed
+//! definitions). Both hand a [`Wiring`] to the same runs ([`run_once`]) and
+//! the same report ([`finish`]).
 
-mod fleet;
-mod receiver;
-mod report;
+pub(crate) mod fleet;
+pub(crate) mod receiver;
+pub(crate) mod report;
 pub mod setup;
 
 use std::path::PathBuf;
@@ -33,10 +40,11 @@ use aurora_dr_core::steps;
 use aurora_dr_core::{DrError, DrResult};
 use aurora_dr_emulator::{Emulator, EmulatorConfig, Latency};
 use aws_sdk_rds::types::DbCluster;
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use report::Recorder;
+pub(crate) use report::Recorder;
 
 /// The state machine files, as deployed.
 const SOURCE_ASL: &str = include_str!("../../../../statemachines/source.asl.json");
@@ -135,22 +143,60 @@ fn machine(
         Side::Target => ("aurora-dr-target", TARGET_ASL),
     };
     let mut subs = Substitutions::new();
-    let mut tasks = TaskRegistry::new();
+    let mut bindings = Vec::new();
     for function in steps::FUNCTIONS.iter().filter(|f| f.on(side)) {
         let Some(placeholder) = function.substitution else { continue };
         subs.insert(placeholder, function_arn(region, account, side, function.name));
-        let ctx = Arc::clone(ctx);
-        let handler = function.handler;
-        tasks.register(format!("aurora-dr-{side}-{}", function.name), move |input: Value| {
-            let ctx = Arc::clone(&ctx);
-            async move { handler(ctx, input).await.map_err(task_error) }
+        bindings.push(TaskBinding {
+            function_name: format!("aurora-dr-{side}-{}", function.name),
+            handler: function.handler,
+            ctx: Arc::clone(ctx),
+            before: None,
         });
     }
     let definition = Definition::parse_with(asl, &subs)
         .map_err(|e| DrError::invalid_input(format!("{name} state machine: {e}")))?;
-    Ok(StateMachineSpec::new(name, definition)
-        .arn(format!("arn:aws:states:{region}:{account}:stateMachine:{name}"))
-        .tasks(tasks))
+    let arn = format!("arn:aws:states:{region}:{account}:stateMachine:{name}");
+    Ok(bind_machine(name, arn, definition, bindings))
+}
+
+/// A check made before each invocation of a Task's function (a deployment:
+/// Step Functions invoking it with the machine's role); an error fails the
+/// task as the service would.
+pub type InvokeGuard = Arc<dyn Fn() -> BoxFuture<'static, Result<(), TaskError>> + Send + Sync>;
+
+/// One Lambda function as a state machine's Tasks reach it: the function
+/// name their Lambda ARN carries, the handler [`steps::FUNCTIONS`] names
+/// for it, the context it runs with and an optional [`InvokeGuard`].
+pub struct TaskBinding {
+    pub function_name: String,
+    pub handler: steps::Handler,
+    pub ctx: Arc<StepContext>,
+    pub before: Option<InvokeGuard>,
+}
+
+/// A state machine whose Tasks run the bound functions.
+pub fn bind_machine(
+    name: &str,
+    arn: String,
+    definition: Definition,
+    bindings: Vec<TaskBinding>,
+) -> StateMachineSpec {
+    let mut tasks = TaskRegistry::new();
+    for binding in bindings {
+        let TaskBinding { function_name, handler, ctx, before } = binding;
+        tasks.register(function_name, move |input: Value| {
+            let ctx = Arc::clone(&ctx);
+            let before = before.clone();
+            async move {
+                if let Some(check) = before {
+                    check().await?;
+                }
+                handler(ctx, input).await.map_err(task_error)
+            }
+        });
+    }
+    StateMachineSpec::new(name, definition).arn(arn).tasks(tasks)
 }
 
 /// Where the drill's SanityCheck probes connect: `target.sanity_endpoint_override`
@@ -235,7 +281,32 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     let sfn_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
 
-    let result = drill_with(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await;
+    let result = async {
+        let wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        let mut runs = Vec::new();
+        let mut stopped_early = None;
+        let mut last_second = 0;
+        let total = args.runs.max(1);
+        for n in 1..=total {
+            let outcome = run_once(&wiring, config, &rec, n, total, &mut last_second).await?;
+            let ok = outcome.ok();
+            runs.push(outcome);
+            if !ok {
+                if n < total {
+                    let why = format!(
+                        "stopped after run {n} of {total}: run {n} failed, and the next run would start from what \
+                         that failure left (its failure path has rolled back or cleaned up; look at it first, then \
+                         run again)"
+                    );
+                    rec.line(&why);
+                    stopped_early = Some(json!({"afterRun": n, "of": total, "reason": why}));
+                }
+                break;
+            }
+        }
+        finish(args.html.as_deref(), args.json, config, &rec, &wiring, &runs, stopped_early).await
+    }
+    .await;
     server.abort();
     if let Some(emulator) = emulator {
         let _ = emulator.stop().await;
@@ -243,8 +314,25 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     result
 }
 
+/// What the runs of a drill run on: both machines registered on their
+/// engines, the receiver of the target side's subscription, and the
+/// target context the final facts are read with.
+pub struct Wiring {
+    pub source_engine: Engine,
+    pub source_machine_arn: String,
+    pub target_engine: Engine,
+    pub receiver: receiver::Receiver,
+    /// The target side's context (its settings name the pairs; its
+    /// clients read the final facts).
+    pub target_ctx: Arc<StepContext>,
+    pub kms_key: String,
+    pub target_kms_key: Option<String>,
+}
+
+/// The drill's own wiring: what the stacks would create, made by the drill
+/// (key, topics, subscription, secret), one context per side.
 #[allow(clippy::too_many_arguments)]
-async fn drill_with(
+async fn local_wiring(
     args: &DrillArgs,
     config: &Config,
     rec: &Recorder,
@@ -252,7 +340,7 @@ async fn drill_with(
     clock: Clock,
     target_engine: Engine,
     sfn_url: String,
-) -> Result<DrillReport, String> {
+) -> Result<Wiring, String> {
     let (src, tgt) = (&config.source, &config.target);
     let source_aws = setup::account_context(endpoint, &src.account_id, &src.region, None).await;
     let target_aws = setup::account_context(endpoint, &tgt.account_id, &tgt.region, Some(sfn_url)).await;
@@ -304,7 +392,7 @@ async fn drill_with(
         rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
         target_settings.kms_key_arn = Some(key);
     }
-    let target_kms_key = target_settings.kms_key_arn.clone();
+    let target_kms_key = target_settings.kms_key_arn.as_ref().map(|k| k.as_str().to_owned());
 
     let source_ctx = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));
     let mut target_ctx = StepContext::new(target_aws.clone(), SideSettings::Target(target_settings));
@@ -326,80 +414,105 @@ async fn drill_with(
     let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
     let target_spec = target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?;
     target_engine.register(target_spec).map_err(|e| e.to_string())?;
+    Ok(Wiring {
+        source_engine,
+        source_machine_arn: source_machine.arn.clone(),
+        target_engine,
+        receiver,
+        target_ctx,
+        kms_key: kms_key.as_str().to_owned(),
+        target_kms_key,
+    })
+}
 
+/// Run `n` of `total`: the source machine, then every cluster's target
+/// execution its messages started. `last_second` keeps two runs out of one
+/// second (snapshot names carry the start time to the second, and
+/// scheduled runs never share one).
+pub(crate) async fn run_once(
+    wiring: &Wiring,
+    config: &Config,
+    rec: &Recorder,
+    n: usize,
+    total: usize,
+    last_second: &mut i64,
+) -> Result<RunOutcome, String> {
+    let src = &config.source;
+    let tgt = &config.target;
     let source_who = format!("{} {}", src.account_id, src.region);
     let target_who = format!("{} {}", tgt.account_id, tgt.region);
-    let mut runs = Vec::new();
-    let mut all_ok = true;
-    let mut stopped_early = None;
-    let mut last_second = 0;
-    let planned = args.runs.max(1);
-    for n in 1..=planned {
-        // Snapshot names carry the start time to the second: runs of one
-        // drill never share a second, as scheduled runs never do.
-        let now = time::OffsetDateTime::now_utc();
-        if now.unix_timestamp() == last_second {
-            tokio::time::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))).await;
-        }
-        last_second = time::OffsetDateTime::now_utc().unix_timestamp();
-        // Execution names like EventBridge's: unique per run.
-        let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
-        rec.line(&format!("run {n} of {}: {name}", args.runs.max(1)));
-        // Many clusters: the list, one Map item each; one cluster: `{}`, as deployed.
-        let source_exec = source_engine
-            .start(&source_machine.arn, fleet::source_input(src), StartOptions::named(name.clone()))
-            .map_err(|e| e.to_string())?;
-        let lanes = fleet::lanes(src);
-        rec.follow_with_map_runs(&source_engine, source_exec.clone(), "source", &source_who, n, "", &lanes)
-            .await;
-        let source_outcome = source_exec.wait().await;
-        let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
-        // Each cluster's own message starts its own target execution; all are followed at once.
-        let items = fleet::source_items(&source_exec);
-        let target_settings = target_ctx.target().map_err(err)?;
-        outcome.clusters = fleet::follow_targets(
-            items,
-            &lanes,
-            &receiver,
-            &target_engine,
-            target_settings,
-            rec,
-            &target_who,
-            n,
-        )
-        .await;
-        outcome.adopt_first_cluster();
-        if outcome.clusters.len() > 1 {
-            for c in &outcome.clusters {
-                rec.line(&format!("  cluster {}", c.summary()));
-            }
-        }
-        all_ok &= outcome.ok();
-        rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(&rec.spans(), n).trim_end()));
-        rec.line(&format!("run {n}: {}", outcome.summary()));
-        for kept in outcome.kept_clusters() {
-            rec.line(&kept_lines(&kept));
-        }
-        runs.push(outcome);
-        if !all_ok {
-            if n < planned {
-                let why = format!(
-                    "stopped after run {n} of {planned}: run {n} failed, and the next run would start from what \
-                     that failure left (its failure path has rolled back or cleaned up; look at it first, then \
-                     run again)"
-                );
-                rec.line(&why);
-                stopped_early = Some(json!({"afterRun": n, "of": planned, "reason": why}));
-            }
-            break;
+    let now = time::OffsetDateTime::now_utc();
+    if now.unix_timestamp() == *last_second {
+        tokio::time::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))).await;
+    }
+    *last_second = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Execution names like EventBridge's: unique per run.
+    let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
+    rec.line(&format!("run {n} of {total}: {name}"));
+    // Many clusters: the list, one Map item each; one cluster: `{}`, as deployed.
+    let source_exec = wiring
+        .source_engine
+        .start(&wiring.source_machine_arn, fleet::source_input(src), StartOptions::named(name.clone()))
+        .map_err(|e| e.to_string())?;
+    let lanes = fleet::lanes(src);
+    rec.follow_with_map_runs(
+        &wiring.source_engine,
+        source_exec.clone(),
+        "source",
+        &source_who,
+        n,
+        "",
+        &lanes,
+    )
+    .await;
+    let source_outcome = source_exec.wait().await;
+    let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
+    // Each cluster's own message starts its own target execution; all are followed at once.
+    let items = fleet::source_items(&source_exec);
+    let target_settings = wiring.target_ctx.target().map_err(|e| e.to_string())?;
+    outcome.clusters = fleet::follow_targets(
+        items,
+        &lanes,
+        &wiring.receiver,
+        &wiring.target_engine,
+        target_settings,
+        rec,
+        &target_who,
+        n,
+    )
+    .await;
+    outcome.adopt_first_cluster();
+    if outcome.clusters.len() > 1 {
+        for c in &outcome.clusters {
+            rec.line(&format!("  cluster {}", c.summary()));
         }
     }
+    rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(&rec.spans(), n).trim_end()));
+    rec.line(&format!("run {n}: {}", outcome.summary()));
+    for kept in outcome.kept_clusters() {
+        rec.line(&kept_lines(&kept));
+    }
+    Ok(outcome)
+}
 
+/// The end of a drill: final facts, the HTML timeline, the JSON report
+/// (printed with `json`) and the result line.
+pub(crate) async fn finish(
+    html: Option<&std::path::Path>,
+    json: bool,
+    config: &Config,
+    rec: &Recorder,
+    wiring: &Wiring,
+    runs: &[RunOutcome],
+    stopped_early: Option<Value>,
+) -> Result<DrillReport, String> {
+    let tgt = &config.target;
+    let all_ok = !runs.is_empty() && runs.iter().all(RunOutcome::ok);
     let total = rec.elapsed();
-    let facts = final_facts(&target_ctx, config).await;
+    let facts = final_facts(&wiring.target_ctx, config).await;
     let record = rec.record();
     let spans = &record.spans;
-    let html_path = write_timeline(args, config, &record, total, all_ok, &runs, &facts)
+    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts)
         .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
@@ -410,17 +523,17 @@ async fn drill_with(
         "states": spans,
         "executions": record.executions,
         "target": facts,
-        "kmsKeyArn": kms_key.as_str(),
-        "deliveries": receiver.deliveries().iter().map(delivery_json).collect::<Vec<_>>(),
-        "targetExecutions": target_engine
+        "kmsKeyArn": wiring.kms_key,
+        "deliveries": wiring.receiver.deliveries().iter().map(delivery_json).collect::<Vec<_>>(),
+        "targetExecutions": wiring.target_engine
             .executions(None)
             .iter()
             .map(|x| json!({"name": x.name(), "status": x.status().as_str()}))
             .collect::<Vec<_>>(),
-        "targetKmsKeyArn": target_kms_key.as_ref().map(|k| k.as_str()),
+        "targetKmsKeyArn": wiring.target_kms_key,
         "timeline": html_path.display().to_string(),
     });
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         let text = |k: &str| facts.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
@@ -446,7 +559,7 @@ fn delivery_json(d: &receiver::Delivery) -> Value {
 }
 
 /// How one run ended.
-struct RunOutcome {
+pub(crate) struct RunOutcome {
     n: usize,
     source_arn: String,
     source: Status,
@@ -498,8 +611,13 @@ impl RunOutcome {
         }
     }
 
+    /// How the source execution and the (first cluster's) target execution ended.
+    pub(crate) fn statuses(&self) -> (Status, Option<Status>) {
+        (self.source, self.target)
+    }
+
     /// Every cluster restored.
-    fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.source == Status::Succeeded
             && self.target == Some(Status::Succeeded)
             && self.clusters.iter().all(fleet::ClusterOutcome::ok)
@@ -541,7 +659,7 @@ impl RunOutcome {
         self.clusters.iter().flat_map(|c| c.kept_clusters.iter().cloned()).collect()
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "run": self.n,
             "runId": self.input.get("runId"),
@@ -598,7 +716,7 @@ async fn final_facts(target: &StepContext, config: &Config) -> Value {
 }
 
 fn write_timeline(
-    args: &DrillArgs,
+    html: Option<&std::path::Path>,
     config: &Config,
     record: &report::Record,
     total: f64,
@@ -606,8 +724,8 @@ fn write_timeline(
     runs: &[RunOutcome],
     facts: &Value,
 ) -> std::io::Result<PathBuf> {
-    let path = match &args.html {
-        Some(p) => p.clone(),
+    let path = match html {
+        Some(p) => p.to_path_buf(),
         None => {
             let dir = PathBuf::from("target/aurora-dr");
             std::fs::create_dir_all(&dir)?;

@@ -1,6 +1,8 @@
 //! The target side's subscription endpoint: receives the SNS HTTP
 //! notification the emulator delivers, turns it into the event Lambda would
-//! receive from SNS, and calls the InvokeStepFunction step with it.
+//! receive from SNS, and calls the InvokeStepFunction step with it. In a
+//! deployment's wiring the emulator, standing in for Lambda, posts the SNS
+//! event itself (`{"Records": [...]}`), which is handed on as it is.
 
 use std::sync::{Arc, Mutex};
 
@@ -92,12 +94,17 @@ async fn receive(State(shared): State<Shared>, body: Bytes) -> (StatusCode, Stri
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let (message_id, run_id, result) = match parsed {
         Ok(notification) => {
-            let id = notification["MessageId"].as_str().unwrap_or_default().to_owned();
-            let run_id = notification["Message"]
+            let event = if notification.get("Records").is_some() {
+                notification
+            } else {
+                lambda_event(&notification)
+            };
+            let sns = &event["Records"][0]["Sns"];
+            let id = sns["MessageId"].as_str().unwrap_or_default().to_owned();
+            let run_id = sns["Message"]
                 .as_str()
                 .and_then(|m| serde_json::from_str::<Value>(m).ok())
                 .and_then(|m| m["runId"].as_str().map(str::to_owned));
-            let event = lambda_event(&notification);
             let out = invoke_step_function::handle(Arc::clone(&shared.ctx), event).await;
             (id, run_id, out.map_err(|e| format!("{}: {e}", e.asl_name())))
         }

@@ -178,6 +178,9 @@ impl From<SettingsError> for crate::error::DrError {
     }
 }
 
+/// The variable that picks the side (`source` | `target`).
+pub const SIDE: &str = "SIDE";
+
 /// Where values come from: environment variables or a flattened TOML table.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -186,9 +189,18 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// A snapshot of the process environment.
+    /// The settings in the process environment: [`Origin::env_from`] of it.
     pub fn process_env() -> Self {
-        Self::Env(std::env::vars().collect())
+        Self::env_from(std::env::vars())
+    }
+
+    /// Only the variables a setting names (`SIDE` and [`keys::ALL`]): the
+    /// Lambda environment also holds the execution role's
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, which must never sit
+    /// in a value that `Debug` prints or an error quotes.
+    pub fn env_from(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let known = |name: &str| name == SIDE || keys::ALL.iter().any(|k| k.env == name);
+        Self::Env(vars.into_iter().filter(|(name, _)| known(name)).collect())
     }
 
     fn name(&self, key: Key) -> &'static str {

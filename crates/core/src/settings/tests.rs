@@ -179,3 +179,22 @@ fn every_key_is_listed_once_with_distinct_names() {
         assert!(keys::ALL.contains(&k), "{k:?}");
     }
 }
+
+/// The Lambda environment also carries the execution role's keys: the
+/// settings keep only their own variables, so no `Debug` or error prints them.
+#[test]
+fn the_environment_reader_keeps_only_the_settings_variables() {
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let mut vars: Vec<(String, String)> =
+        SOURCE_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    vars.push(("SIDE".into(), "source".into()));
+    for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "HOME"] {
+        vars.push((name.into(), secret.into()));
+    }
+    let origin = Origin::env_from(vars);
+    let Origin::Env(kept) = &origin else { panic!("an environment origin") };
+    assert_eq!(kept.len(), SOURCE_ENV.len() + 1, "{kept:?}");
+    assert!(!format!("{origin:?}").contains(secret));
+    let settings = crate::context::SideSettings::from_origin(&origin).expect("source settings");
+    assert!(!format!("{settings:?}").contains(secret));
+}

@@ -21,6 +21,11 @@
 //!   statuses of [`rds::classify_status`].
 //! - `NotFound` when the resource does not exist; for `sharedSnapshot`:
 //!   "snapshot <arn> is not shared with account <acct>".
+//! - `InvalidInput` for a shared snapshot whose real `SnapshotCreateTime`
+//!   (from RDS) lies in the future, or is earlier than the
+//!   `snapshotCreatedAt` the message claimed: the message is never trusted
+//!   for the recovery point (both beyond the clock skew InvokeStepFunction
+//!   allows).
 //! - `Conflict` when the cluster under the existing name is not the one this
 //!   run restored (it lacks this run's tags), or one of the existing instance
 //!   names belongs to another cluster.
@@ -237,7 +242,38 @@ async fn shared_snapshot(
     let snap = rds::find_cluster_snapshot(rds, arn.as_str(), true).await?.ok_or_else(|| {
         DrError::NotFound(format!("snapshot {arn} is not shared with account {}", settings.account_id))
     })?;
+    check_creation_time(arn.as_str(), &snap, run, time::OffsetDateTime::now_utc())?;
     snapshot_status(&format!("shared snapshot {arn}"), arn.as_str(), &snap)
+}
+
+/// The shared snapshot's real creation time against the clock and against
+/// what the message claimed (see the module doc).
+fn check_creation_time(
+    arn: &str,
+    snap: &aws_sdk_rds::types::DbClusterSnapshot,
+    run: &RunState,
+    now: time::OffsetDateTime,
+) -> DrResult<()> {
+    use crate::steps::invoke_step_function::CLOCK_SKEW;
+    let Some(created) = snap.snapshot_create_time() else {
+        return Ok(()); // still being created: RDS sets it once the snapshot starts
+    };
+    let created = time::OffsetDateTime::from_unix_timestamp(created.secs())
+        .map_err(|e| DrError::invalid_input(format!("shared snapshot {arn}: SnapshotCreateTime {e}")))?;
+    if created > now + CLOCK_SKEW {
+        return Err(DrError::invalid_input(format!(
+            "shared snapshot {arn} has SnapshotCreateTime {created}, in the future (now {now})"
+        )));
+    }
+    if let Some(claimed) = run.snapshot_created_at
+        && claimed > created + CLOCK_SKEW
+    {
+        return Err(DrError::invalid_input(format!(
+            "the message claims snapshotCreatedAt {claimed} for {arn}, later than its SnapshotCreateTime \
+             {created} in RDS"
+        )));
+    }
+    Ok(())
 }
 
 async fn own_copy(rds: &Client, settings: &TargetSettings, run: &RunState) -> DrResult<ResourceStatus> {
@@ -613,6 +649,32 @@ mod tests {
                 name(poll_target(&[&rule], WaitFor::SharedSnapshot, finished_source_run()).await),
                 want
             );
+        }
+    }
+
+    /// The recovery point comes from RDS, not from the message.
+    #[tokio::test]
+    async fn a_shared_snapshot_created_in_the_future_or_before_the_claimed_time_is_refused() {
+        let at = |secs: i64| {
+            let mut snap = ts::copy("available");
+            snap.snapshot_create_time = Some(aws_smithy_types::DateTime::from_secs(secs));
+            snap
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let run = finished_source_run();
+        let claimed = run.snapshot_created_at.expect("claimed").unix_timestamp();
+        for (created, want, text) in [
+            (now + 86_400, "InvalidInput", "in the future"),
+            (claimed - 3_600, "InvalidInput", "later than its SnapshotCreateTime"),
+            (claimed, "ok", ""),
+        ] {
+            let rule = snapshots(Some(at(created)));
+            let got = poll_target(&[&rule], WaitFor::SharedSnapshot, run.clone()).await;
+            assert_eq!(name(got.clone()), want, "{created}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.to_string().contains(text), "{e}");
+                assert!(!e.is_retryable());
+            }
         }
     }
 

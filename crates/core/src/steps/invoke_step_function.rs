@@ -15,7 +15,13 @@
 //!   consistency; `InvalidInput`);
 //! - the message's `sourceAccountId` is `SOURCE_ACCOUNT_ID` and its
 //!   `targetAccountId` is this account (`AccessDenied`), and its
-//!   `targetRegion` is this region (`InvalidInput`).
+//!   `targetRegion` is this region (`InvalidInput`);
+//! - neither its `createdAt` nor its `snapshotCreatedAt` lies more than
+//!   [`CLOCK_SKEW`] in the future (`InvalidInput`): the recovery point names
+//!   the execution and orders the restores, so a future-dated message would
+//!   make every later snapshot look older and be skipped. The first target
+//!   step checks the snapshot's real `SnapshotCreateTime` from RDS
+//!   (`fetch_status`, `sharedSnapshot`).
 //!
 //! `SOURCE_TOPIC_ARN` and `STATE_MACHINE_ARN` are required here (`InvalidConfig`).
 //!
@@ -50,6 +56,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sns::{SnsEvent, SnsRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
@@ -67,6 +74,10 @@ pub struct InvokeOutcome {
     /// Names of executions not started because a newer snapshot is already restoring or restored.
     pub skipped: Vec<String>,
 }
+
+/// How far in the future a message's times may lie: clocks of two accounts'
+/// Lambda hosts differ by seconds, never by minutes.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 /// Length of a stamp: `yyyymmddHHMMss`.
 const STAMP_LEN: usize = 14;
@@ -161,8 +172,9 @@ pub async fn run(
     let total = event.records.len();
     let mut accepted = Vec::new();
     let mut problems = Vec::new();
+    let now = OffsetDateTime::now_utc();
     for (i, record) in event.records.iter().enumerate() {
-        match check_record(record, topic, settings) {
+        match check_record(record, topic, settings, now) {
             Ok(msg) => {
                 let stamp = message_stamp(&msg);
                 let name = execution_name(&stamp, &msg.target_snapshot_id)?;
@@ -270,7 +282,12 @@ pub async fn run(
 }
 
 /// One record's origin and message checks.
-fn check_record(record: &SnsRecord, topic: &Arn, settings: &TargetSettings) -> DrResult<DrMessage> {
+fn check_record(
+    record: &SnsRecord,
+    topic: &Arn,
+    settings: &TargetSettings,
+    now: OffsetDateTime,
+) -> DrResult<DrMessage> {
     let got = record.sns.topic_arn.as_str();
     let got_arn: Arn = got.parse().map_err(|e| {
         DrError::AccessDenied(format!("message from topic {got:?}, which is not an ARN: {e}"))
@@ -304,6 +321,16 @@ fn check_record(record: &SnsRecord, topic: &Arn, settings: &TargetSettings) -> D
             "message from topic {got} is for region {}, not this region {}",
             msg.target_region, settings.region
         )));
+    }
+    for (field, at) in [("createdAt", Some(msg.created_at)), ("snapshotCreatedAt", msg.snapshot_created_at)] {
+        if let Some(at) = at
+            && at > now + CLOCK_SKEW
+        {
+            return Err(DrError::invalid_input(format!(
+                "message from topic {got} dates {field} {at} in the future (now {now}); a recovery point \
+                 must be in the past"
+            )));
+        }
     }
     // Many clusters: only a source cluster with a pair here is restored.
     settings.pair_for(Some(msg.source_cluster_id.as_str()))?;
@@ -682,6 +709,34 @@ mod tests {
             "arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005".into();
         assert_rejected(&[record(TOPIC, &other_region.to_string())], "InvalidInput", "region eu-west-1")
             .await;
+    }
+
+    /// A future-dated recovery point would name an execution that sorts
+    /// after every real snapshot, so each later message would be skipped.
+    #[tokio::test]
+    async fn a_message_dated_in_the_future_is_refused() {
+        let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).expect("time");
+        let tomorrow = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let mut future_snapshot = message();
+        future_snapshot["snapshotCreatedAt"] = fmt(tomorrow).into();
+        assert_rejected(&[record(TOPIC, &future_snapshot.to_string())], "InvalidInput", "snapshotCreatedAt")
+            .await;
+        let mut future_run = message();
+        future_run["createdAt"] = fmt(tomorrow).into();
+        future_run["snapshotCreatedAt"] = fmt(tomorrow).into();
+        assert_rejected(&[record(TOPIC, &future_run.to_string())], "InvalidInput", "in the future").await;
+        // Within the clock skew is accepted.
+        let mut skewed = message();
+        skewed["snapshotCreatedAt"] = fmt(OffsetDateTime::now_utc() + time::Duration::minutes(1)).into();
+        let j = Journal::default();
+        let out = super::run(
+            &sfn(&[&listing(&[]), &start(&j)]),
+            &settings(),
+            event(&[record(TOPIC, &skewed.to_string())]),
+        )
+        .await
+        .expect("skew");
+        assert_eq!(out.started.len(), 1);
     }
 
     #[tokio::test]

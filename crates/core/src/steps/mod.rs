@@ -208,7 +208,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "NotifyFunction",
         substitution: Some("NotifyFunctionArn"),
-        actions: &["sns:Publish"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "sns:Publish"],
         handler: handler!(notify),
     },
     Function {
@@ -225,7 +225,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::FailurePath,
         logical_id: "NotifyFailureFunction",
         substitution: Some("NotifyFailureFunctionArn"),
-        actions: &["sns:Publish"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "sns:Publish"],
         handler: handler!(notify_failure),
     },
     Function {
@@ -259,7 +259,7 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "InvokeStepFunctionFunction",
         substitution: None,
-        actions: &["states:DescribeExecution", "states:ListExecutions", "states:StartExecution"],
+        actions: &["kms:Decrypt", "kms:GenerateDataKey*", "states:ListExecutions", "states:StartExecution"],
         handler: handler!(invoke_step_function),
     },
     Function {
@@ -295,7 +295,6 @@ pub static FUNCTIONS: &[Function] = &[
             "kms:Decrypt",
             "kms:DescribeKey",
             "rds:AddTagsToResource",
-            "rds:DescribeDBClusterSnapshots",
             "rds:DescribeDBClusters",
             "rds:RestoreDBClusterFromSnapshot",
         ],
