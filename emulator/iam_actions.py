@@ -226,6 +226,11 @@ def rds_describe_db_cluster_snapshots(call, look):
     return checks
 
 
+def rds_describe_account_attributes(call, look):
+    # DescribeAccountAttributes has no resource type in the SAR: "*".
+    return [Check("rds:DescribeAccountAttributes", "*")]
+
+
 def rds_describe_db_cluster_snapshot_attributes(call, look):
     return [
         rds_check(
@@ -477,6 +482,7 @@ OPERATIONS = {
     ("rds", "DescribeDBInstances"): rds_describe_db_instances,
     ("rds", "DescribeDBClusterSnapshots"): rds_describe_db_cluster_snapshots,
     ("rds", "DescribeDBClusterSnapshotAttributes"): rds_describe_db_cluster_snapshot_attributes,
+    ("rds", "DescribeAccountAttributes"): rds_describe_account_attributes,
     ("rds", "CreateDBClusterSnapshot"): rds_create_db_cluster_snapshot,
     ("rds", "CopyDBClusterSnapshot"): rds_copy_db_cluster_snapshot,
     ("rds", "ModifyDBClusterSnapshotAttribute"): rds_modify_db_cluster_snapshot_attribute,

@@ -214,6 +214,17 @@ def resource_of(owner: str) -> str:
     return name
 
 
+def reason_key(owner: str, sid: str, reasons: dict) -> tuple[str, str]:
+    """The key of the justification of `owner`'s statement `sid`: the
+    statement's own resource, or a policy resource of the role's owner
+    (`<Resource>...Policy`, attached to the role outside its Policies)."""
+    key = (resource_of(owner), sid)
+    if key in reasons:
+        return key
+    attached = [r for r in reasons if r[1] == sid and r[0].startswith(key[0]) and r[0].endswith("Policy")]
+    return attached[0] if len(attached) == 1 else key
+
+
 def judge_least_privilege(dep: dict, warnings: list[str], reasons: dict) -> tuple[list[str], list[str], list[str]]:
     """Splits the warnings into justified ones (with their reason) and
     unjustified ones; a justification of a deployed statement the rehearsal
@@ -222,14 +233,14 @@ def judge_least_privilege(dep: dict, warnings: list[str], reasons: dict) -> tupl
     for w in warnings:
         label = w.split(":", 1)[0][len("UNUSED "):]
         owner, sid = label.rsplit(" ", 1)
-        key = (resource_of(owner), sid)
+        key = reason_key(owner, sid, reasons)
         if key in reasons:
             seen.add(key)
             justified.append(f"{w} (justified: {reasons[key]})")
         else:
             unjustified.append(w)
     deployed = {
-        (resource_of(owner), st["Sid"]) for owner, _, _, _, _, st in statements_of(dep) if st.get("Sid")
+        reason_key(owner, st["Sid"], reasons) for owner, _, _, _, _, st in statements_of(dep) if st.get("Sid")
     }
     # A statement the drill's configuration does not deploy keeps its reason.
     stale = [

@@ -324,6 +324,18 @@ class Justifications(unittest.TestCase):
         self.assertEqual((len(justified), unjustified, stale), (1, [], []))
         self.assertIn("(justified: the retried path only.)", justified[0])
 
+    def test_a_policy_attached_to_a_role_carries_its_own_reasons(self):
+        import rehearse
+
+        reasons = {("SwapFunctionExtraPolicy", "Stop"): "never stopped."}
+        warnings = ["UNUSED target/SwapFunctionRole Stop: actions never used: states:StopExecution"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(self.dep(["Stop"]), warnings, reasons)
+        self.assertEqual((len(justified), unjustified, stale), (1, [], []))
+        self.assertIn("(justified: never stopped.)", justified[0])
+        # Fully used: the attached policy's reason is stale.
+        justified, unjustified, stale = rehearse.judge_least_privilege(self.dep(["Stop"]), [], reasons)
+        self.assertEqual((justified, unjustified, len(stale)), ([], [], 1))
+
 
 class Hardening(unittest.TestCase):
     """Each rule of hardening.py passes on the rendered stacks and fails on a

@@ -225,7 +225,8 @@ async fn rehearse_on(
             control.iam_check(check).await.map_err(|e| format!("IAM check: {e}"))?;
         }
         rec.line(&format!("  iam       on for {} roles; {} service checks", principals.len(), checks.len()));
-        runs(config, &wiring, &control, rec).await
+        let (_, source_machine) = dep.machine("source")?;
+        runs(config, &wiring, &control, rec, &source_machine.role).await
     }
     .await;
     server.abort();
@@ -272,6 +273,7 @@ async fn runs(
     wiring: &Wiring,
     control: &Control,
     rec: &Recorder,
+    source_role: &str,
 ) -> Result<Planned, String> {
     let existing_instance = config.target.existing_instance_id.to_string();
     let (src, prefix) = (&config.source, &config.source.snapshot_prefix);
@@ -309,6 +311,7 @@ async fn runs(
     let mut outcomes = Vec::new();
     let mut all = true;
     let mut last_second = 0;
+    let mut judged_children = std::collections::HashSet::new();
     let total = plan.len();
     for (i, (what, fault, want_source, want_target)) in plan.into_iter().enumerate() {
         let n = i + 1;
@@ -318,6 +321,7 @@ async fn runs(
         }
         let outcome = drill::run_once(wiring, config, rec, n, total, &mut last_second).await?;
         control.reset_faults().await.map_err(|e| format!("faults: {e}"))?;
+        judge_child_executions(wiring, control, source_role, &mut judged_children).await?;
         let (source, target) = outcome.statuses();
         let ok = source == want_source && target == want_target;
         all &= ok;
@@ -330,6 +334,44 @@ async fn runs(
         outcomes.push(json!({"run": n, "plan": what, "asPlanned": ok, "outcome": outcome.to_json()}));
     }
     Ok(Planned { ok: all, runs: outcomes })
+}
+
+/// The source machine's Distributed Maps start, watch and stop their child
+/// executions with the machine's role ("IAM policies for using Distributed
+/// Map states",
+/// https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html):
+/// states:StartExecution on the machine itself and states:DescribeExecution
+/// (states:StopExecution for a child a Map Run stopped) on each child. The
+/// local engine starts children itself, so each child is judged once the
+/// run is over; a denial is a DENIED line of the judge like any other.
+async fn judge_child_executions(
+    wiring: &Wiring,
+    control: &Control,
+    role: &str,
+    judged: &mut std::collections::HashSet<String>,
+) -> Result<(), String> {
+    for child in wiring.source_engine.executions(None) {
+        if child.map_run_arn().is_none() || !judged.insert(child.arn().to_owned()) {
+            continue;
+        }
+        let mut actions = vec![
+            ("states:StartExecution", wiring.source_machine_arn.as_str()),
+            ("states:DescribeExecution", child.arn()),
+        ];
+        if child.status() == Status::Aborted {
+            actions.push(("states:StopExecution", child.arn()));
+        }
+        for (action, resource) in actions {
+            control
+                .iam_check(&json!({
+                    "function": "SourceStateMachine", "principal": role, "action": action,
+                    "resource": resource, "operation": format!("(service) {action} (Distributed Map child)"),
+                }))
+                .await
+                .map_err(|e| format!("IAM check: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// What the accounts hold before the first run (with the set-up's own,
