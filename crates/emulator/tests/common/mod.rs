@@ -53,11 +53,26 @@ pub fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(resul
 
 /// Creates a cluster and describes it until `available`.
 pub async fn cluster(rds: &aws_sdk_rds::Client, id: &str) -> aws_sdk_rds::types::DbCluster {
+    create_cluster(rds, id, false).await
+}
+
+/// Creates a cluster encrypted under the account's AWS managed key (no
+/// KmsKeyId) and describes it until `available`.
+pub async fn encrypted_cluster(rds: &aws_sdk_rds::Client, id: &str) -> aws_sdk_rds::types::DbCluster {
+    create_cluster(rds, id, true).await
+}
+
+async fn create_cluster(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    encrypted: bool,
+) -> aws_sdk_rds::types::DbCluster {
     rds.create_db_cluster()
         .db_cluster_identifier(id)
         .engine(ENGINE)
         .master_username("dbadmin")
         .master_user_password("correct-horse-battery")
+        .storage_encrypted(encrypted)
         .send()
         .await
         .expect("create cluster");
@@ -164,11 +179,12 @@ pub async fn shared_key(emulator: &Emulator, allowed: &[&str]) -> String {
     key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned()
 }
 
-/// The source side of the flow: cluster and snapshot in the source region,
-/// an encrypted copy in the target region. Returns the copy's ARN.
+/// The source side of the flow: an encrypted cluster and its snapshot in the
+/// source region, a copy in the target region under `key_arn`. Returns the
+/// copy's ARN.
 pub async fn encrypted_copy(emulator: &Emulator, key_arn: &str, name: &str) -> String {
     let source = rds(emulator, SOURCE, SOURCE_REGION).await;
-    cluster(&source, "prod").await;
+    encrypted_cluster(&source, "prod").await;
     let snap = snapshot(&source, "prod", name).await;
     let copy_rds = rds(emulator, SOURCE, TARGET_REGION).await;
     copy_rds
