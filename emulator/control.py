@@ -391,7 +391,7 @@ class ControlMiddleware:
         rule = FAULTS.take_error(call)
         if rule is not None and rule["after"]:
             # A lost response: the call takes effect, the caller sees the error.
-            list(self.app(environ, lambda *args, **kwargs: (lambda data: None)))
+            list(self.app(environ, lambda *args, **kwargs: lambda data: None))
             record["applied"] = True
         if rule is not None:
             status = rule["http_status"]

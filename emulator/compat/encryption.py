@@ -45,7 +45,8 @@ def managed_key_policy(account, region):
             "Id": "auto-rds-2",
             "Statement": [
                 {
-                    "Sid": "Allow access through RDS for all principals in the account that are authorized to use RDS",
+                    "Sid": "Allow access through RDS for all principals in the account "
+                    "that are authorized to use RDS",
                     "Effect": "Allow",
                     "Principal": {"AWS": "*"},
                     "Action": [
@@ -116,18 +117,32 @@ def install():
         return original(self, db_cluster_snapshot_identifier, attribute_name, values_to_add, *a, **kw)
 
     @wrap(rds.RDSBackend, "copy_db_cluster_snapshot")
-    def copy(original, self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, kms_key_id=None, *a, **kw):
+    def copy(
+        original,
+        self,
+        source_db_cluster_snapshot_identifier,
+        target_db_cluster_snapshot_identifier,
+        kms_key_id=None,
+        *a,
+        **kw,
+    ):
         if strict("copy_encryption"):
             source = resolve_snapshot(self, source_db_cluster_snapshot_identifier, same_region=False)
             if not source.encrypted and kms_key_id:
                 raise rds_error(
                     "InvalidParameterCombination",
                     "You cannot encrypt an unencrypted DB cluster snapshot when you copy it: "
-                    f"{source.db_cluster_snapshot_identifier} is not encrypted, so KmsKeyId cannot be specified.",
+                    f"{source.db_cluster_snapshot_identifier} is not encrypted, "
+                    "so KmsKeyId cannot be specified.",
                 )
             elsewhere = source.region != self.region_name or source.account_id != self.account_id
             if source.encrypted and not kms_key_id and elsewhere:
                 raise rds_errors.KMSKeyNotAccessibleFault("None")
         return original(
-            self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, kms_key_id, *a, **kw
+            self,
+            source_db_cluster_snapshot_identifier,
+            target_db_cluster_snapshot_identifier,
+            kms_key_id,
+            *a,
+            **kw,
         )

@@ -44,11 +44,14 @@ def check(value, parameter):
         return
     value = str(value)
     if not value:
-        raise rds_error("InvalidParameterValue", f"The parameter {parameter} must be provided and must not be blank.")
+        raise rds_error(
+            "InvalidParameterValue", f"The parameter {parameter} must be provided and must not be blank."
+        )
     if len(value) > MAX_LENGTH:
         raise rds_error(
             "InvalidParameterValue",
-            f"The parameter {parameter} is not a valid identifier because it is longer than {MAX_LENGTH} characters.",
+            f"The parameter {parameter} is not a valid identifier because it is longer than "
+            f"{MAX_LENGTH} characters.",
         )
     if not SHAPE.match(value) or "--" in value or value.endswith("-"):
         raise rds_error(
@@ -84,16 +87,22 @@ def install():
         return original(self, db_instance_identifier, db_kwargs)
 
     @wrap(rds.RDSBackend, "create_db_cluster_snapshot")
-    def create_db_cluster_snapshot(original, self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw):
+    def create_db_cluster_snapshot(
+        original, self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw
+    ):
         manual = (a[0] if a else kw.get("snapshot_type", "manual")) == "manual"
         if manual:
             check(db_cluster_snapshot_identifier, "DBClusterSnapshotIdentifier")
         return original(self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw)
 
     @wrap(rds.RDSBackend, "copy_db_cluster_snapshot")
-    def copy_db_cluster_snapshot(original, self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw):
+    def copy_db_cluster_snapshot(
+        original, self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw
+    ):
         check(target_db_cluster_snapshot_identifier, "TargetDBClusterSnapshotIdentifier")
-        return original(self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw)
+        return original(
+            self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw
+        )
 
     @wrap(rds.RDSBackend, "delete_db_cluster")
     def delete_db_cluster(original, self, cluster_identifier, snapshot_name=None):

@@ -28,7 +28,10 @@ from settings import strict
 
 def vpc_has_internet_gateway(account, region, vpc_id):
     ec2 = ec2_backends[account][region]
-    return any(getattr(igw, "vpc", None) is not None and igw.vpc.id == vpc_id for igw in ec2.internet_gateways.values())
+    return any(
+        getattr(igw, "vpc", None) is not None and igw.vpc.id == vpc_id
+        for igw in ec2.internet_gateways.values()
+    )
 
 
 def default_public(backend, subnet_group_name):

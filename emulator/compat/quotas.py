@@ -73,7 +73,8 @@ def install():
         if room is not None and len(self.clusters) >= room:
             raise rds_error(
                 "DBClusterQuotaExceededFault",
-                f"The request would exceed the quota of {room} DB clusters for this account in {self.region_name}.",
+                f"The request would exceed the quota of {room} DB clusters "
+                f"for this account in {self.region_name}.",
             )
         return original(self, kwargs)
 
@@ -83,12 +84,15 @@ def install():
         if room is not None and len(self.databases) >= room:
             raise rds_error(
                 "InstanceQuotaExceeded",
-                f"The request would exceed the quota of {room} DB instances for this account in {self.region_name}.",
+                f"The request would exceed the quota of {room} DB instances "
+                f"for this account in {self.region_name}.",
             )
         return original(self, db_kwargs)
 
     @wrap(rds.RDSBackend, "create_db_cluster_snapshot")
-    def create_db_cluster_snapshot(original, self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw):
+    def create_db_cluster_snapshot(
+        original, self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw
+    ):
         if (a[0] if a else kw.get("snapshot_type", "manual")) == "manual":
             check_snapshot_room(self)
         return original(self, db_cluster_identifier, db_cluster_snapshot_identifier, *a, **kw)
@@ -100,15 +104,23 @@ def install():
         return original(self, cluster_identifier, snapshot_name)
 
     @wrap(rds.RDSBackend, "copy_db_cluster_snapshot")
-    def copy(original, self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw):
+    def copy(
+        original, self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw
+    ):
         check_snapshot_room(self)
         room = limit("concurrent_copies", self.account_id, self.region_name)
-        source_region = source_db_cluster_snapshot_identifier.split(":")[3] if source_db_cluster_snapshot_identifier.startswith("arn:") else self.region_name
+        source_region = (
+            source_db_cluster_snapshot_identifier.split(":")[3]
+            if source_db_cluster_snapshot_identifier.startswith("arn:")
+            else self.region_name
+        )
         if room is not None and source_region != self.region_name:
             copying = [s for s in self.cluster_snapshots.values() if is_cross_region_copy(s)]
             if len(copying) >= room:
                 raise rds_errors.SnapshotQuotaExceededFault()
-        return original(self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw)
+        return original(
+            self, source_db_cluster_snapshot_identifier, target_db_cluster_snapshot_identifier, *a, **kw
+        )
 
     @wrap(rds.RDSBackend, "modify_db_cluster_snapshot_attribute")
     def share(original, self, db_cluster_snapshot_identifier, attribute_name, values_to_add=None, *a, **kw):
@@ -141,4 +153,3 @@ def install():
         return ActionResult({"AccountQuotas": quotas})
 
     RDSResponse.describe_account_attributes = describe_account_attributes
-

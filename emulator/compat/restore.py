@@ -35,7 +35,14 @@ from settings import strict
 
 # Properties moto's restore copied that make a resource what it is, never
 # carried over even in lenient mode.
-IDENTITY = ("url_identifier", "db_cluster_resource_id", "hosted_zone_id", "_status", "created", "cluster_create_time")
+IDENTITY = (
+    "url_identifier",
+    "db_cluster_resource_id",
+    "hosted_zone_id",
+    "_status",
+    "created",
+    "cluster_create_time",
+)
 
 
 def from_snapshot(self, snapshot, overrides):
@@ -53,7 +60,11 @@ def from_snapshot(self, snapshot, overrides):
         "engine_mode": getattr(snapshot.cluster, "engine_mode", "provisioned"),
     }
     props.update({k: v for k, v in overrides.items() if v is not None and v != []})
-    if overrides.get("engine") and overrides["engine"] != snapshot.engine and not overrides.get("engine_version"):
+    if (
+        overrides.get("engine")
+        and overrides["engine"] != snapshot.engine
+        and not overrides.get("engine_version")
+    ):
         props["engine_version"] = rds.DBCluster.default_engine_version(overrides["engine"])
     return props
 

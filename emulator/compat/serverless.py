@@ -24,7 +24,9 @@ SERVERLESS_CLASS = "db.serverless"
 
 def has_capacity_range(cluster):
     config = getattr(cluster, "serverless_v2_scaling_configuration", None) or {}
-    return any(config.get(k) is not None for k in ("min_capacity", "max_capacity", "MinCapacity", "MaxCapacity"))
+    return any(
+        config.get(k) is not None for k in ("min_capacity", "max_capacity", "MinCapacity", "MaxCapacity")
+    )
 
 
 def install():

@@ -139,7 +139,9 @@ def install_copy():
         self.cluster_snapshots[target_id] = target
         final = final_snapshot_status(self, target_id)
         cross_region = source.region != self.region_name
-        progress.attach(target, progress.Progress("copy", "copying", final, gib=gib, cross_region=cross_region))
+        progress.attach(
+            target, progress.Progress("copy", "copying", final, gib=gib, cross_region=cross_region)
+        )
         return target
 
     rds.RDSBackend.copy_db_cluster_snapshot = copy_snapshot

@@ -69,7 +69,8 @@ def cluster_state_fault(cluster_id, status, expected="available"):
 
 def instance_state_fault(instance_id, status):
     return rds_error(
-        "InvalidDBInstanceStateFault", f"DB instance {instance_id} is in {status} state; it must be available."
+        "InvalidDBInstanceStateFault",
+        f"DB instance {instance_id} is in {status} state; it must be available.",
     )
 
 
@@ -282,7 +283,9 @@ def arm_existing(rule):
         return
     for backend in all_rds_backends():
         snapshot = backend.cluster_snapshots.get(rule["id_lower"])
-        if snapshot is not None and FAULTS.snapshot_status(backend.account_id, backend.region_name, rule["id_lower"]):
+        if snapshot is not None and FAULTS.snapshot_status(
+            backend.account_id, backend.region_name, rule["id_lower"]
+        ):
             current = progress.progress_of(snapshot)
             if current is None:
                 current = progress.attach(snapshot, progress.Progress("snapshot", rule["status"]))

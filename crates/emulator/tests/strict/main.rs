@@ -1,0 +1,219 @@
+//! Every RDS behaviour of the compatibility layer, checked against our
+//! emulator (where it must hold) and against stock moto 5.2.5 (where it must
+//! not: otherwise the behaviour is moto's own and the check proves nothing
+//! about the layer). One module per RDS concern, as in `emulator/compat/`;
+//! `emulator/README.md` lists each check with the AWS page it follows.
+//!
+//! A check is an async fn from an emulator to `Result<(), String>`: `Err`
+//! says what deviated from RDS. Checks never panic, so the stock run reports
+//! its deviation instead of aborting.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod deletion;
+mod dns;
+mod encryption;
+mod identifiers;
+mod networking;
+mod quotas;
+mod restore;
+mod settings;
+mod transitions;
+
+use aurora_dr_emulator::{Emulator, EmulatorConfig};
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot};
+
+pub use common::{ENGINE, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, context, emulator_with, rds};
+
+pub type Check = Result<(), String>;
+
+/// Defines a test that runs `$check` on our emulator (must hold) and on
+/// stock moto (must not hold), both started afresh.
+macro_rules! rds_behaviour {
+    ($(#[$doc:meta])* $name:ident => $check:path) => {
+        $(#[$doc])*
+        #[tokio::test]
+        async fn $name() {
+            $crate::holds_only_with_the_layer(stringify!($name), |e| Box::pin($check(e))).await;
+        }
+    };
+}
+pub(crate) use rds_behaviour;
+
+type BoxedCheck<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Check> + 'a>>;
+
+pub async fn holds_only_with_the_layer(name: &str, check: impl for<'a> Fn(&'a Emulator) -> BoxedCheck<'a>) {
+    let (ours, stock) =
+        tokio::join!(emulator_with(EmulatorConfig::default()), emulator_with(EmulatorConfig::stock()));
+    if let Err(deviation) = check(&ours).await {
+        panic!(
+            "{name}: does not hold on the emulator: {deviation}\nemulator output:\n{}",
+            ours.output_tail()
+        );
+    }
+    match check(&stock).await {
+        Ok(()) => panic!("{name}: holds on stock moto too, so the check proves nothing about the layer"),
+        Err(deviation) => eprintln!("{name}: stock moto deviates as expected: {deviation}"),
+    }
+}
+
+/// `Err(message)` unless `condition`.
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// The error code and HTTP status of a failed call, or `None` if it succeeded.
+pub fn fault<T, E: ProvideErrorMetadata>(result: &Result<T, SdkError<E>>) -> Option<(String, u16)> {
+    match result {
+        Ok(_) => None,
+        Err(error) => {
+            let status = error.raw_response().map_or(0, |r| r.status().as_u16());
+            Some((error.code().unwrap_or("<no code>").to_owned(), status))
+        }
+    }
+}
+
+/// `Ok` if the call failed with exactly this code and status.
+pub fn refused<T, E: ProvideErrorMetadata>(
+    what: &str,
+    result: Result<T, SdkError<E>>,
+    code: &str,
+    status: u16,
+) -> Check {
+    match fault(&result) {
+        Some((c, s)) if c == code && s == status => Ok(()),
+        Some((c, s)) => Err(format!("{what}: expected {code} (HTTP {status}), got {c} (HTTP {s})")),
+        None => Err(format!("{what}: expected {code} (HTTP {status}), but it succeeded")),
+    }
+}
+
+/// The value of a call that must succeed.
+pub fn ok<T, E: ProvideErrorMetadata>(what: &str, result: Result<T, SdkError<E>>) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {} {}", e.code().unwrap_or("<no code>"), e.message().unwrap_or("")))
+}
+
+pub const MAX_POLLS: usize = 20;
+
+pub async fn new_cluster(rds: &aws_sdk_rds::Client, id: &str, encrypted: bool) -> Result<DbCluster, String> {
+    ok(
+        &format!("CreateDBCluster {id}"),
+        rds.create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine(ENGINE)
+            .master_username("dbadmin")
+            .master_user_password("correct-horse-battery")
+            .storage_encrypted(encrypted)
+            .send()
+            .await,
+    )?;
+    cluster_in(rds, id, "available").await
+}
+
+pub async fn cluster_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Result<DbCluster, String> {
+    let mut seen = Vec::new();
+    for _ in 0..MAX_POLLS {
+        let out =
+            ok("DescribeDBClusters", rds.describe_db_clusters().db_cluster_identifier(id).send().await)?;
+        let cluster = out.db_clusters().first().cloned().ok_or("no cluster described")?;
+        if cluster.status() == Some(status) {
+            return Ok(cluster);
+        }
+        seen.push(cluster.status().unwrap_or_default().to_owned());
+    }
+    Err(format!("cluster {id} never became {status}: {seen:?}"))
+}
+
+pub async fn new_instance(rds: &aws_sdk_rds::Client, cluster: &str, id: &str) -> Check {
+    ok(
+        &format!("CreateDBInstance {id}"),
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier(cluster)
+            .engine(ENGINE)
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await,
+    )?;
+    instance_in(rds, id, "available").await
+}
+
+pub async fn instance_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Check {
+    let mut seen = Vec::new();
+    for _ in 0..MAX_POLLS {
+        let out =
+            ok("DescribeDBInstances", rds.describe_db_instances().db_instance_identifier(id).send().await)?;
+        let current = out.db_instances().first().and_then(|i| i.db_instance_status()).unwrap_or_default();
+        if current == status {
+            return Ok(());
+        }
+        seen.push(current.to_owned());
+    }
+    Err(format!("instance {id} never became {status}: {seen:?}"))
+}
+
+pub async fn new_snapshot(
+    rds: &aws_sdk_rds::Client,
+    cluster: &str,
+    id: &str,
+) -> Result<DbClusterSnapshot, String> {
+    ok(
+        &format!("CreateDBClusterSnapshot {id}"),
+        rds.create_db_cluster_snapshot()
+            .db_cluster_identifier(cluster)
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await,
+    )?;
+    snapshot_in(rds, id, "available").await
+}
+
+pub async fn snapshot_in(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    status: &str,
+) -> Result<DbClusterSnapshot, String> {
+    let mut seen = Vec::new();
+    for _ in 0..MAX_POLLS {
+        let out = ok(
+            "DescribeDBClusterSnapshots",
+            rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await,
+        )?;
+        let snapshot = out.db_cluster_snapshots().first().cloned().ok_or("no snapshot described")?;
+        if snapshot.status() == Some(status) {
+            return Ok(snapshot);
+        }
+        seen.push(snapshot.status().unwrap_or_default().to_owned());
+    }
+    Err(format!("snapshot {id} never became {status}: {seen:?}"))
+}
+
+/// A customer managed key of `owner` in `region` whose policy lets `allowed`
+/// accounts use it through RDS.
+pub async fn customer_key(
+    emulator: &Emulator,
+    owner: &str,
+    region: &str,
+    allowed: &[&str],
+) -> Result<String, String> {
+    let kms = context(emulator, owner, region).await.kms();
+    let principals: Vec<String> = allowed.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "dr", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"}
+        ]
+    });
+    let key =
+        kms.create_key().policy(policy.to_string()).send().await.map_err(|e| format!("CreateKey: {e}"))?;
+    key.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or_else(|| "no key ARN".to_owned())
+}
