@@ -164,19 +164,31 @@ pub async fn wait_instance(rds: &aws_sdk_rds::Client, id: &str, status: &str) {
 /// KMS key in the source account and target region whose policy lets
 /// `allowed` accounts use it (the blog's one-time key set-up).
 pub async fn shared_key(emulator: &Emulator, allowed: &[&str]) -> String {
-    let kms = context(emulator, SOURCE, TARGET_REGION).await.kms();
+    customer_key(emulator, SOURCE, TARGET_REGION, allowed).await.expect("create key")
+}
+
+/// A customer managed key of `owner` in `region` whose policy lets the
+/// `allowed` accounts use it through RDS.
+pub async fn customer_key(
+    emulator: &Emulator,
+    owner: &str,
+    region: &str,
+    allowed: &[&str],
+) -> Result<String, String> {
+    let kms = context(emulator, owner, region).await.kms();
     let principals: Vec<String> = allowed.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{SOURCE}:root")},
+            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
              "Action": "kms:*", "Resource": "*"},
             {"Sid": "dr", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"}
         ]
     });
-    let key = kms.create_key().policy(policy.to_string()).send().await.expect("create key");
-    key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned()
+    let key =
+        kms.create_key().policy(policy.to_string()).send().await.map_err(|e| format!("CreateKey: {e}"))?;
+    key.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or_else(|| "no key ARN".to_owned())
 }
 
 /// The source side of the flow: an encrypted cluster and its snapshot in the

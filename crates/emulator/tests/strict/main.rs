@@ -25,7 +25,9 @@ use aurora_dr_emulator::{Emulator, EmulatorConfig};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot};
 
-pub use common::{ENGINE, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, context, emulator_with, rds};
+pub use common::{
+    ENGINE, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, context, customer_key, emulator_with, rds,
+};
 
 pub type Check = Result<(), String>;
 
@@ -192,28 +194,4 @@ pub async fn snapshot_in(
         seen.push(snapshot.status().unwrap_or_default().to_owned());
     }
     Err(format!("snapshot {id} never became {status}: {seen:?}"))
-}
-
-/// A customer managed key of `owner` in `region` whose policy lets `allowed`
-/// accounts use it through RDS.
-pub async fn customer_key(
-    emulator: &Emulator,
-    owner: &str,
-    region: &str,
-    allowed: &[&str],
-) -> Result<String, String> {
-    let kms = context(emulator, owner, region).await.kms();
-    let principals: Vec<String> = allowed.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
-             "Action": "kms:*", "Resource": "*"},
-            {"Sid": "dr", "Effect": "Allow", "Principal": {"AWS": principals},
-             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"}
-        ]
-    });
-    let key =
-        kms.create_key().policy(policy.to_string()).send().await.map_err(|e| format!("CreateKey: {e}"))?;
-    key.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or_else(|| "no key ARN".to_owned())
 }
