@@ -23,10 +23,10 @@ mod transitions;
 
 use aurora_dr_emulator::{Emulator, EmulatorConfig};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot};
 
 pub use common::{
-    ENGINE, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, context, customer_key, emulator_with, rds,
+    ENGINE, MAX_POLLS, SOURCE, SOURCE_REGION, TARGET, TARGET_REGION, cluster_in, context, customer_key,
+    emulator_with, instance_in, new_cluster, new_instance, new_snapshot, ok, rds, snapshot_in,
 };
 
 pub type Check = Result<(), String>;
@@ -94,104 +94,4 @@ pub fn refused<T, E: ProvideErrorMetadata>(
         Some((c, s)) => Err(format!("{what}: expected {code} (HTTP {status}), got {c} (HTTP {s})")),
         None => Err(format!("{what}: expected {code} (HTTP {status}), but it succeeded")),
     }
-}
-
-/// The value of a call that must succeed.
-pub fn ok<T, E: ProvideErrorMetadata>(what: &str, result: Result<T, SdkError<E>>) -> Result<T, String> {
-    result.map_err(|e| format!("{what}: {} {}", e.code().unwrap_or("<no code>"), e.message().unwrap_or("")))
-}
-
-pub const MAX_POLLS: usize = 20;
-
-pub async fn new_cluster(rds: &aws_sdk_rds::Client, id: &str, encrypted: bool) -> Result<DbCluster, String> {
-    ok(
-        &format!("CreateDBCluster {id}"),
-        rds.create_db_cluster()
-            .db_cluster_identifier(id)
-            .engine(ENGINE)
-            .master_username("dbadmin")
-            .master_user_password("correct-horse-battery")
-            .storage_encrypted(encrypted)
-            .send()
-            .await,
-    )?;
-    cluster_in(rds, id, "available").await
-}
-
-pub async fn cluster_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Result<DbCluster, String> {
-    let mut seen = Vec::new();
-    for _ in 0..MAX_POLLS {
-        let out =
-            ok("DescribeDBClusters", rds.describe_db_clusters().db_cluster_identifier(id).send().await)?;
-        let cluster = out.db_clusters().first().cloned().ok_or("no cluster described")?;
-        if cluster.status() == Some(status) {
-            return Ok(cluster);
-        }
-        seen.push(cluster.status().unwrap_or_default().to_owned());
-    }
-    Err(format!("cluster {id} never became {status}: {seen:?}"))
-}
-
-pub async fn new_instance(rds: &aws_sdk_rds::Client, cluster: &str, id: &str) -> Check {
-    ok(
-        &format!("CreateDBInstance {id}"),
-        rds.create_db_instance()
-            .db_instance_identifier(id)
-            .db_cluster_identifier(cluster)
-            .engine(ENGINE)
-            .db_instance_class("db.r6g.large")
-            .send()
-            .await,
-    )?;
-    instance_in(rds, id, "available").await
-}
-
-pub async fn instance_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Check {
-    let mut seen = Vec::new();
-    for _ in 0..MAX_POLLS {
-        let out =
-            ok("DescribeDBInstances", rds.describe_db_instances().db_instance_identifier(id).send().await)?;
-        let current = out.db_instances().first().and_then(|i| i.db_instance_status()).unwrap_or_default();
-        if current == status {
-            return Ok(());
-        }
-        seen.push(current.to_owned());
-    }
-    Err(format!("instance {id} never became {status}: {seen:?}"))
-}
-
-pub async fn new_snapshot(
-    rds: &aws_sdk_rds::Client,
-    cluster: &str,
-    id: &str,
-) -> Result<DbClusterSnapshot, String> {
-    ok(
-        &format!("CreateDBClusterSnapshot {id}"),
-        rds.create_db_cluster_snapshot()
-            .db_cluster_identifier(cluster)
-            .db_cluster_snapshot_identifier(id)
-            .send()
-            .await,
-    )?;
-    snapshot_in(rds, id, "available").await
-}
-
-pub async fn snapshot_in(
-    rds: &aws_sdk_rds::Client,
-    id: &str,
-    status: &str,
-) -> Result<DbClusterSnapshot, String> {
-    let mut seen = Vec::new();
-    for _ in 0..MAX_POLLS {
-        let out = ok(
-            "DescribeDBClusterSnapshots",
-            rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await,
-        )?;
-        let snapshot = out.db_cluster_snapshots().first().cloned().ok_or("no snapshot described")?;
-        if snapshot.status() == Some(status) {
-            return Ok(snapshot);
-        }
-        seen.push(snapshot.status().unwrap_or_default().to_owned());
-    }
-    Err(format!("snapshot {id} never became {status}: {seen:?}"))
 }
