@@ -125,7 +125,8 @@ impl Config {
         let mut flat = BTreeMap::new();
         flatten("", &table, &mut flat, &mut errors);
         for key in flat.keys() {
-            if !known_keys().any(|k| k == key) && !is_pair_key(key) {
+            let removed = keys::REMOVED.iter().any(|(k, _)| k.toml == key);
+            if !known_keys().any(|k| k == key) && !is_pair_key(key) && !removed {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
@@ -223,6 +224,9 @@ fn flatten(
             }
             toml::Value::Integer(i) => {
                 out.insert(key, i.to_string());
+            }
+            toml::Value::Float(f) => {
+                out.insert(key, f.to_string());
             }
             toml::Value::Boolean(b) => {
                 out.insert(key, b.to_string());

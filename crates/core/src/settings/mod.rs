@@ -51,8 +51,6 @@ pub mod keys {
     pub const SOURCE_CLUSTER_IDS: Key = key("SOURCE_CLUSTER_IDS", "source.cluster_ids");
     pub const SNAPSHOT_PREFIX: Key = key("SNAPSHOT_PREFIX", "source.snapshot_prefix");
     pub const KMS_KEY_ARN: Key = key("KMS_KEY_ARN", "source.kms_key_arn");
-    pub const ALLOW_UNENCRYPTED_SOURCE: Key =
-        key("ALLOW_UNENCRYPTED_SOURCE", "source.allow_unencrypted_source");
     pub const NOTIFICATION_TOPIC_ARN: Key = key("NOTIFICATION_TOPIC_ARN", "source.notification_topic_arn");
     pub const SOURCE_FAILURE_TOPIC_ARN: Key = key("FAILURE_TOPIC_ARN", "source.failure_topic_arn");
     pub const SOURCE_RETAIN_SNAPSHOTS: Key = key("RETAIN_SNAPSHOTS", "source.retain_snapshots");
@@ -95,6 +93,16 @@ pub mod keys {
     pub const SANITY_TLS_CA_FILE: Key = key("SANITY_TLS_CA_FILE", "target.sanity_tls_ca_file");
     pub const SANITY_TIMEOUT_SECONDS: Key = key("SANITY_TIMEOUT_SECONDS", "target.sanity_timeout_seconds");
 
+    /// Settings that no longer exist, each with why and what to do instead:
+    /// set, they are refused at start (a deployment must not believe it got
+    /// what RDS cannot do).
+    pub const REMOVED: &[(Key, &str)] = &[(
+        key("ALLOW_UNENCRYPTED_SOURCE", "source.allow_unencrypted_source"),
+        "is no longer a setting: RDS cannot encrypt an unencrypted cluster snapshot while copying it \
+         (CopyDBClusterSnapshot refuses a KmsKeyId for one), so an unencrypted source cannot be copied \
+         encrypted; encrypt the source cluster instead (README, \"How a run is kept safe\")",
+    )];
+
     /// Every key above: what the environment may set and the TOML file may hold.
     pub const ALL: &[Key] = &[
         SOURCE_ACCOUNT_ID,
@@ -103,7 +111,6 @@ pub mod keys {
         SOURCE_CLUSTER_IDS,
         SNAPSHOT_PREFIX,
         KMS_KEY_ARN,
-        ALLOW_UNENCRYPTED_SOURCE,
         NOTIFICATION_TOPIC_ARN,
         SOURCE_FAILURE_TOPIC_ARN,
         SOURCE_RETAIN_SNAPSHOTS,

@@ -64,7 +64,6 @@ pub(crate) fn with(
 fn valid_settings_parse() {
     let s = source_settings();
     assert_eq!(s.snapshot_prefix, "aurora-dr");
-    assert!(!s.allow_unencrypted_source);
     let t = target_settings();
     assert_eq!(t.instance_count, 1);
     assert_eq!(t.temp_instance_ids().len(), 1);
