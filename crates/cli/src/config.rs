@@ -351,6 +351,21 @@ temp_instance_id = "orders-dr-next-1"
         );
     }
 
+    /// `validate` (exit 2) reports a generated name RDS would refuse under
+    /// the file's key, with the name's length.
+    #[test]
+    fn generated_names_over_63_characters_are_named_by_their_file_key() {
+        let long = "a-forty-six-character-existing-dr-cluster-name";
+        let text = EXAMPLE
+            .replace("\"orders-dr\"", &format!("\"{long}\""))
+            .replace("[target]\n", "[target]\nfinal_snapshot = true\n");
+        let errors = Config::parse(&text).expect_err("too long");
+        let found = |len: &str| {
+            errors.iter().any(|e| e.name == "target.existing_cluster_id" && e.problem.contains(len))
+        };
+        assert!(found("65 characters") && found("71 characters"), "{errors:?}");
+    }
+
     #[test]
     fn syntax_errors_are_named() {
         let errors = Config::parse("[source\nx=").expect_err("syntax");

@@ -39,6 +39,8 @@ impl SourceSettings {
         // The prefix starts the snapshot name, so it obeys the identifier rules.
         if let Err(e) = crate::ids::check_rds_identifier(&snapshot_prefix, 100) {
             r.problem(SNAPSHOT_PREFIX, e.to_string());
+        } else {
+            check_snapshot_name_lengths(r, &snapshot_prefix, &cluster_ids);
         }
         let target_account_id = r.required::<AccountId>(TARGET_ACCOUNT_ID);
         let target_region = r.required::<Region>(TARGET_REGION);
@@ -84,6 +86,28 @@ impl SourceSettings {
             failure_topic_arn,
             retention,
         })
+    }
+}
+
+/// Each run's snapshot, and its copies in the target region and account,
+/// are named `{prefix}-{cluster}-{yyyymmddHHMMss}`; RDS allows cluster
+/// snapshot identifiers of 1 to 63 characters (RDS API Reference,
+/// CreateDBClusterSnapshot and CopyDBClusterSnapshot,
+/// `DBClusterSnapshotIdentifier` / `TargetDBClusterSnapshotIdentifier`:
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html>).
+/// A name that could not be created is refused at load, with its length.
+fn check_snapshot_name_lengths(r: &mut Reader<'_>, prefix: &str, clusters: &[ClusterId]) {
+    let max = crate::ids::MAX_RDS_ID;
+    for cluster in clusters {
+        let len = prefix.len() + 1 + cluster.as_str().len() + 1 + "yyyymmddHHMMss".len();
+        if len > max {
+            r.problem(
+                keys::SNAPSHOT_PREFIX,
+                format!(
+                    "makes the snapshot names of cluster {cluster}, {prefix}-{cluster}-{{yyyymmddHHMMss}},                      {len} characters long; RDS allows at most {max}: shorten the prefix (or the cluster id)"
+                ),
+            );
+        }
     }
 }
 

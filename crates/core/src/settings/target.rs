@@ -91,7 +91,8 @@ impl TargetSettings {
             r.problem(INSTANCE_CLASS, format!("must be an instance class such as db.r6g.large (got {c:?})"));
         }
         let instance_count = r.number(INSTANCE_COUNT, 1, 1..=16);
-        let pairs = read_pairs(r, instance_count);
+        let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
+        let pairs = read_pairs(r, instance_count, final_snapshot);
         let source_topic_arn = r.optional::<Arn>(SOURCE_TOPIC_ARN);
         if let Some(arn) = &source_topic_arn {
             if let Err(e) = arn.expect_kind("sns", "") {
@@ -118,7 +119,6 @@ impl TargetSettings {
         }
         let db_cluster_parameter_group = r.optional_text(DB_CLUSTER_PARAMETER_GROUP);
         let deletion_protection = r.flag(DELETION_PROTECTION, false);
-        let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
         let keep_failed_temp_cluster = r.flag(KEEP_FAILED_TEMP_CLUSTER, false);
         let retention = Retention::read(r, TARGET_RETAIN_SNAPSHOTS, TARGET_RETAIN_DAYS);
         let kms_key_arn = r.optional::<Arn>(TARGET_KMS_KEY_ARN);
@@ -261,7 +261,7 @@ struct NamedPair {
 /// entry, each checked with the identifier rules, and all checked together:
 /// one pair per source cluster, and no target cluster or instance id used
 /// twice (two pairs must never restore over the same names).
-fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair>> {
+fn read_pairs(r: &mut Reader<'_>, instance_count: u32, final_snapshot: bool) -> Option<Vec<ClusterPair>> {
     use keys::*;
     let single_keys =
         [SOURCE_CLUSTER_ID, EXISTING_CLUSTER_ID, TEMP_CLUSTER_ID, EXISTING_INSTANCE_ID, TEMP_INSTANCE_ID];
@@ -301,6 +301,7 @@ fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair
                     temp_instance_id,
                 };
                 check_pair(r, &pair, &names);
+                check_generated_lengths(r, &pair, &names, instance_count, final_snapshot);
                 pairs.push(NamedPair { pair, names });
             }
             _ => complete = false,
@@ -351,6 +352,7 @@ fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair
                     temp_instance_id: temp_instance,
                 };
                 check_pair(r, &pair, &names);
+                check_generated_lengths(r, &pair, &names, instance_count, final_snapshot);
                 pairs.push(NamedPair { pair, names });
             }
             _ => complete = false,
@@ -368,6 +370,64 @@ fn check_pair(r: &mut Reader<'_>, pair: &ClusterPair, names: &[String; 5]) {
     if pair.existing_instance_id.as_str().eq_ignore_ascii_case(pair.temp_instance_id.as_str()) {
         r.problem_named(names[4].clone(), "must differ from the existing instance id");
     }
+}
+
+/// Characters a run's stamp adds to a renamed-away name: `-old-` and
+/// `yyyymmddHHMMss`.
+const OLD_SUFFIX_LEN: usize = "-old-".len() + 14;
+
+/// Characters `-final` adds to the final snapshot of a renamed-away cluster.
+const FINAL_SUFFIX_LEN: usize = "-final".len();
+
+/// Every identifier a run generates from a pair must fit RDS's 63
+/// characters (RDS API Reference: RestoreDBClusterFromSnapshot and
+/// ModifyDBCluster `NewDBClusterIdentifier`, CreateDBInstance and
+/// ModifyDBInstance `NewDBInstanceIdentifier`, DeleteDBCluster
+/// `FinalDBSnapshotIdentifier`: "1 to 63 letters, numbers, or hyphens").
+/// Each name is checked at its full length, so a setting that would make
+/// one too long is refused at load with the key to shorten, rather than a
+/// name cut to fit on a run.
+fn check_generated_lengths(
+    r: &mut Reader<'_>,
+    pair: &ClusterPair,
+    names: &[String; 5],
+    instance_count: u32,
+    final_snapshot: bool,
+) {
+    let max = crate::ids::MAX_RDS_ID;
+    let existing = pair.existing_cluster_id.as_str().len();
+    let too_long = |r: &mut Reader<'_>, name: &str, what: String, len: usize| {
+        if len > max {
+            r.problem_named(
+                name.to_owned(),
+                format!("makes {what} {len} characters long; RDS allows at most {max}: shorten it"),
+            );
+        }
+    };
+    too_long(
+        r,
+        &names[1],
+        "the renamed-away cluster id {existing}-old-{yyyymmddHHMMss}".into(),
+        existing + OLD_SUFFIX_LEN,
+    );
+    if final_snapshot {
+        let what =
+            "the final snapshot id {existing}-old-{yyyymmddHHMMss}-final (final_snapshot is on)".into();
+        too_long(r, &names[1], what, existing + OLD_SUFFIX_LEN + FINAL_SUFFIX_LEN);
+    }
+    // The longest numbered instance id: `{base}-{n}` for the last n.
+    let numbered =
+        |base: usize| if instance_count > 1 { base + 1 + instance_count.to_string().len() } else { base };
+    let existing_instance = numbered(pair.existing_instance_id.as_str().len());
+    let temp_instance = numbered(pair.temp_instance_id.as_str().len());
+    if instance_count > 1 {
+        let what = format!("the instance ids {{temp_instance}}-2 .. -{instance_count}");
+        too_long(r, &names[4], what, temp_instance);
+        let what = format!("the instance ids {{existing_instance}}-2 .. -{instance_count}");
+        too_long(r, &names[3], what, existing_instance);
+    }
+    let what = "the renamed-away instance id {existing_instance}[-n]-old-{yyyymmddHHMMss}".into();
+    too_long(r, &names[3], what, existing_instance + OLD_SUFFIX_LEN);
 }
 
 /// Across pairs: one pair per source cluster; every cluster id and every
