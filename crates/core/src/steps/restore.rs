@@ -9,8 +9,12 @@
 //! ARN with engine `ENGINE`, the snapshot's KMS key (a shared encrypted
 //! snapshot is restored with a key the target account may use: the one the
 //! source side encrypted the copy with), the optional subnet group, security
-//! groups and cluster parameter group, deletion protection as configured, and
-//! this run's tags ([`rds::run_tags`]). The restore is asynchronous: the
+//! groups and cluster parameter group, deletion protection as configured,
+//! this run's tags ([`rds::run_tags`]) and `CopyTagsToSnapshot`, so the
+//! final snapshot Terminate may keep of it carries the tags too (RDS API
+//! Reference, RestoreDBClusterFromSnapshot, `CopyTagsToSnapshot`:
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html>).
+//! The restore is asynchronous: the
 //! machine's WaitForTempCluster polls until the cluster is `available`.
 //!
 //! Target-owned encryption: when the payload holds `ownSnapshotArn` (set by
@@ -72,6 +76,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 .engine(&settings.engine)
                 .kms_key_id(kms_key_arn.as_str())
                 .deletion_protection(settings.deletion_protection)
+                .copy_tags_to_snapshot(true)
                 .set_db_subnet_group_name(settings.db_subnet_group.clone())
                 .set_db_cluster_parameter_group_name(settings.db_cluster_parameter_group.clone())
                 .set_tags(Some(rds::run_tags(&run)));
@@ -198,6 +203,7 @@ mod tests {
                     && req.engine() == Some(s.engine.as_str())
                     && req.kms_key_id() == Some(KMS_KEY)
                     && req.deletion_protection() == Some(s.deletion_protection)
+                    && req.copy_tags_to_snapshot() == Some(true)
                     && req.db_subnet_group_name() == s.db_subnet_group.as_deref()
                     && req.db_cluster_parameter_group_name() == s.db_cluster_parameter_group.as_deref()
                     && sgs == s.vpc_security_group_ids
