@@ -26,7 +26,7 @@ use crate::ids::InvalidValue;
 
 pub use sanity::SanitySettings;
 pub use source::SourceSettings;
-pub use target::{ClusterPair, PAIR_FIELDS, TargetSettings};
+pub use target::{ClusterPair, PAIR_FIELDS, ServerlessCapacity, TargetSettings};
 
 /// One setting's two names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub mod keys {
     pub const TARGET_REGION: Key = key("TARGET_REGION", "target.region");
     pub const ENGINE: Key = key("ENGINE", "target.engine");
     pub const INSTANCE_CLASS: Key = key("DB_INSTANCE_CLASS", "target.instance_class");
+    pub const SERVERLESS_MIN_CAPACITY: Key = key("SERVERLESS_MIN_CAPACITY", "target.serverless_min_capacity");
+    pub const SERVERLESS_MAX_CAPACITY: Key = key("SERVERLESS_MAX_CAPACITY", "target.serverless_max_capacity");
     pub const INSTANCE_COUNT: Key = key("DB_INSTANCE_COUNT", "target.instance_count");
     pub const EXISTING_CLUSTER_ID: Key = key("EXISTING_CLUSTER_ID", "target.existing_cluster_id");
     pub const TEMP_CLUSTER_ID: Key = key("TEMP_CLUSTER_ID", "target.temp_cluster_id");
@@ -95,9 +97,10 @@ pub mod keys {
 
     /// Settings that no longer exist, each with why and what to do instead:
     /// set, they are refused at start (a deployment must not believe it got
-    /// what RDS cannot do).
+    /// what RDS cannot do). Written as struct literals: they are no key of
+    /// the template's functions.
     pub const REMOVED: &[(Key, &str)] = &[(
-        key("ALLOW_UNENCRYPTED_SOURCE", "source.allow_unencrypted_source"),
+        Key { env: "ALLOW_UNENCRYPTED_SOURCE", toml: "source.allow_unencrypted_source" },
         "is no longer a setting: RDS cannot encrypt an unencrypted cluster snapshot while copying it \
          (CopyDBClusterSnapshot refuses a KmsKeyId for one), so an unencrypted source cannot be copied \
          encrypted; encrypt the source cluster instead (README, \"How a run is kept safe\")",
@@ -119,6 +122,8 @@ pub mod keys {
         TARGET_REGION,
         ENGINE,
         INSTANCE_CLASS,
+        SERVERLESS_MIN_CAPACITY,
+        SERVERLESS_MAX_CAPACITY,
         INSTANCE_COUNT,
         EXISTING_CLUSTER_ID,
         TEMP_CLUSTER_ID,

@@ -15,6 +15,9 @@ pub struct TargetSettings {
     pub source_account_id: AccountId,
     pub engine: String,
     pub instance_class: String,
+    /// Aurora Serverless v2 capacity of the restored cluster; required with
+    /// `instance_class = "db.serverless"`.
+    pub serverless: Option<ServerlessCapacity>,
     /// How many instances the restored cluster gets (writer first).
     pub instance_count: u32,
     pub existing_cluster_id: ClusterId,
@@ -43,6 +46,79 @@ pub struct TargetSettings {
     /// The SanityCheck step's probes (off without `SANITY_SECRET_ARN`);
     /// boxed to keep this struct, which every step context holds, small.
     pub sanity: Box<SanitySettings>,
+}
+
+/// Aurora Serverless v2 capacity range, in half ACUs (RDS takes capacities
+/// in steps of 0.5 ACU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerlessCapacity {
+    pub min_half_acus: u16,
+    pub max_half_acus: u16,
+}
+
+impl ServerlessCapacity {
+    pub fn min_acus(self) -> f64 {
+        f64::from(self.min_half_acus) / 2.0
+    }
+
+    pub fn max_acus(self) -> f64 {
+        f64::from(self.max_half_acus) / 2.0
+    }
+}
+
+/// One capacity setting in half ACUs: a multiple of 0.5 within `lowest..=256`.
+fn read_capacity(r: &mut Reader<'_>, key: Key, lowest: f64) -> Option<u16> {
+    let raw = r.optional_text(key)?;
+    match raw.trim().parse::<f64>() {
+        Ok(acus) if (lowest..=256.0).contains(&acus) && (acus * 2.0).fract() == 0.0 => {
+            // In range and a whole number of half ACUs: the cast is exact.
+            Some((acus * 2.0) as u16)
+        }
+        _ => {
+            r.problem(
+                key,
+                format!("must be a number of ACUs from {lowest} to 256 in steps of 0.5 (got {raw:?})"),
+            );
+            None
+        }
+    }
+}
+
+/// Serverless v2 needs its capacity range on the cluster: RDS refuses a
+/// `db.serverless` instance in a cluster without
+/// ServerlessV2ScalingConfiguration (Aurora User Guide, "Requirements and
+/// limitations for Aurora Serverless v2"; RDS API Reference,
+/// ServerlessV2ScalingConfiguration: MinCapacity 0 to 256, MaxCapacity 1 to
+/// 256, in steps of 0.5:
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ServerlessV2ScalingConfiguration.html>).
+fn read_serverless(r: &mut Reader<'_>, instance_class: Option<&str>) -> Option<ServerlessCapacity> {
+    use keys::{SERVERLESS_MAX_CAPACITY, SERVERLESS_MIN_CAPACITY};
+    let given =
+        r.origin.raw(SERVERLESS_MIN_CAPACITY).is_some() || r.origin.raw(SERVERLESS_MAX_CAPACITY).is_some();
+    let serverless = instance_class == Some("db.serverless");
+    if !serverless && !given {
+        return None;
+    }
+    let min = read_capacity(r, SERVERLESS_MIN_CAPACITY, 0.0);
+    let max = read_capacity(r, SERVERLESS_MAX_CAPACITY, 1.0);
+    for (key, value) in [(SERVERLESS_MIN_CAPACITY, min), (SERVERLESS_MAX_CAPACITY, max)] {
+        if value.is_none() && r.origin.raw(key).is_none() {
+            r.problem(
+                key,
+                if serverless {
+                    "is required with instance_class db.serverless: RDS needs the cluster's Serverless v2 capacity range"
+                } else {
+                    "is required when the other serverless capacity setting is set"
+                },
+            );
+        }
+    }
+    let (min_half_acus, max_half_acus) = (min?, max?);
+    if min_half_acus > max_half_acus {
+        r.problem(SERVERLESS_MIN_CAPACITY, "must not be above serverless_max_capacity");
+        return None;
+    }
+    Some(ServerlessCapacity { min_half_acus, max_half_acus })
 }
 
 /// The target-owned key encrypts the target account's own copy, so it is a
@@ -90,6 +166,7 @@ impl TargetSettings {
         {
             r.problem(INSTANCE_CLASS, format!("must be an instance class such as db.r6g.large (got {c:?})"));
         }
+        let serverless = read_serverless(r, instance_class.as_deref());
         let instance_count = r.number(INSTANCE_COUNT, 1, 1..=16);
         let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
         let pairs = read_pairs(r, instance_count, final_snapshot);
@@ -135,6 +212,7 @@ impl TargetSettings {
             source_account_id: source_account_id?,
             engine: engine?,
             instance_class: instance_class?,
+            serverless,
             instance_count,
             existing_cluster_id: first.existing_cluster_id,
             temp_cluster_id: first.temp_cluster_id,

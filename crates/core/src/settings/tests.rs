@@ -262,3 +262,39 @@ fn generated_identifiers_over_63_characters_are_refused_naming_the_key_and_lengt
     );
     assert_eq!(target_problems(&at_limit), []);
 }
+
+#[test]
+fn serverless_targets_need_a_capacity_range_in_half_acus() {
+    let serverless = [("DB_INSTANCE_CLASS", "db.serverless")];
+    let errors = target_problems(&changed(TARGET_ENV, &serverless));
+    for key in ["SERVERLESS_MIN_CAPACITY", "SERVERLESS_MAX_CAPACITY"] {
+        assert!(
+            errors.iter().any(|e| e.name == key && e.problem.contains("db.serverless")),
+            "{key}: {errors:?}"
+        );
+    }
+    let ok = changed(
+        TARGET_ENV,
+        &[serverless[0], ("SERVERLESS_MIN_CAPACITY", "0.5"), ("SERVERLESS_MAX_CAPACITY", "16")],
+    );
+    let origin = env(&ok);
+    let mut r = Reader::new(&origin);
+    let s = TargetSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    let c = s.serverless.expect("capacity");
+    assert_eq!((c.min_acus(), c.max_acus()), (0.5, 16.0));
+    for (min, max, key) in [
+        ("0.3", "16", "SERVERLESS_MIN_CAPACITY"),
+        ("1", "300", "SERVERLESS_MAX_CAPACITY"),
+        ("8", "4", "SERVERLESS_MIN_CAPACITY"),
+    ] {
+        let bad = changed(
+            TARGET_ENV,
+            &[serverless[0], ("SERVERLESS_MIN_CAPACITY", min), ("SERVERLESS_MAX_CAPACITY", max)],
+        );
+        let errors = target_problems(&bad);
+        assert!(errors.iter().any(|e| e.name == key), "{min}..{max}: {errors:?}");
+    }
+    // A provisioned class needs none.
+    assert!(target_settings().serverless.is_none());
+}
