@@ -179,6 +179,9 @@ fn every_key_is_listed_once_with_distinct_names() {
     }
 }
 
+/// One environment variable and its value.
+type EnvPair = (&'static str, &'static str);
+
 /// Static, so the fixtures' `&'static str` pairs can hold them.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
@@ -222,7 +225,7 @@ fn generated_identifiers_over_63_characters_are_refused_naming_the_key_and_lengt
     );
 
     // Target: each generated name at its full length, with the key to shorten.
-    let cases: Vec<(Vec<(&'static str, &'static str)>, &str, &str)> = vec![
+    let cases: Vec<(Vec<EnvPair>, &str, &str)> = vec![
         // {existing}-old-{stamp}: 19 characters added.
         (vec![("EXISTING_CLUSTER_ID", leak("e".repeat(45)))], "EXISTING_CLUSTER_ID", "64 characters"),
         // ... and -final when final snapshots are kept.
