@@ -294,24 +294,20 @@ mod tests {
         settings.instance_class = "db.serverless".into();
         settings.serverless =
             Some(crate::settings::ServerlessCapacity { min_half_acus: 1, max_half_acus: 32 });
-        let run = target_run();
-        let describe = describe_cluster("orders-dr-next", None);
-        let restore = restore_ok(&settings, &run);
-        super::run(&rds(&[&describe, &snapshot_version(), &restore]), &settings, run)
-            .await
-            .expect("restored");
-        assert_eq!(restore.num_calls(), 1);
+        restores_once_as_configured(&settings).await;
     }
 
     #[tokio::test]
     async fn defaults_leave_optional_placement_to_rds() {
-        let settings = settings();
+        restores_once_as_configured(&settings()).await;
+    }
+
+    /// A first restore under `settings`: one call carrying what they ask for.
+    async fn restores_once_as_configured(settings: &TargetSettings) {
         let run = target_run();
         let describe = describe_cluster("orders-dr-next", None);
-        let restore = restore_ok(&settings, &run);
-        super::run(&rds(&[&describe, &snapshot_version(), &restore]), &settings, run)
-            .await
-            .expect("restored");
+        let restore = restore_ok(settings, &run);
+        super::run(&rds(&[&describe, &snapshot_version(), &restore]), settings, run).await.expect("restored");
         assert_eq!(restore.num_calls(), 1);
     }
 
