@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from iam import IAM
 from progress import LATENCY
+from settings import QUOTA_DEFAULTS, SETTINGS
 
 PREFIX = "/_aurora_dr/"
 MAX_CALLS = 20000
@@ -35,8 +36,8 @@ class RuleError(ValueError):
 
 
 class Faults:
-    """Armed rules. `error` rules are answered here; `snapshot_status` and
-    `copy_quota` rules are read by the RDS compatibility layer."""
+    """Armed rules. `error` rules are answered here; the other kinds are read
+    by the compatibility layer (compat/)."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -88,14 +89,31 @@ class Faults:
                     return rule["status"]
         return None
 
-    def copy_quota(self, account, region):
+    def quota(self, name, account, region):
+        """The lowest limit a `quota` rule (or, for `concurrent_copies`, a
+        `copy_quota` rule) sets on the named quota, or None."""
         with self.lock:
             limits = [
                 rule["limit"]
                 for rule in self.rules
-                if rule["kind"] == "copy_quota" and scope_matches(rule, account, region)
+                if scope_matches(rule, account, region)
+                and (
+                    (rule["kind"] == "quota" and rule["name"] == name)
+                    or (rule["kind"] == "copy_quota" and name == "concurrent_copies")
+                )
             ]
         return min(limits) if limits else None
+
+    def delivery(self, topic, topic_arn):
+        """The first `sns_delivery` rule that takes this notification (to a
+        topic of `topic.account` in `topic.region`), with its count spent."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "sns_delivery" or not scope_matches(rule, topic.account, topic.region):
+                    continue
+                if fnmatch.fnmatchcase(topic_arn.lower(), rule["topic_lower"]) and spend(rule):
+                    return dict(rule)
+        return None
 
 
 def parse_rule(spec):
@@ -151,12 +169,43 @@ def parse_rule(spec):
             "status": spec["status"],
             **scope,
         }
-    if kind == "copy_quota":
+    if kind in ("copy_quota", "quota"):
         limit = spec.get("limit")
-        if not isinstance(limit, int) or limit < 0:
-            raise RuleError("copy_quota rule needs a non-negative integer 'limit'")
-        return {"kind": kind, "limit": limit, **scope}
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise RuleError(f"{kind} rule needs a non-negative integer 'limit'")
+        if kind == "copy_quota":
+            return {"kind": kind, "limit": limit, **scope}
+        if spec.get("name") not in QUOTA_DEFAULTS:
+            raise RuleError(f"quota rule needs a 'name' among {list(QUOTA_DEFAULTS)}")
+        return {"kind": kind, "name": spec["name"], "limit": limit, **scope}
+    if kind == "sns_delivery":
+        mode = spec.get("mode")
+        if mode not in ("duplicate", "reorder"):
+            raise RuleError("sns_delivery rule needs 'mode': 'duplicate' or 'reorder'")
+        copies = spec.get("copies", 2)
+        hold = spec.get("hold_seconds", 2.0)
+        if not isinstance(copies, int) or copies < 1:
+            raise RuleError("copies must be a positive integer")
+        if not isinstance(hold, (int, float)) or hold < 0:
+            raise RuleError("hold_seconds must be a non-negative number")
+        return {
+            "kind": kind,
+            "mode": mode,
+            "topic_lower": str(spec.get("topic") or "*").lower(),
+            "copies": copies if mode == "duplicate" else 1,
+            "hold_seconds": float(hold),
+            **counted(spec),
+            **scope,
+        }
     raise RuleError(f"unknown rule kind {kind!r}")
+
+
+def counted(spec):
+    """`count` (None: every time) and `skip` of a rule that fires a number of times."""
+    count = spec.get("count")
+    if count is not None and (not isinstance(count, int) or count < 0):
+        raise RuleError("count must be a non-negative integer or null")
+    return {"count": count, "skip": int(spec.get("skip", 0)), "hits": 0}
 
 
 def scope_matches(rule, account, region):
@@ -317,9 +366,14 @@ STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found
 
 
 class ControlMiddleware:
-    def __init__(self, app, defaults):
+    """`routes` maps (method, route) to handler(payload, query) -> JSON for
+    the compatibility modules' own control endpoints (resolve, storage)."""
+
+    def __init__(self, app, routes=None):
         self.app = app
-        self.defaults = defaults  # launch-time latency spec, for POST /reset
+        self.routes = dict(routes or {})
+        # Launch-time settings, restored by POST /reset.
+        self.defaults = {"latency": LATENCY.to_json(), **SETTINGS.to_json()}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -349,7 +403,7 @@ class ControlMiddleware:
         rule = FAULTS.take_error(call)
         if rule is not None and rule["after"]:
             # A lost response: the call takes effect, the caller sees the error.
-            list(self.app(environ, lambda *args, **kwargs: (lambda data: None)))
+            list(self.app(environ, lambda *args, **kwargs: lambda data: None))
             record["applied"] = True
         if rule is not None:
             status = rule["http_status"]
@@ -375,7 +429,9 @@ class ControlMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         try:
             payload = self.read_json(environ) if method in ("POST", "PUT") else None
-            result = self.dispatch(method, route, payload)
+            query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            handler = self.routes.get((method, route))
+            result = handler(payload, query) if handler else self.dispatch(method, route, payload)
         except (RuleError, ValueError) as error:
             return respond(start_response, 400, {"error": str(error)})
         if result is None:
@@ -415,10 +471,22 @@ class ControlMiddleware:
                 return LATENCY.to_json()
         if route == "iam" or route.startswith("iam/"):
             return IAM.dispatch(method, route, payload)
+        if route == "strict":
+            if method == "POST":
+                SETTINGS.configure_strict(payload)
+            if method in ("GET", "POST"):
+                return SETTINGS.to_json()["strict"]
+        if route == "quotas":
+            if method == "POST":
+                SETTINGS.configure_quotas(payload)
+            if method in ("GET", "POST"):
+                return SETTINGS.to_json()["quotas"]
         if route == "reset" and method == "POST":
             FAULTS.reset()
             CALLS.reset()
-            LATENCY.configure(self.defaults)
+            LATENCY.configure(self.defaults["latency"])
+            SETTINGS.configure_strict(self.defaults["strict"])
+            SETTINGS.configure_quotas(self.defaults["quotas"])
             return {"status": "reset"}
         return None
 

@@ -1,11 +1,16 @@
 """aurora-dr local AWS emulator: moto's server plus the compatibility layer.
 
     python launcher.py [--host 127.0.0.1] [--port 0] [--latency JSON]
-                       [--faults FILE] [--quiet] [--exit-on-stdin-eof]
+                       [--strict JSON] [--quotas JSON] [--faults FILE]
+                       [--stock] [--quiet] [--exit-on-stdin-eof]
 
 Port 0 (the default) takes a free port. Once the server accepts requests it
 prints exactly one line on stdout, `ready http://HOST:PORT`. SIGINT/SIGTERM
 (and, with --exit-on-stdin-eof, the end of stdin) stop it cleanly.
+
+--stock serves plain moto: no compatibility layer, no latency, no fault
+rules, no control endpoint. The tests run every RDS behaviour against it to
+show that the behaviour comes from the compatibility layer.
 """
 
 import argparse
@@ -33,7 +38,21 @@ def parse_args(argv):
         help='JSON: {"polls": N} or {"seconds": S} for all kinds, or per kind '
         '{"snapshot": {...}, "copy": {...}, "cluster": {...}, "instance": {...}}',
     )
+    parser.add_argument(
+        "--strict",
+        default="true",
+        help="JSON: true (every RDS rule, the default), false (lenient), or "
+        '{"switch": bool, ...} per rule (see settings.py)',
+    )
+    parser.add_argument(
+        "--quotas",
+        default="{}",
+        help='JSON: quota -> limit, e.g. {"clusters": 40, "manual_cluster_snapshots": 100}',
+    )
     parser.add_argument("--faults", help="JSON file with a list of fault rules to arm at start")
+    parser.add_argument(
+        "--stock", action="store_true", help="plain moto, without the compatibility layer (for tests)"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
         "--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent gone)"
@@ -62,11 +81,33 @@ def share_region_lookups():
     boto3.session.Session.get_available_regions = get_available_regions
 
 
+def compatible(args):
+    """Installs the compatibility layer, latency, settings and fault rules;
+    returns the control endpoint's extra routes and the module names."""
+    import compat
+    import control
+    import progress
+    from settings import SETTINGS
+
+    try:
+        progress.LATENCY.configure(json.loads(args.latency))
+        SETTINGS.configure_strict(json.loads(args.strict))
+        SETTINGS.configure_quotas(json.loads(args.quotas))
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    routes = {}
+    patches = compat.apply(routes)
+    if args.faults:
+        with open(args.faults, encoding="utf-8") as file:
+            for spec in json.load(file):
+                control.FAULTS.add(spec)
+    return routes, patches
+
+
 def main(argv=None):
     args = parse_args(argv)
     if "MOTO_ACCOUNT_ID" in os.environ:
         sys.exit("error: MOTO_ACCOUNT_ID forces one account for every request; unset it")
-    latency = json.loads(args.latency)
     share_region_lookups()
 
     from moto.moto_server.werkzeug_app import (
@@ -76,23 +117,21 @@ def main(argv=None):
     )
     from werkzeug.serving import make_server
 
-    import compat
-    import control
-    import progress
-
-    progress.LATENCY.configure(latency)
-    patches = compat.apply()
-    if args.faults:
-        with open(args.faults, encoding="utf-8") as file:
-            for spec in json.load(file):
-                control.FAULTS.add(spec)
-    if args.quiet:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
+    if args.stock and args.faults:
+        sys.exit("error: --stock serves plain moto; fault rules need the compatibility layer")
+    # The layer patches moto's classes before any service app is built.
+    routes, patches = ({}, ["none (stock moto)"]) if args.stock else compatible(args)
     dispatcher = DomainDispatcherApplication(create_backend_app)
     for service in WARM_SERVICES:
         dispatcher.app_instances[service] = create_backend_app(service)
-    app = control.ControlMiddleware(dispatcher, latency)
+    if args.stock:
+        app = dispatcher
+    else:
+        import control
+
+        app = control.ControlMiddleware(dispatcher, routes)
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     server.daemon_threads = True
 
@@ -104,7 +143,7 @@ def main(argv=None):
     if args.exit_on_stdin_eof:
         threading.Thread(target=lambda: (sys.stdin.buffer.read(), stop()), daemon=True).start()
 
-    print(f"compatibility patches: {', '.join(patches)}", file=sys.stderr, flush=True)
+    print(f"compatibility modules: {', '.join(patches)}", file=sys.stderr, flush=True)
     print(f"ready http://{args.host}:{server.server_port}", flush=True)
     server.serve_forever()
     print("emulator stopped", file=sys.stderr, flush=True)

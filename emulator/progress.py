@@ -7,35 +7,49 @@ while. A `Progress` attached to a resource reports its in-progress status for
 a number of describe calls of that resource (`polls`) or a number of seconds,
 then its final status (`available`, or `failed` when a fault rule says so).
 
-Latency is configured per kind of resource: `snapshot` (a snapshot being
-created), `copy` (a snapshot copy), `cluster`, `instance`.
+Latency is configured per kind of work (see KINDS). A delay may grow with the
+allocated size of the data involved (`per_gib` seconds per GiB), so that a
+realistic profile copies a 500 GiB snapshot for longer than a 5 GiB one.
 """
 
 import threading
 import time
 
-KINDS = ("snapshot", "copy", "cluster", "instance")
+KINDS = (
+    "snapshot",  # a cluster snapshot being created (`creating`)
+    "copy",  # a cluster snapshot being copied (`copying`)
+    "cluster",  # CreateDBCluster (`creating`)
+    "restore",  # RestoreDBClusterFromSnapshot (`creating`)
+    "instance",  # CreateDBInstance (`creating`)
+    "rename",  # a renamed cluster or instance (`renaming`)
+    "modify",  # any other ModifyDBCluster (`modifying`)
+    "delete",  # a deleted cluster or instance (`deleting`, then gone)
+    "dns",  # until a new endpoint name resolves to the renamed resource
+    "dns_cache",  # how long an old endpoint name keeps reaching the renamed resource
+)
 
 _lock = threading.Lock()
 
 
 class Delay:
-    """How long one kind of resource stays in progress."""
+    """How long one kind of work stays in progress: `polls` describe calls,
+    or `seconds` plus `per_gib` seconds per GiB of allocated storage."""
 
-    def __init__(self, polls=0, seconds=0.0):
-        if int(polls) < 0 or float(seconds) < 0:
-            raise ValueError("polls and seconds must not be negative")
+    def __init__(self, polls=0, seconds=0.0, per_gib=0.0):
+        if int(polls) < 0 or float(seconds) < 0 or float(per_gib) < 0:
+            raise ValueError("polls, seconds and per_gib must not be negative")
         self.polls = int(polls)
         self.seconds = float(seconds)
+        self.per_gib = float(per_gib)
 
     @classmethod
     def parse(cls, spec):
-        if not isinstance(spec, dict) or not set(spec) <= {"polls", "seconds"}:
-            raise ValueError(f'expected {{"polls": N}} or {{"seconds": S}}, got {spec!r}')
-        return cls(spec.get("polls", 0), spec.get("seconds", 0.0))
+        if not isinstance(spec, dict) or not set(spec) <= {"polls", "seconds", "per_gib"}:
+            raise ValueError(f'expected {{"polls": N}} or {{"seconds": S, "per_gib": G}}, got {spec!r}')
+        return cls(spec.get("polls", 0), spec.get("seconds", 0.0), spec.get("per_gib", 0.0))
 
     def to_json(self):
-        return {"polls": self.polls, "seconds": self.seconds}
+        return {"polls": self.polls, "seconds": self.seconds, "per_gib": self.per_gib}
 
 
 class Latency:
@@ -46,16 +60,16 @@ class Latency:
 
     def configure(self, spec):
         """Applies `{"polls": N}` / `{"seconds": S}` to every kind, or
-        `{"snapshot": {...}, "copy": {...}, "cluster": {...}, "instance": {...}}` per
-        kind (kinds left out keep their delay)."""
+        `{"snapshot": {...}, "copy": {...}, ...}` per kind (kinds left out
+        keep their delay)."""
         if not isinstance(spec, dict):
             raise ValueError("latency must be a JSON object")
-        if set(spec) <= {"polls", "seconds"}:
+        if set(spec) <= {"polls", "seconds", "per_gib"}:
             delays = {kind: Delay.parse(spec) for kind in KINDS}
         else:
             unknown = set(spec) - set(KINDS)
             if unknown:
-                raise ValueError(f"unknown resource kinds {sorted(unknown)}")
+                raise ValueError(f"unknown kinds {sorted(unknown)}; known: {list(KINDS)}")
             delays = {kind: Delay.parse(value) for kind, value in spec.items()}
         with _lock:
             self.delays.update(delays)
@@ -76,17 +90,18 @@ class Progress:
     """In-progress status of one resource.
 
     The status shows on the response that started the work and on the next
-    `polls` describe calls that return the resource, or until `seconds` have
-    passed (whichever is configured; both may be), then `final` shows.
+    `polls` describe calls that return the resource, or until `seconds`
+    (plus `per_gib` x `gib`) have passed, whichever is longer, then `final`
+    shows.
     """
 
-    def __init__(self, kind, status, final="available", **extra):
+    def __init__(self, kind, status, final="available", gib=0.0, **extra):
         delay = LATENCY.get(kind)
         self.kind = kind
         self.status = status
         self.final = final
         self.polls = delay.polls
-        self.until = time.monotonic() + delay.seconds
+        self.until = time.monotonic() + delay.seconds + delay.per_gib * float(gib or 0)
         self.seen = 0
         self.extra = extra
 
@@ -124,3 +139,14 @@ def in_progress(resource, status=None):
     if progress is None or not progress.active():
         return False
     return status is None or progress.status == status
+
+
+def gib_of(resource):
+    """The allocated storage (GiB) that sizes the resource's durations: set on
+    a cluster through the control endpoint and carried to its snapshots,
+    copies and restored clusters (0 when never set)."""
+    return float(resource.__dict__.get("_adr_gib", 0.0))
+
+
+def set_gib(resource, gib):
+    resource.__dict__["_adr_gib"] = float(gib)

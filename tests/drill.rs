@@ -250,3 +250,46 @@ async fn deploy_params_reads_the_earlier_stacks_outputs() {
     let err = fetch_outputs(&args, mapping, &env.config).await.expect_err("no source stack");
     assert!(err.contains("aurora-dr-source"), "{err}");
 }
+
+/// Serverless v2: RDS refuses a db.serverless instance in a cluster without a
+/// capacity range, and a restore without EngineVersion gets the Region's
+/// default version, not the snapshot's. The restored cluster has both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_serverless_target_restores_with_its_capacity_and_the_sources_engine_version() {
+    let config = CONFIG.replace(
+        "instance_class = \"db.r6g.large\"",
+        "instance_class = \"db.serverless\"\nserverless_min_capacity = 0.5\nserverless_max_capacity = 8",
+    );
+    assert_ne!(config, CONFIG, "the example names its instance class");
+    let env = DrillEnv::start(&config).await;
+    // A source on a version that is not the engine's default (kept by --seed).
+    env.source()
+        .await
+        .rds()
+        .create_db_cluster()
+        .db_cluster_identifier("orders")
+        .engine("aurora-postgresql")
+        .engine_version("13.9")
+        .master_username("dr_admin")
+        .master_user_password("Serverless-Src-1")
+        .storage_encrypted(true)
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    let report = env.drill(1).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+
+    let target = env.target().await;
+    let cluster = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr")
+        .await
+        .expect("describe")
+        .expect("cluster");
+    assert_eq!(cluster.engine_version(), Some("13.9"));
+    let scaling = cluster.serverless_v2_scaling_configuration().expect("scaling configuration");
+    assert_eq!((scaling.min_capacity(), scaling.max_capacity()), (Some(0.5), Some(8.0)));
+    let instance = aurora_dr_core::rds::find_instance(&target.rds(), "orders-dr-1")
+        .await
+        .expect("describe")
+        .expect("instance");
+    assert_eq!(instance.db_instance_class(), Some("db.serverless"));
+}

@@ -292,8 +292,14 @@ async fn rds_throttling_every_call() -> Row {
             .skip(1)
             .times(3)
             .into(),
-        // The drill's set-up reads the source cluster once before the run.
-        FaultRule::throttle("rds", "DescribeDBClusters").in_account(SRC).skip(1).times(4).into(),
+        // The drill's set-up reads the source cluster by identifier once before
+        // the run (its wait for the cluster reads it by filter).
+        FaultRule::throttle("rds", "DescribeDBClusters")
+            .in_account(SRC)
+            .matching("DBClusterIdentifier", "orders")
+            .skip(1)
+            .times(4)
+            .into(),
     ];
     for op in [
         "DescribeDBClusterSnapshots",
@@ -323,8 +329,14 @@ async fn rds_throttling_every_call() -> Row {
 /// HTTP 500 and 503 from RDS on every kind of call (the emulator answers, so
 /// the call has no effect): both runs complete.
 async fn rds_http_5xx() -> Row {
-    let mut faults: Vec<FaultRule> =
-        vec![FaultRule::unavailable("rds", "DescribeDBClusters").in_account(SRC).skip(1).times(4).into()];
+    let mut faults: Vec<FaultRule> = vec![
+        FaultRule::unavailable("rds", "DescribeDBClusters")
+            .in_account(SRC)
+            .matching("DBClusterIdentifier", "orders")
+            .skip(1)
+            .times(4)
+            .into(),
+    ];
     let src_ops = [
         "DescribeDBClusterSnapshots",
         "CreateDBClusterSnapshot",

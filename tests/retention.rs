@@ -88,12 +88,17 @@ async fn hand_made(ctx: &AwsContext, cluster: &str, id: &str, tags: Vec<Tag>) ->
     until_available(ctx, id).await
 }
 
-/// A hand-made copy of `from` into the context's region.
+/// A hand-made copy of `from` into the context's region. An encrypted
+/// snapshot copied into another Region needs a key of that Region
+/// (CopyDBClusterSnapshot, KmsKeyId), so the copy gets a key of its own.
 async fn hand_made_copy(ctx: &AwsContext, from: &DbClusterSnapshot, id: &str, tags: Vec<Tag>) {
+    let key = ctx.kms().create_key().send().await.expect("CreateKey");
+    let key_arn = key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned();
     ctx.rds()
         .copy_db_cluster_snapshot()
         .source_db_cluster_snapshot_identifier(from.db_cluster_snapshot_arn().expect("arn"))
         .target_db_cluster_snapshot_identifier(id)
+        .kms_key_id(key_arn)
         .set_tags(Some(tags))
         .send()
         .await
@@ -138,6 +143,8 @@ async fn four_runs_keep_two_tool_snapshots_per_place_and_never_touch_hand_made_o
         .send()
         .await
         .expect("target cluster");
+    // RDS snapshots only an `available` cluster.
+    drill::setup::wait_until_available(&target.rds(), "hand-made").await.expect("target cluster available");
     hand_made(&target, "hand-made", UNTAGGED, Vec::new()).await;
     hand_made(&target, "hand-made", FOREIGN, foreign_tags()).await;
 

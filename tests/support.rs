@@ -83,16 +83,45 @@ impl DrillEnv {
     }
 }
 
-/// Identifiers of every cluster an account has in a region.
+/// Statuses of a change in progress: the emulator finishes one after a few
+/// describe calls of the resource (`Latency::for_tests`), as RDS does after
+/// a while; a deleted cluster or instance stays listed `deleting` until then.
+pub const TRANSITIONAL: [&str; 5] = ["creating", "renaming", "modifying", "copying", "deleting"];
+
+/// Identifiers of every cluster an account has in a region, once none is
+/// mid-change (described at most 10 times until none is in a
+/// [`TRANSITIONAL`] status).
 pub async fn cluster_ids(ctx: &AwsContext) -> Vec<String> {
-    let out = ctx.rds().describe_db_clusters().send().await.expect("DescribeDBClusters");
-    out.db_clusters().iter().filter_map(|c| c.db_cluster_identifier().map(str::to_owned)).collect()
+    let rds = ctx.rds();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let out = rds.describe_db_clusters().send().await.expect("DescribeDBClusters");
+        ids = out.db_clusters().iter().filter_map(|c| c.db_cluster_identifier().map(str::to_owned)).collect();
+        if !out.db_clusters().iter().any(|c| c.status().is_some_and(|s| TRANSITIONAL.contains(&s))) {
+            break;
+        }
+    }
+    ids
 }
 
-/// Identifiers of every instance an account has in a region.
+/// Identifiers of every instance an account has in a region, once none is
+/// mid-change (as [`cluster_ids`]).
 pub async fn instance_ids(ctx: &AwsContext) -> Vec<String> {
-    let out = ctx.rds().describe_db_instances().send().await.expect("DescribeDBInstances");
-    out.db_instances().iter().filter_map(|c| c.db_instance_identifier().map(str::to_owned)).collect()
+    let rds = ctx.rds();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let out = rds.describe_db_instances().send().await.expect("DescribeDBInstances");
+        ids =
+            out.db_instances().iter().filter_map(|i| i.db_instance_identifier().map(str::to_owned)).collect();
+        if !out
+            .db_instances()
+            .iter()
+            .any(|i| i.db_instance_status().is_some_and(|s| TRANSITIONAL.contains(&s)))
+        {
+            break;
+        }
+    }
+    ids
 }
 
 // ---------------------------------------------------------------------------
@@ -219,12 +248,11 @@ impl DrillEnv {
 
     /// The resources of the three places once nothing is mid-change: the
     /// emulator finishes a change after a number of describe calls, so this
-    /// describes (at most 10 times) until no resource is `creating`,
-    /// `renaming`, `modifying` or `copying` (a resource stuck by a fault rule
+    /// describes (at most 10 times) until no resource is in a [`TRANSITIONAL`]
+    /// status (a deleted one is then gone; a resource stuck by a fault rule
     /// stays as it is).
     pub async fn settled_inventory(&self) -> Inventory {
-        let busy =
-            |r: &Resource| matches!(r.status.as_str(), "creating" | "renaming" | "modifying" | "copying");
+        let busy = |r: &Resource| TRANSITIONAL.contains(&r.status.as_str());
         let mut inv = self.inventory().await;
         for _ in 0..10 {
             if !inv.all().iter().any(|(_, r)| busy(r)) {

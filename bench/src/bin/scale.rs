@@ -186,6 +186,7 @@ async fn fleet(args: &Args) -> Result<(), String> {
                 copy: Delay::seconds(copy),
                 cluster: Delay::default(),
                 instance: Delay::default(),
+                ..Latency::default()
             };
             let (report, total) = fleet_drill(args, &cli, n, latency).await?;
             let wall = source_wall(&report);

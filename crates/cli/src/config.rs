@@ -141,7 +141,8 @@ impl Config {
         let mut flat = BTreeMap::new();
         flatten("", &table, &mut flat, &mut errors);
         for key in flat.keys() {
-            if !known_keys().any(|k| k == *key) && !is_pair_key(key) {
+            let removed = keys::REMOVED.iter().any(|(k, _)| k.toml == *key);
+            if !known_keys().any(|k| k == *key) && !is_pair_key(key) && !removed {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
@@ -276,6 +277,9 @@ fn flatten(
             toml::Value::Integer(i) => {
                 out.insert(key, i.to_string());
             }
+            toml::Value::Float(f) => {
+                out.insert(key, f.to_string());
+            }
             toml::Value::Boolean(b) => {
                 out.insert(key, b.to_string());
             }
@@ -397,6 +401,21 @@ temp_instance_id = "orders-dr-next-1"
             names.contains(&"target.retain_snapshots") && names.contains(&"target.kms_key_arn"),
             "{names:?}"
         );
+    }
+
+    /// `validate` (exit 2) reports a generated name RDS would refuse under
+    /// the file's key, with the name's length.
+    #[test]
+    fn generated_names_over_63_characters_are_named_by_their_file_key() {
+        let long = "a-forty-six-character-existing-dr-cluster-name";
+        let text = EXAMPLE
+            .replace("\"orders-dr\"", &format!("\"{long}\""))
+            .replace("[target]\n", "[target]\nfinal_snapshot = true\n");
+        let errors = Config::parse(&text).expect_err("too long");
+        let found = |len: &str| {
+            errors.iter().any(|e| e.name == "target.existing_cluster_id" && e.problem.contains(len))
+        };
+        assert!(found("65 characters") && found("71 characters"), "{errors:?}");
     }
 
     #[test]

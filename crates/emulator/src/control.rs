@@ -1,5 +1,6 @@
 //! Client of the emulator's control endpoint (`/_aurora_dr/...`): fault
-//! rules, latency and the call log. The JSON format is in `emulator/README.md`.
+//! rules, latency, strictness and quotas, endpoint name resolution, and the
+//! call log. The JSON format is in `emulator/README.md`.
 
 use std::collections::BTreeMap;
 
@@ -11,266 +12,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::net::TcpStream;
 
 use crate::EmulatorError;
-
-/// How long one kind of resource stays in progress: for `polls` describe
-/// calls of that resource, or `seconds` (both may be set; the longer wins).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Delay {
-    #[serde(default)]
-    pub polls: u32,
-    #[serde(default)]
-    pub seconds: f64,
-}
-
-impl Delay {
-    /// In progress on the creating response and the next `n` describe calls.
-    pub fn polls(n: u32) -> Self {
-        Self { polls: n, seconds: 0.0 }
-    }
-
-    /// In progress for `s` seconds.
-    pub fn seconds(s: f64) -> Self {
-        Self { polls: 0, seconds: s }
-    }
-}
-
-/// Latency per kind of resource.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Latency {
-    /// A cluster snapshot being created (`creating`).
-    pub snapshot: Delay,
-    /// A cluster snapshot being copied (`copying`), in or across regions.
-    pub copy: Delay,
-    pub cluster: Delay,
-    pub instance: Delay,
-}
-
-impl Latency {
-    /// The same delay for snapshots, copies, clusters and instances.
-    pub fn uniform(delay: Delay) -> Self {
-        Self { snapshot: delay, copy: delay, cluster: delay, instance: delay }
-    }
-
-    /// Tests: every resource is in progress for two describe calls.
-    pub fn for_tests() -> Self {
-        Self::uniform(Delay::polls(2))
-    }
-
-    /// Demos: short but visible, three seconds.
-    pub fn for_demo() -> Self {
-        Self::uniform(Delay::seconds(3.0))
-    }
-}
-
-/// A rule armed at the emulator (`POST /_aurora_dr/faults`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FaultRule {
-    /// Answer matching calls with an AWS error instead of running them.
-    Error(ErrorRule),
-    /// Snapshot `id` ends in `status` (e.g. `failed`) instead of `available`.
-    SnapshotStatus {
-        id: String,
-        status: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        account: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        region: Option<String>,
-    },
-    /// The next instances that get identifier `id` (a glob; created or
-    /// renamed) end in `status` instead of `available`: the first `skip`
-    /// matching instances are left alone, then `count` (`None`: all) are hit.
-    InstanceStatus {
-        id: String,
-        status: String,
-        skip: u32,
-        count: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        account: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        region: Option<String>,
-    },
-    /// At most `limit` cross-region copies `copying` at once per destination
-    /// account and region; further CopyDBClusterSnapshot calls fail with
-    /// `SnapshotQuotaExceeded`.
-    CopyQuota {
-        limit: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        account: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        region: Option<String>,
-    },
-}
-
-impl FaultRule {
-    /// `operation` of `service` (signing name: `rds`, `sns`, `kms`, `sts`)
-    /// answers `error_code` with HTTP 400, every time until reset.
-    pub fn error(service: &str, operation: &str, error_code: &str) -> ErrorRule {
-        ErrorRule {
-            service: service.to_owned(),
-            operation: operation.to_owned(),
-            error_code: error_code.to_owned(),
-            http_status: 400,
-            ..ErrorRule::default()
-        }
-    }
-
-    /// Throttling as AWS sends it (`Throttling` for query-protocol services,
-    /// `ThrottlingException` for JSON ones), so SDK retries classify it.
-    pub fn throttle(service: &str, operation: &str) -> ErrorRule {
-        let code = match service {
-            "rds" | "sns" | "sts" | "iam" => "Throttling",
-            _ => "ThrottlingException",
-        };
-        Self::error(service, operation, code).message("Rate exceeded")
-    }
-
-    /// HTTP 503 `ServiceUnavailable` (a transient server error).
-    pub fn unavailable(service: &str, operation: &str) -> ErrorRule {
-        Self::error(service, operation, "ServiceUnavailable").status(503)
-    }
-
-    /// The next `CopyDBClusterSnapshot` calls answer `SnapshotQuotaExceeded`.
-    pub fn copy_quota_exceeded() -> ErrorRule {
-        Self::error("rds", "CopyDBClusterSnapshot", "SnapshotQuotaExceeded").message(
-            "The request cannot be processed because it would exceed the maximum number of snapshots.",
-        )
-    }
-
-    /// A cluster rename (`ModifyDBCluster` with `NewDBClusterIdentifier`) fails
-    /// once with `InvalidDBClusterStateFault`; `cluster` narrows it to the
-    /// cluster being renamed.
-    pub fn rename_fails(cluster: Option<&str>) -> ErrorRule {
-        let rule = Self::error("rds", "ModifyDBCluster", "InvalidDBClusterStateFault")
-            .message("Injected fault: the cluster rename failed")
-            .matching("NewDBClusterIdentifier", "*")
-            .times(1);
-        match cluster {
-            Some(id) => rule.matching("DBClusterIdentifier", id),
-            None => rule,
-        }
-    }
-
-    /// Snapshot `id` (in any account and region) ends in `failed`.
-    pub fn failed_snapshot(id: &str) -> Self {
-        Self::snapshot_status(id, "failed")
-    }
-
-    /// Snapshot `id` ends in `status`.
-    pub fn snapshot_status(id: &str, status: &str) -> Self {
-        Self::SnapshotStatus { id: id.to_owned(), status: status.to_owned(), account: None, region: None }
-    }
-
-    /// Snapshots matching the glob `pattern` created later by `account` in
-    /// `region` end in `status` (a glob never changes snapshots already there).
-    pub fn snapshot_status_in(pattern: &str, status: &str, account: &str, region: &str) -> Self {
-        Self::SnapshotStatus {
-            id: pattern.to_owned(),
-            status: status.to_owned(),
-            account: Some(account.to_owned()),
-            region: Some(region.to_owned()),
-        }
-    }
-
-    /// After `skip` instances got identifier `id` (created or renamed), the
-    /// next `count` that get it end in `status`.
-    pub fn instance_status(id: &str, status: &str, skip: u32, count: Option<u32>) -> Self {
-        Self::InstanceStatus {
-            id: id.to_owned(),
-            status: status.to_owned(),
-            skip,
-            count,
-            account: None,
-            region: None,
-        }
-    }
-
-    /// At most `limit` cross-region copies in `copying` per destination.
-    pub fn copy_quota(limit: u32) -> Self {
-        Self::CopyQuota { limit, account: None, region: None }
-    }
-}
-
-/// An error answer for matching calls; build it with [`FaultRule::error`].
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct ErrorRule {
-    pub service: String,
-    pub operation: String,
-    pub error_code: String,
-    pub http_status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// How many calls fail; `None` is every call until reset.
-    pub count: Option<u32>,
-    /// Matching calls that pass before the rule starts failing them.
-    pub skip: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Request parameter -> value, a case-insensitive glob (`*`: present).
-    #[serde(rename = "match")]
-    pub matches: BTreeMap<String, String>,
-    /// The call takes effect and only its answer is the error (a response
-    /// lost after the change, as when the caller crashes or times out).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub after: bool,
-}
-
-impl ErrorRule {
-    /// Fails only the next `n` matching calls.
-    pub fn times(mut self, n: u32) -> Self {
-        self.count = Some(n);
-        self
-    }
-
-    /// Lets the first `n` matching calls through.
-    pub fn skip(mut self, n: u32) -> Self {
-        self.skip = n;
-        self
-    }
-
-    pub fn status(mut self, http_status: u16) -> Self {
-        self.http_status = http_status;
-        self
-    }
-
-    pub fn message(mut self, message: &str) -> Self {
-        self.message = Some(message.to_owned());
-        self
-    }
-
-    /// Only calls made by this account.
-    pub fn in_account(mut self, account: &str) -> Self {
-        self.account = Some(account.to_owned());
-        self
-    }
-
-    /// Only calls to this region.
-    pub fn in_region(mut self, region: &str) -> Self {
-        self.region = Some(region.to_owned());
-        self
-    }
-
-    /// The call is carried out, then answered with the error: the caller
-    /// does not learn that its change was made.
-    pub fn response_lost(mut self) -> Self {
-        self.after = true;
-        self
-    }
-
-    /// Only calls whose parameter `name` matches the glob `value` (`*`: present at all).
-    pub fn matching(mut self, name: &str, value: &str) -> Self {
-        self.matches.insert(name.to_owned(), value.to_owned());
-        self
-    }
-}
-
-impl From<ErrorRule> for FaultRule {
-    fn from(rule: ErrorRule) -> Self {
-        Self::Error(rule)
-    }
-}
+use crate::faults::FaultRule;
+use crate::latency::Latency;
+use crate::strict::{Quotas, Strictness};
 
 /// One AWS call the emulator received (`GET /_aurora_dr/calls`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -301,6 +45,27 @@ impl CallRecord {
     pub fn failed(&self) -> bool {
         self.status.is_none_or(|s| s >= 400)
     }
+}
+
+/// What an endpoint hostname reaches now (`GET /_aurora_dr/resolve`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Resolved {
+    /// `cluster` (writer endpoint), `cluster-reader` or `instance`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The resource's identifier now (it may have been renamed since).
+    pub identifier: String,
+    /// `DbClusterResourceId` or `DbiResourceId`: stays the same across renames.
+    pub resource_id: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct Resolution {
+    resource: Option<Resolved>,
 }
 
 #[derive(Deserialize)]
@@ -374,7 +139,56 @@ impl Control {
         self.call::<serde_json::Value>(Method::POST, "latency", Some(body)).await.map(drop)
     }
 
-    /// Disarms every rule, empties the call log, restores the start latency.
+    /// Which RDS rules are enforced now.
+    pub async fn strictness(&self) -> Result<Strictness, EmulatorError> {
+        self.call(Method::GET, "strict", None).await
+    }
+
+    /// Turns RDS rules on or off from now on.
+    pub async fn set_strictness(&self, strictness: &Strictness) -> Result<(), EmulatorError> {
+        let body = to_json(strictness)?;
+        self.call::<serde_json::Value>(Method::POST, "strict", Some(body)).await.map(drop)
+    }
+
+    /// The quotas in force.
+    pub async fn quotas(&self) -> Result<Quotas, EmulatorError> {
+        self.call(Method::GET, "quotas", None).await
+    }
+
+    /// Changes the quotas.
+    pub async fn set_quotas(&self, quotas: &Quotas) -> Result<(), EmulatorError> {
+        let body = to_json(quotas)?;
+        self.call::<serde_json::Value>(Method::POST, "quotas", Some(body)).await.map(drop)
+    }
+
+    /// The resource an endpoint hostname reaches now, or `None` when the name
+    /// resolves to nothing. After a rename the new name reaches the renamed
+    /// resource only after the `dns` delay and the old one keeps reaching it
+    /// for the `dns_cache` delay, as RDS DNS does; each call counts as one
+    /// poll of that name for poll-based delays.
+    pub async fn resolve(&self, host: &str) -> Result<Option<Resolved>, EmulatorError> {
+        let path = format!("resolve?host={}", encode_query(host));
+        let answer: Resolution = self.call(Method::GET, &path, None).await?;
+        Ok(answer.resource)
+    }
+
+    /// Sets the allocated storage (GiB) that sizes the durations of a
+    /// cluster's snapshots, their copies and restores (Aurora reports none).
+    pub async fn set_cluster_storage(
+        &self,
+        account: &str,
+        region: &str,
+        cluster: &str,
+        gib: f64,
+    ) -> Result<(), EmulatorError> {
+        let body = to_json(&serde_json::json!({
+            "account": account, "region": region, "cluster": cluster, "gib": gib
+        }))?;
+        self.call::<serde_json::Value>(Method::POST, "storage", Some(body)).await.map(drop)
+    }
+
+    /// Disarms every rule, empties the call log, restores the start latency,
+    /// strictness and quotas.
     pub async fn reset(&self) -> Result<(), EmulatorError> {
         self.call::<serde_json::Value>(Method::POST, "reset", None).await.map(drop)
     }
@@ -459,6 +273,17 @@ fn to_json(value: &impl Serialize) -> Result<Vec<u8>, EmulatorError> {
     serde_json::to_vec(value).map_err(|e| control_error("request", &e.to_string()))
 }
 
+/// Percent-encodes a query value (hostnames need little, but be safe).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn control_error(path: &str, message: &str) -> EmulatorError {
     EmulatorError::Control { path: path.to_owned(), message: message.to_owned() }
 }
@@ -466,50 +291,24 @@ fn control_error(path: &str, message: &str) -> EmulatorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn error_rule_serialises_to_the_documented_format() {
-        let rule: FaultRule =
-            FaultRule::throttle("rds", "DescribeDBClusterSnapshots").times(2).in_region("us-west-1").into();
-        assert_eq!(
-            serde_json::to_value(&rule).unwrap(),
-            json!({
-                "kind": "error", "service": "rds", "operation": "DescribeDBClusterSnapshots",
-                "error_code": "Throttling", "http_status": 400, "message": "Rate exceeded",
-                "count": 2, "skip": 0, "region": "us-west-1", "match": {}
-            })
-        );
+    fn resolutions_parse_with_and_without_a_resource() {
+        let found: Resolution = serde_json::from_str(
+            r#"{"host": "prod.cluster-x.us-west-1.rds.amazonaws.com", "resource": {"type": "cluster",
+                "identifier": "prod-old", "resource_id": "cluster-ABC", "arn": "arn:aws:rds:us-west-1:1:cluster:prod-old",
+                "account": "1", "region": "us-west-1", "status": "renaming"}}"#,
+        )
+        .unwrap();
+        let resource = found.resource.unwrap();
+        assert_eq!((resource.kind.as_str(), resource.identifier.as_str()), ("cluster", "prod-old"));
+        let none: Resolution = serde_json::from_str(r#"{"host": "x", "resource": null}"#).unwrap();
+        assert!(none.resource.is_none());
     }
 
     #[test]
-    fn special_rules_serialise_with_their_kind() {
-        assert_eq!(
-            serde_json::to_value(FaultRule::failed_snapshot("snap-x")).unwrap(),
-            json!({"kind": "snapshot_status", "id": "snap-x", "status": "failed"})
-        );
-        assert_eq!(
-            serde_json::to_value(FaultRule::copy_quota(5)).unwrap(),
-            json!({"kind": "copy_quota", "limit": 5})
-        );
-    }
-
-    #[test]
-    fn rename_failure_matches_renames_only() {
-        let rule = FaultRule::rename_fails(Some("prod"));
-        assert_eq!(rule.count, Some(1));
-        assert_eq!(rule.matches.get("NewDBClusterIdentifier").map(String::as_str), Some("*"));
-        assert_eq!(rule.matches.get("DBClusterIdentifier").map(String::as_str), Some("prod"));
-    }
-
-    #[test]
-    fn latency_round_trips() {
-        let latency = Latency {
-            copy: Delay::seconds(2.0),
-            cluster: Delay::seconds(0.5),
-            ..Latency::uniform(Delay::polls(3))
-        };
-        let text = serde_json::to_string(&latency).unwrap();
-        assert_eq!(serde_json::from_str::<Latency>(&text).unwrap(), latency);
+    fn query_values_are_encoded() {
+        assert_eq!(encode_query("a.b-c_d"), "a.b-c_d");
+        assert_eq!(encode_query("a b&c"), "a%20b%26c");
     }
 }

@@ -37,6 +37,10 @@ pub enum EmulatorError {
     #[error("the emulator exited unexpectedly ({0})")]
     Exited(String),
 
+    /// A duration profile (TOML) is malformed.
+    #[error("duration profile {path}: {message}")]
+    Durations { path: PathBuf, message: String },
+
     /// A call to the control endpoint failed or was refused.
     #[error("emulator control {path}: {message}")]
     Control { path: String, message: String },

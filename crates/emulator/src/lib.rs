@@ -11,20 +11,33 @@
 //!   The account of a request is chosen by its credentials: those returned by
 //!   `sts:AssumeRole` for `arn:aws:iam::<account>:role/<any>` act in that
 //!   account, exactly as in production.
-//! - [`Control`] arms [`FaultRule`]s, changes [`Latency`] and reads the
-//!   [`CallRecord`] log.
+//! - The emulator refuses what RDS refuses ([`Strictness`], every rule on by
+//!   default, each one switchable), within RDS's [`Quotas`], and takes time
+//!   where RDS does ([`Latency`]: short for tests, [`Latency::realistic`]
+//!   scaled for drills).
+//! - [`Control`] arms [`FaultRule`]s, changes latency, strictness and quotas,
+//!   tells what an endpoint hostname reaches ([`Control::resolve`], for an
+//!   injectable resolver) and reads the [`CallRecord`] log.
+//! - [`EmulatorConfig::stock`] starts plain moto, without the compatibility
+//!   layer: the tests run each RDS behaviour against both.
 //!
 //! `emulator/README.md` documents the launcher, the control endpoint's JSON
-//! and every compatibility patch with the test that proves it.
+//! and every RDS behaviour with the AWS page it follows and its test.
 
 mod control;
 mod error;
+mod faults;
+mod latency;
 mod process;
+mod strict;
 mod venv;
 
-pub use control::{CallRecord, Control, Delay, ErrorRule, FaultRule, Latency};
+pub use control::{CallRecord, Control, Resolved};
 pub use error::EmulatorError;
+pub use faults::{DeliveryMode, DeliveryRule, ErrorRule, FaultRule};
+pub use latency::{Delay, Latency};
 pub use process::{Emulator, EmulatorConfig, interrupted};
+pub use strict::{QuotaName, Quotas, Strictness};
 pub use venv::{
     REQUIREMENTS, Venv, default_venv_dir, ensure_venv, ensure_venv_at, repo_root, venv_is_current,
 };

@@ -10,7 +10,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
 use crate::EmulatorError;
-use crate::control::{Control, FaultRule, Latency};
+use crate::control::Control;
+use crate::faults::FaultRule;
+use crate::latency::Latency;
+use crate::strict::{Quotas, Strictness};
 use crate::venv::{default_venv_dir, ensure_venv_at};
 
 /// Lines of the emulator's stderr kept for error messages.
@@ -23,10 +26,17 @@ pub struct EmulatorConfig {
     pub host: String,
     /// Port; `0` takes a free one.
     pub port: u16,
-    /// Simulated progress of snapshots, clusters and instances.
+    /// Simulated progress of snapshots, clusters and instances, and DNS delays.
     pub latency: Latency,
+    /// Which RDS rules are enforced (all by default).
+    pub strict: Strictness,
+    /// RDS quotas per account and region (RDS's defaults).
+    pub quotas: Quotas,
     /// Rules armed before the first request.
     pub faults: Vec<FaultRule>,
+    /// Plain moto, without the compatibility layer, latency, fault rules or
+    /// control endpoint: shows which behaviours the layer adds.
+    pub stock: bool,
     /// Virtual environment; `None` is [`default_venv_dir`].
     pub venv_dir: Option<PathBuf>,
     /// Log every request on the emulator's stderr.
@@ -47,7 +57,10 @@ impl Default for EmulatorConfig {
             host: "127.0.0.1".to_owned(),
             port: 0,
             latency: Latency::for_tests(),
+            strict: Strictness::strict(),
+            quotas: Quotas::default(),
             faults: Vec::new(),
+            stock: false,
             venv_dir: None,
             log_requests: false,
             echo_stderr: false,
@@ -58,6 +71,21 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Plain moto 5.2.5 on a free port: only what serves requests.
+    pub fn stock() -> Self {
+        Self { stock: true, ..Self::default() }
+    }
+
+    pub fn with_strictness(mut self, strict: Strictness) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
     pub fn with_latency(mut self, latency: Latency) -> Self {
         self.latency = latency;
         self
@@ -95,15 +123,26 @@ impl Emulator {
     /// Creates the virtual environment if needed, starts the emulator and
     /// returns once it has printed `ready http://HOST:PORT`.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
+        if config.stock && !config.faults.is_empty() {
+            return Err(EmulatorError::Control {
+                path: "faults".into(),
+                message: "stock moto has no fault rules; start the emulator without `stock`".into(),
+            });
+        }
         let dir = config.venv_dir.clone().unwrap_or_else(default_venv_dir);
         let venv =
             ensure_venv_at(&dir, |line| tracing::info!(target: "aurora_dr_emulator", "{line}")).await?;
-        let latency = serde_json::to_string(&config.latency)
-            .map_err(|e| EmulatorError::Control { path: "latency".into(), message: e.to_string() })?;
+        let json = |name: &str, value: serde_json::Result<String>| {
+            value.map_err(|e| EmulatorError::Control { path: name.into(), message: e.to_string() })
+        };
+        let latency = json("latency", serde_json::to_string(&config.latency))?;
+        let strict = json("strict", serde_json::to_string(&config.strict))?;
+        let quotas = json("quotas", serde_json::to_string(&config.quotas))?;
         let mut command = Command::new(&venv.python);
         command
             .arg(&venv.launcher)
             .args(["--host", &config.host, "--port", &config.port.to_string(), "--latency", &latency])
+            .args(["--strict", &strict, "--quotas", &quotas])
             .arg("--exit-on-stdin-eof")
             .env_remove("MOTO_ACCOUNT_ID")
             // Let Python cache compiled modules in the venv: later starts are faster.
@@ -117,6 +156,9 @@ impl Emulator {
             .kill_on_drop(true);
         if !config.log_requests {
             command.arg("--quiet");
+        }
+        if config.stock {
+            command.arg("--stock");
         }
         let mut child = command.spawn().map_err(EmulatorError::Spawn)?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));

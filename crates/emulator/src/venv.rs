@@ -21,14 +21,27 @@ use crate::EmulatorError;
 /// `emulator/requirements.txt`: moto and its dependencies, pinned with hashes.
 pub const REQUIREMENTS: &str = include_str!("../../../emulator/requirements.txt");
 
-/// The launcher and its modules, as shipped in `emulator/`.
-const SOURCES: [(&str, &str); 6] = [
+/// The launcher and its modules, as shipped in `emulator/` (paths relative to it).
+const SOURCES: [(&str, &str); 19] = [
     ("launcher.py", include_str!("../../../emulator/launcher.py")),
     ("control.py", include_str!("../../../emulator/control.py")),
-    ("compat.py", include_str!("../../../emulator/compat.py")),
     ("progress.py", include_str!("../../../emulator/progress.py")),
     ("iam.py", include_str!("../../../emulator/iam.py")),
     ("iam_actions.py", include_str!("../../../emulator/iam_actions.py")),
+    ("settings.py", include_str!("../../../emulator/settings.py")),
+    ("compat/__init__.py", include_str!("../../../emulator/compat/__init__.py")),
+    ("compat/common.py", include_str!("../../../emulator/compat/common.py")),
+    ("compat/deletion.py", include_str!("../../../emulator/compat/deletion.py")),
+    ("compat/dns.py", include_str!("../../../emulator/compat/dns.py")),
+    ("compat/encryption.py", include_str!("../../../emulator/compat/encryption.py")),
+    ("compat/identifiers.py", include_str!("../../../emulator/compat/identifiers.py")),
+    ("compat/networking.py", include_str!("../../../emulator/compat/networking.py")),
+    ("compat/quotas.py", include_str!("../../../emulator/compat/quotas.py")),
+    ("compat/restore.py", include_str!("../../../emulator/compat/restore.py")),
+    ("compat/serverless.py", include_str!("../../../emulator/compat/serverless.py")),
+    ("compat/snapshots.py", include_str!("../../../emulator/compat/snapshots.py")),
+    ("compat/sns.py", include_str!("../../../emulator/compat/sns.py")),
+    ("compat/transitions.py", include_str!("../../../emulator/compat/transitions.py")),
 ];
 
 const MARKER: &str = "aurora-dr-requirements.txt";
@@ -226,6 +239,9 @@ async fn write_sources(dir: &Path) -> Result<PathBuf, EmulatorError> {
     tokio::fs::create_dir_all(&staging).await.map_err(|e| EmulatorError::io(&staging, e))?;
     for (name, text) in SOURCES {
         let path = staging.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| EmulatorError::io(parent, e))?;
+        }
         tokio::fs::write(&path, text).await.map_err(|e| EmulatorError::io(&path, e))?;
     }
     if let Err(error) = tokio::fs::rename(&staging, &target).await {
@@ -264,6 +280,24 @@ mod tests {
     fn sources_hash_is_stable_and_names_a_directory() {
         assert_eq!(sources_hash(), sources_hash());
         assert_eq!(format!("{:016x}", sources_hash()).len(), 16);
+    }
+
+    #[test]
+    fn every_python_source_is_embedded() {
+        let dir = repo_root().join("emulator");
+        let mut on_disk = Vec::new();
+        for sub in ["", "compat"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".py") {
+                    on_disk.push(if sub.is_empty() { name } else { format!("{sub}/{name}") });
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = SOURCES.iter().map(|(name, _)| (*name).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "SOURCES must list every module of emulator/");
     }
 
     #[test]

@@ -127,8 +127,9 @@ async fn copy_needs_an_available_source_and_reports_copying() {
     wait_snapshot(&dest, copy_arn, "available").await;
 }
 
-/// copy_from_shared_snapshot: the target account may copy a snapshot shared
-/// with it (into its own account), but not one that is not.
+/// snapshots (copy): the target account copies a snapshot shared with it
+/// into its own account, under a key of its own (API reference,
+/// CopyDBClusterSnapshot: a shared encrypted snapshot needs a KmsKeyId).
 #[tokio::test]
 async fn target_copies_a_shared_snapshot() {
     let emulator = emulator().await;
@@ -136,15 +137,23 @@ async fn target_copies_a_shared_snapshot() {
     let arn = encrypted_copy(&emulator, &key, "dr-snap").await;
     share(&emulator, "dr-snap", TARGET).await;
     let target = rds(&emulator, TARGET, TARGET_REGION).await;
-    target
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(&arn)
-        .target_db_cluster_snapshot_identifier("mine")
-        .send()
-        .await
-        .expect("copy shared snapshot");
+    let copy = |key: Option<String>| {
+        target
+            .copy_db_cluster_snapshot()
+            .source_db_cluster_snapshot_identifier(&arn)
+            .target_db_cluster_snapshot_identifier("mine")
+            .set_kms_key_id(key)
+            .send()
+    };
+    assert_eq!(code(copy(None).await), "KMSKeyNotAccessibleFault");
+    let kms = context(&emulator, TARGET, TARGET_REGION).await.kms();
+    let own = kms.create_key().send().await.expect("key");
+    let own_key = own.key_metadata().and_then(|m| m.arn()).expect("arn").to_owned();
+    copy(Some(own_key.clone())).await.expect("copy shared snapshot");
     let mine = wait_snapshot(&target, "mine", "available").await;
     assert!(mine.db_cluster_snapshot_arn().is_some_and(|a| a.contains(&format!(":{TARGET}:"))));
+    assert_eq!(mine.kms_key_id(), Some(own_key.as_str()));
+    assert_eq!(mine.source_db_cluster_snapshot_arn(), Some(arn.as_str()));
 }
 
 /// rename_moves_instances: the swap renames clusters; instances follow their

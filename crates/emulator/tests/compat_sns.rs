@@ -171,3 +171,58 @@ async fn publish_succeeds_when_the_endpoint_is_down() {
     assert!(attempt.failed() && attempt.status.is_none(), "{attempt:?}");
     assert_eq!(attempt.params.get("TopicArn"), Some(&topic_arn));
 }
+
+/// A same-account http subscription of the topic, delivering to `url`.
+async fn subscribed(emulator: &aurora_dr_emulator::Emulator, url: &str) -> (aws_sdk_sns::Client, String) {
+    let (sns, topic_arn) = topic(emulator).await;
+    sns.subscribe().topic_arn(&topic_arn).protocol("http").endpoint(url).send().await.expect("subscribe");
+    (sns, topic_arn)
+}
+
+async fn next_message(inbox: &mut mpsc::UnboundedReceiver<(HeaderMap, String)>) -> (String, String) {
+    let (_, body) =
+        tokio::time::timeout(Duration::from_secs(10), inbox.recv()).await.expect("delivered").expect("open");
+    let notification: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    (
+        notification["MessageId"].as_str().expect("id").to_owned(),
+        notification["Message"].as_str().expect("message").to_owned(),
+    )
+}
+
+/// Fault rule `sns_delivery` duplicate: one Publish, two deliveries of the
+/// same message (standard topics deliver at least once).
+#[tokio::test]
+async fn a_notification_can_be_delivered_twice() {
+    let emulator = emulator().await;
+    let (url, mut inbox) = receiver().await;
+    let (sns, topic_arn) = subscribed(&emulator, &url).await;
+    let id = emulator
+        .control()
+        .arm(aurora_dr_emulator::FaultRule::duplicate_delivery().times(1))
+        .await
+        .expect("arm");
+    sns.publish().topic_arn(&topic_arn).message("once").send().await.expect("publish");
+    let first = next_message(&mut inbox).await;
+    let second = next_message(&mut inbox).await;
+    assert_eq!(first, second, "the same message twice");
+    sns.publish().topic_arn(&topic_arn).message("next").send().await.expect("publish");
+    assert_eq!(next_message(&mut inbox).await.1, "next", "only one notification was hit");
+    let calls = emulator.control().calls().await.expect("calls");
+    let faulted = calls.iter().filter(|c| c.operation == "Deliver" && c.fault == Some(id)).count();
+    assert_eq!(faulted, 2, "both deliveries are marked with the rule");
+}
+
+/// Fault rule `sns_delivery` reorder: the first notification arrives after
+/// the second (standard topics do not keep order).
+#[tokio::test]
+async fn notifications_can_arrive_out_of_order() {
+    let emulator = emulator().await;
+    let (url, mut inbox) = receiver().await;
+    let (sns, topic_arn) = subscribed(&emulator, &url).await;
+    let rule = aurora_dr_emulator::FaultRule::reordered_delivery().times(1).hold_seconds(30.0);
+    emulator.control().arm(rule).await.expect("arm");
+    sns.publish().topic_arn(&topic_arn).message("first").send().await.expect("publish");
+    sns.publish().topic_arn(&topic_arn).message("second").send().await.expect("publish");
+    assert_eq!(next_message(&mut inbox).await.1, "second");
+    assert_eq!(next_message(&mut inbox).await.1, "first");
+}

@@ -208,3 +208,76 @@ async fn rules_are_scoped_to_account_and_region() {
     control.clear_calls().await.expect("clear");
     assert!(control.calls().await.expect("calls").is_empty());
 }
+
+/// A crash between mutations: the snapshot is created, its caller sees a
+/// 500; the SDK's retry then finds the snapshot already there.
+#[tokio::test]
+async fn a_lost_response_applies_the_change() {
+    let emulator = emulator().await;
+    let source = rds(&emulator, SOURCE, SOURCE_REGION).await;
+    cluster(&source, "prod").await;
+    let id = emulator
+        .control()
+        .arm(FaultRule::lost_response("rds", "CreateDBClusterSnapshot").times(1))
+        .await
+        .expect("arm");
+    let created = source
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("prod")
+        .db_cluster_snapshot_identifier("snap")
+        .send()
+        .await;
+    assert_eq!(code(created), "DBClusterSnapshotAlreadyExistsFault", "the retry meets the applied change");
+    let calls = emulator.control().calls().await.expect("calls");
+    let creates: Vec<_> = calls.iter().filter(|c| c.operation == "CreateDBClusterSnapshot").collect();
+    assert_eq!((creates[0].status, creates[0].fault, creates[0].applied), (Some(500), Some(id), true));
+    wait_snapshot(&source, "snap", "available").await;
+}
+
+/// A stuck snapshot stays `creating`.
+#[tokio::test]
+async fn a_snapshot_can_be_stuck() {
+    let emulator =
+        emulator_with(EmulatorConfig::default().with_fault(FaultRule::stuck_snapshot("stuck-*"))).await;
+    let source = rds(&emulator, SOURCE, SOURCE_REGION).await;
+    cluster(&source, "prod").await;
+    source
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("prod")
+        .db_cluster_snapshot_identifier("stuck-1")
+        .send()
+        .await
+        .expect("create");
+    for _ in 0..10 {
+        let out = source
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier("stuck-1")
+            .send()
+            .await
+            .expect("describe");
+        assert_eq!(out.db_cluster_snapshots()[0].status(), Some("creating"));
+    }
+    snapshot(&source, "prod", "fine").await;
+}
+
+/// An instance rename fails once; the next succeeds.
+#[tokio::test]
+async fn an_instance_rename_fails_once() {
+    let emulator = emulator().await;
+    let target = rds(&emulator, TARGET, TARGET_REGION).await;
+    cluster(&target, "existing").await;
+    instance(&target, "existing", "existing-1").await;
+    emulator.control().arm(FaultRule::instance_rename_fails(Some("existing-1"))).await.expect("arm");
+    let rename = || {
+        target
+            .modify_db_instance()
+            .db_instance_identifier("existing-1")
+            .new_db_instance_identifier("existing-old-1")
+            .apply_immediately(true)
+            .send()
+    };
+    assert_eq!(code(rename().await), "InvalidDBInstanceState");
+    wait_instance(&target, "existing-1", "available").await;
+    rename().await.expect("the second rename works");
+    wait_instance(&target, "existing-old-1", "available").await;
+}

@@ -29,6 +29,7 @@ async fn resources_are_in_progress_for_the_configured_polls() {
         copy: Delay::polls(1),
         cluster: Delay::polls(1),
         instance: Delay::polls(2),
+        ..Latency::default()
     };
     let emulator = emulator_with(EmulatorConfig::default().with_latency(latency)).await;
     let source = rds(&emulator, SOURCE, SOURCE_REGION).await;

@@ -2,6 +2,8 @@
 //! target account may use, the topics and their policies, the demo source
 //! cluster (`--seed`), and the target side's subscription.
 
+use std::time::{Duration, Instant};
+
 use aurora_dr_core::clients::{AwsContext, ClientOptions};
 use aurora_dr_core::ids::{AccountId, Arn, Region};
 use aurora_dr_core::{DrError, DrResult};
@@ -223,7 +225,8 @@ pub async fn seed_source_clusters(source: &AwsContext, config: &Config) -> DrRes
 async fn seed_cluster(source: &AwsContext, config: &Config, id: &str) -> DrResult<Step> {
     let rds = source.rds();
     if aurora_dr_core::rds::find_cluster(&rds, id).await?.is_some() {
-        return Ok(Step { what: format!("source cluster {id}"), created: false });
+        let waited = wait_until_available(&rds, id).await?;
+        return Ok(Step { what: format!("source cluster {id}{}", waited_for(waited)), created: false });
     }
     let engine = &config.target.engine;
     // The source cluster's own key, in the source region, as production has.
@@ -255,7 +258,88 @@ async fn seed_cluster(source: &AwsContext, config: &Config, id: &str) -> DrResul
         .send()
         .await
         .map_err(sdk("CreateDBInstance"))?;
-    Ok(Step { what: format!("source cluster {id} ({engine}, encrypted, 1 instance)"), created: true })
+    // As in production, the pipeline starts from a cluster that serves: RDS
+    // refuses CreateDBClusterSnapshot while the cluster is still `creating`.
+    let waited = wait_until_available(&rds, id).await?;
+    Ok(Step {
+        what: format!("source cluster {id} ({engine}, encrypted, 1 instance){}", waited_for(waited)),
+        created: true,
+    })
+}
+
+/// The status of the cluster and of each of its instances. Looked up by
+/// filter, not by identifier, so the fault suite's rules on the pipeline's
+/// own look-ups (by identifier) never hit the set-up.
+async fn statuses(rds: &aws_sdk_rds::Client, id: &str) -> DrResult<Vec<(String, String)>> {
+    let filter =
+        |name: &str, value: &str| aws_sdk_rds::types::Filter::builder().name(name).values(value).build();
+    let clusters = rds
+        .describe_db_clusters()
+        .filters(filter("db-cluster-id", id))
+        .send()
+        .await
+        .map_err(sdk("DescribeDBClusters"))?;
+    let cluster = clusters
+        .db_clusters()
+        .first()
+        .ok_or_else(|| DrError::NotFound(format!("source cluster {id} vanished while starting")))?;
+    let mut pending = vec![(format!("cluster {id}"), cluster.status().unwrap_or("unknown").to_owned())];
+    let instances = rds
+        .describe_db_instances()
+        .filters(filter("db-cluster-id", id))
+        .send()
+        .await
+        .map_err(sdk("DescribeDBInstances"))?;
+    for i in instances.db_instances() {
+        let name = i.db_instance_identifier().unwrap_or_default();
+        pending.push((format!("instance {name}"), i.db_instance_status().unwrap_or("unknown").to_owned()));
+    }
+    Ok(pending)
+}
+
+/// How long the seed waited for its cluster, as a progress-line suffix.
+fn waited_for(waited: Duration) -> String {
+    if waited.is_zero() { String::new() } else { format!(", available after {:.1}s", waited.as_secs_f64()) }
+}
+
+/// The longest the drill waits for a seeded cluster to become available.
+const SEED_WAIT_BOUND: Duration = Duration::from_secs(3600);
+
+/// Polls (every 50 ms at first, at most every 2 s) until the cluster and
+/// each of its instances are `available`; a terminal status, or more than
+/// [`SEED_WAIT_BOUND`], is an error naming the resource. Returns the time
+/// spent waiting.
+pub async fn wait_until_available(rds: &aws_sdk_rds::Client, id: &str) -> DrResult<Duration> {
+    use aurora_dr_core::rds::{Progress, classify_status};
+    let started = Instant::now();
+    let mut interval = Duration::from_millis(50);
+    loop {
+        let pending = match statuses(rds, id).await {
+            Ok(pending) => pending,
+            // A throttled or unanswered poll is polled again.
+            Err(e) if e.is_retryable() => vec![(format!("cluster {id}"), e.asl_name().to_owned())],
+            Err(e) => return Err(e),
+        };
+        let mut busy = None;
+        for (what, status) in &pending {
+            match classify_status(status) {
+                Progress::Ready => {}
+                Progress::Failed => {
+                    return Err(DrError::ResourceFailed { resource: what.clone(), status: status.clone() });
+                }
+                Progress::InProgress => busy = busy.or(Some((what, status))),
+            }
+        }
+        let Some((what, status)) = busy else { return Ok(started.elapsed()) };
+        if started.elapsed() > SEED_WAIT_BOUND {
+            return Err(DrError::not_ready(
+                format!("{what} (waited {}s)", SEED_WAIT_BOUND.as_secs()),
+                status,
+            ));
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// A password nobody needs to know: the demo never connects to the source.

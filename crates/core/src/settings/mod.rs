@@ -26,7 +26,7 @@ use crate::ids::InvalidValue;
 
 pub use sanity::SanitySettings;
 pub use source::SourceSettings;
-pub use target::{ClusterPair, PAIR_FIELDS, TargetSettings};
+pub use target::{ClusterPair, PAIR_FIELDS, ServerlessCapacity, TargetSettings};
 
 /// One setting's two names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +51,6 @@ pub mod keys {
     pub const SOURCE_CLUSTER_IDS: Key = key("SOURCE_CLUSTER_IDS", "source.cluster_ids");
     pub const SNAPSHOT_PREFIX: Key = key("SNAPSHOT_PREFIX", "source.snapshot_prefix");
     pub const KMS_KEY_ARN: Key = key("KMS_KEY_ARN", "source.kms_key_arn");
-    pub const ALLOW_UNENCRYPTED_SOURCE: Key =
-        key("ALLOW_UNENCRYPTED_SOURCE", "source.allow_unencrypted_source");
     pub const NOTIFICATION_TOPIC_ARN: Key = key("NOTIFICATION_TOPIC_ARN", "source.notification_topic_arn");
     pub const SOURCE_FAILURE_TOPIC_ARN: Key = key("FAILURE_TOPIC_ARN", "source.failure_topic_arn");
     pub const SOURCE_RETAIN_SNAPSHOTS: Key = key("RETAIN_SNAPSHOTS", "source.retain_snapshots");
@@ -62,6 +60,8 @@ pub mod keys {
     pub const TARGET_REGION: Key = key("TARGET_REGION", "target.region");
     pub const ENGINE: Key = key("ENGINE", "target.engine");
     pub const INSTANCE_CLASS: Key = key("DB_INSTANCE_CLASS", "target.instance_class");
+    pub const SERVERLESS_MIN_CAPACITY: Key = key("SERVERLESS_MIN_CAPACITY", "target.serverless_min_capacity");
+    pub const SERVERLESS_MAX_CAPACITY: Key = key("SERVERLESS_MAX_CAPACITY", "target.serverless_max_capacity");
     pub const INSTANCE_COUNT: Key = key("DB_INSTANCE_COUNT", "target.instance_count");
     pub const EXISTING_CLUSTER_ID: Key = key("EXISTING_CLUSTER_ID", "target.existing_cluster_id");
     pub const TEMP_CLUSTER_ID: Key = key("TEMP_CLUSTER_ID", "target.temp_cluster_id");
@@ -98,6 +98,17 @@ pub mod keys {
     pub const SANITY_TLS_CA_FILE: Key = key("SANITY_TLS_CA_FILE", "target.sanity_tls_ca_file");
     pub const SANITY_TIMEOUT_SECONDS: Key = key("SANITY_TIMEOUT_SECONDS", "target.sanity_timeout_seconds");
 
+    /// Settings that no longer exist, each with why and what to do instead:
+    /// set, they are refused at start (a deployment must not believe it got
+    /// what RDS cannot do). Written as struct literals: they are no key of
+    /// the template's functions.
+    pub const REMOVED: &[(Key, &str)] = &[(
+        Key { env: "ALLOW_UNENCRYPTED_SOURCE", toml: "source.allow_unencrypted_source" },
+        "is no longer a setting: RDS cannot encrypt an unencrypted cluster snapshot while copying it \
+         (CopyDBClusterSnapshot refuses a KmsKeyId for one), so an unencrypted source cannot be copied \
+         encrypted; encrypt the source cluster instead (README, \"How a run is kept safe\")",
+    )];
+
     /// Every key above: what the environment may set and the TOML file may hold.
     pub const ALL: &[Key] = &[
         SOURCE_ACCOUNT_ID,
@@ -106,7 +117,6 @@ pub mod keys {
         SOURCE_CLUSTER_IDS,
         SNAPSHOT_PREFIX,
         KMS_KEY_ARN,
-        ALLOW_UNENCRYPTED_SOURCE,
         NOTIFICATION_TOPIC_ARN,
         SOURCE_FAILURE_TOPIC_ARN,
         SOURCE_RETAIN_SNAPSHOTS,
@@ -115,6 +125,8 @@ pub mod keys {
         TARGET_REGION,
         ENGINE,
         INSTANCE_CLASS,
+        SERVERLESS_MIN_CAPACITY,
+        SERVERLESS_MAX_CAPACITY,
         INSTANCE_COUNT,
         EXISTING_CLUSTER_ID,
         TEMP_CLUSTER_ID,

@@ -21,8 +21,6 @@ pub struct SourceSettings {
     pub target_region: Region,
     /// The key in the target region the copy is encrypted with.
     pub kms_key_arn: Arn,
-    /// Copy an unencrypted source (the copy is still encrypted).
-    pub allow_unencrypted_source: bool,
     pub notification_topic_arn: Option<Arn>,
     pub failure_topic_arn: Option<Arn>,
     /// Which of its snapshots (source region) and copies (target region) to keep.
@@ -41,6 +39,8 @@ impl SourceSettings {
         // The prefix starts the snapshot name, so it obeys the identifier rules.
         if let Err(e) = crate::ids::check_rds_identifier(&snapshot_prefix, 100) {
             r.problem(SNAPSHOT_PREFIX, e.to_string());
+        } else {
+            check_snapshot_name_lengths(r, &snapshot_prefix, &cluster_ids);
         }
         let target_account_id = r.required::<AccountId>(TARGET_ACCOUNT_ID);
         let target_region = r.required::<Region>(TARGET_REGION);
@@ -48,7 +48,11 @@ impl SourceSettings {
         if let (Some(arn), Some(target_region)) = (&kms_key_arn, &target_region) {
             check_kms_key(r, arn, target_region, account_id.as_ref());
         }
-        let allow_unencrypted_source = r.flag(ALLOW_UNENCRYPTED_SOURCE, false);
+        for (removed, why) in REMOVED {
+            if r.origin.raw(*removed).is_some() {
+                r.problem(*removed, *why);
+            }
+        }
         let retention = Retention::read(r, SOURCE_RETAIN_SNAPSHOTS, SOURCE_RETAIN_DAYS);
         let notification_topic_arn = r.optional::<Arn>(NOTIFICATION_TOPIC_ARN);
         let failure_topic_arn = r.optional::<Arn>(SOURCE_FAILURE_TOPIC_ARN);
@@ -78,11 +82,32 @@ impl SourceSettings {
             target_account_id: target_account_id?,
             target_region: target_region?,
             kms_key_arn: kms_key_arn?,
-            allow_unencrypted_source,
             notification_topic_arn,
             failure_topic_arn,
             retention,
         })
+    }
+}
+
+/// Each run's snapshot, and its copies in the target region and account,
+/// are named `{prefix}-{cluster}-{yyyymmddHHMMss}`; RDS allows cluster
+/// snapshot identifiers of 1 to 63 characters (RDS API Reference,
+/// CreateDBClusterSnapshot and CopyDBClusterSnapshot,
+/// `DBClusterSnapshotIdentifier` / `TargetDBClusterSnapshotIdentifier`:
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html>).
+/// A name that could not be created is refused at load, with its length.
+fn check_snapshot_name_lengths(r: &mut Reader<'_>, prefix: &str, clusters: &[ClusterId]) {
+    let max = crate::ids::MAX_RDS_ID;
+    for cluster in clusters {
+        let len = prefix.len() + 1 + cluster.as_str().len() + 1 + "yyyymmddHHMMss".len();
+        if len > max {
+            r.problem(
+                keys::SNAPSHOT_PREFIX,
+                format!(
+                    "makes the snapshot names of cluster {cluster}, {prefix}-{cluster}-{{yyyymmddHHMMss}},                      {len} characters long; RDS allows at most {max}: shorten the prefix (or the cluster id)"
+                ),
+            );
+        }
     }
 }
 
@@ -214,7 +239,12 @@ mod tests {
             ("KMS_KEY_ARN", Some("arn:aws:kms:us-west-1:333333333333:key/abc"), "source account", None),
             ("KMS_KEY_ARN", Some("arn:aws:kms:us-west-1:111111111111:alias/x"), "key/", None),
             ("NOTIFICATION_TOPIC_ARN", Some("arn:aws:sqs:us-west-2:111111111111:q"), "sns", None),
-            ("ALLOW_UNENCRYPTED_SOURCE", Some("maybe"), "true or false", None),
+            (
+                "ALLOW_UNENCRYPTED_SOURCE",
+                Some("true"),
+                "cannot encrypt an unencrypted cluster snapshot",
+                None,
+            ),
         ];
         for (key, value, rule, also) in cases {
             let mut pairs: Vec<(&str, &str)> = SOURCE_ENV.to_vec();

@@ -15,6 +15,9 @@ pub struct TargetSettings {
     pub source_account_id: AccountId,
     pub engine: String,
     pub instance_class: String,
+    /// Aurora Serverless v2 capacity of the restored cluster; required with
+    /// `instance_class = "db.serverless"`.
+    pub serverless: Option<ServerlessCapacity>,
     /// How many instances the restored cluster gets (writer first).
     pub instance_count: u32,
     pub existing_cluster_id: ClusterId,
@@ -52,6 +55,79 @@ pub struct TargetSettings {
     /// The SanityCheck step's probes (off without `SANITY_SECRET_ARN`);
     /// boxed to keep this struct, which every step context holds, small.
     pub sanity: Box<SanitySettings>,
+}
+
+/// Aurora Serverless v2 capacity range, in half ACUs (RDS takes capacities
+/// in steps of 0.5 ACU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerlessCapacity {
+    pub min_half_acus: u16,
+    pub max_half_acus: u16,
+}
+
+impl ServerlessCapacity {
+    pub fn min_acus(self) -> f64 {
+        f64::from(self.min_half_acus) / 2.0
+    }
+
+    pub fn max_acus(self) -> f64 {
+        f64::from(self.max_half_acus) / 2.0
+    }
+}
+
+/// One capacity setting in half ACUs: a multiple of 0.5 within `lowest..=256`.
+fn read_capacity(r: &mut Reader<'_>, key: Key, lowest: f64) -> Option<u16> {
+    let raw = r.optional_text(key)?;
+    match raw.trim().parse::<f64>() {
+        Ok(acus) if (lowest..=256.0).contains(&acus) && (acus * 2.0).fract() == 0.0 => {
+            // In range and a whole number of half ACUs: the cast is exact.
+            Some((acus * 2.0) as u16)
+        }
+        _ => {
+            r.problem(
+                key,
+                format!("must be a number of ACUs from {lowest} to 256 in steps of 0.5 (got {raw:?})"),
+            );
+            None
+        }
+    }
+}
+
+/// Serverless v2 needs its capacity range on the cluster: RDS refuses a
+/// `db.serverless` instance in a cluster without
+/// ServerlessV2ScalingConfiguration (Aurora User Guide, "Requirements and
+/// limitations for Aurora Serverless v2"; RDS API Reference,
+/// ServerlessV2ScalingConfiguration: MinCapacity 0 to 256, MaxCapacity 1 to
+/// 256, in steps of 0.5:
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ServerlessV2ScalingConfiguration.html>).
+fn read_serverless(r: &mut Reader<'_>, instance_class: Option<&str>) -> Option<ServerlessCapacity> {
+    use keys::{SERVERLESS_MAX_CAPACITY, SERVERLESS_MIN_CAPACITY};
+    let given =
+        r.origin.raw(SERVERLESS_MIN_CAPACITY).is_some() || r.origin.raw(SERVERLESS_MAX_CAPACITY).is_some();
+    let serverless = instance_class == Some("db.serverless");
+    if !serverless && !given {
+        return None;
+    }
+    let min = read_capacity(r, SERVERLESS_MIN_CAPACITY, 0.0);
+    let max = read_capacity(r, SERVERLESS_MAX_CAPACITY, 1.0);
+    for (key, value) in [(SERVERLESS_MIN_CAPACITY, min), (SERVERLESS_MAX_CAPACITY, max)] {
+        if value.is_none() && r.origin.raw(key).is_none() {
+            r.problem(
+                key,
+                if serverless {
+                    "is required with instance_class db.serverless: RDS needs the cluster's Serverless v2 capacity range"
+                } else {
+                    "is required when the other serverless capacity setting is set"
+                },
+            );
+        }
+    }
+    let (min_half_acus, max_half_acus) = (min?, max?);
+    if min_half_acus > max_half_acus {
+        r.problem(SERVERLESS_MIN_CAPACITY, "must not be above serverless_max_capacity");
+        return None;
+    }
+    Some(ServerlessCapacity { min_half_acus, max_half_acus })
 }
 
 /// The target-owned key encrypts the target account's own copy, so it is a
@@ -99,8 +175,10 @@ impl TargetSettings {
         {
             r.problem(INSTANCE_CLASS, format!("must be an instance class such as db.r6g.large (got {c:?})"));
         }
+        let serverless = read_serverless(r, instance_class.as_deref());
         let instance_count = r.number(INSTANCE_COUNT, 1, 1..=16);
-        let pairs = read_pairs(r, instance_count);
+        let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
+        let pairs = read_pairs(r, instance_count, final_snapshot);
         let source_topic_arn = r.optional::<Arn>(SOURCE_TOPIC_ARN);
         if let Some(arn) = &source_topic_arn {
             if let Err(e) = arn.expect_kind("sns", "") {
@@ -127,7 +205,6 @@ impl TargetSettings {
         }
         let db_cluster_parameter_group = r.optional_text(DB_CLUSTER_PARAMETER_GROUP);
         let deletion_protection = r.flag(DELETION_PROTECTION, false);
-        let final_snapshot = r.flag(FINAL_SNAPSHOT, false);
         let keep_failed_temp_cluster = r.flag(KEEP_FAILED_TEMP_CLUSTER, false);
         let adopt_existing = r.flag(ADOPT_EXISTING, false);
         let retention = Retention::read(r, TARGET_RETAIN_SNAPSHOTS, TARGET_RETAIN_DAYS);
@@ -145,6 +222,7 @@ impl TargetSettings {
             source_account_id: source_account_id?,
             engine: engine?,
             instance_class: instance_class?,
+            serverless,
             instance_count,
             existing_cluster_id: first.existing_cluster_id,
             temp_cluster_id: first.temp_cluster_id,
@@ -272,7 +350,7 @@ struct NamedPair {
 /// entry, each checked with the identifier rules, and all checked together:
 /// one pair per source cluster, and no target cluster or instance id used
 /// twice (two pairs must never restore over the same names).
-fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair>> {
+fn read_pairs(r: &mut Reader<'_>, instance_count: u32, final_snapshot: bool) -> Option<Vec<ClusterPair>> {
     use keys::*;
     let single_keys =
         [SOURCE_CLUSTER_ID, EXISTING_CLUSTER_ID, TEMP_CLUSTER_ID, EXISTING_INSTANCE_ID, TEMP_INSTANCE_ID];
@@ -312,6 +390,7 @@ fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair
                     temp_instance_id,
                 };
                 check_pair(r, &pair, &names);
+                check_generated_lengths(r, &pair, &names, instance_count, final_snapshot);
                 pairs.push(NamedPair { pair, names });
             }
             _ => complete = false,
@@ -362,6 +441,7 @@ fn read_pairs(r: &mut Reader<'_>, instance_count: u32) -> Option<Vec<ClusterPair
                     temp_instance_id: temp_instance,
                 };
                 check_pair(r, &pair, &names);
+                check_generated_lengths(r, &pair, &names, instance_count, final_snapshot);
                 pairs.push(NamedPair { pair, names });
             }
             _ => complete = false,
@@ -379,6 +459,64 @@ fn check_pair(r: &mut Reader<'_>, pair: &ClusterPair, names: &[String; 5]) {
     if pair.existing_instance_id.as_str().eq_ignore_ascii_case(pair.temp_instance_id.as_str()) {
         r.problem_named(names[4].clone(), "must differ from the existing instance id");
     }
+}
+
+/// Characters a run's stamp adds to a renamed-away name: `-old-` and
+/// `yyyymmddHHMMss`.
+const OLD_SUFFIX_LEN: usize = "-old-".len() + 14;
+
+/// Characters `-final` adds to the final snapshot of a renamed-away cluster.
+const FINAL_SUFFIX_LEN: usize = "-final".len();
+
+/// Every identifier a run generates from a pair must fit RDS's 63
+/// characters (RDS API Reference: RestoreDBClusterFromSnapshot and
+/// ModifyDBCluster `NewDBClusterIdentifier`, CreateDBInstance and
+/// ModifyDBInstance `NewDBInstanceIdentifier`, DeleteDBCluster
+/// `FinalDBSnapshotIdentifier`: "1 to 63 letters, numbers, or hyphens").
+/// Each name is checked at its full length, so a setting that would make
+/// one too long is refused at load with the key to shorten, rather than a
+/// name cut to fit on a run.
+fn check_generated_lengths(
+    r: &mut Reader<'_>,
+    pair: &ClusterPair,
+    names: &[String; 5],
+    instance_count: u32,
+    final_snapshot: bool,
+) {
+    let max = crate::ids::MAX_RDS_ID;
+    let existing = pair.existing_cluster_id.as_str().len();
+    let too_long = |r: &mut Reader<'_>, name: &str, what: String, len: usize| {
+        if len > max {
+            r.problem_named(
+                name.to_owned(),
+                format!("makes {what} {len} characters long; RDS allows at most {max}: shorten it"),
+            );
+        }
+    };
+    too_long(
+        r,
+        &names[1],
+        "the renamed-away cluster id {existing}-old-{yyyymmddHHMMss}".into(),
+        existing + OLD_SUFFIX_LEN,
+    );
+    if final_snapshot {
+        let what =
+            "the final snapshot id {existing}-old-{yyyymmddHHMMss}-final (final_snapshot is on)".into();
+        too_long(r, &names[1], what, existing + OLD_SUFFIX_LEN + FINAL_SUFFIX_LEN);
+    }
+    // The longest numbered instance id: `{base}-{n}` for the last n.
+    let numbered =
+        |base: usize| if instance_count > 1 { base + 1 + instance_count.to_string().len() } else { base };
+    let existing_instance = numbered(pair.existing_instance_id.as_str().len());
+    let temp_instance = numbered(pair.temp_instance_id.as_str().len());
+    if instance_count > 1 {
+        let what = format!("the instance ids {{temp_instance}}-2 .. -{instance_count}");
+        too_long(r, &names[4], what, temp_instance);
+        let what = format!("the instance ids {{existing_instance}}-2 .. -{instance_count}");
+        too_long(r, &names[3], what, existing_instance);
+    }
+    let what = "the renamed-away instance id {existing_instance}[-n]-old-{yyyymmddHHMMss}".into();
+    too_long(r, &names[3], what, existing_instance + OLD_SUFFIX_LEN);
 }
 
 /// Across pairs: one pair per source cluster; every cluster id and every

@@ -64,7 +64,6 @@ pub(crate) fn with(
 fn valid_settings_parse() {
     let s = source_settings();
     assert_eq!(s.snapshot_prefix, "aurora-dr");
-    assert!(!s.allow_unencrypted_source);
     let t = target_settings();
     assert_eq!(t.instance_count, 1);
     assert_eq!(t.temp_instance_ids().len(), 1);
@@ -197,4 +196,127 @@ fn the_environment_reader_keeps_only_the_settings_variables() {
     assert!(!format!("{origin:?}").contains(secret));
     let settings = crate::context::SideSettings::from_origin(&origin).expect("source settings");
     assert!(!format!("{settings:?}").contains(secret));
+}
+
+/// One environment variable and its value.
+type EnvPair = (&'static str, &'static str);
+
+/// Static, so the fixtures' `&'static str` pairs can hold them.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The problems `pairs` gives on the target side (none: `Ok`).
+fn target_problems(pairs: &[(&str, &str)]) -> Vec<SettingError> {
+    let origin = env(pairs);
+    let mut r = Reader::new(&origin);
+    let _ = TargetSettings::read(&mut r);
+    r.finish().err().map(|e| e.0).unwrap_or_default()
+}
+
+/// `base` with `changes` set (replacing any value of the same key).
+fn changed(
+    base: &[(&'static str, &'static str)],
+    changes: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut pairs: Vec<_> =
+        base.iter().filter(|(k, _)| !changes.iter().any(|(c, _)| c == k)).copied().collect();
+    pairs.extend_from_slice(changes);
+    pairs
+}
+
+#[test]
+fn generated_identifiers_over_63_characters_are_refused_naming_the_key_and_length() {
+    // Source: {prefix}-orders-{14 digits} is 22 characters plus the prefix.
+    let fits = leak("p".repeat(41));
+    let origin = env(&changed(SOURCE_ENV, &[("SNAPSHOT_PREFIX", fits)]));
+    let mut r = Reader::new(&origin);
+    SourceSettings::read(&mut r).expect("read");
+    r.finish().expect("a 63-character snapshot name is valid");
+    let long = leak("p".repeat(42));
+    let origin = env(&changed(SOURCE_ENV, &[("SNAPSHOT_PREFIX", long)]));
+    let mut r = Reader::new(&origin);
+    let _ = SourceSettings::read(&mut r);
+    let errors = r.finish().expect_err("64 characters").0;
+    assert!(
+        errors.iter().any(|e| e.name == "SNAPSHOT_PREFIX" && e.problem.contains("64 characters")),
+        "{errors:?}"
+    );
+
+    // Target: each generated name at its full length, with the key to shorten.
+    let cases: Vec<(Vec<EnvPair>, &str, &str)> = vec![
+        // {existing}-old-{stamp}: 19 characters added.
+        (vec![("EXISTING_CLUSTER_ID", leak("e".repeat(45)))], "EXISTING_CLUSTER_ID", "64 characters"),
+        // ... and -final when final snapshots are kept.
+        (
+            vec![("EXISTING_CLUSTER_ID", leak("e".repeat(40))), ("FINAL_SNAPSHOT", "true")],
+            "EXISTING_CLUSTER_ID",
+            "65 characters",
+        ),
+        // {existing_instance}-old-{stamp}.
+        (vec![("EXISTING_INSTANCE_ID", leak("i".repeat(45)))], "EXISTING_INSTANCE_ID", "64 characters"),
+        // {temp_instance}-12 with 12 instances.
+        (
+            vec![("TEMP_INSTANCE_ID", leak("t".repeat(61))), ("DB_INSTANCE_COUNT", "12")],
+            "TEMP_INSTANCE_ID",
+            "64 characters",
+        ),
+    ];
+    for (change, key, length) in cases {
+        let errors = target_problems(&changed(TARGET_ENV, &change));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.name == key && e.problem.contains(length) && e.problem.contains("at most 63")),
+            "{change:?}: {errors:?}"
+        );
+    }
+    // At the limit, all is well.
+    let at_limit = changed(
+        TARGET_ENV,
+        &[
+            ("EXISTING_CLUSTER_ID", leak("e".repeat(38))),
+            ("FINAL_SNAPSHOT", "true"),
+            ("EXISTING_INSTANCE_ID", leak("i".repeat(41))),
+            ("TEMP_INSTANCE_ID", leak("t".repeat(60))),
+            ("DB_INSTANCE_COUNT", "12"),
+        ],
+    );
+    assert_eq!(target_problems(&at_limit), []);
+}
+
+#[test]
+fn serverless_targets_need_a_capacity_range_in_half_acus() {
+    let serverless = [("DB_INSTANCE_CLASS", "db.serverless")];
+    let errors = target_problems(&changed(TARGET_ENV, &serverless));
+    for key in ["SERVERLESS_MIN_CAPACITY", "SERVERLESS_MAX_CAPACITY"] {
+        assert!(
+            errors.iter().any(|e| e.name == key && e.problem.contains("db.serverless")),
+            "{key}: {errors:?}"
+        );
+    }
+    let ok = changed(
+        TARGET_ENV,
+        &[serverless[0], ("SERVERLESS_MIN_CAPACITY", "0.5"), ("SERVERLESS_MAX_CAPACITY", "16")],
+    );
+    let origin = env(&ok);
+    let mut r = Reader::new(&origin);
+    let s = TargetSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    let c = s.serverless.expect("capacity");
+    assert_eq!((c.min_acus(), c.max_acus()), (0.5, 16.0));
+    for (min, max, key) in [
+        ("0.3", "16", "SERVERLESS_MIN_CAPACITY"),
+        ("1", "300", "SERVERLESS_MAX_CAPACITY"),
+        ("8", "4", "SERVERLESS_MIN_CAPACITY"),
+    ] {
+        let bad = changed(
+            TARGET_ENV,
+            &[serverless[0], ("SERVERLESS_MIN_CAPACITY", min), ("SERVERLESS_MAX_CAPACITY", max)],
+        );
+        let errors = target_problems(&bad);
+        assert!(errors.iter().any(|e| e.name == key), "{min}..{max}: {errors:?}");
+    }
+    // A provisioned class needs none.
+    assert!(target_settings().serverless.is_none());
 }

@@ -14,7 +14,7 @@ use aws_sdk_rds::types::Tag;
 use serde_json::Value;
 
 use crate::context::StepContext;
-use crate::error::DrResult;
+use crate::error::{DrError, DrResult};
 use crate::rds;
 use crate::settings::TargetSettings;
 use crate::steps::input;
@@ -52,6 +52,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
                 kept.push(format!("instance {ti} (not this run's)"));
             }
             Some(i) => {
+                wait_out_rename("instance", ti.as_str(), i.db_instance_status())?;
                 if i.db_instance_status() != Some("deleting") {
                     tracing::info!(step = STEP, run_id = %run_id, instance = %ti, "deleting instance");
                     rds::delete_instance(rds, ti.as_str()).await?;
@@ -79,6 +80,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
                     others.join(", ")
                 ));
             } else {
+                wait_out_rename("cluster", temp.as_str(), c.status())?;
                 if c.status() != Some("deleting") {
                     tracing::info!(step = STEP, run_id = %run_id, cluster = %temp, "deleting cluster");
                     rds::delete_cluster(rds, &c, temp.as_str(), false).await?;
@@ -89,6 +91,17 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
     }
     tracing::info!(step = STEP, run_id = %run_id, deleted = ?deleted, kept = ?kept, "temporary cluster cleaned up");
     Ok(payload)
+}
+
+/// `ResourceNotReady` while a resource is still `renaming` (RollBackSwap
+/// has just moved it back to its temporary name): RDS refuses to delete a
+/// cluster or instance mid-rename (InvalidDBClusterStateFault /
+/// InvalidDBInstanceState), so the state's Retry waits instead of calling.
+fn wait_out_rename(kind: &str, id: &str, status: Option<&str>) -> DrResult<()> {
+    match status {
+        Some(s @ "renaming") => Err(DrError::not_ready(format!("temporary {kind} {id}"), s)),
+        _ => Ok(()),
+    }
 }
 
 /// Lambda / local-engine entry of the CleanUpTempCluster state.
@@ -148,6 +161,22 @@ mod tests {
                 format!("delete cluster {T} (skip final)")
             ]
         );
+    }
+
+    /// RDS refuses to delete a cluster mid-rename: the clean-up waits
+    /// (`ResourceNotReady`, retried) and calls nothing meanwhile.
+    #[tokio::test]
+    async fn clean_up_waits_for_a_cluster_still_renaming() {
+        let run = target_run();
+        let world = [
+            describe_instance(TI, Some(instance(TI, T, "deleting", ours(&run)))),
+            describe_cluster(T, Some(cluster(T, "renaming", ours(&run), &[TI]))),
+        ];
+        let (out, deleted) = run_clean_up(&world, failed(&run)).await;
+        let err = out.expect_err("still renaming");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        assert!(err.to_string().contains(T), "{err}");
+        assert!(deleted.is_empty(), "{deleted:?}");
     }
 
     #[tokio::test]

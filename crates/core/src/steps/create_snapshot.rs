@@ -16,8 +16,8 @@
 //!
 //! Errors:
 //! - `NotFound`: the source cluster does not exist (names cluster, account, region).
-//! - `UnsafeOperation`: the source cluster is not storage-encrypted and
-//!   `allow_unencrypted_source` is off.
+//! - `UnsafeOperation`: the source cluster is not storage-encrypted (RDS
+//!   cannot encrypt a snapshot while copying it; the message says what to do).
 //! - `Conflict`: a snapshot with this run's name belongs to another cluster, or
 //!   another aurora-dr run of the same cluster is still in progress (its
 //!   snapshot `creating`/`copying` in the source region, or its copy `copying`
@@ -89,13 +89,8 @@ pub async fn run(
             settings.account_id, settings.region
         ))
     })?;
-    if !cluster.storage_encrypted().unwrap_or(false) && !settings.allow_unencrypted_source {
-        return Err(DrError::Unsafe(format!(
-            "source cluster {cluster_id} is not storage-encrypted; set {} to copy it anyway \
-             (the copy in {} is always encrypted with the configured key)",
-            keys::ALLOW_UNENCRYPTED_SOURCE.env,
-            settings.target_region
-        )));
+    if !cluster.storage_encrypted().unwrap_or(false) {
+        return Err(unencrypted_source(cluster_id));
     }
 
     let mut out = run;
@@ -113,6 +108,29 @@ pub async fn run(
         }
     };
     Ok(fill(out, settings, &cluster, &snapshot, id))
+}
+
+/// Why an unencrypted source cannot be copied, and what to do.
+///
+/// RDS cannot encrypt an unencrypted cluster snapshot while copying it: a
+/// KmsKeyId for one is an error (RDS API Reference, CopyDBClusterSnapshot,
+/// `KmsKeyId`: <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html>).
+/// An unencrypted cluster cannot be converted either; what RDS offers is a
+/// restore of an unencrypted snapshot into an encrypted cluster, given a
+/// KmsKeyId (Aurora User Guide, "Limitations of Amazon Aurora encrypted DB
+/// clusters": <https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Overview.Encryption.html#Overview.Encryption.Limitations>;
+/// RDS API Reference, RestoreDBClusterFromSnapshot, `KmsKeyId`).
+fn unencrypted_source(cluster_id: &str) -> DrError {
+    DrError::Unsafe(format!(
+        "source cluster {cluster_id} is not storage-encrypted, and aurora-dr only copies encrypted \
+         snapshots across accounts: RDS cannot encrypt an unencrypted cluster snapshot while copying it \
+         (CopyDBClusterSnapshot refuses a KmsKeyId for one) and cannot encrypt an existing cluster. To \
+         protect this cluster, encrypt it first: take a snapshot of it, restore that snapshot into a new \
+         cluster with a KMS key (RestoreDBClusterFromSnapshot with KmsKeyId encrypts the restored \
+         cluster), move the applications to the new cluster and point {} at it. Nothing was \
+         snapshotted or copied",
+        keys::SOURCE_CLUSTER_ID.env
+    ))
 }
 
 /// The untyped entry: source settings, source-region and target-region clients.
@@ -538,7 +556,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unencrypted_source_is_refused_unless_allowed() {
+    async fn an_unencrypted_source_is_refused_with_what_to_do() {
         let (clusters, own, list, create) =
             (clusters_ok(false), own_missing(), listing(vec![]), create_ok(None));
         let rds = ts::rds(&[&clusters, &own, &list, &create]);
@@ -546,14 +564,14 @@ mod tests {
 
         let err = run(&rds, &target, &source_settings(), ts::started_run()).await.expect_err("refused");
         assert_eq!(err.asl_name(), "UnsafeOperation", "{err}");
-        assert!(err.to_string().contains("ALLOW_UNENCRYPTED_SOURCE"), "{err}");
+        let text = err.to_string();
+        for want in
+            ["orders is not storage-encrypted", "CopyDBClusterSnapshot", "RestoreDBClusterFromSnapshot"]
+        {
+            assert!(text.contains(want), "{want:?} not in {text}");
+        }
         assert_eq!(create.num_calls(), 0);
         assert_eq!(own.num_calls(), 0);
-
-        let mut allowed = source_settings();
-        allowed.allow_unencrypted_source = true;
-        run(&rds, &target, &allowed, ts::started_run()).await.expect("allowed");
-        assert_eq!(create.num_calls(), 1);
     }
 
     #[tokio::test]

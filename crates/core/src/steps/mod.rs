@@ -295,6 +295,7 @@ pub static FUNCTIONS: &[Function] = &[
             "kms:Decrypt",
             "kms:DescribeKey",
             "rds:AddTagsToResource",
+            "rds:DescribeDBClusterSnapshots",
             "rds:DescribeDBClusters",
             "rds:RestoreDBClusterFromSnapshot",
         ],

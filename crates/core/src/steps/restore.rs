@@ -9,9 +9,15 @@
 //! ARN with engine `ENGINE`, the snapshot's KMS key (a shared encrypted
 //! snapshot is restored with a key the target account may use: the one the
 //! source side encrypted the copy with), the optional subnet group, security
-//! groups and cluster parameter group, deletion protection as configured, and
-//! this run's tags ([`rds::run_tags`]), copied to the cluster's snapshots
-//! (`CopyTagsToSnapshot`: its final snapshot is then the tool's to prune). The restore is asynchronous: the
+//! groups and cluster parameter group, deletion protection as configured,
+//! this run's tags ([`rds::run_tags`]) and `CopyTagsToSnapshot`, so the
+//! final snapshot Terminate may keep of it carries the tags too and
+//! retention prunes it (RDS API Reference, RestoreDBClusterFromSnapshot,
+//! `CopyTagsToSnapshot`:
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html>).
+//! It restores with the snapshot's engine version and, for Serverless v2
+//! (`instance_class = "db.serverless"`), the configured capacity range
+//! (ServerlessV2ScalingConfiguration). The restore is asynchronous: the
 //! machine's WaitForTempCluster polls until the cluster is `available`.
 //!
 //! Target-owned encryption: when the payload holds `ownSnapshotArn` (set by
@@ -42,7 +48,7 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::DbCluster;
+use aws_sdk_rds::types::{DbCluster, ServerlessV2ScalingConfiguration};
 use serde_json::Value;
 
 use crate::context::StepContext;
@@ -74,6 +80,8 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 snapshot = %snapshot_arn,
                 "restoring the temporary cluster from the shared snapshot"
             );
+            let engine_version =
+                snapshot_engine_version(rds, &snapshot_arn, run.own_snapshot_arn.is_none()).await?;
             let mut req = rds
                 .restore_db_cluster_from_snapshot()
                 .db_cluster_identifier(temp.as_str())
@@ -81,14 +89,17 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 .engine(&settings.engine)
                 .kms_key_id(kms_key_arn.as_str())
                 .deletion_protection(settings.deletion_protection)
+                .copy_tags_to_snapshot(true)
                 .set_db_subnet_group_name(settings.db_subnet_group.clone())
                 .set_db_cluster_parameter_group_name(settings.db_cluster_parameter_group.clone())
-                .set_tags(Some(rds::run_tags(&run)))
-                // The cluster's snapshots carry its tags, so the final
-                // snapshot Terminate may take of it is the tool's and
-                // retention prunes it (RDS API Reference,
-                // RestoreDBClusterFromSnapshot, CopyTagsToSnapshot).
-                .copy_tags_to_snapshot(true);
+                .set_engine_version(engine_version)
+                .set_serverless_v2_scaling_configuration(settings.serverless.map(|c| {
+                    ServerlessV2ScalingConfiguration::builder()
+                        .min_capacity(c.min_acus())
+                        .max_capacity(c.max_acus())
+                        .build()
+                }))
+                .set_tags(Some(rds::run_tags(&run)));
             if !settings.vpc_security_group_ids.is_empty() {
                 req = req.set_vpc_security_group_ids(Some(settings.vpc_security_group_ids.clone()));
             }
@@ -107,6 +118,17 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
     }
     run.restored_cluster_id = Some(temp.clone());
     Ok(run)
+}
+
+/// The engine version of the snapshot restored: without EngineVersion, RDS
+/// restores with the Region's default version of the engine, not the
+/// snapshot's (RDS API Reference, RestoreDBClusterFromSnapshot,
+/// `EngineVersion`:
+/// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html>).
+/// A snapshot not found here is left to the restore call to report.
+async fn snapshot_engine_version(rds: &Client, snapshot: &Arn, shared: bool) -> DrResult<Option<String>> {
+    let found = rds::find_cluster_snapshot(rds, snapshot.as_str(), shared).await?;
+    Ok(found.and_then(|s| s.engine_version().map(str::to_owned)))
 }
 
 /// The snapshot and key to restore with: this run's own copy and the target
@@ -190,7 +212,9 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 #[cfg(test)]
 mod tests {
     use aws_sdk_rds::Client as Rds;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
     use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+    use aws_sdk_rds::types::DbClusterSnapshot;
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
@@ -212,6 +236,10 @@ mod tests {
                     && req.engine() == Some(s.engine.as_str())
                     && req.kms_key_id() == Some(KMS_KEY)
                     && req.deletion_protection() == Some(s.deletion_protection)
+                    && req.copy_tags_to_snapshot() == Some(true)
+                    && req.engine_version() == Some(VERSION)
+                    && req.serverless_v2_scaling_configuration().map(|c| (c.min_capacity(), c.max_capacity()))
+                        == s.serverless.map(|c| (Some(c.min_acus()), Some(c.max_acus())))
                     && req.db_subnet_group_name() == s.db_subnet_group.as_deref()
                     && req.db_cluster_parameter_group_name() == s.db_cluster_parameter_group.as_deref()
                     && sgs == s.vpc_security_group_ids
@@ -223,6 +251,24 @@ mod tests {
                     .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
                     .build()
             })
+    }
+
+    /// The engine version of the snapshot restored.
+    const VERSION: &str = "16.4";
+
+    /// DescribeDBClusterSnapshots of the snapshot restored: engine version [`VERSION`].
+    fn snapshot_version() -> Rule {
+        mock!(Rds::describe_db_cluster_snapshots).then_output(|| {
+            DescribeDbClusterSnapshotsOutput::builder()
+                .db_cluster_snapshots(
+                    DbClusterSnapshot::builder()
+                        .db_cluster_snapshot_identifier("aurora-dr-orders-20261125160005")
+                        .engine("aurora-postgresql")
+                        .engine_version(VERSION)
+                        .build(),
+                )
+                .build()
+        })
     }
 
     fn restore_fails(fault: Fault) -> Rule {
@@ -240,9 +286,10 @@ mod tests {
         let describe = describe_cluster("orders-dr-next", None);
         let restore = restore_ok(&settings, &run);
         let existing = describe_cluster(E, None);
-        let out = super::run(&rds(&[&describe, &existing, &restore]), &settings, run.clone())
-            .await
-            .expect("restored");
+        let out =
+            super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &settings, run.clone())
+                .await
+                .expect("restored");
         assert_eq!(restore.num_calls(), 1);
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
         let mut want = run;
@@ -250,14 +297,32 @@ mod tests {
         assert_eq!(out, want, "only restoredClusterId is added");
     }
 
+    /// Serverless v2: the capacity range goes with the restore (RDS refuses a
+    /// db.serverless instance in a cluster without it), and so does the
+    /// snapshot's engine version.
+    #[tokio::test]
+    async fn a_serverless_target_restores_with_its_capacity_and_the_snapshots_version() {
+        let mut settings = settings();
+        settings.instance_class = "db.serverless".into();
+        settings.serverless =
+            Some(crate::settings::ServerlessCapacity { min_half_acus: 1, max_half_acus: 32 });
+        restores_once_as_configured(&settings).await;
+    }
+
     #[tokio::test]
     async fn defaults_leave_optional_placement_to_rds() {
-        let settings = settings();
+        restores_once_as_configured(&settings()).await;
+    }
+
+    /// A first restore under `settings`: one call carrying what they ask for.
+    async fn restores_once_as_configured(settings: &TargetSettings) {
         let run = target_run();
         let describe = describe_cluster("orders-dr-next", None);
-        let restore = restore_ok(&settings, &run);
+        let restore = restore_ok(settings, &run);
         let existing = describe_cluster(E, Some(cluster(E, "available", earlier_run(), &[EI])));
-        super::run(&rds(&[&describe, &existing, &restore]), &settings, run).await.expect("restored");
+        super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), settings, run)
+            .await
+            .expect("restored");
         assert_eq!(restore.num_calls(), 1, "an earlier run's copy under the existing name is replaced");
     }
 
@@ -268,9 +333,13 @@ mod tests {
         let describe = describe_cluster("orders-dr-next", None);
         let existing = hand_made();
         let restore = restore_ok(&settings(), &run);
-        let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), run.clone())
-            .await
-            .expect_err("refused");
+        let err = super::run(
+            &rds(&[&describe, &existing, &snapshot_version(), &restore]),
+            &settings(),
+            run.clone(),
+        )
+        .await
+        .expect_err("refused");
         assert_eq!(err.asl_name(), "Conflict", "{err}");
         assert!(err.to_string().contains("ADOPT_EXISTING"), "{err}");
         assert_eq!(restore.num_calls(), 0, "nothing restored");
@@ -279,7 +348,9 @@ mod tests {
         adopting.adopt_existing = true;
         let (describe, existing) = (describe_cluster("orders-dr-next", None), hand_made());
         let restore = restore_ok(&adopting, &run);
-        super::run(&rds(&[&describe, &existing, &restore]), &adopting, run).await.expect("adopting");
+        super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &adopting, run)
+            .await
+            .expect("adopting");
         assert_eq!(restore.num_calls(), 1);
     }
 
@@ -289,7 +360,9 @@ mod tests {
         let describe =
             describe_cluster("orders-dr-next", Some(cluster("orders-dr-next", "creating", ours(&run), &[])));
         let restore = restore_ok(&settings(), &run);
-        let out = super::run(&rds(&[&describe, &restore]), &settings(), run).await.expect("reused");
+        let out = super::run(&rds(&[&describe, &snapshot_version(), &restore]), &settings(), run)
+            .await
+            .expect("reused");
         assert_eq!(restore.num_calls(), 0);
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
     }
@@ -303,8 +376,9 @@ mod tests {
         );
         let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
         let existing = describe_cluster(E, None);
-        let out =
-            super::run(&rds(&[&describe, &existing, &restore]), &settings(), run).await.expect("adopted");
+        let out = super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &settings(), run)
+            .await
+            .expect("adopted");
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
         assert_eq!(describe.num_calls(), 2);
     }
@@ -318,7 +392,7 @@ mod tests {
         );
         let restore = restore_fails(|| rds_fault(400, "DBClusterAlreadyExistsFault"));
         let existing = describe_cluster(E, None);
-        let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), run)
+        let err = super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &settings(), run)
             .await
             .expect_err("conflict");
         assert_eq!(err.asl_name(), "Conflict", "{err}");
@@ -331,7 +405,7 @@ mod tests {
             let describe =
                 describe_cluster("orders-dr-next", Some(cluster("orders-dr-next", "available", tags, &[])));
             let restore = restore_ok(&settings(), &run);
-            let err = super::run(&rds(&[&describe, &restore]), &settings(), run.clone())
+            let err = super::run(&rds(&[&describe, &snapshot_version(), &restore]), &settings(), run.clone())
                 .await
                 .expect_err("conflict");
             assert_eq!(err.asl_name(), "Conflict");
@@ -361,9 +435,10 @@ mod tests {
                     .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
                     .build()
             });
-        let out = super::run(&rds(&[&describe, &existing, &restore]), &settings, run.clone())
-            .await
-            .expect("restored");
+        let out =
+            super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &settings, run.clone())
+                .await
+                .expect("restored");
         assert_eq!(restore.num_calls(), 1, "restored from the own copy with the target key");
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
 
@@ -430,9 +505,13 @@ mod tests {
             let describe = describe_cluster("orders-dr-next", None);
             let existing = describe_cluster(E, None);
             let restore = restore_fails(fault);
-            let err = super::run(&rds(&[&describe, &existing, &restore]), &settings(), target_run())
-                .await
-                .expect_err(want);
+            let err = super::run(
+                &rds(&[&describe, &existing, &snapshot_version(), &restore]),
+                &settings(),
+                target_run(),
+            )
+            .await
+            .expect_err(want);
             assert_eq!(err.asl_name(), want, "{err}");
         }
     }
@@ -441,12 +520,18 @@ mod tests {
     async fn throttled_lookup_is_throttled_and_restores_nothing() {
         let describe = mock!(Rds::describe_db_clusters).then_http_response(throttled);
         let restore = restore_ok(&settings(), &target_run());
-        let err =
-            super::run(&rds(&[&describe, &restore]), &settings(), target_run()).await.expect_err("throttled");
+        let err = super::run(&rds(&[&describe, &snapshot_version(), &restore]), &settings(), target_run())
+            .await
+            .expect_err("throttled");
         assert_eq!(err.asl_name(), "Throttled");
         assert!(err.is_retryable());
         assert_eq!(restore.num_calls(), 0);
     }
+
+    /// A DescribeDBClusterSnapshots answer listing nothing.
+    const NO_SNAPSHOT: &str = "<DescribeDBClusterSnapshotsResponse><DescribeDBClusterSnapshotsResult>\
+        <DBClusterSnapshots></DBClusterSnapshots></DescribeDBClusterSnapshotsResult>\
+        </DescribeDBClusterSnapshotsResponse>";
 
     #[tokio::test]
     async fn handle_calls_rds_in_the_target_region() {
@@ -456,7 +541,8 @@ mod tests {
         let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
             </ErrorResponse>";
         // The temporary id is free, nothing serves under the existing name, then the restore.
-        let recorder = Recorder::replying([(404, not_found), (404, not_found), (200, restored)]);
+        let recorder =
+            Recorder::replying([(404, not_found), (404, not_found), (200, NO_SNAPSHOT), (200, restored)]);
         let out =
             handle(recorder.target_elsewhere(settings()), target_run().to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "orders-dr-next");
@@ -485,7 +571,8 @@ mod tests {
         let restored = "<RestoreDBClusterFromSnapshotResponse><RestoreDBClusterFromSnapshotResult><DBCluster>\
             <DBClusterIdentifier>billing-dr-next</DBClusterIdentifier><Status>creating</Status></DBCluster>\
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
-        let recorder = Recorder::replying([(404, not_found), (404, not_found), (200, restored)]);
+        let recorder =
+            Recorder::replying([(404, not_found), (404, not_found), (200, NO_SNAPSHOT), (200, restored)]);
         let out = handle(recorder.target_elsewhere(fleet.clone()), run.to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "billing-dr-next");
         let sent = recorder.sent();

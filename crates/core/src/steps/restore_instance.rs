@@ -7,7 +7,13 @@
 //!
 //! Creates `DB_INSTANCE_COUNT` instances in the temporary cluster, in order
 //! (the first one created becomes the writer), with class
-//! `DB_INSTANCE_CLASS`, engine `ENGINE` and this run's tags. Creation is
+//! `DB_INSTANCE_CLASS`, engine `ENGINE`, this run's tags and
+//! `PubliclyAccessible=false`: without it, an instance of a cluster in the
+//! default VPC (no subnet group configured) gets a public address (RDS API
+//! Reference, CreateDBInstance, `PubliclyAccessible`:
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html>;
+//! Security Hub control RDS.2). The subnet group and security groups of an
+//! Aurora instance are its cluster's (set by Restore). Creation is
 //! asynchronous: WaitForTempInstances polls until they are `available`.
 //!
 //! Before creating anything: the temporary cluster must exist, carry this
@@ -83,6 +89,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
             .db_cluster_identifier(temp.as_str())
             .db_instance_class(&settings.instance_class)
             .engine(&settings.engine)
+            .publicly_accessible(false)
             .set_tags(Some(rds::run_tags(&run)))
             .send()
             .await;
@@ -161,7 +168,7 @@ mod tests {
     }
 
     /// CreateDBInstance carrying exactly the class, engine, cluster and tags
-    /// the settings and run ask for; journaled.
+    /// the settings and run ask for, and never public; journaled.
     fn create_checked(j: &Journal, settings: &TargetSettings, run: &RunState) -> Rule {
         let (j, s, r) = (j.clone(), settings.clone(), run.clone());
         mock!(Rds::create_db_instance)
@@ -169,6 +176,7 @@ mod tests {
                 let ok = req.db_cluster_identifier() == Some(T)
                     && req.db_instance_class() == Some(s.instance_class.as_str())
                     && req.engine() == Some(s.engine.as_str())
+                    && req.publicly_accessible() == Some(false)
                     && rds::is_from_run(req.tags(), &r);
                 if ok {
                     j.push(format!("create instance {}", req.db_instance_identifier().unwrap_or("?")));

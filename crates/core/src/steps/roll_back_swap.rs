@@ -32,7 +32,7 @@ use crate::rds;
 use crate::settings::TargetSettings;
 use crate::steps::input;
 use crate::steps::names::{SwapNames, member_ids, same_id};
-use crate::steps::swap::{Rename, rename};
+use crate::steps::swap::{Rename, rename, require_settled};
 
 /// The state this module serves.
 pub const STATE: &str = "RollBackSwap";
@@ -109,6 +109,9 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
     let mut vacated: Vec<String> = Vec::new();
     let mut done: Vec<String> = Vec::new();
     for r in &renames {
+        // A resource Swap renamed a moment ago may still be `renaming`: RDS
+        // refuses another rename until it is done, so wait (Retry) for it.
+        require_settled(rds, r).await?;
         if let Err(e) = rename(rds, r, &run.run_id).await {
             if e.is_retryable() {
                 return Err(e);
@@ -189,6 +192,7 @@ mod tests {
             describe_cluster(O, Some(moved_away())),
             describe_cluster(T, None),
             describe_instance(EI, Some(instance(EI, E, "available", ours(&run)))),
+            previous_instance_moved_away("available"),
         ];
         let payload = failed_run();
         let (out, renamed) = run_roll_back(&world, payload.clone()).await;
@@ -220,10 +224,36 @@ mod tests {
 
     #[tokio::test]
     async fn rollback_after_phase_one_only_puts_the_previous_copy_back() {
-        let world = [describe_cluster(E, None), describe_cluster(O, Some(moved_away()))];
+        let world = [
+            describe_cluster(E, None),
+            describe_cluster(O, Some(moved_away())),
+            previous_instance_moved_away("available"),
+        ];
         let (out, renamed) = run_roll_back(&world, failed_run()).await;
         out.expect("rolled");
         assert_eq!(renamed, [line("cluster", O, E), line("instance", OI, EI)]);
+    }
+
+    /// The previous instance under its old name, as Swap left it.
+    fn previous_instance_moved_away(status: &str) -> Rule {
+        describe_instance(OI, Some(instance(OI, O, status, earlier_run())))
+    }
+
+    /// RDS refuses to rename a resource whose last rename is still in
+    /// progress (InvalidDBInstanceState): the roll-back waits for it
+    /// (`ResourceNotReady`, retried by the state machine) instead of trying.
+    #[tokio::test]
+    async fn rollback_waits_for_a_resource_still_renaming() {
+        let world = [
+            describe_cluster(E, None),
+            describe_cluster(O, Some(moved_away())),
+            previous_instance_moved_away("renaming"),
+        ];
+        let (out, renamed) = run_roll_back(&world, failed_run()).await;
+        let err = out.expect_err("still renaming");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        assert!(err.to_string().contains(OI), "{err}");
+        assert_eq!(renamed, [line("cluster", O, E)], "the instance is left for the retry");
     }
 
     #[tokio::test]
@@ -236,7 +266,11 @@ mod tests {
 
     #[tokio::test]
     async fn rollback_reads_a_partial_payload_loosely() {
-        let world = [describe_cluster(E, None), describe_cluster(O, Some(moved_away()))];
+        let world = [
+            describe_cluster(E, None),
+            describe_cluster(O, Some(moved_away())),
+            previous_instance_moved_away("available"),
+        ];
         // Not a RunState (unknown key), but runId and createdAt are there.
         let payload = serde_json::json!({
             "runId": "run-1",

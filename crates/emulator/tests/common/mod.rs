@@ -6,7 +6,8 @@
 use aurora_dr_core::clients::{AwsContext, ClientOptions};
 use aurora_dr_core::ids::{AccountId, Region};
 use aurora_dr_emulator::{Emulator, EmulatorConfig};
-use aws_sdk_rds::error::ProvideErrorMetadata;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot};
 
 pub const SOURCE: &str = "111111111111";
 pub const TARGET: &str = "222222222222";
@@ -53,28 +54,18 @@ pub fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(resul
 
 /// Creates a cluster and describes it until `available`.
 pub async fn cluster(rds: &aws_sdk_rds::Client, id: &str) -> aws_sdk_rds::types::DbCluster {
-    rds.create_db_cluster()
-        .db_cluster_identifier(id)
-        .engine(ENGINE)
-        .master_username("dbadmin")
-        .master_user_password("correct-horse-battery")
-        .send()
-        .await
-        .expect("create cluster");
-    wait_cluster(rds, id, "available").await
+    new_cluster(rds, id, false).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Creates a cluster encrypted under the account's AWS managed key (no
+/// KmsKeyId) and describes it until `available`.
+pub async fn encrypted_cluster(rds: &aws_sdk_rds::Client, id: &str) -> aws_sdk_rds::types::DbCluster {
+    new_cluster(rds, id, true).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Creates an instance in a cluster and describes it until `available`.
 pub async fn instance(rds: &aws_sdk_rds::Client, cluster: &str, id: &str) {
-    rds.create_db_instance()
-        .db_instance_identifier(id)
-        .db_cluster_identifier(cluster)
-        .engine(ENGINE)
-        .db_instance_class("db.r6g.large")
-        .send()
-        .await
-        .expect("create instance");
-    wait_instance(rds, id, "available").await;
+    new_instance(rds, cluster, id).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Manual snapshot of a cluster, described until `available`.
@@ -83,37 +74,15 @@ pub async fn snapshot(
     cluster: &str,
     id: &str,
 ) -> aws_sdk_rds::types::DbClusterSnapshot {
-    rds.create_db_cluster_snapshot()
-        .db_cluster_identifier(cluster)
-        .db_cluster_snapshot_identifier(id)
-        .send()
-        .await
-        .expect("create snapshot");
-    wait_snapshot(rds, id, "available").await
+    new_snapshot(rds, cluster, id).await.unwrap_or_else(|e| panic!("{e}"))
 }
-
-const MAX_POLLS: usize = 20;
 
 pub async fn wait_snapshot(
     rds: &aws_sdk_rds::Client,
     id: &str,
     status: &str,
 ) -> aws_sdk_rds::types::DbClusterSnapshot {
-    let mut seen = Vec::new();
-    for _ in 0..MAX_POLLS {
-        let out = rds
-            .describe_db_cluster_snapshots()
-            .db_cluster_snapshot_identifier(id)
-            .send()
-            .await
-            .expect("describe");
-        let snapshot = out.db_cluster_snapshots()[0].clone();
-        if snapshot.status() == Some(status) {
-            return snapshot;
-        }
-        seen.push(snapshot.status().unwrap_or_default().to_owned());
-    }
-    panic!("snapshot {id} never became {status}: {seen:?}")
+    snapshot_in(rds, id, status).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn wait_cluster(
@@ -121,54 +90,152 @@ pub async fn wait_cluster(
     id: &str,
     status: &str,
 ) -> aws_sdk_rds::types::DbCluster {
-    let mut seen = Vec::new();
-    for _ in 0..MAX_POLLS {
-        let out = rds.describe_db_clusters().db_cluster_identifier(id).send().await.expect("describe");
-        let cluster = out.db_clusters()[0].clone();
-        if cluster.status() == Some(status) {
-            return cluster;
-        }
-        seen.push(cluster.status().unwrap_or_default().to_owned());
-    }
-    panic!("cluster {id} never became {status}: {seen:?}")
+    cluster_in(rds, id, status).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn wait_instance(rds: &aws_sdk_rds::Client, id: &str, status: &str) {
+    instance_in(rds, id, status).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+// Fallible forms: `Err` says what went wrong (the RDS behaviour checks must
+// not panic on stock moto).
+
+/// The value of a call that must succeed.
+pub fn ok<T, E: ProvideErrorMetadata>(what: &str, result: Result<T, SdkError<E>>) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {} {}", e.code().unwrap_or("<no code>"), e.message().unwrap_or("")))
+}
+
+pub const MAX_POLLS: usize = 20;
+
+pub async fn new_cluster(rds: &aws_sdk_rds::Client, id: &str, encrypted: bool) -> Result<DbCluster, String> {
+    ok(
+        &format!("CreateDBCluster {id}"),
+        rds.create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine(ENGINE)
+            .master_username("dbadmin")
+            .master_user_password("correct-horse-battery")
+            .storage_encrypted(encrypted)
+            .send()
+            .await,
+    )?;
+    cluster_in(rds, id, "available").await
+}
+
+pub async fn cluster_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Result<DbCluster, String> {
     let mut seen = Vec::new();
     for _ in 0..MAX_POLLS {
-        let out = rds.describe_db_instances().db_instance_identifier(id).send().await.expect("describe");
-        let current = out.db_instances()[0].db_instance_status().unwrap_or_default().to_owned();
-        if current == status {
-            return;
+        let out =
+            ok("DescribeDBClusters", rds.describe_db_clusters().db_cluster_identifier(id).send().await)?;
+        let cluster = out.db_clusters().first().cloned().ok_or("no cluster described")?;
+        if cluster.status() == Some(status) {
+            return Ok(cluster);
         }
-        seen.push(current);
+        seen.push(cluster.status().unwrap_or_default().to_owned());
     }
-    panic!("instance {id} never became {status}: {seen:?}")
+    Err(format!("cluster {id} never became {status}: {seen:?}"))
+}
+
+pub async fn new_instance(rds: &aws_sdk_rds::Client, cluster: &str, id: &str) -> Result<(), String> {
+    ok(
+        &format!("CreateDBInstance {id}"),
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier(cluster)
+            .engine(ENGINE)
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await,
+    )?;
+    instance_in(rds, id, "available").await
+}
+
+pub async fn instance_in(rds: &aws_sdk_rds::Client, id: &str, status: &str) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for _ in 0..MAX_POLLS {
+        let out =
+            ok("DescribeDBInstances", rds.describe_db_instances().db_instance_identifier(id).send().await)?;
+        let current = out.db_instances().first().and_then(|i| i.db_instance_status()).unwrap_or_default();
+        if current == status {
+            return Ok(());
+        }
+        seen.push(current.to_owned());
+    }
+    Err(format!("instance {id} never became {status}: {seen:?}"))
+}
+
+pub async fn new_snapshot(
+    rds: &aws_sdk_rds::Client,
+    cluster: &str,
+    id: &str,
+) -> Result<DbClusterSnapshot, String> {
+    ok(
+        &format!("CreateDBClusterSnapshot {id}"),
+        rds.create_db_cluster_snapshot()
+            .db_cluster_identifier(cluster)
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await,
+    )?;
+    snapshot_in(rds, id, "available").await
+}
+
+pub async fn snapshot_in(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    status: &str,
+) -> Result<DbClusterSnapshot, String> {
+    let mut seen = Vec::new();
+    for _ in 0..MAX_POLLS {
+        let out = ok(
+            "DescribeDBClusterSnapshots",
+            rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await,
+        )?;
+        let snapshot = out.db_cluster_snapshots().first().cloned().ok_or("no snapshot described")?;
+        if snapshot.status() == Some(status) {
+            return Ok(snapshot);
+        }
+        seen.push(snapshot.status().unwrap_or_default().to_owned());
+    }
+    Err(format!("snapshot {id} never became {status}: {seen:?}"))
 }
 
 /// KMS key in the source account and target region whose policy lets
 /// `allowed` accounts use it (the blog's one-time key set-up).
 pub async fn shared_key(emulator: &Emulator, allowed: &[&str]) -> String {
-    let kms = context(emulator, SOURCE, TARGET_REGION).await.kms();
+    customer_key(emulator, SOURCE, TARGET_REGION, allowed).await.expect("create key")
+}
+
+/// A customer managed key of `owner` in `region` whose policy lets the
+/// `allowed` accounts use it through RDS.
+pub async fn customer_key(
+    emulator: &Emulator,
+    owner: &str,
+    region: &str,
+    allowed: &[&str],
+) -> Result<String, String> {
+    let kms = context(emulator, owner, region).await.kms();
     let principals: Vec<String> = allowed.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{SOURCE}:root")},
+            {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
              "Action": "kms:*", "Resource": "*"},
             {"Sid": "dr", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"}
         ]
     });
-    let key = kms.create_key().policy(policy.to_string()).send().await.expect("create key");
-    key.key_metadata().and_then(|m| m.arn()).expect("key arn").to_owned()
+    let key =
+        kms.create_key().policy(policy.to_string()).send().await.map_err(|e| format!("CreateKey: {e}"))?;
+    key.key_metadata().and_then(|m| m.arn()).map(str::to_owned).ok_or_else(|| "no key ARN".to_owned())
 }
 
-/// The source side of the flow: cluster and snapshot in the source region,
-/// an encrypted copy in the target region. Returns the copy's ARN.
+/// The source side of the flow: an encrypted cluster and its snapshot in the
+/// source region, a copy in the target region under `key_arn`. Returns the
+/// copy's ARN.
 pub async fn encrypted_copy(emulator: &Emulator, key_arn: &str, name: &str) -> String {
     let source = rds(emulator, SOURCE, SOURCE_REGION).await;
-    cluster(&source, "prod").await;
+    encrypted_cluster(&source, "prod").await;
     let snap = snapshot(&source, "prod", name).await;
     let copy_rds = rds(emulator, SOURCE, TARGET_REGION).await;
     copy_rds

@@ -68,6 +68,25 @@ pub(crate) async fn rename(rds: &Client, r: &Rename, run_id: &RunId) -> DrResult
     }
 }
 
+/// `ResourceNotReady` while the resource `r` renames is mid-change (e.g.
+/// still `renaming` from a rename a moment ago: RDS refuses to rename it
+/// again until that one is done). A resource that is not there, or in a
+/// terminal status such as `failed`, is left to the rename itself.
+pub(crate) async fn require_settled(rds: &Client, r: &Rename) -> DrResult<()> {
+    let status = match r.kind {
+        Kind::Cluster => crate::rds::find_cluster(rds, &r.from).await?.map(|c| c.status().map(str::to_owned)),
+        Kind::Instance => {
+            crate::rds::find_instance(rds, &r.from).await?.map(|i| i.db_instance_status().map(str::to_owned))
+        }
+    };
+    match status {
+        Some(Some(s)) if crate::rds::classify_status(&s) == crate::rds::Progress::InProgress => {
+            Err(DrError::not_ready(format!("{} {}", r.label, r.from), s))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) async fn execute(rds: &Client, names: &SwapNames, plan: &Plan, run_id: &RunId) -> DrResult<()> {
     let mut done = plan.done.clone();
     apply(rds, &plan.phase1, &mut done, plan.done.len(), run_id).await?;
@@ -124,6 +143,13 @@ async fn fail(
     for r in done.iter().rev() {
         match rename(rds, &r.undo(), run_id).await {
             Ok(()) => undone.push(format!("{} back at {}", r.label, r.from)),
+            // RDS refuses to rename a resource again while its last rename is
+            // in progress (minutes): the failure path's RollBackSwap waits for
+            // it and puts it back.
+            Err(e @ DrError::NotReady { .. }) => stuck.push(format!(
+                "{} {} is still at {} (still renaming: RollBackSwap puts it back once RDS has finished; {e})",
+                r.label, r.from, r.to
+            )),
             Err(e) => stuck.push(format!("{} {} is still at {} (undo failed: {e})", r.label, r.from, r.to)),
         }
     }

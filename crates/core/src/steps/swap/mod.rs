@@ -70,7 +70,7 @@ use crate::steps::adoption;
 use crate::steps::input::{self, InputKind};
 use crate::steps::names::SwapNames;
 
-pub(crate) use apply::{Rename, rename};
+pub(crate) use apply::{Rename, rename, require_settled};
 pub(crate) use plan::owner;
 
 /// The state this module serves.
