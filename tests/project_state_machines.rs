@@ -345,7 +345,8 @@ async fn a_snapshot_refused_for_the_quota_makes_room_and_is_tried_again() {
         .expect("MakeRoomAfterQuotaError ran");
     // The refused payload, untouched (the Catch keeps no error in it): what
     // the Start state made, which CreateSnapshotAgain then takes.
-    let keys: Vec<&String> = room.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let mut keys: Vec<&String> = room.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    keys.sort();
     assert_eq!(keys, ["createdAt", "runId"], "{room}");
     assert_eq!(room["runId"], "run-1-0");
     assert!(r.calls.lock().unwrap().is_empty());
@@ -835,6 +836,36 @@ async fn a_fleet_of_100_with_realistic_polling_keeps_every_history_under_the_quo
         run.largest(),
         run.parent,
         run.children.len()
+    );
+}
+
+/// The largest history of fleets of 12, 50 and 100 clusters with realistic
+/// polling, before (Inline Maps: one history) and after (Distributed Maps:
+/// a child execution per cluster and phase). Inline, 50 clusters already
+/// reach the quota; Distributed, the largest history does not grow with the
+/// fleet.
+#[tokio::test(start_paused = true)]
+async fn history_sizes_of_12_50_and_100_clusters_before_and_after() {
+    let (definition, _) = load("source");
+    let mut rows = Vec::new();
+    for n in [12, 50, 100] {
+        let inline = fleet_run(inline_source(), n).await;
+        let distributed = fleet_run(definition.clone(), n).await;
+        assert_eq!(distributed.status, Status::Succeeded, "{n} clusters");
+        assert!(distributed.largest() < 1_000, "{n} clusters: largest history {}", distributed.largest());
+        assert_eq!(inline.status == Status::Succeeded, n == 12, "{n} clusters inline: {:?}", inline.status);
+        rows.push(format!(
+            "| {n} | {} ({}) | {} (parent {}, {} children) |",
+            inline.parent,
+            if inline.status == Status::Succeeded { "succeeded" } else { "failed at the quota" },
+            distributed.largest(),
+            distributed.parent,
+            distributed.children.len()
+        ));
+    }
+    println!(
+        "| clusters | Inline Maps: history | Distributed Maps: largest history |\n|---|---|---|\n{}",
+        rows.join("\n")
     );
 }
 

@@ -540,17 +540,19 @@ mod tests {
             </RestoreDBClusterFromSnapshotResult></RestoreDBClusterFromSnapshotResponse>";
         let not_found = "<ErrorResponse><Error><Code>DBClusterNotFoundFault</Code><Message>none</Message></Error>\
             </ErrorResponse>";
-        // The temporary id is free, nothing serves under the existing name, then the restore.
+        // The temporary id is free, nothing serves under the existing name,
+        // the snapshot's engine version, then the restore.
         let recorder =
             Recorder::replying([(404, not_found), (404, not_found), (200, NO_SNAPSHOT), (200, restored)]);
         let out =
             handle(recorder.target_elsewhere(settings()), target_run().to_value()).await.expect("handled");
         assert_eq!(out["restoredClusterId"], "orders-dr-next");
         let sent = recorder.sent();
-        assert_eq!(sent.len(), 3);
+        assert_eq!(sent.len(), 4);
         assert!(sent.iter().all(|s| s.uri.contains("us-west-1")), "{sent:?}");
         assert!(sent[1].body.split('&').any(|p| p == "DBClusterIdentifier=orders-dr"), "{}", sent[1].body);
-        assert!(sent[2].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[2].body);
+        assert!(sent[2].body.contains("Action=DescribeDBClusterSnapshots"), "{}", sent[2].body);
+        assert!(sent[3].body.contains("Action=RestoreDBClusterFromSnapshot"), "{}", sent[3].body);
     }
 
     #[tokio::test]
@@ -577,7 +579,7 @@ mod tests {
         assert_eq!(out["restoredClusterId"], "billing-dr-next");
         let sent = recorder.sent();
         assert!(sent[1].body.split('&').any(|p| p == "DBClusterIdentifier=billing-dr"), "{}", sent[1].body);
-        assert!(sent[2].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[2].body);
+        assert!(sent[3].body.contains("DBClusterIdentifier=billing-dr-next"), "{}", sent[3].body);
 
         // A source cluster without a pair changes nothing.
         run.source_cluster_id = Some("payroll".parse().expect("id"));
