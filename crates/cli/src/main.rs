@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use aurora_dr_cli::{
-    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, rehearse, status,
+    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, preflight, rehearse, status,
 };
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
@@ -30,6 +30,8 @@ enum Command {
     Drill(drill::DrillArgs),
     /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, kept clusters, executions.
     Status(status::StatusArgs),
+    /// Check both accounts before enabling the schedule: each blocker with its fix (exit 1 on any, 2 on a bad config).
+    Preflight(preflight::PreflightArgs),
     /// Print a stack's `sam deploy --parameter-overrides` (or a whole samconfig.toml) from the configuration.
     DeployParams(deploy_params::DeployParamsArgs),
     /// List what the pipeline created on both sides (by its tags and names) and delete it after confirmation.
@@ -51,6 +53,7 @@ async fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Drill(args) => drill::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Preflight(args) => preflight::run(args).await,
         Command::DeployParams(args) => deploy_params::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
