@@ -249,3 +249,43 @@ async fn a_bad_configuration_exits_2_before_any_call() {
     let calls = env.emulator.control().calls().await.expect("calls");
     assert!(calls.is_empty(), "{calls:?}");
 }
+
+/// Where RDS does not answer DescribeAccountAttributes (refused to the
+/// caller, say), usage is counted and the documented default quota is
+/// assumed, each quota check saying so as a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unread_quotas_fall_back_to_the_documented_defaults_and_say_so() {
+    let env = DrillEnv::start(CONFIG).await;
+    wire(&env).await;
+    // Counted by DescribeDBClusterSnapshots instead.
+    env.source()
+        .await
+        .rds()
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("orders")
+        .db_cluster_snapshot_identifier("orders-by-hand")
+        .send()
+        .await
+        .expect("CreateDBClusterSnapshot");
+    let refused = FaultRule::error("rds", "DescribeAccountAttributes", "AccessDenied")
+        .status(403)
+        .message("not authorized to perform rds:DescribeAccountAttributes");
+    env.emulator.control().arm(refused).await.expect("arm");
+    let report = preflight(&env).await;
+    assert!(report.ok, "warnings only: {}", report.render());
+    for check in ["snapshot-quota-source", "snapshot-quota-copies", "swap-room"] {
+        for f in report.of(check) {
+            assert_eq!(f.level, Level::Warning, "{f:?}");
+            assert!(
+                f.detail.contains("the documented default quota") && f.detail.contains("access denied"),
+                "{f:?}"
+            );
+        }
+    }
+    let source = &report.of("snapshot-quota-source")[0].detail;
+    assert!(source.starts_with("ManualClusterSnapshots in us-west-2: 1 of 100 used"), "{source}");
+    let swap: Vec<&str> = report.of("swap-room").iter().map(|f| f.detail.as_str()).collect();
+    assert!(swap[0].starts_with("DBClusters in us-west-1: 0 of 40 used"), "{swap:?}");
+    assert!(swap[1].starts_with("DBInstances in us-west-1: 0 of 40 used"), "{swap:?}");
+    assert_eq!(code(preflight::run(args(&env)).await), code(ExitCode::SUCCESS));
+}
