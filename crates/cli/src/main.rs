@@ -31,6 +31,18 @@ enum Command {
     /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, kept clusters, executions.
     Status(status::StatusArgs),
     /// Check both accounts before enabling the schedule: each blocker with its fix (exit 1 on any, 2 on a bad config).
+    ///
+    /// Checks, read-only: the source cluster exists and is encrypted (and
+    /// under which key); room for the run's manual cluster snapshots in the
+    /// source region and for the copies in the target region; room in the
+    /// target account for the swap (clusters and instances); the snapshot
+    /// key's policy lets the target account call kms:CreateGrant and
+    /// kms:DescribeKey through RDS; the topic policy lets the target account
+    /// subscribe and its subscription is confirmed; both state machines exist
+    /// (a warning before the first deploy); the generated names fit RDS's 63
+    /// characters. Quotas come from RDS DescribeAccountAttributes, else the
+    /// documented defaults (said so, as a warning). Exit 1 on any blocker, 0
+    /// with warnings only, 2 when the configuration does not load.
     Preflight(preflight::PreflightArgs),
     /// Print a stack's `sam deploy --parameter-overrides` (or a whole samconfig.toml) from the configuration.
     DeployParams(deploy_params::DeployParamsArgs),
