@@ -49,6 +49,20 @@ async fn wire(env: &DrillEnv) {
     setup::ensure_subscription(&target_in_source_region, &topic, &receiver).await.expect("subscription");
 }
 
+/// A manual snapshot of the source cluster, `orders-by-hand`, as an
+/// operator makes one.
+async fn snapshot_by_hand(env: &DrillEnv) {
+    env.source()
+        .await
+        .rds()
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("orders")
+        .db_cluster_snapshot_identifier("orders-by-hand")
+        .send()
+        .await
+        .expect("CreateDBClusterSnapshot");
+}
+
 fn code(c: ExitCode) -> String {
     format!("{c:?}")
 }
@@ -138,15 +152,7 @@ async fn a_full_snapshot_quota_is_a_blocker() {
     assert!(preflight(&env).await.ok);
     // The source region's manual cluster snapshots at their quota: one made, one allowed.
     let c = &env.config;
-    env.source()
-        .await
-        .rds()
-        .create_db_cluster_snapshot()
-        .db_cluster_identifier("orders")
-        .db_cluster_snapshot_identifier("orders-by-hand")
-        .send()
-        .await
-        .expect("CreateDBClusterSnapshot");
+    snapshot_by_hand(&env).await;
     let rule = FaultRule::quota_pressure_in(
         QuotaName::ManualClusterSnapshots,
         1,
@@ -258,15 +264,7 @@ async fn unread_quotas_fall_back_to_the_documented_defaults_and_say_so() {
     let env = DrillEnv::start(CONFIG).await;
     wire(&env).await;
     // Counted by DescribeDBClusterSnapshots instead.
-    env.source()
-        .await
-        .rds()
-        .create_db_cluster_snapshot()
-        .db_cluster_identifier("orders")
-        .db_cluster_snapshot_identifier("orders-by-hand")
-        .send()
-        .await
-        .expect("CreateDBClusterSnapshot");
+    snapshot_by_hand(&env).await;
     let refused = FaultRule::error("rds", "DescribeAccountAttributes", "AccessDenied")
         .status(403)
         .message("not authorized to perform rds:DescribeAccountAttributes");
