@@ -287,3 +287,55 @@ async fn unread_quotas_fall_back_to_the_documented_defaults_and_say_so() {
     assert!(swap[1].starts_with("DBInstances in us-west-1: 0 of 40 used"), "{swap:?}");
     assert_eq!(code(preflight::run(args(&env)).await), code(ExitCode::SUCCESS));
 }
+
+/// The target account's subscription and the topic policy's grant, and a
+/// configured target state machine that does not exist (yet), are blockers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_subscription_grant_or_state_machine_is_a_blocker() {
+    let machine = "arn:aws:states:us-west-1:222222222222:stateMachine:aurora-dr-target";
+    let config = CONFIG.replace(
+        "temp_instance_id = \"orders-dr-next-1\"",
+        &format!("temp_instance_id = \"orders-dr-next-1\"\nstate_machine_arn = \"{machine}\""),
+    );
+    let env = DrillEnv::start(&config).await;
+    let c = &env.config;
+    let source = env.source().await;
+    setup::ensure_kms_key(&env.source_in_target_region().await, c).await.expect("key");
+    setup::seed_source_cluster(&source, c).await.expect("source cluster");
+    // A topic without the subscribe grant, and no subscription.
+    let (topic, _) = setup::ensure_topic(&source, setup::SNAPSHOT_TOPIC, None).await.expect("topic");
+    let report = preflight(&env).await;
+    let found = blockers(&report);
+    assert_eq!(found.len(), 3, "{}", report.render());
+    assert!(found[0].starts_with(&format!(
+        "topic-policy: the policy of {topic} does not let account 222222222222 subscribe"
+    )));
+    assert_eq!(
+        found[1],
+        format!(
+            "subscription: account 222222222222 has no subscription to {topic}: no run would start a restore"
+        )
+    );
+    assert_eq!(found[2], format!("target-state-machine: {machine} does not exist"));
+
+    // The grant, the subscription and the machine: no blocker left.
+    setup::ensure_topic(&source, setup::SNAPSHOT_TOPIC, Some(&c.target.account_id)).await.expect("grant");
+    let target_in_source_region =
+        setup::account_context(env.emulator.url(), &c.target.account_id, &c.source.region, None).await;
+    let receiver = format!("http://127.0.0.1:9{}", setup::SNS_PATH);
+    let topic_arn = topic.as_str().parse().expect("topic arn");
+    setup::ensure_subscription(&target_in_source_region, &topic_arn, &receiver).await.expect("subscription");
+    env.target()
+        .await
+        .sfn()
+        .create_state_machine()
+        .name("aurora-dr-target")
+        .definition(r#"{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}"#)
+        .role_arn("arn:aws:iam::222222222222:role/aurora-dr-target")
+        .send()
+        .await
+        .expect("CreateStateMachine");
+    let report = preflight(&env).await;
+    assert!(report.ok, "{}", report.render());
+    assert_eq!(levels(&report, "target-state-machine"), [Level::Pass], "{}", report.render());
+}

@@ -511,7 +511,6 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
         match policy::allows(&doc, target, action, &|key, values| match key {
             "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
             "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
-            "kms:calleraccount" => Some(values.iter().any(|v| v == target.as_str())),
             _ => None,
         }) {
             policy::Verdict::Allowed(n) => notes.extend(n),
@@ -896,7 +895,21 @@ pub mod policy {
             let mut met = true;
             for (operator, block) in s["Condition"].as_object().into_iter().flatten() {
                 for (key, values) in block.as_object().into_iter().flatten() {
-                    match judge(&key.to_ascii_lowercase(), &strings(values)) {
+                    let lower = key.to_ascii_lowercase();
+                    let list = strings(values);
+                    let verdict = match lower.as_str() {
+                        // The calling account, by any of its names (SNS's
+                        // default topic policy allows `*` with
+                        // `AWS:SourceOwner` = the owner: the owner only).
+                        "aws:sourceowner"
+                        | "aws:sourceaccount"
+                        | "aws:principalaccount"
+                        | "kms:calleraccount" => Some(list.iter().any(|v| v == account.as_str())),
+                        // Every AWS SDK call, and RDS's, is made over TLS.
+                        "aws:securetransport" => Some(list.iter().any(|v| v.eq_ignore_ascii_case("true"))),
+                        _ => judge(&lower, &list),
+                    };
+                    match verdict {
                         Some(true) => {}
                         Some(false) => {
                             met = false;
@@ -964,6 +977,20 @@ mod tests {
     }
 
     #[test]
+    fn account_conditions_are_judged_against_the_account() {
+        // SNS's default topic policy: everyone, as long as the owner account calls.
+        let default = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+            "Action": ["SNS:Subscribe", "SNS:Publish"],
+            "Condition": {"StringEquals": {"AWS:SourceOwner": "111111111111"}}}]});
+        let Verdict::Denied(why) = allows(&default, &target(), "sns:Subscribe", &no_conditions) else {
+            panic!("the owner only")
+        };
+        assert!(why.contains("AWS:SourceOwner"), "{why}");
+        let owner: AccountId = "111111111111".parse().expect("account");
+        assert_eq!(allows(&default, &owner, "sns:Subscribe", &no_conditions), Verdict::Allowed(vec![]));
+    }
+
+    #[test]
     fn an_unconditional_deny_wins_and_conditions_are_judged_or_named() {
         let doc = json!({"Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "sns:Subscribe"},
@@ -976,7 +1003,7 @@ mod tests {
         // A Deny with a condition (TLS only, say) does not block on its own.
         let doc = json!({"Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "sns:Subscribe",
-             "Condition": {"StringEquals": {"sns:Protocol": "lambda"}, "Bool": {"aws:SecureTransport": "true"}}},
+             "Condition": {"StringEquals": {"sns:Protocol": "lambda", "aws:PrincipalOrgID": "o-1234567890"}}},
             {"Effect": "Deny", "Principal": "*", "Action": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
         ]});
         let judge =
@@ -985,7 +1012,7 @@ mod tests {
             panic!("allowed")
         };
         assert_eq!(notes.len(), 1, "the condition it cannot judge is named: {notes:?}");
-        assert!(notes[0].contains("aws:SecureTransport"));
+        assert!(notes[0].contains("aws:PrincipalOrgID"));
         let email_only =
             |key: &str, values: &[String]| (key == "sns:protocol").then(|| values.contains(&"email".into()));
         let Verdict::Denied(why) = allows(&doc, &target(), "sns:Subscribe", &email_only) else {
