@@ -381,8 +381,10 @@ impl<'a> Quotas<'a> {
             Some((_, used, max)) => (*used, *max, None),
             None => match self.counted.iter().find(|(n, _)| *n == name).map(|(_, u)| u) {
                 Some(Ok(used)) => {
-                    let why =
-                        self.unanswered.clone().unwrap_or_else(|| format!("no {name} quota in its answer"));
+                    let why = self
+                        .unanswered
+                        .clone()
+                        .unwrap_or_else(|| format!("DescribeAccountAttributes reported no {name} quota"));
                     (*used, default, Some(why))
                 }
                 Some(Err(e)) => {
@@ -398,27 +400,22 @@ impl<'a> Quotas<'a> {
         };
         let mut detail = format!("{place}: {used} of {max} used, {needed} {what}");
         if let Some(why) = &fallback {
-            detail.push_str(&format!(
-                " (the documented default quota {default} is assumed: DescribeAccountAttributes: {why})"
-            ));
+            detail.push_str(&format!(" (the documented default quota {default} is assumed: {why})"));
         }
-        let finding = if used + needed > max {
+        let mut finding = if used + needed > max {
             Finding::blocker(check, format!("{detail}: no room"), fix)
         } else {
             Finding::pass(check, detail)
         };
-        match fallback {
-            Some(_) => Finding {
-                fix: finding.fix.clone().or(Some(
-                    "check the account's actual quota in Service Quotas (Amazon RDS); allow \
-                     rds:DescribeAccountAttributes to have it read"
-                        .into(),
-                )),
-                ..finding
-            }
-            .at_least(Level::Warning),
-            None => finding,
+        if fallback.is_some() {
+            finding = finding.at_least(Level::Warning);
+            finding.fix.get_or_insert_with(|| {
+                "check the account's actual quota in Service Quotas (Amazon RDS); allow \
+                 rds:DescribeAccountAttributes to have it read"
+                    .into()
+            });
         }
+        finding
     }
 }
 
