@@ -36,13 +36,14 @@ enum Command {
     /// under which key); room for the run's manual cluster snapshots in the
     /// source region and for the copies in the target region; room in the
     /// target account for the swap (clusters and instances); the snapshot
-    /// key's policy lets the target account call kms:CreateGrant and
-    /// kms:DescribeKey through RDS; the topic policy lets the target account
-    /// subscribe and its subscription is confirmed; both state machines exist
-    /// (a warning before the first deploy); the generated names fit RDS's 63
-    /// characters. Quotas come from RDS DescribeAccountAttributes, else the
-    /// documented defaults (said so, as a warning). Exit 1 on any blocker, 0
-    /// with warnings only, 2 when the configuration does not load.
+    /// key's policy lets the target account call kms:CreateGrant,
+    /// kms:Decrypt and kms:DescribeKey through RDS; the topic policy lets
+    /// the target account subscribe and its subscription is confirmed; both
+    /// state machines exist (a warning before the first deploy); the
+    /// generated names fit RDS's 63 characters. Quotas come from RDS
+    /// DescribeAccountAttributes, else the documented defaults (said so, as
+    /// a warning). Exit 1 on any blocker, 0 with warnings only, 2 when the
+    /// configuration does not load.
     Preflight(preflight::PreflightArgs),
     /// Print a stack's `sam deploy --parameter-overrides` (or a whole samconfig.toml) from the configuration.
     DeployParams(deploy_params::DeployParamsArgs),

@@ -485,7 +485,7 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
                 POLICY,
                 format!("cannot read the policy of {arn}: {e}"),
                 "allow kms:GetKeyPolicy to have it checked, or check by hand that the target account may \
-                 call kms:CreateGrant and kms:DescribeKey through RDS",
+                 call kms:CreateGrant, kms:Decrypt and kms:DescribeKey through RDS",
             ));
             return out;
         }
@@ -504,7 +504,12 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
     let via_rds = format!("rds.{region}.amazonaws.com");
     let mut missing = Vec::new();
     let mut notes = Vec::new();
-    for action in ["kms:CreateGrant", "kms:DescribeKey"] {
+    // What RDS in the target account asks for on a restore: grants for the
+    // restored cluster, the snapshot's data keys decrypted, the key described
+    // (Aurora user guide, "Sharing a DB cluster snapshot", "Allowing access
+    // to an AWS KMS key", the statements infra/kms-key.yaml follows:
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/share-encrypted-snapshot.html).
+    for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
         match policy::allows(&doc, target, action, &|key, values| match key {
             "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
             "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
@@ -516,7 +521,8 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
     }
     out.push(if missing.is_empty() {
         let mut detail = format!(
-            "the policy of {arn} lets account {target} call kms:CreateGrant and kms:DescribeKey through RDS"
+            "the policy of {arn} lets account {target} call kms:CreateGrant, kms:Decrypt and kms:DescribeKey \
+                 through RDS"
         );
         if !notes.is_empty() {
             detail.push_str(&format!(" ({})", notes.join("; ")));
@@ -531,7 +537,8 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
             ),
             format!(
                 "add the statements of infra/kms-key.yaml for account {target} (kms:CreateGrant with \
-                 kms:ViaService {via_rds} and kms:GrantIsForAWSResource, and kms:DescribeKey), or redeploy \
+                 kms:ViaService {via_rds} and kms:GrantIsForAWSResource, kms:Decrypt with kms:ViaService, and \
+                 kms:DescribeKey), or redeploy \
                  that stack with DestinationAccountNumber={target}"
             ),
         )
