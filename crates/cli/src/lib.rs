@@ -9,5 +9,6 @@ pub mod deploy_params;
 pub mod drill;
 pub mod emulator_cmd;
 pub mod functions_cmd;
+pub mod preflight;
 pub mod rehearse;
 pub mod status;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use aurora_dr_cli::{
-    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, rehearse, status,
+    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, preflight, rehearse, status,
 };
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
@@ -30,6 +30,21 @@ enum Command {
     Drill(drill::DrillArgs),
     /// Show what exists on both sides: snapshots, copies and shares, the DR cluster, kept clusters, executions.
     Status(status::StatusArgs),
+    /// Check both accounts before enabling the schedule: each blocker with its fix (exit 1 on any, 2 on a bad config).
+    ///
+    /// Checks, read-only: the source cluster exists and is encrypted (and
+    /// under which key); room for the run's manual cluster snapshots in the
+    /// source region and for the copies in the target region; room in the
+    /// target account for the swap (clusters and instances); the snapshot
+    /// key's policy lets the target account call kms:CreateGrant,
+    /// kms:Decrypt and kms:DescribeKey through RDS; the topic policy lets
+    /// the target account subscribe and its subscription is confirmed; both
+    /// state machines exist (a warning before the first deploy); the
+    /// generated names fit RDS's 63 characters. Quotas come from RDS
+    /// DescribeAccountAttributes, else the documented defaults (said so, as
+    /// a warning). Exit 1 on any blocker, 0 with warnings only, 2 when the
+    /// configuration does not load.
+    Preflight(preflight::PreflightArgs),
     /// Print a stack's `sam deploy --parameter-overrides` (or a whole samconfig.toml) from the configuration.
     DeployParams(deploy_params::DeployParamsArgs),
     /// List what the pipeline created on both sides (by its tags and names) and delete it after confirmation.
@@ -51,6 +66,7 @@ async fn main() -> ExitCode {
         Command::Validate { config } => validate(&config),
         Command::Drill(args) => drill::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Preflight(args) => preflight::run(args).await,
         Command::DeployParams(args) => deploy_params::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
