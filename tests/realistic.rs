@@ -1,6 +1,6 @@
 //! A drill on the realistic duration profile: a 500 GiB source cluster,
 //! every emulated duration and every Wait/Retry interval scaled by one
-//! factor. The run must succeed, and no phase's workflow can end before the
+//! factor, one run. It must succeed, and no phase's workflow can end before the
 //! AWS work it waits for (each wait only ends once RDS reports the resource
 //! ready). The table of phases is printed; its figures are not judged.
 //!
@@ -24,10 +24,9 @@ async fn a_realistic_500_gib_drill_succeeds_and_no_phase_ends_before_its_aws_wor
     assert_eq!(report["result"], "SUCCEEDED", "{:#}", report["runs"]);
     assert_eq!(report["durations"]["sizeGib"], 500.0);
 
+    // A first run deletes nothing: no delete phase.
     let names: Vec<&str> = timings.iter().map(|t| t.phase.as_str()).collect();
-    for phase in ["snapshot", "copy", "restore", "instances", "rename/swap", "delete"] {
-        assert!(names.contains(&phase), "phase {phase} missing: {names:?}");
-    }
+    assert_eq!(names, ["snapshot", "copy", "restore", "instances", "rename/swap"]);
     // The copy phase (about 6300 s at 500 GiB, against 300 s unsized) also
     // checks that the emulator sized the work by the source's storage.
     for t in timings.iter().filter(|t| t.awaited) {

@@ -610,7 +610,13 @@ pub(crate) async fn finish(
     let facts = final_facts(&wiring.target_ctx, config).await;
     let record = rec.record();
     let spans = &record.spans;
-    let timings = wiring.durations.as_ref().map(|p| phases::phase_timings(spans, p));
+    let timings = wiring.durations.as_ref().map(|p| {
+        let mut timings = phases::phase_timings(spans, p);
+        // Terminate deletes only when the swap moved a previous copy away.
+        let replaced = replaced_copies(&wiring.target_engine, runs);
+        timings.retain(|t| t.phase != phases::DELETE || replaced.contains(&(t.run, t.lane.clone())));
+        timings
+    });
     let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts)
         .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
@@ -652,6 +658,25 @@ pub(crate) async fn finish(
         rec.line(&format!("timeline: {}", html_path.display()));
     }
     Ok(DrillReport { ok: all_ok, report })
+}
+
+/// The (run, source cluster) pairs whose target execution swapped a
+/// previous copy away (its output's `swap.oldClusterId`), which Terminate
+/// then deleted.
+fn replaced_copies(target: &Engine, runs: &[RunOutcome]) -> std::collections::HashSet<(usize, String)> {
+    let executions = target.executions(None);
+    let mut replaced = std::collections::HashSet::new();
+    for run in runs {
+        for c in &run.clusters {
+            let Some(arn) = &c.target_arn else { continue };
+            let output =
+                executions.iter().find(|x| x.arn() == arn).and_then(|x| x.outcome()).and_then(|o| o.output);
+            if output.is_some_and(|o| !o["swap"]["oldClusterId"].is_null()) {
+                replaced.insert((run.n, c.source_cluster_id.clone()));
+            }
+        }
+    }
+    replaced
 }
 
 /// One SNS delivery to the target side, as the report lists it.

@@ -164,13 +164,17 @@ const PHASES: &[PhaseSpec] = &[
     // Terminate deletes the previous copy and ends: RDS finishes the deletion
     // after the run (and a first run has nothing to delete).
     PhaseSpec {
-        name: "delete",
+        name: DELETE,
         machine: "target",
         states: &["Terminate"],
         aws: |l, _| sized(l.delete, 0.0),
         awaited: false,
     },
 ];
+
+/// The deletion of the previous copy (none on a first run: the caller,
+/// which knows what each run's swap moved away, drops it there).
+pub const DELETE: &str = "delete";
 
 /// The phase a DNS wait belongs to: any target state whose name mentions DNS.
 const DNS_PHASE: &str = "dns";
@@ -229,7 +233,7 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
             })
             .collect();
         if !dns.is_empty() {
-            let at = phases.iter().position(|p| p.0 == "delete").unwrap_or(phases.len());
+            let at = phases.iter().position(|p| p.0 == DELETE).unwrap_or(phases.len());
             phases.insert(at, (DNS_PHASE, dns, sized(profile.latency.dns, 0.0), true));
         }
         for (name, ran, aws, awaited) in phases {
