@@ -274,7 +274,13 @@ pub fn text_table(timings: &[PhaseTiming]) -> String {
         last = Some((t.run, t.lane.as_str()));
         let workflow = t.workflow_seconds.map_or("running".to_owned(), |w| format!("{w:.1}"));
         let detection = t.detection_seconds.map_or("-".to_owned(), |d| format!("{d:.1}"));
-        let note = if t.awaited { "" } else { "  not awaited: finishes after the run" };
+        let note = match t.detection_seconds {
+            _ if !t.awaited => "  not awaited: finishes after the run",
+            // Each wait ends only when RDS reports the work done: this phase
+            // found its resource ready without it.
+            Some(d) if d < 0.0 => "  SHORTER than its AWS work: the resource was ready at once",
+            _ => "",
+        };
         let _ = writeln!(
             out,
             "  {:<12} {:>12.1} {:>12} {:>12}{note}",
@@ -323,6 +329,19 @@ mod tests {
         assert!((t[1].aws_seconds - 1100.0).abs() < 1e-9);
         // Deletion is not awaited: no detection latency.
         assert!(!t[2].awaited && t[2].detection_seconds.is_none());
+    }
+
+    #[test]
+    fn the_table_marks_a_phase_shorter_than_its_work_and_an_unawaited_one() {
+        let spans = vec![
+            span("target", "Restore", 0.0, 0.01),
+            span("target", "WaitForTempCluster", 0.01, 0.02),
+            span("target", "Terminate", 1.0, 1.1),
+        ];
+        let table = text_table(&phase_timings(&spans, &profile()));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("  restore") && lines[1].contains("SHORTER"), "{table}");
+        assert!(lines[2].starts_with("  delete") && lines[2].contains("not awaited"), "{table}");
     }
 
     #[test]
