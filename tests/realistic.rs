@@ -24,6 +24,9 @@ async fn a_realistic_500_gib_drill_succeeds_and_no_phase_ends_before_its_aws_wor
     assert_eq!(report["result"], "SUCCEEDED", "{:#}", report["runs"]);
     assert_eq!(report["durations"]["sizeGib"], 500.0);
 
+    let html =
+        std::fs::read_to_string(report["timeline"].as_str().expect("timeline path")).expect("timeline");
+    assert!(html.contains("<h2>Phases</h2>") && html.contains("6300.0"), "the timeline shows the phases");
     // A first run deletes nothing: no delete phase.
     let names: Vec<&str> = timings.iter().map(|t| t.phase.as_str()).collect();
     assert_eq!(names, ["snapshot", "copy", "restore", "instances", "rename/swap"]);

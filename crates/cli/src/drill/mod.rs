@@ -617,7 +617,10 @@ pub(crate) async fn finish(
         timings.retain(|t| t.phase != phases::DELETE || replaced.contains(&(t.run, t.lane.clone())));
         timings
     });
-    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts)
+    let phase_table = timings.as_deref().map(phases::html_table);
+    let profile_text = wiring.durations.as_ref().map(phases::Profile::describe).unwrap_or_default();
+    let phase_page = phase_table.as_ref().map(|t| (profile_text.as_str(), t));
+    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts, phase_page)
         .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
@@ -844,6 +847,7 @@ async fn final_facts(target: &StepContext, config: &Config) -> Value {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_timeline(
     html: Option<&std::path::Path>,
     config: &Config,
@@ -852,6 +856,7 @@ fn write_timeline(
     ok: bool,
     runs: &[RunOutcome],
     facts: &Value,
+    phases: Option<(&str, &report::Table)>,
 ) -> std::io::Result<PathBuf> {
     let path = match html {
         Some(p) => p.to_path_buf(),
@@ -891,6 +896,7 @@ fn write_timeline(
         sides: &sides,
         runs: &summaries,
         clusters: &table,
+        phases,
         target: facts,
     };
     std::fs::write(&path, report::html_page(&page))?;

@@ -290,6 +290,27 @@ pub fn text_table(timings: &[PhaseTiming]) -> String {
     out
 }
 
+/// The phases as the HTML timeline's table.
+pub fn html_table(timings: &[PhaseTiming]) -> super::report::Table {
+    let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    super::report::Table {
+        header: ["run", "cluster", "phase", "AWS work", "workflow", "detection"].map(String::from).to_vec(),
+        rows: timings
+            .iter()
+            .map(|t| {
+                vec![
+                    t.run.to_string(),
+                    t.lane.clone(),
+                    if t.awaited { t.phase.clone() } else { format!("{} (not awaited)", t.phase) },
+                    format!("{:.1}", t.aws_seconds),
+                    cell(t.workflow_seconds),
+                    cell(t.detection_seconds),
+                ]
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
