@@ -20,6 +20,7 @@
 //! the same report ([`finish`]).
 
 pub(crate) mod fleet;
+pub mod phases;
 pub(crate) mod receiver;
 pub(crate) mod report;
 pub mod setup;
@@ -45,6 +46,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 pub(crate) use report::Recorder;
+pub use report::Span;
 
 /// The state machine files, as deployed.
 const SOURCE_ASL: &str = include_str!("../../../../statemachines/source.asl.json");
@@ -64,7 +66,9 @@ pub struct DrillArgs {
     /// Print one machine-readable JSON report at the end instead of progress lines.
     #[arg(long)]
     pub json: bool,
-    /// Multiply every Wait and Retry interval by this factor (1 = real time).
+    /// Multiply every Wait and Retry interval, and every duration of
+    /// --durations, by this factor (1 = real time; 0.001 runs a real-world
+    /// hour in 3.6 seconds).
     #[arg(long, value_name = "F", default_value_t = 0.001)]
     pub time_scale: f64,
     /// Run the pipeline this many times in a row (the second run replaces the
@@ -78,11 +82,60 @@ pub struct DrillArgs {
     /// emulator the drill starts.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub latency: f64,
+    /// How long AWS work takes in the emulator: `realistic` (real-world
+    /// figures per kind of work, their sources in crates/emulator), `zero`,
+    /// or a TOML FILE (`base = "realistic"|"zero"` and a table per kind:
+    /// snapshot, copy, cluster, instance, restore, rename, modify, delete,
+    /// dns, dns_cache, each with `seconds` and `per_gib`). Scaled by
+    /// --time-scale; the report then shows each phase's AWS time, the
+    /// workflow's time and the detection latency in real-world seconds.
+    /// Replaces --latency; applied to the emulator of --endpoint too.
+    #[arg(long, value_name = "realistic|zero|FILE", conflicts_with = "latency", value_parser = parse_durations)]
+    pub durations: Option<phases::Durations>,
+    /// Allocated storage of each source cluster in GiB, which sizes its
+    /// snapshot, copy and restore durations (default with --durations: 500).
+    #[arg(long, value_name = "N", requires = "durations", value_parser = parse_gib)]
+    pub size_gib: Option<f64>,
     /// Target-owned encryption: create (or reuse) a KMS key in the target
     /// account and region and set it as `target.kms_key_arn`, so the target
     /// side restores from its own copy (also on when the config sets the key).
     #[arg(long)]
     pub target_key: bool,
+}
+
+/// The storage of `--durations` when `--size-gib` is not given.
+pub const DEFAULT_SIZE_GIB: f64 = 500.0;
+
+fn parse_durations(text: &str) -> Result<phases::Durations, String> {
+    if text.is_empty() {
+        return Err("expected realistic, zero or the path of a TOML file".into());
+    }
+    Ok(phases::Durations::parse(text))
+}
+
+fn parse_gib(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(gib) if gib.is_finite() && gib >= 0.0 => Ok(gib),
+        _ => Err(format!("{text:?}: expected a number of GiB, 0 or more")),
+    }
+}
+
+/// The duration profile of `--durations`, or None (the uniform `--latency`).
+pub fn duration_profile(args: &DrillArgs) -> Result<Option<phases::Profile>, String> {
+    let Some(durations) = &args.durations else { return Ok(None) };
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        return Err(format!(
+            "--durations needs a --time-scale above 0 (got {}): real-world seconds are the drill's divided by it",
+            args.time_scale
+        ));
+    }
+    let latency = durations.latency().map_err(|e| format!("--durations: {e}"))?;
+    Ok(Some(phases::Profile {
+        name: durations.name(),
+        latency,
+        size_gib: args.size_gib.unwrap_or(DEFAULT_SIZE_GIB),
+        time_scale: args.time_scale,
+    }))
 }
 
 /// Runs the drill; exit 0 when every run restored the DR cluster.
@@ -94,6 +147,10 @@ pub async fn run(args: DrillArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = duration_profile(&args) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     match execute(&args, &config).await {
         Ok(report) if report.ok => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
@@ -227,6 +284,7 @@ pub struct DrillReport {
 /// Runs a drill with a validated configuration.
 pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
     let rec = Recorder::new(args.json);
+    let profile = duration_profile(args)?;
     let clock =
         Clock::scaled(args.time_scale).map_err(|e| format!("--time-scale: {e}"))?.with_real_timeouts();
     let (src, tgt) = (&config.source, &config.target);
@@ -264,7 +322,10 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
                     aurora_dr_emulator::default_venv_dir().display()
                 ));
             }
-            let latency = Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency));
+            let latency = match &profile {
+                Some(p) => p.emulated(),
+                None => Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency)),
+            };
             let started = Emulator::start(EmulatorConfig::default().with_latency(latency))
                 .await
                 .map_err(|e| format!("emulator: {e}"))?;
@@ -274,6 +335,15 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         }
     };
     rec.line(&format!("  emulator  {endpoint} ({:.1}s)", rec.elapsed()));
+    if let Some(p) = &profile {
+        if emulator.is_none() {
+            control_of(&endpoint)
+                .set_latency(&p.emulated())
+                .await
+                .map_err(|e| format!("emulator durations: {e}"))?;
+        }
+        rec.line(&format!("  durations {}", p.describe()));
+    }
 
     // The target account's Step Functions API: the local engine's server.
     let target_engine = Engine::with_account(clock, tgt.region.to_string(), tgt.account_id.to_string());
@@ -282,7 +352,12 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
 
     let result = async {
-        let wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        let mut wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        if let Some(p) = &profile {
+            set_source_storage(config, &endpoint, p.size_gib).await?;
+            rec.line(&format!("  setup     source storage {} GiB", p.size_gib));
+            wiring.durations = Some(p.clone());
+        }
         let mut runs = Vec::new();
         let mut stopped_early = None;
         let mut last_second = 0;
@@ -327,6 +402,28 @@ pub struct Wiring {
     pub target_ctx: Arc<StepContext>,
     pub kms_key: String,
     pub target_kms_key: Option<String>,
+    /// The emulator's duration profile, when the drill set one: the report
+    /// then shows each phase's AWS and workflow time.
+    pub durations: Option<phases::Profile>,
+}
+
+/// The control endpoint of the emulator at `endpoint` (`http://host:port`).
+fn control_of(endpoint: &str) -> aurora_dr_emulator::Control {
+    aurora_dr_emulator::Control::new(endpoint.trim_start_matches("http://").to_owned())
+}
+
+/// Sets the allocated storage of every source cluster, which sizes its
+/// snapshots, their copies and the restores from them.
+async fn set_source_storage(config: &Config, endpoint: &str, gib: f64) -> Result<(), String> {
+    let src = &config.source;
+    let control = control_of(endpoint);
+    for id in &src.cluster_ids {
+        control
+            .set_cluster_storage(src.account_id.as_ref(), src.region.as_ref(), id.as_str(), gib)
+            .await
+            .map_err(|e| format!("source cluster {id} storage (does it exist? --seed creates it): {e}"))?;
+    }
+    Ok(())
 }
 
 /// The drill's own wiring: what the stacks would create, made by the drill
@@ -422,6 +519,7 @@ async fn local_wiring(
         target_ctx,
         kms_key: kms_key.as_str().to_owned(),
         target_kms_key,
+        durations: None,
     })
 }
 
@@ -512,7 +610,17 @@ pub(crate) async fn finish(
     let facts = final_facts(&wiring.target_ctx, config).await;
     let record = rec.record();
     let spans = &record.spans;
-    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts)
+    let timings = wiring.durations.as_ref().map(|p| {
+        let mut timings = phases::phase_timings(spans, p);
+        // Terminate deletes only when the swap moved a previous copy away.
+        let replaced = replaced_copies(&wiring.target_engine, runs);
+        timings.retain(|t| t.phase != phases::DELETE || replaced.contains(&(t.run, t.lane.clone())));
+        timings
+    });
+    let phase_table = timings.as_deref().map(phases::html_table);
+    let profile_text = wiring.durations.as_ref().map(phases::Profile::describe).unwrap_or_default();
+    let phase_page = phase_table.as_ref().map(|t| (profile_text.as_str(), t));
+    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts, phase_page)
         .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
@@ -532,10 +640,15 @@ pub(crate) async fn finish(
             .collect::<Vec<_>>(),
         "targetKmsKeyArn": wiring.target_kms_key,
         "timeline": html_path.display().to_string(),
+        "durations": wiring.durations,
+        "phases": timings,
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
+        if let (Some(p), Some(t)) = (&wiring.durations, &timings) {
+            rec.line(&format!("phases ({}):\n{}", p.describe(), phases::text_table(t).trim_end()));
+        }
         let text = |k: &str| facts.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
         rec.line(&format!(
             "result: {} in {total:.2}s; target cluster {} is {} at {} (restored by {})",
@@ -548,6 +661,25 @@ pub(crate) async fn finish(
         rec.line(&format!("timeline: {}", html_path.display()));
     }
     Ok(DrillReport { ok: all_ok, report })
+}
+
+/// The (run, source cluster) pairs whose target execution swapped a
+/// previous copy away (its output's `swap.oldClusterId`), which Terminate
+/// then deleted.
+fn replaced_copies(target: &Engine, runs: &[RunOutcome]) -> std::collections::HashSet<(usize, String)> {
+    let executions = target.executions(None);
+    let mut replaced = std::collections::HashSet::new();
+    for run in runs {
+        for c in &run.clusters {
+            let Some(arn) = &c.target_arn else { continue };
+            let output =
+                executions.iter().find(|x| x.arn() == arn).and_then(|x| x.outcome()).and_then(|o| o.output);
+            if output.is_some_and(|o| !o["swap"]["oldClusterId"].is_null()) {
+                replaced.insert((run.n, c.source_cluster_id.clone()));
+            }
+        }
+    }
+    replaced
 }
 
 /// One SNS delivery to the target side, as the report lists it.
@@ -715,6 +847,7 @@ async fn final_facts(target: &StepContext, config: &Config) -> Value {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_timeline(
     html: Option<&std::path::Path>,
     config: &Config,
@@ -723,6 +856,7 @@ fn write_timeline(
     ok: bool,
     runs: &[RunOutcome],
     facts: &Value,
+    phases: Option<(&str, &report::Table)>,
 ) -> std::io::Result<PathBuf> {
     let path = match html {
         Some(p) => p.to_path_buf(),
@@ -762,6 +896,7 @@ fn write_timeline(
         sides: &sides,
         runs: &summaries,
         clusters: &table,
+        phases,
         target: facts,
     };
     std::fs::write(&path, report::html_page(&page))?;

@@ -158,6 +158,7 @@ pub async fn deployed_wiring(
         target_ctx,
         kms_key,
         target_kms_key,
+        durations: None,
     })
 }
 

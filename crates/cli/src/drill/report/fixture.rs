@@ -268,6 +268,7 @@ impl Known {
             sides: &self.sides,
             runs: &self.runs,
             clusters: &self.clusters,
+            phases: None,
             target: &self.target,
         }
     }

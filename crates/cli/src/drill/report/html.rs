@@ -44,6 +44,9 @@ pub struct Page<'a> {
     pub runs: &'a [(usize, String)],
     /// One row per cluster and run.
     pub clusters: &'a Table,
+    /// With a duration profile: one row per phase of each run (AWS work,
+    /// workflow, detection latency), and the profile in words.
+    pub phases: Option<(&'a str, &'a Table)>,
     /// The target account's cluster under the existing name at the end:
     /// `clusterId`, `status`, `endpoint`, `readerEndpoint`, `members`,
     /// `runId` (or `error`).
@@ -282,22 +285,33 @@ fn runs_and_clusters(out: &mut String, page: &Page) {
         }
         out.push_str("</tbody></table>");
     }
-    let t = page.clusters;
-    if !t.rows.is_empty() {
-        let cells = |tag: &str, row: &[String]| -> String {
-            row.iter().map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect()
-        };
+    table(out, page.clusters);
+    out.push_str("</section>\n");
+    if let Some((profile, phases)) = page.phases {
         let _ = write!(
             out,
-            "<table class=\"clusters\"><thead><tr>{}</tr></thead><tbody>",
-            cells("th", &t.header)
+            "<section class=\"summary\"><h2>Phases</h2><p>{}; real-world seconds.</p>",
+            escape(profile)
         );
-        for row in &t.rows {
-            let _ = write!(out, "<tr>{}</tr>", cells("td", row));
-        }
-        out.push_str("</tbody></table>");
+        table(out, phases);
+        out.push_str("</section>\n");
     }
-    out.push_str("</section>\n");
+}
+
+/// A table with a header row (nothing when it has no rows).
+fn table(out: &mut String, t: &Table) {
+    if t.rows.is_empty() {
+        return;
+    }
+    let cells = |tag: &str, row: &[String]| -> String {
+        row.iter().map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect()
+    };
+    let _ =
+        write!(out, "<table class=\"clusters\"><thead><tr>{}</tr></thead><tbody>", cells("th", &t.header));
+    for row in &t.rows {
+        let _ = write!(out, "<tr>{}</tr>", cells("td", row));
+    }
+    out.push_str("</tbody></table>");
 }
 
 /// The target cluster as fields.

@@ -16,5 +16,5 @@ mod fixture;
 mod tests;
 
 pub use html::{Page, Side, Table, html_page};
-pub use record::{Record, Recorder};
+pub use record::{Record, Recorder, Span};
 pub use text::text_timeline;

@@ -1,0 +1,427 @@
+//! Durations per phase of a run: how long the emulated AWS work of each
+//! phase takes (the duration profile at the source cluster's allocated
+//! storage), how long the workflow took over it, and the difference, the
+//! detection latency: what the state machines' polling adds on top of the
+//! work itself. All in real-world seconds: the drill runs with every
+//! duration and every Wait/Retry interval multiplied by one time scale, so a
+//! span of the timeline divided by that scale is what the run would take in
+//! AWS.
+//!
+//! A phase is the states that start a piece of AWS work and wait for it
+//! (e.g. `Restore` and `WaitForTempCluster`); its workflow time runs from
+//! the first of them entered to the last left. The drill's own processing
+//! (every call to the emulator, every step) is also divided by the scale, so
+//! at small scales it shows up as detection latency too.
+//!
+//! [`phase_timings`] is the one computation: the drill's report and the
+//! benchmarks use it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use aurora_dr_emulator::{Delay, Latency};
+use serde::{Deserialize, Serialize};
+
+use super::report::Span;
+
+/// Where a drill's emulated durations come from (`--durations`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Durations {
+    /// [`Latency::realistic`]: real-world figures, sources in `crates/emulator`.
+    Realistic,
+    /// Every kind of work done at once.
+    Zero,
+    /// A TOML profile ([`Latency::from_toml_file`]).
+    File(PathBuf),
+}
+
+impl Durations {
+    /// `realistic`, `zero`, or the path of a TOML profile.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "realistic" => Self::Realistic,
+            "zero" => Self::Zero,
+            path => Self::File(PathBuf::from(path)),
+        }
+    }
+
+    /// The profile's durations, unscaled (real-world seconds).
+    pub fn latency(&self) -> Result<Latency, String> {
+        match self {
+            Self::Realistic => Ok(Latency::realistic()),
+            Self::Zero => Ok(Latency::default()),
+            Self::File(path) => Latency::from_toml_file(path).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// How the drill names it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Realistic => "realistic".into(),
+            Self::Zero => "zero".into(),
+            Self::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// A drill's duration profile as the phases are computed from it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// `realistic`, `zero` or the TOML file's path.
+    pub name: String,
+    /// Unscaled durations (real-world seconds).
+    pub latency: Latency,
+    /// The source cluster's allocated storage.
+    pub size_gib: f64,
+    /// The factor every duration and every Wait/Retry interval was multiplied by.
+    pub time_scale: f64,
+}
+
+impl Profile {
+    /// What the emulator is given: every duration multiplied by the time scale.
+    pub fn emulated(&self) -> Latency {
+        self.latency.scaled(self.time_scale)
+    }
+
+    /// One line for the drill's progress output.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} profile, source storage {} GiB, time scale {} (1 real-world hour runs in {:.1}s)",
+            self.name,
+            self.size_gib,
+            self.time_scale,
+            3600.0 * self.time_scale
+        )
+    }
+}
+
+/// One phase of the pipeline: the states that start its AWS work and wait
+/// for it, and which duration of the profile that work takes.
+struct PhaseSpec {
+    name: &'static str,
+    /// The machine its states belong to.
+    machine: &'static str,
+    /// Its states, in order; the phase counts when the last one ran.
+    states: &'static [&'static str],
+    /// The work's duration at `gib` GiB.
+    aws: fn(&Latency, f64) -> f64,
+    /// Whether the workflow waits for the work to end.
+    awaited: bool,
+}
+
+fn sized(delay: Delay, gib: f64) -> f64 {
+    delay.seconds_for(gib)
+}
+
+/// The phases in pipeline order.
+const PHASES: &[PhaseSpec] = &[
+    PhaseSpec {
+        name: "snapshot",
+        machine: "source",
+        states: &["CreateSnapshot", "CreateSnapshotAgain", "WaitForSourceSnapshot"],
+        aws: |l, gib| sized(l.snapshot, gib),
+        awaited: true,
+    },
+    PhaseSpec {
+        name: "copy",
+        machine: "source",
+        states: &["EncryptCopy", "WaitForTargetSnapshot"],
+        aws: |l, gib| sized(l.copy, gib),
+        awaited: true,
+    },
+    PhaseSpec {
+        name: "own copy",
+        machine: "target",
+        states: &["CopyToOwnAccount", "WaitForOwnCopy"],
+        aws: |l, gib| sized(l.copy, gib),
+        awaited: true,
+    },
+    PhaseSpec {
+        name: "restore",
+        machine: "target",
+        states: &["Restore", "WaitForTempCluster"],
+        aws: |l, gib| sized(l.restore, gib),
+        awaited: true,
+    },
+    PhaseSpec {
+        name: "instances",
+        machine: "target",
+        states: &["RestoreInstance", "WaitForTempInstances"],
+        aws: |l, gib| sized(l.instance, gib),
+        awaited: true,
+    },
+    // The renames of both phases of a swap run side by side in the emulator
+    // as in RDS; the workflow waits for the last one, under the existing name.
+    PhaseSpec {
+        name: "rename/swap",
+        machine: "target",
+        states: &["Swap", "WaitForSwappedCluster"],
+        aws: |l, _| sized(l.rename, 0.0),
+        awaited: true,
+    },
+    // Terminate deletes the previous copy and ends: RDS finishes the deletion
+    // after the run (and a first run has nothing to delete).
+    PhaseSpec {
+        name: DELETE,
+        machine: "target",
+        states: &["Terminate"],
+        aws: |l, _| sized(l.delete, 0.0),
+        awaited: false,
+    },
+];
+
+/// The deletion of the previous copy (none on a first run: the caller,
+/// which knows what each run's swap moved away, drops it there).
+pub const DELETE: &str = "delete";
+
+/// The phase a DNS wait belongs to: any target state whose name mentions DNS.
+const DNS_PHASE: &str = "dns";
+
+/// One phase of one run (and, with many clusters, one cluster).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseTiming {
+    pub run: usize,
+    /// The source cluster; empty when the states carry none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lane: String,
+    pub phase: String,
+    /// The states the phase spans, as they ran.
+    pub states: Vec<String>,
+    /// The emulated AWS work, real-world seconds.
+    pub aws_seconds: f64,
+    /// The workflow's time over the phase, real-world seconds (None while a
+    /// state of it has not ended).
+    pub workflow_seconds: Option<f64>,
+    /// Workflow minus AWS time (None when the workflow does not wait for
+    /// the work).
+    pub detection_seconds: Option<f64>,
+    /// Whether the workflow waits for the work to end.
+    pub awaited: bool,
+}
+
+/// Every phase that ran, per run and cluster, in pipeline order: its
+/// emulated AWS time from `profile` and its workflow time from the spans
+/// (wall-clock seconds of the drill, divided by the time scale).
+pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
+    let scale = if profile.time_scale > 0.0 { profile.time_scale } else { 1.0 };
+    let mut groups: BTreeMap<(usize, String), Vec<&Span>> = BTreeMap::new();
+    for s in spans.iter().filter(|s| !s.failure_path) {
+        groups.entry((s.run, s.lane.clone())).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for ((run, lane), spans) in groups {
+        let dns: Vec<&Span> = spans
+            .iter()
+            .copied()
+            .filter(|s| s.machine == "target" && s.state.to_ascii_lowercase().contains("dns"))
+            .collect();
+        let mut phases: Vec<(&str, Vec<&Span>, f64, bool)> = PHASES
+            .iter()
+            .map(|p| {
+                let ran: Vec<&Span> = spans
+                    .iter()
+                    .copied()
+                    .filter(|s| s.machine == p.machine && p.states.contains(&s.state.as_str()))
+                    .collect();
+                // The phase's work happened when its last state ran.
+                let last = p.states.last().copied().unwrap_or_default();
+                let ran = if ran.iter().any(|s| s.state == last) { ran } else { Vec::new() };
+                (p.name, ran, (p.aws)(&profile.latency, profile.size_gib), p.awaited)
+            })
+            .collect();
+        if !dns.is_empty() {
+            let at = phases.iter().position(|p| p.0 == DELETE).unwrap_or(phases.len());
+            phases.insert(at, (DNS_PHASE, dns, sized(profile.latency.dns, 0.0), true));
+        }
+        for (name, ran, aws, awaited) in phases {
+            let Some(start) = ran.iter().map(|s| s.start).reduce(f64::min) else { continue };
+            let end = ran.iter().map(|s| s.end).try_fold(f64::MIN, |m, e| e.map(|e| m.max(e)));
+            let workflow = end.map(|end| (end - start) / scale);
+            out.push(PhaseTiming {
+                run,
+                lane: lane.clone(),
+                phase: name.to_owned(),
+                states: ran.iter().map(|s| s.state.clone()).collect(),
+                aws_seconds: aws,
+                workflow_seconds: workflow,
+                detection_seconds: workflow.filter(|_| awaited).map(|w| w - aws),
+                awaited,
+            });
+        }
+    }
+    out
+}
+
+/// The phases as a text table, one block per run (and cluster).
+pub fn text_table(timings: &[PhaseTiming]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>12} {:>12} {:>12}  (real-world seconds)",
+        "phase", "AWS work", "workflow", "detection"
+    );
+    let mut last: Option<(usize, &str)> = None;
+    let several =
+        timings.iter().any(|t| (t.run, t.lane.as_str()) != (timings[0].run, timings[0].lane.as_str()));
+    for t in timings {
+        if several && last != Some((t.run, t.lane.as_str())) {
+            let lane = if t.lane.is_empty() { String::new() } else { format!(", {}", t.lane) };
+            let _ = writeln!(out, "  run {}{lane}", t.run);
+        }
+        last = Some((t.run, t.lane.as_str()));
+        let workflow = t.workflow_seconds.map_or("running".to_owned(), |w| format!("{w:.1}"));
+        let detection = t.detection_seconds.map_or("-".to_owned(), |d| format!("{d:.1}"));
+        let note = match t.detection_seconds {
+            _ if !t.awaited => "  not awaited: finishes after the run",
+            // Each wait ends only when RDS reports the work done: this phase
+            // found its resource ready without it.
+            Some(d) if d < 0.0 => "  SHORTER than its AWS work: the resource was ready at once",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>12.1} {:>12} {:>12}{note}",
+            t.phase, t.aws_seconds, workflow, detection
+        );
+    }
+    out
+}
+
+/// The phases as the HTML timeline's table.
+pub fn html_table(timings: &[PhaseTiming]) -> super::report::Table {
+    let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    super::report::Table {
+        header: ["run", "cluster", "phase", "AWS work", "workflow", "detection"].map(String::from).to_vec(),
+        rows: timings
+            .iter()
+            .map(|t| {
+                vec![
+                    t.run.to_string(),
+                    t.lane.clone(),
+                    if t.awaited { t.phase.clone() } else { format!("{} (not awaited)", t.phase) },
+                    format!("{:.1}", t.aws_seconds),
+                    cell(t.workflow_seconds),
+                    cell(t.detection_seconds),
+                ]
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(machine: &str, state: &str, start: f64, end: f64) -> Span {
+        let mut s = Span::entered(machine, 1, "orders", state, "Task", start);
+        s.exit(end);
+        s
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            name: "realistic".into(),
+            latency: Latency::realistic(),
+            size_gib: 500.0,
+            time_scale: 0.001,
+        }
+    }
+
+    #[test]
+    fn phases_span_their_states_in_real_world_seconds() {
+        let spans = vec![
+            span("source", "CreateSnapshot", 0.0, 0.01),
+            span("source", "WaitForSourceSnapshot", 0.02, 0.3),
+            span("target", "Restore", 7.0, 7.01),
+            span("target", "WaitForTempCluster", 7.01, 8.2),
+            span("target", "Terminate", 10.0, 10.05),
+        ];
+        let t = phase_timings(&spans, &profile());
+        let names: Vec<&str> = t.iter().map(|t| t.phase.as_str()).collect();
+        assert_eq!(names, ["snapshot", "restore", "delete"]);
+        // Snapshot: 120 + 0.2 x 500 = 220 s of work; 0.3 s of wall time at 0.001 = 300 s.
+        assert!((t[0].aws_seconds - 220.0).abs() < 1e-9);
+        assert!((t[0].workflow_seconds.unwrap() - 300.0).abs() < 1e-6);
+        assert!((t[0].detection_seconds.unwrap() - 80.0).abs() < 1e-6);
+        // Restore: 600 + 1 x 500.
+        assert!((t[1].aws_seconds - 1100.0).abs() < 1e-9);
+        // Deletion is not awaited: no detection latency.
+        assert!(!t[2].awaited && t[2].detection_seconds.is_none());
+    }
+
+    #[test]
+    fn the_table_marks_a_phase_shorter_than_its_work_and_an_unawaited_one() {
+        let spans = vec![
+            span("target", "Restore", 0.0, 0.01),
+            span("target", "WaitForTempCluster", 0.01, 0.02),
+            span("target", "Terminate", 1.0, 1.1),
+        ];
+        let table = text_table(&phase_timings(&spans, &profile()));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("  restore") && lines[1].contains("SHORTER"), "{table}");
+        assert!(lines[2].starts_with("  delete") && lines[2].contains("not awaited"), "{table}");
+    }
+
+    #[test]
+    fn a_phase_whose_wait_never_ran_is_left_out() {
+        // CopyToOwnAccount runs on every target run; without an own copy no wait follows.
+        let spans = vec![span("target", "CopyToOwnAccount", 0.0, 0.01)];
+        assert!(phase_timings(&spans, &profile()).is_empty());
+    }
+
+    #[test]
+    fn a_dns_wait_is_its_own_phase_before_delete() {
+        let spans = vec![
+            span("target", "Swap", 0.0, 0.1),
+            span("target", "WaitForSwappedCluster", 0.1, 0.7),
+            span("target", "WaitForDnsSwitch", 0.7, 1.4),
+            span("target", "Terminate", 1.4, 1.5),
+        ];
+        let t = phase_timings(&spans, &profile());
+        let names: Vec<&str> = t.iter().map(|t| t.phase.as_str()).collect();
+        assert_eq!(names, ["rename/swap", "dns", "delete"]);
+        assert!((t[1].aws_seconds - 600.0).abs() < 1e-9);
+    }
+
+    fn args(durations: &str) -> crate::drill::DrillArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            drill: crate::drill::DrillArgs,
+        }
+        Cli::try_parse_from(["drill", "--config", "drill.toml", "--durations", durations]).unwrap().drill
+    }
+
+    #[test]
+    fn a_bad_profile_file_is_a_clear_error_and_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("durations.toml");
+        std::fs::write(&bad, "[copy]\nseconds = -1\n").unwrap();
+        let missing = dir.path().join("missing.toml");
+        for (file, expected) in [(&bad, "not negative"), (&missing, "missing.toml")] {
+            let e = crate::drill::duration_profile(&args(&file.display().to_string())).unwrap_err();
+            assert!(e.starts_with("--durations") && e.contains(expected), "{e}");
+        }
+        let config = dir.path().join("drill.toml");
+        std::fs::write(&config, include_str!("../../../../examples/drill.toml")).unwrap();
+        let mut a = args(&bad.display().to_string());
+        a.config = config;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(runtime.block_on(crate::drill::run(a)), std::process::ExitCode::from(2));
+    }
+
+    #[test]
+    fn profiles_by_name_and_default_size() {
+        let p = crate::drill::duration_profile(&args("realistic")).unwrap().unwrap();
+        assert_eq!((p.latency, p.size_gib, p.time_scale), (Latency::realistic(), 500.0, 0.001));
+        let p = crate::drill::duration_profile(&args("zero")).unwrap().unwrap();
+        assert_eq!(p.latency, Latency::default());
+        let mut a = args("realistic");
+        a.time_scale = 0.0;
+        assert!(crate::drill::duration_profile(&a).unwrap_err().contains("--time-scale"));
+    }
+}
