@@ -14,6 +14,17 @@ DeleteDBCluster of a protected cluster answers InvalidParameterCombination
 protection and try again." The DeleteDBCluster page does not list that code
 among its errors; it is the code RDS answers (and moto's). moto refused to
 delete an Aurora instance created with DeletionProtection, which RDS allows.
+
+A deleted cluster's name can be used again at once: its system snapshots
+are its own, and those it keeps after deletion are retained automated
+backups, a resource of their own keyed by the old cluster's resource id
+(Aurora user guide, "Retaining automated backups",
+https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Managing.Backups.Retaining.html),
+never cluster snapshots that block a new cluster. moto names each new
+cluster's automated snapshot rds:{id}-{yyyy-mm-dd-hh-mm} among the cluster
+snapshots, so a cluster created under the name of one deleted (or renamed
+away) in the same minute failed with DBClusterSnapshotAlreadyExistsFault after it had been
+registered. Always on (a moto defect, not a rule RDS enforces).
 """
 
 from moto.rds import models as rds
@@ -23,6 +34,20 @@ from settings import strict
 
 
 def install():
+    @wrap(rds.DBCluster, "save_automated_backup")
+    def save_automated_backup(original, self):
+        # Automated snapshots named after this name that another cluster (deleted,
+        # or renamed away since) left: not this cluster's.
+        prefix = f"rds:{self.db_cluster_identifier}-"
+        stale = [
+            sid
+            for sid, snap in self.backend.cluster_snapshots.items()
+            if sid.startswith(prefix) and snap.snapshot_type == "automated" and snap.cluster is not self
+        ]
+        for sid in stale:
+            del self.backend.cluster_snapshots[sid]
+        return original(self)
+
     @wrap(rds.RDSBackend, "create_db_instance")
     def create_db_instance(original, self, db_kwargs):
         if strict("deletion_protection") and db_kwargs.get("db_cluster_identifier"):

@@ -62,3 +62,45 @@ async fn protected_clusters_check(emulator: &Emulator) -> Check {
     )
     .map(drop)
 }
+
+rds_behaviour!(
+    /// A name is free again once its cluster is deleted or renamed away: a
+    /// new cluster under it is created, whatever system snapshots the
+    /// earlier one had (those are its own; Aurora user guide, "Retaining
+    /// automated backups"). Three rounds, so at least two fall in the same
+    /// minute (stock moto names both clusters' automated snapshots
+    /// rds:{id}-{minute} and refuses the second: DBClusterSnapshotAlreadyExistsFault).
+    a_name_is_free_again_after_a_rename_or_a_delete => reused_names_check
+);
+
+async fn reused_names_check(emulator: &Emulator) -> Check {
+    let rds = rds(emulator, TARGET, TARGET_REGION).await;
+    for round in 1..=3 {
+        // The drill's pattern: the temporary name restored, then renamed to the serving one.
+        new_cluster(&rds, "dr-next", true).await?;
+        ok(
+            &format!("rename dr-next to dr-{round}"),
+            rds.modify_db_cluster()
+                .db_cluster_identifier("dr-next")
+                .new_db_cluster_identifier(format!("dr-{round}"))
+                .apply_immediately(true)
+                .send()
+                .await,
+        )?;
+        cluster_in(&rds, &format!("dr-{round}"), "available").await?;
+    }
+    // And a deleted name.
+    new_cluster(&rds, "gone", true).await?;
+    ok(
+        "DeleteDBCluster gone",
+        rds.delete_db_cluster().db_cluster_identifier("gone").skip_final_snapshot(true).send().await,
+    )?;
+    let mut polls = 0;
+    while rds.describe_db_clusters().db_cluster_identifier("gone").send().await.is_ok() {
+        polls += 1;
+        if polls > MAX_POLLS {
+            return Err("cluster gone was never deleted".into());
+        }
+    }
+    new_cluster(&rds, "gone", true).await.map(drop)
+}
