@@ -1,8 +1,10 @@
 //! A drill on the realistic duration profile: a 500 GiB source cluster,
 //! every emulated duration and every Wait/Retry interval scaled by one
-//! factor, one run. It must succeed, and no phase's workflow can end before the
-//! AWS work it waits for (each wait only ends once RDS reports the resource
-//! ready). The table of phases is printed; its figures are not judged.
+//! factor, two runs (the second replaces the DR cluster the first restored,
+//! under the same temporary name). Both must succeed, and no phase's workflow
+//! can end before the AWS work it waits for (each wait only ends once RDS
+//! reports the resource ready). The table of phases is printed; its figures
+//! are not judged.
 //!
 //! `cargo test -p aurora-dr-tests --test realistic -- --nocapture` prints it.
 
@@ -12,7 +14,7 @@ use aurora_dr_tests::{CONFIG, DrillEnv};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_realistic_500_gib_drill_succeeds_and_no_phase_ends_before_its_aws_work() {
     let env = DrillEnv::start(CONFIG).await;
-    let mut args = env.args(1);
+    let mut args = env.args(2);
     args.durations = Some(Durations::Realistic);
     args.size_gib = Some(500.0);
     // A real-world hour in 1.8 s: about 6 s of emulated work for 500 GiB.
@@ -27,16 +29,21 @@ async fn a_realistic_500_gib_drill_succeeds_and_no_phase_ends_before_its_aws_wor
     let html =
         std::fs::read_to_string(report["timeline"].as_str().expect("timeline path")).expect("timeline");
     assert!(html.contains("<h2>Phases</h2>") && html.contains("6300.0"), "the timeline shows the phases");
-    // A first run deletes nothing: no delete phase.
-    let names: Vec<&str> = timings.iter().map(|t| t.phase.as_str()).collect();
-    assert_eq!(names, ["snapshot", "copy", "restore", "instances", "rename/swap"]);
+    // A first run deletes nothing: no delete phase; the second deletes the
+    // copy the first restored.
+    let names = |run: usize| -> Vec<&str> {
+        timings.iter().filter(|t| t.run == run).map(|t| t.phase.as_str()).collect()
+    };
+    assert_eq!(names(1), ["snapshot", "copy", "restore", "instances", "rename/swap"]);
+    assert_eq!(names(2), ["snapshot", "copy", "restore", "instances", "rename/swap", "delete"]);
     // The copy phase (about 6300 s at 500 GiB, against 300 s unsized) also
     // checks that the emulator sized the work by the source's storage.
     for t in timings.iter().filter(|t| t.awaited) {
         let workflow = t.workflow_seconds.expect("every phase ended");
         assert!(
             workflow >= t.aws_seconds,
-            "{} ended after {workflow:.1}s, before its {:.1}s of AWS work",
+            "run {}: {} ended after {workflow:.1}s, before its {:.1}s of AWS work",
+            t.run,
             t.phase,
             t.aws_seconds
         );

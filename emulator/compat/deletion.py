@@ -25,6 +25,13 @@ cluster's automated snapshot rds:{id}-{yyyy-mm-dd-hh-mm} among the cluster
 snapshots, so a cluster created under the name of one deleted (or renamed
 away) in the same minute failed with DBClusterSnapshotAlreadyExistsFault after it had been
 registered. Always on (a moto defect, not a rule RDS enforces).
+
+Aurora backs up the cluster volume, not its DB instances (Aurora user guide,
+"Overview of backing up and restoring an Aurora DB cluster",
+https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Managing.Backups.html):
+an Aurora instance has no automated DB snapshot. moto made one,
+rds:{instance}-{minute}, with the same collision for an instance created
+under a name renamed away in the same minute.
 """
 
 from moto.rds import models as rds
@@ -46,6 +53,12 @@ def install():
         ]
         for sid in stale:
             del self.backend.cluster_snapshots[sid]
+        return original(self)
+
+    @wrap(rds.DBInstance, "save_automated_backup")
+    def save_instance_automated_backup(original, self):
+        if getattr(self, "db_cluster_identifier", None):
+            return None  # an Aurora instance: the cluster holds the backups
         return original(self)
 
     @wrap(rds.RDSBackend, "create_db_instance")

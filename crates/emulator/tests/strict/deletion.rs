@@ -64,10 +64,12 @@ async fn protected_clusters_check(emulator: &Emulator) -> Check {
 }
 
 rds_behaviour!(
-    /// A name is free again once its cluster is deleted or renamed away: a
-    /// new cluster under it is created, whatever system snapshots the
-    /// earlier one had (those are its own; Aurora user guide, "Retaining
-    /// automated backups"). Three rounds, so at least two fall in the same
+    /// A name is free again once its cluster or instance is deleted or
+    /// renamed away: a new one under it is created, whatever system
+    /// snapshots the earlier cluster had (those are its own; Aurora user
+    /// guide, "Retaining automated backups"; an Aurora instance has none of
+    /// its own, "Overview of backing up and restoring an Aurora DB
+    /// cluster"). Three rounds, so at least two fall in the same
     /// minute (stock moto names both clusters' automated snapshots
     /// rds:{id}-{minute} and refuses the second: DBClusterSnapshotAlreadyExistsFault).
     a_name_is_free_again_after_a_rename_or_a_delete => reused_names_check
@@ -78,6 +80,17 @@ async fn reused_names_check(emulator: &Emulator) -> Check {
     for round in 1..=3 {
         // The drill's pattern: the temporary name restored, then renamed to the serving one.
         new_cluster(&rds, "dr-next", true).await?;
+        new_instance(&rds, "dr-next", "dr-next-1").await?;
+        ok(
+            &format!("rename dr-next-1 to dr-{round}-1"),
+            rds.modify_db_instance()
+                .db_instance_identifier("dr-next-1")
+                .new_db_instance_identifier(format!("dr-{round}-1"))
+                .apply_immediately(true)
+                .send()
+                .await,
+        )?;
+        instance_in(&rds, &format!("dr-{round}-1"), "available").await?;
         ok(
             &format!("rename dr-next to dr-{round}"),
             rds.modify_db_cluster()
