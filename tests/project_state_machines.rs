@@ -394,9 +394,9 @@ const TARGET_HAPPY: &[&str] = &[
     "WaitForTempCluster",
     "RestoreInstance",
     "WaitForTempInstances",
+    "SanityCheck",
     "Swap",
     "WaitForSwappedCluster",
-    "SanityCheck",
     "Terminate",
     "ApplyRetention",
 ];
@@ -458,7 +458,7 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() {
+async fn target_sanity_check_failure_never_swaps_and_never_terminates() {
     let Ran { exec, out, calls, .. } = run("target", "SanityCheckFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("SanityCheckFailed"));
@@ -470,7 +470,8 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
     assert_eq!(elapsed(&h), 0.0);
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    // RollBackSwap, CleanUpTempCluster, NotifyFailure; no Terminate state.
+    // RollBackSwap (nothing swapped: a no-op), CleanUpTempCluster,
+    // NotifyFailure; no Swap, no Terminate.
     assert_eq!(
         functions,
         ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
@@ -491,11 +492,12 @@ async fn target_sanity_check_unreachable_once_then_passing_terminates() {
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
-    // Tried once more after 30 s (a just-renamed endpoint may not answer yet).
+    // Tried once more after 30 s (a new cluster's endpoint may not answer yet).
     assert_eq!(attempts(&h, "SanityCheck"), 2);
     assert_eq!(elapsed(&h), 30.0);
     // ResultPath null: the report does not replace the payload Terminate gets
     // (the Swap mock's output, passed through WaitForSwappedCluster).
+    // SanityCheck runs before Swap.
     let terminate_input = h
         .iter()
         .find(|e| {

@@ -325,7 +325,7 @@ async fn drill_with_passing_probes_swaps_and_terminates_the_old_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluster() {
+async fn drill_with_a_failing_probe_never_touches_the_serving_cluster() {
     let server = test_db::postgres();
     server.exec("DROP TABLE IF EXISTS drill_fail_orders");
     server.exec("CREATE TABLE drill_fail_orders (id INT PRIMARY KEY, updated_at timestamptz NOT NULL)");
@@ -340,7 +340,8 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
     let target = env.target().await;
     assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
 
-    // The data goes bad; run 2 restores, swaps, and its sanity check fails.
+    // The data goes bad; run 2 restores, and its sanity check of the
+    // temporary cluster fails before any swap.
     server.exec("DELETE FROM drill_fail_orders WHERE id > 3");
     env.emulator.control().clear_calls().await.expect("clear call log");
     let second = env.drill(1).await;
@@ -354,15 +355,15 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
 
     let states = target_states(&second.report);
     let names: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
-    for want in
-        ["Swap", "SanityCheck", "OnSanityCheckError", "RollBackSwap", "CleanUpTempCluster", "NotifyFailure"]
-    {
+    for want in ["SanityCheck", "OnSanityCheckError", "CleanUpTempCluster", "NotifyFailure"] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
-    assert!(!names.contains(&"Terminate"), "Terminate must not run: {names:?}");
+    for never in ["Swap", "Terminate"] {
+        assert!(!names.contains(&never), "{never} must not run: {names:?}");
+    }
 
-    // The first run's cluster is back under the existing name, with its instance;
-    // the restored cluster was cleaned up and no renamed-away cluster is left.
+    // The first run's cluster still serves under the existing name, with its
+    // instance; the restored cluster was cleaned up.
     assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
     assert_eq!(instance_ids(&target).await, ["orders-dr-1"]);
     let cluster = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr")
@@ -387,7 +388,18 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
     // The call log keeps the first 256 characters of the message, which
     // reach the start of the probe results whatever the key order (the
     // results are asserted in full on the run's cause above).
-    assert!(published[0].contains("sanity check of cluster orders-dr ("), "{}", published[0]);
+    assert!(published[0].contains("sanity check of cluster orders-dr-next ("), "{}", published[0]);
+    // No call but a read named the serving cluster or its instance.
+    let touching: Vec<String> = calls
+        .iter()
+        .filter(|c| c.service == "rds" && !c.operation.starts_with("Describe"))
+        .filter(|c| {
+            c.params.get("DBClusterIdentifier").is_some_and(|id| id == "orders-dr")
+                || c.params.get("DBInstanceIdentifier").is_some_and(|id| id == "orders-dr-1")
+        })
+        .map(|c| format!("{} {:?}", c.operation, c.params))
+        .collect();
+    assert!(touching.is_empty(), "the serving cluster was touched: {touching:#?}");
     let deleted: Vec<&String> = calls
         .iter()
         .filter(|c| c.operation == "DeleteDBCluster")
