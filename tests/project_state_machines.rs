@@ -397,6 +397,7 @@ const TARGET_HAPPY: &[&str] = &[
     "SanityCheck",
     "Swap",
     "WaitForSwappedCluster",
+    "WaitForNewEndpoint",
     "Terminate",
     "ApplyRetention",
 ];
@@ -454,6 +455,47 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     for (_, input) in calls.iter() {
         assert_eq!(input["failedState"], "Swap");
         assert_eq!(input["failure"]["Error"], "ResourceFailed");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_endpoint_never_reaching_the_new_cluster_times_out_and_never_terminates() {
+    let Ran { exec, out, calls, .. } = run("target", "NewEndpointNeverMoves", target_input()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("Timeout"));
+    assert!(
+        out.cause.as_deref().is_some_and(|c| c.contains("WaitForNewEndpoint gave up")
+            && c.contains("still reaching cluster resource cluster-OLD")),
+        "{out:?}"
+    );
+    let h = exec.history();
+    let upto = TARGET_HAPPY.iter().position(|s| *s == "WaitForNewEndpoint").expect("state") + 1;
+    let want = [
+        &TARGET_HAPPY[..upto],
+        &[
+            "WaitForNewEndpointTimedOut",
+            "OnWaitForNewEndpointError",
+            "RollBackSwap",
+            "CleanUpTempCluster",
+            "NotifyFailure",
+            "Failed",
+        ],
+    ]
+    .concat();
+    assert_eq!(path(&h), want);
+    // The bound: the first try and 16 retries, 30 s growing by 1.5 up to 120 s.
+    assert_eq!(attempts(&h, "WaitForNewEndpoint"), 17);
+    assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25 + 12.0 * 120.0);
+    let calls = calls.lock().unwrap();
+    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
+    // The swap is rolled back; Terminate never deletes the previous cluster.
+    assert_eq!(
+        functions,
+        ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
+    );
+    for (_, input) in calls.iter() {
+        assert_eq!(input["failedState"], "WaitForNewEndpoint");
+        assert_eq!(input["failure"]["Error"], "Timeout");
     }
 }
 
