@@ -304,6 +304,13 @@ fn target_entries<'a>(report: &'a serde_json::Value, state: &str) -> Vec<&'a ser
         .collect()
 }
 
+/// The target account's only cluster, under the existing name.
+async fn only_cluster_serving(env: &DrillEnv) -> aws_sdk_rds::types::DbCluster {
+    let target = env.target().await;
+    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
+    aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr").await.expect("describe").expect("cluster")
+}
+
 /// A second run with the existing name's DNS answer moving only after `polls`
 /// resolutions (a rename's new name resolves late, the old one lingers: RDS
 /// user guide, "Renaming a DB instance").
@@ -336,12 +343,7 @@ async fn terminate_waits_until_the_existing_name_reaches_the_new_cluster() {
     assert!(terminate["start"].as_f64() >= wait["end"].as_f64(), "{terminate:#} before {wait:#}");
 
     // The existing name now reaches the serving cluster, and the previous one is gone.
-    let target = env.target().await;
-    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
-    let serving = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr")
-        .await
-        .expect("describe")
-        .expect("cluster");
+    let serving = only_cluster_serving(&env).await;
     let host = serving.endpoint().expect("endpoint");
     let reached = env.emulator.control().resolve(host).await.expect("resolve").expect("resolves");
     assert_eq!(Some(reached.resource_id.as_str()), serving.db_cluster_resource_id());
@@ -382,12 +384,7 @@ async fn an_existing_name_that_never_moves_times_out_and_keeps_the_previous_clus
         .filter_map(|c| c.params.get("DBClusterIdentifier"))
         .collect();
     assert!(deleted.iter().all(|id| *id == "orders-dr-next"), "{deleted:?}");
-    let target = env.target().await;
-    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
-    let serving = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr")
-        .await
-        .expect("describe")
-        .expect("cluster");
+    let serving = only_cluster_serving(&env).await;
     let tag = tag_value(serving.tag_list(), TAG_RUN_ID).expect("run tag");
     assert!(!tag.starts_with(&failed_run), "the failed run's cluster must not serve: {tag}");
 }

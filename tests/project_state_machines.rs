@@ -446,15 +446,21 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("ResourceFailed"));
     assert_eq!(path(&exec.history()), target_failed_after("Swap", "OnSwapError"));
-    let calls = calls.lock().unwrap();
+    failure_path_called(&calls.lock().unwrap(), "Swap", "ResourceFailed");
+}
+
+/// The failure path's functions were called in order (RollBackSwap,
+/// CleanUpTempCluster, NotifyFailure; nothing else), each told which state
+/// failed with which error.
+fn failure_path_called(calls: &[(String, Value)], state: &str, error: &str) {
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         functions,
         ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
     );
-    for (_, input) in calls.iter() {
-        assert_eq!(input["failedState"], "Swap");
-        assert_eq!(input["failure"]["Error"], "ResourceFailed");
+    for (_, input) in calls {
+        assert_eq!(input["failedState"], state);
+        assert_eq!(input["failure"]["Error"], error);
     }
 }
 
@@ -486,17 +492,8 @@ async fn target_endpoint_never_reaching_the_new_cluster_times_out_and_never_term
     // The bound: the first try and 16 retries, 30 s growing by 1.5 up to 120 s.
     assert_eq!(attempts(&h, "WaitForNewEndpoint"), 17);
     assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25 + 12.0 * 120.0);
-    let calls = calls.lock().unwrap();
-    let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
     // The swap is rolled back; Terminate never deletes the previous cluster.
-    assert_eq!(
-        functions,
-        ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
-    );
-    for (_, input) in calls.iter() {
-        assert_eq!(input["failedState"], "WaitForNewEndpoint");
-        assert_eq!(input["failure"]["Error"], "Timeout");
-    }
+    failure_path_called(&calls.lock().unwrap(), "WaitForNewEndpoint", "Timeout");
 }
 
 #[tokio::test(start_paused = true)]
