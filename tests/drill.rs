@@ -293,3 +293,98 @@ async fn a_serverless_target_restores_with_its_capacity_and_the_sources_engine_v
         .expect("instance");
     assert_eq!(instance.db_instance_class(), Some("db.serverless"));
 }
+
+/// The target machine's entries for `state` in a drill's report.
+fn target_entries<'a>(report: &'a serde_json::Value, state: &str) -> Vec<&'a serde_json::Value> {
+    report["states"]
+        .as_array()
+        .expect("states")
+        .iter()
+        .filter(|s| s["machine"] == "target" && s["state"] == state)
+        .collect()
+}
+
+/// The target account's only cluster, under the existing name.
+async fn only_cluster_serving(env: &DrillEnv) -> aws_sdk_rds::types::DbCluster {
+    let target = env.target().await;
+    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
+    aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr").await.expect("describe").expect("cluster")
+}
+
+/// A second run with the existing name's DNS answer moving only after `polls`
+/// resolutions (a rename's new name resolves late, the old one lingers: RDS
+/// user guide, "Renaming a DB instance").
+async fn second_run_with_dns_delay(env: &DrillEnv, polls: u32) -> aurora_dr_cli::drill::DrillReport {
+    let first = env.drill(1).await;
+    assert!(first.ok, "first drill failed: {:#}", first.report);
+    let control = env.emulator.control();
+    let mut latency = control.latency().await.expect("latency");
+    latency.dns = aurora_dr_emulator::Delay::polls(polls);
+    latency.dns_cache = aurora_dr_emulator::Delay::polls(polls);
+    control.set_latency(&latency).await.expect("set latency");
+    control.clear_calls().await.expect("clear call log");
+    env.drill(1).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminate_waits_until_the_existing_name_reaches_the_new_cluster() {
+    let env = DrillEnv::start(CONFIG).await;
+    let report = second_run_with_dns_delay(&env, 4).await;
+    assert!(report.ok, "second drill failed: {:#}", report.report);
+
+    // The wait polled while the name still reached the previous cluster, and
+    // Terminate started only after its last poll found the restored one.
+    let wait = target_entries(&report.report, "WaitForNewEndpoint");
+    let wait = wait.last().expect("WaitForNewEndpoint ran");
+    assert!(wait["attempts"].as_u64().is_some_and(|a| a >= 3), "{wait:#}");
+    assert!(wait["errors"]["ResourceNotReady"].as_u64().is_some_and(|n| n >= 2), "{wait:#}");
+    let terminate = target_entries(&report.report, "Terminate");
+    let terminate = terminate.last().expect("Terminate ran");
+    assert!(terminate["start"].as_f64() >= wait["end"].as_f64(), "{terminate:#} before {wait:#}");
+
+    // The existing name now reaches the serving cluster, and the previous one is gone.
+    let serving = only_cluster_serving(&env).await;
+    let host = serving.endpoint().expect("endpoint");
+    let reached = env.emulator.control().resolve(host).await.expect("resolve").expect("resolves");
+    assert_eq!(Some(reached.resource_id.as_str()), serving.db_cluster_resource_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_existing_name_that_never_moves_times_out_and_keeps_the_previous_cluster() {
+    let env = DrillEnv::start(CONFIG).await;
+    let failed_run = {
+        let report = second_run_with_dns_delay(&env, 100_000).await;
+        assert!(!report.ok, "the second drill must fail: {:#}", report.report);
+        let run = &report.report["runs"][0];
+        assert_eq!(run["target"]["error"], "Timeout", "{run:#}");
+        let cause = run["target"]["cause"].as_str().expect("cause");
+        assert!(cause.contains("WaitForNewEndpoint gave up"), "{cause}");
+        let names: Vec<&str> = report.report["states"]
+            .as_array()
+            .expect("states")
+            .iter()
+            .filter(|s| s["machine"] == "target")
+            .filter_map(|s| s["state"].as_str())
+            .collect();
+        for want in
+            ["Swap", "WaitForNewEndpointTimedOut", "RollBackSwap", "CleanUpTempCluster", "NotifyFailure"]
+        {
+            assert!(names.contains(&want), "{want} not in {names:?}");
+        }
+        assert!(!names.contains(&"Terminate"), "Terminate must not run: {names:?}");
+        report.report["runs"][0]["runId"].as_str().expect("run id").to_owned()
+    };
+
+    // Nothing but the restored cluster was deleted; the previous cluster
+    // serves again under the existing name.
+    let calls = env.emulator.control().calls().await.expect("calls");
+    let deleted: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.operation == "DeleteDBCluster")
+        .filter_map(|c| c.params.get("DBClusterIdentifier"))
+        .collect();
+    assert!(deleted.iter().all(|id| *id == "orders-dr-next"), "{deleted:?}");
+    let serving = only_cluster_serving(&env).await;
+    let tag = tag_value(serving.tag_list(), TAG_RUN_ID).expect("run tag");
+    assert!(!tag.starts_with(&failed_run), "the failed run's cluster must not serve: {tag}");
+}

@@ -395,9 +395,10 @@ const TARGET_HAPPY: &[&str] = &[
     "WaitForTempCluster",
     "RestoreInstance",
     "WaitForTempInstances",
+    "SanityCheck",
     "Swap",
     "WaitForSwappedCluster",
-    "SanityCheck",
+    "WaitForNewEndpoint",
     "Terminate",
     "ApplyRetention",
 ];
@@ -446,20 +447,58 @@ async fn target_swap_failure_rolls_back_cleans_up_and_fails() {
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("ResourceFailed"));
     assert_eq!(path(&exec.history()), target_failed_after("Swap", "OnSwapError"));
-    let calls = calls.lock().unwrap();
+    failure_path_called(&calls.lock().unwrap(), "Swap", "ResourceFailed");
+}
+
+/// The failure path's functions were called in order (RollBackSwap,
+/// CleanUpTempCluster, NotifyFailure; nothing else), each told which state
+/// failed with which error.
+fn failure_path_called(calls: &[(String, Value)], state: &str, error: &str) {
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         functions,
         ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
     );
-    for (_, input) in calls.iter() {
-        assert_eq!(input["failedState"], "Swap");
-        assert_eq!(input["failure"]["Error"], "ResourceFailed");
+    for (_, input) in calls {
+        assert_eq!(input["failedState"], state);
+        assert_eq!(input["failure"]["Error"], error);
     }
 }
 
 #[tokio::test(start_paused = true)]
-async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() {
+async fn target_endpoint_never_reaching_the_new_cluster_times_out_and_never_terminates() {
+    let Ran { exec, out, calls, .. } = run("target", "NewEndpointNeverMoves", target_input()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("Timeout"));
+    assert!(
+        out.cause.as_deref().is_some_and(|c| c.contains("WaitForNewEndpoint gave up")
+            && c.contains("still reaching cluster resource cluster-OLD")),
+        "{out:?}"
+    );
+    let h = exec.history();
+    let upto = TARGET_HAPPY.iter().position(|s| *s == "WaitForNewEndpoint").expect("state") + 1;
+    let want = [
+        &TARGET_HAPPY[..upto],
+        &[
+            "WaitForNewEndpointTimedOut",
+            "OnWaitForNewEndpointError",
+            "RollBackSwap",
+            "CleanUpTempCluster",
+            "NotifyFailure",
+            "Failed",
+        ],
+    ]
+    .concat();
+    assert_eq!(path(&h), want);
+    // The bound: the first try and 16 retries, 30 s growing by 1.5 up to 120 s.
+    assert_eq!(attempts(&h, "WaitForNewEndpoint"), 17);
+    assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25 + 12.0 * 120.0);
+    // The swap is rolled back; Terminate never deletes the previous cluster.
+    failure_path_called(&calls.lock().unwrap(), "WaitForNewEndpoint", "Timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_sanity_check_failure_never_swaps_and_never_terminates() {
     let Ran { exec, out, calls, .. } = run("target", "SanityCheckFails", target_input()).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("SanityCheckFailed"));
@@ -471,7 +510,8 @@ async fn target_sanity_check_failure_rolls_the_swap_back_and_never_terminates() 
     assert_eq!(elapsed(&h), 0.0);
     let calls = calls.lock().unwrap();
     let functions: Vec<&str> = calls.iter().map(|(f, _)| f.as_str()).collect();
-    // RollBackSwap, CleanUpTempCluster, NotifyFailure; no Terminate state.
+    // RollBackSwap (nothing swapped: a no-op), CleanUpTempCluster,
+    // NotifyFailure; no Swap, no Terminate.
     assert_eq!(
         functions,
         ["aurora-dr-roll-back-swap", "aurora-dr-clean-up-temp-cluster", "aurora-dr-notify-failure"]
@@ -492,11 +532,12 @@ async fn target_sanity_check_unreachable_once_then_passing_terminates() {
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
-    // Tried once more after 30 s (a just-renamed endpoint may not answer yet).
+    // Tried once more after 30 s (a new cluster's endpoint may not answer yet).
     assert_eq!(attempts(&h, "SanityCheck"), 2);
     assert_eq!(elapsed(&h), 30.0);
     // ResultPath null: the report does not replace the payload Terminate gets
     // (the Swap mock's output, passed through WaitForSwappedCluster).
+    // SanityCheck runs before Swap.
     let terminate_input = h
         .iter()
         .find(|e| {

@@ -325,12 +325,27 @@ async fn drill_with_passing_probes_swaps_and_terminates_the_old_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluster() {
+async fn drill_with_a_failing_probe_never_touches_the_serving_cluster() {
+    failing_probe(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drill_with_a_failing_probe_keeps_the_temporary_cluster_when_configured() {
+    failing_probe(true).await;
+}
+
+/// Run 1 passes its probes; run 2's data is bad, so its probe of the
+/// temporary cluster fails: the serving cluster is never touched and the
+/// temporary one is removed, or kept with `keep_failed_temp_cluster`.
+async fn failing_probe(keep: bool) {
+    let table = if keep { "drill_keep_orders" } else { "drill_fail_orders" };
     let server = test_db::postgres();
-    server.exec("DROP TABLE IF EXISTS drill_fail_orders");
-    server.exec("CREATE TABLE drill_fail_orders (id INT PRIMARY KEY, updated_at timestamptz NOT NULL)");
-    server.exec("INSERT INTO drill_fail_orders SELECT g, now() FROM generate_series(1, 12) g");
-    let config = drill_config(server, "aurora-postgresql", "sanity_min_rows = \"drill_fail_orders=10\"");
+    server.exec(&format!("DROP TABLE IF EXISTS {table}"));
+    server.exec(&format!("CREATE TABLE {table} (id INT PRIMARY KEY, updated_at timestamptz NOT NULL)"));
+    server.exec(&format!("INSERT INTO {table} SELECT g, now() FROM generate_series(1, 12) g"));
+    let keep_line = if keep { "\nkeep_failed_temp_cluster = true" } else { "" };
+    let config =
+        drill_config(server, "aurora-postgresql", &format!("sanity_min_rows = \"{table}=10\"{keep_line}"));
     let env = DrillEnv::start(&config).await;
 
     // Run 1: 12 rows, the probes pass, its cluster serves under the existing name.
@@ -340,8 +355,9 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
     let target = env.target().await;
     assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
 
-    // The data goes bad; run 2 restores, swaps, and its sanity check fails.
-    server.exec("DELETE FROM drill_fail_orders WHERE id > 3");
+    // The data goes bad; run 2 restores, and its sanity check of the
+    // temporary cluster fails before any swap.
+    server.exec(&format!("DELETE FROM {table} WHERE id > 3"));
     env.emulator.control().clear_calls().await.expect("clear call log");
     let second = env.drill(1).await;
     assert!(!second.ok, "the second drill must fail: {:#}", second.report);
@@ -349,22 +365,24 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
     assert_eq!(run["target"]["status"], "FAILED", "{run:#}");
     assert_eq!(run["target"]["error"], "SanityCheckFailed", "{run:#}");
     let cause = run["target"]["cause"].as_str().expect("cause");
-    assert!(cause.contains("minRows(drill_fail_orders) FAILED: 3 rows, below the minimum 10"), "{cause}");
+    assert!(cause.contains(&format!("minRows({table}) FAILED: 3 rows, below the minimum 10")), "{cause}");
     assert!(cause.contains("connectivity ok"), "{cause}");
 
     let states = target_states(&second.report);
     let names: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
-    for want in
-        ["Swap", "SanityCheck", "OnSanityCheckError", "RollBackSwap", "CleanUpTempCluster", "NotifyFailure"]
-    {
+    for want in ["SanityCheck", "OnSanityCheckError", "CleanUpTempCluster", "NotifyFailure"] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
-    assert!(!names.contains(&"Terminate"), "Terminate must not run: {names:?}");
+    for never in ["Swap", "Terminate"] {
+        assert!(!names.contains(&never), "{never} must not run: {names:?}");
+    }
 
-    // The first run's cluster is back under the existing name, with its instance;
-    // the restored cluster was cleaned up and no renamed-away cluster is left.
-    assert_eq!(cluster_ids(&target).await, ["orders-dr"]);
-    assert_eq!(instance_ids(&target).await, ["orders-dr-1"]);
+    // The first run's cluster still serves under the existing name, with its
+    // instance; the restored cluster was removed, or kept as configured.
+    let want: &[&str] = if keep { &["orders-dr", "orders-dr-next"] } else { &["orders-dr"] };
+    assert_eq!(cluster_ids(&target).await, want);
+    let want: &[&str] = if keep { &["orders-dr-1", "orders-dr-next-1"] } else { &["orders-dr-1"] };
+    assert_eq!(instance_ids(&target).await, want);
     let cluster = aurora_dr_core::rds::find_cluster(&target.rds(), "orders-dr")
         .await
         .expect("describe")
@@ -387,11 +405,23 @@ async fn drill_with_a_failing_probe_rolls_the_swap_back_and_keeps_the_old_cluste
     // The call log keeps the first 256 characters of the message, which
     // reach the start of the probe results whatever the key order (the
     // results are asserted in full on the run's cause above).
-    assert!(published[0].contains("sanity check of cluster orders-dr ("), "{}", published[0]);
+    assert!(published[0].contains("sanity check of cluster orders-dr-next ("), "{}", published[0]);
+    // No call but a read named the serving cluster or its instance.
+    let touching: Vec<String> = calls
+        .iter()
+        .filter(|c| c.service == "rds" && !c.operation.starts_with("Describe"))
+        .filter(|c| {
+            c.params.get("DBClusterIdentifier").is_some_and(|id| id == "orders-dr")
+                || c.params.get("DBInstanceIdentifier").is_some_and(|id| id == "orders-dr-1")
+        })
+        .map(|c| format!("{} {:?}", c.operation, c.params))
+        .collect();
+    assert!(touching.is_empty(), "the serving cluster was touched: {touching:#?}");
     let deleted: Vec<&String> = calls
         .iter()
         .filter(|c| c.operation == "DeleteDBCluster")
         .filter_map(|c| c.params.get("DBClusterIdentifier"))
         .collect();
-    assert_eq!(deleted, ["orders-dr-next"], "only the temporary cluster is deleted");
+    let want: &[&str] = if keep { &[] } else { &["orders-dr-next"] };
+    assert_eq!(deleted, want, "only the temporary cluster is deleted, unless kept");
 }

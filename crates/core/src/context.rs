@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::clients::AwsContext;
 use crate::error::{DrError, DrResult};
 use crate::probe::{ProbeTarget, WriterEndpoint};
+use crate::resolve::{EndpointResolver, SystemDns};
 use crate::settings::{Origin, Reader, SettingsError, SourceSettings, TargetSettings};
 
 /// One half of the pipeline: the source account and region (the production
@@ -74,19 +75,28 @@ impl SideSettings {
     }
 }
 
-/// Clients and settings for one side, and where SanityCheck's probes
-/// connect ([`ProbeTarget`]).
+/// Clients and settings for one side, where SanityCheck's probes connect
+/// ([`ProbeTarget`]) and what answers which cluster an endpoint name
+/// reaches ([`EndpointResolver`]).
 #[derive(Debug, Clone)]
 pub struct StepContext {
     pub aws: AwsContext,
     pub settings: SideSettings,
     pub probe_target: Arc<dyn ProbeTarget>,
+    pub resolver: Arc<dyn EndpointResolver>,
 }
 
 impl StepContext {
-    /// A context whose probes connect to each cluster's writer endpoint.
+    /// A context whose probes connect to each cluster's writer endpoint and
+    /// whose endpoint names resolve through the system's DNS.
     pub fn new(aws: AwsContext, settings: SideSettings) -> Self {
-        Self { aws, settings, probe_target: Arc::new(WriterEndpoint) }
+        Self { aws, settings, probe_target: Arc::new(WriterEndpoint), resolver: Arc::new(SystemDns) }
+    }
+
+    /// The same context with endpoint names resolved by `resolver`.
+    pub fn with_resolver(mut self, resolver: Arc<dyn EndpointResolver>) -> Self {
+        self.resolver = resolver;
+        self
     }
 
     /// The same context with the probes connecting where `target` says.

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod payload;
 pub mod probe;
 pub mod rds;
+pub mod resolve;
 pub mod settings;
 pub mod steps;
 

@@ -37,9 +37,10 @@ use aurora_dr_asl::{
 use aurora_dr_core::context::{Side, SideSettings, StepContext};
 use aurora_dr_core::ids::{AccountId, Region};
 use aurora_dr_core::probe::{DbEngine, HostPort, ProbeTarget};
+use aurora_dr_core::resolve::{EndpointResolver, Reach};
 use aurora_dr_core::steps;
 use aurora_dr_core::{DrError, DrResult};
-use aurora_dr_emulator::{Emulator, EmulatorConfig, Latency};
+use aurora_dr_emulator::{Control, Emulator, EmulatorConfig, Latency};
 use aws_sdk_rds::types::DbCluster;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -264,6 +265,34 @@ pub struct LocalDatabase(pub HostPort);
 impl ProbeTarget for LocalDatabase {
     fn endpoint(&self, _cluster: &DbCluster, _engine: DbEngine) -> Option<HostPort> {
         Some(self.0.clone())
+    }
+}
+
+/// Endpoint names as the emulator routes them (`Control::resolve`): the
+/// cluster a name reaches, with the DNS delays of a rename the emulator
+/// models. An unanswered question is "nothing yet": the wait polls again.
+#[derive(Debug, Clone)]
+pub struct EmulatedDns(pub Control);
+
+impl EmulatedDns {
+    /// The resolver of the emulator at `endpoint` (`http://host:port`).
+    pub fn at(endpoint: &str) -> Self {
+        Self(Control::new(endpoint.trim_start_matches("http://").to_owned()))
+    }
+}
+
+impl EndpointResolver for EmulatedDns {
+    fn reach<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Reach> {
+        Box::pin(async move {
+            match self.0.resolve(host).await {
+                Ok(Some(found)) if found.kind == "cluster" => Reach::Resource(found.resource_id),
+                Ok(_) => Reach::Nothing,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "emulator resolve failed");
+                    Reach::Nothing
+                }
+            }
+        })
     }
 }
 
@@ -492,7 +521,8 @@ async fn local_wiring(
     let target_kms_key = target_settings.kms_key_arn.as_ref().map(|k| k.as_str().to_owned());
 
     let source_ctx = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));
-    let mut target_ctx = StepContext::new(target_aws.clone(), SideSettings::Target(target_settings));
+    let mut target_ctx = StepContext::new(target_aws.clone(), SideSettings::Target(target_settings))
+        .with_resolver(Arc::new(EmulatedDns::at(endpoint)));
     if let Some(endpoint) = &config.drill_sanity_endpoint {
         target_ctx = target_ctx.with_probe_target(Arc::new(LocalDatabase(endpoint.clone())));
     }

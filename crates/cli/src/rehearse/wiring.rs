@@ -47,7 +47,9 @@ pub async fn function_context(
         .with_static_credentials(BASE_KEY, BASE_KEY)
         .with_sfn_endpoint(sfn_endpoint.map(str::to_owned))
         .as_role(&function.role);
-    Ok(StepContext::new(AwsContext::load(&options).await, settings))
+    // Endpoint names resolve as the emulator routes them (no real DNS knows them).
+    Ok(StepContext::new(AwsContext::load(&options).await, settings)
+        .with_resolver(Arc::new(crate::drill::EmulatedDns::at(endpoint))))
 }
 
 fn side_of(name: &str) -> Side {

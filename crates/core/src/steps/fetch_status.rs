@@ -13,6 +13,7 @@
 //! | `tempCluster`     | target | target        | `restoredClusterId`                                  |
 //! | `tempInstances`   | target | target        | every `restoredInstanceIds` entry                    |
 //! | `existingCluster` | target | target        | the cluster under `existing_cluster_id`, its instances |
+//! | `existingEndpoint`| target | target        | what the existing name's writer endpoint reaches (DNS) |
 //!
 //! Errors:
 //! - `ResourceNotReady` (retryable) while a resource is in progress; the
@@ -37,6 +38,18 @@
 //! `existingCluster` treats a missing cluster or instance under the existing
 //! names as not ready: right after Swap the renames may not have taken effect.
 //!
+//! `existingEndpoint` (WaitForNewEndpoint, after WaitForSwappedCluster and
+//! before Terminate) asks the context's [`EndpointResolver`] what the existing
+//! cluster's writer endpoint reaches: it is ready once that is the restored
+//! cluster (its `DbClusterResourceId`), or, with addresses only (real DNS),
+//! once none of them is an address of the previous cluster, whose renamed
+//! `-old-` endpoint no cache can hold. A renamed endpoint resolves to the
+//! renamed resource only minutes later and the old answer may stay cached
+//! (RDS user guide, "Renaming a DB instance",
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html>);
+//! until then it is `ResourceNotReady`, so Terminate never deletes a cluster
+//! the existing name still reaches.
+//!
 //! Idempotency: read-only.
 
 use std::sync::Arc;
@@ -50,11 +63,12 @@ use crate::error::{DrError, DrResult};
 use crate::ids::InstanceId;
 use crate::payload::{RunState, agrees, need};
 use crate::rds::{self, Progress};
+use crate::resolve::{self, EndpointResolver, Reach};
 use crate::settings::{SourceSettings, TargetSettings, keys};
 use crate::steps::input::{self, InputKind};
 
 /// The states this module serves: every wait of both machines.
-pub const STATES: [&str; 7] = [
+pub const STATES: [&str; 8] = [
     "WaitForSourceSnapshot",
     "WaitForTargetSnapshot",
     "WaitForSharedSnapshot",
@@ -62,6 +76,7 @@ pub const STATES: [&str; 7] = [
     "WaitForTempCluster",
     "WaitForTempInstances",
     "WaitForSwappedCluster",
+    "WaitForNewEndpoint",
 ];
 
 const STEP: &str = "fetch_status";
@@ -77,6 +92,7 @@ pub enum WaitFor {
     TempCluster,
     TempInstances,
     ExistingCluster,
+    ExistingEndpoint,
 }
 
 impl WaitFor {
@@ -116,14 +132,16 @@ pub fn parse_input(input: Value) -> DrResult<FetchStatusInput> {
     serde_json::from_value(input).map_err(|e| {
         DrError::invalid_input(format!(
             "FetchStatus input must be {{\"waitFor\": sourceSnapshot|targetSnapshot|sharedSnapshot|\
-             ownCopy|tempCluster|tempInstances|existingCluster, \"run\": <state payload>}}: {e}"
+             ownCopy|tempCluster|tempInstances|existingCluster|existingEndpoint, \"run\": <state payload>}}: {e}"
         ))
     })
 }
 
-/// One poll. `rds` must call the region the kind lives in (see the module doc).
+/// One poll. `rds` must call the region the kind lives in (see the module
+/// doc); `resolver` answers `existingEndpoint`.
 pub async fn run(
     rds: &Client,
+    resolver: &dyn EndpointResolver,
     side: SideSettingsRef<'_>,
     input: FetchStatusInput,
 ) -> DrResult<ResourceStatus> {
@@ -137,6 +155,9 @@ pub async fn run(
         (WaitFor::TempCluster, SideSettingsRef::Target(_)) => temp_cluster(rds, run).await,
         (WaitFor::TempInstances, SideSettingsRef::Target(_)) => temp_instances(rds, run).await,
         (WaitFor::ExistingCluster, SideSettingsRef::Target(t)) => existing_cluster(rds, t, run).await,
+        (WaitFor::ExistingEndpoint, SideSettingsRef::Target(t)) => {
+            existing_endpoint(rds, resolver, t, run).await
+        }
         (kind, _) => Err(DrError::InvalidConfig {
             name: "SIDE".into(),
             problem: format!(
@@ -165,12 +186,12 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
         } else {
             ctx.aws.rds()
         };
-        run(&rds, SideSettingsRef::Source(settings), input).await?
+        run(&rds, ctx.resolver.as_ref(), SideSettingsRef::Source(settings), input).await?
     } else {
         // Many clusters: the names of the payload's source cluster's pair.
         let source = input.run.source_cluster_id.as_ref().map(|c| c.as_str());
         let settings = &ctx.target()?.for_source(source)?;
-        run(&ctx.aws.rds(), SideSettingsRef::Target(settings), input).await?
+        run(&ctx.aws.rds(), ctx.resolver.as_ref(), SideSettingsRef::Target(settings), input).await?
     };
     Ok(serde_json::to_value(status)?)
 }
@@ -342,11 +363,13 @@ fn join(ids: &[InstanceId]) -> String {
     ids.iter().map(InstanceId::as_str).collect::<Vec<_>>().join(",")
 }
 
-async fn existing_cluster(
+/// The cluster under the existing name, which must be the one this run
+/// restored (not ready while the rename has not taken effect).
+async fn swapped_cluster<'a>(
     rds: &Client,
-    settings: &TargetSettings,
-    run: &RunState,
-) -> DrResult<ResourceStatus> {
+    settings: &'a TargetSettings,
+    run: &'a RunState,
+) -> DrResult<(&'a crate::ids::ClusterId, aws_sdk_rds::types::DbCluster)> {
     let id = run.swap.as_ref().map(|s| &s.existing_cluster_id).unwrap_or(&settings.existing_cluster_id);
     if !id.as_str().eq_ignore_ascii_case(settings.existing_cluster_id.as_str()) {
         return Err(DrError::invalid_input(format!(
@@ -367,6 +390,44 @@ async fn existing_cluster(
             run.run_id
         )));
     }
+    Ok((id, cluster))
+}
+
+async fn existing_endpoint(
+    rds: &Client,
+    resolver: &dyn EndpointResolver,
+    settings: &TargetSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    let (id, cluster) = swapped_cluster(rds, settings, run).await?;
+    let new_resource = cluster.db_cluster_resource_id().unwrap_or_default();
+    let Some(host) = cluster.endpoint().filter(|h| !h.is_empty()) else {
+        return Err(DrError::not_ready(format!("writer endpoint of cluster {id}"), "not yet published"));
+    };
+    let existing = resolver.reach(host).await;
+    // The previous cluster, under the name Swap gave it (none on a first run,
+    // or once it is gone).
+    let mut previous = None;
+    if let Some(old_id) = run.swap.as_ref().and_then(|s| s.old_cluster_id.as_ref()) {
+        let old = rds::find_cluster(rds, old_id.as_str()).await?;
+        if let Some(old_host) = old.as_ref().and_then(|c| c.endpoint()).filter(|h| !h.is_empty()) {
+            previous = Some(resolver.reach(old_host).await);
+        } else if old.is_some() {
+            previous = Some(Reach::Nothing);
+        }
+    }
+    match resolve::moved(&existing, new_resource, previous.as_ref()) {
+        Ok(()) => Ok(ready(host, "resolves to the restored cluster", None)),
+        Err(why) => Err(DrError::not_ready(format!("endpoint {host} of cluster {id}"), why)),
+    }
+}
+
+async fn existing_cluster(
+    rds: &Client,
+    settings: &TargetSettings,
+    run: &RunState,
+) -> DrResult<ResourceStatus> {
+    let (id, cluster) = swapped_cluster(rds, settings, run).await?;
     let mut statuses = vec![(format!("cluster {id}"), cluster.status().unwrap_or("unknown").to_owned())];
     let instance_ids = match &run.swap {
         Some(swap) if !swap.existing_instance_ids.is_empty() => swap.existing_instance_ids.clone(),
@@ -408,7 +469,9 @@ mod tests {
     use super::*;
     use crate::payload::SwapRecord;
     use crate::payload::tests::finished_source_run;
+    use crate::resolve::SystemDns;
     use crate::settings::tests::{source_settings, target_settings};
+    use crate::steps::target_support as ts_target;
     use crate::steps::test_support::{self as ts, SNAPSHOT_ID, TARGET_SNAPSHOT_ARN};
 
     fn snapshots(snap: Option<DbClusterSnapshot>) -> Rule {
@@ -463,12 +526,13 @@ mod tests {
 
     async fn poll_source(rule: &Rule, kind: WaitFor) -> DrResult<ResourceStatus> {
         let rds = ts::rds(&[rule]);
-        run(&rds, SideSettingsRef::Source(&source_settings()), input(kind, finished_source_run())).await
+        run(&rds, &SystemDns, SideSettingsRef::Source(&source_settings()), input(kind, finished_source_run()))
+            .await
     }
 
     async fn poll_target(rules: &[&Rule], kind: WaitFor, run_state: RunState) -> DrResult<ResourceStatus> {
         let rds = ts::rds(rules);
-        run(&rds, SideSettingsRef::Target(&target_settings()), input(kind, run_state)).await
+        run(&rds, &SystemDns, SideSettingsRef::Target(&target_settings()), input(kind, run_state)).await
     }
 
     fn name(r: DrResult<ResourceStatus>) -> &'static str {
@@ -488,6 +552,7 @@ mod tests {
             ("tempCluster", WaitFor::TempCluster),
             ("tempInstances", WaitFor::TempInstances),
             ("existingCluster", WaitFor::ExistingCluster),
+            ("existingEndpoint", WaitFor::ExistingEndpoint),
         ] {
             let parsed =
                 parse_input(json!({"waitFor": kind, "run": finished_source_run().to_value()})).expect(kind);
@@ -559,10 +624,15 @@ mod tests {
         run_state.target_snapshot_id = Some("copy-id".parse().expect("id"));
         let rds = ts::rds(&[&rule]);
         let settings = source_settings();
-        run(&rds, SideSettingsRef::Source(&settings), input(WaitFor::TargetSnapshot, run_state.clone()))
-            .await
-            .expect("ok");
-        run(&rds, SideSettingsRef::Source(&settings), input(WaitFor::SourceSnapshot, run_state))
+        run(
+            &rds,
+            &SystemDns,
+            SideSettingsRef::Source(&settings),
+            input(WaitFor::TargetSnapshot, run_state.clone()),
+        )
+        .await
+        .expect("ok");
+        run(&rds, &SystemDns, SideSettingsRef::Source(&settings), input(WaitFor::SourceSnapshot, run_state))
             .await
             .expect("ok");
         let seen = seen.lock().expect("lock");
@@ -800,6 +870,78 @@ mod tests {
         assert_eq!(name(got), "ResourceNotReady", "a rename not yet applied is waited for");
     }
 
+    /// Answers each hostname from a table; other names resolve to nothing.
+    #[derive(Debug)]
+    struct Table(Vec<(&'static str, Reach)>);
+
+    impl EndpointResolver for Table {
+        fn reach<'a>(&'a self, host: &'a str) -> futures::future::BoxFuture<'a, Reach> {
+            let found = self.0.iter().find(|(h, _)| *h == host).map(|(_, r)| r.clone());
+            Box::pin(async move { found.unwrap_or(Reach::Nothing) })
+        }
+    }
+
+    const EXISTING_HOST: &str = "orders-dr.cluster-abc.us-west-1.rds.amazonaws.com";
+    const OLD_HOST: &str = "orders-dr-old-20261125160005.cluster-abc.us-west-1.rds.amazonaws.com";
+
+    fn with_endpoint(c: DbCluster, host: &str, resource: &str) -> DbCluster {
+        let mut c = c;
+        c.endpoint = Some(host.to_owned());
+        c.db_cluster_resource_id = Some(resource.to_owned());
+        c
+    }
+
+    async fn poll_endpoint(answers: Vec<(&'static str, Reach)>) -> DrResult<ResourceStatus> {
+        let existing = ts_target::describe_cluster(
+            "orders-dr",
+            Some(with_endpoint(restored("available", "run-1"), EXISTING_HOST, "cluster-NEW")),
+        );
+        let old = ts_target::describe_cluster(
+            "orders-dr-old-20261125160005",
+            Some(with_endpoint(
+                DbCluster::builder().db_cluster_identifier("orders-dr-old-20261125160005").build(),
+                OLD_HOST,
+                "cluster-OLD",
+            )),
+        );
+        let rds = ts::rds(&[&existing, &old]);
+        let settings = target_settings();
+        run(
+            &rds,
+            &Table(answers),
+            SideSettingsRef::Target(&settings),
+            input(WaitFor::ExistingEndpoint, swapped_run()),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn the_existing_endpoint_must_reach_the_restored_cluster() {
+        let resource = |id: &str| Reach::Resource(id.to_owned());
+        // Still the previous cluster (a cached or not yet updated name): wait.
+        let err = poll_endpoint(vec![(EXISTING_HOST, resource("cluster-OLD"))]).await.expect_err("old");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        assert!(err.to_string().contains("still reaching cluster resource cluster-OLD"), "{err}");
+        // Not resolving at all yet: wait.
+        let err = poll_endpoint(vec![]).await.expect_err("nothing");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        // The restored cluster: ready.
+        let ok = poll_endpoint(vec![(EXISTING_HOST, resource("cluster-NEW"))]).await.expect("moved");
+        assert_eq!(ok.resource, EXISTING_HOST);
+
+        // Real DNS: addresses, told apart from the previous cluster's.
+        let ip = |a: &str| Reach::Addresses([a.parse().expect("ip")].into_iter().collect());
+        let err = poll_endpoint(vec![(EXISTING_HOST, ip("10.0.1.5")), (OLD_HOST, ip("10.0.1.5"))])
+            .await
+            .expect_err("cached");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        let err = poll_endpoint(vec![(EXISTING_HOST, ip("10.0.2.9"))]).await.expect_err("old unknown");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        poll_endpoint(vec![(EXISTING_HOST, ip("10.0.2.9")), (OLD_HOST, ip("10.0.1.5"))])
+            .await
+            .expect("moved");
+    }
+
     #[tokio::test]
     async fn without_a_swap_record_the_configured_instances_are_checked() {
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -825,23 +967,32 @@ mod tests {
         let rds = ts::rds(&[&rule]);
         let err = run(
             &rds,
+            &SystemDns,
             SideSettingsRef::Target(&target_settings()),
             input(WaitFor::SourceSnapshot, finished_source_run()),
         )
         .await
         .expect_err("side");
         assert_eq!(err.asl_name(), "InvalidConfig");
-        let err =
-            run(&rds, SideSettingsRef::Source(&source_settings()), input(WaitFor::TempCluster, target_run()))
-                .await
-                .expect_err("side");
+        let err = run(
+            &rds,
+            &SystemDns,
+            SideSettingsRef::Source(&source_settings()),
+            input(WaitFor::TempCluster, target_run()),
+        )
+        .await
+        .expect_err("side");
         assert_eq!(err.asl_name(), "InvalidConfig");
         let mut failed = finished_source_run();
         failed.failure = Some(crate::payload::Failure { error: "X".into(), cause: String::new() });
-        let err =
-            run(&rds, SideSettingsRef::Source(&source_settings()), input(WaitFor::SourceSnapshot, failed))
-                .await
-                .expect_err("failure");
+        let err = run(
+            &rds,
+            &SystemDns,
+            SideSettingsRef::Source(&source_settings()),
+            input(WaitFor::SourceSnapshot, failed),
+        )
+        .await
+        .expect_err("failure");
         assert_eq!(err.asl_name(), "InvalidInput");
         assert_eq!(rule.num_calls(), 0);
     }

@@ -157,6 +157,7 @@ pub static FUNCTIONS: &[Function] = &[
             (Side::Target, "WaitForTempCluster"),
             (Side::Target, "WaitForTempInstances"),
             (Side::Target, "WaitForSwappedCluster"),
+            (Side::Target, "WaitForNewEndpoint"),
         ],
         sides: BOTH,
         input: InputKind::Run,

@@ -1,7 +1,15 @@
-//! SanityCheck (target account, target region): after Swap, before Terminate,
-//! probe the cluster now serving under the existing name; a failed probe
-//! fails the run, whose failure path (RollBackSwap) puts the previous cluster
-//! back under the existing name before Terminate could delete it.
+//! SanityCheck (target account, target region): after the temporary
+//! cluster and its instances are available, before Swap, probe the
+//! temporary cluster through its own endpoint. A failed probe fails the run
+//! before anything touches the serving cluster: its failure path
+//! (CleanUpTempCluster) removes the temporary cluster or keeps it as
+//! configured, and NotifyFailure reports it. Probing before the swap also
+//! avoids the renamed endpoint's DNS delay (RDS user guide, "Renaming a DB
+//! instance",
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RenameInstance.html>:
+//! a new name can take about ten minutes to resolve and the old one may stay
+//! cached), which would fail a probe of the existing name, or let it reach
+//! the old cluster and pass falsely.
 //!
 //! Input: the [`RunState`] after WaitForSwappedCluster. Output: a
 //! [`SanityReport`] (the state machine discards it with `ResultPath: null`;
@@ -10,9 +18,9 @@
 //! Without `SANITY_SECRET_ARN` the step makes no call and reports
 //! `"status": "skipped"` (logged, with a warning when probes are configured
 //! without a secret). Otherwise:
-//! 1. `DescribeDBClusters` of `EXISTING_CLUSTER_ID`: the cluster must carry
-//!    this run's tags (it is the restored one Swap put there; anything else
-//!    is a `Conflict`, nothing probed) and be `available`
+//! 1. `DescribeDBClusters` of the payload's `restoredClusterId`: the cluster
+//!    must carry this run's tags (anything else is a `Conflict`, nothing
+//!    probed) and be `available`
 //!    (`ResourceNotReady` otherwise). Where the probes connect comes from the
 //!    context's [`ProbeTarget`]: deployed, the writer endpoint and port
 //!    RDS reports ([`probe::WriterEndpoint`]).
@@ -27,8 +35,7 @@
 //!
 //! Errors, each message listing every probe's result:
 //! - `SanityCheckUnreachable` (retryable; the state machine tries once more
-//!   after 30 s) when no connection could be opened: a just-renamed endpoint
-//!   may not answer yet;
+//!   after 30 s) when no connection could be opened;
 //! - `SanityCheckFailed` (fatal) when the server answered and a probe
 //!   failed: wrong data, or a refused login, database or query;
 //! - `Conflict`, `NotFound`, `ResourceNotReady`, `InvalidConfig`,
@@ -45,7 +52,7 @@ use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
-use crate::payload::RunState;
+use crate::payload::{RunState, need};
 use crate::probe::{self, DbEngine, Login, Plan, ProbeResult, ProbeTarget};
 use crate::rds;
 use crate::settings::{TargetSettings, keys};
@@ -82,7 +89,7 @@ struct SecretLogin {
     dbname: Option<String>,
 }
 
-/// Probes the cluster under the existing name, where `target` says it listens.
+/// Probes the run's temporary cluster, where `target` says it listens.
 pub async fn run(
     rds_client: &aws_sdk_rds::Client,
     secrets: &aws_sdk_secretsmanager::Client,
@@ -92,21 +99,21 @@ pub async fn run(
 ) -> DrResult<SanityReport> {
     input::no_failure(run, STATE)?;
     let sanity = &settings.sanity;
-    let existing = &settings.existing_cluster_id;
+    let temp = need(&run.restored_cluster_id, "restoredClusterId")?;
     let Some(secret_arn) = &sanity.secret_arn else {
         let configured = sanity.query.is_some() || !sanity.min_rows.is_empty() || sanity.freshness.is_some();
         let reason = if configured {
-            tracing::warn!(step = STEP, run_id = %run.run_id, cluster = %existing,
+            tracing::warn!(step = STEP, run_id = %run.run_id, cluster = %temp,
                 "probes are configured but SANITY_SECRET_ARN is not set: sanity check skipped");
             "probes are configured but SANITY_SECRET_ARN is not set"
         } else {
-            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing,
+            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %temp,
                 "SANITY_SECRET_ARN is not set: sanity check skipped");
             "SANITY_SECRET_ARN is not set"
         };
         return Ok(SanityReport {
             status: "skipped".into(),
-            cluster_id: existing.to_string(),
+            cluster_id: temp.to_string(),
             endpoint: None,
             probes: Vec::new(),
             reason: Some(reason.into()),
@@ -117,21 +124,21 @@ pub async fn run(
         problem: format!("the sanity check has no driver for engine {}", settings.engine),
     })?;
 
-    // The cluster Swap put under the existing name, and where it listens.
-    let cluster = rds::find_cluster(rds_client, existing.as_str()).await?.ok_or_else(|| {
-        DrError::NotFound(format!("no cluster under the existing name {existing} to probe"))
-    })?;
+    // The run's temporary cluster, and where it listens under its own name.
+    let cluster = rds::find_cluster(rds_client, temp.as_str())
+        .await?
+        .ok_or_else(|| DrError::NotFound(format!("no temporary cluster {temp} to probe")))?;
     if !rds::is_from_run(cluster.tag_list(), run) {
         let owner = rds::tag_value(cluster.tag_list(), rds::TAG_RUN_ID).unwrap_or("none");
         return Err(DrError::Conflict(format!(
-            "the cluster under {existing} is not the one run {} restored (its aurora-dr:run-id tag: {owner}); \
+            "cluster {temp} is not the one run {} restored (its aurora-dr:run-id tag: {owner}); \
              nothing was probed",
             run.run_id
         )));
     }
-    rds::require_ready(&format!("cluster {existing}"), cluster.status().unwrap_or("unknown"))?;
+    rds::require_ready(&format!("cluster {temp}"), cluster.status().unwrap_or("unknown"))?;
     let probe::HostPort { host, port } = target.endpoint(&cluster, engine).ok_or_else(|| {
-        DrError::not_ready(format!("writer endpoint of cluster {existing}"), "not yet published")
+        DrError::not_ready(format!("writer endpoint of cluster {temp}"), "not yet published")
     })?;
 
     let login = read_secret(secrets, secret_arn.as_str()).await?;
@@ -153,26 +160,26 @@ pub async fn run(
         recovery_point: run.snapshot_created_at.unwrap_or(run.created_at),
     };
     let endpoint = format!("{}:{}", login.host, login.port);
-    tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing, endpoint = %endpoint,
-        tls = login.tls.name(), "probing the swapped-in cluster");
+    tracing::info!(step = STEP, run_id = %run.run_id, cluster = %temp, endpoint = %endpoint,
+        tls = login.tls.name(), "probing the temporary cluster before the swap");
     let results = probe::run(&login, &plan).await;
     for r in &results {
         if r.ok {
-            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %existing, probe = %r.probe, detail = %r.detail, "probe passed");
+            tracing::info!(step = STEP, run_id = %run.run_id, cluster = %temp, probe = %r.probe, detail = %r.detail, "probe passed");
         } else {
-            tracing::error!(step = STEP, run_id = %run.run_id, cluster = %existing, probe = %r.probe, detail = %r.detail, "probe failed");
+            tracing::error!(step = STEP, run_id = %run.run_id, cluster = %temp, probe = %r.probe, detail = %r.detail, "probe failed");
         }
     }
     if results.iter().all(|r| r.ok) {
         Ok(SanityReport {
             status: "passed".into(),
-            cluster_id: existing.to_string(),
+            cluster_id: temp.to_string(),
             endpoint: Some(endpoint),
             probes: results,
             reason: None,
         })
     } else {
-        let cluster = format!("{existing} ({endpoint})");
+        let cluster = format!("{temp} ({endpoint})");
         let listed = results.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         if probe::unreachable(&results) {
             Err(DrError::SanityCheckUnreachable { cluster, results: listed })
@@ -268,6 +275,13 @@ mod tests {
         s.expect("settings")
     }
 
+    /// The payload after RestoreInstance: the temporary cluster is named.
+    fn restored_run() -> RunState {
+        let mut run = target_run();
+        run.restored_cluster_id = Some(T.parse().expect("cluster id"));
+        run
+    }
+
     /// A port on loopback that nothing listens on.
     fn closed_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -276,7 +290,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_secret_the_step_is_a_no_op_that_reports_skipped() {
         // Clients without rules: any call would fail the test.
-        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &settings(), &target_run())
+        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &settings(), &restored_run())
             .await
             .expect("skipped");
         assert_eq!(report.status, "skipped");
@@ -284,7 +298,7 @@ mod tests {
         assert!(report.probes.is_empty());
 
         let configured = with_sanity(&[("SANITY_QUERY", "SELECT 1")]);
-        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &configured, &target_run())
+        let report = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &configured, &restored_run())
             .await
             .expect("skipped");
         assert_eq!(report.status, "skipped");
@@ -292,10 +306,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cluster_not_from_this_run_is_not_probed() {
-        let run_state = target_run();
+    async fn a_payload_without_the_temporary_cluster_is_invalid_input() {
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
-        let describe = describe_cluster(E, Some(cluster(E, "available", earlier_run(), &["orders-dr-1"])));
+        let err = run(&rds(&[]), &secrets(&[]), &WriterEndpoint, &settings, &target_run())
+            .await
+            .expect_err("no temporary cluster");
+        assert_eq!(err.asl_name(), "InvalidInput", "{err}");
+        assert!(err.to_string().contains("restoredClusterId"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_not_from_this_run_is_not_probed() {
+        let run_state = restored_run();
+        let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
+        let describe = describe_cluster(T, Some(cluster(T, "available", earlier_run(), &[TI])));
         let secret = secret_value(r#"{"username":"u","password":"p"}"#);
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
@@ -303,13 +327,13 @@ mod tests {
         assert_eq!(err.asl_name(), "Conflict", "{err}");
         assert_eq!(secret.num_calls(), 0, "the secret is not read");
 
-        let describe = describe_cluster(E, None);
+        let describe = describe_cluster(T, None);
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("not found");
         assert_eq!(err.asl_name(), "NotFound", "{err}");
 
-        let describe = describe_cluster(E, Some(cluster(E, "renaming", ours(&run_state), &["orders-dr-1"])));
+        let describe = describe_cluster(T, Some(cluster(T, "renaming", ours(&run_state), &[TI])));
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
             .expect_err("not ready");
@@ -326,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn aws_errors_are_classified() {
-        let run_state = target_run();
+        let run_state = restored_run();
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
         let throttled_describe =
             mock!(aws_sdk_rds::Client::describe_db_clusters).then_http_response(throttled);
@@ -336,7 +360,7 @@ mod tests {
         assert_eq!(err.asl_name(), "Throttled", "{err}");
         assert!(err.is_retryable());
 
-        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        let describe = describe_cluster(T, Some(cluster(T, "available", ours(&run_state), &[TI])));
         for (code, want) in
             [("ResourceNotFoundException", "NotFound"), ("AccessDeniedException", "AccessDenied")]
         {
@@ -351,9 +375,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_secret_is_invalid_config_without_its_content() {
-        let run_state = target_run();
+        let run_state = restored_run();
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET)]);
-        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        let describe = describe_cluster(T, Some(cluster(T, "available", ours(&run_state), &[TI])));
         let secret = secret_value(r#"{"user":"u","pass":"s3cr3t-value"}"#);
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &fixed("127.0.0.1:1"), &settings, &run_state)
             .await
@@ -365,7 +389,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_connection_is_sanity_check_unreachable_with_every_result() {
-        let run_state = target_run();
+        let run_state = restored_run();
         let port = closed_port();
         let endpoint = format!("127.0.0.1:{port}");
         let settings = with_sanity(&[
@@ -373,7 +397,7 @@ mod tests {
             ("SANITY_TLS", "disable"),
             ("SANITY_MIN_ROWS", "orders=1"),
         ]);
-        let describe = describe_cluster(E, Some(cluster(E, "available", ours(&run_state), &["orders-dr-1"])));
+        let describe = describe_cluster(T, Some(cluster(T, "available", ours(&run_state), &[TI])));
         let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &fixed(&endpoint), &settings, &run_state)
             .await
@@ -381,7 +405,7 @@ mod tests {
         assert_eq!(err.asl_name(), "SanityCheckUnreachable", "{err}");
         assert!(err.is_retryable(), "a just-renamed endpoint may answer a moment later");
         let text = err.to_string();
-        assert!(text.contains(&format!("orders-dr ({endpoint})")), "{text}");
+        assert!(text.contains(&format!("orders-dr-next ({endpoint})")), "{text}");
         assert!(text.contains("connectivity FAILED"), "{text}");
         assert!(text.contains("minRows(orders) FAILED: not run: no connection"), "{text}");
         assert!(!text.contains("\"pw\""), "{text}");
@@ -390,17 +414,17 @@ mod tests {
     #[tokio::test]
     async fn the_writer_endpoint_and_port_come_from_rds() {
         // No override: the step connects to the endpoint RDS reports, on its port.
-        let run_state = target_run();
+        let run_state = restored_run();
         let port = closed_port();
         let settings = with_sanity(&[("SANITY_SECRET_ARN", SECRET), ("SANITY_TLS", "disable")]);
         let described = aws_sdk_rds::types::DbCluster::builder()
-            .db_cluster_identifier(E)
+            .db_cluster_identifier(T)
             .status("available")
             .endpoint("127.0.0.1")
             .port(i32::from(port))
             .set_tag_list(Some(ours(&run_state)))
             .build();
-        let describe = describe_cluster(E, Some(described));
+        let describe = describe_cluster(T, Some(described));
         let secret = secret_value(r#"{"username":"dr_probe","password":"pw"}"#);
         let err = run(&rds(&[&describe]), &secrets(&[&secret]), &WriterEndpoint, &settings, &run_state)
             .await
