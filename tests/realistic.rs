@@ -34,8 +34,8 @@ async fn a_realistic_500_gib_drill_succeeds_and_no_phase_ends_before_its_aws_wor
     let names = |run: usize| -> Vec<&str> {
         timings.iter().filter(|t| t.run == run).map(|t| t.phase.as_str()).collect()
     };
-    assert_eq!(names(1), ["snapshot", "copy", "restore", "instances", "rename/swap"]);
-    assert_eq!(names(2), ["snapshot", "copy", "restore", "instances", "rename/swap", "delete"]);
+    assert_eq!(names(1), ["snapshot", "copy", "restore", "instances", "rename/swap", "dns"]);
+    assert_eq!(names(2), ["snapshot", "copy", "restore", "instances", "rename/swap", "dns", "delete"]);
     // The copy phase (about 6300 s at 500 GiB, against 300 s unsized) also
     // checks that the emulator sized the work by the source's storage.
     for t in timings.iter().filter(|t| t.awaited) {

@@ -176,8 +176,11 @@ const PHASES: &[PhaseSpec] = &[
 /// which knows what each run's swap moved away, drops it there).
 pub const DELETE: &str = "delete";
 
-/// The phase a DNS wait belongs to: any target state whose name mentions DNS.
+/// The phase of the existing name reaching the new cluster: from the rename
+/// (Swap) to the end of the wait for it (WaitForNewEndpoint), since the DNS
+/// delay runs from the rename.
 const DNS_PHASE: &str = "dns";
+const DNS_STATES: [&str; 3] = ["Swap", "WaitForSwappedCluster", "WaitForNewEndpoint"];
 
 /// One phase of one run (and, with many clusters, one cluster).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,10 +216,11 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
     }
     let mut out = Vec::new();
     for ((run, lane), spans) in groups {
+        let waited_for_dns = spans.iter().any(|s| s.machine == "target" && s.state == DNS_STATES[2]);
         let dns: Vec<&Span> = spans
             .iter()
             .copied()
-            .filter(|s| s.machine == "target" && s.state.to_ascii_lowercase().contains("dns"))
+            .filter(|s| waited_for_dns && s.machine == "target" && DNS_STATES.contains(&s.state.as_str()))
             .collect();
         let mut phases: Vec<(&str, Vec<&Span>, f64, bool)> = PHASES
             .iter()
@@ -377,13 +381,15 @@ mod tests {
         let spans = vec![
             span("target", "Swap", 0.0, 0.1),
             span("target", "WaitForSwappedCluster", 0.1, 0.7),
-            span("target", "WaitForDnsSwitch", 0.7, 1.4),
+            span("target", "WaitForNewEndpoint", 0.7, 1.4),
             span("target", "Terminate", 1.4, 1.5),
         ];
         let t = phase_timings(&spans, &profile());
         let names: Vec<&str> = t.iter().map(|t| t.phase.as_str()).collect();
         assert_eq!(names, ["rename/swap", "dns", "delete"]);
         assert!((t[1].aws_seconds - 600.0).abs() < 1e-9);
+        // From the rename to the end of the wait.
+        assert_eq!(t[1].states, ["Swap", "WaitForSwappedCluster", "WaitForNewEndpoint"]);
     }
 
     fn args(durations: &str) -> crate::drill::DrillArgs {
