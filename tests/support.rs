@@ -42,6 +42,7 @@ impl DrillEnv {
             target_key: false,
             durations: None,
             size_gib: None,
+            serve_api: None,
         }
     }
 

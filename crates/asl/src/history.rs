@@ -19,6 +19,12 @@ macro_rules! event_types {
             pub fn as_str(self) -> &'static str {
                 match self { $(EventType::$v => stringify!($v)),* }
             }
+
+            /// The event type named `name` (a `GetExecutionHistory` event's
+            /// `type`), if the engine knows it.
+            pub fn parse(name: &str) -> Option<EventType> {
+                match name { $(stringify!($v) => Some(EventType::$v),)* _ => None }
+            }
         }
     };
 }
@@ -326,5 +332,7 @@ mod tests {
         assert!(ev.to_api_json(false)["stateEnteredEventDetails"].get("input").is_none());
         assert_eq!(EventType::entered("Map"), EventType::MapStateEntered);
         assert!(EventType::ExecutionTimedOut.is_terminal());
+        assert_eq!(EventType::parse("MapRunStarted"), Some(EventType::MapRunStarted));
+        assert_eq!(EventType::parse("ActivityScheduled"), None);
     }
 }

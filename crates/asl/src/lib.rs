@@ -49,7 +49,7 @@ pub use error::{AslError, Diagnostic, StateError, TaskError};
 pub use history::{EventDetails, EventType, HistoryEvent};
 pub use mock::{MockConfig, TestCase};
 pub use registry::{Handler, Substitutions, TaskFuture, TaskRegistry};
-pub use server::{serve, serve_with_shutdown};
+pub use server::{router_for_accounts, serve, serve_accounts_with_shutdown, serve_with_shutdown};
 
 impl Definition {
     /// Apply `${Name}` substitutions to every string value, then parse and validate.

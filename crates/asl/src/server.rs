@@ -56,6 +56,62 @@ pub fn router(engine: Engine) -> Router {
     Router::new().route("/", axum::routing::post(handle)).with_state(engine)
 }
 
+/// Serve several engines, one per account and region, on one listener until
+/// `shutdown` completes ([`router_for_accounts`]).
+pub async fn serve_accounts_with_shutdown<F>(
+    listener: TcpListener,
+    engines: Vec<Engine>,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, router_for_accounts(engines)).with_graceful_shutdown(shutdown).await
+}
+
+/// One endpoint for several engines, as one client with one set of
+/// credentials per account sees Step Functions in each account and region:
+/// a request goes to the engine whose region and account the ARN it names
+/// carries (`stateMachineArn`, `executionArn` or `mapRunArn`), else to the
+/// engine of the region it was signed for (the SigV4 credential scope), else
+/// to the first. An ARN of an account and region no engine serves reaches
+/// the first engine, which answers that it does not exist.
+pub fn router_for_accounts(engines: Vec<Engine>) -> Router {
+    Router::new().route("/", axum::routing::post(handle_accounts)).with_state(Arc::new(engines))
+}
+
+async fn handle_accounts(
+    State(engines): State<Arc<Vec<Engine>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(first) = engines.first() else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"__type": "UnknownOperationException", "message": "no Step Functions engine is served here"}),
+        );
+    };
+    let engine = engine_for(&engines, &headers, &body).unwrap_or(first).clone();
+    handle(State(engine), headers, body).await
+}
+
+/// The engine a request is meant for, by the ARN it names or its signing region.
+fn engine_for<'a>(engines: &'a [Engine], headers: &HeaderMap, body: &[u8]) -> Option<&'a Engine> {
+    let req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let arn = ["stateMachineArn", "executionArn", "mapRunArn"].iter().find_map(|k| req.get(*k)?.as_str());
+    if let Some(arn) = arn {
+        let part = |i: usize| arn.split(':').nth(i).unwrap_or_default();
+        if let Some(e) = engines.iter().find(|e| e.region() == part(3) && e.account() == part(4)) {
+            return Some(e);
+        }
+    }
+    // `Credential=KEY/DATE/REGION/SERVICE/aws4_request` (SigV4).
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
+    let scope = auth.split("Credential=").nth(1)?;
+    let region = scope.split('/').nth(2)?;
+    engines.iter().find(|e| e.region() == region)
+}
+
 struct ApiError {
     code: &'static str,
     message: String,

@@ -358,3 +358,59 @@ async fn callbacks_through_the_sdk() {
     assert_eq!(unknown.into_service_error().meta().code(), Some("TaskDoesNotExist"));
     s.stop().await;
 }
+
+/// Two accounts' engines behind one endpoint: each call reaches the engine
+/// of the account and region its ARN names, ListStateMachines the engine of
+/// the region it was signed for.
+#[tokio::test]
+async fn one_endpoint_serves_each_account_by_the_arn_it_names() {
+    let clock = Clock::scaled(0.001).unwrap();
+    let source = Engine::with_account(clock, "us-west-2", "111111111111");
+    let target = Engine::with_account(clock, "us-west-1", "222222222222");
+    let pass =
+        || Definition::parse(r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#).unwrap();
+    let src = source.register(StateMachineSpec::new("aurora-dr-source", pass())).unwrap();
+    let tgt = target.register(StateMachineSpec::new("aurora-dr-target", pass())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(aurora_dr_asl::serve_accounts_with_shutdown(
+        listener,
+        vec![source.clone(), target.clone()],
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let client = |region: &'static str| {
+        Client::from_conf(
+            aws_sdk_sfn::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .http_client(aws_smithy_http_client::Builder::new().build_http())
+                .region(Region::new(region))
+                .credentials_provider(Credentials::new("AKIDLOCAL", "secret", None, None, "test"))
+                .endpoint_url(url.clone())
+                .build(),
+        )
+    };
+    let (west2, west1) = (client("us-west-2"), client("us-west-1"));
+    // The target's execution, started through the source region's client: the ARN decides.
+    let started = west2.start_execution().state_machine_arn(&tgt.arn).name("t").send().await.unwrap();
+    assert_eq!(target.executions(None).len(), 1);
+    assert!(source.executions(None).is_empty());
+    let described = west1.describe_execution().execution_arn(started.execution_arn()).send().await.unwrap();
+    assert_eq!(described.state_machine_arn(), tgt.arn);
+    west1.start_execution().state_machine_arn(&src.arn).name("s").send().await.unwrap();
+    assert_eq!(source.executions(None).len(), 1);
+    // No ARN: the signing region's engine.
+    let names = |out: aws_sdk_sfn::operation::list_state_machines::ListStateMachinesOutput| {
+        out.state_machines().iter().map(|m| m.name().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(west2.list_state_machines().send().await.unwrap()), ["aurora-dr-source"]);
+    assert_eq!(names(west1.list_state_machines().send().await.unwrap()), ["aurora-dr-target"]);
+    // An account no engine serves: does not exist.
+    let other = tgt.arn.replace("222222222222", "333333333333");
+    let err = west1.describe_state_machine().state_machine_arn(other).send().await.unwrap_err();
+    assert!(format!("{:?}", err.into_service_error()).contains("StateMachineDoesNotExist"));
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

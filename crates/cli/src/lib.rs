@@ -12,3 +12,4 @@ pub mod functions_cmd;
 pub mod preflight;
 pub mod rehearse;
 pub mod status;
+pub mod watch;

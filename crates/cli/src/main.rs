@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use aurora_dr_cli::{
     asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, preflight, rehearse, status,
+    watch,
 };
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
@@ -55,6 +56,21 @@ enum Command {
     Asl(asl_cmd::AslArgs),
     /// Print which function (crate, handler, IAM role) serves each Task state of both state machines.
     Functions(functions_cmd::FunctionsArgs),
+    /// Follow a run across both accounts through the Step Functions API: progress, timeline, RPO/RTO, HTML.
+    ///
+    /// Follows the latest execution of the source state machine (or
+    /// --execution ARN), its Distributed Maps' children, and each cluster's
+    /// target execution (the one whose input carries the cluster's run id),
+    /// until all have ended; prints the drill's progress lines, timeline,
+    /// achieved RPO and time to restore, and writes the same HTML page. The
+    /// state machines come from target.state_machine_arn or the stacks'
+    /// outputs (aurora-dr-source, aurora-dr-target); with --endpoint, from
+    /// the drill's engines (`aurora-dr drill --serve-api ADDR`). Credentials:
+    /// one profile per account (--source-profile, --target-profile), an
+    /// optional --assume-role. Exit 0 when the run succeeded, 1 when an
+    /// execution failed, timed out or was aborted (the failed state, error
+    /// and cause printed), 2 when it could not be followed.
+    Watch(watch::WatchArgs),
     /// Deploy the templates into the local emulator and run the drill on that wiring, every AWS call judged under IAM.
     Rehearse(rehearse::RehearseArgs),
 }
@@ -73,6 +89,7 @@ async fn main() -> ExitCode {
         Command::Asl(args) => asl_cmd::run(args).await,
         Command::Functions(args) => functions_cmd::run(args),
         Command::Rehearse(args) => rehearse::run(args).await,
+        Command::Watch(args) => watch::run(args).await,
     }
 }
 

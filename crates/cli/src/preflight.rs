@@ -704,6 +704,14 @@ async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> R
 // ---------------------------------------------------------------------------
 // State machines.
 
+/// The stack of `side` and its output naming the side's state machine.
+pub(crate) fn machine_output(side: Account) -> (&'static str, &'static str) {
+    match side {
+        Account::Source => (SOURCE_STACK, "SourceStateMachineArn"),
+        Account::Target => (TARGET_STACK, "TargetStateMachineArn"),
+    }
+}
+
 async fn state_machine(
     accounts: &AccountArgs,
     side: Account,
@@ -711,10 +719,11 @@ async fn state_machine(
     region: &Region,
     configured: Option<&Arn>,
 ) -> Finding {
-    let (check, stack, output) = match side {
-        Account::Source => ("source-state-machine", SOURCE_STACK, "SourceStateMachineArn"),
-        Account::Target => ("target-state-machine", TARGET_STACK, "TargetStateMachineArn"),
+    let check = match side {
+        Account::Source => "source-state-machine",
+        Account::Target => "target-state-machine",
     };
+    let (stack, output) = machine_output(side);
     let ctx = accounts.context(side, account, region).await;
     let arn = match configured {
         Some(arn) => arn.as_str().to_owned(),

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use aurora_dr_asl::{Engine, EventType, Execution, Status};
+use aurora_dr_asl::{Engine, EventType, Execution, HistoryEvent, Outcome, Status};
 use aurora_dr_core::settings::{SourceSettings, TargetSettings};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -44,10 +44,15 @@ pub fn lanes(source: &SourceSettings) -> Vec<String> {
 /// output's `clusters` when the run succeeded, else the report the `Failed`
 /// state received. Empty when the run ended before its Map (bad input).
 pub fn source_items(exec: &Execution) -> Vec<Value> {
-    let report = match exec.outcome() {
-        Some(o) if o.status == Status::Succeeded => o.output,
-        _ => exec
-            .history()
+    source_items_of(exec.outcome().as_ref(), &exec.history())
+}
+
+/// [`source_items`] from how the execution ended and its history events,
+/// wherever they were read (the engine, or GetExecutionHistory).
+pub fn source_items_of(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> Vec<Value> {
+    let report = match outcome {
+        Some(o) if o.status == Status::Succeeded => o.output.clone(),
+        _ => history
             .iter()
             .rev()
             .find(|e| e.event_type == EventType::FailStateEntered)
@@ -88,8 +93,7 @@ pub const SANITY_SKIPPED: &str = "sanity check skipped (no secret configured)";
 
 /// SanityCheck's own report in an execution's history: the result of the
 /// function call after the last time the state was entered.
-fn sanity_report(exec: &Execution) -> Option<Value> {
-    let history = exec.history();
+fn sanity_report(history: &[HistoryEvent]) -> Option<Value> {
     let entered = history.iter().rposition(|e| {
         e.event_type == EventType::TaskStateEntered
             && e.details.name.as_deref() == Some(aurora_dr_core::steps::sanity_check::STATE)
@@ -103,11 +107,10 @@ fn sanity_report(exec: &Execution) -> Option<Value> {
 /// The kept clusters of a finished target execution: those its output
 /// names, or, when it failed, those its failure notification names (the
 /// same function builds both).
-fn kept_clusters(exec: &Execution, output: Option<&Value>) -> Vec<Value> {
+fn kept_clusters(history: &[HistoryEvent], output: Option<&Value>) -> Vec<Value> {
     let from_output = output.and_then(|o| o.get("keptClusters")).and_then(Value::as_array).cloned();
     from_output
         .or_else(|| {
-            let history = exec.history();
             let failed = history.iter().rev().find(|e| e.event_type == EventType::FailStateEntered)?;
             let input = failed.details.input.as_ref()?;
             let message = aurora_dr_core::steps::notify_failure::failure_message(
@@ -128,6 +131,39 @@ fn seconds(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> Option<f
 }
 
 impl ClusterOutcome {
+    /// The clusters of a source run from its final payloads ([`source_items`]).
+    pub fn from_items(items: Vec<Value>, lanes: &[String]) -> Vec<Self> {
+        items.into_iter().enumerate().map(|(i, item)| Self::from_item(i, item, lanes)).collect()
+    }
+
+    /// Records how the cluster's target execution `arn` ended: its outcome,
+    /// started and last-event times, SanityCheck's report and the clusters it
+    /// kept, all read from its history events; on success, the name the
+    /// restored cluster serves under.
+    pub fn record_target(
+        &mut self,
+        arn: &str,
+        outcome: Outcome,
+        started: OffsetDateTime,
+        history: &[HistoryEvent],
+        target: &TargetSettings,
+    ) {
+        self.sanity = sanity_report(history);
+        self.kept_clusters = kept_clusters(history, outcome.output.as_ref());
+        self.target_arn = Some(arn.to_owned());
+        self.target = Some(outcome.status);
+        self.target_error = outcome.error;
+        self.target_cause = outcome.cause;
+        self.target_started = Some(started);
+        self.target_ended = history.last().map(|e| e.timestamp);
+        if outcome.status == Status::Succeeded {
+            self.restored_cluster_id = target
+                .pair_for(Some(&self.source_cluster_id))
+                .ok()
+                .map(|p| p.existing_cluster_id.to_string());
+        }
+    }
+
     fn from_item(index: usize, payload: Value, lanes: &[String]) -> Self {
         let source_cluster_id = payload
             .get("sourceClusterId")
@@ -287,8 +323,8 @@ pub async fn follow_targets(
     who: &str,
     run: usize,
 ) -> Vec<ClusterOutcome> {
-    let clusters = items.into_iter().enumerate().map(|(i, item)| ClusterOutcome::from_item(i, item, lanes));
-    let follow = clusters.map(|mut c| async move {
+    let clusters = ClusterOutcome::from_items(items, lanes);
+    let follow = clusters.into_iter().map(|mut c| async move {
         if !c.source_ok {
             return c;
         }
@@ -329,20 +365,7 @@ pub async fn follow_targets(
         if let Some(exec) = exec {
             rec.follow_lanes(exec.clone(), "target", who, run, &c.source_cluster_id, &[]).await;
             let outcome = exec.wait().await;
-            c.sanity = sanity_report(&exec);
-            c.kept_clusters = kept_clusters(&exec, outcome.output.as_ref());
-            c.target_arn = Some(exec.arn().to_owned());
-            c.target = Some(outcome.status);
-            c.target_error = outcome.error;
-            c.target_cause = outcome.cause;
-            c.target_started = Some(exec.start_date());
-            c.target_ended = exec.history().last().map(|e| e.timestamp);
-            if outcome.status == Status::Succeeded {
-                c.restored_cluster_id = target
-                    .pair_for(Some(&c.source_cluster_id))
-                    .ok()
-                    .map(|p| p.existing_cluster_id.to_string());
-            }
+            c.record_target(exec.arn(), outcome, exec.start_date(), &exec.history(), target);
         }
         c
     });

@@ -102,6 +102,13 @@ pub struct DrillArgs {
     /// side restores from its own copy (also on when the config sets the key).
     #[arg(long)]
     pub target_key: bool,
+    /// Serve the Step Functions API of both accounts' engines on this
+    /// address (e.g. 127.0.0.1:8083, port 0 for any), so `aurora-dr watch
+    /// --endpoint http://ADDR` can follow the drill; each call reaches the
+    /// account and region its ARN names. After the report the drill keeps
+    /// serving until interrupted (Ctrl-C, SIGTERM).
+    #[arg(long, value_name = "ADDR")]
+    pub serve_api: Option<String>,
 }
 
 /// The storage of `--durations` when `--size-gib` is not given.
@@ -382,6 +389,10 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
 
     let result = async {
         let mut wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        let _api = match &args.serve_api {
+            Some(addr) => Some(serve_api(addr, &wiring).await?),
+            None => None,
+        };
         if let Some(p) = &profile {
             set_source_storage(config, &endpoint, p.size_gib).await?;
             rec.line(&format!("  setup     source storage {} GiB", p.size_gib));
@@ -408,7 +419,15 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
                 break;
             }
         }
-        finish(args.html.as_deref(), args.json, config, &rec, &wiring, &runs, stopped_early).await
+        let report = finish(args.html.as_deref(), args.json, config, &rec, &wiring, &runs, stopped_early).await?;
+        if _api.is_some() {
+            // `watch` may still be reading the last events: serve until told to stop.
+            eprintln!("  api       still serving for `aurora-dr watch`; Ctrl-C (SIGINT or SIGTERM) ends the drill");
+            if let Ok(stop) = aurora_dr_emulator::interrupted() {
+                stop.await;
+            }
+        }
+        Ok(report)
     }
     .await;
     server.abort();
@@ -416,6 +435,33 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         let _ = emulator.stop().await;
     }
     result
+}
+
+/// The Step Functions API of both engines on `addr`, for `aurora-dr watch`,
+/// until the returned guard is dropped.
+async fn serve_api(addr: &str, wiring: &Wiring) -> Result<ApiServer, String> {
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--serve-api {addr}: {e}"))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let engines = vec![wiring.source_engine.clone(), wiring.target_engine.clone()];
+    tokio::spawn(aurora_dr_asl::serve_accounts_with_shutdown(listener, engines, async {
+        let _ = stopped.await;
+    }));
+    // On stderr, also with --json (whose stdout is the report alone).
+    eprintln!("  api       {url} (Step Functions of both accounts; aurora-dr watch --endpoint {url})");
+    Ok(ApiServer(Some(stop)))
+}
+
+/// Stops the server of `--serve-api` when dropped.
+struct ApiServer(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// What the runs of a drill run on: both machines registered on their
@@ -598,7 +644,7 @@ pub(crate) async fn run_once(
     // Each cluster's own message starts its own target execution; all are followed at once.
     let items = fleet::source_items(&source_exec);
     let target_settings = wiring.target_ctx.target().map_err(|e| e.to_string())?;
-    outcome.clusters = fleet::follow_targets(
+    let clusters = fleet::follow_targets(
         items,
         &lanes,
         &wiring.receiver,
@@ -609,7 +655,7 @@ pub(crate) async fn run_once(
         n,
     )
     .await;
-    outcome.adopt_first_cluster();
+    outcome.set_clusters(clusters);
     if outcome.clusters.len() > 1 {
         for c in &outcome.clusters {
             rec.line(&format!("  cluster {}", c.summary()));
@@ -650,7 +696,7 @@ pub(crate) async fn finish(
     let phase_table = timings.as_deref().map(phases::html_table);
     let profile_text = wiring.durations.as_ref().map(phases::Profile::describe).unwrap_or_default();
     let phase_page = phase_table.as_ref().map(|t| (profile_text.as_str(), t));
-    let html_path = write_timeline(html, config, &record, total, all_ok, runs, &facts, phase_page)
+    let html_path = write_timeline("drill", html, config, &record, total, all_ok, runs, &facts, phase_page)
         .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
@@ -741,19 +787,29 @@ pub(crate) struct RunOutcome {
 
 impl RunOutcome {
     fn new(n: usize, exec: &Execution, status: Status) -> Self {
-        let output = exec.outcome().and_then(|o| o.output).unwrap_or(Value::Null);
+        Self::of(n, exec.arn(), status, exec.outcome().and_then(|o| o.output))
+    }
+
+    /// Run `n`, whose source execution `source_arn` ended `status` with `output`.
+    pub(crate) fn of(n: usize, source_arn: &str, status: Status, output: Option<Value>) -> Self {
         Self {
             n,
-            source_arn: exec.arn().to_owned(),
+            source_arn: source_arn.to_owned(),
             source: status,
             target_arn: None,
             target: None,
             target_error: None,
-            input: output,
+            input: output.unwrap_or(Value::Null),
             message_id: None,
             note: String::new(),
             clusters: Vec::new(),
         }
+    }
+
+    /// Every cluster of the run, followed to its end on both sides.
+    pub(crate) fn set_clusters(&mut self, clusters: Vec<fleet::ClusterOutcome>) {
+        self.clusters = clusters;
+        self.adopt_first_cluster();
     }
 
     /// The single-cluster fields from the first cluster.
@@ -785,7 +841,7 @@ impl RunOutcome {
             && self.clusters.iter().all(fleet::ClusterOutcome::ok)
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let target = self.target.map_or("not started", Status::as_str);
         let mut s = if self.clusters.len() > 1 {
             let restored = self.clusters.iter().filter(|c| c.ok()).count();
@@ -817,7 +873,7 @@ impl RunOutcome {
     }
 
     /// Every cluster this run left running that aurora-dr will not delete.
-    fn kept_clusters(&self) -> Vec<Value> {
+    pub(crate) fn kept_clusters(&self) -> Vec<Value> {
         self.clusters.iter().flat_map(|c| c.kept_clusters.iter().cloned()).collect()
     }
 
@@ -850,7 +906,7 @@ impl RunOutcome {
 }
 
 /// A kept cluster for the progress output: what, why, and how to remove it.
-fn kept_lines(kept: &Value) -> String {
+pub(crate) fn kept_lines(kept: &Value) -> String {
     let text = |k: &str| kept[k].as_str().unwrap_or("-").to_owned();
     let mut s = format!("  kept running: {} ({}); remove it with:", text("clusterId"), text("reason"));
     for c in kept["removeCommands"].as_array().into_iter().flatten() {
@@ -877,8 +933,11 @@ async fn final_facts(target: &StepContext, config: &Config) -> Value {
     }
 }
 
+/// Writes the HTML timeline of `aurora-dr {command}` (`drill` or `watch`)
+/// to `html`, by default `target/aurora-dr/{command}-<time>.html`.
 #[allow(clippy::too_many_arguments)]
-fn write_timeline(
+pub(crate) fn write_timeline(
+    command: &str,
     html: Option<&std::path::Path>,
     config: &Config,
     record: &report::Record,
@@ -893,7 +952,7 @@ fn write_timeline(
         None => {
             let dir = PathBuf::from("target/aurora-dr");
             std::fs::create_dir_all(&dir)?;
-            dir.join(format!("drill-{}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
+            dir.join(format!("{command}-{}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
         }
     };
     let (src, tgt) = (&config.source, &config.target);
@@ -918,8 +977,9 @@ fn write_timeline(
         header: fleet::TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect(),
         rows: runs.iter().flat_map(|r| r.clusters.iter().map(|c| c.table_row(r.n))).collect(),
     };
+    let title = format!("aurora-dr {command}");
     let page = report::Page {
-        title: "aurora-dr drill",
+        title: &title,
         record,
         total,
         ok,

@@ -16,5 +16,5 @@ mod fixture;
 mod tests;
 
 pub use html::{Page, Side, Table, html_page};
-pub use record::{Record, Recorder, Span};
+pub use record::{Lanes, Outcome, Record, Recorder, Span, child_lane};
 pub use text::text_timeline;

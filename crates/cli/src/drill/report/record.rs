@@ -258,7 +258,7 @@ impl Recorder {
     }
 
     /// A recorder whose zero is `started_at` (tests replay events at known times).
-    pub(super) fn starting_at(quiet: bool, started_at: OffsetDateTime) -> Self {
+    pub(crate) fn starting_at(quiet: bool, started_at: OffsetDateTime) -> Self {
         Self { started: Instant::now(), started_at, state: Arc::new(Mutex::new(State::default())), quiet }
     }
 
@@ -344,24 +344,11 @@ impl Recorder {
         items: &[String],
     ) {
         let mut map_runs = tokio::task::JoinSet::new();
-        let start = self.seconds(execution.start_date());
-        self.lock().executions.push(ExecutionRecord::started(
-            machine,
-            run,
-            lane,
-            execution.name(),
-            execution.arn(),
-            start,
-        ));
-        let mut lanes: HashMap<u64, String> = HashMap::new();
+        self.execution_started(machine, run, lane, execution.name(), execution.arn(), execution.start_date());
+        let mut lanes = Lanes::new(lane, items);
         let mut events = execution.subscribe();
         while let Some(event) = events.next().await {
-            let here = if event.event_type == EventType::MapIterationStarted {
-                let i = event.details.index.unwrap_or_default() as usize;
-                items.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
-            } else {
-                lanes.get(&event.previous_event_id).cloned().unwrap_or_else(|| lane.to_owned())
-            };
+            let here = lanes.place(&event);
             if event.event_type.is_terminal() {
                 self.execution_ended(&event, execution.arn());
             }
@@ -387,7 +374,6 @@ impl Recorder {
                 while map_runs.join_next().await.is_some() {}
             }
             self.on_event(&event, machine, who, run, &here);
-            lanes.insert(event.id, here);
         }
         while map_runs.join_next().await.is_some() {}
     }
@@ -397,7 +383,23 @@ impl Recorder {
         (at - self.started_at).as_seconds_f64().max(0.0)
     }
 
-    fn execution_ended(&self, event: &HistoryEvent, arn: &str) {
+    /// An execution to follow, started at `start_date`; its states come
+    /// through [`Self::on_event`], its end through [`Self::execution_ended`].
+    pub(crate) fn execution_started(
+        &self,
+        machine: &str,
+        run: usize,
+        lane: &str,
+        name: &str,
+        arn: &str,
+        start_date: OffsetDateTime,
+    ) {
+        let start = self.seconds(start_date);
+        self.lock().executions.push(ExecutionRecord::started(machine, run, lane, name, arn, start));
+    }
+
+    /// The terminal `event` of execution `arn`.
+    pub(crate) fn execution_ended(&self, event: &HistoryEvent, arn: &str) {
         let at = self.seconds(event.timestamp);
         let mut state = self.lock();
         if let Some(x) = state.executions.iter_mut().rev().find(|x| x.arn == arn) {
@@ -414,7 +416,10 @@ impl Recorder {
         }
     }
 
-    pub(super) fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize, lane: &str) {
+    /// One history event of an execution (or a Map Run's child) in
+    /// `machine`, `run` and `lane`: the spans it opens, counts or closes,
+    /// and its progress line.
+    pub(crate) fn on_event(&self, event: &HistoryEvent, machine: &str, who: &str, run: usize, lane: &str) {
         // Event time, not print time: a subscription replays earlier events.
         let at = self.seconds(event.timestamp);
         let name = event.details.name.clone().unwrap_or_default();
@@ -492,6 +497,34 @@ impl Recorder {
             };
             self.line(&format!("{prefix} = {t}{detail}"));
         }
+    }
+}
+
+/// The lane of each event of one execution: its own states are in `lane`,
+/// those of Map iteration `i` in `items[i]` (else `#i`). Events find their
+/// lane through `previous_event_id`, which chains each iteration's events
+/// from its `MapIterationStarted`.
+pub struct Lanes<'a> {
+    lane: String,
+    items: &'a [String],
+    by_event: HashMap<u64, String>,
+}
+
+impl<'a> Lanes<'a> {
+    pub fn new(lane: &str, items: &'a [String]) -> Self {
+        Self { lane: lane.to_owned(), items, by_event: HashMap::new() }
+    }
+
+    /// The lane of `event` (events come in history order).
+    pub fn place(&mut self, event: &HistoryEvent) -> String {
+        let here = if event.event_type == EventType::MapIterationStarted {
+            let i = event.details.index.unwrap_or_default() as usize;
+            self.items.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
+        } else {
+            self.by_event.get(&event.previous_event_id).cloned().unwrap_or_else(|| self.lane.clone())
+        };
+        self.by_event.insert(event.id, here.clone());
+        here
     }
 }
 

@@ -1,0 +1,742 @@
+//! `aurora-dr watch`: follows one run across both accounts through the Step
+//! Functions API, as deployed or as a drill serves it (`drill --serve-api`).
+//!
+//! The source execution (the latest of the source state machine, or the one
+//! given) is read with DescribeExecution and GetExecutionHistory (newest
+//! first, page by page through `nextToken`, down to the last event already
+//! seen), and its Distributed Maps' children through ListExecutions by
+//! `mapRunArn`. Each cluster's target execution is the one of the target
+//! state machine, started after the source execution, whose input carries
+//! that cluster's run id (the message Notify published names it). Every
+//! history event goes through the drill's recorder: the same progress lines,
+//! text timeline, figures (achieved RPO, time to restore), JSON report and
+//! HTML page as the drill, since both build them from history events.
+//!
+//! Polling: every `--interval` seconds while events arrive, doubling up to
+//! [`MAX_INTERVAL`] while nothing changes. Step Functions throttles its API
+//! per account and region with token buckets ("Step Functions service
+//! quotas", API action throttling,
+//! <https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>);
+//! the SDK retries a `ThrottlingException` a few times, and watch then waits
+//! longer and asks again instead of giving up.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aurora_dr_asl::{EventDetails, EventType, HistoryEvent, Outcome, Status};
+use aurora_dr_core::DrError;
+use aurora_dr_core::clients::{AwsContext, ClientOptions};
+use aurora_dr_core::ids::{AccountId, Region};
+use aws_sdk_sfn::Client;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::accounts::{Account, ProfileArgs};
+use crate::config::Config;
+use crate::drill::fleet::{self, ClusterOutcome};
+use crate::drill::report::{self, Lanes, Recorder};
+use crate::drill::{RunOutcome, kept_lines, write_timeline};
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// The TOML configuration (see examples/drill.toml): both accounts and
+    /// regions, and `target.state_machine_arn` when set.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub profiles: ProfileArgs,
+    /// The Step Functions API of both accounts at one URL instead of AWS (a
+    /// drill's `--serve-api`); no credentials are needed.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["source_endpoint", "target_endpoint"])]
+    pub endpoint: Option<String>,
+    /// The source account's Step Functions API at this URL instead of AWS.
+    #[arg(long, value_name = "URL", requires = "target_endpoint")]
+    pub source_endpoint: Option<String>,
+    /// The target account's Step Functions API at this URL instead of AWS.
+    #[arg(long, value_name = "URL", requires = "source_endpoint")]
+    pub target_endpoint: Option<String>,
+    /// Follow this source execution instead of the latest one.
+    #[arg(long, value_name = "ARN")]
+    pub execution: Option<String>,
+    /// Print one machine-readable JSON report at the end instead of progress lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write the HTML timeline (default: target/aurora-dr/watch-<time>.html).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Seconds between two looks at a running execution; doubles, up to 60,
+    /// while nothing changes.
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub interval: f64,
+    /// Seconds to wait for a cluster's target execution to start once the
+    /// source run has ended (the SNS message and InvokeStepFunction take
+    /// seconds on AWS).
+    #[arg(long, value_name = "S", default_value_t = 300.0, value_parser = parse_seconds)]
+    pub target_wait: f64,
+}
+
+/// The longest wait between two looks at a running execution.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("{text:?}: expected a number of seconds above 0")),
+    }
+}
+
+/// Runs `watch`: exit 0 when the run succeeded on both sides, 1 when an
+/// execution failed, timed out or was aborted, 2 when it could not be
+/// followed (configuration, missing state machine or execution, API errors).
+pub async fn run(args: WatchArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match execute(&args, &config).await {
+        Ok(report) if report.ok => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("watch: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// What `watch` saw: whether the run succeeded and the JSON report.
+#[derive(Debug, Clone)]
+pub struct WatchReport {
+    pub ok: bool,
+    pub report: Value,
+}
+
+/// One side's Step Functions client and how often to look.
+#[derive(Clone)]
+struct Api {
+    ctx: AwsContext,
+    client: Client,
+    side: Account,
+    account: AccountId,
+    region: Region,
+    interval: Duration,
+}
+
+impl Api {
+    async fn new(args: &WatchArgs, side: Account, account: &AccountId, region: &Region) -> Self {
+        let endpoint = match side {
+            Account::Source => args.endpoint.as_ref().or(args.source_endpoint.as_ref()),
+            Account::Target => args.endpoint.as_ref().or(args.target_endpoint.as_ref()),
+        };
+        let ctx = match endpoint {
+            Some(url) => {
+                let options = ClientOptions::in_region(region.clone())
+                    .with_static_credentials("aurora-dr-local", "aurora-dr-local")
+                    .with_sfn_endpoint(Some(url.clone()));
+                AwsContext::load(&options).await
+            }
+            None => args.profiles.context(side, account, region).await,
+        };
+        Self {
+            client: ctx.sfn(),
+            ctx,
+            side,
+            account: account.clone(),
+            region: region.clone(),
+            interval: Duration::from_secs_f64(args.interval),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.side {
+            Account::Source => "source",
+            Account::Target => "target",
+        }
+    }
+
+    fn who(&self) -> String {
+        format!("{} {}", self.account, self.region)
+    }
+
+    /// Waits before the next look: `idle` looks in a row found nothing new.
+    async fn pause(&self, idle: u32) {
+        let wait = self.interval.saturating_mul(1 << idle.min(6)).min(MAX_INTERVAL.max(self.interval));
+        tokio::time::sleep(wait).await;
+    }
+
+    /// A call, asked again after a pause while Step Functions throttles it.
+    async fn call<T, E, F, Fut>(&self, what: &str, f: F) -> Result<T, DrError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<
+                Output = Result<T, aws_sdk_sfn::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+            >,
+        E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut throttled = 0;
+        loop {
+            match f().await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    let e = DrError::from_sdk(what, e);
+                    let code = e.aws_code().unwrap_or_default();
+                    if matches!(code, "ThrottlingException" | "Throttling" | "TooManyRequestsException")
+                        && throttled < 10
+                    {
+                        throttled += 1;
+                        self.pause(throttled).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The state machine of this side: the configured ARN, else its stack's
+    /// output (as `preflight` finds it), else on a local endpoint the
+    /// machine the drill names `aurora-dr-<side>`.
+    async fn machine_arn(&self, configured: Option<&str>, local: bool) -> Result<String, String> {
+        if let Some(arn) = configured {
+            return Ok(arn.to_owned());
+        }
+        let side = self.name();
+        if local {
+            let out = self
+                .call("ListStateMachines", || self.client.list_state_machines().send())
+                .await
+                .map_err(|e| e.to_string())?;
+            let wanted = format!("aurora-dr-{side}");
+            return out
+                .state_machines()
+                .iter()
+                .find(|m| m.name() == wanted)
+                .map(|m| m.state_machine_arn().to_owned())
+                .ok_or_else(|| {
+                    format!("no {side} state machine ({wanted}) at the {side} endpoint in {}", self.who())
+                });
+        }
+        let (stack, output) = crate::preflight::machine_output(self.side);
+        let outputs = crate::deploy_params::stack_outputs(&self.ctx, stack).await.map_err(|e| {
+            format!("the {side} state machine: {e} (deploy the {stack} stack, or check --{side}-profile)")
+        })?;
+        outputs.get(output).cloned().ok_or_else(|| format!("stack {stack} has no {output} output"))
+    }
+
+    async fn describe(&self, arn: &str) -> Result<Described, String> {
+        let out = self
+            .call("DescribeExecution", || self.client.describe_execution().execution_arn(arn).send())
+            .await
+            .map_err(|e| match e.aws_code() {
+                Some("ExecutionDoesNotExist") => {
+                    format!("execution {arn} does not exist in {} {}", self.name(), self.who())
+                }
+                _ => e.to_string(),
+            })?;
+        let text = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
+        Ok(Described {
+            name: out.name().unwrap_or_default().to_owned(),
+            start: offset(out.start_date()),
+            stop: out.stop_date().map(offset),
+            status: status(out.status().as_str()),
+            input: text(out.input()).unwrap_or(Value::Null),
+            output: text(out.output()),
+            error: out.error().map(str::to_owned),
+            cause: out.cause().map(str::to_owned),
+        })
+    }
+
+    /// The events after `after` (an event id), oldest first: the history
+    /// newest first, page by page, down to the first event already seen.
+    async fn events_after(&self, arn: &str, after: u64) -> Result<Vec<HistoryEvent>, String> {
+        let mut newest_first = Vec::new();
+        let mut token: Option<String> = None;
+        'pages: loop {
+            let out = self
+                .call("GetExecutionHistory", || {
+                    self.client
+                        .get_execution_history()
+                        .execution_arn(arn)
+                        .reverse_order(true)
+                        .include_execution_data(true)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            for e in out.events() {
+                if e.id() as u64 <= after {
+                    break 'pages;
+                }
+                if let Some(event) = history_event(e) {
+                    newest_first.push(event);
+                }
+            }
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    /// Every execution of `machine` started at or after `since`, newest first.
+    async fn executions_since(
+        &self,
+        machine: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(String, OffsetDateTime)>, String> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .call("ListExecutions", || {
+                    self.client
+                        .list_executions()
+                        .state_machine_arn(machine)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| match e.aws_code() {
+                    Some("StateMachineDoesNotExist") => {
+                        format!(
+                            "the {} state machine {machine} does not exist in {}",
+                            self.name(),
+                            self.who()
+                        )
+                    }
+                    _ => e.to_string(),
+                })?;
+            let mut older = false;
+            for x in out.executions() {
+                let start = offset(x.start_date());
+                if start >= since {
+                    found.push((x.execution_arn().to_owned(), start));
+                } else {
+                    older = true;
+                }
+            }
+            match out.next_token() {
+                Some(t) if !older => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        found.sort_by_key(|x| std::cmp::Reverse(x.1));
+        Ok(found)
+    }
+
+    /// The child executions a Map Run has started so far.
+    async fn map_run_children(&self, map_run: &str) -> Result<Vec<String>, String> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .call("ListExecutions", || {
+                    self.client.list_executions().map_run_arn(map_run).set_next_token(token.clone()).send()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            found.extend(out.executions().iter().map(|x| x.execution_arn().to_owned()));
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn map_run_running(&self, map_run: &str) -> Result<bool, String> {
+        let out = self
+            .call("DescribeMapRun", || self.client.describe_map_run().map_run_arn(map_run).send())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(out.status().as_str() == "RUNNING")
+    }
+}
+
+/// What DescribeExecution tells.
+struct Described {
+    name: String,
+    start: OffsetDateTime,
+    stop: Option<OffsetDateTime>,
+    status: Status,
+    input: Value,
+    output: Option<Value>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+impl Described {
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            status: self.status,
+            output: self.output.clone(),
+            error: self.error.clone(),
+            cause: self.cause.clone(),
+            stop_date: self.stop.unwrap_or(self.start),
+        }
+    }
+}
+
+fn offset(t: &aws_sdk_sfn::primitives::DateTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos()),
+    )
+    .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn status(s: &str) -> Status {
+    match s {
+        "SUCCEEDED" => Status::Succeeded,
+        "FAILED" => Status::Failed,
+        "TIMED_OUT" => Status::TimedOut,
+        "ABORTED" => Status::Aborted,
+        _ => Status::Running,
+    }
+}
+
+/// A GetExecutionHistory event as the recorder reads events (None for a
+/// type the recorder has no use for, e.g. activities).
+fn history_event(e: &aws_sdk_sfn::types::HistoryEvent) -> Option<HistoryEvent> {
+    let event_type = EventType::parse(e.r#type().as_str())?;
+    let json = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
+    let text = |t: Option<&str>| t.map(str::to_owned);
+    let mut d = EventDetails::default();
+    let mut failure = |error: Option<&str>, cause: Option<&str>| {
+        d.error = text(error);
+        d.cause = text(cause);
+    };
+    if let Some(x) = e.execution_failed_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.execution_aborted_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.execution_timed_out_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.lambda_function_failed_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.lambda_function_timed_out_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.task_failed_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.task_timed_out_event_details() {
+        failure(x.error(), x.cause());
+    } else if let Some(x) = e.map_run_failed_event_details() {
+        failure(x.error(), x.cause());
+    }
+    if let Some(x) = e.execution_started_event_details() {
+        d.input = json(x.input());
+    }
+    if let Some(x) = e.execution_succeeded_event_details() {
+        d.output = json(x.output());
+    }
+    if let Some(x) = e.state_entered_event_details() {
+        d.name = Some(x.name().to_owned());
+        d.input = json(x.input());
+    }
+    if let Some(x) = e.state_exited_event_details() {
+        d.name = Some(x.name().to_owned());
+        d.output = json(x.output());
+    }
+    if let Some(x) = e.lambda_function_succeeded_event_details() {
+        d.output = json(x.output());
+    }
+    if let Some(x) = e.task_succeeded_event_details() {
+        d.output = json(x.output());
+    }
+    if let Some(x) = e.map_iteration_started_event_details() {
+        d.name = text(x.name());
+        d.index = u64::try_from(x.index()).ok();
+    }
+    if let Some(x) = e.map_run_started_event_details() {
+        d.map_run_arn = text(x.map_run_arn());
+    }
+    Some(HistoryEvent {
+        id: e.id() as u64,
+        previous_event_id: e.previous_event_id() as u64,
+        timestamp: offset(e.timestamp()),
+        event_type,
+        details: d,
+    })
+}
+
+/// Where an execution's events go: its machine, run and lane, and the
+/// items that name its Map iterations' and Map Runs' lanes.
+#[derive(Clone)]
+struct Place {
+    rec: Recorder,
+    run: usize,
+    lane: String,
+    items: Vec<String>,
+}
+
+/// Follows execution `arn` to its end, each new event into the recorder (a
+/// Map Run's children in their lanes); returns how it ended and its history.
+async fn follow(api: &Api, place: &Place, arn: &str) -> Result<(Described, Vec<HistoryEvent>), String> {
+    let started = api.describe(arn).await?;
+    let (machine, who) = (api.name(), api.who());
+    place.rec.execution_started(machine, place.run, &place.lane, &started.name, arn, started.start);
+    let mut lanes = Lanes::new(&place.lane, &place.items);
+    let mut history: Vec<HistoryEvent> = Vec::new();
+    let mut map_runs = tokio::task::JoinSet::new();
+    let mut idle = 0;
+    loop {
+        let after = history.last().map_or(0, |e| e.id);
+        let new = api.events_after(arn, after).await?;
+        idle = if new.is_empty() { idle + 1 } else { 0 };
+        for event in new {
+            let here = lanes.place(&event);
+            if event.event_type.is_terminal() {
+                place.rec.execution_ended(&event, arn);
+            }
+            if let Some(map_run) = &event.details.map_run_arn {
+                map_runs.spawn(follow_map_run(api.clone(), place.clone(), map_run.clone()));
+            }
+            if matches!(
+                event.event_type,
+                EventType::MapRunSucceeded | EventType::MapRunFailed | EventType::MapRunAborted
+            ) {
+                // As the drill: the Map Run's children are recorded before the parent moves on.
+                while let Some(done) = map_runs.join_next().await {
+                    done.map_err(|e| e.to_string())??;
+                }
+            }
+            place.rec.on_event(&event, machine, &who, place.run, &here);
+            history.push(event);
+        }
+        if history.last().is_some_and(|e| e.event_type.is_terminal()) {
+            break;
+        }
+        api.pause(idle).await;
+    }
+    while let Some(done) = map_runs.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    Ok((api.describe(arn).await?, history))
+}
+
+/// Follows every child of a Map Run, as they start, until the run and its
+/// children have ended; each child's states in the lane of its item.
+async fn follow_map_run(api: Api, place: Place, map_run: String) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut children = tokio::task::JoinSet::new();
+    let mut idle = 0;
+    loop {
+        // Read before listing: once the run has ended, every child it started is listed.
+        let running = api.map_run_running(&map_run).await?;
+        let mut new = 0;
+        for child in api.map_run_children(&map_run).await? {
+            if !seen.insert(child.clone()) {
+                continue;
+            }
+            new += 1;
+            children.spawn(follow_child(api.clone(), place.clone(), child));
+        }
+        if !running {
+            break;
+        }
+        idle = if new == 0 { idle + 1 } else { 0 };
+        api.pause(idle).await;
+    }
+    while let Some(done) = children.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// One child of a Map Run: its states (not its own start and end, which are
+/// the Map Run's) in the lane of its item.
+async fn follow_child(api: Api, place: Place, arn: String) -> Result<(), String> {
+    let described = api.describe(&arn).await?;
+    let lane = report::child_lane(&described.input, &place.items);
+    let who = api.who();
+    let mut after = 0;
+    let mut idle = 0;
+    loop {
+        let new = api.events_after(&arn, after).await?;
+        idle = if new.is_empty() { idle + 1 } else { 0 };
+        let mut ended = false;
+        for event in new {
+            after = event.id;
+            ended |= event.event_type.is_terminal();
+            if event.event_type != EventType::ExecutionStarted && !event.event_type.is_terminal() {
+                place.rec.on_event(&event, api.name(), &who, place.run, &lane);
+            }
+        }
+        if ended {
+            return Ok(());
+        }
+        api.pause(idle).await;
+    }
+}
+
+/// Waits for the target execution of `cluster` (started at or after
+/// `since`, its input carrying the cluster's run id) and follows it.
+async fn follow_target(
+    api: &Api,
+    machine: &str,
+    since: OffsetDateTime,
+    mut cluster: ClusterOutcome,
+    rec: &Recorder,
+    config: &Config,
+    wait: Duration,
+) -> Result<ClusterOutcome, String> {
+    if !cluster.source_ok {
+        return Ok(cluster);
+    }
+    let Some(run_id) = cluster.run_id().map(str::to_owned) else {
+        cluster.note = "the source payload has no runId".into();
+        return Ok(cluster);
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut looked = std::collections::HashSet::new();
+    let mut idle = 0;
+    let arn = 'find: loop {
+        for (arn, _) in api.executions_since(machine, since).await? {
+            if !looked.insert(arn.clone()) {
+                continue;
+            }
+            let described = api.describe(&arn).await?;
+            if described.input.get("runId").and_then(Value::as_str) == Some(run_id.as_str()) {
+                break 'find arn;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            cluster.note = format!(
+                "no target execution for run {run_id} started within {}s of the source run's end: did the \
+                 snapshot notification reach the target account (aurora-dr preflight checks the subscription)?",
+                wait.as_secs_f64()
+            );
+            return Ok(cluster);
+        }
+        idle += 1;
+        api.pause(idle).await;
+    };
+    let place =
+        Place { rec: rec.clone(), run: 1, lane: cluster.source_cluster_id.clone(), items: Vec::new() };
+    let (described, history) = follow(api, &place, &arn).await?;
+    cluster.record_target(&arn, described.outcome(), described.start, &history, &config.target);
+    Ok(cluster)
+}
+
+/// Follows the run with a validated configuration.
+pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, String> {
+    let (src, tgt) = (&config.source, &config.target);
+    let source = Api::new(args, Account::Source, &src.account_id, &src.region).await;
+    let target = Api::new(args, Account::Target, &tgt.account_id, &tgt.region).await;
+    let local = args.endpoint.is_some() || args.source_endpoint.is_some();
+
+    // The source execution: the one given, or the latest of the source machine.
+    let source_arn = match &args.execution {
+        Some(arn) => arn.clone(),
+        None => {
+            let machine = source.machine_arn(None, local).await?;
+            let latest = source.executions_since(&machine, OffsetDateTime::UNIX_EPOCH).await?;
+            latest.first().map(|(arn, _)| arn.clone()).ok_or_else(|| {
+                format!("no execution of {machine} yet in {}: the schedule starts one, or `aws stepfunctions start-execution`", source.who())
+            })?
+        }
+    };
+    let target_machine =
+        target.machine_arn(tgt.state_machine_arn.as_ref().map(|a| a.as_str()), local).await?;
+    let first = source.describe(&source_arn).await?;
+    let rec = Recorder::starting_at(args.json, first.start);
+    rec.line(&format!(
+        "aurora-dr watch: {} ({} {}) -> {} ({} {})",
+        src.cluster_id, src.account_id, src.region, tgt.existing_cluster_id, tgt.account_id, tgt.region
+    ));
+    rec.line(&format!("  source    {source_arn} ({}, started {})", first.status.as_str(), first.start));
+    rec.line(&format!("  target    {target_machine}"));
+
+    let lanes = fleet::lanes(src);
+    let place = Place { rec: rec.clone(), run: 1, lane: String::new(), items: lanes.clone() };
+    let (ended, history) = follow(&source, &place, &source_arn).await?;
+    let items = fleet::source_items_of(Some(&ended.outcome()), &history);
+    let wait = Duration::from_secs_f64(args.target_wait);
+    let follows = ClusterOutcome::from_items(items, &lanes)
+        .into_iter()
+        .map(|c| follow_target(&target, &target_machine, first.start, c, &rec, config, wait));
+    let clusters = futures::future::try_join_all(follows).await?;
+    let mut run = RunOutcome::of(1, &source_arn, ended.status, ended.output.clone());
+    run.set_clusters(clusters);
+    let ok = run.ok();
+
+    let record = rec.record();
+    rec.line(&format!("timeline:\n{}", report::text_timeline(&record.spans, 1).trim_end()));
+    rec.line(&format!("run: {}", run.summary()));
+    for kept in run.kept_clusters() {
+        rec.line(&kept_lines(&kept));
+    }
+    // Where each failed execution failed: the state whose last attempt failed.
+    let failed: Vec<Value> = record
+        .executions
+        .iter()
+        .filter(|x| x.status != "SUCCEEDED")
+        .map(|x| {
+            let state = record
+                .spans
+                .iter()
+                .find(|s| s.machine == x.machine && s.lane == x.lane && s.outcome == report::Outcome::Failed)
+                .map(|s| (s.state.clone(), s.error.clone(), s.cause.clone()));
+            let (state, error, cause) = state.unwrap_or_default();
+            json!({"machine": x.machine, "execution": x.arn, "status": x.status, "failedState": state,
+                   "stateError": error, "stateCause": cause, "error": x.error, "cause": x.cause})
+        })
+        .collect();
+    for f in &failed {
+        let text = |k: &str| f[k].as_str().unwrap_or("-").to_owned();
+        let line = format!(
+            "{} {}: {} in state {}: {} ({})",
+            text("machine"),
+            text("status"),
+            text("execution"),
+            text("failedState"),
+            f["stateError"].as_str().or(f["error"].as_str()).unwrap_or("-"),
+            f["stateCause"].as_str().or(f["cause"].as_str()).unwrap_or("-"),
+        );
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            rec.line(&line);
+        }
+    }
+    let total = record.executions.iter().filter_map(|x| x.end).fold(0.0, f64::max);
+    let facts = json!({
+        "clusterId": run.to_json()["clusters"][0]["restoredClusterId"].as_str().unwrap_or(tgt.existing_cluster_id.as_str()),
+        "status": "not read: watch reads Step Functions only (aurora-dr status shows the cluster)",
+    });
+    let html = write_timeline(
+        "watch",
+        args.html.as_deref(),
+        config,
+        &record,
+        total,
+        ok,
+        std::slice::from_ref(&run),
+        &facts,
+        None,
+    )
+    .map_err(|e| format!("timeline: {e}"))?;
+    let report = json!({
+        "result": if ok { "SUCCEEDED" } else { "FAILED" },
+        "totalSeconds": total,
+        "runs": [run.to_json()],
+        // RUNNING: followed live; else read after the fact.
+        "sourceStatusWhenFound": first.status.as_str(),
+        "failed": failed,
+        "keptClusters": run.kept_clusters(),
+        "states": record.spans,
+        "executions": record.executions,
+        "timeline": html.display().to_string(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        rec.line(&format!("result: {} in {total:.2}s", if ok { "SUCCEEDED" } else { "FAILED" }));
+        rec.line(&format!("timeline: {}", html.display()));
+    }
+    Ok(WatchReport { ok, report })
+}

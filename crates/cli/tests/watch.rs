@@ -1,0 +1,283 @@
+//! `aurora-dr watch` against a live drill: the drill serves both accounts'
+//! Step Functions API (`--serve-api`) on a private emulator with real-world
+//! durations, scaled so the run lasts several seconds; `watch` starts while
+//! the run is in progress and must follow it to its end through the API,
+//! reporting the same states and figures as the drill.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aurora_dr_emulator::{Emulator, EmulatorConfig, FaultRule};
+use serde_json::Value;
+
+const CONFIG: &str = include_str!("../../../examples/drill.toml");
+const BIN: &str = env!("CARGO_BIN_EXE_aurora-dr");
+/// Real-world hours in seconds: the realistic profile's copy (the longest
+/// phase, about 1.75 hours) takes about 6 s, so the run is still in
+/// progress when watch starts.
+const TIME_SCALE: &str = "0.001";
+/// Bound of every wait on a process (the whole drill takes about 15 s).
+const BOUND: Duration = Duration::from_secs(180);
+
+/// A drill process serving its API; stopped (SIGTERM, then killed) on drop.
+struct Drill {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    api: String,
+}
+
+impl Drill {
+    fn start(config: &Path, endpoint: &str, html: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["drill", "--config"])
+            .arg(config)
+            .args(["--endpoint", endpoint, "--seed", "--durations", "realistic", "--time-scale", TIME_SCALE])
+            .args(["--serve-api", "127.0.0.1:0", "--json", "--html"])
+            .arg(html)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("drill starts");
+        let mut out = child.stdout.take().expect("stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
+        let (tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut drill = Self { child, stderr, stdout: Some(stdout), api: String::new() };
+        let line = drill.wait_for_line("  api ");
+        drill.api = line.split_whitespace().nth(1).expect("api url").to_owned();
+        drill
+    }
+
+    /// The next stderr line containing `text`, within [`BOUND`].
+    fn wait_for_line(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + BOUND;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no drill line with {text:?} ({e}); its stderr:\n{}", seen.join("\n")),
+            }
+        }
+    }
+
+    /// Once the drill reports and serves on: stops it, returns its JSON report.
+    fn report(mut self) -> Value {
+        self.wait_for_line("still serving");
+        self.stop();
+        let text = self.stdout.take().expect("stdout").join().expect("stdout reader");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("drill report ({e}):\n{text}"))
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + BOUND;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Drill {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// A private emulator, a config file and a directory for the pages.
+struct Env {
+    emulator: Option<Emulator>,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn start(faults: Vec<FaultRule>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let emulator = runtime.block_on(async {
+            let emulator = Emulator::start(EmulatorConfig::default()).await.expect("emulator starts");
+            for rule in faults {
+                emulator.control().arm(rule).await.expect("fault armed");
+            }
+            emulator
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("drill.toml");
+        std::fs::write(&config, CONFIG).expect("config written");
+        Self { emulator: Some(emulator), dir, config, runtime }
+    }
+
+    /// `aurora-dr watch --json` against `drill`: exit code, report, stderr.
+    fn watch(&self, drill: &Drill) -> (Option<i32>, Value, String) {
+        let out = Command::new(BIN)
+            .args(["watch", "--config"])
+            .arg(&self.config)
+            .args(["--endpoint", &drill.api, "--interval", "0.05", "--json", "--html"])
+            .arg(self.dir.path().join("watch.html"))
+            .output()
+            .expect("watch runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("watch report ({e}):\n{stdout}\nstderr:\n{stderr}"));
+        (out.status.code(), report, stderr)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            let _ = self.runtime.block_on(emulator.stop());
+        }
+    }
+}
+
+impl Env {
+    fn url(&self) -> &str {
+        self.emulator.as_ref().expect("emulator").url()
+    }
+}
+
+/// Every state of the report: machine, lane, state, attempts and status, sorted.
+fn states(report: &Value) -> Vec<(String, String, String, u64, String)> {
+    let mut all: Vec<_> = report["states"]
+        .as_array()
+        .expect("states")
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+            (
+                text("machine"),
+                text("lane"),
+                text("state"),
+                s["attempts"].as_u64().unwrap_or(0),
+                text("status"),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn watch_follows_a_live_drill_to_its_end_with_the_drills_states_and_figures() {
+    let env = Env::start(Vec::new());
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    // An execution that does not exist: named, exit 2.
+    let missing = "arn:aws:states:us-west-2:111111111111:execution:aurora-dr-source:no-such-run";
+    let out = Command::new(BIN)
+        .args(["watch", "--config"])
+        .arg(&env.config)
+        .args(["--endpoint", &drill.api, "--execution", missing])
+        .output()
+        .expect("watch runs");
+    let missing_err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{missing_err}");
+    assert!(missing_err.contains("does not exist") && missing_err.contains(missing), "{missing_err}");
+    let drilled = drill.report();
+
+    assert_eq!(code, Some(0), "watch exit; stderr:\n{stderr}");
+    assert_eq!(drilled["result"], "SUCCEEDED", "{drilled:#}");
+    assert_eq!(watched["result"], "SUCCEEDED", "{watched:#}");
+    // Found while the source execution still ran: followed live.
+    assert_eq!(watched["sourceStatusWhenFound"], "RUNNING", "{watched:#}");
+    // Both executions, the same ones as the drill's, ended the same way.
+    let executions = |r: &Value| -> Vec<(String, String)> {
+        let mut x: Vec<_> = r["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .map(|x| {
+                (
+                    x["arn"].as_str().unwrap_or_default().to_owned(),
+                    x["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        x.sort();
+        x
+    };
+    let watched_executions = executions(&watched);
+    assert_eq!(watched_executions.len(), 2, "{watched_executions:?}");
+    assert_eq!(watched_executions, executions(&drilled));
+    let (w, d) = (&watched["runs"][0], &drilled["runs"][0]);
+    for side in ["source", "target"] {
+        assert_eq!(w[side]["executionArn"], d[side]["executionArn"], "{side}");
+        assert_eq!(w[side]["status"], "SUCCEEDED", "{side}");
+    }
+    // The same states, attempts and outcomes, from the same history events.
+    let (ws, ds) = (states(&watched), states(&drilled));
+    assert!(ws.len() > 20, "{ws:?}");
+    assert_eq!(ws, ds);
+    // The same figures: the snapshot's time and the target execution's last
+    // event, whose time the API gives to the millisecond (the engine's to the
+    // nanosecond).
+    for figure in ["achievedRpoSeconds", "timeToRestoreSeconds", "sourceToRestoredSeconds"] {
+        let (a, b) = (w[figure].as_f64(), d[figure].as_f64());
+        assert!(a.zip(b).is_some_and(|(a, b)| (a - b).abs() < 0.002), "{figure}: watch {a:?}, drill {b:?}");
+    }
+    let page = std::fs::read_to_string(env.dir.path().join("watch.html")).expect("watch page");
+    assert!(page.contains("aurora-dr watch") && page.contains("WaitForSwappedCluster"), "{page}");
+}
+
+#[test]
+fn watch_exits_1_with_the_failed_state_error_and_cause_when_the_target_fails() {
+    // The key cannot be used by RDS in the target account: Restore fails AccessDenied.
+    let fault = FaultRule::error("rds", "RestoreDBClusterFromSnapshot", "KMSKeyNotAccessibleFault")
+        .in_account("222222222222");
+    let env = Env::start(vec![fault.into()]);
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    let drilled = drill.report();
+
+    assert_eq!(drilled["result"], "FAILED", "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["result"], "FAILED");
+    let run = &watched["runs"][0];
+    assert_eq!(run["source"]["status"], "SUCCEEDED");
+    assert_eq!(run["target"]["status"], "FAILED");
+    let failed = watched["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["machine"], "target");
+    assert_eq!(failed[0]["failedState"], "Restore");
+    assert_eq!(failed[0]["stateError"], "AccessDenied");
+    assert!(
+        failed[0]["stateCause"].as_str().is_some_and(|c| c.contains("KMSKeyNotAccessibleFault")),
+        "{failed:?}"
+    );
+    // Printed for the operator too, on stderr with --json.
+    assert!(
+        stderr.contains("target FAILED") && stderr.contains("in state Restore: AccessDenied"),
+        "{stderr}"
+    );
+    assert_eq!(states(&watched), states(&drilled));
+}
