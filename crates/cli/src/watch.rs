@@ -181,11 +181,9 @@ impl Api {
             match f().await {
                 Ok(out) => return Ok(out),
                 Err(e) => {
+                    // ThrottlingException and its kin (and HTTP 429) are `Throttled`.
                     let e = DrError::from_sdk(what, e);
-                    let code = e.aws_code().unwrap_or_default();
-                    if matches!(code, "ThrottlingException" | "Throttling" | "TooManyRequestsException")
-                        && throttled < 10
-                    {
+                    if matches!(e, DrError::Throttled(_)) && throttled < 10 {
                         throttled += 1;
                         self.pause(throttled).await;
                         continue;
@@ -739,4 +737,126 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         rec.line(&format!("timeline: {}", html.display()));
     }
     Ok(WatchReport { ok, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aurora_dr_asl::{Clock, Definition, Engine, StartOptions, StateMachineSpec};
+
+    use super::*;
+
+    const SOURCE: (&str, &str) = ("us-west-2", "111111111111");
+    const TARGET: (&str, &str) = ("us-west-1", "222222222222");
+
+    fn config() -> Config {
+        Config::parse(include_str!("../../../examples/drill.toml")).expect("example config")
+    }
+
+    fn args(endpoint: &str) -> WatchArgs {
+        WatchArgs {
+            config: PathBuf::from("drill.toml"),
+            profiles: ProfileArgs::default(),
+            endpoint: Some(endpoint.to_owned()),
+            source_endpoint: None,
+            target_endpoint: None,
+            execution: None,
+            json: true,
+            html: None,
+            interval: 0.01,
+            target_wait: 1.0,
+        }
+    }
+
+    /// Both engines behind one endpoint; the first `throttled` GetExecutionHistory
+    /// calls answer ThrottlingException, counted in the returned counter.
+    async fn serve(
+        engines: Vec<Engine>,
+        throttled: u32,
+    ) -> (String, Arc<AtomicU32>, tokio::task::JoinHandle<()>) {
+        let hits = Arc::new(AtomicU32::new(0));
+        let counter = Arc::clone(&hits);
+        let app = aurora_dr_asl::router_for_accounts(engines).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = Arc::clone(&counter);
+                async move {
+                    let target =
+                        req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    if target.ends_with(".GetExecutionHistory")
+                        && counter.fetch_add(1, Ordering::SeqCst) < throttled
+                    {
+                        let body = r#"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#;
+                        return axum::response::IntoResponse::into_response((
+                            axum::http::StatusCode::BAD_REQUEST,
+                            [(axum::http::header::CONTENT_TYPE, "application/x-amz-json-1.0")],
+                            body,
+                        ));
+                    }
+                    next.run(req).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, hits, task)
+    }
+
+    fn engine((region, account): (&str, &str)) -> Engine {
+        Engine::with_account(Clock::real(), region, account)
+    }
+
+    fn machine(engine: &Engine, name: &str, definition: &str) -> String {
+        let d = Definition::parse(definition).expect("definition");
+        engine.register(StateMachineSpec::new(name, d)).expect("register").arn.clone()
+    }
+
+    #[tokio::test]
+    async fn a_missing_machine_and_a_machine_without_executions_are_named() {
+        let (source, target) = (engine(SOURCE), engine(TARGET));
+        let (url, _, server) = serve(vec![source.clone(), target.clone()], 0).await;
+        let e = execute(&args(&url), &config()).await.expect_err("no machine");
+        assert!(
+            e.contains("no source state machine (aurora-dr-source)") && e.contains("111111111111"),
+            "{e}"
+        );
+
+        let pass = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+        let arn = machine(&source, "aurora-dr-source", pass);
+        machine(&target, "aurora-dr-target", pass);
+        let e = execute(&args(&url), &config()).await.expect_err("no execution");
+        assert!(e.contains(&format!("no execution of {arn} yet")), "{e}");
+        server.abort();
+    }
+
+    /// Throttled GetExecutionHistory calls (more than the SDK's own retries)
+    /// slow the watch down; it still reads every event, in order.
+    #[tokio::test]
+    async fn throttling_is_waited_out_and_no_event_is_lost() {
+        let source = engine(SOURCE);
+        let def = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"},
+            "B": {"Type": "Wait", "Seconds": 0, "Next": "C"}, "C": {"Type": "Pass", "End": true}}}"#;
+        let arn = machine(&source, "aurora-dr-source", def);
+        let exec = source.start(&arn, json!({}), StartOptions::named("run-1")).expect("start");
+        exec.wait().await;
+        let (url, hits, server) = serve(vec![source.clone(), engine(TARGET)], 6).await;
+        let api =
+            Api::new(&args(&url), Account::Source, &SOURCE.1.parse().unwrap(), &SOURCE.0.parse().unwrap())
+                .await;
+        let rec = Recorder::starting_at(true, exec.start_date());
+        let place = Place { rec: rec.clone(), run: 1, lane: String::new(), items: Vec::new() };
+        let (described, history) = follow(&api, &place, exec.arn()).await.expect("followed");
+        assert!(hits.load(Ordering::SeqCst) > 6, "the throttled calls were made");
+        assert_eq!(described.status, Status::Succeeded);
+        let ids: Vec<u64> = history.iter().map(|e| e.id).collect();
+        let engine_ids: Vec<u64> = exec.history().iter().map(|e| e.id).collect();
+        assert_eq!(ids, engine_ids);
+        let states: Vec<String> = rec.spans().iter().map(|s| s.state.clone()).collect();
+        assert_eq!(states, ["A", "B", "C"]);
+        server.abort();
+    }
 }
