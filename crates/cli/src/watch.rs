@@ -31,6 +31,7 @@ use aurora_dr_core::ids::{AccountId, Region};
 use aws_sdk_sfn::Client;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::accounts::{Account, ProfileArgs};
 use crate::config::Config;
@@ -282,6 +283,28 @@ impl Api {
         Ok(newest_first)
     }
 
+    /// The execution of `machine` started last: ListExecutions lists the
+    /// most recent first, so its first page has it.
+    async fn latest(&self, machine: &str) -> Result<Option<String>, String> {
+        let out = self
+            .call("ListExecutions", || {
+                self.client.list_executions().state_machine_arn(machine).max_results(20).send()
+            })
+            .await
+            .map_err(|e| self.machine_error(machine, e))?;
+        let latest = out.executions().iter().max_by_key(|x| offset(x.start_date()));
+        Ok(latest.map(|x| x.execution_arn().to_owned()))
+    }
+
+    fn machine_error(&self, machine: &str, e: DrError) -> String {
+        match e.aws_code() {
+            Some("StateMachineDoesNotExist") => {
+                format!("the {} state machine {machine} does not exist in {}", self.name(), self.who())
+            }
+            _ => e.to_string(),
+        }
+    }
+
     /// Every execution of `machine` started at or after `since`, newest first.
     async fn executions_since(
         &self,
@@ -300,16 +323,7 @@ impl Api {
                         .send()
                 })
                 .await
-                .map_err(|e| match e.aws_code() {
-                    Some("StateMachineDoesNotExist") => {
-                        format!(
-                            "the {} state machine {machine} does not exist in {}",
-                            self.name(),
-                            self.who()
-                        )
-                    }
-                    _ => e.to_string(),
-                })?;
+                .map_err(|e| self.machine_error(machine, e))?;
             let mut older = false;
             for x in out.executions() {
                 let start = offset(x.start_date());
@@ -380,11 +394,12 @@ impl Described {
     }
 }
 
+/// A time of the API, which Step Functions gives to the millisecond (the
+/// JSON protocol's float seconds leave a few nanoseconds of noise: rounded off).
 fn offset(t: &aws_sdk_sfn::primitives::DateTime) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos()),
-    )
-    .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    let millis = (i128::from(t.subsec_nanos()) + 500_000) / 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.secs()) * 1_000_000_000 + millis * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn status(s: &str) -> Status {
@@ -589,6 +604,10 @@ async fn follow_target(
         cluster.note = "the source payload has no runId".into();
         return Ok(cluster);
     };
+    rec.line(&format!(
+        "  target    waiting for the execution of {} (run {run_id})",
+        cluster.source_cluster_id
+    ));
     let deadline = tokio::time::Instant::now() + wait;
     let mut looked = std::collections::HashSet::new();
     let mut idle = 0;
@@ -632,8 +651,7 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         Some(arn) => arn.clone(),
         None => {
             let machine = source.machine_arn(None, local).await?;
-            let latest = source.executions_since(&machine, OffsetDateTime::UNIX_EPOCH).await?;
-            latest.first().map(|(arn, _)| arn.clone()).ok_or_else(|| {
+            source.latest(&machine).await?.ok_or_else(|| {
                 format!("no execution of {machine} yet in {}: the schedule starts one, or `aws stepfunctions start-execution`", source.who())
             })?
         }
@@ -646,7 +664,8 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         "aurora-dr watch: {} ({} {}) -> {} ({} {})",
         src.cluster_id, src.account_id, src.region, tgt.existing_cluster_id, tgt.account_id, tgt.region
     ));
-    rec.line(&format!("  source    {source_arn} ({}, started {})", first.status.as_str(), first.start));
+    let started = first.start.format(&Rfc3339).unwrap_or_default();
+    rec.line(&format!("  source    {source_arn} ({}, started {started})", first.status.as_str()));
     rec.line(&format!("  target    {target_machine}"));
 
     let lanes = fleet::lanes(src);
