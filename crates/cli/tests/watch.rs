@@ -117,6 +117,10 @@ struct Env {
 
 impl Env {
     fn start(faults: Vec<FaultRule>) -> Self {
+        Self::with_config(CONFIG, faults)
+    }
+
+    fn with_config(text: &str, faults: Vec<FaultRule>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -131,7 +135,7 @@ impl Env {
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("drill.toml");
-        std::fs::write(&config, CONFIG).expect("config written");
+        std::fs::write(&config, text).expect("config written");
         Self { emulator: Some(emulator), dir, config, runtime }
     }
 
@@ -280,4 +284,55 @@ fn watch_exits_1_with_the_failed_state_error_and_cause_when_the_target_fails() {
         "{stderr}"
     );
     assert_eq!(states(&watched), states(&drilled));
+}
+
+/// Three clusters: the source machine's Distributed Maps and three target
+/// executions, each found by its cluster's run id and followed at once.
+#[test]
+fn watch_follows_every_cluster_of_a_fleet_run() {
+    let mut text = String::from(
+        "[source]\naccount_id = \"111111111111\"\nregion = \"us-west-2\"\n[target]\naccount_id = \"222222222222\"\n\
+         region = \"us-west-1\"\nengine = \"aurora-postgresql\"\ninstance_class = \"db.r6g.large\"\n",
+    );
+    for c in ["orders", "billing", "users"] {
+        text.push_str(&format!(
+            "[[pairs]]\nsource_cluster_id = \"{c}\"\nexisting_cluster_id = \"{c}-dr\"\ntemp_cluster_id = \"{c}-dr-next\"\n\
+             existing_instance_id = \"{c}-dr-1\"\ntemp_instance_id = \"{c}-dr-next-1\"\n"
+        ));
+    }
+    let env = Env::with_config(&text, Vec::new());
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    let drilled = drill.report();
+
+    assert_eq!(drilled["result"], "SUCCEEDED", "{drilled:#}");
+    assert_eq!(code, Some(0), "watch exit; stderr:\n{stderr}");
+    let targets = |r: &Value| -> Vec<(String, String, String)> {
+        let mut t: Vec<_> = r["runs"][0]["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|c| {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&c["sourceClusterId"]),
+                    text(&c["target"]["executionArn"]),
+                    text(&c["target"]["status"]),
+                )
+            })
+            .collect();
+        t.sort();
+        t
+    };
+    let watched_targets = targets(&watched);
+    assert_eq!(watched_targets.len(), 3, "{watched_targets:?}");
+    assert!(watched_targets.iter().all(|t| t.2 == "SUCCEEDED"), "{watched_targets:?}");
+    assert_eq!(watched_targets, targets(&drilled));
+    assert_eq!(watched["executions"].as_array().map(Vec::len), Some(4));
+    // Every Map child's states in its cluster's lane, as the drill has them.
+    let (ws, ds) = (states(&watched), states(&drilled));
+    for c in ["orders", "billing", "users"] {
+        assert!(ws.iter().any(|s| s.0 == "source" && s.1 == c && s.2 == "Notify"), "{c}: {ws:?}");
+    }
+    assert_eq!(ws, ds);
 }
