@@ -260,6 +260,7 @@ impl Api {
                         .get_execution_history()
                         .execution_arn(arn)
                         .reverse_order(true)
+                        .max_results(1000)
                         .include_execution_data(true)
                         .set_next_token(token.clone())
                         .send()
@@ -696,7 +697,12 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
             let state = record
                 .spans
                 .iter()
-                .find(|s| s.machine == x.machine && s.lane == x.lane && s.outcome == report::Outcome::Failed)
+                // The source execution's own lane is empty: its Map children's failures count.
+                .find(|s| {
+                    s.machine == x.machine
+                        && (x.lane.is_empty() || s.lane == x.lane)
+                        && s.outcome == report::Outcome::Failed
+                })
                 .map(|s| (s.state.clone(), s.error.clone(), s.cause.clone()));
             let (state, error, cause) = state.unwrap_or_default();
             json!({"machine": x.machine, "execution": x.arn, "status": x.status, "failedState": state,

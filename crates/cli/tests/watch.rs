@@ -336,3 +336,26 @@ fn watch_follows_every_cluster_of_a_fleet_run() {
     }
     assert_eq!(ws, ds);
 }
+
+/// A source run whose snapshot cannot be taken: its Map child fails in
+/// CreateSnapshot, the source execution fails, no target execution starts.
+#[test]
+fn watch_names_the_source_state_that_failed_inside_the_map() {
+    let fault = FaultRule::error("rds", "CreateDBClusterSnapshot", "InvalidDBClusterStateFault")
+        .in_account("111111111111");
+    let env = Env::start(vec![fault.into()]);
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    let drilled = drill.report();
+
+    assert_eq!(drilled["result"], "FAILED", "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["runs"][0]["source"]["status"], "FAILED");
+    assert!(watched["runs"][0]["target"]["executionArn"].is_null(), "{watched:#}");
+    let failed = watched["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["machine"], "source");
+    assert_eq!(failed[0]["failedState"], "CreateSnapshot", "{failed:?}");
+    assert!(stderr.contains("source FAILED") && stderr.contains("in state CreateSnapshot"), "{stderr}");
+    assert_eq!(states(&watched), states(&drilled));
+}
