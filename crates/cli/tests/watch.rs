@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use aurora_dr_core::clients::{AwsContext, ClientOptions};
 use aurora_dr_emulator::{Emulator, EmulatorConfig, FaultRule};
 use serde_json::Value;
 
@@ -139,8 +140,31 @@ impl Env {
         Self { emulator: Some(emulator), dir, config, runtime }
     }
 
-    /// `aurora-dr watch --json` against `drill`: exit code, report, stderr.
+    /// Waits (bounded) until the drill's source execution has started: the
+    /// drill serves its API a moment before it starts the run.
+    fn wait_for_source_execution(&self, drill: &Drill) {
+        let options = ClientOptions::in_region("us-west-2".parse().expect("region"))
+            .with_static_credentials("test", "test")
+            .with_sfn_endpoint(Some(drill.api.clone()));
+        let machine = "arn:aws:states:us-west-2:111111111111:stateMachine:aurora-dr-source";
+        self.runtime.block_on(async {
+            let sfn = AwsContext::load(&options).await.sfn();
+            let deadline = tokio::time::Instant::now() + BOUND;
+            loop {
+                let listed = sfn.list_executions().state_machine_arn(machine).send().await;
+                if listed.is_ok_and(|l| !l.executions().is_empty()) {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the drill started no source execution");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    /// `aurora-dr watch --json` against `drill` once its run has started:
+    /// exit code, report, stderr.
     fn watch(&self, drill: &Drill) -> (Option<i32>, Value, String) {
+        self.wait_for_source_execution(drill);
         let out = Command::new(BIN)
             .args(["watch", "--config"])
             .arg(&self.config)
