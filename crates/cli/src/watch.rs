@@ -22,6 +22,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_dr_asl::{EventDetails, EventType, HistoryEvent, Outcome, Status};
@@ -32,6 +33,7 @@ use aws_sdk_sfn::Client;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
 
 use crate::accounts::{Account, ProfileArgs};
 use crate::config::Config;
@@ -115,11 +117,17 @@ pub struct WatchReport {
     pub report: Value,
 }
 
+/// Calls in flight at once per account: a fleet's many Map children are
+/// looked at in turn rather than all at once, which keeps watch well inside
+/// the API's throttling buckets.
+const CALLS_AT_ONCE: usize = 4;
+
 /// One side's Step Functions client and how often to look.
 #[derive(Clone)]
 struct Api {
     ctx: AwsContext,
     client: Client,
+    calls: Arc<Semaphore>,
     side: Account,
     account: AccountId,
     region: Region,
@@ -144,6 +152,7 @@ impl Api {
         Self {
             client: ctx.sfn(),
             ctx,
+            calls: Arc::new(Semaphore::new(CALLS_AT_ONCE)),
             side,
             account: account.clone(),
             region: region.clone(),
@@ -179,7 +188,11 @@ impl Api {
     {
         let mut throttled = 0;
         loop {
-            match f().await {
+            let answer = {
+                let _turn = self.calls.acquire().await;
+                f().await
+            };
+            match answer {
                 Ok(out) => return Ok(out),
                 Err(e) => {
                     // ThrottlingException and its kin (and HTTP 429) are `Throttled`.
