@@ -277,19 +277,25 @@ fn watch_follows_a_live_drill_to_its_end_with_the_drills_states_and_figures() {
     assert!(page.contains("aurora-dr watch") && page.contains("WaitForSwappedCluster"), "{page}");
 }
 
+/// A drill that fails under `fault`, and watch following it: watch's report
+/// and stderr, and the drill's report; both said FAILED, watch with exit 1.
+fn failed_run(fault: FaultRule) -> (Value, String, Value) {
+    let env = Env::start(vec![fault]);
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    let drilled = drill.report();
+    assert_eq!(drilled["result"], "FAILED", "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["result"], "FAILED", "{watched:#}");
+    (watched, stderr, drilled)
+}
+
 #[test]
 fn watch_exits_1_with_the_failed_state_error_and_cause_when_the_target_fails() {
     // The key cannot be used by RDS in the target account: Restore fails AccessDenied.
     let fault = FaultRule::error("rds", "RestoreDBClusterFromSnapshot", "KMSKeyNotAccessibleFault")
         .in_account("222222222222");
-    let env = Env::start(vec![fault.into()]);
-    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
-    let (code, watched, stderr) = env.watch(&drill);
-    let drilled = drill.report();
-
-    assert_eq!(drilled["result"], "FAILED", "{drilled:#}");
-    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
-    assert_eq!(watched["result"], "FAILED");
+    let (watched, stderr, drilled) = failed_run(fault.into());
     let run = &watched["runs"][0];
     assert_eq!(run["source"]["status"], "SUCCEEDED");
     assert_eq!(run["target"]["status"], "FAILED");
@@ -367,13 +373,7 @@ fn watch_follows_every_cluster_of_a_fleet_run() {
 fn watch_names_the_source_state_that_failed_inside_the_map() {
     let fault = FaultRule::error("rds", "CreateDBClusterSnapshot", "InvalidDBClusterStateFault")
         .in_account("111111111111");
-    let env = Env::start(vec![fault.into()]);
-    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
-    let (code, watched, stderr) = env.watch(&drill);
-    let drilled = drill.report();
-
-    assert_eq!(drilled["result"], "FAILED", "{drilled:#}");
-    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    let (watched, stderr, drilled) = failed_run(fault.into());
     assert_eq!(watched["runs"][0]["source"]["status"], "FAILED");
     assert!(watched["runs"][0]["target"]["executionArn"].is_null(), "{watched:#}");
     let failed = watched["failed"].as_array().expect("failed");
