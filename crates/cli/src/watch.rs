@@ -265,6 +265,7 @@ impl Api {
     /// newest first, page by page, down to the first event already seen.
     async fn events_after(&self, arn: &str, after: u64) -> Result<Vec<HistoryEvent>, String> {
         let mut newest_first = Vec::new();
+        let mut below = u64::MAX;
         let mut token: Option<String> = None;
         'pages: loop {
             let out = self
@@ -281,9 +282,16 @@ impl Api {
                 .await
                 .map_err(|e| e.to_string())?;
             for e in out.events() {
-                if e.id() as u64 <= after {
+                let id = e.id() as u64;
+                if id <= after {
                     break 'pages;
                 }
+                // Events appended while paging newest first may shift the
+                // next page onto events already read: ids only go down.
+                if id >= below {
+                    continue;
+                }
+                below = id;
                 if let Some(event) = history_event(e) {
                     newest_first.push(event);
                 }
@@ -851,6 +859,43 @@ mod tests {
     fn machine(engine: &Engine, name: &str, definition: &str) -> String {
         let d = Definition::parse(definition).expect("definition");
         engine.register(StateMachineSpec::new(name, d)).expect("register").arn.clone()
+    }
+
+    /// Two events appended between two pages of a newest-first history
+    /// shift the second page onto events already read: each is kept once.
+    #[tokio::test]
+    async fn events_appended_while_paging_are_read_once() {
+        let event = |id: u64| {
+            json!({"id": id, "previousEventId": id - 1, "timestamp": 1_700_000_000.0 + id as f64,
+                   "type": "PassStateEntered", "stateEnteredEventDetails": {"name": format!("S{id}")}})
+        };
+        let pages = move |token: Option<&str>| match token {
+            None => json!({"events": [event(6), event(5), event(4)], "nextToken": "3"}),
+            // Read after events 7 and 8 were appended: three places later.
+            _ => json!({"events": [event(5), event(4), event(3), event(2), event(1)]}),
+        };
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let page = pages(req.get("nextToken").and_then(Value::as_str));
+                ([(axum::http::header::CONTENT_TYPE, "application/x-amz-json-1.0")], page.to_string())
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let api =
+            Api::new(&args(&url), Account::Source, &SOURCE.1.parse().unwrap(), &SOURCE.0.parse().unwrap())
+                .await;
+        let arn = "arn:aws:states:us-west-2:111111111111:execution:aurora-dr-source:run-1";
+        let events = api.events_after(arn, 0).await.expect("events");
+        let ids: Vec<u64> = events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(events[2].details.name.as_deref(), Some("S3"));
+        server.abort();
     }
 
     #[tokio::test]
