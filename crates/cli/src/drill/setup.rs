@@ -122,21 +122,27 @@ pub const TARGET_KEY_ALIAS: &str = "alias/aurora-dr-target";
 /// The target account's own key, in the target region, that the DR cluster
 /// (and the own copy) is encrypted with: `target.kms_key_arn` when the
 /// configuration gives one (it must exist), else the key under
-/// [`TARGET_KEY_ALIAS`], created when missing, with the policy the template's
-/// `TargetKey` has (the account administers it; RDS uses it for the
-/// account's principals). The source account never needs it.
+/// [`TARGET_KEY_ALIAS`], created when missing, with the key policy of the
+/// template's `TargetKey` (the account administers it; its principals use it
+/// through RDS only). The source account never needs it.
 pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
     let account = &config.target.account_id;
     let region = &config.target.region;
+    let root = format!("arn:aws:iam::{account}:root");
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "TargetAccountAdministers", "Effect": "Allow",
-             "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
-            {"Sid": "RdsUsesTheKeyForThisAccount", "Effect": "Allow",
-             "Principal": {"AWS": "*"},
+            {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
+                        "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations",
+                        "kms:RotateKeyOnDemand", "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription",
+                        "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource", "kms:CreateAlias",
+                        "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListGrants", "kms:RevokeGrant",
+                        "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"],
+             "Resource": "*"},
+            {"Sid": "AccountUsesTheKeyThroughRds", "Effect": "Allow", "Principal": {"AWS": root},
              "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                        "kms:CreateGrant", "kms:ListGrants", "kms:DescribeKey"],
+                        "kms:CreateGrant", "kms:ListGrants"],
              "Resource": "*",
              "Condition": {"StringEquals": {
                  "kms:CallerAccount": account.to_string(),
