@@ -651,7 +651,7 @@ impl TargetSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::tests::{TARGET_ENV, env, target_settings, with};
+    use crate::settings::tests::{TARGET_ENV, TARGET_TOML, env, target_settings, with};
 
     #[test]
     fn each_bad_target_setting_is_named_with_its_rule() {
@@ -743,21 +743,11 @@ mod tests {
         assert_eq!(single.pair_for(None).expect("the one").existing_cluster_id.as_str(), "orders-dr");
 
         // TOML: `[[pairs]]` flattened to `pairs[i].field`, next to the single keys.
-        let mut map: BTreeMap<String, String> = [
-            ("source.account_id", "111111111111"),
-            ("source.cluster_id", "orders"),
-            ("target.account_id", "222222222222"),
-            ("target.region", "us-west-1"),
-            ("target.engine", "aurora-postgresql"),
-            ("target.instance_class", "db.r6g.large"),
-            ("target.existing_cluster_id", "orders-dr"),
-            ("target.temp_cluster_id", "orders-dr-next"),
-            ("target.existing_instance_id", "orders-dr-1"),
-            ("target.temp_instance_id", "orders-dr-next-1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+        let mut map: BTreeMap<String, String> = TARGET_TOML
+            .iter()
+            .chain(&[("source.cluster_id", "orders")])
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         for (k, v) in [
             ("source_cluster_id", "billing"),
             ("existing_cluster_id", "billing-dr"),

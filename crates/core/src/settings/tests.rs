@@ -37,6 +37,23 @@ pub(crate) const TARGET_ENV: &[(&str, &str)] = &[
 pub(crate) const TARGET_KEY: &str =
     "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
 
+pub(crate) fn toml(pairs: &[(&str, &str)]) -> Origin {
+    Origin::Toml(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+}
+
+/// What a TOML file needs for the target side (its key may be left out).
+pub(crate) const TARGET_TOML: &[(&str, &str)] = &[
+    ("source.account_id", "111111111111"),
+    ("target.account_id", "222222222222"),
+    ("target.region", "us-west-1"),
+    ("target.engine", "aurora-postgresql"),
+    ("target.instance_class", "db.r6g.large"),
+    ("target.existing_cluster_id", "orders-dr"),
+    ("target.temp_cluster_id", "orders-dr-next"),
+    ("target.existing_instance_id", "orders-dr-1"),
+    ("target.temp_instance_id", "orders-dr-next-1"),
+];
+
 pub(crate) fn source_settings() -> SourceSettings {
     let origin = env(SOURCE_ENV);
     let mut r = Reader::new(&origin);
@@ -186,22 +203,7 @@ fn the_target_key_is_required_in_the_environment_only() {
         "{errors:?}"
     );
 
-    let origin = Origin::Toml(
-        [
-            ("source.account_id", "111111111111"),
-            ("target.account_id", "222222222222"),
-            ("target.region", "us-west-1"),
-            ("target.engine", "aurora-postgresql"),
-            ("target.instance_class", "db.r6g.large"),
-            ("target.existing_cluster_id", "orders-dr"),
-            ("target.temp_cluster_id", "orders-dr-next"),
-            ("target.existing_instance_id", "orders-dr-1"),
-            ("target.temp_instance_id", "orders-dr-next-1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect(),
-    );
+    let origin = toml(TARGET_TOML);
     let mut r = Reader::new(&origin);
     let t = TargetSettings::read(&mut r).expect("settings");
     r.finish().expect("valid without a key");

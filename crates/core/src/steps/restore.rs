@@ -87,7 +87,8 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 run_id = %run.run_id,
                 cluster = %temp,
                 snapshot = %snapshot_arn,
-                "restoring the temporary cluster from the shared snapshot"
+                kms_key = %kms_key_arn,
+                "restoring the temporary cluster under the target account's key"
             );
             let engine_version =
                 snapshot_engine_version(rds, &snapshot_arn, run.own_snapshot_arn.is_none()).await?;
