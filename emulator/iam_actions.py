@@ -353,8 +353,14 @@ def rds_restore_db_cluster_from_snapshot(call, look):
         )
     if tags:
         checks.append(Check("rds:AddTagsToResource", cluster, tags, doc=SAR["rds"]))
-    key = p.get("KmsKeyId") or look.snapshot_key(snapshot)
+    # A KmsKeyId re-encrypts the restore: RDS uses that key for the new
+    # cluster and the snapshot's own key to read the snapshot, both on the
+    # caller's behalf (as for a copy under another key).
+    snapshot_key = look.snapshot_key(snapshot)
+    key = p.get("KmsKeyId") or snapshot_key
     checks += via_rds_key_checks(call, key, "RestoreDBClusterFromSnapshot")
+    if snapshot_key and snapshot_key != key:
+        checks += via_rds_key_checks(call, snapshot_key, "RestoreDBClusterFromSnapshot")
     return checks
 
 

@@ -181,6 +181,7 @@ fn bad_environment_is_rejected_at_start_up_naming_the_variable() {
         ("TEMP_CLUSTER_ID", "orders-dr-next"),
         ("EXISTING_INSTANCE_ID", "orders-dr-1"),
         ("TEMP_INSTANCE_ID", "orders-dr-next-1"),
+        ("TARGET_KMS_KEY_ARN", "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002"),
     ];
     for base in [&source[..], &target[..]] {
         SideSettings::from_origin(&Origin::Env(env_map(base))).expect("the base environment is valid");
@@ -202,6 +203,14 @@ fn bad_environment_is_rejected_at_start_up_naming_the_variable() {
         ),
         ("deletion protection not a flag", &target, "DELETION_PROTECTION", "maybe"),
         ("instance count zero", &target, "DB_INSTANCE_COUNT", "0"),
+        ("target key missing", &target, "TARGET_KMS_KEY_ARN", ""),
+        (
+            "target key of the source account",
+            &target,
+            "TARGET_KMS_KEY_ARN",
+            "arn:aws:kms:us-west-1:111111111111:key/k",
+        ),
+        ("own copy not a flag", &target, "TARGET_OWN_COPY", "sometimes"),
     ];
     let mut problems = Vec::new();
     println!("\nenvironment ({} cases):", cases.len());

@@ -28,6 +28,11 @@ async fn first_run_then_second_run_replace_the_dr_cluster() {
     assert_eq!(cluster.status(), Some("available"));
     assert_eq!(tag_value(cluster.tag_list(), TAG_RUN_ID), Some(second_run_id.as_str()));
     assert_eq!(report.report["target"]["runId"], second_run_id);
+    // The DR cluster is under the target account's own key, not the source
+    // account's: it never depends on a key another account controls.
+    let key = cluster.kms_key_id().expect("an encrypted DR cluster");
+    assert_eq!(key.split(':').nth(4), Some("222222222222"), "DR cluster key {key}");
+    assert_eq!(Some(key), report.report["targetKmsKeyArn"].as_str());
 
     // Source account, target region: the copy is encrypted with the configured key and shared with exactly the target.
     let copies = env.source_in_target_region().await;

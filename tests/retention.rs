@@ -150,7 +150,7 @@ async fn four_runs_keep_two_tool_snapshots_per_place_and_never_touch_hand_made_o
 
     env.emulator.control().clear_calls().await.expect("call log emptied");
     let mut args = env.args(4);
-    args.target_key = true; // so the target account has copies of its own to prune
+    args.own_copy = true; // so the target account has copies of its own to prune
     let report = drill::execute(&args, &env.config).await.expect("drill ran");
     assert!(report.ok, "drill failed: {:#}", report.report);
     let ids = run_snapshot_ids(&env).await;
@@ -168,7 +168,7 @@ async fn four_runs_keep_two_tool_snapshots_per_place_and_never_touch_hand_made_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn target_owned_encryption_restores_from_the_own_copy_and_outlives_the_share() {
+async fn an_own_copy_is_restored_from_and_outlives_the_share() {
     let env = DrillEnv::start(&config_with("", "retain_snapshots = 1")).await;
     let control = env.emulator.control();
     // The share is revoked as the target restores: any restore from the source account's snapshot fails.
@@ -184,7 +184,7 @@ async fn target_owned_encryption_restores_from_the_own_copy_and_outlives_the_sha
         .expect("fault armed");
 
     let mut args = env.args(2);
-    args.target_key = true;
+    args.own_copy = true;
     let report = drill::execute(&args, &env.config).await.expect("drill ran");
     assert!(report.ok, "drill failed: {:#}", report.report);
     let target_key = report.report["targetKmsKeyArn"].as_str().expect("target key").to_owned();

@@ -39,7 +39,7 @@ impl DrillEnv {
             runs,
             html: Some(self.dir.path().join("timeline.html")),
             latency: 0.0,
-            target_key: false,
+            own_copy: false,
             durations: None,
             size_gib: None,
             serve_api: None,

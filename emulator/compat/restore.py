@@ -70,8 +70,19 @@ def from_snapshot(self, snapshot, overrides):
 
 
 def restore_key(self, snapshot, kms_key_id):
-    """The key of the restored cluster: the one asked for (checked usable),
-    else the snapshot's."""
+    """The key of the restored cluster: the one asked for, else the
+    snapshot's. A KmsKeyId re-encrypts the restore (API reference,
+    RestoreDBClusterFromSnapshot `KmsKeyId`: key ARN, key id, alias ARN or
+    alias name; another account's key by ARN). RDS must be able to use it for
+    the caller: a key that does not exist, is not enabled, or is another
+    account's whose policy does not let the caller use it is refused with
+    KMSKeyNotAccessibleFault (the page's Errors). KMS keys are specific to
+    the Region they are created in (API reference, CopyDBClusterSnapshot
+    `KmsKeyId`), so a key of another Region is refused the same way: the
+    restore page is silent on it and names no other code. The cluster
+    reports the key's ARN.
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html"""
     if not kms_key_id:
         return snapshot.kms_key_id if snapshot.encrypted else None
     key = check_key_usable(kms_key_id, self.account_id, self.region_name, self.account_id)

@@ -609,6 +609,7 @@ mod tests {
             ("ExistingDBClusterIdentifier", "orders-dr"),
             ("TempDBInstanceIdentifier", "orders-dr-next-1"),
             ("AdoptExisting", "false"),
+            ("TargetOwnCopy", "false"),
         ] {
             assert!(target.contains(&(want.0.into(), want.1.into())), "{want:?} in {target:?}");
         }

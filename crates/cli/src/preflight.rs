@@ -181,9 +181,9 @@ pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
     checks.push(quotas.room("snapshot-quota-copies", SNAPSHOTS, clusters, "copy(ies) per run", retention));
 
     let target_quotas = Quotas::read(&target).await;
-    // Target-owned encryption copies each shared snapshot into the target
-    // account; a final snapshot keeps the replaced cluster's data.
-    let own_snapshots = i64::from(tgt.kms_key_arn.is_some()) + i64::from(tgt.final_snapshot);
+    // The own copy puts each shared snapshot into the target account; a
+    // final snapshot keeps the replaced cluster's data.
+    let own_snapshots = i64::from(tgt.own_copy) + i64::from(tgt.final_snapshot);
     if own_snapshots > 0 {
         checks.push(target_quotas.room(
             "snapshot-quota-target",

@@ -97,11 +97,13 @@ pub struct DrillArgs {
     /// snapshot, copy and restore durations (default with --durations: 500).
     #[arg(long, value_name = "N", requires = "durations", value_parser = parse_gib)]
     pub size_gib: Option<f64>,
-    /// Target-owned encryption: create (or reuse) a KMS key in the target
-    /// account and region and set it as `target.kms_key_arn`, so the target
-    /// side restores from its own copy (also on when the config sets the key).
-    #[arg(long)]
-    pub target_key: bool,
+    /// Keep an own copy: the target side first copies the shared snapshot
+    /// into the target account under its key and restores from that copy
+    /// (as `target.own_copy = true`; `--target-key` is its former name).
+    /// Either way the DR cluster is under the target account's key:
+    /// `target.kms_key_arn`, or one the drill creates (`alias/aurora-dr-target`).
+    #[arg(long, alias = "target-key")]
+    pub own_copy: bool,
     /// Serve the Step Functions API of both accounts' engines on this
     /// address (e.g. 127.0.0.1:8083, port 0 for any), so `aurora-dr watch
     /// --endpoint http://ADDR` can follow the drill; each call reaches the
@@ -559,11 +561,11 @@ async fn local_wiring(
         target_settings.sanity.secret_arn = Some(arn);
     }
     target_settings.state_machine_arn = Some(target_machine_arn.parse().map_err(|e| format!("{e}"))?);
-    if args.target_key || tgt.kms_key_arn.is_some() {
-        let (key, step) = setup::ensure_target_kms_key(&target_aws, config).await.map_err(err)?;
-        rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
-        target_settings.kms_key_arn = Some(key);
-    }
+    // The DR cluster's key: the target account's own, like a deployment's stack makes it.
+    let (key, step) = setup::ensure_target_kms_key(&target_aws, config).await.map_err(err)?;
+    rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+    target_settings.kms_key_arn = Some(key);
+    target_settings.own_copy |= args.own_copy;
     let target_kms_key = target_settings.kms_key_arn.as_ref().map(|k| k.as_str().to_owned());
 
     let source_ctx = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));

@@ -119,20 +119,37 @@ pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Confi
 /// Alias of the key [`ensure_target_kms_key`] creates.
 pub const TARGET_KEY_ALIAS: &str = "alias/aurora-dr-target";
 
-/// The target account's own key for target-owned encryption, in the target
-/// region: `target.kms_key_arn` when the configuration gives one (it must
-/// exist), else the key under [`TARGET_KEY_ALIAS`], created when missing. Only
-/// the target account uses it: the source account never needs it.
+/// The target account's own key, in the target region, that the DR cluster
+/// (and the own copy) is encrypted with: `target.kms_key_arn` when the
+/// configuration gives one (it must exist), else the key under
+/// [`TARGET_KEY_ALIAS`], created when missing, with the key policy of the
+/// template's `TargetKey` (the account administers it; its principals use it
+/// through RDS only). The source account never needs it.
 pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
     let account = &config.target.account_id;
+    let region = &config.target.region;
+    let root = format!("arn:aws:iam::{account}:root");
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "TargetAccountAdministers", "Effect": "Allow",
-             "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}
+            {"Sid": "AccountAdministersTheKey", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
+                        "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations",
+                        "kms:RotateKeyOnDemand", "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription",
+                        "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource", "kms:CreateAlias",
+                        "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListGrants", "kms:RevokeGrant",
+                        "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"],
+             "Resource": "*"},
+            {"Sid": "AccountUsesTheKeyThroughRds", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                        "kms:CreateGrant", "kms:ListGrants"],
+             "Resource": "*",
+             "Condition": {"StringEquals": {
+                 "kms:CallerAccount": account.to_string(),
+                 "kms:ViaService": format!("rds.{region}.amazonaws.com")}}}
         ]
     });
-    let description = "aurora-dr: encrypts the DR account's own snapshot copies (target-owned encryption)";
+    let description = "aurora-dr: encrypts the DR cluster and the DR account's own snapshot copies";
     let configured = config.target.kms_key_arn.as_ref();
     ensure_key(target, configured, TARGET_KEY_ALIAS, description, policy, "target KMS key").await
 }

@@ -323,7 +323,10 @@ async fn runs(
         control.reset_faults().await.map_err(|e| format!("faults: {e}"))?;
         judge_child_executions(wiring, control, source_role, &mut judged_children).await?;
         let (source, target) = outcome.statuses();
-        let ok = source == want_source && target == want_target;
+        let mut ok = source == want_source && target == want_target;
+        if n == 1 {
+            ok &= under_the_target_key(wiring, config, rec).await;
+        }
         all &= ok;
         rec.line(&format!(
             "run {n}: {} (planned: source {}, target {})",
@@ -334,6 +337,23 @@ async fn runs(
         outcomes.push(json!({"run": n, "plan": what, "asPlanned": ok, "outcome": outcome.to_json()}));
     }
     Ok(Planned { ok: all, runs: outcomes })
+}
+
+/// The DR cluster a run restored is under the target stack's key (its
+/// `TargetKMSKeyArn` output), never the source account's.
+async fn under_the_target_key(wiring: &Wiring, config: &Config, rec: &Recorder) -> bool {
+    let id = config.target.existing_cluster_id.as_str();
+    let key = match aurora_dr_core::rds::find_cluster(&wiring.target_ctx.aws.rds(), id).await {
+        Ok(Some(cluster)) => cluster.kms_key_id().map(str::to_owned),
+        _ => None,
+    };
+    let ok = key.is_some() && key == wiring.target_kms_key;
+    rec.line(&format!(
+        "  key       DR cluster {id} under {}: {}",
+        key.as_deref().unwrap_or("no key"),
+        if ok { "the target stack's key" } else { "NOT the target stack's key" }
+    ));
+    ok
 }
 
 /// The source machine's Distributed Maps start, watch and stop their child

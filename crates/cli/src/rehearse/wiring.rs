@@ -151,7 +151,8 @@ pub async fn deployed_wiring(
     let (source_engine, source_machine_arn) = engines.pop().ok_or("no source machine")?;
     let source = dep.stack("source")?;
     let kms_key = source.parameter("KMSKey").unwrap_or_default();
-    let target_kms_key = dep.stack("target")?.parameter("TargetKMSKeyArn").filter(|k| !k.is_empty());
+    // The DR cluster's key: the stack's own (its output) or the parameter given.
+    let target_kms_key = dep.stack("target")?.outputs.get("TargetKMSKeyArn").cloned();
     Ok(Wiring {
         source_engine,
         source_machine_arn,

@@ -86,7 +86,11 @@ pub mod keys {
     pub const ADOPT_EXISTING: Key = key("ADOPT_EXISTING", "target.adopt_existing");
     pub const TARGET_RETAIN_SNAPSHOTS: Key = key("RETAIN_SNAPSHOTS", "target.retain_snapshots");
     pub const TARGET_RETAIN_DAYS: Key = key("RETAIN_DAYS", "target.retain_days");
+    /// The target account's key the DR cluster is encrypted with (and its own
+    /// copy, with [`TARGET_OWN_COPY`]).
     pub const TARGET_KMS_KEY_ARN: Key = key("TARGET_KMS_KEY_ARN", "target.kms_key_arn");
+    /// Whether the shared snapshot is first copied into the target account.
+    pub const TARGET_OWN_COPY: Key = key("TARGET_OWN_COPY", "target.own_copy");
     // SanityCheck (see [`super::SanitySettings`]).
     pub const SANITY_SECRET_ARN: Key = key("SANITY_SECRET_ARN", "target.sanity_secret_arn");
     pub const SANITY_DATABASE: Key = key("SANITY_DATABASE", "target.sanity_database");
@@ -146,6 +150,7 @@ pub mod keys {
         TARGET_RETAIN_SNAPSHOTS,
         TARGET_RETAIN_DAYS,
         TARGET_KMS_KEY_ARN,
+        TARGET_OWN_COPY,
         SANITY_SECRET_ARN,
         SANITY_DATABASE,
         SANITY_QUERY,

@@ -48,10 +48,18 @@ pub struct TargetSettings {
     pub adopt_existing: bool,
     /// Which of the target account's own copies to keep.
     pub retention: Retention,
-    /// Target-owned encryption: when set, the shared snapshot is first copied
-    /// into the target account encrypted with this key (target account,
-    /// target region) and the cluster is restored from that copy.
+    /// The target account's own KMS key (target region) that Restore
+    /// encrypts the DR cluster with, so that after the restore the cluster
+    /// never depends on the source account's key (a cluster that loses access
+    /// to its key becomes inaccessible). Required in a function's
+    /// environment; optional in the CLI's TOML file, where the drill creates
+    /// a key and the template's stack creates one when it is not given.
     pub kms_key_arn: Option<Arn>,
+    /// `TARGET_OWN_COPY`: the shared snapshot is first copied into the target
+    /// account under [`Self::kms_key_arn`] (CopyToOwnAccount) and the cluster
+    /// restored from that copy, so the snapshot itself is kept in the target
+    /// account too. Off by default.
+    pub own_copy: bool,
     /// The SanityCheck step's probes (off without `SANITY_SECRET_ARN`);
     /// boxed to keep this struct, which every step context holds, small.
     pub sanity: Box<SanitySettings>,
@@ -130,8 +138,8 @@ fn read_serverless(r: &mut Reader<'_>, instance_class: Option<&str>) -> Option<S
     Some(ServerlessCapacity { min_half_acus, max_half_acus })
 }
 
-/// The target-owned key encrypts the target account's own copy, so it is a
-/// key of the target account in the target region.
+/// The target key encrypts the DR cluster (and the own copy), so it is a key
+/// of the target account in the target region.
 fn check_target_kms_key(r: &mut Reader<'_>, arn: &Arn, region: Option<&Region>, account: Option<&AccountId>) {
     let key = keys::TARGET_KMS_KEY_ARN;
     if let Err(e) = arn.expect_kind("kms", "key/") {
@@ -142,7 +150,7 @@ fn check_target_kms_key(r: &mut Reader<'_>, arn: &Arn, region: Option<&Region>, 
         r.problem(
             key,
             format!(
-                "key is in region {} but the own copy is made in the target region {region}",
+                "key is in region {} but the DR cluster is restored in the target region {region}",
                 arn.region().map(|r| r.to_string()).unwrap_or_else(|| "(none)".into())
             ),
         );
@@ -154,6 +162,31 @@ fn check_target_kms_key(r: &mut Reader<'_>, arn: &Arn, region: Option<&Region>, 
             format!("key must belong to the target account {account}: a key of the source account is what this setting removes the dependency on"),
         );
     }
+}
+
+/// The target key: required in a function's environment (the template
+/// always sets it, to the key its stack creates or the one given), optional
+/// in a TOML file (the drill creates one, a deployment's stack too).
+fn read_target_kms_key(
+    r: &mut Reader<'_>,
+    region: Option<&Region>,
+    account: Option<&AccountId>,
+) -> Option<Arn> {
+    let key = keys::TARGET_KMS_KEY_ARN;
+    let arn = match r.origin {
+        Origin::Env(_) if r.origin.raw(key).is_none() => {
+            r.problem(
+                key,
+                "is required: the DR cluster is restored under this key of the target account, so it never \
+                 depends on the source account's key (template parameter TargetKMSKeyArn, or the key the \
+                 stack creates when it is empty)",
+            );
+            None
+        }
+        _ => r.optional::<Arn>(key),
+    }?;
+    check_target_kms_key(r, &arn, region, account);
+    Some(arn)
 }
 
 impl TargetSettings {
@@ -208,10 +241,8 @@ impl TargetSettings {
         let keep_failed_temp_cluster = r.flag(KEEP_FAILED_TEMP_CLUSTER, false);
         let adopt_existing = r.flag(ADOPT_EXISTING, false);
         let retention = Retention::read(r, TARGET_RETAIN_SNAPSHOTS, TARGET_RETAIN_DAYS);
-        let kms_key_arn = r.optional::<Arn>(TARGET_KMS_KEY_ARN);
-        if let Some(arn) = &kms_key_arn {
-            check_target_kms_key(r, arn, region.as_ref(), account_id.as_ref());
-        }
+        let kms_key_arn = read_target_kms_key(r, region.as_ref(), account_id.as_ref());
+        let own_copy = r.flag(TARGET_OWN_COPY, false);
         let sanity = Box::new(SanitySettings::read(r, region.as_ref(), account_id.as_ref()));
         // The single-cluster fields are the first pair's (see `for_source`).
         let pairs = pairs?;
@@ -241,6 +272,7 @@ impl TargetSettings {
             adopt_existing,
             retention,
             kms_key_arn,
+            own_copy,
             sanity,
         })
     }
@@ -619,7 +651,7 @@ impl TargetSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::tests::{TARGET_ENV, env, target_settings, with};
+    use crate::settings::tests::{TARGET_ENV, TARGET_TOML, env, target_settings, with};
 
     #[test]
     fn each_bad_target_setting_is_named_with_its_rule() {
@@ -711,21 +743,11 @@ mod tests {
         assert_eq!(single.pair_for(None).expect("the one").existing_cluster_id.as_str(), "orders-dr");
 
         // TOML: `[[pairs]]` flattened to `pairs[i].field`, next to the single keys.
-        let mut map: BTreeMap<String, String> = [
-            ("source.account_id", "111111111111"),
-            ("source.cluster_id", "orders"),
-            ("target.account_id", "222222222222"),
-            ("target.region", "us-west-1"),
-            ("target.engine", "aurora-postgresql"),
-            ("target.instance_class", "db.r6g.large"),
-            ("target.existing_cluster_id", "orders-dr"),
-            ("target.temp_cluster_id", "orders-dr-next"),
-            ("target.existing_instance_id", "orders-dr-1"),
-            ("target.temp_instance_id", "orders-dr-next-1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+        let mut map: BTreeMap<String, String> = TARGET_TOML
+            .iter()
+            .chain(&[("source.cluster_id", "orders")])
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         for (k, v) in [
             ("source_cluster_id", "billing"),
             ("existing_cluster_id", "billing-dr"),

@@ -30,6 +30,28 @@ pub(crate) const TARGET_ENV: &[(&str, &str)] = &[
     ("TEMP_INSTANCE_ID", "orders-dr-next-1"),
     ("SOURCE_TOPIC_ARN", "arn:aws:sns:us-west-2:111111111111:aurora-dr-snapshots"),
     ("STATE_MACHINE_ARN", "arn:aws:states:us-west-1:222222222222:stateMachine:aurora-dr-target"),
+    ("TARGET_KMS_KEY_ARN", TARGET_KEY),
+];
+
+/// The target account's key in [`TARGET_ENV`].
+pub(crate) const TARGET_KEY: &str =
+    "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+
+pub(crate) fn toml(pairs: &[(&str, &str)]) -> Origin {
+    Origin::Toml(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+}
+
+/// What a TOML file needs for the target side (its key may be left out).
+pub(crate) const TARGET_TOML: &[(&str, &str)] = &[
+    ("source.account_id", "111111111111"),
+    ("target.account_id", "222222222222"),
+    ("target.region", "us-west-1"),
+    ("target.engine", "aurora-postgresql"),
+    ("target.instance_class", "db.r6g.large"),
+    ("target.existing_cluster_id", "orders-dr"),
+    ("target.temp_cluster_id", "orders-dr-next"),
+    ("target.existing_instance_id", "orders-dr-1"),
+    ("target.temp_instance_id", "orders-dr-next-1"),
 ];
 
 pub(crate) fn source_settings() -> SourceSettings {
@@ -88,21 +110,21 @@ fn all_problems_are_reported_at_once_and_toml_names_keys() {
 }
 
 #[test]
-fn retention_and_target_key_default_off_and_parse() {
+fn retention_and_own_copy_default_off_and_the_target_key_parses() {
     assert_eq!(source_settings().retention, Retention { snapshots: 3, days: None });
     let t = target_settings();
     assert_eq!(t.retention, Retention { snapshots: 3, days: None });
-    assert_eq!(t.kms_key_arn, None);
+    assert_eq!(t.kms_key_arn.as_ref().map(Arn::as_str), Some(TARGET_KEY));
+    assert!(!t.own_copy, "the own copy is off by default");
 
-    let key = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
     let mut pairs = TARGET_ENV.to_vec();
-    pairs.extend([("RETAIN_SNAPSHOTS", "7"), ("RETAIN_DAYS", "30"), ("TARGET_KMS_KEY_ARN", key)]);
+    pairs.extend([("RETAIN_SNAPSHOTS", "7"), ("RETAIN_DAYS", "30"), ("TARGET_OWN_COPY", "true")]);
     let origin = env(&pairs);
     let mut r = Reader::new(&origin);
     let t = TargetSettings::read(&mut r).expect("settings");
     r.finish().expect("valid");
     assert_eq!(t.retention, Retention { snapshots: 7, days: Some(30) });
-    assert_eq!(t.kms_key_arn.as_ref().map(Arn::as_str), Some(key));
+    assert!(t.own_copy);
 
     let origin = Origin::Toml(
         [
@@ -135,6 +157,8 @@ fn bad_retention_and_target_key_settings_are_named_with_their_rule() {
         (SOURCE_ENV, "RETAIN_DAYS", Some("-1"), "whole number"),
         (TARGET_ENV, "RETAIN_SNAPSHOTS", Some("1001"), "from 1 to 1000"),
         (TARGET_ENV, "RETAIN_DAYS", Some("3651"), "from 1 to 3650"),
+        (TARGET_ENV, "TARGET_KMS_KEY_ARN", None, "TargetKMSKeyArn"),
+        (TARGET_ENV, "TARGET_OWN_COPY", Some("on"), "true or false"),
         (TARGET_ENV, "TARGET_KMS_KEY_ARN", Some("alias/dr"), "ARN"),
         (
             TARGET_ENV,
@@ -166,6 +190,26 @@ fn bad_retention_and_target_key_settings_are_named_with_their_rule() {
     }
 }
 
+/// A function's environment must name the target key (the template always
+/// sets it); a TOML file may leave it to the drill or the stack.
+#[test]
+fn the_target_key_is_required_in_the_environment_only() {
+    let origin = with(TARGET_ENV, "TARGET_KMS_KEY_ARN", None);
+    let mut r = Reader::new(&origin);
+    let _ = TargetSettings::read(&mut r);
+    let errors = r.finish().expect_err("required").0;
+    assert!(
+        errors.iter().any(|e| e.name == "TARGET_KMS_KEY_ARN" && e.problem.contains("is required")),
+        "{errors:?}"
+    );
+
+    let origin = toml(TARGET_TOML);
+    let mut r = Reader::new(&origin);
+    let t = TargetSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid without a key");
+    assert_eq!(t.kms_key_arn, None);
+}
+
 #[test]
 fn every_key_is_listed_once_with_distinct_names() {
     let mut toml: Vec<&str> = keys::ALL.iter().map(|k| k.toml).collect();
@@ -174,7 +218,13 @@ fn every_key_is_listed_once_with_distinct_names() {
     toml.dedup();
     assert_eq!(toml.len(), before, "a TOML key is listed twice");
     // Both sides read RETAIN_* and FAILURE_TOPIC_ARN under one variable name.
-    for k in [keys::KMS_KEY_ARN, keys::TARGET_KMS_KEY_ARN, keys::SANITY_SECRET_ARN, keys::CLUSTER_PAIRS] {
+    for k in [
+        keys::KMS_KEY_ARN,
+        keys::TARGET_KMS_KEY_ARN,
+        keys::TARGET_OWN_COPY,
+        keys::SANITY_SECRET_ARN,
+        keys::CLUSTER_PAIRS,
+    ] {
         assert!(keys::ALL.contains(&k), "{k:?}");
     }
 }

@@ -1,15 +1,15 @@
-//! CopyToOwnAccount (target account, target region): target-owned
-//! encryption.
+//! CopyToOwnAccount (target account, target region): the own copy, which
+//! keeps the snapshot itself in the target account.
 //!
 //! Input: the [`RunState`] after WaitForSharedSnapshot (needs
 //! `targetSnapshotId`, `targetSnapshotArn`). Output: the same with
-//! `ownSnapshotId` and `ownSnapshotArn` when `TARGET_KMS_KEY_ARN` is set;
-//! unchanged when it is not (target-owned encryption off: the machine's
-//! `UsesOwnCopy` Choice then goes straight to Restore, which restores from
-//! the shared snapshot as before).
+//! `ownSnapshotId` and `ownSnapshotArn` when `TARGET_OWN_COPY` is on;
+//! unchanged when it is off (the default: the machine's `UsesOwnCopy`
+//! Choice then goes straight to Restore, which restores from the shared
+//! snapshot, under the target key all the same).
 //!
-//! With the key set, the target account copies the shared snapshot into its
-//! own account, in its own region, re-encrypted with its own key:
+//! With the own copy on, the target account copies the shared snapshot into
+//! its own account, in its own region, re-encrypted with its own key:
 //! `CopyDBClusterSnapshot(SourceDBClusterSnapshotIdentifier = shared ARN,
 //! TargetDBClusterSnapshotIdentifier = the shared snapshot's name,
 //! KmsKeyId = TARGET_KMS_KEY_ARN, Tags = run tags)`. WaitForOwnCopy waits for
@@ -41,7 +41,7 @@ use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::payload::{RunState, need};
 use crate::rds;
-use crate::settings::TargetSettings;
+use crate::settings::{TargetSettings, keys};
 use crate::steps::input::{self, InputKind};
 
 /// The state this module serves.
@@ -53,11 +53,15 @@ const STEP: &str = "copy_to_own_account";
 /// `rds` is the target account's client in the target region.
 pub async fn run(rds: &Client, settings: &TargetSettings, run: RunState) -> DrResult<RunState> {
     input::no_failure(&run, STATE)?;
-    let Some(key) = &settings.kms_key_arn else {
+    if !settings.own_copy {
         tracing::info!(step = STEP, run_id = %run.run_id,
-            "target-owned encryption is off (no TARGET_KMS_KEY_ARN): restoring from the shared snapshot");
+            "the own copy is off (TARGET_OWN_COPY): restoring from the shared snapshot");
         return Ok(run);
-    };
+    }
+    let key = settings.kms_key_arn.as_ref().ok_or_else(|| DrError::InvalidConfig {
+        name: keys::TARGET_KMS_KEY_ARN.env.into(),
+        problem: "is not set, but TARGET_OWN_COPY copies the shared snapshot under it".into(),
+    })?;
     let shared = check_shared(settings, &run)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?.clone();
 
@@ -125,7 +129,7 @@ mod tests {
     use crate::steps::test_support as ts;
     use aws_sdk_rds::types::DbClusterSnapshot;
 
-    const OWN_KEY: &str = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+    const OWN_KEY: &str = crate::settings::tests::TARGET_KEY;
     const SHARED_ARN: &str =
         "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005";
     const OWN_ARN: &str =
@@ -134,7 +138,7 @@ mod tests {
 
     fn settings_with_key() -> TargetSettings {
         let mut s = crate::steps::target_support::settings();
-        s.kms_key_arn = Some(OWN_KEY.parse().expect("arn"));
+        s.own_copy = true;
         s
     }
 
@@ -186,11 +190,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_target_key_nothing_is_called_and_the_payload_is_unchanged() {
+    async fn with_the_own_copy_off_nothing_is_called_and_the_payload_is_unchanged() {
         let (find, copy) = (ts::snapshot_missing(), copy_returns(own_copy("copying"), Arc::default()));
         let settings = crate::steps::target_support::settings();
+        assert!(settings.kms_key_arn.is_some() && !settings.own_copy);
         let out = run(&ts::rds(&[&find, &copy]), &settings, shared_run()).await.expect("off");
         assert_eq!(out, shared_run());
+        assert_eq!(find.num_calls() + copy.num_calls(), 0);
+
+        // On without a key (a TOML file the drill did not complete): named, nothing called.
+        let mut no_key = settings_with_key();
+        no_key.kms_key_arn = None;
+        let err = run(&ts::rds(&[&find, &copy]), &no_key, shared_run()).await.expect_err("no key");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        assert!(err.to_string().contains("TARGET_KMS_KEY_ARN"), "{err}");
         assert_eq!(find.num_calls() + copy.num_calls(), 0);
     }
 
@@ -288,7 +301,7 @@ mod tests {
 
     #[tokio::test]
     async fn handle_copies_with_the_target_accounts_client_in_the_target_region() {
-        // Without a target key: nothing is sent and the payload comes back as it was.
+        // Without the own copy: nothing is sent and the payload comes back as it was.
         let recorder = ts::Recorder::default();
         let out = handle(ts::target_context(&recorder), shared_run().to_value()).await.expect("off");
         assert_eq!(out, shared_run().to_value());

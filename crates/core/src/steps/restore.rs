@@ -2,13 +2,20 @@
 //! shared snapshot.
 //!
 //! Input: the [`RunState`] InvokeStepFunction started the target machine with
-//! (after WaitForSharedSnapshot). Needs `targetSnapshotArn` and `kmsKeyArn`.
+//! (after WaitForSharedSnapshot). Needs `targetSnapshotArn`.
 //! Output: the same payload with `restoredClusterId` = `TEMP_CLUSTER_ID`.
 //!
 //! The cluster is restored under `TEMP_CLUSTER_ID` from the shared snapshot's
-//! ARN with engine `ENGINE`, the snapshot's KMS key (a shared encrypted
-//! snapshot is restored with a key the target account may use: the one the
-//! source side encrypted the copy with), the optional subnet group, security
+//! ARN with engine `ENGINE`, `KmsKeyId` = `TARGET_KMS_KEY_ARN` (the target
+//! account's own key: RDS decrypts the shared snapshot with the source key,
+//! which the source key policy lets this account use, and re-encrypts the
+//! new cluster under the target key, so after the restore the DR cluster
+//! never depends on the source account's key; a cluster that loses access
+//! to its key becomes inaccessible: Aurora User Guide, "AWS KMS key
+//! management",
+//! <https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Overview.Encryption.Keys.html>;
+//! RDS API Reference, RestoreDBClusterFromSnapshot, `KmsKeyId`), the
+//! optional subnet group, security
 //! groups and cluster parameter group, deletion protection as configured,
 //! this run's tags ([`rds::run_tags`]) and `CopyTagsToSnapshot`, so the
 //! final snapshot Terminate may keep of it carries the tags too and
@@ -20,11 +27,13 @@
 //! (ServerlessV2ScalingConfiguration). The restore is asynchronous: the
 //! machine's WaitForTempCluster polls until the cluster is `available`.
 //!
-//! Target-owned encryption: when the payload holds `ownSnapshotArn` (set by
-//! CopyToOwnAccount), the cluster is restored from that copy in the target
-//! account with `TARGET_KMS_KEY_ARN` instead, so it depends on neither the
-//! share nor the source account's key (`InvalidConfig` if the key is no
-//! longer set, `InvalidInput` if the copy is not this account's).
+//! The own copy (`TARGET_OWN_COPY`): when the payload holds
+//! `ownSnapshotArn` (set by CopyToOwnAccount), the cluster is restored from
+//! that copy in the target account, under the same key, so the snapshot too
+//! depends on neither the share nor the source account's key
+//! (`InvalidInput` if the copy is not this account's). Without
+//! `TARGET_KMS_KEY_ARN` (possible only outside a function's environment,
+//! which requires it) nothing is called: `InvalidConfig`.
 //!
 //! Adopting: before restoring, the cluster under `EXISTING_CLUSTER_ID` (if
 //! any) must be one aurora-dr made, unless `ADOPT_EXISTING` is on
@@ -78,7 +87,8 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
                 run_id = %run.run_id,
                 cluster = %temp,
                 snapshot = %snapshot_arn,
-                "restoring the temporary cluster from the shared snapshot"
+                kms_key = %kms_key_arn,
+                "restoring the temporary cluster under the target account's key"
             );
             let engine_version =
                 snapshot_engine_version(rds, &snapshot_arn, run.own_snapshot_arn.is_none()).await?;
@@ -131,27 +141,29 @@ async fn snapshot_engine_version(rds: &Client, snapshot: &Arn, shared: bool) -> 
     Ok(found.and_then(|s| s.engine_version().map(str::to_owned)))
 }
 
-/// The snapshot and key to restore with: this run's own copy and the target
-/// key when target-owned encryption made one, else the shared snapshot and
-/// the key the source side encrypted it with.
+/// The snapshot and key to restore with: this run's own copy when
+/// CopyToOwnAccount made one, else the shared snapshot; always the target
+/// account's key.
 fn restore_source(settings: &TargetSettings, run: &RunState) -> DrResult<(Arn, Arn)> {
-    let Some(own) = &run.own_snapshot_arn else {
-        let snapshot = need(&run.target_snapshot_arn, "targetSnapshotArn")?.clone();
-        return Ok((snapshot, need(&run.kms_key_arn, "kmsKeyArn")?.clone()));
+    let snapshot = match &run.own_snapshot_arn {
+        Some(own) if own.account().as_ref() != Some(&settings.account_id) => {
+            return Err(DrError::invalid_input(format!(
+                "ownSnapshotArn {own} is not owned by this account {}",
+                settings.account_id
+            )));
+        }
+        Some(own) => own.clone(),
+        None => need(&run.target_snapshot_arn, "targetSnapshotArn")?.clone(),
     };
-    if own.account().as_ref() != Some(&settings.account_id) {
-        return Err(DrError::invalid_input(format!(
-            "ownSnapshotArn {own} is not owned by this account {}",
-            settings.account_id
-        )));
-    }
     let key = settings.kms_key_arn.clone().ok_or_else(|| DrError::InvalidConfig {
         name: keys::TARGET_KMS_KEY_ARN.env.into(),
         problem: format!(
-            "is not set, but this run restores from its own copy {own}, made with the target key"
+            "is not set: the DR cluster is restored from {snapshot} under a key of this account {}, \
+             never under the source account's key",
+            settings.account_id
         ),
     })?;
-    Ok((own.clone(), key))
+    Ok((snapshot, key))
 }
 
 /// Checks that need no AWS call.
@@ -165,7 +177,10 @@ fn check(settings: &TargetSettings, run: &RunState, snapshot: &Arn, kms_key: &Ar
             settings.region
         )));
     }
-    kms_key.expect_kind("kms", "key/").map_err(|e| DrError::invalid_input(format!("kmsKeyArn {e}")))?;
+    kms_key.expect_kind("kms", "key/").map_err(|e| DrError::InvalidConfig {
+        name: keys::TARGET_KMS_KEY_ARN.env.into(),
+        problem: e.to_string(),
+    })?;
     if let Some(engine) = &run.engine
         && engine != &settings.engine
     {
@@ -222,7 +237,8 @@ mod tests {
 
     const SNAPSHOT_ARN: &str =
         "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:aurora-dr-orders-20261125160005";
-    const KMS_KEY: &str = "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001";
+    /// The target account's key, which the DR cluster is restored under.
+    const KMS_KEY: &str = crate::settings::tests::TARGET_KEY;
 
     /// A restore call carrying exactly what `settings` and `run` ask for.
     fn restore_ok(settings: &TargetSettings, run: &RunState) -> Rule {
@@ -414,13 +430,54 @@ mod tests {
         }
     }
 
+    /// The DR cluster is under the target account's own key, never under the
+    /// key the source account encrypted the shared snapshot with (the
+    /// payload's `kmsKeyArn`): a cluster that loses access to its key
+    /// becomes inaccessible, and the source account controls its key.
+    #[tokio::test]
+    async fn the_dr_cluster_is_restored_under_the_target_accounts_key() {
+        let settings = settings();
+        let run = target_run();
+        let source_key = run.kms_key_arn.clone().expect("the source side's key");
+        assert_eq!(source_key.account().as_ref(), Some(&settings.source_account_id));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let record = std::sync::Arc::clone(&seen);
+        let restore = mock!(Rds::restore_db_cluster_from_snapshot)
+            .match_requests(move |req| {
+                *record.lock().expect("lock") = req.kms_key_id().map(str::to_owned);
+                true
+            })
+            .then_output(|| {
+                RestoreDbClusterFromSnapshotOutput::builder()
+                    .db_cluster(cluster("orders-dr-next", "creating", Vec::new(), &[]))
+                    .build()
+            });
+        let (describe, existing) = (describe_cluster("orders-dr-next", None), describe_cluster(E, None));
+        super::run(&rds(&[&describe, &existing, &snapshot_version(), &restore]), &settings, run)
+            .await
+            .expect("restored");
+        let key: Arn = seen.lock().expect("lock").clone().expect("a KmsKeyId").parse().expect("a key ARN");
+        assert_eq!(key.account().as_ref(), Some(&settings.account_id), "{key} is not the target account's");
+        assert_eq!(key.region().as_ref(), Some(&settings.region), "{key}");
+        assert_ne!(key, source_key);
+
+        // Without the key nothing is called, whatever key the payload names.
+        let mut without_key = settings.clone();
+        without_key.kms_key_arn = None;
+        let describe = describe_cluster("orders-dr-next", None);
+        let err = super::run(&rds(&[&describe]), &without_key, target_run()).await.expect_err("no key");
+        assert_eq!(err.asl_name(), "InvalidConfig");
+        assert!(err.to_string().contains("TARGET_KMS_KEY_ARN"), "{err}");
+        assert_eq!(describe.num_calls(), 0);
+    }
+
     #[tokio::test]
     async fn with_an_own_copy_the_cluster_is_restored_from_it_with_the_target_key() {
-        const OWN_KEY: &str = "arn:aws:kms:us-west-1:222222222222:key/1111aaaa-0000-4000-8000-000000000002";
+        const OWN_KEY: &str = KMS_KEY;
         const OWN_ARN: &str =
             "arn:aws:rds:us-west-1:222222222222:cluster-snapshot:aurora-dr-orders-20261125160005";
         let mut settings = settings();
-        settings.kms_key_arn = Some(OWN_KEY.parse().expect("arn"));
+        settings.own_copy = true;
         let mut run = target_run();
         run.own_snapshot_id = Some("aurora-dr-orders-20261125160005".parse().expect("id"));
         run.own_snapshot_arn = Some(OWN_ARN.parse().expect("arn"));
@@ -442,14 +499,6 @@ mod tests {
         assert_eq!(restore.num_calls(), 1, "restored from the own copy with the target key");
         assert_eq!(out.restored_cluster_id.as_ref().map(ClusterId::as_str), Some("orders-dr-next"));
 
-        // The key was removed from the settings since the copy was made: named, nothing called.
-        let describe = describe_cluster("orders-dr-next", None);
-        let without_key = crate::steps::target_support::settings();
-        let err = super::run(&rds(&[&describe]), &without_key, run.clone()).await.expect_err("key");
-        assert_eq!(err.asl_name(), "InvalidConfig");
-        assert!(err.to_string().contains("TARGET_KMS_KEY_ARN"), "{err}");
-        assert_eq!(describe.num_calls(), 0);
-
         // An own copy of another account is refused.
         run.own_snapshot_arn = Some(SNAPSHOT_ARN.parse().expect("arn"));
         let err = super::run(&rds(&[]), &settings, run).await.expect_err("account");
@@ -458,17 +507,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_payload_fields_are_named_before_any_call() {
-        for field in ["targetSnapshotArn", "kmsKeyArn"] {
-            let mut run = target_run();
-            match field {
-                "targetSnapshotArn" => run.target_snapshot_arn = None,
-                _ => run.kms_key_arn = None,
-            }
-            let err = super::run(&rds(&[]), &settings(), run).await.expect_err(field);
-            assert_eq!(err.asl_name(), "InvalidInput");
-            assert!(err.to_string().contains(field), "{err}");
-        }
+    async fn a_missing_snapshot_arn_is_named_before_any_call() {
+        let mut run = target_run();
+        run.target_snapshot_arn = None;
+        let err = super::run(&rds(&[]), &settings(), run).await.expect_err("targetSnapshotArn");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert!(err.to_string().contains("targetSnapshotArn"), "{err}");
     }
 
     #[tokio::test]

@@ -129,3 +129,71 @@ async fn restores_check(emulator: &Emulator) -> Check {
     ensure!(rekeyed.engine_version() == Some("15.4"), "engine version {:?}", rekeyed.engine_version());
     Ok(())
 }
+
+rds_behaviour!(
+    /// RestoreDBClusterFromSnapshot with a KmsKeyId: RDS must be able to use
+    /// that key for the caller. A key that does not exist, is disabled, is in
+    /// another Region, or is another account's whose key policy does not let
+    /// the caller use it is refused with KMSKeyNotAccessibleFault and nothing
+    /// is created. A usable key (the caller's own, also by alias name, or
+    /// another account's that its policy shares) re-encrypts the restore,
+    /// which then reports that key's ARN.
+    restore_keys_must_be_usable_by_the_caller => restore_keys_check
+);
+
+async fn restore_keys_check(emulator: &Emulator) -> Check {
+    let rds = rds(emulator, TARGET, TARGET_REGION).await;
+    let kms = context(emulator, TARGET, TARGET_REGION).await.kms();
+    new_cluster(&rds, "source", true).await?;
+    new_snapshot(&rds, "source", "snap").await?;
+    let restore = |id: &'static str, key: String| {
+        rds.restore_db_cluster_from_snapshot()
+            .db_cluster_identifier(id)
+            .snapshot_identifier("snap")
+            .engine(ENGINE)
+            .kms_key_id(key)
+            .send()
+    };
+
+    let disabled = customer_key(emulator, TARGET, TARGET_REGION, &[]).await?;
+    // By key id: moto's DisableKey fails on a key ARN (the KMS API takes both).
+    let disabled_id = disabled.rsplit('/').next().unwrap_or_default();
+    ok("DisableKey", kms.disable_key().key_id(disabled_id).send().await)?;
+    let refused = [
+        (
+            "another account's key it does not share",
+            customer_key(emulator, SOURCE, TARGET_REGION, &[]).await?,
+        ),
+        (
+            "a key that does not exist",
+            format!("arn:aws:kms:{TARGET_REGION}:{TARGET}:key/0f0e0d0c-0000-4000-8000-00000000dead"),
+        ),
+        ("a disabled key", disabled),
+        ("a key in another Region", customer_key(emulator, TARGET, SOURCE_REGION, &[]).await?),
+    ];
+    for (what, key) in refused {
+        let result = restore("refused", key).await;
+        ensure!(
+            fault(&result) == Some(("KMSKeyNotAccessibleFault".into(), 400)),
+            "{what}: {:?}",
+            fault(&result)
+        );
+        let described = rds.describe_db_clusters().db_cluster_identifier("refused").send().await;
+        ensure!(described.is_err(), "{what}: a cluster was created anyway");
+    }
+
+    let own = customer_key(emulator, TARGET, TARGET_REGION, &[]).await?;
+    ok("CreateAlias", kms.create_alias().alias_name("alias/dr-target").target_key_id(&own).send().await)?;
+    ok(
+        "RestoreDBClusterFromSnapshot under the own key's alias",
+        restore("own", "alias/dr-target".into()).await,
+    )?;
+    let restored = cluster_in(&rds, "own", "available").await?;
+    ensure!(restored.kms_key_id() == Some(own.as_str()), "key {:?}, want {own}", restored.kms_key_id());
+
+    let shared = customer_key(emulator, SOURCE, TARGET_REGION, &[TARGET]).await?;
+    ok("RestoreDBClusterFromSnapshot under a shared key", restore("shared", shared.clone()).await)?;
+    let restored = cluster_in(&rds, "shared", "available").await?;
+    ensure!(restored.kms_key_id() == Some(shared.as_str()), "key {:?}, want {shared}", restored.kms_key_id());
+    Ok(())
+}
