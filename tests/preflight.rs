@@ -80,6 +80,7 @@ async fn a_setup_a_drill_ran_on_passes_with_warnings_only() {
         "snapshot-quota-copies",
         "snapshot-key",
         "key-policy",
+        "target-key",
         "topic-policy",
         "subscription",
         "names",
@@ -244,6 +245,35 @@ async fn a_key_policy_without_the_target_account_is_a_blocker() {
     put(original).await;
     let report = preflight(&env).await;
     assert!(report.ok, "{}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_dr_cluster_key_is_a_blocker() {
+    let env = DrillEnv::start(CONFIG).await;
+    // Before any run there is no key yet: the target stack (or the drill) creates it.
+    wire(&env).await;
+    let report = preflight(&env).await;
+    assert_eq!(levels(&report, "target-key"), [Level::Warning], "{}", report.render());
+
+    let drill = env.drill(1).await;
+    assert!(drill.ok, "drill failed: {:#}", drill.report);
+    let kms = env.target().await.kms();
+    let key = kms.describe_key().key_id(setup::TARGET_KEY_ALIAS).send().await.expect("target key");
+    let key_id = key.key_metadata().expect("metadata").key_id().to_owned();
+    kms.disable_key().key_id(&key_id).send().await.expect("DisableKey");
+    let report = preflight(&env).await;
+    let found = blockers(&report);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("target-key: arn:aws:kms:us-west-1:222222222222:key/")
+            && found[0].contains("is Disabled: the restore would fail with KMSKeyNotAccessibleFault"),
+        "{found:?}"
+    );
+    assert_eq!(code(preflight::run(args(&env)).await), code(ExitCode::FAILURE));
+
+    kms.enable_key().key_id(&key_id).send().await.expect("EnableKey");
+    let report = preflight(&env).await;
+    assert_eq!(levels(&report, "target-key"), [Level::Pass], "{}", report.render());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

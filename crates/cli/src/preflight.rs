@@ -214,6 +214,7 @@ pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
     checks.push(instances_room);
 
     checks.extend(key_checks(&copies, config).await);
+    checks.push(target_key(&target, config).await);
     checks.extend(topic_checks(&args.accounts, &source, config).await);
     checks.push(state_machine(&args.accounts, Account::Source, &src.account_id, &src.region, None).await);
     let target_machine = tgt.state_machine_arn.as_ref();
@@ -544,6 +545,75 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
         )
     });
     out
+}
+
+// ---------------------------------------------------------------------------
+// The DR cluster's key, in the target account.
+
+/// The key the target side restores the DR cluster under:
+/// `target.kms_key_arn`, else the target stack's `TargetKMSKeyArn` output,
+/// else the drill's alias. RDS encrypts clusters only with symmetric
+/// encryption keys, and a restore under a disabled or deleted key fails with
+/// `KMSKeyNotAccessibleFault` (Aurora user guide, "AWS KMS key management",
+/// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Overview.Encryption.Keys.html;
+/// RestoreDBClusterFromSnapshot, errors).
+async fn target_key(target: &AwsContext, config: &Config) -> Finding {
+    const CHECK: &str = "target-key";
+    let tgt = &config.target;
+    let key_id = match &tgt.kms_key_arn {
+        Some(arn) => arn.as_str().to_owned(),
+        None => match crate::deploy_params::stack_outputs(target, TARGET_STACK).await {
+            Ok(outputs) if outputs.contains_key("TargetKMSKeyArn") => outputs["TargetKMSKeyArn"].clone(),
+            _ => crate::drill::setup::TARGET_KEY_ALIAS.to_owned(),
+        },
+    };
+    let meta = match target.kms().describe_key().key_id(&key_id).send().await {
+        Ok(out) => out.key_metadata().cloned(),
+        Err(e) => {
+            let e = DrError::from_sdk("DescribeKey", e);
+            if !matches!(e, DrError::NotFound(_)) {
+                return unreadable(CHECK, &format!("KMS key {key_id}"), &e, "kms:DescribeKey");
+            }
+            if tgt.kms_key_arn.is_some() {
+                return Finding::blocker(
+                    CHECK,
+                    format!("no KMS key {key_id} in account {} {}", tgt.account_id, tgt.region),
+                    "correct target.kms_key_arn, or remove it and let the target stack create the key",
+                );
+            }
+            return Finding::warning(
+                CHECK,
+                format!("no DR cluster key yet in account {} {}", tgt.account_id, tgt.region),
+                "the target stack creates it (output TargetKMSKeyArn) unless TargetKMSKeyArn is given; \
+                 set target.kms_key_arn to have it checked",
+            );
+        }
+    };
+    let Some(meta) = meta else {
+        return Finding::blocker(
+            CHECK,
+            format!("DescribeKey {key_id} returned no key"),
+            "check target.kms_key_arn",
+        );
+    };
+    let arn = meta.arn().unwrap_or(&key_id).to_owned();
+    let state = meta.key_state().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "unknown".into());
+    let spec = meta.key_spec().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+    if spec != "SYMMETRIC_DEFAULT" {
+        Finding::blocker(
+            CHECK,
+            format!("{arn} is a {spec} key: RDS encrypts clusters only with symmetric encryption keys"),
+            "set target.kms_key_arn (TargetKMSKeyArn) to a symmetric encryption key, or leave it empty",
+        )
+    } else if state != "Enabled" {
+        Finding::blocker(
+            CHECK,
+            format!("{arn} is {state}: the restore would fail with KMSKeyNotAccessibleFault"),
+            "enable the key (kms:EnableKey, or cancel its deletion) or set target.kms_key_arn to an enabled key",
+        )
+    } else {
+        Finding::pass(CHECK, format!("{arn} is enabled; the DR cluster is restored under it"))
+    }
 }
 
 // ---------------------------------------------------------------------------
