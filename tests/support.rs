@@ -40,6 +40,7 @@ impl DrillEnv {
             html: Some(self.dir.path().join("timeline.html")),
             latency: 0.0,
             target_key: false,
+            state_machines: None,
             durations: None,
             size_gib: None,
         }

@@ -102,6 +102,11 @@ pub struct DrillArgs {
     /// side restores from its own copy (also on when the config sets the key).
     #[arg(long)]
     pub target_key: bool,
+    /// Run the state machines in DIR (`source.asl.json`, `target.asl.json`)
+    /// instead of the project's `statemachines/`, e.g. to measure another
+    /// polling schedule with --durations.
+    #[arg(long, value_name = "DIR")]
+    pub state_machines: Option<PathBuf>,
 }
 
 /// The storage of `--durations` when `--size-gib` is not given.
@@ -196,9 +201,24 @@ fn machine(
     region: &Region,
     account: &AccountId,
 ) -> DrResult<StateMachineSpec> {
-    let (name, asl) = match side {
-        Side::Source => ("aurora-dr-source", SOURCE_ASL),
-        Side::Target => ("aurora-dr-target", TARGET_ASL),
+    let asl = match side {
+        Side::Source => SOURCE_ASL,
+        Side::Target => TARGET_ASL,
+    };
+    machine_from(side, asl, ctx, region, account)
+}
+
+/// [`machine`] with the definition's text given (`--state-machines`).
+fn machine_from(
+    side: Side,
+    asl: &str,
+    ctx: &Arc<StepContext>,
+    region: &Region,
+    account: &AccountId,
+) -> DrResult<StateMachineSpec> {
+    let name = match side {
+        Side::Source => "aurora-dr-source",
+        Side::Target => "aurora-dr-target",
     };
     let mut subs = Substitutions::new();
     let mut bindings = Vec::new();
@@ -537,9 +557,39 @@ async fn local_wiring(
 
     // Both machines on the local engine.
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
-    let source_spec = source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?;
+    let (source_spec, target_spec) = match &args.state_machines {
+        None => (
+            source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?,
+            target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?,
+        ),
+        Some(dir) => {
+            let read = |file: &str| {
+                let path = dir.join(file);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--state-machines: {}: {e}", path.display()))
+            };
+            rec.line(&format!("  setup     state machines from {}", dir.display()));
+            (
+                machine_from(
+                    Side::Source,
+                    &read("source.asl.json")?,
+                    &source_ctx,
+                    &src.region,
+                    &src.account_id,
+                )
+                .map_err(err)?,
+                machine_from(
+                    Side::Target,
+                    &read("target.asl.json")?,
+                    &target_ctx,
+                    &tgt.region,
+                    &tgt.account_id,
+                )
+                .map_err(err)?,
+            )
+        }
+    };
     let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
-    let target_spec = target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?;
     target_engine.register(target_spec).map_err(|e| e.to_string())?;
     Ok(Wiring {
         source_engine,
