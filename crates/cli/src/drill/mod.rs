@@ -144,6 +144,17 @@ pub fn duration_profile(args: &DrillArgs) -> Result<Option<phases::Profile>, Str
     }))
 }
 
+/// The definitions of `--state-machines` (source, target), read before
+/// anything starts; None without the option.
+pub fn state_machine_texts(args: &DrillArgs) -> Result<Option<(String, String)>, String> {
+    let Some(dir) = &args.state_machines else { return Ok(None) };
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read_to_string(&path).map_err(|e| format!("--state-machines: {}: {e}", path.display()))
+    };
+    Ok(Some((read("source.asl.json")?, read("target.asl.json")?)))
+}
+
 /// Runs the drill; exit 0 when every run restored the DR cluster.
 pub async fn run(args: DrillArgs) -> ExitCode {
     let config = match Config::load(&args.config) {
@@ -153,7 +164,7 @@ pub async fn run(args: DrillArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = duration_profile(&args) {
+    if let Err(e) = duration_profile(&args).and_then(|_| state_machine_texts(&args)) {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
@@ -334,6 +345,7 @@ pub struct DrillReport {
 pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
     let rec = Recorder::new(args.json);
     let profile = duration_profile(args)?;
+    let definitions = state_machine_texts(args)?;
     let clock =
         Clock::scaled(args.time_scale).map_err(|e| format!("--time-scale: {e}"))?.with_real_timeouts();
     let (src, tgt) = (&config.source, &config.target);
@@ -401,7 +413,8 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
 
     let result = async {
-        let mut wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        let mut wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url, definitions.as_ref())
+                .await?;
         if let Some(p) = &profile {
             set_source_storage(config, &endpoint, p.size_gib).await?;
             rec.line(&format!("  setup     source storage {} GiB", p.size_gib));
@@ -486,6 +499,7 @@ async fn local_wiring(
     clock: Clock,
     target_engine: Engine,
     sfn_url: String,
+    definitions: Option<&(String, String)>,
 ) -> Result<Wiring, String> {
     let (src, tgt) = (&config.source, &config.target);
     let source_aws = setup::account_context(endpoint, &src.account_id, &src.region, None).await;
@@ -557,35 +571,18 @@ async fn local_wiring(
 
     // Both machines on the local engine.
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
-    let (source_spec, target_spec) = match &args.state_machines {
+    let (source_spec, target_spec) = match definitions {
         None => (
             source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?,
             target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?,
         ),
-        Some(dir) => {
-            let read = |file: &str| {
-                let path = dir.join(file);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("--state-machines: {}: {e}", path.display()))
-            };
-            rec.line(&format!("  setup     state machines from {}", dir.display()));
+        Some((source, target)) => {
+            if let Some(dir) = &args.state_machines {
+                rec.line(&format!("  setup     state machines from {}", dir.display()));
+            }
             (
-                machine_from(
-                    Side::Source,
-                    &read("source.asl.json")?,
-                    &source_ctx,
-                    &src.region,
-                    &src.account_id,
-                )
-                .map_err(err)?,
-                machine_from(
-                    Side::Target,
-                    &read("target.asl.json")?,
-                    &target_ctx,
-                    &tgt.region,
-                    &tgt.account_id,
-                )
-                .map_err(err)?,
+                machine_from(Side::Source, source, &source_ctx, &src.region, &src.account_id).map_err(err)?,
+                machine_from(Side::Target, target, &target_ctx, &tgt.region, &tgt.account_id).map_err(err)?,
             )
         }
     };

@@ -460,6 +460,20 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_state_machines_dir_is_a_clear_error_and_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("drill.toml");
+        std::fs::write(&config, include_str!("../../../../examples/drill.toml")).unwrap();
+        let mut a = args("realistic");
+        a.config = config;
+        a.state_machines = Some(dir.path().to_path_buf());
+        let e = crate::drill::state_machine_texts(&a).unwrap_err();
+        assert!(e.starts_with("--state-machines") && e.contains("source.asl.json"), "{e}");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(runtime.block_on(crate::drill::run(a)), std::process::ExitCode::from(2));
+    }
+
+    #[test]
     fn profiles_by_name_and_default_size() {
         let p = crate::drill::duration_profile(&args("realistic")).unwrap().unwrap();
         assert_eq!((p.latency, p.size_gib, p.time_scale), (Latency::realistic(), 500.0, 0.001));
