@@ -526,7 +526,7 @@ async fn copy_failed() -> Row {
 }
 
 /// The source snapshot never becomes available: the wait gives up after its
-/// documented bound (100 polls, about 8 hours at full time scale) with the
+/// documented bound (482 polls, about 8 hours at full time scale) with the
 /// named error `Timeout`.
 async fn snapshot_never_available() -> Row {
     let rule = FaultRule::snapshot_status_in(SNAPSHOTS, "creating", SRC, SRC_REGION);
@@ -542,7 +542,7 @@ async fn snapshot_never_available() -> Row {
         &allowed,
     )
     .await;
-    // The documented bound: 1 attempt + MaxAttempts 100 retries (30 s x1.5, at most 300 s apart: about 8 hours).
+    // The documented bound: 1 attempt + MaxAttempts 482 retries (20 s x1.5, at most 60 s apart: about 8 hours).
     let attempts: Vec<u64> = report.report["states"]
         .as_array()
         .map(Vec::as_slice)
@@ -551,8 +551,8 @@ async fn snapshot_never_available() -> Row {
         .filter(|s| s["machine"] == "source" && s["state"] == "WaitForSourceSnapshot")
         .filter_map(|s| s["attempts"].as_u64())
         .collect();
-    if attempts != [101] {
-        row.problems.push(format!("want one WaitForSourceSnapshot of 101 attempts, got {attempts:?}"));
+    if attempts != [483] {
+        row.problems.push(format!("want one WaitForSourceSnapshot of 483 attempts, got {attempts:?}"));
     }
     row.outcome.push_str(&format!(" after {attempts:?} polls"));
     row

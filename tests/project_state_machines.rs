@@ -200,8 +200,8 @@ async fn source_snapshot_stuck_then_available() {
     let h = r.history();
     assert_eq!(path(&h), happy());
     assert_eq!(attempts(&h, "WaitForSourceSnapshot"), 5);
-    // ResourceNotReady retrier: 30 s, then x1.5 each time, no jitter.
-    assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25);
+    // ResourceNotReady retrier: 20 s, then x1.5 each time up to 60 s, no jitter.
+    assert_eq!(elapsed(&h), 20.0 + 30.0 + 45.0 + 60.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -431,7 +431,7 @@ async fn target_shared_snapshot_stuck_then_available() {
     let h = exec.history();
     assert_eq!(path(&h), TARGET_HAPPY);
     assert_eq!(attempts(&h, "WaitForSharedSnapshot"), 4);
-    assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5);
+    assert_eq!(elapsed(&h), 20.0 + 30.0 + 45.0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -490,9 +490,9 @@ async fn target_endpoint_never_reaching_the_new_cluster_times_out_and_never_term
     ]
     .concat();
     assert_eq!(path(&h), want);
-    // The bound: the first try and 16 retries, 30 s growing by 1.5 up to 120 s.
-    assert_eq!(attempts(&h, "WaitForNewEndpoint"), 17);
-    assert_eq!(elapsed(&h), 30.0 + 45.0 + 67.5 + 101.25 + 12.0 * 120.0);
+    // The bound: the first try and 39 retries, 20 s growing by 1.5 up to 45 s.
+    assert_eq!(attempts(&h, "WaitForNewEndpoint"), 40);
+    assert_eq!(elapsed(&h), 20.0 + 30.0 + 37.0 * 45.0);
     // The swap is rolled back; Terminate never deletes the previous cluster.
     failure_path_called(&calls.lock().unwrap(), "WaitForNewEndpoint", "Timeout");
 }
@@ -750,11 +750,13 @@ async fn source_rejects_an_empty_cluster_list_before_any_step() {
     assert!(calls.lock().unwrap().is_empty(), "nothing ran");
 }
 
-/// Polls of the source snapshot before it is available: WaitForSourceSnapshot
-/// allows 100 (30 s, x1.5, at most 300 s apart: about 8 hours).
+/// Polls of the source snapshot before it is available: about 1.5 hours of
+/// WaitForSourceSnapshot's schedule (20 s, x1.5, at most 60 s apart; its
+/// bound allows 482 polls, about 8 hours).
 const SNAPSHOT_POLLS: usize = 95;
-/// Polls of the copy before it is available: WaitForTargetSnapshot allows
-/// 150 (about 12 hours).
+/// Polls of the copy before it is available: about 7 hours of
+/// WaitForTargetSnapshot's schedule (30 s, x1.5, at most 180 s apart; its
+/// bound allows 247, about 12 hours).
 const COPY_POLLS: usize = 145;
 
 /// What a fleet run on recording handlers left: every execution's history
@@ -777,7 +779,7 @@ impl FleetRun {
 /// `n` clusters through `definition` (the source machine) with every Task
 /// bound by the table to a recording handler: each source snapshot answers
 /// ResourceNotReady `SNAPSHOT_POLLS` times and each copy `COPY_POLLS` times
-/// before it is available, the worst a wait's bound allows. Retry intervals
+/// before it is available: hours-long waits. Retry intervals
 /// are scaled by 0.01 on paused time (so 100 clusters' five-at-a-time copies
 /// fit in the machine's 24-hour bound, which stays real); the poll counts,
 /// and so the histories, are those of hours-long waits.

@@ -40,6 +40,7 @@ impl DrillEnv {
             html: Some(self.dir.path().join("timeline.html")),
             latency: 0.0,
             own_copy: false,
+            state_machines: None,
             durations: None,
             size_gib: None,
             serve_api: None,

@@ -111,6 +111,11 @@ pub struct DrillArgs {
     /// serving until interrupted (Ctrl-C, SIGTERM).
     #[arg(long, value_name = "ADDR")]
     pub serve_api: Option<String>,
+    /// Run the state machines in DIR (`source.asl.json`, `target.asl.json`)
+    /// instead of the project's `statemachines/`, e.g. to measure another
+    /// polling schedule with --durations.
+    #[arg(long, value_name = "DIR")]
+    pub state_machines: Option<PathBuf>,
 }
 
 /// The storage of `--durations` when `--size-gib` is not given.
@@ -148,6 +153,17 @@ pub fn duration_profile(args: &DrillArgs) -> Result<Option<phases::Profile>, Str
     }))
 }
 
+/// The definitions of `--state-machines` (source, target), read before
+/// anything starts; None without the option.
+pub fn state_machine_texts(args: &DrillArgs) -> Result<Option<(String, String)>, String> {
+    let Some(dir) = &args.state_machines else { return Ok(None) };
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read_to_string(&path).map_err(|e| format!("--state-machines: {}: {e}", path.display()))
+    };
+    Ok(Some((read("source.asl.json")?, read("target.asl.json")?)))
+}
+
 /// Runs the drill; exit 0 when every run restored the DR cluster.
 pub async fn run(args: DrillArgs) -> ExitCode {
     let config = match Config::load(&args.config) {
@@ -157,7 +173,7 @@ pub async fn run(args: DrillArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = duration_profile(&args) {
+    if let Err(e) = duration_profile(&args).and_then(|_| state_machine_texts(&args)) {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
@@ -205,9 +221,24 @@ fn machine(
     region: &Region,
     account: &AccountId,
 ) -> DrResult<StateMachineSpec> {
-    let (name, asl) = match side {
-        Side::Source => ("aurora-dr-source", SOURCE_ASL),
-        Side::Target => ("aurora-dr-target", TARGET_ASL),
+    let asl = match side {
+        Side::Source => SOURCE_ASL,
+        Side::Target => TARGET_ASL,
+    };
+    machine_from(side, asl, ctx, region, account)
+}
+
+/// [`machine`] with the definition's text given (`--state-machines`).
+fn machine_from(
+    side: Side,
+    asl: &str,
+    ctx: &Arc<StepContext>,
+    region: &Region,
+    account: &AccountId,
+) -> DrResult<StateMachineSpec> {
+    let name = match side {
+        Side::Source => "aurora-dr-source",
+        Side::Target => "aurora-dr-target",
     };
     let mut subs = Substitutions::new();
     let mut bindings = Vec::new();
@@ -323,6 +354,7 @@ pub struct DrillReport {
 pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
     let rec = Recorder::new(args.json);
     let profile = duration_profile(args)?;
+    let definitions = state_machine_texts(args)?;
     let clock =
         Clock::scaled(args.time_scale).map_err(|e| format!("--time-scale: {e}"))?.with_real_timeouts();
     let (src, tgt) = (&config.source, &config.target);
@@ -390,7 +422,8 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
     let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
 
     let result = async {
-        let mut wiring = local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url).await?;
+        let mut wiring =
+            local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url, definitions.as_ref()).await?;
         let _api = match &args.serve_api {
             Some(addr) => Some(serve_api(addr, &wiring).await?),
             None => None,
@@ -514,6 +547,7 @@ async fn local_wiring(
     clock: Clock,
     target_engine: Engine,
     sfn_url: String,
+    definitions: Option<&(String, String)>,
 ) -> Result<Wiring, String> {
     let (src, tgt) = (&config.source, &config.target);
     let source_aws = setup::account_context(endpoint, &src.account_id, &src.region, None).await;
@@ -585,9 +619,22 @@ async fn local_wiring(
 
     // Both machines on the local engine.
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
-    let source_spec = source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?;
+    let (source_spec, target_spec) = match definitions {
+        None => (
+            source_machine(&source_ctx, &src.region, &src.account_id).map_err(err)?,
+            target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?,
+        ),
+        Some((source, target)) => {
+            if let Some(dir) = &args.state_machines {
+                rec.line(&format!("  setup     state machines from {}", dir.display()));
+            }
+            (
+                machine_from(Side::Source, source, &source_ctx, &src.region, &src.account_id).map_err(err)?,
+                machine_from(Side::Target, target, &target_ctx, &tgt.region, &tgt.account_id).map_err(err)?,
+            )
+        }
+    };
     let source_machine = source_engine.register(source_spec).map_err(|e| e.to_string())?;
-    let target_spec = target_machine(&target_ctx, &tgt.region, &tgt.account_id).map_err(err)?;
     target_engine.register(target_spec).map_err(|e| e.to_string())?;
     Ok(Wiring {
         source_engine,

@@ -259,6 +259,27 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
     out
 }
 
+/// What the waits added to one run (and cluster), in real-world seconds: the
+/// sum of the awaited phases' detection latencies, where the DNS phase,
+/// which runs from the same rename as the rename/swap phase, counts only
+/// what it waited beyond both that phase and its own AWS work. None while a
+/// phase has not ended.
+pub fn added_latency(timings: &[PhaseTiming], run: usize, lane: &str) -> Option<f64> {
+    let mine: Vec<&PhaseTiming> =
+        timings.iter().filter(|t| t.run == run && t.lane == lane && t.awaited).collect();
+    let rename = mine.iter().find(|t| t.phase == "rename/swap").and_then(|t| t.workflow_seconds);
+    let mut total = 0.0;
+    for t in &mine {
+        let workflow = t.workflow_seconds?;
+        total += if t.phase == DNS_PHASE {
+            (workflow - t.aws_seconds.max(rename.unwrap_or(0.0))).max(0.0)
+        } else {
+            workflow - t.aws_seconds
+        };
+    }
+    Some(total)
+}
+
 /// The phases as a text table, one block per run (and cluster).
 pub fn text_table(timings: &[PhaseTiming]) -> String {
     let mut out = String::new();
@@ -392,6 +413,24 @@ mod tests {
         assert_eq!(t[1].states, ["Swap", "WaitForSwappedCluster", "WaitForNewEndpoint"]);
     }
 
+    #[test]
+    fn the_added_latency_counts_the_dns_wait_only_beyond_the_rename() {
+        let spans = vec![
+            span("target", "Restore", 0.0, 0.01),
+            span("target", "WaitForTempCluster", 0.01, 0.75),
+            span("target", "Swap", 1.0, 1.1),
+            span("target", "WaitForSwappedCluster", 1.1, 1.65),
+            span("target", "WaitForNewEndpoint", 1.65, 1.7),
+        ];
+        let t = phase_timings(&spans, &profile());
+        // Restore: 750 s for 1100 s of work (ready at once: -350); rename:
+        // 650 s for 600 (+50); DNS: 700 s from the rename, 50 s beyond the
+        // rename phase's 650 and 100 beyond its own 600 s of work.
+        let added = added_latency(&t, 1, "orders").unwrap();
+        assert!((added - (-350.0 + 50.0 + 50.0)).abs() < 1e-6, "{added}");
+        assert_eq!(added_latency(&t, 2, "orders"), Some(0.0));
+    }
+
     fn args(durations: &str) -> crate::drill::DrillArgs {
         use clap::Parser;
         #[derive(Parser)]
@@ -416,6 +455,20 @@ mod tests {
         std::fs::write(&config, include_str!("../../../../examples/drill.toml")).unwrap();
         let mut a = args(&bad.display().to_string());
         a.config = config;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(runtime.block_on(crate::drill::run(a)), std::process::ExitCode::from(2));
+    }
+
+    #[test]
+    fn a_missing_state_machines_dir_is_a_clear_error_and_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("drill.toml");
+        std::fs::write(&config, include_str!("../../../../examples/drill.toml")).unwrap();
+        let mut a = args("realistic");
+        a.config = config;
+        a.state_machines = Some(dir.path().to_path_buf());
+        let e = crate::drill::state_machine_texts(&a).unwrap_err();
+        assert!(e.starts_with("--state-machines") && e.contains("source.asl.json"), "{e}");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         assert_eq!(runtime.block_on(crate::drill::run(a)), std::process::ExitCode::from(2));
     }
