@@ -77,6 +77,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { config } => validate(&config),
@@ -91,6 +92,28 @@ async fn main() -> ExitCode {
         Command::Rehearse(args) => rehearse::run(args).await,
         Command::Watch(args) => watch::run(args).await,
     }
+}
+
+/// Output into a closed pipe (`aurora-dr status ... | head -1`) makes
+/// `println!` panic, since Rust programs ignore SIGPIPE. End instead as a
+/// command killed by SIGPIPE is reported, 141 (128 + 13), without a panic
+/// message; every other panic goes to the default hook. Restoring SIGPIPE's
+/// default action would do the same for stdout but also kill the drill on a
+/// write to a closed socket.
+fn end_quietly_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {

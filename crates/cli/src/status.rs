@@ -120,7 +120,10 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
                 .map(|e| json!({"name": e.name(), "status": e.status().as_str(), "startDate": e.start_date().to_string()}))
                 .collect::<Vec<_>>())
         }
-        Some(_) => json!("not available: the local engine runs inside `aurora-dr drill`"),
+        Some(_) => json!(
+            "not read from the emulator: the local engine runs inside `aurora-dr drill`; run it with \
+             `--serve-api ADDR` and follow it with `aurora-dr watch --endpoint http://ADDR`"
+        ),
         None => json!("not available: target.state_machine_arn is not configured"),
     };
     Ok(json!({
