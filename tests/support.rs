@@ -40,6 +40,7 @@ impl DrillEnv {
             html: Some(self.dir.path().join("timeline.html")),
             latency: 0.0,
             target_key: false,
+            restore_test: false,
             durations: None,
             size_gib: None,
         }
