@@ -423,7 +423,7 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         }
         let mut tests = Vec::new();
         if args.restore_test && stopped_early.is_none() && runs.iter().all(RunOutcome::ok) {
-            tests.push(restore_test::run(&wiring, config, &rec, &endpoint, total + 1).await?);
+            tests.push(restore_test::run(&wiring, config, &rec, &control_of(&endpoint), total + 1).await?);
         } else if args.restore_test {
             rec.line("restore test not started: a run before it failed");
         }
