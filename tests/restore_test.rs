@@ -156,3 +156,51 @@ async fn a_failing_sanity_check_in_a_restore_test_removes_the_test_cluster_and_n
     assert!(note["restoreTest"].as_str().is_some_and(|s| s.contains("never")), "{note:#}");
     assert_eq!(note["resources"]["restoredClusterId"], TEST_CLUSTER, "{note:#}");
 }
+
+/// With `keep_failed_temp_cluster`, a failed restore test keeps its test
+/// cluster for inspection; `aurora-dr cleanup` lists it and removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kept_failed_test_cluster_is_listed_and_removed_by_cleanup() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut env = DrillEnv::start(CONFIG).await;
+    let first = env.drill(1).await;
+    assert!(first.ok, "{:#}", first.report);
+    let config = format!(
+        "{}\n[drill]\nsanity_username = \"dr_probe\"\nsanity_password = \"unused\"\n",
+        CONFIG.replacen(
+            "[target]\n",
+            &format!(
+                "[target]\nkeep_failed_temp_cluster = true\nsanity_endpoint_override = \"127.0.0.1:{closed}\"\n\
+                 sanity_tls = \"disable\"\n"
+            ),
+            1
+        )
+    );
+    env.set_config(&config);
+    let report = restore_test_only(&env).await;
+    assert!(!report.ok, "{:#}", report.report);
+    let test = &report.report["restoreTests"][0];
+    assert_eq!(test["testClusterRemoved"], false, "kept as configured: {test:#}");
+    assert_eq!(test["servingCluster"]["untouched"], true, "{test:#}");
+    let mut clusters = cluster_ids(&env.target().await).await;
+    clusters.sort();
+    assert_eq!(clusters, [SERVING, TEST_CLUSTER]);
+
+    let args = aurora_dr_cli::cleanup::CleanupArgs {
+        config: env.config_path.clone(),
+        accounts: env.accounts(),
+        yes: true,
+        dry_run: false,
+        include_dr_cluster: false,
+        final_snapshot: false,
+    };
+    let plan = aurora_dr_cli::cleanup::plan(&args, &env.config).await.expect("plan");
+    let clusters_listed: Vec<&str> =
+        plan.delete.iter().filter(|i| i.kind == "cluster").map(|i| i.id.as_str()).collect();
+    assert_eq!(clusters_listed, [TEST_CLUSTER], "{plan:#?}");
+    aurora_dr_cli::cleanup::execute(&args, &env.config, &plan).await.expect("cleanup");
+    assert_eq!(cluster_ids(&env.target().await).await, [SERVING]);
+}
