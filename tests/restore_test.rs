@@ -204,3 +204,23 @@ async fn a_kept_failed_test_cluster_is_listed_and_removed_by_cleanup() {
     aurora_dr_cli::cleanup::execute(&args, &env.config, &plan).await.expect("cleanup");
     assert_eq!(cluster_ids(&env.target().await).await, [SERVING]);
 }
+
+/// A restore test is the safe first run next to a hand-made DR cluster
+/// too: a normal run refuses to replace it (no adopt_existing), the test
+/// restores and checks the newest snapshot beside it and leaves it as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_test_runs_beside_a_hand_made_dr_cluster_without_adopting_it() {
+    let env = DrillEnv::start(CONFIG).await;
+    env.seed_hand_made_dr_cluster().await;
+    let refused = env.drill(1).await;
+    assert!(!refused.ok, "a normal run must refuse the hand-made cluster: {:#}", refused.report);
+    assert_eq!(refused.report["runs"][0]["target"]["error"], "Conflict", "{:#}", refused.report);
+    let before = serving(&env).await;
+    env.emulator.control().clear_calls().await.expect("clear call log");
+
+    let report = restore_test_only(&env).await;
+    assert!(report.ok, "{:#}", report.report);
+    assert_eq!(serving(&env).await, before, "the hand-made cluster changed");
+    assert_eq!(calls_changing_the_serving_cluster(&env).await, Vec::<String>::new());
+    assert_eq!(cluster_ids(&env.target().await).await, [SERVING]);
+}
