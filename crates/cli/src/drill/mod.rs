@@ -80,13 +80,13 @@ pub struct DrillArgs {
     pub runs: usize,
     /// After the runs, a restore test: the target machine started with
     /// {"mode": "restore-test"}, as the RestoreTestSchedule starts it. It
-    /// restores the newest shared snapshot into a test cluster of its own
-    /// ({temp_cluster_id}-test), runs the SanityCheck on it, reports RPO (the
-    /// snapshot's age) and time to restore, deletes it, and never renames,
-    /// modifies or deletes the serving cluster; the drill checks that (same
-    /// resource id, name, status and instances, no call changing it). The
-    /// runs before it (default 1; --runs 0 for none, with --endpoint) make
-    /// the serving cluster and the snapshot.
+    /// restores the newest snapshot the target may restore into a test
+    /// cluster of its own ({temp_cluster_id}-test), runs the SanityCheck on
+    /// it, reports RPO (the snapshot's age) and time to restore, deletes it,
+    /// and never renames, modifies or deletes the serving cluster; the drill
+    /// checks that (same resource id, name and instances, no call changing
+    /// it). The runs before it (default 1; --runs 0 for none, with
+    /// --endpoint) make the serving cluster and the snapshot.
     #[arg(long)]
     pub restore_test: bool,
     /// Where to write the HTML timeline (default: target/aurora-dr/drill-<time>.html).
