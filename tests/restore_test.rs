@@ -43,6 +43,23 @@ async fn calls_changing_the_serving_cluster(env: &DrillEnv) -> Vec<String> {
         .collect()
 }
 
+/// The drill configuration with the SanityCheck's probe sent to a port
+/// nothing listens on: it fails (SanityCheckUnreachable, tried twice) once
+/// the test cluster is restored. `target_extra`: more `[target]` lines.
+fn unreachable_probe_config(target_extra: &str) -> String {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let target = format!(
+        "[target]\n{target_extra}sanity_endpoint_override = \"127.0.0.1:{closed}\"\nsanity_tls = \"disable\"\n"
+    );
+    format!(
+        "{}\n[drill]\nsanity_username = \"dr_probe\"\nsanity_password = \"unused\"\n",
+        CONFIG.replacen("[target]\n", &target, 1)
+    )
+}
+
 /// A drill that runs only the restore test (`--runs 0`) against what the
 /// environment holds.
 async fn restore_test_only(env: &DrillEnv) -> drill::DrillReport {
@@ -108,22 +125,7 @@ async fn a_restore_test_reports_rpo_and_time_to_restore_and_leaves_the_serving_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_sanity_check_in_a_restore_test_removes_the_test_cluster_and_notifies() {
-    // The probe goes to a port nothing listens on: the SanityCheck fails
-    // (SanityCheckUnreachable, tried twice) after the test cluster is restored.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let config = format!(
-        "{}\n[drill]\nsanity_username = \"dr_probe\"\nsanity_password = \"unused\"\n",
-        CONFIG.replacen(
-            "[target]\n",
-            &format!(
-                "[target]\nsanity_endpoint_override = \"127.0.0.1:{closed}\"\nsanity_tls = \"disable\"\n"
-            ),
-            1
-        )
-    );
+    let config = unreachable_probe_config("");
     let sane = DrillEnv::start(CONFIG).await;
     // The run before the test passes its (skipped) check in a stack without the probe;
     // the same emulator then gets the probing configuration.
@@ -161,24 +163,10 @@ async fn a_failing_sanity_check_in_a_restore_test_removes_the_test_cluster_and_n
 /// cluster for inspection; `aurora-dr cleanup` lists it and removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kept_failed_test_cluster_is_listed_and_removed_by_cleanup() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
     let mut env = DrillEnv::start(CONFIG).await;
     let first = env.drill(1).await;
     assert!(first.ok, "{:#}", first.report);
-    let config = format!(
-        "{}\n[drill]\nsanity_username = \"dr_probe\"\nsanity_password = \"unused\"\n",
-        CONFIG.replacen(
-            "[target]\n",
-            &format!(
-                "[target]\nkeep_failed_temp_cluster = true\nsanity_endpoint_override = \"127.0.0.1:{closed}\"\n\
-                 sanity_tls = \"disable\"\n"
-            ),
-            1
-        )
-    );
+    let config = unreachable_probe_config("keep_failed_temp_cluster = true\n");
     env.set_config(&config);
     let report = restore_test_only(&env).await;
     assert!(!report.ok, "{:#}", report.report);

@@ -158,24 +158,9 @@ pub async fn run(rds: &Client, settings: &TargetSettings, input: Input) -> DrRes
 /// shared with it (every page).
 async fn list(rds: &Client, own_copies: bool) -> DrResult<Vec<DbClusterSnapshot>> {
     if own_copies {
-        return rds::list_manual_cluster_snapshots(rds, None).await;
-    }
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = rds
-            .describe_db_cluster_snapshots()
-            .snapshot_type("shared")
-            .include_shared(true)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| DrError::from_sdk("DescribeDBClusterSnapshots (shared)", e))?;
-        all.extend(page.db_cluster_snapshots().iter().cloned());
-        match page.marker() {
-            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
-            _ => return Ok(all),
-        }
+        rds::list_manual_cluster_snapshots(rds, None).await
+    } else {
+        rds::list_shared_cluster_snapshots(rds).await
     }
 }
 
