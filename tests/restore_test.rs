@@ -176,6 +176,11 @@ async fn a_kept_failed_test_cluster_is_listed_and_removed_by_cleanup() {
     let mut clusters = cluster_ids(&env.target().await).await;
     clusters.sort();
     assert_eq!(clusters, [SERVING, TEST_CLUSTER]);
+    // `aurora-dr status` shows it.
+    let status = env.status().await;
+    assert_eq!(status["target"]["restoreTest"]["id"], TEST_CLUSTER, "{status:#}");
+    let text = aurora_dr_cli::status::render(&status);
+    assert!(text.contains(&format!("restore test: {TEST_CLUSTER}")), "{text}");
 
     let args = aurora_dr_cli::cleanup::CleanupArgs {
         config: env.config_path.clone(),
