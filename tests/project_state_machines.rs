@@ -388,6 +388,7 @@ async fn a_failing_make_room_never_stops_the_snapshot() {
 }
 
 const TARGET_HAPPY: &[&str] = &[
+    "IsRestoreTest",
     "WaitForSharedSnapshot",
     "CopyToOwnAccount",
     "UsesOwnCopy",
@@ -396,6 +397,7 @@ const TARGET_HAPPY: &[&str] = &[
     "RestoreInstance",
     "WaitForTempInstances",
     "SanityCheck",
+    "SwapOrRemoveTestCluster",
     "Swap",
     "WaitForSwappedCluster",
     "WaitForNewEndpoint",
@@ -422,6 +424,50 @@ async fn target_happy_path() {
     assert_eq!(out.output, Some(json!({"runId": "run-1", "terminated": true})));
     assert_eq!(path(&exec.history()), TARGET_HAPPY);
     assert!(calls.lock().unwrap().is_empty());
+}
+
+/// A restore test's path: FindSnapshot, the test cluster restored, waited
+/// for and checked, then removed; never a Swap, WaitForNewEndpoint or
+/// Terminate.
+const RESTORE_TEST: &[&str] = &[
+    "IsRestoreTest",
+    "FindSnapshot",
+    "Restore",
+    "WaitForTempCluster",
+    "RestoreInstance",
+    "WaitForTempInstances",
+    "SanityCheck",
+    "SwapOrRemoveTestCluster",
+    "RemoveTestCluster",
+];
+
+#[tokio::test(start_paused = true)]
+async fn target_restore_test_removes_its_cluster_and_never_swaps() {
+    let Ran { exec, out, calls, .. } =
+        run("target", "RestoreTestPasses", json!({"mode": "restore-test"})).await;
+    assert_eq!(out.status, Status::Succeeded, "{out:?}");
+    assert_eq!(path(&exec.history()), RESTORE_TEST);
+    let output = out.output.expect("output");
+    assert_eq!(output["restoreTest"]["rpoSeconds"], 3600.0, "{output}");
+    assert!(calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_restore_test_with_a_failing_sanity_check_cleans_up_and_notifies() {
+    let r = run("target", "RestoreTestSanityCheckFails", json!({"mode": "restore-test"})).await;
+    assert_eq!(r.out.status, Status::Failed, "{:?}", r.out);
+    assert_eq!(r.out.error.as_deref(), Some("SanityCheckFailed"));
+    let upto = RESTORE_TEST.iter().position(|s| *s == "SanityCheck").expect("SanityCheck") + 1;
+    let want = [
+        &RESTORE_TEST[..upto],
+        &["OnSanityCheckError", "RollBackSwap", "CleanUpTempCluster", "NotifyFailure", "Failed"],
+    ]
+    .concat();
+    assert_eq!(path(&r.history()), want);
+    let calls = r.calls.lock().unwrap();
+    let names: Vec<&str> = calls.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(calls.iter().all(|(_, input)| input["mode"] == "restore-test"), "{calls:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -572,7 +618,7 @@ async fn target_with_an_own_copy_waits_for_it_then_restores() {
     assert_eq!(out.status, Status::Succeeded, "{out:?}");
     let h = exec.history();
     let mut want = TARGET_HAPPY.to_vec();
-    want.insert(3, "WaitForOwnCopy");
+    want.insert(4, "WaitForOwnCopy");
     assert_eq!(path(&h), want);
     assert_eq!(attempts(&h, "WaitForOwnCopy"), 3);
     assert_eq!(elapsed(&h), 30.0 + 45.0);

@@ -41,6 +41,7 @@ impl DrillEnv {
             latency: 0.0,
             own_copy: false,
             state_machines: None,
+            restore_test: false,
             durations: None,
             size_gib: None,
             serve_api: None,

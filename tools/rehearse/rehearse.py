@@ -216,11 +216,15 @@ def resource_of(owner: str) -> str:
 
 def reason_key(owner: str, sid: str, reasons: dict) -> tuple[str, str]:
     """The key of the justification of `owner`'s statement `sid`: the
-    statement's own resource, or a policy resource of the role's owner
-    (`<Resource>...Policy`, attached to the role outside its Policies)."""
+    statement's own resource, the role itself when the template declares
+    it, or a policy resource of the role's owner (`<Resource>...Policy`,
+    attached to the role outside its Policies)."""
     key = (resource_of(owner), sid)
     if key in reasons:
         return key
+    own = (owner.split("/")[-1], sid)  # a role declared as a resource of its own (AWS::IAM::Role)
+    if own in reasons:
+        return own
     attached = [r for r in reasons if r[1] == sid and r[0].startswith(key[0]) and r[0].endswith("Policy")]
     return attached[0] if len(attached) == 1 else key
 

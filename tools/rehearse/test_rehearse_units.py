@@ -336,6 +336,16 @@ class Justifications(unittest.TestCase):
         justified, unjustified, stale = rehearse.judge_least_privilege(self.dep(["Stop"]), [], reasons)
         self.assertEqual((justified, unjustified, len(stale)), ([], [], 1))
 
+    def test_a_role_the_template_declares_carries_its_own_reasons(self):
+        import rehearse
+
+        # An AWS::IAM::Role resource (not a SAM function's generated role).
+        reasons = {("SwapFunctionRole", "Stop"): "assumed by EventBridge only."}
+        warnings = ["UNUSED target/SwapFunctionRole Stop: no request of the rehearsal was allowed"]
+        justified, unjustified, stale = rehearse.judge_least_privilege(self.dep(["Stop"]), warnings, reasons)
+        self.assertEqual((len(justified), unjustified, stale), (1, [], []))
+        self.assertIn("(justified: assumed by EventBridge only.)", justified[0])
+
 
 class Hardening(unittest.TestCase):
     """Each rule of hardening.py passes on the rendered stacks and fails on a

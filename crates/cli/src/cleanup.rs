@@ -9,7 +9,8 @@
 //!   retention applies, [`tool_snapshot_time`]);
 //! - source account, target region: the encrypted copies, by the same rule;
 //! - target account, target region: its own copies (target-owned
-//!   encryption), and the clusters under each pair's temporary name and
+//!   encryption), and the clusters under each pair's temporary name, its
+//!   restore test's `{temp}-test` name and
 //!   `{existing}-old-*` names that carry `managed-by=aurora-dr`, with their
 //!   instances; the DR cluster itself under the existing name only with
 //!   `--include-dr-cluster`.
@@ -170,6 +171,9 @@ async fn clusters(
                 Some("serving")
             } else if lower == p.temp_cluster_id.as_str() {
                 Some("temporary")
+            } else if p.restore_test_cluster_id().is_ok_and(|t| lower == t.as_str()) {
+                // A failed restore test's cluster, kept with keep_failed_temp_cluster.
+                Some("restore test")
             } else if lower.starts_with(&format!("{existing}-old-")) {
                 Some("renamed away")
             } else {

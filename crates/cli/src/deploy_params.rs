@@ -186,21 +186,24 @@ pub fn deploy_only_keys() -> impl Iterator<Item = String> {
 }
 
 /// The rules of the deployment-only keys, as the template's parameters
-/// state them (`ScheduleExpression`, `ScheduleState`, `AlarmEmail`).
+/// state them (`ScheduleExpression`, `RestoreTestSchedule`, `ScheduleState`,
+/// `AlarmEmail`).
 pub fn check_deploy_keys(values: &BTreeMap<String, String>) -> Vec<SettingError> {
     let mut errors = Vec::new();
     let mut problem = |name: &str, problem: String| {
         errors.push(SettingError { name: name.to_owned(), problem });
     };
-    if let Some(v) = values.get("source.schedule") {
-        let ok = (v.starts_with("rate(") || v.starts_with("cron(")) && v.ends_with(')') && v.len() > 6;
-        if !ok {
-            problem(
-                "source.schedule",
-                format!(
-                    "must be an EventBridge schedule such as rate(6 hours) or cron(0 3 * * ? *) (got {v:?})"
-                ),
-            );
+    for key in ["source.schedule", "target.restore_test_schedule"] {
+        if let Some(v) = values.get(key) {
+            let ok = (v.starts_with("rate(") || v.starts_with("cron(")) && v.ends_with(')') && v.len() > 6;
+            if !ok {
+                problem(
+                    key,
+                    format!(
+                        "must be an EventBridge schedule such as rate(6 hours) or cron(0 3 * * ? *) (got {v:?})"
+                    ),
+                );
+            }
         }
     }
     if let Some(v) = values.get("source.schedule_state")
@@ -654,6 +657,26 @@ mod tests {
             "snapshot_prefix = \"aurora-dr\"\nschedule = \"cron(0 3 * * ? *)\"\nschedule_state = \"ENABLED\"\nalarm_email = \"oncall@example.com\"",
         );
         parsed(&ok);
+        // The restore test's schedule: the same rule, and passed to the target stack.
+        let with_test = |schedule: &str| {
+            EXAMPLE.replace(
+                "existing_cluster_id = \"orders-dr\"",
+                &format!("existing_cluster_id = \"orders-dr\"\nrestore_test_schedule = \"{schedule}\""),
+            )
+        };
+        let errors = Config::parse(&with_test("weekly")).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.name == "target.restore_test_schedule"), "{errors:?}");
+        let outputs: Outputs = [
+            ("kms", "KeyArn", "arn:aws:kms:us-west-1:111111111111:key/k"),
+            ("source", "NotificationTopicArn", "arn:aws:sns:us-west-2:111111111111:t"),
+        ]
+        .into_iter()
+        .map(|(env, k, v)| (env.to_owned(), [(k.to_owned(), v.to_owned())].into()))
+        .collect();
+        let (_, target) =
+            overrides(Mapping::embedded(), "target", &parsed(&with_test("rate(7 days)")), &outputs)
+                .expect("target");
+        assert!(target.contains(&("RestoreTestSchedule".into(), "rate(7 days)".into())), "{target:?}");
     }
 
     #[test]

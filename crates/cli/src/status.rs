@@ -4,7 +4,8 @@
 //! snapshots of it. Source account, target region: the encrypted copies and
 //! whom each is shared with. Target account, target region: the cluster
 //! under the existing name (status, endpoint, the run that restored it), a
-//! leftover temporary cluster, renamed-away old clusters, and the target
+//! leftover temporary cluster, a restore test's cluster (`{temp}-test`,
+//! while a test runs or kept after a failed one), renamed-away old clusters, and the target
 //! state machine's last executions when its ARN is configured.
 //!
 //! Every renamed-away `{existing}-old-*` cluster is also listed under
@@ -89,6 +90,9 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
     let target_rds = target.rds();
     let existing = rds::find_cluster(&target_rds, tgt.existing_cluster_id.as_str()).await?;
     let temp = rds::find_cluster(&target_rds, tgt.temp_cluster_id.as_str()).await?;
+    // A restore test's cluster: there while a test runs, or kept after a failed one.
+    let test_id = tgt.for_run(None, true)?.temp_cluster_id;
+    let restore_test = rds::find_cluster(&target_rds, test_id.as_str()).await?;
     let all = target_rds
         .describe_db_clusters()
         .send()
@@ -137,6 +141,7 @@ pub async fn collect(args: &StatusArgs, config: &Config) -> DrResult<Value> {
             "account": tgt.account_id.as_str(), "region": tgt.region.as_str(),
             "existing": existing.as_ref().map(cluster_json),
             "temporary": temp.as_ref().map(cluster_json),
+            "restoreTest": restore_test.as_ref().map(cluster_json),
             "old": old,
             "kept": kept,
             "executions": executions,
@@ -273,7 +278,7 @@ pub fn render(r: &Value) -> String {
         other => format!("    {}\n", s(other)),
     };
     format!(
-        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  old: {}\n  kept clusters (running, not deleted by aurora-dr):\n{}  executions:\n{}",
+        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  restore test: {}\n  old: {}\n  kept clusters (running, not deleted by aurora-dr):\n{}  executions:\n{}",
         s(&src["account"]),
         s(&src["region"]),
         cluster(&src["cluster"]),
@@ -285,6 +290,7 @@ pub fn render(r: &Value) -> String {
         s(&tgt["region"]),
         cluster(&tgt["existing"]),
         cluster(&tgt["temporary"]),
+        cluster(&tgt["restoreTest"]),
         if old.is_empty() { "none".into() } else { old.join("; ") },
         if kept.is_empty() { "    none\n".into() } else { kept },
         executions

@@ -760,6 +760,7 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         total,
         ok,
         std::slice::from_ref(&run),
+        &[],
         &facts,
         None,
     )

@@ -24,6 +24,11 @@ pub struct RunState {
     /// The source execution's start time: the snapshot name's timestamp.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// `restore-test`: the run restores a test cluster of its own from the
+    /// latest snapshot, checks it and deletes it, and never swaps
+    /// ([`RunMode`]). Absent on a normal run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_account_id: Option<AccountId>,
@@ -76,6 +81,10 @@ pub struct RunState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_clusters: Vec<KeptCluster>,
 
+    /// A restore test's figures, set when its test cluster is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTestReport>,
+
     /// Set by the failure path: the state that failed and its error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_state: Option<String>,
@@ -88,6 +97,44 @@ pub struct RunState {
     pub cleanup_failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_failure: Option<Failure>,
+}
+
+/// What a target run is for. Only the restore test is named: a payload
+/// without `mode` is a normal run (restore, swap, delete the previous copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunMode {
+    /// Restore the latest snapshot into a test cluster of its own, run the
+    /// SanityCheck on it, report RPO and time to restore, delete it; the
+    /// serving cluster is never renamed, modified or deleted.
+    #[serde(rename = "restore-test")]
+    RestoreTest,
+}
+
+impl RunMode {
+    /// The value the execution input and the payload carry.
+    pub const RESTORE_TEST: &'static str = "restore-test";
+}
+
+/// The figures of a restore test that restored, passed its SanityCheck and
+/// removed its test cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RestoreTestReport {
+    /// The test cluster, now deleted.
+    pub test_cluster_id: ClusterId,
+    /// The snapshot restored.
+    pub snapshot_id: SnapshotId,
+    /// The recovery point: how old the snapshot was when the test started
+    /// (the test's start minus the snapshot's creation time).
+    pub rpo_seconds: f64,
+    /// From the test's start to a restored cluster whose instances are
+    /// available and whose SanityCheck passed.
+    pub time_to_restore_seconds: f64,
+    /// Whether the SanityCheck made probes (`false`: no secret configured,
+    /// the check was skipped and the data was not looked at).
+    pub sanity_checked: bool,
+    /// The serving cluster's name, which the test never touched.
+    pub serving_cluster_id: ClusterId,
 }
 
 /// The renames Swap performed.
@@ -184,6 +231,7 @@ impl RunState {
         Self {
             run_id,
             created_at,
+            mode: None,
             source_account_id: None,
             source_region: None,
             source_cluster_id: None,
@@ -202,6 +250,7 @@ impl RunState {
             restored_instance_ids: Vec::new(),
             swap: None,
             kept_clusters: Vec::new(),
+            restore_test: None,
             failed_state: None,
             failure: None,
             rollback_failure: None,
@@ -217,6 +266,11 @@ impl RunState {
 
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether this run is a restore test ([`RunMode::RestoreTest`]).
+    pub fn is_restore_test(&self) -> bool {
+        self.mode == Some(RunMode::RestoreTest)
     }
 
     /// The `yyyymmddHHMMss` stamp of the run, used in generated names.

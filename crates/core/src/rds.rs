@@ -102,14 +102,30 @@ pub async fn list_manual_cluster_snapshots(
     rds: &Client,
     cluster: Option<&str>,
 ) -> DrResult<Vec<DbClusterSnapshot>> {
-    let context = format!("DescribeDBClusterSnapshots {}", cluster.unwrap_or("(manual)"));
+    list_cluster_snapshots(rds, cluster, "manual").await
+}
+
+/// Every cluster snapshot other accounts share with the caller in the
+/// client's region (`SnapshotType=shared` with `IncludeShared`), following
+/// pagination.
+pub async fn list_shared_cluster_snapshots(rds: &Client) -> DrResult<Vec<DbClusterSnapshot>> {
+    list_cluster_snapshots(rds, None, "shared").await
+}
+
+async fn list_cluster_snapshots(
+    rds: &Client,
+    cluster: Option<&str>,
+    snapshot_type: &str,
+) -> DrResult<Vec<DbClusterSnapshot>> {
+    let context = format!("DescribeDBClusterSnapshots {}", cluster.unwrap_or(&format!("({snapshot_type})")));
     let mut all = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let page = rds
             .describe_db_cluster_snapshots()
             .set_db_cluster_identifier(cluster.map(str::to_owned))
-            .snapshot_type("manual")
+            .snapshot_type(snapshot_type)
+            .set_include_shared((snapshot_type == "shared").then_some(true))
             .set_marker(marker.take())
             .send()
             .await

@@ -23,6 +23,7 @@ pub(crate) mod fleet;
 pub mod phases;
 pub(crate) mod receiver;
 pub(crate) mod report;
+pub mod restore_test;
 pub mod setup;
 
 use std::path::PathBuf;
@@ -73,9 +74,21 @@ pub struct DrillArgs {
     #[arg(long, value_name = "F", default_value_t = 0.001)]
     pub time_scale: f64,
     /// Run the pipeline this many times in a row (the second run replaces the
-    /// first run's DR cluster: swap and terminate).
+    /// first run's DR cluster: swap and terminate). With --restore-test, 0
+    /// runs only the test, against what the emulator of --endpoint holds.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub runs: usize,
+    /// After the runs, a restore test: the target machine started with
+    /// {"mode": "restore-test"}, as the RestoreTestSchedule starts it. It
+    /// restores the newest snapshot the target may restore into a test
+    /// cluster of its own ({temp_cluster_id}-test), runs the SanityCheck on
+    /// it, reports RPO (the snapshot's age) and time to restore, deletes it,
+    /// and never renames, modifies or deletes the serving cluster; the drill
+    /// checks that (same resource id, name and instances, no call changing
+    /// it). The runs before it (default 1; --runs 0 for none, with
+    /// --endpoint) make the serving cluster and the snapshot.
+    #[arg(long)]
+    pub restore_test: bool,
     /// Where to write the HTML timeline (default: target/aurora-dr/drill-<time>.html).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -436,7 +449,7 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         let mut runs = Vec::new();
         let mut stopped_early = None;
         let mut last_second = 0;
-        let total = args.runs.max(1);
+        let total = if args.restore_test { args.runs } else { args.runs.max(1) };
         for n in 1..=total {
             let outcome = run_once(&wiring, config, &rec, n, total, &mut last_second).await?;
             let ok = outcome.ok();
@@ -454,7 +467,14 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
                 break;
             }
         }
-        let report = finish(args.html.as_deref(), args.json, config, &rec, &wiring, &runs, stopped_early).await?;
+        let mut tests = Vec::new();
+        if args.restore_test && stopped_early.is_none() && runs.iter().all(RunOutcome::ok) {
+            tests.push(restore_test::run(&wiring, config, &rec, &control_of(&endpoint), total + 1).await?);
+        } else if args.restore_test {
+            rec.line("restore test not started: a run before it failed");
+        }
+        let report =
+            finish(args.html.as_deref(), args.json, config, &rec, &wiring, &runs, &tests, stopped_early).await?;
         if _api.is_some() {
             // `watch` may still be reading the last events: serve until told to stop.
             eprintln!("  api       still serving for `aurora-dr watch`; Ctrl-C (SIGINT or SIGTERM) ends the drill");
@@ -720,6 +740,7 @@ pub(crate) async fn run_once(
 
 /// The end of a drill: final facts, the HTML timeline, the JSON report
 /// (printed with `json`) and the result line.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn finish(
     html: Option<&std::path::Path>,
     json: bool,
@@ -727,10 +748,13 @@ pub(crate) async fn finish(
     rec: &Recorder,
     wiring: &Wiring,
     runs: &[RunOutcome],
+    tests: &[restore_test::RestoreTestOutcome],
     stopped_early: Option<Value>,
 ) -> Result<DrillReport, String> {
     let tgt = &config.target;
-    let all_ok = !runs.is_empty() && runs.iter().all(RunOutcome::ok);
+    let all_ok = (!runs.is_empty() || !tests.is_empty())
+        && runs.iter().all(RunOutcome::ok)
+        && tests.iter().all(restore_test::RestoreTestOutcome::ok);
     let total = rec.elapsed();
     let facts = final_facts(&wiring.target_ctx, config).await;
     let record = rec.record();
@@ -745,12 +769,14 @@ pub(crate) async fn finish(
     let phase_table = timings.as_deref().map(phases::html_table);
     let profile_text = wiring.durations.as_ref().map(phases::Profile::describe).unwrap_or_default();
     let phase_page = phase_table.as_ref().map(|t| (profile_text.as_str(), t));
-    let html_path = write_timeline("drill", html, config, &record, total, all_ok, runs, &facts, phase_page)
-        .map_err(|e| format!("timeline: {e}"))?;
+    let html_path =
+        write_timeline("drill", html, config, &record, total, all_ok, runs, tests, &facts, phase_page)
+            .map_err(|e| format!("timeline: {e}"))?;
     let report = json!({
         "result": if all_ok { "SUCCEEDED" } else { "FAILED" },
         "totalSeconds": total,
         "runs": runs.iter().map(RunOutcome::to_json).collect::<Vec<_>>(),
+        "restoreTests": tests.iter().map(restore_test::RestoreTestOutcome::to_json).collect::<Vec<_>>(),
         "stoppedEarly": stopped_early,
         "keptClusters": runs.iter().flat_map(RunOutcome::kept_clusters).collect::<Vec<_>>(),
         "states": spans,
@@ -993,6 +1019,7 @@ pub(crate) fn write_timeline(
     total: f64,
     ok: bool,
     runs: &[RunOutcome],
+    tests: &[restore_test::RestoreTestOutcome],
     facts: &Value,
     phases: Option<(&str, &report::Table)>,
 ) -> std::io::Result<PathBuf> {
@@ -1020,12 +1047,14 @@ pub(crate) fn write_timeline(
             tgt.pairs.iter().map(|p| p.existing_cluster_id.to_string()).collect(),
         ),
     ];
-    let summaries: Vec<(usize, String)> = runs.iter().map(|r| (r.n, r.summary())).collect();
-    // One row per cluster and run: outcome, achieved RPO, time to restore.
-    let table = report::Table {
-        header: fleet::TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect(),
-        rows: runs.iter().flat_map(|r| r.clusters.iter().map(|c| c.table_row(r.n))).collect(),
-    };
+    let mut summaries: Vec<(usize, String)> = runs.iter().map(|r| (r.n, r.summary())).collect();
+    summaries.extend(tests.iter().map(|t| (t.n, t.summary())));
+    // One row per cluster and run: outcome, achieved RPO, time to restore;
+    // a restore test's row names its test cluster and the serving one.
+    let mut rows: Vec<Vec<String>> =
+        runs.iter().flat_map(|r| r.clusters.iter().map(|c| c.table_row(r.n))).collect();
+    rows.extend(tests.iter().map(restore_test::RestoreTestOutcome::table_row));
+    let table = report::Table { header: fleet::TABLE_HEADER.iter().map(|h| (*h).to_owned()).collect(), rows };
     let title = format!("aurora-dr {command}");
     let page = report::Page {
         title: &title,

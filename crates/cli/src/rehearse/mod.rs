@@ -267,7 +267,7 @@ struct Planned {
 
 /// The four runs: one that replaces the DR cluster, one whose Share fails,
 /// one whose source snapshot fails, one whose new cluster fails after the
-/// swap. Each must end as planned.
+/// swap; then a restore test. Each must end as planned.
 async fn runs(
     config: &Config,
     wiring: &Wiring,
@@ -336,6 +336,18 @@ async fn runs(
         ));
         outcomes.push(json!({"run": n, "plan": what, "asPlanned": ok, "outcome": outcome.to_json()}));
     }
+    // Then a restore test (the target machine with {"mode": "restore-test"}):
+    // FindSnapshot's role and the test cluster's grants, judged like the rest.
+    let n = total + 1;
+    rec.line(&format!("run {n}: a restore test: FindSnapshot, the test cluster restored and removed"));
+    let test = drill::restore_test::run(wiring, config, rec, control, n).await?;
+    let ok = test.ok();
+    all &= ok;
+    rec.line(&format!(
+        "run {n}: {} (planned: restore test SUCCEEDED, test cluster removed, serving cluster untouched)",
+        if ok { "as planned" } else { "NOT as planned" }
+    ));
+    outcomes.push(json!({"run": n, "plan": "restore test", "asPlanned": ok, "outcome": test.to_json()}));
     Ok(Planned { ok: all, runs: outcomes })
 }
 

@@ -312,6 +312,32 @@ pub struct ClusterPair {
     pub temp_instance_id: InstanceId,
 }
 
+/// What a restore test appends to the pair's temporary cluster and instance
+/// ids for its own: `{temp}-test`, `{temp_instance}-test[-n]`. A normal run
+/// never uses these names, and settings refuse a pair whose test names
+/// would exceed 63 characters or equal a name in use.
+pub const RESTORE_TEST_SUFFIX: &str = "-test";
+
+impl ClusterPair {
+    /// The restore test's cluster: `{temp_cluster_id}-test`.
+    pub fn restore_test_cluster_id(&self) -> crate::DrResult<ClusterId> {
+        restore_test_name(self.temp_cluster_id.as_str())
+    }
+
+    /// The restore test's writer instance: `{temp_instance_id}-test`.
+    pub fn restore_test_instance_id(&self) -> crate::DrResult<InstanceId> {
+        restore_test_name(self.temp_instance_id.as_str())
+    }
+}
+
+/// `{base}-test`. Settings refuse a base too long for it, so this fails
+/// only on settings built around that check.
+fn restore_test_name<T: std::str::FromStr<Err = crate::ids::InvalidValue>>(base: &str) -> crate::DrResult<T> {
+    format!("{base}{RESTORE_TEST_SUFFIX}")
+        .parse()
+        .map_err(|e| crate::DrError::invalid_input(format!("restore test name for {base}: {e}")))
+}
+
 /// The fields of a pair: `[[pairs]]` keys, and the order of a `CLUSTER_PAIRS` entry.
 pub const PAIR_FIELDS: [&str; 5] = [
     "source_cluster_id",
@@ -549,10 +575,17 @@ fn check_generated_lengths(
     }
     let what = "the renamed-away instance id {existing_instance}[-n]-old-{yyyymmddHHMMss}".into();
     too_long(r, &names[3], what, existing_instance + OLD_SUFFIX_LEN);
+    let test = RESTORE_TEST_SUFFIX.len();
+    let what = format!("the restore test's cluster id {{temp}}{RESTORE_TEST_SUFFIX}");
+    too_long(r, &names[2], what, pair.temp_cluster_id.as_str().len() + test);
+    let what = format!("the restore test's instance id {{temp_instance}}{RESTORE_TEST_SUFFIX}[-n]");
+    too_long(r, &names[4], what, temp_instance + test);
 }
 
 /// Across pairs: one pair per source cluster; every cluster id and every
-/// instance id (with the numbered ids `DB_INSTANCE_COUNT` adds) used once.
+/// instance id (with the numbered ids `DB_INSTANCE_COUNT` adds) used once,
+/// and no restore test name equal to any of them (its own pair's included:
+/// a restore test must never restore over a name a real run uses).
 fn check_distinct(r: &mut Reader<'_>, pairs: &[NamedPair], instance_count: u32) {
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     let mut clusters: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -577,6 +610,25 @@ fn check_distinct(r: &mut Reader<'_>, pairs: &[NamedPair], instance_count: u32) 
             let temp = TargetSettings::nth_instance(&pair.temp_instance_id, n);
             claim(r, &mut instances, i, existing.as_str(), &names[3]);
             claim(r, &mut instances, i, temp.as_str(), &names[4]);
+        }
+    }
+    for NamedPair { pair, names } in pairs {
+        let Ok(test) = pair.restore_test_cluster_id() else { continue };
+        if let Some((_, first)) = clusters.get(&test.as_str().to_ascii_lowercase()) {
+            r.problem_named(
+                names[2].clone(),
+                format!("makes the restore test's cluster id {test}, which {first} already uses"),
+            );
+        }
+        let Ok(test_instance) = pair.restore_test_instance_id() else { continue };
+        for n in 1..=instance_count.max(1) {
+            let test = TargetSettings::nth_instance(&test_instance, n);
+            if let Some((_, first)) = instances.get(&test.as_str().to_ascii_lowercase()) {
+                r.problem_named(
+                    names[4].clone(),
+                    format!("makes the restore test's instance id {test}, which {first} already uses"),
+                );
+            }
         }
     }
 }
@@ -633,6 +685,22 @@ impl TargetSettings {
                 ),
             })
         })
+    }
+
+    /// These settings for a run: [`Self::for_source`] of its source cluster,
+    /// and for a restore test ([`crate::payload::RunState::is_restore_test`]) the temporary
+    /// names replaced by the test's own ([`ClusterPair::restore_test_cluster_id`]),
+    /// so every step that restores, waits for, probes or removes "the
+    /// temporary cluster" acts on the test cluster and never on a name a
+    /// normal run uses.
+    pub fn for_run(&self, source: Option<&str>, restore_test: bool) -> crate::DrResult<Self> {
+        let mut settings = self.for_source(source)?;
+        if restore_test {
+            let pair = self.pair_for(source)?;
+            settings.temp_cluster_id = pair.restore_test_cluster_id()?;
+            settings.temp_instance_id = pair.restore_test_instance_id()?;
+        }
+        Ok(settings)
     }
 
     /// These settings for one source cluster: the single-cluster fields

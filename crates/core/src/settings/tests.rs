@@ -311,6 +311,13 @@ fn generated_identifiers_over_63_characters_are_refused_naming_the_key_and_lengt
             "TEMP_INSTANCE_ID",
             "64 characters",
         ),
+        // A restore test's {temp}-test and {temp_instance}-test[-n].
+        (vec![("TEMP_CLUSTER_ID", leak("t".repeat(59)))], "TEMP_CLUSTER_ID", "64 characters"),
+        (
+            vec![("TEMP_INSTANCE_ID", leak("t".repeat(56))), ("DB_INSTANCE_COUNT", "12")],
+            "TEMP_INSTANCE_ID",
+            "64 characters",
+        ),
     ];
     for (change, key, length) in cases {
         let errors = target_problems(&changed(TARGET_ENV, &change));
@@ -328,11 +335,38 @@ fn generated_identifiers_over_63_characters_are_refused_naming_the_key_and_lengt
             ("EXISTING_CLUSTER_ID", leak("e".repeat(38))),
             ("FINAL_SNAPSHOT", "true"),
             ("EXISTING_INSTANCE_ID", leak("i".repeat(41))),
-            ("TEMP_INSTANCE_ID", leak("t".repeat(60))),
+            ("TEMP_CLUSTER_ID", leak("c".repeat(58))),
+            ("TEMP_INSTANCE_ID", leak("t".repeat(55))),
             ("DB_INSTANCE_COUNT", "12"),
         ],
     );
     assert_eq!(target_problems(&at_limit), []);
+}
+
+/// A restore test's names ({temp}-test, {temp_instance}-test) must not be a
+/// name a real run uses, in its own pair or another.
+#[test]
+fn restore_test_names_never_equal_a_name_in_use() {
+    let own_pair = changed(TARGET_ENV, &[("EXISTING_CLUSTER_ID", "orders-dr-next-test")]);
+    let errors = target_problems(&own_pair);
+    assert!(
+        errors.iter().any(|e| e.name == "TEMP_CLUSTER_ID" && e.problem.contains("restore test's cluster id")),
+        "{errors:?}"
+    );
+    let instance = changed(TARGET_ENV, &[("EXISTING_INSTANCE_ID", "orders-dr-next-1-test")]);
+    let errors = target_problems(&instance);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.name == "TEMP_INSTANCE_ID" && e.problem.contains("restore test's instance id")),
+        "{errors:?}"
+    );
+    let settings = target_settings();
+    let test = settings.for_run(None, true).expect("test names");
+    assert_eq!(test.temp_cluster_id.as_str(), "orders-dr-next-test");
+    assert_eq!(test.temp_instance_ids()[0].as_str(), "orders-dr-next-1-test");
+    assert_eq!(test.existing_cluster_id, settings.existing_cluster_id, "the serving names stay");
+    assert_eq!(settings.for_run(None, false).expect("normal"), settings);
 }
 
 #[test]

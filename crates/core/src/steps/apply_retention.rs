@@ -233,7 +233,7 @@ fn name_stamp(name: &str, prefix: &str, cluster: &ClusterId) -> Option<OffsetDat
 }
 
 /// `yyyymmddHHMMss` as a UTC time.
-fn parse_stamp(digits: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_stamp(digits: &str) -> Option<OffsetDateTime> {
     if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

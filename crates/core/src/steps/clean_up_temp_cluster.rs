@@ -6,6 +6,14 @@
 //! the temporary cluster (`T`) when they exist under those ids and carry this
 //! run's tags; anything else is kept and logged (a cluster still holding
 //! instances that are not deleted here is kept too). Output: the payload unchanged.
+//! In a restore test these are the test cluster's names
+//! ([`TargetSettings::for_run`]).
+//!
+//! RemoveTestCluster (the same handler, a restore test that passed): input
+//! the restore test's run payload without `failure`. Deletes the test
+//! cluster and instances whatever `KEEP_FAILED_TEMP_CLUSTER` says (it keeps
+//! failed clusters only) and adds the test's figures (`restoreTest`:
+//! [`RestoreTestReport`]) to the payload, which is the execution's output.
 
 use std::sync::Arc;
 
@@ -15,13 +23,16 @@ use serde_json::Value;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
+use crate::payload::{RestoreTestReport, RunState, need};
 use crate::rds;
 use crate::settings::TargetSettings;
-use crate::steps::input;
+use crate::steps::input::{self, InputKind};
 use crate::steps::names::same_id;
 
-/// The state this module serves.
+/// The state this module serves on the failure path.
 pub const STATE: &str = "CleanUpTempCluster";
+/// The state this module serves when a restore test passed.
+pub const REMOVE_TEST_STATE: &str = "RemoveTestCluster";
 
 const STEP: &str = "clean_up_temp_cluster";
 
@@ -41,6 +52,52 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
         tracing::error!(step = STEP, "payload has no usable runId; deleting nothing");
         return Ok(payload);
     };
+    delete_run_cluster(rds, settings, &run_id).await?;
+    Ok(payload)
+}
+
+/// A restore test that passed: deletes its test cluster and instances and
+/// reports its figures. `now` is when the test's SanityCheck ended.
+pub async fn remove_test_cluster(
+    rds: &Client,
+    settings: &TargetSettings,
+    mut run: RunState,
+    now: time::OffsetDateTime,
+) -> DrResult<RunState> {
+    if !run.is_restore_test() {
+        return Err(DrError::invalid_input(format!(
+            "{REMOVE_TEST_STATE} removes a restore test's cluster, but the payload is not a restore test"
+        )));
+    }
+    input::no_failure(&run, REMOVE_TEST_STATE)?;
+    let recovery_point = *need(&run.snapshot_created_at, "snapshotCreatedAt")?;
+    let snapshot_id = need(&run.own_snapshot_id, "ownSnapshotId")
+        .or_else(|_| need(&run.target_snapshot_id, "targetSnapshotId"))?
+        .clone();
+    delete_run_cluster(rds, settings, &run.run_id).await?;
+    let report = RestoreTestReport {
+        test_cluster_id: settings.temp_cluster_id.clone(),
+        snapshot_id,
+        rpo_seconds: (run.created_at - recovery_point).as_seconds_f64().max(0.0),
+        time_to_restore_seconds: (now - run.created_at).as_seconds_f64().max(0.0),
+        sanity_checked: settings.sanity.secret_arn.is_some(),
+        serving_cluster_id: settings.existing_cluster_id.clone(),
+    };
+    tracing::info!(step = STEP, run_id = %run.run_id, rpo_seconds = report.rpo_seconds,
+        time_to_restore_seconds = report.time_to_restore_seconds, sanity_checked = report.sanity_checked,
+        "restore test passed; test cluster removed");
+    run.restore_test = Some(report);
+    Ok(run)
+}
+
+/// Deletes the temporary (or test) cluster and instances that carry
+/// `run_id`'s tags.
+async fn delete_run_cluster(
+    rds: &Client,
+    settings: &TargetSettings,
+    run_id: &crate::ids::RunId,
+) -> DrResult<()> {
+    let temp = &settings.temp_cluster_id;
     let run_id_str = run_id.as_str();
     let mut deleted: Vec<String> = Vec::new();
     let mut kept: Vec<String> = Vec::new();
@@ -90,7 +147,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
         }
     }
     tracing::info!(step = STEP, run_id = %run_id, deleted = ?deleted, kept = ?kept, "temporary cluster cleaned up");
-    Ok(payload)
+    Ok(())
 }
 
 /// `ResourceNotReady` while a resource is still `renaming` (RollBackSwap
@@ -104,8 +161,16 @@ fn wait_out_rename(kind: &str, id: &str, status: Option<&str>) -> DrResult<()> {
     }
 }
 
-/// Lambda / local-engine entry of the CleanUpTempCluster state.
+/// Lambda / local-engine entry of the CleanUpTempCluster state (a
+/// failure-path payload) and of RemoveTestCluster (a restore test's run
+/// payload).
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
+    if super::is_restore_test_payload(&input) && InputKind::of(&input) == InputKind::Run {
+        let run = RunState::from_value(input)?;
+        let (settings, rds) = super::target_rds(&ctx, &run)?;
+        let now = time::OffsetDateTime::now_utc();
+        return Ok(remove_test_cluster(&rds, &settings, run, now).await?.to_value());
+    }
     // Many clusters: the names of the payload's source cluster's pair.
     let (settings, rds) = super::failure_path_target(&ctx, &input, STATE)?;
     run(&rds, &settings, input).await
@@ -242,5 +307,43 @@ mod tests {
             handle(recorder.target_elsewhere(settings()), target_run().to_value()).await.expect_err("run");
         assert_eq!(err.asl_name(), "InvalidInput", "{err}");
         assert!(recorder.sent().is_empty());
+    }
+
+    /// A passed restore test removes its test cluster even with
+    /// KEEP_FAILED_TEMP_CLUSTER (it keeps failed clusters only), touches no
+    /// other name, and reports RPO and time to restore.
+    #[tokio::test]
+    async fn a_passed_restore_test_removes_its_test_cluster_and_reports_its_figures() {
+        use time::macros::datetime;
+        let mut run = target_run();
+        run.mode = Some(crate::payload::RunMode::RestoreTest);
+        run.created_at = datetime!(2026-11-26 10:00:00 UTC);
+        run.snapshot_created_at = Some(datetime!(2026-11-26 09:00:00 UTC));
+        let mut settings = settings().for_run(None, true).expect("test names");
+        settings.keep_failed_temp_cluster = true;
+        let (test, test_instance) = ("orders-dr-next-test", "orders-dr-next-1-test");
+        let j = Journal::default();
+        let world = [
+            describe_instance(test_instance, Some(instance(test_instance, test, "available", ours(&run)))),
+            describe_cluster(test, Some(cluster(test, "available", ours(&run), &[test_instance]))),
+            delete_instance(&j, test_instance, None),
+            delete_cluster(&j, test, None),
+        ];
+        let now = datetime!(2026-11-26 10:20:00 UTC);
+        let out =
+            remove_test_cluster(&rds(&all(&[&world])), &settings, run.clone(), now).await.expect("removed");
+        assert_eq!(
+            j.entries(),
+            [format!("delete instance {test_instance}"), format!("delete cluster {test} (skip final)")]
+        );
+        let report = out.restore_test.expect("report");
+        assert_eq!(report.rpo_seconds, 3600.0);
+        assert_eq!(report.time_to_restore_seconds, 1200.0);
+        assert_eq!(report.test_cluster_id.as_str(), test);
+        assert_eq!(report.serving_cluster_id.as_str(), E);
+        assert!(!report.sanity_checked);
+        // Not a restore test: refused before any call.
+        let err = remove_test_cluster(&rds(&[]), &settings, target_run(), now).await.expect_err("refused");
+        assert_eq!(err.asl_name(), "InvalidInput", "{err}");
     }
 }

@@ -190,7 +190,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     } else {
         // Many clusters: the names of the payload's source cluster's pair.
         let source = input.run.source_cluster_id.as_ref().map(|c| c.as_str());
-        let settings = &ctx.target()?.for_source(source)?;
+        let settings = &ctx.target()?.for_run(source, input.run.is_restore_test())?;
         run(&ctx.aws.rds(), ctx.resolver.as_ref(), SideSettingsRef::Target(settings), input).await?
     };
     Ok(serde_json::to_value(status)?)

@@ -30,6 +30,7 @@ pub mod copy_to_own_account;
 pub mod create_snapshot;
 pub mod encrypt_copy;
 pub mod fetch_status;
+pub mod find_snapshot;
 pub mod input;
 pub mod invoke_step_function;
 pub mod make_room;
@@ -52,6 +53,7 @@ use serde_json::Value;
 pub use crate::context::Side;
 use crate::context::StepContext;
 use crate::error::DrResult;
+use crate::payload::{RunMode, RunState};
 use crate::settings::TargetSettings;
 pub use input::InputKind;
 
@@ -264,6 +266,18 @@ pub static FUNCTIONS: &[Function] = &[
         handler: handler!(invoke_step_function),
     },
     Function {
+        name: "find-snapshot",
+        module: "find_snapshot",
+        summary: "restore test: picks the newest snapshot this account may restore and starts the test's payload",
+        states: &[(Side::Target, "FindSnapshot")],
+        sides: TARGET,
+        input: InputKind::Run,
+        logical_id: "FindSnapshotFunction",
+        substitution: Some("FindSnapshotFunctionArn"),
+        actions: &["rds:DescribeDBClusterSnapshots"],
+        handler: handler!(find_snapshot),
+    },
+    Function {
         name: "copy-to-own-account",
         module: "copy_to_own_account",
         summary: "target-owned encryption: copies the shared snapshot into this account under its own key",
@@ -387,8 +401,9 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "clean-up-temp-cluster",
         module: "clean_up_temp_cluster",
-        summary: "failure path: deletes this run's temporary cluster (unless configured to keep it)",
-        states: &[(Side::Target, "CleanUpTempCluster")],
+        summary: "failure path: deletes this run's temporary cluster (unless configured to keep it); \
+                  a passed restore test's test cluster, with the test's RPO and time to restore",
+        states: &[(Side::Target, "CleanUpTempCluster"), (Side::Target, "RemoveTestCluster")],
         sides: TARGET,
         input: InputKind::FailurePath,
         logical_id: "CleanUpTempClusterFunction",
@@ -414,28 +429,55 @@ pub fn function_for(side: Side, state: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.states.contains(&(side, state)))
 }
 
-/// The target settings for a payload's source cluster (with many clusters,
-/// the names of its pair: [`TargetSettings::for_source`]) and an RDS client
-/// in the target region.
+/// The target settings for a run (with many clusters, the names of its
+/// source cluster's pair; in a restore test, the test cluster's names:
+/// [`TargetSettings::for_run`]) and an RDS client in the target region.
 pub(crate) fn target_rds(
     ctx: &StepContext,
-    source: Option<&str>,
+    run: &RunState,
 ) -> DrResult<(TargetSettings, aws_sdk_rds::Client)> {
-    let settings = ctx.target()?.for_source(source)?;
+    let source = run.source_cluster_id.as_ref().map(|c| c.as_str());
+    let settings = ctx.target()?.for_run(source, run.is_restore_test())?;
     let rds = ctx.aws.in_region(&settings.region).rds();
     Ok((settings, rds))
 }
 
+/// [`target_rds`] for a state that renames or deletes the serving cluster
+/// (Swap, Terminate): a restore test never reaches one, and if a miswired
+/// machine sent it there it is refused (`InvalidInput`) before any call.
+pub(crate) fn serving_target_rds(
+    ctx: &StepContext,
+    run: &RunState,
+    state: &str,
+) -> DrResult<(TargetSettings, aws_sdk_rds::Client)> {
+    if run.is_restore_test() {
+        return Err(crate::DrError::invalid_input(format!(
+            "{state} changes the serving cluster, which a restore test never touches; the payload is a \
+             restore test (mode {}): check the state machine's restore-test Choice",
+            RunMode::RESTORE_TEST
+        )));
+    }
+    target_rds(ctx, run)
+}
+
+/// Whether a (possibly malformed) failure-path payload is a restore test's.
+pub(crate) fn is_restore_test_payload(input: &Value) -> bool {
+    input.get("mode").and_then(Value::as_str) == Some(RunMode::RESTORE_TEST)
+}
+
 /// A target-side failure-path function's start: checks the input is a
-/// failure-path payload for `state`, then [`target_rds`] for its (loosely
-/// read) source cluster.
+/// failure-path payload for `state`, then the target settings for its
+/// (loosely read) source cluster and mode, as [`target_rds`].
 pub(crate) fn failure_path_target(
     ctx: &StepContext,
     input: &Value,
     state: &str,
 ) -> DrResult<(TargetSettings, aws_sdk_rds::Client)> {
     input::expect(input, InputKind::FailurePath, state)?;
-    target_rds(ctx, input.get("sourceClusterId").and_then(Value::as_str))
+    let source = input.get("sourceClusterId").and_then(Value::as_str);
+    let settings = ctx.target()?.for_run(source, is_restore_test_payload(input))?;
+    let rds = ctx.aws.in_region(&settings.region).rds();
+    Ok((settings, rds))
 }
 
 /// Fixtures shared by the step tests of both sides.
@@ -512,6 +554,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A restore test never reaches the serving cluster: Swap and Terminate
+    /// refuse its payload and RollBackSwap passes it through, all without
+    /// a call.
+    #[tokio::test]
+    async fn a_restore_test_payload_makes_no_call_that_could_touch_the_serving_cluster() {
+        use serde_json::json;
+
+        use crate::steps::test_support as ts;
+        let mut run = crate::steps::target_support::target_run();
+        run.mode = Some(RunMode::RestoreTest);
+        for state in ["Swap", "Terminate"] {
+            let f = function_for(Side::Target, state).expect("served").handler;
+            let recorder = ts::Recorder::default();
+            let err = f(ts::target_context(&recorder), run.to_value()).await.expect_err(state);
+            assert_eq!(err.asl_name(), "InvalidInput", "{state}: {err}");
+            assert!(err.to_string().contains("restore test"), "{state}: {err}");
+            assert!(recorder.sent().is_empty(), "{state}: {:?}", recorder.sent());
+        }
+        let mut failed = run.to_value();
+        failed["failure"] = json!({"Error": "SanityCheckFailed", "Cause": "x"});
+        failed["failedState"] = "SanityCheck".into();
+        let recorder = ts::Recorder::default();
+        let roll_back = function_for(Side::Target, "RollBackSwap").expect("served").handler;
+        let out = roll_back(ts::target_context(&recorder), failed.clone()).await.expect("no-op");
+        assert_eq!(out, failed);
+        assert!(recorder.sent().is_empty(), "{:?}", recorder.sent());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! failed, the renamed-away previous copy it did not delete (later runs
 //! delete only their own previous copy). The payload is read loosely, so a
 //! payload that does not parse as a RunState (the failure may be that it is
-//! malformed) is still reported. Without a failure topic the notification is
+//! malformed) is still reported. A restore test's failure says so
+//! (`"mode": "restore-test"`, a `restoreTest` sentence and a subject naming
+//! the restore test): it never touched the serving cluster. Without a failure topic the notification is
 //! logged at error level and the step succeeds. Output: the input, unchanged.
 //!
 //! Errors: `InvalidInput` (the input carries no `failure`) and the SNS
@@ -30,7 +32,7 @@ use crate::context::{Side, StepContext};
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::metrics;
-use crate::payload::{KeptCluster, MESSAGE_VERSION, RunState};
+use crate::payload::{KeptCluster, MESSAGE_VERSION, RunMode, RunState};
 use crate::steps::input::{self, InputKind};
 use crate::steps::notify::{attribute, sns_for};
 
@@ -89,6 +91,7 @@ pub async fn run(
     let text = serde_json::to_string(&message)?;
     let run_id = message["runId"].as_str().unwrap_or("unknown");
     let failed_state = message["failedState"].as_str().unwrap_or("unknown");
+    let what = if message.get("mode").is_some() { "restore test" } else { "run" };
     let Some(topic) = topic else {
         tracing::error!(step = STEP, run_id, failed_state, side = ?side, notification = %text,
             "run failed; no failure topic is configured, so this log is the only notification");
@@ -97,7 +100,7 @@ pub async fn run(
     let out = sns
         .publish()
         .topic_arn(topic.as_str())
-        .subject(subject(side, run_id, failed_state))
+        .subject(subject(side, what, run_id, failed_state))
         .message(text)
         .message_attributes("kind", attribute("failure")?)
         .send()
@@ -138,7 +141,7 @@ pub fn failure_message(side: Side, input: &Value) -> Value {
     };
     let resources: Map<String, Value> =
         RESOURCE_KEYS.iter().filter_map(|k| Some(((*k).to_owned(), bounded(field(k)?, 1)?))).collect();
-    json!({
+    let mut message = json!({
         "version": MESSAGE_VERSION,
         "kind": "failure",
         "runId": text("runId"),
@@ -148,8 +151,19 @@ pub fn failure_message(side: Side, input: &Value) -> Value {
         "side": side,
         "resources": resources,
         "keptClusters": kept_clusters(input, text("failedState").as_deref()),
-    })
+    });
+    if super::is_restore_test_payload(input) {
+        message["mode"] = RunMode::RESTORE_TEST.into();
+        message["restoreTest"] = RESTORE_TEST_FAILED.into();
+    }
+    message
 }
+
+/// What a failed restore test's notification says besides the failure.
+pub const RESTORE_TEST_FAILED: &str = "this was a restore test: it restores a test cluster of its own and never \
+     renames, modifies or deletes the serving cluster; its test cluster is removed unless \
+     KEEP_FAILED_TEMP_CLUSTER keeps it. The serving DR cluster is as it was; the snapshot or its restore is \
+     what failed";
 
 /// The clusters the failed run leaves behind for good (see the module docs).
 fn kept_clusters(input: &Value, failed_state: Option<&str>) -> Vec<KeptCluster> {
@@ -208,8 +222,8 @@ fn truncate(s: &str, max_chars: usize) -> String {
 }
 
 /// An SNS subject: printable ASCII, at most 100 characters.
-fn subject(side: Side, run_id: &str, failed_state: &str) -> String {
-    format!("aurora-dr {} run {run_id} failed in {failed_state}", side.as_str())
+fn subject(side: Side, what: &str, run_id: &str, failed_state: &str) -> String {
+    format!("aurora-dr {} {what} {run_id} failed in {failed_state}", side.as_str())
         .chars()
         .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
         .take(100)
@@ -413,7 +427,7 @@ mod tests {
 
     #[test]
     fn subjects_are_short_printable_ascii() {
-        let s = subject(Side::Target, &"r".repeat(80), "Wait\nFor");
+        let s = subject(Side::Target, "run", &"r".repeat(80), "Wait\nFor");
         assert_eq!(s.len(), 100);
         assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{s}");
     }

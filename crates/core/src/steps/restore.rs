@@ -39,7 +39,8 @@
 //! any) must be one aurora-dr made, unless `ADOPT_EXISTING` is on
 //! ([`super::adoption`]); otherwise `Conflict` and nothing is created, so a
 //! hand-made DR cluster is never renamed away by a run nobody meant to
-//! replace it.
+//! replace it. A restore test (its test cluster's own name) replaces nothing
+//! and is not asked.
 //!
 //! Idempotency: a cluster already under the temporary id that carries this
 //! run's tags is this step's own earlier work and is reused (also when the
@@ -81,7 +82,10 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
     match rds::find_cluster(rds, temp.as_str()).await? {
         Some(existing) => adopt(&existing, temp, &run)?,
         None => {
-            adoption::check_existing(rds, settings).await?;
+            // A restore test replaces nothing, so it may test next to a hand-made cluster.
+            if !run.is_restore_test() {
+                adoption::check_existing(rds, settings).await?;
+            }
             tracing::info!(
                 step = "restore",
                 run_id = %run.run_id,
@@ -220,7 +224,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+    let (settings, rds) = super::target_rds(&ctx, &run)?;
     Ok(self::run(&rds, &settings, run).await?.to_value())
 }
 

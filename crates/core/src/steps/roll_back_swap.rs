@@ -173,6 +173,12 @@ fn put_previous_back(names: &SwapNames, old: &DbCluster) -> Vec<Rename> {
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     // Many clusters: the names of the payload's source cluster's pair.
     let (settings, rds) = super::failure_path_target(&ctx, &input, STATE)?;
+    if super::is_restore_test_payload(&input) {
+        // A restore test never swaps: nothing to put back, and the serving
+        // cluster is not even looked at.
+        tracing::info!(step = "roll_back_swap", "restore test: nothing was swapped; nothing to roll back");
+        return Ok(input);
+    }
     run(&rds, &settings, input).await
 }
 

@@ -215,7 +215,8 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let settings = &ctx.target()?.for_source(run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+    let source = run.source_cluster_id.as_ref().map(|c| c.as_str());
+    let settings = &ctx.target()?.for_run(source, run.is_restore_test())?;
     let aws = ctx.aws.in_region(&settings.region);
     let report =
         self::run(&aws.rds(), &aws.secretsmanager(), ctx.probe_target.as_ref(), settings, &run).await?;

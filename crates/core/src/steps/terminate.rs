@@ -223,7 +223,7 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, STATE)?;
     let run = RunState::from_value(input)?;
     // Many clusters: the names of the payload's source cluster's pair.
-    let (settings, rds) = super::target_rds(&ctx, run.source_cluster_id.as_ref().map(|c| c.as_str()))?;
+    let (settings, rds) = super::serving_target_rds(&ctx, &run, STATE)?;
     let out = self::run(&rds, &settings, run).await?;
     // The DR cluster now serves the snapshot's data: the achieved RPO.
     metrics::restored(&out, time::OffsetDateTime::now_utc()).emit();
