@@ -448,10 +448,9 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         }
         let mut runs = Vec::new();
         let mut stopped_early = None;
-        let mut last_second = 0;
         let total = if args.restore_test { args.runs } else { args.runs.max(1) };
         for n in 1..=total {
-            let outcome = run_once(&wiring, config, &rec, n, total, &mut last_second).await?;
+            let outcome = run_once(&wiring, config, &rec, n, total).await?;
             let ok = outcome.ok();
             runs.push(outcome);
             if !ok {
@@ -668,27 +667,43 @@ async fn local_wiring(
     })
 }
 
+/// The second the process last started a run in.
+static LAST_RUN_SECOND: std::sync::Mutex<i64> = std::sync::Mutex::new(0);
+
+/// Waits, if needed, so that no two runs of this process (of one drill, of
+/// consecutive drills on one emulator, of a rehearsal) start in the same
+/// second: snapshot names carry the execution's start time to the second,
+/// and CreateSnapshot refuses a second run of the same second as a
+/// duplicate (`Conflict`), as it must for a duplicated scheduled start.
+async fn a_second_of_its_own() {
+    let wait = {
+        let last = LAST_RUN_SECOND.lock().map(|l| *l).unwrap_or_default();
+        let now = time::OffsetDateTime::now_utc();
+        (now.unix_timestamp() <= last)
+            .then(|| Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond())))
+    };
+    if let Some(wait) = wait {
+        tokio::time::sleep(wait).await;
+    }
+    if let Ok(mut last) = LAST_RUN_SECOND.lock() {
+        *last = (*last).max(time::OffsetDateTime::now_utc().unix_timestamp());
+    }
+}
+
 /// Run `n` of `total`: the source machine, then every cluster's target
-/// execution its messages started. `last_second` keeps two runs out of one
-/// second (snapshot names carry the start time to the second, and
-/// scheduled runs never share one).
+/// execution its messages started, each run in a second of its own.
 pub(crate) async fn run_once(
     wiring: &Wiring,
     config: &Config,
     rec: &Recorder,
     n: usize,
     total: usize,
-    last_second: &mut i64,
 ) -> Result<RunOutcome, String> {
     let src = &config.source;
     let tgt = &config.target;
     let source_who = format!("{} {}", src.account_id, src.region);
     let target_who = format!("{} {}", tgt.account_id, tgt.region);
-    let now = time::OffsetDateTime::now_utc();
-    if now.unix_timestamp() == *last_second {
-        tokio::time::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))).await;
-    }
-    *last_second = time::OffsetDateTime::now_utc().unix_timestamp();
+    a_second_of_its_own().await;
     // Execution names like EventBridge's: unique per run.
     let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
     rec.line(&format!("run {n} of {total}: {name}"));

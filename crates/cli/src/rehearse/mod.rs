@@ -310,7 +310,6 @@ async fn runs(
     ];
     let mut outcomes = Vec::new();
     let mut all = true;
-    let mut last_second = 0;
     let mut judged_children = std::collections::HashSet::new();
     let total = plan.len();
     for (i, (what, fault, want_source, want_target)) in plan.into_iter().enumerate() {
@@ -319,7 +318,7 @@ async fn runs(
         if let Some(rule) = fault {
             control.arm(rule).await.map_err(|e| format!("fault: {e}"))?;
         }
-        let outcome = drill::run_once(wiring, config, rec, n, total, &mut last_second).await?;
+        let outcome = drill::run_once(wiring, config, rec, n, total).await?;
         control.reset_faults().await.map_err(|e| format!("faults: {e}"))?;
         judge_child_executions(wiring, control, source_role, &mut judged_children).await?;
         let (source, target) = outcome.statuses();
