@@ -206,8 +206,9 @@ pub struct PhaseTiming {
     pub states: Vec<String>,
     /// The emulated AWS work, real-world seconds.
     pub aws_seconds: f64,
-    /// The workflow's time over the phase, real-world seconds (None while a
-    /// state of it has not ended).
+    /// The workflow's time over the phase, real-world seconds: its starting
+    /// states, the AWS work and the detection latency; for a phase not
+    /// awaited, its states (None while a state of it has not ended).
     pub workflow_seconds: Option<f64>,
     /// From the resource ready to the end of the wait (None when the
     /// workflow does not wait for the work).
