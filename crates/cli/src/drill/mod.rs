@@ -102,7 +102,9 @@ pub struct DrillArgs {
     /// snapshot, copy, cluster, instance, restore, rename, modify, delete,
     /// dns, dns_cache, each with `seconds` and `per_gib`). Scaled by
     /// --time-scale; the report then shows each phase's AWS time, the
-    /// workflow's time and the detection latency in real-world seconds.
+    /// workflow's time and the detection latency in real-world seconds
+    /// (time inside Task attempts at face value, the rest divided by the
+    /// time scale).
     /// Replaces --latency; applied to the emulator of --endpoint too.
     #[arg(long, value_name = "realistic|zero|FILE", conflicts_with = "latency", value_parser = parse_durations)]
     pub durations: Option<phases::Durations>,

@@ -8,10 +8,21 @@
 //! AWS.
 //!
 //! A phase is the states that start a piece of AWS work and wait for it
-//! (e.g. `Restore` and `WaitForTempCluster`); its workflow time runs from
-//! the first of them entered to the last left. The drill's own processing
-//! (every call to the emulator, every step) is also divided by the scale, so
-//! at small scales it shows up as detection latency too.
+//! (e.g. `Restore` and `WaitForTempCluster`). The work starts when the
+//! state that starts it ends (the emulator starts it on that state's call),
+//! so the resource is ready the work's scaled duration after that; the
+//! detection latency runs from then to the end of the wait.
+//!
+//! Scaling counts only what the scale applies to: the emulator's durations
+//! and the Wait/Retry intervals. The drill's own processing (each Task
+//! attempt: a handler and its calls to the emulator, from
+//! `LambdaFunctionScheduled`/`TaskScheduled` to its end) takes the same
+//! milliseconds at any scale, and in AWS a Lambda invocation takes tens to
+//! hundreds of them, not those milliseconds divided by the scale. So every
+//! span here is counted as its time inside Task attempts at face value plus
+//! the rest divided by the scale ([`real_world_seconds`]). A phase's
+//! workflow time is its starting states counted that way, its AWS work and
+//! its detection latency.
 //!
 //! [`phase_timings`] is the one computation: the drill's report and the
 //! benchmarks use it.
@@ -195,19 +206,57 @@ pub struct PhaseTiming {
     pub states: Vec<String>,
     /// The emulated AWS work, real-world seconds.
     pub aws_seconds: f64,
-    /// The workflow's time over the phase, real-world seconds (None while a
-    /// state of it has not ended).
+    /// The workflow's time over the phase, real-world seconds: its starting
+    /// states, the AWS work and the detection latency; for a phase not
+    /// awaited, its states (None while a state of it has not ended).
     pub workflow_seconds: Option<f64>,
-    /// Workflow minus AWS time (None when the workflow does not wait for
-    /// the work).
+    /// From the resource ready to the end of the wait (None when the
+    /// workflow does not wait for the work).
     pub detection_seconds: Option<f64>,
+    /// What the phase adds to the run: its detection latency; for the DNS
+    /// phase, only what it waited beyond the rename phase's end as well.
+    #[serde(default)]
+    pub added_seconds: Option<f64>,
     /// Whether the workflow waits for the work to end.
     pub awaited: bool,
 }
 
+/// The real-world length of the drill's span `from`..`to` (seconds since the
+/// drill started): the time inside `busy` intervals (Task attempts) at face
+/// value, the rest divided by `scale`. A negative span (the wait ended
+/// before the work should have) is divided by the scale.
+pub fn real_world_seconds(from: f64, to: f64, busy: &[[f64; 2]], scale: f64) -> f64 {
+    if to <= from {
+        return (to - from) / scale;
+    }
+    // The attempts clipped to the span, overlaps counted once.
+    let mut clipped: Vec<[f64; 2]> =
+        busy.iter().map(|[a, b]| [a.max(from), b.min(to)]).filter(|[a, b]| b > a).collect();
+    clipped.sort_by(|x, y| x[0].total_cmp(&y[0]));
+    let (mut inside, mut reached) = (0.0, from);
+    for [a, b] in clipped {
+        inside += (b - a.max(reached)).max(0.0);
+        reached = reached.max(b);
+    }
+    (to - from - inside) / scale + inside
+}
+
+/// One phase's states as they ran in one run and cluster.
+struct Ran<'a> {
+    name: &'static str,
+    spans: Vec<&'a Span>,
+    /// Its AWS work, real-world seconds.
+    aws: f64,
+    awaited: bool,
+    /// The states that start the work.
+    starters: &'static [&'static str],
+}
+
 /// Every phase that ran, per run and cluster, in pipeline order: its
-/// emulated AWS time from `profile` and its workflow time from the spans
-/// (wall-clock seconds of the drill, divided by the time scale).
+/// emulated AWS time from `profile`, its detection latency from the
+/// resource ready to the end of its wait, and its workflow time (the
+/// starting states, the AWS work and the detection latency), in real-world
+/// seconds ([`real_world_seconds`]).
 pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
     let scale = if profile.time_scale > 0.0 { profile.time_scale } else { 1.0 };
     let mut groups: BTreeMap<(usize, String), Vec<&Span>> = BTreeMap::new();
@@ -222,7 +271,7 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
             .copied()
             .filter(|s| waited_for_dns && s.machine == "target" && DNS_STATES.contains(&s.state.as_str()))
             .collect();
-        let mut phases: Vec<(&str, Vec<&Span>, f64, bool)> = PHASES
+        let mut phases: Vec<Ran> = PHASES
             .iter()
             .map(|p| {
                 let ran: Vec<&Span> = spans
@@ -233,17 +282,56 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
                 // The phase's work happened when its last state ran.
                 let last = p.states.last().copied().unwrap_or_default();
                 let ran = if ran.iter().any(|s| s.state == last) { ran } else { Vec::new() };
-                (p.name, ran, (p.aws)(&profile.latency, profile.size_gib), p.awaited)
+                let starters = &p.states[..p.states.len().saturating_sub(1)];
+                Ran {
+                    name: p.name,
+                    spans: ran,
+                    aws: (p.aws)(&profile.latency, profile.size_gib),
+                    awaited: p.awaited,
+                    starters,
+                }
             })
             .collect();
         if !dns.is_empty() {
-            let at = phases.iter().position(|p| p.0 == DELETE).unwrap_or(phases.len());
-            phases.insert(at, (DNS_PHASE, dns, sized(profile.latency.dns, 0.0), true));
+            let at = phases.iter().position(|p| p.name == DELETE).unwrap_or(phases.len());
+            let aws = sized(profile.latency.dns, 0.0);
+            phases.insert(
+                at,
+                Ran { name: DNS_PHASE, spans: dns, aws, awaited: true, starters: &DNS_STATES[..1] },
+            );
         }
-        for (name, ran, aws, awaited) in phases {
+        // Where the rename phase's wait ended: the DNS phase adds only what
+        // it waits beyond that.
+        let rename_end = phases
+            .iter()
+            .find(|p| p.name == "rename/swap")
+            .and_then(|p| p.spans.iter().map(|s| s.end).try_fold(f64::MIN, |m, e| e.map(|e| m.max(e))));
+        for Ran { name, spans: ran, aws, awaited, starters } in phases {
             let Some(start) = ran.iter().map(|s| s.start).reduce(f64::min) else { continue };
             let end = ran.iter().map(|s| s.end).try_fold(f64::MIN, |m, e| e.map(|e| m.max(e)));
-            let workflow = end.map(|end| (end - start) / scale);
+            let busy: Vec<[f64; 2]> = ran.iter().flat_map(|s| s.busy.iter().copied()).collect();
+            let fair = |from: f64, to: f64| real_world_seconds(from, to, &busy, scale);
+            // The work starts with the last call of the states that start
+            // it; the resource is ready its scaled duration later.
+            let started = ran
+                .iter()
+                .filter(|s| starters.contains(&s.state.as_str()))
+                .map(|s| s.end)
+                .try_fold(start, |m, e| e.map(|e| m.max(e)));
+            let (workflow, detection, added) = match (awaited, started, end) {
+                (true, Some(started), Some(end)) => {
+                    let ready = started + aws * scale;
+                    let detection = fair(ready, end);
+                    let added = if name == DNS_PHASE {
+                        fair(ready.max(rename_end.unwrap_or(f64::MIN)), end).max(0.0)
+                    } else {
+                        detection
+                    };
+                    (Some(fair(start, started) + aws + detection), Some(detection), Some(added))
+                }
+                (false, _, Some(end)) => (Some(fair(start, end)), None, None),
+                _ => (None, None, None),
+            };
             out.push(PhaseTiming {
                 run,
                 lane: lane.clone(),
@@ -251,7 +339,8 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
                 states: ran.iter().map(|s| s.state.clone()).collect(),
                 aws_seconds: aws,
                 workflow_seconds: workflow,
-                detection_seconds: workflow.filter(|_| awaited).map(|w| w - aws),
+                detection_seconds: detection,
+                added_seconds: added,
                 awaited,
             });
         }
@@ -260,24 +349,12 @@ pub fn phase_timings(spans: &[Span], profile: &Profile) -> Vec<PhaseTiming> {
 }
 
 /// What the waits added to one run (and cluster), in real-world seconds: the
-/// sum of the awaited phases' detection latencies, where the DNS phase,
-/// which runs from the same rename as the rename/swap phase, counts only
-/// what it waited beyond both that phase and its own AWS work. None while a
-/// phase has not ended.
+/// sum of the awaited phases' added latencies (the DNS phase, which runs
+/// from the same rename as the rename/swap phase, counts only what it
+/// waited beyond both that phase and its own AWS work). None while a phase
+/// has not ended.
 pub fn added_latency(timings: &[PhaseTiming], run: usize, lane: &str) -> Option<f64> {
-    let mine: Vec<&PhaseTiming> =
-        timings.iter().filter(|t| t.run == run && t.lane == lane && t.awaited).collect();
-    let rename = mine.iter().find(|t| t.phase == "rename/swap").and_then(|t| t.workflow_seconds);
-    let mut total = 0.0;
-    for t in &mine {
-        let workflow = t.workflow_seconds?;
-        total += if t.phase == DNS_PHASE {
-            (workflow - t.aws_seconds.max(rename.unwrap_or(0.0))).max(0.0)
-        } else {
-            workflow - t.aws_seconds
-        };
-    }
-    Some(total)
+    timings.iter().filter(|t| t.run == run && t.lane == lane && t.awaited).map(|t| t.added_seconds).sum()
 }
 
 /// The phases as a text table, one block per run (and cluster).
@@ -302,8 +379,12 @@ pub fn text_table(timings: &[PhaseTiming]) -> String {
         let note = match t.detection_seconds {
             _ if !t.awaited => "  not awaited: finishes after the run",
             // Each wait ends only when RDS reports the work done: this phase
-            // found its resource ready without it.
-            Some(d) if d < 0.0 => "  SHORTER than its AWS work: the resource was ready at once",
+            // found its resource ready without it. A little below zero is
+            // the measurement's grain (the work starts at the starting
+            // state's call, taken as the state's end), not a fault.
+            Some(d) if d < -0.01 * t.aws_seconds => {
+                "  SHORTER than its AWS work: the resource was ready at once"
+            }
             _ => "",
         };
         let _ = writeln!(
@@ -355,6 +436,14 @@ mod tests {
         }
     }
 
+    /// A Task state whose attempts ran over `busy`.
+    fn task(state: &str, start: f64, end: f64, busy: &[[f64; 2]]) -> Span {
+        let mut s = span("target", state, start, end);
+        s.attempts = busy.len() as u32;
+        s.busy = busy.to_vec();
+        s
+    }
+
     #[test]
     fn phases_span_their_states_in_real_world_seconds() {
         let spans = vec![
@@ -367,14 +456,52 @@ mod tests {
         let t = phase_timings(&spans, &profile());
         let names: Vec<&str> = t.iter().map(|t| t.phase.as_str()).collect();
         assert_eq!(names, ["snapshot", "restore", "delete"]);
-        // Snapshot: 120 + 0.2 x 500 = 220 s of work; 0.3 s of wall time at 0.001 = 300 s.
+        // Snapshot: 120 + 0.2 x 500 = 220 s of work, started when
+        // CreateSnapshot ended (0.01 s), so ready at 0.01 + 0.22 s; the wait
+        // ended at 0.3 s: 70 s later at 0.001.
         assert!((t[0].aws_seconds - 220.0).abs() < 1e-9);
+        assert!((t[0].detection_seconds.unwrap() - 70.0).abs() < 1e-6);
+        assert_eq!(t[0].added_seconds, t[0].detection_seconds);
+        // Workflow: the 10 s of CreateSnapshot, the work, the detection.
         assert!((t[0].workflow_seconds.unwrap() - 300.0).abs() < 1e-6);
-        assert!((t[0].detection_seconds.unwrap() - 80.0).abs() < 1e-6);
         // Restore: 600 + 1 x 500.
         assert!((t[1].aws_seconds - 1100.0).abs() < 1e-9);
         // Deletion is not awaited: no detection latency.
         assert!(!t[2].awaited && t[2].detection_seconds.is_none());
+        assert!((t[2].workflow_seconds.unwrap() - 50.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn time_inside_task_attempts_counts_at_face_value_the_rest_scaled() {
+        let busy = [[0.5, 1.2], [1.5, 1.6], [1.9, 2.5]];
+        // 0.2 + 0.1 + 0.1 s inside attempts, 0.6 s outside at 0.01.
+        assert!((real_world_seconds(1.0, 2.0, &busy, 0.01) - 60.4).abs() < 1e-9);
+        assert!((real_world_seconds(1.0, 2.0, &[], 0.01) - 100.0).abs() < 1e-9);
+        // All of it inside an attempt.
+        assert!((real_world_seconds(1.0, 2.0, &[[0.0, 3.0]], 0.01) - 1.0).abs() < 1e-9);
+        // Overlapping attempts count once.
+        assert!((real_world_seconds(1.0, 2.0, &[[0.0, 3.0], [1.0, 2.0]], 0.01) - 1.0).abs() < 1e-9);
+        assert!((real_world_seconds(1.0, 2.0, &[[1.0, 1.3], [1.2, 1.4]], 0.01) - 60.4).abs() < 1e-9);
+        // A wait that ended before the work should have: negative, scaled.
+        assert!((real_world_seconds(1.0, 0.9, &busy, 0.01) - -10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_detection_latency_counts_only_the_polls_after_ready_at_face_value() {
+        // Restore of 1100 s of work at 0.001, started when Restore ended at
+        // 0.01 s: ready at 1.11 s. Polls at 0.5 (before ready), 1.2 and
+        // 1.45 s, the last one finding the cluster available.
+        let spans = vec![
+            task("Restore", 0.0, 0.01, &[[0.0, 0.01]]),
+            task("WaitForTempCluster", 0.01, 1.5, &[[0.5, 0.55], [1.2, 1.3], [1.45, 1.5]]),
+        ];
+        let t = phase_timings(&spans, &profile());
+        // 1.11 .. 1.5: 0.15 s inside polls at face value, 0.24 s of Retry
+        // waits at 0.001 = 240 s (scaling all of it would say 390 s).
+        assert!((t[0].detection_seconds.unwrap() - 240.15).abs() < 1e-6, "{:?}", t[0]);
+        // Restore's 0.01 s, the work, the detection.
+        assert!((t[0].workflow_seconds.unwrap() - (0.01 + 1100.0 + 240.15)).abs() < 1e-6);
+        assert!((added_latency(&t, 1, "orders").unwrap() - 240.15).abs() < 1e-6);
     }
 
     #[test]
@@ -388,6 +515,12 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[1].starts_with("  restore") && lines[1].contains("SHORTER"), "{table}");
         assert!(lines[2].starts_with("  delete") && lines[2].contains("not awaited"), "{table}");
+        // Half a millisecond short at 0.001 (0.5 s of 1100): the grain, not marked.
+        let spans =
+            vec![span("target", "Restore", 0.0, 0.01), span("target", "WaitForTempCluster", 0.01, 1.1095)];
+        let t = phase_timings(&spans, &profile());
+        assert!((t[0].detection_seconds.unwrap() - -0.5).abs() < 1e-6);
+        assert!(!text_table(&t).contains("SHORTER"), "{}", text_table(&t));
     }
 
     #[test]
@@ -419,15 +552,24 @@ mod tests {
             span("target", "Restore", 0.0, 0.01),
             span("target", "WaitForTempCluster", 0.01, 0.75),
             span("target", "Swap", 1.0, 1.1),
-            span("target", "WaitForSwappedCluster", 1.1, 1.65),
-            span("target", "WaitForNewEndpoint", 1.65, 1.7),
+            span("target", "WaitForSwappedCluster", 1.1, 1.75),
+            task("WaitForNewEndpoint", 1.75, 1.8, &[[1.75, 1.76], [1.79, 1.8]]),
         ];
         let t = phase_timings(&spans, &profile());
-        // Restore: 750 s for 1100 s of work (ready at once: -350); rename:
-        // 650 s for 600 (+50); DNS: 700 s from the rename, 50 s beyond the
-        // rename phase's 650 and 100 beyond its own 600 s of work.
+        // Restore: ready at 0.01 + 1.1 s, the wait ended at 0.75 (ready at
+        // once): -360 s. Rename: 600 s of work from 1.1 s, ready at 1.7,
+        // wait ended at 1.75: +50 s. DNS: 600 s from the same rename, ready
+        // at 1.7 s, the wait ended at 1.8: 0.02 s inside polls at face
+        // value and 0.08 s scaled; beyond the rename phase's end (1.75 s)
+        // the same polls and 0.03 s scaled.
+        assert!((t[0].detection_seconds.unwrap() - -360.0).abs() < 1e-6);
+        assert!((t[1].detection_seconds.unwrap() - 50.0).abs() < 1e-6);
+        let dns = &t[2];
+        assert_eq!(dns.phase, "dns");
+        assert!((dns.detection_seconds.unwrap() - (0.02 + 80.0)).abs() < 1e-6, "{dns:?}");
+        assert!((dns.added_seconds.unwrap() - (0.02 + 30.0)).abs() < 1e-6, "{dns:?}");
         let added = added_latency(&t, 1, "orders").unwrap();
-        assert!((added - (-350.0 + 50.0 + 50.0)).abs() < 1e-6, "{added}");
+        assert!((added - (-360.0 + 50.0 + 30.02)).abs() < 1e-6, "{added}");
         assert_eq!(added_latency(&t, 2, "orders"), Some(0.0));
     }
 

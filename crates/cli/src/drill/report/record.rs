@@ -100,6 +100,11 @@ pub struct Span {
     pub end: Option<f64>,
     /// Task invocations (1 + retries); 0 for states that call nothing.
     pub attempts: u32,
+    /// Each attempt's `[scheduled, ended]` (seconds since the drill
+    /// started): the drill's own processing (handler and emulator), which
+    /// the phases count at face value rather than divided by the time scale.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<[f64; 2]>,
     /// `running`, `succeeded` or `failed`.
     pub status: String,
     pub outcome: Outcome,
@@ -129,6 +134,7 @@ impl Span {
             start,
             end: None,
             attempts: 0,
+            busy: Vec::new(),
             status: "running".into(),
             outcome: Outcome::Running,
             error: None,
@@ -165,6 +171,19 @@ impl Span {
         *self.errors.entry(error.to_owned()).or_default() += 1;
         self.error = Some(error.to_owned());
         self.cause = Some(cause.to_owned());
+    }
+
+    /// An attempt scheduled at `at`.
+    pub fn attempt_scheduled(&mut self, at: f64) {
+        self.attempts += 1;
+        self.busy.push([at, at]);
+    }
+
+    /// The open attempt ended (succeeded, failed or timed out) at `at`.
+    pub fn attempt_ended(&mut self, at: f64) {
+        if let Some(last) = self.busy.last_mut() {
+            last[1] = last[1].max(at);
+        }
     }
 
     /// Seconds in the state (up to `now` while it runs).
@@ -449,7 +468,11 @@ impl Recorder {
             self.line(&format!("{prefix} > {name}"));
         } else if matches!(event.event_type, EventType::LambdaFunctionScheduled | EventType::TaskScheduled) {
             if let Some(s) = open(spans, machine, run, lane) {
-                s.attempts += 1;
+                s.attempt_scheduled(at);
+            }
+        } else if matches!(event.event_type, EventType::LambdaFunctionSucceeded | EventType::TaskSucceeded) {
+            if let Some(s) = open(spans, machine, run, lane) {
+                s.attempt_ended(at);
             }
         } else if matches!(
             event.event_type,
@@ -464,6 +487,7 @@ impl Recorder {
                 Some(s) => {
                     // Polling repeats one error many times: show it once per state.
                     let repeated = s.errors.contains_key(&error);
+                    s.attempt_ended(at);
                     s.attempt_failed(&error, &cause);
                     (s.state.clone(), s.attempts, repeated)
                 }

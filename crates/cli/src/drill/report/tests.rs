@@ -63,6 +63,23 @@ fn retries_and_polls_are_told_apart_and_counted() {
     assert_eq!(span(&record, 1, "Copies").lane, "");
 }
 
+#[test]
+fn each_attempt_is_recorded_from_its_scheduling_to_its_end() {
+    let record = fixture::record();
+    // Eight polls at even steps from 2.07 to 3.1 s: the failed ones end
+    // half a step after they were scheduled, the last succeeds at the end.
+    let poll = span(&record, 1, "WaitForSourceSnapshot");
+    let step = (3.1 - 2.07) / 8.0;
+    assert_eq!(poll.busy.len(), 8);
+    for (i, [from, to]) in poll.busy.iter().enumerate() {
+        let at = 2.07 + step * i as f64;
+        let length = if i == 7 { step } else { step / 2.0 };
+        assert!((from - at).abs() < 1e-9 && (to - (at + length)).abs() < 1e-9, "attempt {i}: {from}..{to}");
+    }
+    // States that call nothing have none.
+    assert!(span(&record, 1, "Report").busy.is_empty());
+}
+
 /// The text timeline's line of `label` (`lane state` or `state`).
 fn line<'a>(text: &'a str, machine: &str, label: &str) -> &'a str {
     text.lines()
@@ -111,7 +128,7 @@ fn json_states_carry_times_outcomes_errors_and_causes() {
         find(2, "SanityCheck"),
         json!({
             "machine": "target", "run": 2, "lane": "orders", "state": "SanityCheck", "type": "Task",
-            "start": 13.7, "end": 13.72, "attempts": 1, "status": "failed", "outcome": "failed",
+            "start": 13.7, "end": 13.72, "attempts": 1, "busy": [[13.7, 13.71]], "status": "failed", "outcome": "failed",
             "error": "SanityCheckFailed", "cause": SANITY_CAUSE, "errors": {"SanityCheckFailed": 1},
         })
     );
