@@ -418,3 +418,86 @@ impl Leftovers<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TGT: &str = "222222222222";
+    const REGION: &str = "us-west-1";
+
+    /// A call to RDS in the target account that took effect (or, with
+    /// `status`, was answered so).
+    fn call(seq: u64, operation: &str, params: &[(&str, &str)], status: u16) -> CallRecord {
+        CallRecord {
+            seq,
+            service: "rds".into(),
+            operation: operation.into(),
+            account: TGT.into(),
+            region: REGION.into(),
+            params: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            status: Some(status),
+            error_code: None,
+            fault: None,
+            applied: false,
+        }
+    }
+
+    fn rename(seq: u64, from: &str, to: &str) -> CallRecord {
+        call(seq, "ModifyDBCluster", &[("DBClusterIdentifier", from), ("NewDBClusterIdentifier", to)], 200)
+    }
+
+    fn delete(seq: u64, id: &str) -> CallRecord {
+        call(seq, "DeleteDBCluster", &[("DBClusterIdentifier", id)], 200)
+    }
+
+    fn serving() -> Cluster {
+        Cluster { id: "dr".into(), status: "available".into(), members: vec!["dr-1".into()] }
+    }
+
+    fn check(calls: &[CallRecord]) -> Vec<Violation> {
+        serving_kept(calls, TGT, REGION, "dr", Some(&serving()))
+    }
+
+    #[test]
+    fn a_swap_then_terminate_keeps_the_serving_cluster_until_replaced() {
+        let swap = [rename(1, "dr", "dr-old-1"), rename(2, "dr-next", "dr"), delete(3, "dr-old-1")];
+        assert_eq!(check(&swap), []);
+    }
+
+    #[test]
+    fn deleting_the_serving_cluster_before_a_replacement_holds_the_name_is_reported() {
+        let early = [rename(1, "dr", "dr-old-1"), delete(2, "dr-old-1"), rename(3, "dr-next", "dr")];
+        let found = check(&early);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].detail.contains("call 2: DeleteDBCluster dr-old-1"), "{found:?}");
+        let instance = [call(1, "DeleteDBInstance", &[("DBInstanceIdentifier", "dr-1")], 200)];
+        assert_eq!(check(&instance).len(), 1);
+    }
+
+    #[test]
+    fn a_rolled_back_swap_no_longer_counts_as_replaced() {
+        // The replacement took the name, was moved away again, then the old one was deleted.
+        let calls = [
+            rename(1, "dr", "dr-old-1"),
+            rename(2, "dr-next", "dr"),
+            rename(3, "dr", "dr-failed"),
+            delete(4, "dr-old-1"),
+        ];
+        assert_eq!(check(&calls).len(), 1);
+    }
+
+    #[test]
+    fn calls_without_effect_and_other_accounts_do_not_count() {
+        let mut refused = delete(1, "dr");
+        refused.status = Some(400);
+        let mut other = delete(2, "dr");
+        other.account = "333333333333".into();
+        assert_eq!(check(&[refused, other]), []);
+        let mut lost = delete(3, "dr");
+        lost.status = Some(500);
+        lost.applied = true;
+        assert_eq!(check(&[lost]).len(), 1);
+        assert_eq!(serving_kept(&[delete(1, "dr")], TGT, REGION, "dr", None), []);
+    }
+}
