@@ -112,3 +112,27 @@ async fn a_rule_broken_between_runs_is_reported() {
     assert!(!report.passed());
     assert_eq!(report.violations_by_invariant["serving-kept"], 1);
 }
+
+/// A rename whose answer is lost (it took effect; the SDK's retry of the
+/// same call then finds no resource under the old name) is a rename done,
+/// not a failed swap: on a first run (the restored cluster and instance take
+/// the existing names) and on a second (the previous copy is renamed away
+/// first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_whose_answer_was_lost_completes_the_swap() {
+    use aurora_dr_emulator::{EmulatorConfig, FaultRule};
+    let target = Config::parse(CONFIG).expect("valid config").target.account_id.to_string();
+    let lost = |op: &str| FaultRule::lost_response("rds", op).in_account(&target).times(1);
+    let emulator =
+        EmulatorConfig::default().with_fault(lost("ModifyDBCluster")).with_fault(lost("ModifyDBInstance"));
+    let env = aurora_dr_tests::DrillEnv::start_with(CONFIG, emulator).await;
+    let first = env.drill(1).await;
+    assert!(first.ok, "first run: {:#}", first.report["runs"]);
+    let control = env.emulator.control();
+    control.arm(lost("ModifyDBCluster")).await.expect("arm");
+    control.arm(lost("ModifyDBInstance")).await.expect("arm");
+    let second = env.drill(1).await;
+    assert!(second.ok, "second run: {:#}", second.report["runs"]);
+    let applied = control.calls().await.expect("calls").iter().filter(|c| c.applied).count();
+    assert_eq!(applied, 4, "every armed answer was lost after its rename took effect");
+}

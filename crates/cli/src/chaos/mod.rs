@@ -79,6 +79,9 @@ pub struct RunRecord {
     /// `SUCCEEDED`, `FAILED (source ...)`, `FAILED (target ...: Error)` or `HUNG`.
     pub outcome: String,
     pub ok: bool,
+    /// The failed side's error cause, when the run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     pub violations: Vec<Violation>,
     pub seconds: f64,
     /// Snapshots a fault held in `creating` or `copying` past the run, let
@@ -213,6 +216,10 @@ pub async fn execute(
                 Ok(Err(e)) => (format!("ERROR ({e})"), false, Vec::new()),
                 Err(_) => ("HUNG".to_owned(), false, Vec::new()),
             };
+            let cause = match &end {
+                Ok(Ok(end)) if !end.ok => cause_of(end),
+                _ => None,
+            };
             let violations = check(config, &places, &calls, &before, &baseline, ok, &kept, &mut restored).await?;
             let reproduce = (!violations.is_empty() || end.is_err()).then(|| {
                 format!(
@@ -226,6 +233,7 @@ pub async fn execute(
                 faults,
                 outcome,
                 ok,
+                cause,
                 violations,
                 seconds: run_started.elapsed().as_secs_f64(),
                 released,
@@ -352,6 +360,14 @@ fn outcome_of(end: &drill::RunEnd) -> String {
             Some((error, _)) => format!("FAILED (source {source}: {error})"),
             None => format!("FAILED (source {source})"),
         },
+    }
+}
+
+/// The cause of the side that failed (the target's when the source succeeded).
+fn cause_of(end: &drill::RunEnd) -> Option<String> {
+    match &end.source_error {
+        Some((_, cause)) => Some(cause.clone()),
+        None => end.report["target"]["cause"].as_str().map(str::to_owned),
     }
 }
 
