@@ -51,7 +51,7 @@ pub struct ChaosArgs {
     /// At most this many faults per run (each run draws 0 to M).
     #[arg(long, value_name = "M", default_value_t = 3)]
     pub max_faults: usize,
-    /// Print one machine-readable JSON report at the end instead of the table.
+    /// Print one machine-readable JSON report at the end (the table then goes to stderr).
     #[arg(long)]
     pub json: bool,
     /// Multiply every Wait and Retry interval (and --durations) by this factor.
@@ -120,6 +120,10 @@ impl ChaosReport {
 }
 
 pub async fn run(args: ChaosArgs) -> ExitCode {
+    if args.runs == 0 {
+        eprintln!("--runs: at least 1");
+        return ExitCode::from(2);
+    }
     let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
@@ -164,8 +168,11 @@ pub async fn execute(
     let started = Instant::now();
     let seed = args.seed.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
     let first = usize::try_from(args.from_run).map_err(|e| e.to_string())?;
+    // With --json, stdout is the report alone: the table goes to stderr as it grows.
     let say = |line: String| {
-        if !args.json {
+        if args.json {
+            eprintln!("{line}");
+        } else {
             println!("{line}");
         }
     };
