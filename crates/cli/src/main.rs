@@ -86,7 +86,7 @@ enum Command {
     /// row per run, a summary and, for a run that broke a rule, the command
     /// that replays it. Exit 1 on any violation or a run that hung, 0
     /// otherwise (runs that fail under faults are expected), 2 when the
-    /// configuration does not load.
+    /// configuration does not load or the emulator cannot be set up.
     Chaos(chaos::ChaosArgs),
     /// Deploy the templates into the local emulator and run the drill on that wiring, every AWS call judged under IAM.
     Rehearse(rehearse::RehearseArgs),
