@@ -500,4 +500,63 @@ mod tests {
         assert_eq!(check(&[lost]).len(), 1);
         assert_eq!(serving_kept(&[delete(1, "dr")], TGT, REGION, "dr", None), []);
     }
+
+    fn place(clusters: &[(&str, &[&str])], snapshots: &[(&str, &str)]) -> Place {
+        Place {
+            clusters: clusters
+                .iter()
+                .map(|(id, members)| Cluster {
+                    id: (*id).into(),
+                    status: "available".into(),
+                    members: members.iter().map(|m| (*m).to_owned()).collect(),
+                })
+                .collect(),
+            instances: clusters
+                .iter()
+                .flat_map(|(_, m)| m.iter().map(|i| ((*i).to_owned(), "available".to_owned())))
+                .collect(),
+            snapshots: snapshots.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+        }
+    }
+
+    #[test]
+    fn leftovers_are_temporary_and_old_names_and_snapshots_beyond_retention() {
+        let config = Config::parse(include_str!("../../../../examples/drill.toml")).expect("example config");
+        let snap = |n: u32| format!("aurora-dr-orders-2026010100000{n}");
+        let three: Vec<(String, &str)> = (1..=3).map(|n| (snap(n), "available")).collect();
+        let three: Vec<(&str, &str)> = three.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        let clean = place(&[("orders-dr", &["orders-dr-1"])], &[]);
+        let none: [String; 0] = [];
+        let check = |target: &Place, copies: &Place, kept: &[String]| {
+            Leftovers { config: &config, kept }.check(&place(&[], &three), copies, target)
+        };
+        assert_eq!(check(&clean, &place(&[], &three), &none), []);
+
+        let stray = place(
+            &[("orders-dr", &["orders-dr-1"]), ("orders-dr-old-20260101", &["orders-dr-1-old-20260101"])],
+            &[],
+        );
+        let found = check(&stray, &place(&[], &three), &none);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let kept = ["orders-dr-old-20260101".to_owned()];
+        assert_eq!(check(&stray, &place(&[], &three), &kept), []);
+
+        let mut four = three.clone();
+        let extra = snap(4);
+        four.push((&extra, "available"));
+        let found = check(&clean, &place(&[], &four), &none);
+        assert!(found.len() == 1 && found[0].detail.contains("4 available copies"), "{found:?}");
+        let copying = [(three[0].0, "copying")];
+        assert_eq!(check(&clean, &place(&[], &copying), &none).len(), 1);
+    }
+
+    #[test]
+    fn a_changed_source_field_is_named() {
+        let before: BTreeMap<String, String> =
+            [("orders.backup-retention".to_owned(), "1".to_owned())].into();
+        let now: BTreeMap<String, String> = [("orders.backup-retention".to_owned(), "9".to_owned())].into();
+        assert_eq!(source_unchanged(&before, &before), []);
+        let found = source_unchanged(&before, &now);
+        assert!(found.len() == 1 && found[0].detail.contains("orders.backup-retention"), "{found:?}");
+    }
 }
