@@ -2,7 +2,9 @@
 //! random schedule of the emulator's faults, with the pipeline's safety
 //! rules checked after every run.
 //!
-//! One emulator and one drill wiring (both engines, the receiver) serve
+//! The command starts its own emulator and sets it up as `drill --seed`
+//! does (key, topics, subscription, the source cluster). That emulator
+//! and one drill wiring (both engines, the receiver) serve
 //! every run, so what a run leaves (the existing name, old snapshots and
 //! copies, whatever a failure left) is what the next one starts from. Run
 //! `n`'s faults come from a PRNG seeded with `(seed, n)` only
