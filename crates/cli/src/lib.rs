@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod asl_cmd;
+pub mod chaos;
 pub mod cleanup;
 pub mod config;
 pub mod deploy_params;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use aurora_dr_cli::{
-    asl_cmd, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, preflight, rehearse, status,
-    watch,
+    asl_cmd, chaos, cleanup, config, deploy_params, drill, emulator_cmd, functions_cmd, preflight, rehearse,
+    status, watch,
 };
 
 /// Cross-account, cross-region disaster recovery for Amazon Aurora.
@@ -71,6 +71,23 @@ enum Command {
     /// execution failed, timed out or was aborted (the failed state, error
     /// and cause printed), 2 when it could not be followed.
     Watch(watch::WatchArgs),
+    /// Many drills in a row on one emulator, each under random faults; checks the safety rules after every run.
+    ///
+    /// Each run's faults (throttling, HTTP 5xx, lost answers after a change,
+    /// duplicate or late SNS deliveries, failed or stuck snapshots and
+    /// copies, failed renames and instances, quota pressure) come from a
+    /// PRNG seeded with (--seed, run number), armed at the emulator for
+    /// that run only. After every run: the existing name serves an
+    /// available cluster with its instances (once one was restored); the
+    /// serving cluster is deleted only while a replacement holds the name
+    /// (from the emulator's call log); the source cluster describes as
+    /// before; no snapshot is shared beyond the target account; after a
+    /// successful run nothing is left but what retention keeps. Prints a
+    /// row per run, a summary and, for a run that broke a rule, the command
+    /// that replays it. Exit 1 on any violation or a run that hung, 0
+    /// otherwise (runs that fail under faults are expected), 2 when the
+    /// configuration does not load or the emulator cannot be set up.
+    Chaos(chaos::ChaosArgs),
     /// Deploy the templates into the local emulator and run the drill on that wiring, every AWS call judged under IAM.
     Rehearse(rehearse::RehearseArgs),
 }
@@ -91,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Functions(args) => functions_cmd::run(args),
         Command::Rehearse(args) => rehearse::run(args).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
     }
 }
 

@@ -430,15 +430,17 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         rec.line(&format!("  durations {}", p.describe()));
     }
 
-    // The target account's Step Functions API: the local engine's server.
-    let target_engine = Engine::with_account(clock, tgt.region.to_string(), tgt.account_id.to_string());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let sfn_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
-
+    let (mut wiring, server) =
+        match start_local(args, config, &rec, &endpoint, clock, definitions.as_ref()).await {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(emulator) = emulator {
+                    let _ = emulator.stop().await;
+                }
+                return Err(e);
+            }
+        };
     let result = async {
-        let mut wiring =
-            local_wiring(args, config, &rec, &endpoint, clock, target_engine, sfn_url, definitions.as_ref()).await?;
         let _api = match &args.serve_api {
             Some(addr) => Some(serve_api(addr, &wiring).await?),
             None => None,
@@ -491,6 +493,100 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         let _ = emulator.stop().await;
     }
     result
+}
+
+/// The drill's own wiring on the emulator at `endpoint`, with the target
+/// account's Step Functions API (the local engine's server, which the
+/// target side's InvokeStepFunction calls) served until the returned task
+/// is aborted.
+async fn start_local(
+    args: &DrillArgs,
+    config: &Config,
+    rec: &Recorder,
+    endpoint: &str,
+    clock: Clock,
+    definitions: Option<&(String, String)>,
+) -> Result<(Wiring, tokio::task::JoinHandle<std::io::Result<()>>), String> {
+    let tgt = &config.target;
+    let target_engine = Engine::with_account(clock, tgt.region.to_string(), tgt.account_id.to_string());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let sfn_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let server = tokio::spawn(aurora_dr_asl::serve(listener, target_engine.clone()));
+    match local_wiring(args, config, rec, endpoint, clock, target_engine, sfn_url, definitions).await {
+        Ok(wiring) => Ok((wiring, server)),
+        Err(e) => {
+            server.abort();
+            Err(e)
+        }
+    }
+}
+
+/// A drill held open between runs, for commands that run one run after
+/// another on one emulator and look at it in between (`aurora-dr chaos`):
+/// the wiring of [`execute`] (both engines, the receiver), quiet, without
+/// the final report. Runs do not stop after a failed one.
+pub struct OpenDrill {
+    wiring: Wiring,
+    rec: Recorder,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How one run of an [`OpenDrill`] ended.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// Every cluster restored.
+    pub ok: bool,
+    /// Status of the source execution and of the (first cluster's) target execution.
+    pub source: Status,
+    pub target: Option<Status>,
+    /// The source execution's error and cause when it failed.
+    pub source_error: Option<(String, String)>,
+    /// The run as the drill's `--json` report lists it.
+    pub report: Value,
+}
+
+impl OpenDrill {
+    /// Wires a drill on the emulator at `args.endpoint` (required).
+    pub async fn open(args: &DrillArgs, config: &Config) -> Result<Self, String> {
+        let endpoint = args.endpoint.clone().ok_or("an open drill needs an emulator endpoint")?;
+        let clock =
+            Clock::scaled(args.time_scale).map_err(|e| format!("--time-scale: {e}"))?.with_real_timeouts();
+        let rec = Recorder::new(true);
+        if let Some(p) = duration_profile(args)? {
+            control_of(&endpoint)
+                .set_latency(&p.emulated())
+                .await
+                .map_err(|e| format!("emulator durations: {e}"))?;
+        }
+        let (mut wiring, server) =
+            start_local(args, config, &rec, &endpoint, clock, state_machine_texts(args)?.as_ref()).await?;
+        if let Some(p) = duration_profile(args)? {
+            set_source_storage(config, &endpoint, p.size_gib).await?;
+            wiring.durations = Some(p);
+        }
+        Ok(Self { wiring, rec, server })
+    }
+
+    /// Run `n` (its execution names carry `n`, so give each run its own).
+    pub async fn run(&mut self, config: &Config, n: usize, total: usize) -> Result<RunEnd, String> {
+        let outcome = run_once(&self.wiring, config, &self.rec, n, total).await?;
+        let (source, target) = outcome.statuses();
+        let source_error = self
+            .wiring
+            .source_engine
+            .executions(None)
+            .iter()
+            .find(|x| x.arn() == outcome.source_arn)
+            .and_then(|x| x.outcome())
+            .and_then(|o| o.error.map(|e| (e, o.cause.unwrap_or_default())));
+        Ok(RunEnd { ok: outcome.ok(), source, target, source_error, report: outcome.to_json() })
+    }
+}
+
+impl Drop for OpenDrill {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 /// The Step Functions API of both engines on `addr`, for `aurora-dr watch`,

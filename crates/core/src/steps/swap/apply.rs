@@ -44,7 +44,44 @@ impl std::fmt::Display for Rename {
     }
 }
 
+/// Renames `r.from` to `r.to`. A refusal while the new name exists and the
+/// old one does not is this rename done: an earlier attempt took effect and
+/// its answer was lost (a timeout, a crash, an HTTP 500 after the change),
+/// and the retry of the same call found nothing under the old name, or the
+/// new name taken. The API reference lists both faults for the call
+/// (ModifyDBCluster: DBClusterNotFoundFault, DBClusterAlreadyExistsFault,
+/// https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html;
+/// ModifyDBInstance: DBInstanceNotFound, DBInstanceAlreadyExists,
+/// https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html)
+/// but not which one RDS checks first, so either is looked into. The new
+/// name was free before the swap's first change (the plan checks it), so a
+/// resource there while the old name is gone is the renamed one.
 pub(crate) async fn rename(rds: &Client, r: &Rename, run_id: &RunId) -> DrResult<()> {
+    match request_rename(rds, r, run_id).await {
+        Err(e @ (DrError::NotFound(_) | DrError::Conflict(_))) => {
+            let (from, to) = match r.kind {
+                Kind::Cluster => (
+                    crate::rds::find_cluster(rds, &r.from).await?.is_some(),
+                    crate::rds::find_cluster(rds, &r.to).await?.is_some(),
+                ),
+                Kind::Instance => (
+                    crate::rds::find_instance(rds, &r.from).await?.is_some(),
+                    crate::rds::find_instance(rds, &r.to).await?.is_some(),
+                ),
+            };
+            if !from && to {
+                tracing::warn!(step = "swap", run_id = %run_id, rename = %r,
+                    "the rename's answer was lost after it took effect; it is done");
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    }
+}
+
+async fn request_rename(rds: &Client, r: &Rename, run_id: &RunId) -> DrResult<()> {
     tracing::info!(step = "swap", run_id = %run_id, from = %r.from, to = %r.to, "renaming {}", r.label);
     match r.kind {
         Kind::Cluster => rds

@@ -33,6 +33,10 @@
 //! a retry is safe. A cluster under `E` that carries this run's tags is never
 //! renamed away.
 //!
+//! A rename refused while its new name exists and its old one is gone is
+//! done: an earlier attempt took effect and its answer was lost, and the
+//! retry of the same call found the names already moved (`apply::rename`).
+//!
 //! If a rename fails after a change was made (in this call or an earlier
 //! one), everything done is renamed back in reverse order (phase 2 first,
 //! then phase 1) and the step fails with `SwapFailed { rolled_back: true }`
