@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aurora_dr_asl::{Clock, Engine, EventType, StartOptions, Status};
+use aurora_dr_cli::chaos::schedule::{SOURCE_CALLS, TARGET_CALLS};
 use aurora_dr_cli::drill::{self, DrillReport, setup};
 use aurora_dr_core::context::{SideSettings, StepContext};
 use aurora_dr_core::steps::invoke_step_function;
@@ -301,26 +302,11 @@ async fn rds_throttling_every_call() -> Row {
             .times(4)
             .into(),
     ];
-    for op in [
-        "DescribeDBClusterSnapshots",
-        "CreateDBClusterSnapshot",
-        "CopyDBClusterSnapshot",
-        "DescribeDBClusterSnapshotAttributes",
-        "ModifyDBClusterSnapshotAttribute",
-    ] {
+    // DescribeDBClusters is throttled above, after the set-up's read.
+    for op in &SOURCE_CALLS[1..] {
         faults.push(FaultRule::throttle("rds", op).in_account(SRC).times(4).into());
     }
-    for op in [
-        "DescribeDBClusterSnapshots",
-        "DescribeDBClusters",
-        "DescribeDBInstances",
-        "RestoreDBClusterFromSnapshot",
-        "CreateDBInstance",
-        "ModifyDBCluster",
-        "ModifyDBInstance",
-        "DeleteDBInstance",
-        "DeleteDBCluster",
-    ] {
+    for op in TARGET_CALLS {
         faults.push(FaultRule::throttle("rds", op).in_account(TGT).times(4).into());
     }
     completes_despite("rds-throttling-every-call", faults, "Throttling", 2).await

@@ -84,8 +84,8 @@ pub struct Fault {
     pub rule: FaultRule,
 }
 
-/// RDS calls the source side makes (source account).
-const SOURCE_CALLS: [&str; 6] = [
+/// RDS calls the source side makes (source account), DescribeDBClusters first.
+pub const SOURCE_CALLS: [&str; 6] = [
     "DescribeDBClusters",
     "DescribeDBClusterSnapshots",
     "CreateDBClusterSnapshot",
@@ -95,7 +95,7 @@ const SOURCE_CALLS: [&str; 6] = [
 ];
 
 /// RDS calls the target side makes (target account).
-const TARGET_CALLS: [&str; 9] = [
+pub const TARGET_CALLS: [&str; 9] = [
     "DescribeDBClusterSnapshots",
     "DescribeDBClusters",
     "DescribeDBInstances",
