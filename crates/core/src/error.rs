@@ -50,7 +50,11 @@ pub enum DrError {
     /// [`Self::SanityCheckFailed`].
     #[error("sanity check of cluster {cluster} could not connect: {results}")]
     SanityCheckUnreachable { cluster: String, results: String },
-    /// The AWS quota on concurrent snapshot copies is reached; wait and retry.
+    /// An account quota is reached: concurrent snapshot copies, manual
+    /// snapshots, DB clusters, DB instances or storage. Another run or a
+    /// person may free room, so the name is retryable; each state decides
+    /// whether waiting makes sense (the snapshot copy waits, Restore and
+    /// RestoreInstance take the failure path at once).
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
     /// A fixed AWS limit that waiting does not lift (e.g. the number of
@@ -183,7 +187,24 @@ impl DrError {
             | "RequestThrottledException"
             | "SlowDown"
             | "PriorRequestNotComplete" => Self::Throttled(message),
-            "SnapshotQuotaExceeded" | "SnapshotQuotaExceededFault" => Self::QuotaExceeded(message),
+            // Account quotas, by their wire codes on the RDS API reference's
+            // error lists: RestoreDBClusterFromSnapshot
+            // (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBClusterFromSnapshot.html:
+            // DBClusterQuotaExceededFault, HTTP 403; StorageQuotaExceeded),
+            // CreateDBInstance
+            // (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html:
+            // InstanceQuotaExceeded, StorageQuotaExceeded), CopyDBClusterSnapshot and
+            // CreateDBClusterSnapshot
+            // (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html,
+            // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html:
+            // SnapshotQuotaExceeded). The shape names (…Fault) are accepted too.
+            "SnapshotQuotaExceeded"
+            | "SnapshotQuotaExceededFault"
+            | "DBClusterQuotaExceededFault"
+            | "InstanceQuotaExceeded"
+            | "InstanceQuotaExceededFault"
+            | "StorageQuotaExceeded"
+            | "StorageQuotaExceededFault" => Self::QuotaExceeded(message),
             // ModifyDBClusterSnapshotAttribute: more accounts than a manual
             // snapshot may be shared with; not a permission, and not lifted by waiting.
             "SharedSnapshotQuotaExceeded" | "SharedSnapshotQuotaExceededFault" => {
@@ -319,7 +340,13 @@ mod tests {
             ("", Some(500), "ServiceUnavailable"),
             ("InternalFailure", Some(500), "ServiceUnavailable"),
             ("", Some(429), "Throttled"),
-            ("StorageQuotaExceeded", None, "AwsError"),
+            ("DBClusterQuotaExceededFault", Some(403), "QuotaExceeded"),
+            ("InstanceQuotaExceeded", Some(400), "QuotaExceeded"),
+            ("InstanceQuotaExceededFault", None, "QuotaExceeded"),
+            ("StorageQuotaExceeded", Some(400), "QuotaExceeded"),
+            ("StorageQuotaExceededFault", None, "QuotaExceeded"),
+            ("SharedSnapshotQuotaExceededFault", None, "LimitExceeded"),
+            ("InsufficientDBClusterCapacityFault", None, "AwsError"),
         ];
         for (code, status, want) in cases {
             assert_eq!(DrError::from_code(code, status, "m".into()).asl_name(), want, "{code}");

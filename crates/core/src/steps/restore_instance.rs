@@ -282,7 +282,7 @@ mod tests {
         let cases: [(fn() -> _, &str); 3] = [
             (throttled, "Throttled"),
             (|| rds_fault(400, "InvalidDBClusterStateFault"), "ResourceNotReady"),
-            (|| rds_fault(400, "InstanceQuotaExceeded"), "AwsError"),
+            (|| rds_fault(400, "InstanceQuotaExceeded"), "QuotaExceeded"),
         ];
         for (fault, want) in cases {
             let run = restored_run();
