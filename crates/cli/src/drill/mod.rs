@@ -773,18 +773,29 @@ static LAST_RUN_SECOND: std::sync::Mutex<i64> = std::sync::Mutex::new(0);
 /// second: snapshot names carry the execution's start time to the second,
 /// and CreateSnapshot refuses a second run of the same second as a
 /// duplicate (`Conflict`), as it must for a duplicated scheduled start.
+/// The run then records the second its execution started in
+/// ([`started_in`]): the start may fall in the next second.
 async fn a_second_of_its_own() {
-    let wait = {
-        let last = LAST_RUN_SECOND.lock().map(|l| *l).unwrap_or_default();
-        let now = time::OffsetDateTime::now_utc();
-        (now.unix_timestamp() <= last)
-            .then(|| Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond())))
-    };
-    if let Some(wait) = wait {
+    let last = LAST_RUN_SECOND.lock().map(|l| *l).unwrap_or_default();
+    if let Some(wait) = wait_for_a_new_second(last, time::OffsetDateTime::now_utc()) {
         tokio::time::sleep(wait).await;
     }
+    started_in(time::OffsetDateTime::now_utc());
+}
+
+/// How long to wait at `now` so that the next run starts after the second
+/// `last`: until the next second while `now` is in `last` or before it.
+fn wait_for_a_new_second(last: i64, now: time::OffsetDateTime) -> Option<Duration> {
+    (now.unix_timestamp() <= last).then(|| {
+        let whole = u64::try_from(last - now.unix_timestamp()).unwrap_or_default();
+        Duration::from_secs(whole) + Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))
+    })
+}
+
+/// Records that a run started at `at` (its execution's start date).
+fn started_in(at: time::OffsetDateTime) {
     if let Ok(mut last) = LAST_RUN_SECOND.lock() {
-        *last = (*last).max(time::OffsetDateTime::now_utc().unix_timestamp());
+        *last = (*last).max(at.unix_timestamp());
     }
 }
 
@@ -810,6 +821,7 @@ pub(crate) async fn run_once(
         .source_engine
         .start(&wiring.source_machine_arn, fleet::source_input(src), StartOptions::named(name.clone()))
         .map_err(|e| e.to_string())?;
+    started_in(source_exec.start_date());
     let lanes = fleet::lanes(src);
     rec.follow_with_map_runs(
         &wiring.source_engine,
@@ -1182,4 +1194,24 @@ pub(crate) fn write_timeline(
     };
     std::fs::write(&path, report::html_page(&page))?;
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_for_a_new_second;
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_run_waits_past_the_second_an_earlier_execution_started_in() {
+        // The earlier run's guard passed at :57.999 and its execution
+        // started at :58.001: the next run, at :58.5, waits for :59.
+        let last = datetime!(2026-12-03 16:35:58.001 UTC).unix_timestamp();
+        let now = datetime!(2026-12-03 16:35:58.5 UTC);
+        assert_eq!(wait_for_a_new_second(last, now), Some(Duration::from_millis(500)));
+        // A start recorded ahead of the clock is waited out whole.
+        let now = datetime!(2026-12-03 16:35:57.75 UTC);
+        assert_eq!(wait_for_a_new_second(last, now), Some(Duration::from_millis(1250)));
+        assert_eq!(wait_for_a_new_second(last, datetime!(2026-12-03 16:35:59.0 UTC)), None);
+    }
 }
