@@ -240,13 +240,21 @@ async fn common(
         format!("more than one target execution per snapshot: {per_snapshot:?}"),
     );
     let calls = env.emulator.control().calls().await.expect("calls");
+    // The one delete an existing name may see: an instance the case made
+    // end `failed` (RDS will not rename it), which Swap or RollBackSwap
+    // deletes instead of renaming.
+    let faults = env.emulator.control().faults().await.expect("faults");
+    let made_to_fail = faults.iter().any(|f| {
+        f["kind"] == "instance_status"
+            && f["status"] == "failed"
+            && f["id_lower"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(EXISTING_INSTANCE))
+    });
     let deleted_existing: Vec<&CallRecord> = calls
         .iter()
-        .filter(|x| x.operation == "DeleteDBCluster" || x.operation == "DeleteDBInstance")
         .filter(|x| {
-            x.params
-                .values()
-                .any(|v| v.eq_ignore_ascii_case(EXISTING) || v.eq_ignore_ascii_case(EXISTING_INSTANCE))
+            let names = |id: &str| x.params.values().any(|v| v.eq_ignore_ascii_case(id));
+            (x.operation == "DeleteDBCluster" && names(EXISTING))
+                || (x.operation == "DeleteDBInstance" && names(EXISTING_INSTANCE) && !made_to_fail)
         })
         .collect();
     c.that(
@@ -894,6 +902,12 @@ async fn new_cluster_fails_before_terminate() -> Row {
     existing_serves_run(&mut c, &inv, r.first().map(|r| r.name.as_str()).unwrap_or_default());
     let terminated = count(&calls, "DeleteDBCluster", |x| x.params.values().any(|v| v.contains("-old-")));
     c.that(terminated == 0, "the previous copy was deleted although its replacement failed");
+    // RDS refuses to rename a failed instance: the rollback deletes run 2's
+    // (it serves nothing) so run 1's instance can take its name back.
+    let broken_deleted = count(&calls, "DeleteDBInstance", |x| {
+        x.params.get("DBInstanceIdentifier").is_some_and(|v| v.eq_ignore_ascii_case(EXISTING_INSTANCE))
+    });
+    c.that(broken_deleted == 1, format!("run 2's failed instance deleted {broken_deleted} time(s), want 1"));
     row(
         "new-cluster-fails-before-terminate",
         format!("{}; rolled back, {EXISTING} serves run 1", outcome(&report)),

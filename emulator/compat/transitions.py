@@ -14,7 +14,19 @@ operations on a resource in such a state.
   https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html
   https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
 
+- Amazon Aurora User Guide, "Viewing DB instance status" (an instance in
+  `failed`, `inaccessible-encryption-credentials` or `incompatible-*` is
+  one RDS cannot bring back by itself; only `available` is "available for
+  modifications"):
+  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status
+- API reference, DeleteDBInstance (an instance in `failed`,
+  `incompatible-restore` or `incompatible-network` can be deleted when no
+  final snapshot is asked for):
+  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html
+
 The documentation does not list, per operation, which states it refuses.
+ModifyDBInstance (a rename included) of an instance in one of the statuses
+above is refused with InvalidDBInstanceState; deleting it stays allowed.
 The emulator refuses every operation below on a `renaming` or `deleting`
 resource, a snapshot of a cluster that is not `available`, and any
 ModifyDBCluster of a cluster that is not `available`; deleting a `creating`
@@ -39,6 +51,12 @@ from control import FAULTS
 from settings import strict
 
 BUSY = ("renaming", "deleting")
+BEYOND_REPAIR = ("failed", "inaccessible-encryption-credentials")
+
+
+def beyond_repair(status):
+    """A status RDS does not bring an instance back from (see the module docs)."""
+    return status in BEYOND_REPAIR or status.startswith("incompatible-")
 
 
 def vanishing(resource):
@@ -253,8 +271,10 @@ def install_instance_guard(name):
     @wrap(rds.RDSBackend, name)
     def guarded(original, self, db_instance_identifier, *args, **kwargs):
         instance = self.databases.get(db_instance_identifier or "")
-        if strict("transitions") and instance is not None and instance.status in BUSY:
-            raise instance_state_fault(db_instance_identifier, instance.status)
+        if strict("transitions") and instance is not None:
+            status = instance.status
+            if status in BUSY or (name == "modify_db_instance" and beyond_repair(status)):
+                raise instance_state_fault(db_instance_identifier, status)
         return original(self, db_instance_identifier, *args, **kwargs)
 
 

@@ -335,6 +335,7 @@ pub(crate) mod tests {
         run.swap = Some(SwapRecord {
             old_cluster_id: None,
             old_instance_ids: Vec::new(),
+            deleted_instance_ids: Vec::new(),
             existing_cluster_id: "orders-dr".parse().expect("id"),
             existing_instance_ids: vec!["orders-dr-1".parse().expect("id")],
         });

@@ -147,6 +147,10 @@ pub struct SwapRecord {
     /// Where the previous instances now live.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub old_instance_ids: Vec<InstanceId>,
+    /// Previous instances that were beyond repair (e.g. `failed`): deleted,
+    /// not kept; a rollback cannot bring them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_instance_ids: Vec<InstanceId>,
     /// The existing name now serving the restored cluster.
     pub existing_cluster_id: ClusterId,
     /// The existing instance names now serving the restored instances.
@@ -476,6 +480,7 @@ pub(crate) mod tests {
         run.swap = Some(SwapRecord {
             old_cluster_id: Some("orders-dr-old-20261125160005".parse().expect("id")),
             old_instance_ids: vec!["orders-dr-1-old-20261125160005".parse().expect("id")],
+            deleted_instance_ids: Vec::new(),
             existing_cluster_id: "orders-dr".parse().expect("id"),
             existing_instance_ids: vec!["orders-dr-1".parse().expect("id")],
         });

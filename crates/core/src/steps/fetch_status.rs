@@ -838,6 +838,7 @@ mod tests {
         run_state.swap = Some(SwapRecord {
             old_cluster_id: Some("orders-dr-old-20261125160005".parse().expect("id")),
             old_instance_ids: vec![],
+            deleted_instance_ids: Vec::new(),
             existing_cluster_id: "orders-dr".parse().expect("id"),
             existing_instance_ids: vec!["orders-dr-1".parse().expect("id")],
         });

@@ -109,8 +109,15 @@ const SOURCE: &[Side] = &[Side::Source];
 const TARGET: &[Side] = &[Side::Target];
 const BOTH: &[Side] = &[Side::Source, Side::Target];
 
-const RENAME: &[&str] =
-    &["rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:ModifyDBCluster", "rds:ModifyDBInstance"];
+/// Swap and RollBackSwap: renames, and the deletion of an instance beyond
+/// repair that RDS will not rename.
+const RENAME: &[&str] = &[
+    "rds:DeleteDBInstance",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:ModifyDBCluster",
+    "rds:ModifyDBInstance",
+];
 
 /// Every Lambda function of both sides, source first, in pipeline order.
 pub static FUNCTIONS: &[Function] = &[

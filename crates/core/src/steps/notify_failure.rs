@@ -341,6 +341,7 @@ mod tests {
         run.swap = Some(crate::payload::SwapRecord {
             old_cluster_id: Some(O.parse().expect("id")),
             old_instance_ids: vec![OI.parse().expect("id")],
+            deleted_instance_ids: Vec::new(),
             existing_cluster_id: E.parse().expect("id"),
             existing_instance_ids: vec![EI.parse().expect("id")],
         });

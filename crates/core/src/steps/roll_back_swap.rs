@@ -6,7 +6,11 @@
 //! complete cluster again, derived from RDS state + tags + settings:
 //! - the cluster under `E` carries this run's tags and `O` exists: the restored
 //!   cluster and its instances go back to `T`/`TI[k]`, then `O` and its
-//!   instances back to their previous names;
+//!   instances back to their previous names; a restored instance beyond
+//!   repair (e.g. `failed`: RDS will not rename it) is deleted instead, and
+//!   the rollback waits until its name is free;
+//! - a previous instance Swap deleted because it was beyond repair cannot
+//!   come back: `O` returns to `E` without it;
 //! - nothing is under `E` but `O` exists (phase 1 done, phase 2 not): `O` and
 //!   its instances go back (this goes beyond leaving things as they are: the
 //!   production name must not stay empty);
@@ -32,7 +36,7 @@ use crate::rds;
 use crate::settings::TargetSettings;
 use crate::steps::input;
 use crate::steps::names::{SwapNames, member_ids, same_id};
-use crate::steps::swap::{Rename, rename, require_settled};
+use crate::steps::swap::{Kind, Rename, beyond_repair, rename, require_settled};
 
 /// The state this module serves.
 pub const STATE: &str = "RollBackSwap";
@@ -120,6 +124,14 @@ pub async fn run(rds: &Client, settings: &TargetSettings, payload: Value) -> DrR
                 // The name was vacated a moment ago; RDS has not finished that rename.
                 return Err(DrError::not_ready(format!("{} (vacated, still renaming)", r.to), "renaming"));
             }
+            if matches!(e, DrError::Conflict(_)) && held_by_a_deleted_instance(rds, r).await? {
+                // An instance deleted because it was beyond repair keeps its
+                // name while `deleting`; the name frees once it is gone.
+                return Err(DrError::not_ready(
+                    format!("{} (deleted, still holding the name)", r.to),
+                    "deleting",
+                ));
+            }
             return Err(DrError::SwapFailed {
                 detail: format!(
                     "rollback: {r} failed: {e}; done so far: [{}]; cluster {} carries run {}'s tags: {}",
@@ -149,13 +161,38 @@ async fn move_restored_away(
     let mut renames = Vec::new();
     for m in member_ids(existing) {
         let Some(k) = names.index_of_existing_instance(&m) else { continue };
-        let ours = rds::find_instance(rds, &m).await?.is_some_and(|i| rds::is_from_run(i.tag_list(), run));
-        if ours {
-            renames.push(Rename::instance("restored instance", &m, names.temp_instances[k].as_str()));
+        let Some(i) = rds::find_instance(rds, &m).await? else { continue };
+        if !rds::is_from_run(i.tag_list(), run) {
+            continue;
         }
+        let status = i.db_instance_status().unwrap_or("unknown");
+        if beyond_repair(status) {
+            // RDS refuses to rename it, and it holds the name the previous
+            // instance goes back to: it is deleted (it is this run's and
+            // serves nothing), and the rollback waits until it is gone.
+            tracing::warn!(step = "roll_back_swap", run_id = %run.run_id, instance = %m, status,
+                "restored instance {m} is {status}: deleting it instead of renaming it back");
+            rds::delete_instance(rds, &m).await?;
+            return Err(DrError::not_ready(
+                format!("restored instance {m} ({status}, being deleted)"),
+                "deleting",
+            ));
+        }
+        renames.push(Rename::instance("restored instance", &m, names.temp_instances[k].as_str()));
     }
     renames.push(Rename::cluster("restored cluster", names.existing.as_str(), names.temp.as_str()));
     Ok(renames)
+}
+
+/// Whether the name an instance rename was refused for is being freed: held
+/// by a `deleting` instance, or already free (the deletion ended between the
+/// refusal and this look).
+async fn held_by_a_deleted_instance(rds: &Client, r: &Rename) -> DrResult<bool> {
+    if r.kind != Kind::Instance {
+        return Ok(false);
+    }
+    let holder = rds::find_instance(rds, &r.to).await?;
+    Ok(holder.is_none_or(|i| i.db_instance_status() == Some("deleting")))
 }
 
 /// The previous cluster back to the existing id, then its instances.
@@ -312,6 +349,55 @@ mod tests {
             super::run(&rds(&all(&[&world, &renames])), &settings(), failed_run()).await.expect_err("busy");
         assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
         assert_eq!(j.entries(), [line("cluster", E, T), line("cluster", O, E)]);
+    }
+
+    /// A restored instance that ended `failed` under EI cannot be renamed
+    /// back (RDS refuses it) and holds the name the previous instance goes
+    /// back to: the rollback deletes it and waits, renaming nothing yet.
+    #[tokio::test]
+    async fn rollback_deletes_a_restored_instance_beyond_repair_and_waits() {
+        let run = swap_run();
+        let j = Journal::default();
+        let world = [
+            describe_cluster(E, Some(cluster(E, "available", ours(&run), &[EI]))),
+            describe_cluster(O, Some(moved_away())),
+            describe_cluster(T, None),
+            describe_instance(EI, Some(instance(EI, E, "failed", ours(&run)))),
+        ];
+        let changes = [delete_instance(&j, EI, None)];
+        let err = super::run(&rds(&all(&[&world, &changes, &renames(&j, None)])), &settings(), failed_run())
+            .await
+            .expect_err("waits for the deletion");
+        assert_eq!(err.asl_name(), "ResourceNotReady", "{err}");
+        assert!(err.to_string().contains("being deleted"), "{err}");
+        assert_eq!(j.entries(), [format!("delete instance {EI}")]);
+    }
+
+    /// The retry: the deleted instance still holds EI (`deleting`), so the
+    /// previous instance's rename back is refused; that is a wait, not a
+    /// failed rollback. The same when the deletion ended between the refusal
+    /// and the look (EI gone).
+    #[tokio::test]
+    async fn rollback_into_a_name_held_by_a_deleted_instance_is_retryable() {
+        for holder in [Some(instance(EI, E, "deleting", ours(&swap_run()))), None] {
+            let j = Journal::default();
+            let world = [
+                describe_cluster(E, None),
+                describe_cluster(O, Some(moved_away())),
+                previous_instance_moved_away("available"),
+                describe_instance(EI, holder.clone()),
+            ];
+            let renames = [
+                rename_cluster(&j, O, E, None),
+                rename_instance(&j, OI, EI, Some(|| rds_fault(400, "DBInstanceAlreadyExists"))),
+            ];
+            let err = super::run(&rds(&all(&[&world, &renames])), &settings(), failed_run())
+                .await
+                .expect_err("busy");
+            assert_eq!(err.asl_name(), "ResourceNotReady", "{holder:?}: {err}");
+            assert!(err.to_string().contains("deleted, still holding the name"), "{err}");
+            assert_eq!(j.entries(), [line("cluster", O, E), line("instance", OI, EI)]);
+        }
     }
 
     #[tokio::test]

@@ -243,6 +243,7 @@ mod tests {
         SwapRecord {
             old_cluster_id: old.map(|o| o.parse().expect("id")),
             old_instance_ids: old_instances.iter().map(|i| i.parse().expect("id")).collect(),
+            deleted_instance_ids: Vec::new(),
             existing_cluster_id: E.parse().expect("id"),
             existing_instance_ids: vec![EI.parse().expect("id")],
         }

@@ -154,3 +154,45 @@ async fn modifying_check(emulator: &Emulator) -> Check {
     refused("ModifyDBCluster while modifying", again, "InvalidDBClusterStateFault", 400)?;
     cluster_in(&rds, "dr", "available").await.map(drop)
 }
+
+rds_behaviour!(
+    /// An instance in `failed` (a status RDS does not bring it back from) is
+    /// refused a rename (ModifyDBInstance: InvalidDBInstanceState, HTTP 400);
+    /// deleting it without a final snapshot is allowed.
+    failed_instances_refuse_renames_and_can_be_deleted => failed_instance_check
+);
+
+async fn failed_instance_check(emulator: &Emulator) -> Check {
+    let control = emulator.control();
+    let rule = aurora_dr_emulator::FaultRule::instance_status("broken-1", "failed", 0, Some(1));
+    control.arm(rule).await.map_err(|e| format!("arm: {e}"))?;
+    let rds = rds(emulator, TARGET, TARGET_REGION).await;
+    new_cluster(&rds, "serving", false).await?;
+    ok(
+        "CreateDBInstance broken-1",
+        rds.create_db_instance()
+            .db_instance_identifier("broken-1")
+            .db_cluster_identifier("serving")
+            .engine(ENGINE)
+            .db_instance_class("db.r6g.large")
+            .send()
+            .await,
+    )?;
+    instance_in(&rds, "broken-1", "failed").await?;
+    let rename = rds
+        .modify_db_instance()
+        .db_instance_identifier("broken-1")
+        .new_db_instance_identifier("broken-1-old")
+        .apply_immediately(true)
+        .send()
+        .await;
+    refused("ModifyDBInstance rename of a failed instance", rename, "InvalidDBInstanceState", 400)?;
+    instance_in(&rds, "broken-1", "failed").await?;
+    let deleted = ok(
+        "DeleteDBInstance of a failed instance",
+        rds.delete_db_instance().db_instance_identifier("broken-1").skip_final_snapshot(true).send().await,
+    )?;
+    let status = deleted.db_instance().and_then(|i| i.db_instance_status()).unwrap_or_default().to_owned();
+    ensure!(status == "deleting", "DeleteDBInstance answered status {status:?}");
+    Ok(())
+}

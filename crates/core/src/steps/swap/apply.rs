@@ -127,10 +127,29 @@ pub(crate) async fn require_settled(rds: &Client, r: &Rename) -> DrResult<()> {
 pub(super) async fn execute(rds: &Client, names: &SwapNames, plan: &Plan, run_id: &RunId) -> DrResult<()> {
     let mut done = plan.done.clone();
     apply(rds, &plan.phase1, &mut done, plan.done.len(), run_id).await?;
+    delete_beyond_repair(rds, plan, &done, run_id).await?;
     if !plan.phase2.is_empty() {
         gate(rds, names, plan).await?;
     }
     apply(rds, &plan.phase2, &mut done, plan.done.len(), run_id).await
+}
+
+/// Deletes the previous instances beyond repair ([`super::plan::beyond_repair`]),
+/// once the previous cluster is under its old name: they serve nothing, RDS
+/// refuses to rename them, and a deleted instance cannot come back, so a
+/// rollback afterwards puts the cluster back without it. A refusal undoes
+/// the renames done, like a failed rename.
+async fn delete_beyond_repair(rds: &Client, plan: &Plan, done: &[Rename], run_id: &RunId) -> DrResult<()> {
+    for (id, status) in &plan.deletions {
+        tracing::warn!(step = "swap", run_id = %run_id, instance = %id, status = %status,
+            "previous instance {id} was {status}: deleting it, not keeping it");
+        if let Err(e) = crate::rds::delete_instance(rds, id).await {
+            let what = format!("deletion of previous instance {id} ({status})");
+            let changed = done.len() > plan.done.len();
+            return Err(fail(rds, &what, e, done, changed, run_id).await);
+        }
+    }
+    Ok(())
 }
 
 /// Makes `renames` in order, adding each to `done`, whose first
@@ -156,7 +175,7 @@ async fn apply(
 /// A rename failed: undo everything done, newest first.
 async fn fail(
     rds: &Client,
-    failed: &Rename,
+    failed: &(dyn std::fmt::Display + Sync),
     err: DrError,
     done: &[Rename],
     changed: bool,
@@ -174,7 +193,7 @@ async fn fail(
             "transient error mid-swap; leaving the renames done so far for the retry to continue");
         return err;
     }
-    tracing::error!(step = "swap", run_id = %run_id, failed = %failed, error = %err, "rename failed; rolling back");
+    tracing::error!(step = "swap", run_id = %run_id, failed = %failed, error = %err, "swap change failed; rolling back");
     let mut undone = Vec::new();
     let mut stuck = Vec::new();
     for r in done.iter().rev() {

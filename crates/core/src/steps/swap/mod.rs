@@ -33,6 +33,14 @@
 //! a retry is safe. A cluster under `E` that carries this run's tags is never
 //! renamed away.
 //!
+//! A previous instance beyond repair (`failed`,
+//! `inaccessible-encryption-credentials`, `incompatible-*`:
+//! [`plan::beyond_repair`]) serves nothing and RDS will not rename it: once
+//! the restored copy is checked available and the previous cluster is under
+//! `O`, it is deleted instead of renamed away, and `swap.deletedInstanceIds`
+//! names it (a rollback cannot bring it back; the cluster returns without it).
+//! The previous cluster itself must still be `available`.
+//!
 //! A rename refused while its new name exists and its old one is gone is
 //! done: an earlier attempt took effect and its answer was lost, and the
 //! retry of the same call found the names already moved (`apply::rename`).
@@ -74,8 +82,8 @@ use crate::steps::adoption;
 use crate::steps::input::{self, InputKind};
 use crate::steps::names::SwapNames;
 
-pub(crate) use apply::{Rename, rename, require_settled};
-pub(crate) use plan::owner;
+pub(crate) use apply::{Kind, Rename, rename, require_settled};
+pub(crate) use plan::{beyond_repair, owner};
 
 /// The state this module serves.
 pub const STATE: &str = "Swap";
@@ -120,6 +128,13 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
             .iter()
             .map(|i| i.parse().map_err(|e| DrError::invalid_input(format!("old instance id {i}: {e}"))))
             .collect::<DrResult<_>>()?,
+        deleted_instance_ids: plan
+            .deletions
+            .iter()
+            .map(|(id, _)| id)
+            .chain(&plan.deleted)
+            .map(|i| i.parse().map_err(|e| DrError::invalid_input(format!("deleted instance id {i}: {e}"))))
+            .collect::<DrResult<_>>()?,
         existing_cluster_id: names.existing.clone(),
         existing_instance_ids: names.existing_instances.clone(),
     };
@@ -128,6 +143,7 @@ pub async fn run(rds: &Client, settings: &TargetSettings, mut run: RunState) -> 
         run_id = %run.run_id,
         cluster = %names.existing,
         old_cluster = ?record.old_cluster_id.as_ref().map(ClusterId::as_str),
+        deleted_instances = ?record.deleted_instance_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
         "swap issued; the existing name now points at the restored cluster"
     );
     run.swap = Some(record);

@@ -23,6 +23,30 @@ pub(super) struct Plan {
     /// Where the previous instances end up.
     pub(super) old_instances: Vec<String>,
     pub(super) has_old: bool,
+    /// Previous instances beyond repair, with their status: deleted right
+    /// after phase 1 instead of renamed away ([`beyond_repair`]).
+    pub(super) deletions: Vec<(String, String)>,
+    /// Previous instances an earlier call already deleted (`deleting` or gone).
+    pub(super) deleted: Vec<String>,
+}
+
+/// A previous instance in a status RDS does not bring it back from serves
+/// nothing and cannot be renamed away, so the swap deletes it instead of
+/// keeping it under an old name. Amazon Aurora User Guide, "Viewing DB
+/// instance status"
+/// (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status):
+/// `failed` (RDS cannot recover the instance; a point-in-time restore is the
+/// way back), `inaccessible-encryption-credentials` (the KMS key is disabled
+/// or deleted for good), `incompatible-*` (RDS cannot start the instance).
+/// `inaccessible-encryption-credentials-recoverable` is left out: an operator
+/// can give the key back, so it stays a refusal (`ResourceFailed`). The
+/// DeleteDBInstance API reference allows deleting an instance in `failed`,
+/// `incompatible-restore` or `incompatible-network` when no final snapshot is
+/// asked for (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html);
+/// for the other statuses the docs are silent, so a refusal ends the swap
+/// like a failed rename (everything done is put back).
+pub(crate) fn beyond_repair(status: &str) -> bool {
+    matches!(status, "failed" | "inaccessible-encryption-credentials") || status.starts_with("incompatible-")
 }
 
 fn in_cluster(instance: &DbInstance, cluster: &str) -> bool {
@@ -131,7 +155,18 @@ pub(super) async fn full_swap(
         let i = rds::find_instance(rds, m).await?.ok_or_else(|| {
             DrError::not_ready(format!("instance {m} of {}", names.existing), "not yet visible")
         })?;
-        rds::require_ready(&format!("instance {m}"), i.db_instance_status().unwrap_or("unknown"))?;
+        let status = i.db_instance_status().unwrap_or("unknown");
+        if beyond_repair(status) && rds::is_managed(i.tag_list()) {
+            // The restored copy is verified and available (check_temp_ready):
+            // the broken instance is replaced, not kept. Only aurora-dr's
+            // own: an adopted cluster's instance is never deleted (the
+            // refusal below names it).
+            tracing::warn!(step = "swap", run_id = %run.run_id, instance = %m, status,
+                "previous instance is beyond repair: it will be deleted, not kept");
+            plan.deletions.push((m.clone(), status.to_owned()));
+            continue;
+        }
+        rds::require_ready(&format!("instance {m}"), status)?;
         let target = old_instance_id(m, &names.stamp)?;
         if rds::find_instance(rds, target.as_str()).await?.is_some() {
             return Err(DrError::Conflict(format!(
@@ -170,9 +205,18 @@ async fn old_members(rds: &Client, names: &SwapNames, old: &DbCluster, plan: &mu
             continue;
         }
         let target = old_instance_id(&m, &names.stamp)?.to_string();
-        let under_way = rds::find_instance(rds, &m)
-            .await?
-            .is_some_and(|i| pending_rename(&i).is_some_and(|p| same_id(p, &target)));
+        let found = rds::find_instance(rds, &m).await?;
+        let status = found.as_ref().and_then(|i| i.db_instance_status()).unwrap_or("gone");
+        if status == "deleting" || (found.is_none() && rds::find_instance(rds, &target).await?.is_none()) {
+            // Deleted by an earlier call (it was beyond repair).
+            plan.deleted.push(m);
+            continue;
+        }
+        if beyond_repair(status) && found.as_ref().is_some_and(|i| rds::is_managed(i.tag_list())) {
+            plan.deletions.push((m, status.to_owned()));
+            continue;
+        }
+        let under_way = found.is_some_and(|i| pending_rename(&i).is_some_and(|p| same_id(p, &target)));
         let r = Rename::instance("previous instance", &m, &target);
         if under_way {
             plan.done.push(r)
@@ -275,7 +319,7 @@ pub(super) async fn gate(rds: &Client, names: &SwapNames, plan: &Plan) -> DrResu
     for ei in &plan.gate_instances {
         if let Some(i) = rds::find_instance(rds, ei).await? {
             let status = i.db_instance_status().unwrap_or("renaming");
-            if in_cluster(&i, names.old.as_str()) || pending_rename(&i).is_some() {
+            if in_cluster(&i, names.old.as_str()) || pending_rename(&i).is_some() || status == "deleting" {
                 return Err(DrError::not_ready(
                     format!("instance {ei} (previous copy being renamed away)"),
                     status,

@@ -461,3 +461,129 @@ async fn handle_refuses_a_failure_payload_before_any_call() {
     assert!(err.to_string().contains("Swap takes the run payload"), "{err}");
     assert!(recorder.sent().is_empty());
 }
+
+/// RDS as a full swap finds it when the previous instance is `status`: the
+/// instance is gone from EI once deleted.
+fn broken_previous_world(run: &RunState, status: &str) -> Vec<Rule> {
+    with_temp_ready(
+        run,
+        [
+            describe_cluster_seq(E, vec![Some(previous()), None]),
+            describe_cluster(O, None),
+            describe_instance_seq(EI, vec![Some(instance(EI, E, status, earlier_run())), None]),
+            describe_instance(OI, None),
+        ],
+    )
+}
+
+/// Swap against `world` with every rename and the deletion of EI
+/// (failing with `delete_fault`): the result and the changes, in order.
+async fn run_swap_deleting(world: &[Rule], delete_fault: Option<Fault>) -> (DrResult<RunState>, Vec<String>) {
+    let j = Journal::default();
+    let mut changes = renames(&j, None);
+    changes.push(delete_instance(&j, EI, delete_fault));
+    let out = super::run(&rds(&all(&[world, &changes])), &settings(), swap_run()).await;
+    (out, j.entries())
+}
+
+#[tokio::test]
+async fn a_previous_instance_beyond_repair_is_deleted_not_kept() {
+    for status in ["failed", "inaccessible-encryption-credentials", "incompatible-network"] {
+        let (out, changes) = run_swap_deleting(&broken_previous_world(&swap_run(), status), None).await;
+        let record = out.unwrap_or_else(|e| panic!("{status}: swapped, got {e}")).swap.expect("record");
+        assert_eq!(
+            changes,
+            [
+                line("cluster", E, O),
+                format!("delete instance {EI}"),
+                line("cluster", T, E),
+                line("instance", TI, EI)
+            ],
+            "{status}"
+        );
+        assert_eq!(record.old_cluster_id.as_ref().map(ClusterId::as_str), Some(O));
+        assert!(record.old_instance_ids.is_empty(), "{status}: {record:?}");
+        assert_eq!(record.deleted_instance_ids.iter().map(InstanceId::as_str).collect::<Vec<_>>(), [EI]);
+        let json = serde_json::to_value(&record).expect("json");
+        assert_eq!(json["deletedInstanceIds"], serde_json::json!([EI]), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_previous_instance_that_can_recover_still_stops_the_swap() {
+    let world = broken_previous_world(&swap_run(), "inaccessible-encryption-credentials-recoverable");
+    let (out, changes) = run_swap_deleting(&world, None).await;
+    assert_eq!(out.expect_err("refused").asl_name(), "ResourceFailed");
+    assert!(changes.is_empty(), "{changes:?}");
+}
+
+/// An adopted (hand-made, untagged) cluster's failed instance is not
+/// aurora-dr's to delete: the swap refuses before any change, naming it.
+#[tokio::test]
+async fn an_adopted_clusters_failed_instance_is_never_deleted() {
+    let world = with_temp_ready(
+        &swap_run(),
+        [
+            describe_cluster(E, Some(cluster(E, "available", Vec::new(), &[EI]))),
+            describe_cluster(O, None),
+            describe_instance(EI, Some(instance(EI, E, "failed", Vec::new()))),
+            describe_instance(OI, None),
+        ],
+    );
+    let mut adopting = settings();
+    adopting.adopt_existing = true;
+    let j = Journal::default();
+    let mut changes = renames(&j, None);
+    changes.push(delete_instance(&j, EI, None));
+    let err = super::run(&rds(&all(&[&world, &changes])), &adopting, swap_run()).await.expect_err("refused");
+    assert_eq!(err.asl_name(), "ResourceFailed", "{err}");
+    assert!(err.to_string().contains(EI), "{err}");
+    assert!(j.entries().is_empty(), "{:?}", j.entries());
+}
+
+#[tokio::test]
+async fn a_refused_deletion_puts_the_previous_cluster_back() {
+    let world = broken_previous_world(&swap_run(), "failed");
+    let (out, changes) = run_swap_deleting(&world, Some(|| rds_fault(400, "InvalidDBInstanceState"))).await;
+    match out.expect_err("failed") {
+        DrError::SwapFailed { rolled_back, detail } => {
+            assert!(rolled_back, "{detail}");
+            assert!(detail.contains(&format!("deletion of previous instance {EI} (failed)")), "{detail}");
+        }
+        other => panic!("want SwapFailed, got {other:?}"),
+    }
+    assert_eq!(changes, [line("cluster", E, O), format!("delete instance {EI}"), line("cluster", O, E)]);
+}
+
+/// A retry after the deletion: the previous cluster is under O with the
+/// deleted instance still `deleting` under EI; phase 2 waits for the name.
+#[tokio::test]
+async fn a_retry_while_the_broken_instance_is_deleting_waits_then_continues() {
+    let run = swap_run();
+    let world = with_temp_ready(
+        &run,
+        [
+            describe_cluster(E, None),
+            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[EI]))),
+            describe_instance(EI, Some(instance(EI, O, "deleting", earlier_run()))),
+            describe_instance(OI, None),
+        ],
+    );
+    let (out, changes) = run_swap_deleting(&world, None).await;
+    assert_eq!(out.expect_err("waits").asl_name(), "ResourceNotReady");
+    assert!(changes.is_empty(), "nothing is renamed or deleted again: {changes:?}");
+
+    let world = with_temp_ready(
+        &run,
+        [
+            describe_cluster(E, None),
+            describe_cluster(O, Some(cluster(O, "available", earlier_run(), &[EI]))),
+            describe_instance(EI, None),
+            describe_instance(OI, None),
+        ],
+    );
+    let (out, changes) = run_swap_deleting(&world, None).await;
+    let record = out.expect("swapped").swap.expect("record");
+    assert_eq!(changes, [line("cluster", T, E), line("instance", TI, EI)]);
+    assert_eq!(record.deleted_instance_ids.iter().map(InstanceId::as_str).collect::<Vec<_>>(), [EI]);
+}
