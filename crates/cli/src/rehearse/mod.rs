@@ -18,7 +18,9 @@
 //!    the policies must make, the least-privilege report, and with
 //!    `--self-test` each used Allow statement removed in turn.
 //!
-//! Exit status: 0 when no call was denied, the runs ended as planned and
+//! Exit status: 0 when no call was denied, the runs ended as planned (each
+//! side's status, and run 1's copy still serving under the existing names
+//! after every run) and
 //! (with `--self-test`) every removal was caught; 1 otherwise; 2 for a bad
 //! configuration.
 
@@ -311,6 +313,7 @@ async fn runs(
     let mut outcomes = Vec::new();
     let mut all = true;
     let mut judged_children = std::collections::HashSet::new();
+    let mut first_copy = None;
     let total = plan.len();
     for (i, (what, fault, want_source, want_target)) in plan.into_iter().enumerate() {
         let n = i + 1;
@@ -326,6 +329,20 @@ async fn runs(
         if n == 1 {
             ok &= under_the_target_key(wiring, config, rec).await;
         }
+        // Run 1 restored the DR cluster; the failed runs after it (a
+        // rolled-back swap included) must leave run 1's copy serving.
+        let serves = serving_run(wiring, config).await;
+        if n == 1 {
+            first_copy = serves.clone();
+        }
+        let same = serves.is_some() && serves == first_copy;
+        rec.line(&format!(
+            "  serving   {} serves {}: {}",
+            config.target.existing_cluster_id,
+            serves.as_deref().unwrap_or("nothing complete"),
+            if same { "run 1's copy" } else { "NOT run 1's copy" }
+        ));
+        ok &= same;
         all &= ok;
         rec.line(&format!(
             "run {n}: {} (planned: source {}, target {})",
@@ -348,6 +365,20 @@ async fn runs(
     ));
     outcomes.push(json!({"run": n, "plan": "restore test", "asPlanned": ok, "outcome": test.to_json()}));
     Ok(Planned { ok: all, runs: outcomes })
+}
+
+/// The run whose copy serves under the existing names (the cluster's
+/// run-id tag), when the cluster is there with the existing writer instance
+/// in it and that instance is not `failed`.
+async fn serving_run(wiring: &Wiring, config: &Config) -> Option<String> {
+    use aurora_dr_core::rds;
+    let client = wiring.target_ctx.aws.rds();
+    let id = config.target.existing_cluster_id.as_str();
+    let cluster = rds::find_cluster(&client, id).await.ok()??;
+    let instance = rds::find_instance(&client, config.target.existing_instance_id.as_str()).await.ok()??;
+    let complete = instance.db_cluster_identifier().is_some_and(|c| c.eq_ignore_ascii_case(id))
+        && instance.db_instance_status() != Some("failed");
+    complete.then(|| rds::tag_value(cluster.tag_list(), rds::TAG_RUN_ID).map(str::to_owned))?
 }
 
 /// The DR cluster a run restored is under the target stack's key (its
