@@ -515,6 +515,9 @@ enum Conn {
 
 impl Conn {
     async fn open(login: &Login) -> Result<Self, OpenError> {
+        if login.tls == TlsMode::Disable {
+            plain_text_only_to_loopback(login).await?;
+        }
         let mut conn = match login.engine {
             DbEngine::Postgres => open_postgres(login).await?,
             DbEngine::Mysql => open_mysql(login).await?,
@@ -646,6 +649,27 @@ fn pg_open_error(e: tokio_postgres::Error) -> OpenError {
 /// rest is the server's (or the driver's) refusal.
 fn my_open_error(e: mysql_async::Error) -> OpenError {
     OpenError { unreachable: matches!(e, mysql_async::Error::Io(_)), message: my_error(e) }
+}
+
+/// `SANITY_TLS=disable` sends the probe's password in clear text, so it may
+/// only reach loopback addresses (the local drills' and tests' servers):
+/// a host that resolves to any other address is refused before anything is
+/// sent, as a failed probe (a configuration to fix), not an unreachable one.
+async fn plain_text_only_to_loopback(login: &Login) -> Result<(), OpenError> {
+    let addrs = tokio::net::lookup_host((login.host.as_str(), login.port)).await.map_err(|e| OpenError {
+        unreachable: true,
+        message: format!("cannot resolve {}: {e}", login.host),
+    })?;
+    let outside: Vec<String> = addrs.filter(|a| !a.ip().is_loopback()).map(|a| a.ip().to_string()).collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(OpenError::answered(format!(
+        "TLS disable only connects to loopback addresses (local tests), and {} resolves to {}; set SANITY_TLS \
+         (TOML target.sanity_tls) to require or verify-full",
+        login.host,
+        outside.join(", ")
+    )))
 }
 
 async fn open_postgres(login: &Login) -> Result<Conn, OpenError> {
@@ -925,6 +949,39 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         assert!(!format!("{login:?}").contains("hunter2"));
+    }
+
+    /// Without TLS the password would cross the network in clear text: an
+    /// address that is not loopback is refused before any connection (a
+    /// failed probe, not an unreachable server). 192.0.2.1 is TEST-NET-1
+    /// (RFC 5737): nothing answers there.
+    #[tokio::test]
+    async fn tls_disable_refuses_an_address_that_is_not_loopback() {
+        let login = |host: &str| Login {
+            engine: DbEngine::Postgres,
+            host: host.into(),
+            port: 5432,
+            user: "u".into(),
+            password: "p".into(),
+            database: None,
+            tls: TlsMode::Disable,
+            timeout: Duration::from_secs(5),
+        };
+        let plan = Plan {
+            query: None,
+            min_rows: Vec::new(),
+            freshness: None,
+            rpo: Duration::from_secs(60),
+            recovery_point: OffsetDateTime::now_utc(),
+        };
+        let results = run(&login("192.0.2.1"), &plan).await;
+        let first = &results[0];
+        assert_eq!(first.failure, Some(ProbeFailure::Failed), "{first:?}");
+        assert!(first.detail.contains("only connects to loopback addresses"), "{first:?}");
+        assert!(first.detail.contains("192.0.2.1") && first.detail.contains("SANITY_TLS"), "{first:?}");
+        // Loopback passes the rule; nothing listens on port 1, so it is unreachable.
+        let results = run(&Login { port: 1, ..login("127.0.0.1") }, &plan).await;
+        assert_eq!(results[0].failure, Some(ProbeFailure::Unreachable), "{:?}", results[0]);
     }
 
     /// A server that answers every PostgreSQL start-up with a FATAL
