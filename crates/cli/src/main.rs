@@ -78,9 +78,11 @@ enum Command {
     /// copies, failed renames and instances, quota pressure) come from a
     /// PRNG seeded with (--seed, run number), armed at the emulator for
     /// that run only. After every run: the existing name serves an
-    /// available cluster with its instances (once one was restored); the
-    /// serving cluster is deleted only while a replacement holds the name
-    /// (from the emulator's call log); the source cluster describes as
+    /// available cluster with its instances (once one was restored; a
+    /// fault that broke the serving instance itself is excused until the
+    /// next successful run); the serving cluster is deleted only while a
+    /// replacement holds the name (from the emulator's call log; an
+    /// instance already failed serves nothing); the source cluster describes as
     /// before; no snapshot is shared beyond the target account; after a
     /// successful run nothing is left but what retention keeps. Prints a
     /// row per run, a summary and, for a run that broke a rule, the command

@@ -191,6 +191,26 @@ pub fn classify_status(status: &str) -> Progress {
     }
 }
 
+/// An instance in a status RDS does not bring it back from: it serves
+/// nothing and RDS refuses to modify (rename) it, so Swap deletes such a
+/// previous instance instead of keeping it under an old name, and
+/// RollBackSwap such a restored one. Amazon Aurora User Guide, "Viewing DB
+/// instance status"
+/// (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status):
+/// `failed` (RDS cannot recover the instance; a point-in-time restore is the
+/// way back), `inaccessible-encryption-credentials` (the KMS key is disabled
+/// or deleted for good), `incompatible-*` (RDS cannot start the instance).
+/// `inaccessible-encryption-credentials-recoverable` is left out: an operator
+/// can give the key back, so it stays a refusal (`ResourceFailed`). The
+/// DeleteDBInstance API reference allows deleting an instance in `failed`,
+/// `incompatible-restore` or `incompatible-network` when no final snapshot is
+/// asked for (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html);
+/// for the other statuses the docs are silent, so a refusal ends the swap
+/// like a failed rename (everything done is put back).
+pub fn beyond_repair(status: &str) -> bool {
+    matches!(status, "failed" | "inaccessible-encryption-credentials") || status.starts_with("incompatible-")
+}
+
 /// Turns a status into the step's outcome: `Ok` when ready, the retryable
 /// `ResourceNotReady` while in progress, the fatal `ResourceFailed` otherwise.
 pub fn require_ready(resource: &str, status: &str) -> DrResult<()> {

@@ -3,10 +3,12 @@
 //!
 //! - `existing-serves`: once a cluster has been restored under the existing
 //!   name, that name reaches an available cluster with its instances, all
-//!   available, at the end of every run;
+//!   available, at the end of every run; an instance failure the schedule
+//!   armed that broke the serving copy itself is excused until the next
+//!   successful run, which must have replaced it;
 //! - `serving-kept`: the cluster that served at the start of a run (and its
-//!   instances) is deleted only while another cluster holds the existing
-//!   name (read from the run's calls, in order: renames and deletes that
+//!   instances, but for any beyond repair, which serve nothing) is deleted
+//!   only while another cluster holds the existing name (read from the run's calls, in order: renames and deletes that
 //!   took effect, answered or not);
 //! - `source-unchanged`: every source cluster and its instances describe
 //!   as before the first run;
@@ -21,6 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_dr_core::clients::AwsContext;
+use aurora_dr_core::rds::beyond_repair;
 use aurora_dr_emulator::CallRecord;
 use serde::Serialize;
 
@@ -250,6 +253,74 @@ pub fn existing_serves(target: &Place, existing: &str) -> Vec<Violation> {
     } else {
         v(format!("{existing}'s instances not available: {}", bad.join(", ")))
     }
+}
+
+/// What the rules remember of one existing name from run to run.
+#[derive(Debug, Default)]
+pub struct NameState {
+    /// The name has served a complete cluster at the end of a run.
+    restored: bool,
+    /// The serving copy's instances were broken by an instance failure the
+    /// schedule armed (see [`Self::existing_serves`]).
+    broken_by_fault: bool,
+}
+
+impl NameState {
+    /// `existing-serves` at the end of a run (`ok`: it restored every
+    /// cluster), once the name has served a complete cluster. One case is
+    /// not the pipeline's: an instance failure the run armed
+    /// (`instance_failure_armed`) that hit the serving copy itself, leaving
+    /// an available cluster whose only trouble is instances beyond repair.
+    /// No run prevents that; it is excused until the next successful run,
+    /// which must replace the broken instance (Swap deletes it), so a
+    /// success never excuses anything.
+    pub fn existing_serves(
+        &mut self,
+        target: &Place,
+        existing: &str,
+        ok: bool,
+        instance_failure_armed: bool,
+    ) -> Vec<Violation> {
+        let found = existing_serves(target, existing);
+        let complete = found.is_empty();
+        let mut out = Vec::new();
+        if self.restored || ok {
+            let excused = !ok
+                && (instance_failure_armed || self.broken_by_fault)
+                && only_instances_beyond_repair(target, existing);
+            self.broken_by_fault = excused;
+            if !excused {
+                out = found;
+            }
+        }
+        self.restored |= complete;
+        out
+    }
+}
+
+/// Whether `existing` is an available cluster whose only trouble is member
+/// instances beyond repair ([`aurora_dr_core::rds::beyond_repair`]).
+fn only_instances_beyond_repair(target: &Place, existing: &str) -> bool {
+    let Some(c) = target.cluster(existing) else { return false };
+    let statuses: Vec<&str> =
+        c.members.iter().map(|m| target.instances.get(m).map_or("absent", String::as_str)).collect();
+    c.status == "available"
+        && statuses.iter().any(|s| beyond_repair(s))
+        && statuses.iter().all(|s| *s == "available" || beyond_repair(s))
+}
+
+/// The cluster that served under `existing` when the run started, with the
+/// instances that served: one beyond repair (e.g. `failed`) serves nothing,
+/// and deleting it to free its name takes nothing out of service.
+pub fn serving_at_start(before: &Place, existing: &str) -> Option<Cluster> {
+    let c = before.cluster(existing).filter(|c| c.status == "available")?;
+    let members = c
+        .members
+        .iter()
+        .filter(|m| !before.instances.get(*m).is_some_and(|s| beyond_repair(s)))
+        .cloned()
+        .collect();
+    Some(Cluster { members, ..c.clone() })
 }
 
 /// `serving-kept` for one existing name: follows the run's effective
@@ -517,6 +588,51 @@ mod tests {
                 .collect(),
             snapshots: snapshots.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
         }
+    }
+
+    /// `dr` with its one instance `dr-1` in `status`.
+    fn dr_with_instance(status: &str) -> Place {
+        let mut p = place(&[("dr", &["dr-1"])], &[]);
+        p.instances.insert("dr-1".into(), status.into());
+        p
+    }
+
+    #[test]
+    fn a_serving_instance_broken_by_an_armed_failure_is_excused_until_the_next_success() {
+        let (good, failed) = (dr_with_instance("available"), dr_with_instance("failed"));
+        let mut name = NameState::default();
+        assert_eq!(name.existing_serves(&good, "dr", true, false), [], "run 1 restores");
+        // Run 2 armed an instance failure that hit the serving copy.
+        assert_eq!(name.existing_serves(&failed, "dr", false, true), [], "excused");
+        // Run 3 fails for another reason: still the same broken copy, still excused.
+        assert_eq!(name.existing_serves(&failed, "dr", false, false), []);
+        // A successful run must have replaced it.
+        let found = name.existing_serves(&failed, "dr", true, false);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].detail.contains("dr-1 failed"), "{found:?}");
+        // Back to normal, a failed instance without an armed failure is reported.
+        let mut name = NameState::default();
+        name.existing_serves(&good, "dr", true, false);
+        assert_eq!(name.existing_serves(&failed, "dr", false, false).len(), 1);
+        // An armed failure excuses only broken instances, not a missing cluster.
+        let mut name = NameState::default();
+        name.existing_serves(&good, "dr", true, false);
+        assert_eq!(name.existing_serves(&place(&[], &[]), "dr", false, true).len(), 1);
+    }
+
+    #[test]
+    fn deleting_a_serving_instance_beyond_repair_is_not_taking_it_out_of_service() {
+        let before = dr_with_instance("failed");
+        let serving = serving_at_start(&before, "dr").expect("serving");
+        assert!(serving.members.is_empty(), "{serving:?}");
+        let calls = [
+            rename(1, "dr", "dr-old-1"),
+            call(2, "DeleteDBInstance", &[("DBInstanceIdentifier", "dr-1")], 200),
+            rename(3, "dr-next", "dr"),
+        ];
+        assert_eq!(serving_kept(&calls, TGT, REGION, "dr", Some(&serving)), []);
+        let working = serving_at_start(&dr_with_instance("available"), "dr").expect("serving");
+        assert_eq!(serving_kept(&calls, TGT, REGION, "dr", Some(&working)).len(), 1);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurora_dr_emulator::{CallRecord, Control, Emulator, EmulatorConfig};
+use aurora_dr_emulator::{CallRecord, Control, Emulator, EmulatorConfig, FaultRule};
 use clap::Parser;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -198,7 +198,7 @@ pub async fn execute(
         say(format!("  emulator  {endpoint}; source clusters described ({} fields)", baseline.len()));
         say(format!("{:>5}  {:<44}  {:<40}  {}", "run", "faults", "outcome", "invariants"));
         let mut records = Vec::new();
-        let mut restored = BTreeMap::<String, bool>::new();
+        let mut names = BTreeMap::<String, invariants::NameState>::new();
         let mut hung = false;
         for n in first..first + args.runs {
             let faults = schedule::schedule(seed, n, args.max_faults, config);
@@ -229,7 +229,8 @@ pub async fn execute(
                 Ok(Ok(end)) if !end.ok => cause_of(end),
                 _ => None,
             };
-            let violations = check(config, &places, &calls, &before, &baseline, ok, &kept, &mut restored).await?;
+            let run = RunFacts { calls: &calls, before: &before, faults: &faults, ok, kept: &kept };
+            let violations = check(config, &places, &baseline, &run, &mut names).await?;
             let reproduce = (!violations.is_empty() || end.is_err()).then(|| {
                 format!(
                     "aurora-dr chaos --config {} --seed {seed} --from-run {n} --runs 1 (with the runs before it: \
@@ -308,17 +309,28 @@ async fn release_stuck_snapshots(
     Ok(released)
 }
 
-/// Every rule after one run. `before` is the target account as the run found it.
-#[allow(clippy::too_many_arguments)]
+/// What one run did and left, as the rules read it.
+struct RunFacts<'a> {
+    /// The run's calls, from the emulator's log.
+    calls: &'a [CallRecord],
+    /// The target account as the run found it.
+    before: &'a Place,
+    /// The faults armed for the run.
+    faults: &'a [Fault],
+    /// Whether the run restored every cluster.
+    ok: bool,
+    /// Clusters the run reports it kept.
+    kept: &'a [String],
+}
+
+/// Every rule after one run; `names` carries each existing name's state
+/// from run to run.
 async fn check(
     config: &Config,
     places: &Places,
-    calls: &[CallRecord],
-    before: &Place,
     baseline: &BTreeMap<String, String>,
-    ok: bool,
-    kept: &[String],
-    restored: &mut BTreeMap<String, bool>,
+    run: &RunFacts<'_>,
+    names: &mut BTreeMap<String, invariants::NameState>,
 ) -> Result<Vec<Violation>, String> {
     let tgt = &config.target;
     let source = Place::read(&places.source).await?;
@@ -327,19 +339,23 @@ async fn check(
     let mut out = Vec::new();
     for pair in &tgt.pairs {
         let existing = pair.existing_cluster_id.as_str();
-        let was = restored.entry(existing.to_owned()).or_default();
-        // Once the name has served a complete cluster, it must at the end of every run.
-        if *was || ok {
-            out.extend(invariants::existing_serves(&target, existing));
-        }
-        *was |= invariants::existing_serves(&target, existing).is_empty();
-        let serving = before.cluster(existing).filter(|c| c.status == "available");
+        // A failure armed on an instance under the pair's names may hit the
+        // serving copy itself (e.g. the previous instance as a rollback
+        // renames it back).
+        let instance_failure_armed = run.faults.iter().any(|f| {
+            matches!(&f.rule, FaultRule::InstanceStatus { id, .. }
+                if id.eq_ignore_ascii_case(pair.existing_instance_id.as_str())
+                    || id.eq_ignore_ascii_case(pair.temp_instance_id.as_str()))
+        });
+        let state = names.entry(existing.to_owned()).or_default();
+        out.extend(state.existing_serves(&target, existing, run.ok, instance_failure_armed));
+        let serving = invariants::serving_at_start(run.before, existing);
         out.extend(invariants::serving_kept(
-            calls,
+            run.calls,
             tgt.account_id.as_str(),
             tgt.region.as_str(),
             existing,
-            serving,
+            serving.as_ref(),
         ));
     }
     let now = invariants::source_fingerprint(&places.source, config).await?;
@@ -348,8 +364,8 @@ async fn check(
     out.extend(invariants::shares(&places.source, &source, "source", &target_account).await?);
     out.extend(invariants::shares(&places.copies, &copies, "copies", &target_account).await?);
     out.extend(invariants::shares(&places.target, &target, "target", &[]).await?);
-    if ok {
-        out.extend(Leftovers { config, kept }.check(&source, &copies, &target));
+    if run.ok {
+        out.extend(Leftovers { config, kept: run.kept }.check(&source, &copies, &target));
     }
     Ok(out)
 }

@@ -36,7 +36,7 @@ use crate::rds;
 use crate::settings::TargetSettings;
 use crate::steps::input;
 use crate::steps::names::{SwapNames, member_ids, same_id};
-use crate::steps::swap::{Kind, Rename, beyond_repair, rename, require_settled};
+use crate::steps::swap::{Kind, Rename, rename, require_settled};
 
 /// The state this module serves.
 pub const STATE: &str = "RollBackSwap";
@@ -166,7 +166,7 @@ async fn move_restored_away(
             continue;
         }
         let status = i.db_instance_status().unwrap_or("unknown");
-        if beyond_repair(status) {
+        if rds::beyond_repair(status) {
             // RDS refuses to rename it, and it holds the name the previous
             // instance goes back to: it is deleted (it is this run's and
             // serves nothing), and the rollback waits until it is gone.

@@ -134,7 +134,7 @@ pub(super) async fn execute(rds: &Client, names: &SwapNames, plan: &Plan, run_id
     apply(rds, &plan.phase2, &mut done, plan.done.len(), run_id).await
 }
 
-/// Deletes the previous instances beyond repair ([`super::plan::beyond_repair`]),
+/// Deletes the previous instances beyond repair ([`crate::rds::beyond_repair`]),
 /// once the previous cluster is under its old name: they serve nothing, RDS
 /// refuses to rename them, and a deleted instance cannot come back, so a
 /// rollback afterwards puts the cluster back without it. A refusal undoes

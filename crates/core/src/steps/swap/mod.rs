@@ -35,7 +35,7 @@
 //!
 //! A previous instance beyond repair (`failed`,
 //! `inaccessible-encryption-credentials`, `incompatible-*`:
-//! [`plan::beyond_repair`]) serves nothing and RDS will not rename it: once
+//! [`crate::rds::beyond_repair`]) serves nothing and RDS will not rename it: once
 //! the restored copy is checked available and the previous cluster is under
 //! `O`, it is deleted instead of renamed away, and `swap.deletedInstanceIds`
 //! names it (a rollback cannot bring it back; the cluster returns without it).
@@ -83,7 +83,7 @@ use crate::steps::input::{self, InputKind};
 use crate::steps::names::SwapNames;
 
 pub(crate) use apply::{Kind, Rename, rename, require_settled};
-pub(crate) use plan::{beyond_repair, owner};
+pub(crate) use plan::owner;
 
 /// The state this module serves.
 pub const STATE: &str = "Swap";

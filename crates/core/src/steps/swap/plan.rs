@@ -24,29 +24,10 @@ pub(super) struct Plan {
     pub(super) old_instances: Vec<String>,
     pub(super) has_old: bool,
     /// Previous instances beyond repair, with their status: deleted right
-    /// after phase 1 instead of renamed away ([`beyond_repair`]).
+    /// after phase 1 instead of renamed away ([`rds::beyond_repair`]).
     pub(super) deletions: Vec<(String, String)>,
     /// Previous instances an earlier call already deleted (`deleting` or gone).
     pub(super) deleted: Vec<String>,
-}
-
-/// A previous instance in a status RDS does not bring it back from serves
-/// nothing and cannot be renamed away, so the swap deletes it instead of
-/// keeping it under an old name. Amazon Aurora User Guide, "Viewing DB
-/// instance status"
-/// (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html#Overview.DBInstance.Status):
-/// `failed` (RDS cannot recover the instance; a point-in-time restore is the
-/// way back), `inaccessible-encryption-credentials` (the KMS key is disabled
-/// or deleted for good), `incompatible-*` (RDS cannot start the instance).
-/// `inaccessible-encryption-credentials-recoverable` is left out: an operator
-/// can give the key back, so it stays a refusal (`ResourceFailed`). The
-/// DeleteDBInstance API reference allows deleting an instance in `failed`,
-/// `incompatible-restore` or `incompatible-network` when no final snapshot is
-/// asked for (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html);
-/// for the other statuses the docs are silent, so a refusal ends the swap
-/// like a failed rename (everything done is put back).
-pub(crate) fn beyond_repair(status: &str) -> bool {
-    matches!(status, "failed" | "inaccessible-encryption-credentials") || status.starts_with("incompatible-")
 }
 
 fn in_cluster(instance: &DbInstance, cluster: &str) -> bool {
@@ -156,7 +137,7 @@ pub(super) async fn full_swap(
             DrError::not_ready(format!("instance {m} of {}", names.existing), "not yet visible")
         })?;
         let status = i.db_instance_status().unwrap_or("unknown");
-        if beyond_repair(status) && rds::is_managed(i.tag_list()) {
+        if rds::beyond_repair(status) && rds::is_managed(i.tag_list()) {
             // The restored copy is verified and available (check_temp_ready):
             // the broken instance is replaced, not kept. Only aurora-dr's
             // own: an adopted cluster's instance is never deleted (the
@@ -212,7 +193,7 @@ async fn old_members(rds: &Client, names: &SwapNames, old: &DbCluster, plan: &mu
             plan.deleted.push(m);
             continue;
         }
-        if beyond_repair(status) && found.as_ref().is_some_and(|i| rds::is_managed(i.tag_list())) {
+        if rds::beyond_repair(status) && found.as_ref().is_some_and(|i| rds::is_managed(i.tag_list())) {
             plan.deletions.push((m, status.to_owned()));
             continue;
         }
