@@ -32,6 +32,7 @@ use std::process::ExitCode;
 use aurora_dr_core::DrError;
 use aurora_dr_core::clients::AwsContext;
 use aurora_dr_core::ids::{AccountId, Arn, MAX_RDS_ID, Region};
+use aurora_dr_core::settings::{TargetRegion, TargetSettings};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -79,6 +80,13 @@ impl Finding {
     }
     fn blocker(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self { check, level: Level::Blocker, detail: detail.into(), fix: Some(fix.into()) }
+    }
+    /// With many targets, the detail names what it is about first.
+    fn about(mut self, many: bool, what: &str) -> Self {
+        if many {
+            self.detail = format!("{what}: {}", self.detail);
+        }
+        self
     }
     fn at_least(mut self, level: Level) -> Self {
         self.level = self.level.max(level);
@@ -160,26 +168,58 @@ pub async fn run(args: PreflightArgs) -> ExitCode {
 const SOURCE_STACK: &str = "aurora-dr-source";
 const TARGET_STACK: &str = "aurora-dr-target";
 
-/// Runs every check.
+/// Runs every check: the source's once, the copies' once per target region,
+/// and the target side's once per target. With many targets, each finding
+/// of a target or a target region names it first.
 pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
-    let (src, tgt) = (&config.source, &config.target);
+    let src = &config.source;
     let source = args.accounts.context(Account::Source, &src.account_id, &src.region).await;
-    let copies = args.accounts.context(Account::Source, &src.account_id, &tgt.region).await;
-    let target = args.accounts.context(Account::Target, &tgt.account_id, &tgt.region).await;
     let mut checks = Vec::new();
+    let many = config.is_multi_target();
 
     checks.extend(source_clusters(&source, config).await);
 
-    // One snapshot per source cluster and run, and one copy of each.
+    // One snapshot per source cluster and run, and one copy of each per target region.
     let clusters = src.cluster_ids.len().max(1) as i64;
     let retention = "lower source.retain_snapshots (or source.retain_days), delete manual cluster snapshots \
                      that are no longer needed (`aurora-dr cleanup` lists aurora-dr's), or request a higher \
                      \"Manual DB cluster snapshots\" quota in Service Quotas";
     let quotas = Quotas::read(&source).await;
     checks.push(quotas.room("snapshot-quota-source", SNAPSHOTS, clusters, "snapshot(s) per run", retention));
-    let quotas = Quotas::read(&copies).await;
-    checks.push(quotas.room("snapshot-quota-copies", SNAPSHOTS, clusters, "copy(ies) per run", retention));
+    for region in &src.target_regions {
+        let copies = args.accounts.context(Account::Source, &src.account_id, &region.region).await;
+        let mut found = vec![Quotas::read(&copies).await.room(
+            "snapshot-quota-copies",
+            SNAPSHOTS,
+            clusters,
+            "copy(ies) per run",
+            retention,
+        )];
+        found.extend(key_checks(&copies, config, region).await);
+        checks.extend(found.into_iter().map(|f| f.about(many, &format!("copies in {}", region.region))));
+    }
+    for tgt in &config.targets {
+        let found = target_checks(args, config, &source, tgt).await;
+        checks.extend(
+            found.into_iter().map(|f| f.about(many, &format!("target {} {}", tgt.account_id, tgt.region))),
+        );
+    }
+    checks.push(state_machine(&args.accounts, Account::Source, &src.account_id, &src.region, None).await);
+    checks.push(names(config));
+    Report::new(checks)
+}
 
+/// The checks of one target: its quotas, its key, its subscription, its
+/// state machine.
+async fn target_checks(
+    args: &PreflightArgs,
+    config: &Config,
+    source: &AwsContext,
+    tgt: &TargetSettings,
+) -> Vec<Finding> {
+    let clusters = config.source.cluster_ids.len().max(1) as i64;
+    let target = args.accounts.context(Account::Target, &tgt.account_id, &tgt.region).await;
+    let mut checks = Vec::new();
     let target_quotas = Quotas::read(&target).await;
     // The own copy puts each shared snapshot into the target account; a
     // final snapshot keeps the replaced cluster's data.
@@ -201,28 +241,27 @@ pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
     let swap_fix = "delete clusters and instances the target account no longer needs in this region \
                     (renamed-away `-old-` clusters: `aurora-dr status` lists them), or request higher \
                     \"DB clusters\" / \"DB instances\" quotas in Service Quotas";
-    let clusters_room =
-        target_quotas.room("swap-room", CLUSTERS, pairs, "temporary cluster(s) during the swap", swap_fix);
-    let instances_room = target_quotas.room(
+    checks.push(target_quotas.room(
+        "swap-room",
+        CLUSTERS,
+        pairs,
+        "temporary cluster(s) during the swap",
+        swap_fix,
+    ));
+    checks.push(target_quotas.room(
         "swap-room",
         INSTANCES,
         instances,
         "temporary instance(s) during the swap",
         swap_fix,
-    );
-    checks.push(clusters_room);
-    checks.push(instances_room);
-
-    checks.extend(key_checks(&copies, config).await);
-    checks.push(target_key(&target, config).await);
-    checks.extend(topic_checks(&args.accounts, &source, config).await);
-    checks.push(state_machine(&args.accounts, Account::Source, &src.account_id, &src.region, None).await);
+    ));
+    checks.push(target_key(&target, tgt).await);
+    checks.extend(topic_checks(&args.accounts, source, config, tgt).await);
     let target_machine = tgt.state_machine_arn.as_ref();
     checks.push(
         state_machine(&args.accounts, Account::Target, &tgt.account_id, &tgt.region, target_machine).await,
     );
-    checks.push(names(config));
-    Report::new(checks)
+    checks
 }
 
 // ---------------------------------------------------------------------------
@@ -423,18 +462,18 @@ impl<'a> Quotas<'a> {
 // ---------------------------------------------------------------------------
 // The snapshot key and its policy.
 
-/// The snapshot key: `source.kms_key_arn`, else the kms stack's (and the
-/// drill's) alias.
-async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
+/// The snapshot key of one target region: its `source.kms_key_arn`, else
+/// the kms stack's (and the drill's) alias; its policy must let every target
+/// account of the region use it.
+async fn key_checks(copies: &AwsContext, config: &Config, place: &TargetRegion) -> Vec<Finding> {
     const KEY: &str = "snapshot-key";
     const POLICY: &str = "key-policy";
-    let target = &config.target.account_id;
-    let region = &config.target.region;
+    let region = &place.region;
     let kms = copies.kms();
-    let key_id = if config.kms_key_given {
-        config.source.kms_key_arn.as_str().to_owned()
-    } else {
+    let key_id = if config.kms_keys_to_create.contains(region) {
         crate::drill::setup::KEY_ALIAS.to_owned()
+    } else {
+        place.kms_key_arn.as_str().to_owned()
     };
     let meta = match kms.describe_key().key_id(&key_id).send().await {
         Ok(out) => out.key_metadata().cloned(),
@@ -503,24 +542,25 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
         }
     };
     let via_rds = format!("rds.{region}.amazonaws.com");
-    let mut missing = Vec::new();
-    let mut notes = Vec::new();
-    // What RDS in the target account asks for on a restore: grants for the
-    // restored cluster, the snapshot's data keys decrypted, the key described
-    // (Aurora user guide, "Sharing a DB cluster snapshot", "Allowing access
-    // to an AWS KMS key", the statements infra/kms-key.yaml follows:
-    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/share-encrypted-snapshot.html).
-    for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
-        match policy::allows(&doc, target, action, &|key, values| match key {
-            "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
-            "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
-            _ => None,
-        }) {
-            policy::Verdict::Allowed(n) => notes.extend(n),
-            policy::Verdict::Denied(why) => missing.push(format!("{action} ({why})")),
+    for target in &place.account_ids {
+        let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        // What RDS in the target account asks for on a restore: grants for the
+        // restored cluster, the snapshot's data keys decrypted, the key described
+        // (Aurora user guide, "Sharing a DB cluster snapshot", "Allowing access
+        // to an AWS KMS key", the statements infra/kms-key.yaml follows:
+        // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/share-encrypted-snapshot.html).
+        for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
+            match policy::allows(&doc, target, action, &|key, values| match key {
+                "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
+                "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
+                _ => None,
+            }) {
+                policy::Verdict::Allowed(n) => notes.extend(n),
+                policy::Verdict::Denied(why) => missing.push(format!("{action} ({why})")),
+            }
         }
-    }
-    out.push(if missing.is_empty() {
+        out.push(if missing.is_empty() {
         let mut detail = format!(
             "the policy of {arn} lets account {target} call kms:CreateGrant, kms:Decrypt and kms:DescribeKey \
                  through RDS"
@@ -544,6 +584,7 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
             ),
         )
     });
+    }
     out
 }
 
@@ -557,9 +598,8 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
 /// `KMSKeyNotAccessibleFault` (Aurora user guide, "AWS KMS key management",
 /// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Overview.Encryption.Keys.html;
 /// RestoreDBClusterFromSnapshot, errors).
-async fn target_key(target: &AwsContext, config: &Config) -> Finding {
+async fn target_key(target: &AwsContext, tgt: &TargetSettings) -> Finding {
     const CHECK: &str = "target-key";
-    let tgt = &config.target;
     let key_id = match &tgt.kms_key_arn {
         Some(arn) => arn.as_str().to_owned(),
         None => match crate::deploy_params::stack_outputs(target, TARGET_STACK).await {
@@ -621,10 +661,13 @@ async fn target_key(target: &AwsContext, config: &Config) -> Finding {
 
 /// The source topic: the configuration's, else the source stack's output,
 /// else the drill's topic by name.
-async fn topic_arn(accounts: &AccountArgs, source: &AwsContext, config: &Config) -> Option<String> {
-    if let Some(arn) =
-        config.source.notification_topic_arn.as_ref().or(config.target.source_topic_arn.as_ref())
-    {
+async fn topic_arn(
+    accounts: &AccountArgs,
+    source: &AwsContext,
+    config: &Config,
+    tgt: &TargetSettings,
+) -> Option<String> {
+    if let Some(arn) = config.source.notification_topic_arn.as_ref().or(tgt.source_topic_arn.as_ref()) {
         return Some(arn.as_str().to_owned());
     }
     if let Ok(outputs) = crate::deploy_params::stack_outputs(source, SOURCE_STACK).await
@@ -644,11 +687,16 @@ async fn topic_arn(accounts: &AccountArgs, source: &AwsContext, config: &Config)
     None
 }
 
-async fn topic_checks(accounts: &AccountArgs, source: &AwsContext, config: &Config) -> Vec<Finding> {
+async fn topic_checks(
+    accounts: &AccountArgs,
+    source: &AwsContext,
+    config: &Config,
+    tgt: &TargetSettings,
+) -> Vec<Finding> {
     const POLICY: &str = "topic-policy";
     const SUBSCRIPTION: &str = "subscription";
-    let target = &config.target.account_id;
-    let Some(topic) = topic_arn(accounts, source, config).await else {
+    let target = &tgt.account_id;
+    let Some(topic) = topic_arn(accounts, source, config, tgt).await else {
         return vec![Finding::blocker(
             POLICY,
             format!(
@@ -663,7 +711,7 @@ async fn topic_checks(accounts: &AccountArgs, source: &AwsContext, config: &Conf
         Ok(attrs) => {
             let policy = attrs.attributes().and_then(|a| a.get("Policy")).cloned().unwrap_or_default();
             let doc: Value = serde_json::from_str(&policy).unwrap_or(Value::Null);
-            let region = config.target.region.as_str();
+            let region = tgt.region.as_str();
             let verdict = policy::allows(&doc, target, "sns:Subscribe", &|key, values| {
                 match key {
                 // The target stack subscribes a Lambda function of its own.
@@ -857,10 +905,12 @@ fn names(config: &Config) -> Finding {
         let name = format!("{}-{cluster}-{stamp}", src.snapshot_prefix);
         longest.push((name.len(), name));
     }
-    let final_suffix = if config.target.final_snapshot { "-final" } else { "" };
-    for pair in &config.target.pairs {
-        let name = format!("{}-old-{stamp}{final_suffix}", pair.existing_cluster_id);
-        longest.push((name.len(), name));
+    for tgt in &config.targets {
+        let final_suffix = if tgt.final_snapshot { "-final" } else { "" };
+        for pair in &tgt.pairs {
+            let name = format!("{}-old-{stamp}{final_suffix}", pair.existing_cluster_id);
+            longest.push((name.len(), name));
+        }
     }
     longest.sort();
     let (len, name) = longest.pop().unwrap_or_default();
