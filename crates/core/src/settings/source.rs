@@ -401,6 +401,10 @@ impl SourceSettings {
             )));
         };
         let mut settings = self.clone();
+        if &self.target_region == region {
+            // The region these settings already point at: its fields stand.
+            return Ok(settings);
+        }
         settings.target_region = chosen.region.clone();
         settings.kms_key_arn = chosen.kms_key_arn.clone();
         if let Some(first) = chosen.account_ids.first() {

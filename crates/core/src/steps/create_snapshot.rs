@@ -46,7 +46,7 @@ use time::OffsetDateTime;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::{Arn, SnapshotId};
-use crate::payload::RunState;
+use crate::payload::{RunState, TargetRegionItem};
 use crate::rds::{self, TAG_RUN_ID, TAG_SOURCE_CLUSTER};
 use crate::settings::{SourceSettings, keys};
 use crate::steps::input::{self, InputKind};
@@ -310,6 +310,17 @@ fn fill(
     run.target_region = Some(settings.target_region.clone());
     run.target_account_id = Some(settings.target_account_id.clone());
     run.kms_key_arn = Some(settings.kms_key_arn.clone());
+    run.target_regions = settings
+        .target_regions
+        .iter()
+        .filter_map(|r| {
+            Some(TargetRegionItem {
+                target_region: r.region.clone(),
+                target_account_id: r.account_ids.first()?.clone(),
+                kms_key_arn: r.kms_key_arn.clone(),
+            })
+        })
+        .collect();
     run
 }
 
@@ -447,6 +458,13 @@ mod tests {
         assert_eq!(out.source_region.as_ref().map(|s| s.as_str()), Some("us-west-2"));
         assert_eq!(out.target_region.as_ref().map(|s| s.as_str()), Some("us-west-1"));
         assert_eq!(out.target_account_id.as_ref().map(|s| s.as_str()), Some("222222222222"));
+        // The source machine's Regions Map runs one branch per listed region.
+        let regions: Vec<(&str, &str, &str)> = out
+            .target_regions
+            .iter()
+            .map(|r| (r.target_region.as_str(), r.target_account_id.as_str(), r.kms_key_arn.as_str()))
+            .collect();
+        assert_eq!(regions, [("us-west-1", "222222222222", ts::KMS_KEY_ARN)]);
         assert_eq!(out.kms_key_arn.as_ref().map(|s| s.as_str()), Some(ts::KMS_KEY_ARN));
         assert_eq!(out.engine.as_deref(), Some("aurora-postgresql"));
         assert_eq!(out.snapshot_created_at, Some(datetime!(2026-11-25 16:00:06 UTC)));
