@@ -492,18 +492,19 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
             let s = &s.for_cluster(run.source_cluster_id.as_ref())?;
             let rds = ctx.aws.in_region(&s.region).rds();
             let target_rds = ctx.aws.in_region(&s.target_region).rds();
+            // Many target regions: the copies in each of the others too.
+            let others: Vec<(Region, Client)> = s
+                .target_regions
+                .iter()
+                .filter(|r| r.region != s.target_region)
+                .map(|r| (r.region.clone(), ctx.aws.in_region(&r.region).rds()))
+                .collect();
             Ok(match &request {
                 Request::Retention(run) => {
-                    let others: Vec<(Region, Client)> = s
-                        .target_regions
-                        .iter()
-                        .filter(|r| r.region != s.target_region)
-                        .map(|r| (r.region.clone(), ctx.aws.in_region(&r.region).rds()))
-                        .collect();
                     serde_json::to_value(run_source_regions(&rds, &target_rds, &others, s, run).await?)?
                 }
                 Request::MakeRoom { run, quota_reached } => serde_json::to_value(
-                    super::make_room::run(&rds, &target_rds, s, run, *quota_reached).await?,
+                    super::make_room::run_regions(&rds, &target_rds, &others, s, run, *quota_reached).await?,
                 )?,
             })
         }

@@ -245,6 +245,18 @@ mod tests {
             );
         }
 
+        // Many target regions: the failed branch's region is where its copy is looked for.
+        let recorder = ts::Recorder::replying([
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+        ]);
+        let mut payload = failed();
+        payload["targetRegion"] = "eu-west-1".into();
+        let settings = crate::settings::tests::many_targets_settings();
+        handle(recorder.context(SideSettings::Source(settings)), payload).await.expect("nothing there");
+        let sent = recorder.sent();
+        assert!(sent[0].uri.contains("rds.eu-west-1.") && sent[1].uri.contains("rds.us-west-2."), "{sent:?}");
+
         // A run payload (no `failure`) is not this function's.
         let recorder = ts::Recorder::default();
         let err = handle(ts::source_context(&recorder), ts::started_run().to_value())
