@@ -396,9 +396,17 @@ async fn each_target_is_checked_and_named_on_its_own() {
     };
     let (a, b) = ("target 222222222222 us-west-1: ", "target 333333333333 eu-west-1: ");
     for check in ["topic-policy", "subscription"] {
-        assert_eq!(about(check, a), [Level::Pass], "{check}: {}", report.render());
         assert_eq!(about(check, b), [Level::Blocker], "{check}: {}", report.render());
     }
+    assert_eq!(about("topic-policy", a), [Level::Pass], "{}", report.render());
+    // A's subscription exists but would receive B's messages too.
+    assert_eq!(about("subscription", a), [Level::Warning], "{}", report.render());
+    assert!(
+        report
+            .of("subscription")
+            .iter()
+            .any(|f| f.detail.contains("without a filter policy on targetAccountId"))
+    );
     assert_eq!(about("snapshot-key", "copies in us-west-1: "), [Level::Pass], "{}", report.render());
     assert_eq!(about("key-policy", "copies in us-west-1: "), [Level::Pass], "{}", report.render());
     assert_eq!(about("snapshot-key", "copies in eu-west-1: "), [Level::Blocker], "{}", report.render());
@@ -411,4 +419,30 @@ async fn each_target_is_checked_and_named_on_its_own() {
         blockers(&report)
     );
     assert_eq!(code(preflight::run(args(&env)).await), code(ExitCode::FAILURE));
+
+    // Filtered on A's account, A's subscription passes.
+    let target_in_source_region = setup::account_context(
+        env.emulator.url(),
+        &env.config.target.account_id,
+        &env.config.source.region,
+        None,
+    )
+    .await;
+    let sns = target_in_source_region.sns();
+    let topic = format!("arn:aws:sns:us-west-2:111111111111:{}", setup::SNAPSHOT_TOPIC);
+    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic).send().await.expect("subscriptions");
+    for sub in subs.subscriptions() {
+        sns.set_subscription_attributes()
+            .subscription_arn(sub.subscription_arn().expect("arn"))
+            .attribute_name("FilterPolicy")
+            .attribute_value(r#"{"targetAccountId": ["222222222222"], "targetRegion": ["us-west-1"]}"#)
+            .send()
+            .await
+            .expect("SetSubscriptionAttributes");
+    }
+    let report = preflight(&env).await;
+    let about = |check: &str, what: &str| -> Vec<Level> {
+        report.of(check).iter().filter(|f| f.detail.starts_with(what)).map(|f| f.level).collect()
+    };
+    assert_eq!(about("subscription", a), [Level::Pass], "{}", report.render());
 }

@@ -757,18 +757,32 @@ async fn topic_checks(
             return out;
         }
     }
-    out.push(subscription(source, &topic, target).await.unwrap_or_else(|e| {
+    let many = config.is_multi_target().then_some(&tgt.region);
+    out.push(subscription(source, &topic, target, many).await.unwrap_or_else(|e| {
         unreadable(SUBSCRIPTION, &format!("the subscriptions of {topic}"), &e, "sns:ListSubscriptionsByTopic")
     }));
     out
 }
 
 /// The target account's subscription to `topic`: present and confirmed.
-async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> Result<Finding, DrError> {
+/// With many targets (`many`: this target's region), the topic carries every
+/// target's messages, so the subscription must filter on this target's
+/// `targetAccountId` (an SNS subscription filter policy on message
+/// attributes, SNS Developer Guide, "Amazon SNS message filtering":
+/// <https://docs.aws.amazon.com/sns/latest/dg/sns-message-filtering.html>);
+/// without one it receives the other targets' messages too, which its
+/// function refuses (`InvalidInput`), each one a failed delivery.
+async fn subscription(
+    source: &AwsContext,
+    topic: &str,
+    target: &AccountId,
+    many: Option<&Region>,
+) -> Result<Finding, DrError> {
     const CHECK: &str = "subscription";
     let sns = source.sns();
     let mut pending = Vec::new();
     let mut confirmed = Vec::new();
+    let mut unfiltered = Vec::new();
     let mut pages = sns.list_subscriptions_by_topic().topic_arn(topic).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| DrError::from_sdk("ListSubscriptionsByTopic", e))?;
@@ -794,11 +808,28 @@ async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> R
             if attr("PendingConfirmation").is_some_and(|p| p == "true") {
                 pending.push(endpoint);
             } else {
+                if many.is_some() && !filters_on(attr("FilterPolicy").as_deref(), target) {
+                    unfiltered.push(endpoint.clone());
+                }
                 confirmed.push(format!("{} {endpoint}", s.protocol().unwrap_or("?")));
             }
         }
     }
-    Ok(if !confirmed.is_empty() {
+    Ok(if !confirmed.is_empty() && !unfiltered.is_empty() {
+        let region = many.map(Region::as_str).unwrap_or_default();
+        Finding::warning(
+            CHECK,
+            format!(
+                "account {target} is subscribed to {topic} without a filter policy on targetAccountId ({}): it \
+                 receives every target's messages and refuses the others'",
+                unfiltered.join(", ")
+            ),
+            format!(
+                "set the subscription's FilterPolicy to {{\"targetAccountId\": [\"{target}\"], \"targetRegion\": \
+                 [\"{region}\"]}} (sns:SetSubscriptionAttributes)"
+            ),
+        )
+    } else if !confirmed.is_empty() {
         Finding::pass(CHECK, format!("account {target} is subscribed to {topic}: {}", confirmed.join(", ")))
     } else if !pending.is_empty() {
         Finding::blocker(
@@ -817,6 +848,16 @@ async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> R
             "deploy the target stack (`sam deploy --config-env target`, its SourceTopicArn = this topic)",
         )
     })
+}
+
+/// Whether a subscription's filter policy (JSON, on message attributes)
+/// admits only `target`'s messages: a `targetAccountId` condition naming
+/// exactly that account.
+fn filters_on(policy: Option<&str>, target: &AccountId) -> bool {
+    let Some(doc) = policy.and_then(|p| serde_json::from_str::<Value>(p).ok()) else { return false };
+    doc.get("targetAccountId")
+        .and_then(Value::as_array)
+        .is_some_and(|values| values.len() == 1 && values[0].as_str() == Some(target.as_str()))
 }
 
 // ---------------------------------------------------------------------------
