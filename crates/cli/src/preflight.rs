@@ -17,7 +17,12 @@
 //! - `snapshot-key`, `key-policy`: the snapshot key exists and is enabled, and
 //!   its policy lets the target account use it through RDS.
 //! - `topic-policy`, `subscription`: the target account may subscribe to the
-//!   source topic, and its subscription exists and is confirmed.
+//!   source topic, and its subscription exists and is confirmed (with many
+//!   targets: filtered on its `targetAccountId`, else a warning).
+//!
+//! With many targets (`[[targets]]`), the copies' checks (`snapshot-quota-copies`,
+//! `snapshot-key`, `key-policy`) run once per target region and the target
+//! side's once per target, each finding's detail naming its region or target.
 //! - `source-state-machine`, `target-state-machine`: deployed (a warning
 //!   before the first deploy).
 //! - `names`: every generated name fits RDS's 63 characters (checked at load).
