@@ -943,7 +943,8 @@ async fn overlapping_source_runs(together: bool) -> Row {
     // set-up drill's second: under a prefix of their own, A's and B's names
     // never meet the set-up run's (only each other's, when they start together).
     settings.snapshot_prefix = "aurora-dr-overlap".into();
-    settings.kms_key_arn = first.report["kmsKeyArn"].as_str().unwrap_or_default().parse().expect("key arn");
+    let key = first.report["kmsKeyArn"].as_str().unwrap_or_default().parse().expect("key arn");
+    settings.set_kms_key(&src.target_region, key);
     settings.notification_topic_arn =
         Some(format!("arn:aws:sns:{SRC_REGION}:{SRC}:{}", setup::SNAPSHOT_TOPIC).parse().expect("arn"));
     settings.failure_topic_arn =

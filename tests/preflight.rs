@@ -369,3 +369,80 @@ async fn a_missing_subscription_grant_or_state_machine_is_a_blocker() {
     assert!(report.ok, "{}", report.render());
     assert_eq!(levels(&report, "target-state-machine"), [Level::Pass], "{}", report.render());
 }
+
+/// Two targets: target A (222222222222, us-west-1) as the drill's set-up
+/// wires it, target B (333333333333, eu-west-1) not at all. Each target and
+/// each target region is checked on its own and named: A's checks pass, B's
+/// missing key, topic grant and subscription are blockers of B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_target_is_checked_and_named_on_its_own() {
+    let second = CONFIG
+        .split("[target]")
+        .nth(1)
+        .expect("target table")
+        .replace("222222222222", "333333333333")
+        .replace("us-west-1", "eu-west-1");
+    let two = format!(
+        "{}[[targets]]{}[[targets]]{second}",
+        CONFIG.split("[target]").next().expect("source"),
+        CONFIG.split("[target]").nth(1).expect("target")
+    );
+    let env = DrillEnv::start(&two).await;
+    assert_eq!(env.config.targets.len(), 2);
+    wire(&env).await;
+    let report = preflight(&env).await;
+    let about = |check: &str, what: &str| -> Vec<Level> {
+        report.of(check).iter().filter(|f| f.detail.starts_with(what)).map(|f| f.level).collect()
+    };
+    let (a, b) = ("target 222222222222 us-west-1: ", "target 333333333333 eu-west-1: ");
+    for check in ["topic-policy", "subscription"] {
+        assert_eq!(about(check, b), [Level::Blocker], "{check}: {}", report.render());
+    }
+    assert_eq!(about("topic-policy", a), [Level::Pass], "{}", report.render());
+    // A's subscription exists but would receive B's messages too.
+    assert_eq!(about("subscription", a), [Level::Warning], "{}", report.render());
+    assert!(
+        report
+            .of("subscription")
+            .iter()
+            .any(|f| f.detail.contains("without a filter policy on targetAccountId"))
+    );
+    assert_eq!(about("snapshot-key", "copies in us-west-1: "), [Level::Pass], "{}", report.render());
+    assert_eq!(about("key-policy", "copies in us-west-1: "), [Level::Pass], "{}", report.render());
+    assert_eq!(about("snapshot-key", "copies in eu-west-1: "), [Level::Blocker], "{}", report.render());
+    assert_eq!(about("snapshot-quota-copies", "copies in eu-west-1: "), [Level::Pass], "{}", report.render());
+    assert_eq!(about("swap-room", b).len(), 2, "{}", report.render());
+    assert!(!report.ok);
+    assert!(
+        blockers(&report).iter().all(|b| b.contains("333333333333") || b.contains("eu-west-1")),
+        "{:#?}",
+        blockers(&report)
+    );
+    assert_eq!(code(preflight::run(args(&env)).await), code(ExitCode::FAILURE));
+
+    // Filtered on A's account, A's subscription passes.
+    let target_in_source_region = setup::account_context(
+        env.emulator.url(),
+        &env.config.target.account_id,
+        &env.config.source.region,
+        None,
+    )
+    .await;
+    let sns = target_in_source_region.sns();
+    let topic = format!("arn:aws:sns:us-west-2:111111111111:{}", setup::SNAPSHOT_TOPIC);
+    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic).send().await.expect("subscriptions");
+    for sub in subs.subscriptions() {
+        sns.set_subscription_attributes()
+            .subscription_arn(sub.subscription_arn().expect("arn"))
+            .attribute_name("FilterPolicy")
+            .attribute_value(r#"{"targetAccountId": ["222222222222"], "targetRegion": ["us-west-1"]}"#)
+            .send()
+            .await
+            .expect("SetSubscriptionAttributes");
+    }
+    let report = preflight(&env).await;
+    let about = |check: &str, what: &str| -> Vec<Level> {
+        report.of(check).iter().filter(|f| f.detail.starts_with(what)).map(|f| f.level).collect()
+    };
+    assert_eq!(about("subscription", a), [Level::Pass], "{}", report.render());
+}

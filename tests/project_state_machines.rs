@@ -128,8 +128,18 @@ fn elapsed(h: &[HistoryEvent]) -> f64 {
 
 /// One cluster's states in the source machine's three Maps on the happy path.
 const SNAPSHOTS: &[&str] = &["Start", "MakeRoom", "CreateSnapshot"];
-const COPIES: &[&str] =
-    &["HasSnapshot", "WaitForSourceSnapshot", "EncryptCopy", "WaitForTargetSnapshot", "Share", "Notify"];
+const COPIES: &[&str] = &[
+    "HasSnapshot",
+    "Regions",
+    "Region",
+    "WaitForSourceSnapshot",
+    "EncryptCopy",
+    "WaitForTargetSnapshot",
+    "Share",
+    "Notify",
+    "AnyRegionFailed",
+    "Copied",
+];
 const RETENTION: &[&str] = &["RetentionNeeded", "ApplyRetention"];
 
 /// The source machine's path around one cluster's states: no `clusters` in
@@ -170,7 +180,7 @@ fn happy() -> Vec<&'static str> {
 fn notified() -> Value {
     json!({
         "runId": "run-1-0", "createdAt": "2026-01-01T00:00:00Z", "sourceClusterId": "aurora-prod",
-        "sourceSnapshotId": "dr-aurora-prod-20260101000000", "messageId": "m-1",
+        "sourceSnapshotId": "dr-aurora-prod-20260101000000", "messageId": "m-1", "targetRegion": "us-west-1",
         "targetSnapshotArn": "arn:aws:rds:us-west-1:111111111111:cluster-snapshot:dr-aurora-prod-20260101000000",
     })
 }
@@ -179,7 +189,15 @@ fn notified() -> Value {
 async fn source_happy_path() {
     let r = run("source", "HappyPath", json!({})).await;
     assert_eq!(r.out.status, Status::Succeeded, "{:?}", r.out);
-    assert_eq!(r.out.output, Some(json!({"runId": "run-1", "clusters": [notified()], "failed": []})));
+    // The cluster's payload, with each target region's final payload.
+    let cluster = json!({
+        "runId": "run-1-0", "createdAt": "2026-01-01T00:00:00Z", "sourceClusterId": "aurora-prod",
+        "sourceSnapshotId": "dr-aurora-prod-20260101000000",
+        "targetRegions": [{"targetRegion": "us-west-1", "targetAccountId": "222222222222",
+                           "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/k"}],
+        "copies": {"regions": [notified()], "failed": []},
+    });
+    assert_eq!(r.out.output, Some(json!({"runId": "run-1", "clusters": [cluster], "failed": []})));
     assert_eq!(path(&r.history()), happy());
     assert!(r.calls.lock().unwrap().is_empty(), "no failure notification on the happy path");
     assert_eq!(elapsed(&r.history()), 0.0);
@@ -251,6 +269,8 @@ async fn source_fails_in(test_case: &str, failed_state: &str, cause: &str, want:
 
 const SHARE_FAILED: &[&str] = &[
     "HasSnapshot",
+    "Regions",
+    "Region",
     "WaitForSourceSnapshot",
     "EncryptCopy",
     "WaitForTargetSnapshot",
@@ -259,6 +279,8 @@ const SHARE_FAILED: &[&str] = &[
     "CleanUpCopy",
     "NotifyFailure",
     "ClusterFailed",
+    "AnyRegionFailed",
+    "RegionFailed",
 ];
 
 #[tokio::test(start_paused = true)]
@@ -682,6 +704,8 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
                 format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
             started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
             input["sourceSnapshotId"] = snapshot.into();
+            input["targetRegions"] = json!([{"targetRegion": "us-west-1", "targetAccountId": "222222222222",
+                                            "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/k"}]);
             Ok(input)
         }
     });
@@ -755,9 +779,10 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
         assert_eq!(c["sourceClusterId"], format!("c{i:02}"));
         assert_eq!(c["runId"], format!("run-1-{i}"), "each item's own run id");
         assert_eq!(c["createdAt"], reported[0]["createdAt"], "one start time names every snapshot");
-        assert_eq!(c.get("failure").is_some(), i == 3, "{c}");
+        assert_eq!(c.get("clusterFailure").is_some(), i == 3, "{c}");
     }
-    assert_eq!(reported[3]["failedState"], "Share");
+    assert_eq!(reported[3]["clusterFailure"]["failedState"], "Share");
+    assert_eq!(reported[3]["copies"]["regions"][0]["failure"]["Error"], "AccessDenied");
     assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
     assert_eq!(report["failed"][0]["runId"], "run-1-3");
     assert_eq!(report["failed"][0]["failedState"], "Share");
@@ -771,6 +796,146 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     assert_eq!(failures.len(), 1, "one failure notification");
     assert_eq!(failures[0]["sourceClusterId"], "c03");
     assert!(by("notify").iter().all(|v| v.get("failure").is_none()), "Notify never gets a failure");
+}
+
+/// Two target regions: each cluster's Regions Map copies into both side by
+/// side, at most 5 copies in flight per destination region (the Copies
+/// Map's bound, one copy per cluster and region), and a Share that fails in
+/// one region of one cluster is notified there while that cluster's other
+/// region and every other cluster finish.
+#[tokio::test(start_paused = true)]
+async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_stop_the_others() {
+    let (def, _) = load("source");
+    // Copies in flight per destination region: (now, max).
+    let in_flight: Arc<Mutex<HashMap<String, (usize, usize)>>> = Arc::default();
+    let notified: Calls = Arc::default();
+    let mut tasks = TaskRegistry::new();
+    // When each snapshot is available (virtual time), by snapshot id.
+    let ready: Arc<Mutex<HashMap<String, tokio::time::Instant>>> = Arc::default();
+    let minute = std::time::Duration::from_secs(60);
+    let started = ready.clone();
+    tasks.register(task("create-snapshot"), move |mut input: Value| {
+        let started = started.clone();
+        async move {
+            let snapshot =
+                format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
+            started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
+            input["sourceSnapshotId"] = snapshot.into();
+            input["targetRegions"] = json!([
+                {"targetRegion": "us-west-1", "targetAccountId": "222222222222",
+                 "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/a"},
+                {"targetRegion": "eu-west-1", "targetAccountId": "333333333333",
+                 "kmsKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/b"},
+            ]);
+            Ok(input)
+        }
+    });
+    tasks.register(task("apply-retention"), |_input: Value| async { Ok(json!({})) });
+    let flight = in_flight.clone();
+    tasks.register(task("encrypt-copy"), move |mut input: Value| {
+        let flight = flight.clone();
+        async move {
+            let mut all = flight.lock().unwrap();
+            let f = all.entry(input["targetRegion"].as_str().unwrap_or_default().to_owned()).or_default();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+            input["targetSnapshotId"] = input["sourceSnapshotId"].clone();
+            Ok(input)
+        }
+    });
+    tasks.register(task("clean-up-snapshot"), |input: Value| async move { Ok(input) });
+    let flight = in_flight.clone();
+    tasks.register(task("fetch-status"), move |input: Value| {
+        let flight = flight.clone();
+        let ready = ready.clone();
+        async move {
+            if input["waitFor"] == "targetSnapshot" {
+                tokio::time::sleep(minute).await;
+                let region = input["run"]["targetRegion"].as_str().unwrap_or_default();
+                flight.lock().unwrap().get_mut(region).expect("a copy in flight").0 -= 1;
+            } else {
+                let id = input["run"]["sourceSnapshotId"].as_str().unwrap_or_default();
+                let at = ready.lock().unwrap().get(id).copied().expect("a started snapshot");
+                tokio::time::sleep_until(at).await;
+            }
+            Ok(json!({"status": "available"}))
+        }
+    });
+    tasks.register(task("share"), |input: Value| async move {
+        if input["sourceClusterId"] == "c03" && input["targetRegion"] == "eu-west-1" {
+            return Err(aurora_dr_asl::TaskError::new(
+                "AccessDenied",
+                "not authorized to share c03 in eu-west-1",
+            ));
+        }
+        Ok(input)
+    });
+    for f in ["notify", "notify-failure"] {
+        let seen = notified.clone();
+        tasks.register(task(f), move |input: Value| {
+            seen.lock().unwrap().push((f.into(), input.clone()));
+            async move { Ok(input) }
+        });
+    }
+    let engine = Engine::new(Clock::real());
+    engine.register(StateMachineSpec::new("aurora-dr-source", def).tasks(tasks)).unwrap();
+    let clusters: Vec<Value> = (0..12).map(|i| json!({"sourceClusterId": format!("c{i:02}")})).collect();
+    let exec = engine
+        .start("aurora-dr-source", json!({"clusters": clusters}), StartOptions::named("run-1"))
+        .unwrap();
+    let out = exec.wait().await;
+
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
+    assert_eq!(
+        out.cause.as_deref(),
+        Some(
+            "1 of 12 cluster run(s) failed; the first, run-1-3, in Share: not authorized to share c03 in eu-west-1"
+        )
+    );
+    let peaks: HashMap<String, usize> =
+        in_flight.lock().unwrap().iter().map(|(region, (_, max))| (region.clone(), *max)).collect();
+    assert_eq!(
+        peaks,
+        HashMap::from([("us-west-1".to_owned(), 5), ("eu-west-1".to_owned(), 5)]),
+        "at most 5 copies in flight to each destination region"
+    );
+    let h = exec.history();
+    assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "the regions copy side by side: no longer than one region");
+    let report = h
+        .iter()
+        .find(|e| e.event_type == EventType::FailStateEntered)
+        .and_then(|e| e.details.input.clone())
+        .expect("the Fail state sees the report");
+    let reported = report["clusters"].as_array().expect("clusters");
+    assert_eq!(reported.len(), 12);
+    for (i, c) in reported.iter().enumerate() {
+        let regions = c["copies"]["regions"].as_array().expect("regions");
+        let by_region: Vec<(&str, bool)> = regions
+            .iter()
+            .map(|r| (r["targetRegion"].as_str().unwrap_or_default(), r.get("failure").is_some()))
+            .collect();
+        assert_eq!(by_region, [("us-west-1", false), ("eu-west-1", i == 3)], "{c}");
+        assert_eq!(c.get("clusterFailure").is_some(), i == 3, "{c}");
+    }
+    assert_eq!(reported[3]["clusterFailure"]["targetRegion"], "eu-west-1");
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
+    let notified = notified.lock().unwrap();
+    let by = |function: &str| -> Vec<&Value> {
+        notified.iter().filter(|(f, _)| f == function).map(|(_, v)| v).collect()
+    };
+    let notes = by("notify");
+    assert_eq!(notes.len(), 23, "every region of every cluster but c03's eu-west-1 is notified");
+    assert!(
+        notes.iter().any(|v| v["sourceClusterId"] == "c03" && v["targetRegion"] == "us-west-1"),
+        "c03's other region went on"
+    );
+    let failures = by("notify-failure");
+    assert_eq!(failures.len(), 1, "one failure notification");
+    assert_eq!(
+        (failures[0]["sourceClusterId"].as_str(), failures[0]["targetRegion"].as_str()),
+        (Some("c03"), Some("eu-west-1"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -844,6 +1009,8 @@ async fn fleet_run(definition: Definition, n: usize) -> FleetRun {
                     "create-snapshot" => {
                         let cluster = input["sourceClusterId"].as_str().unwrap_or_default().to_owned();
                         input["sourceSnapshotId"] = format!("aurora-dr-{cluster}-20260101000000").into();
+                        input["targetRegions"] = json!([{"targetRegion": "us-west-1",
+                            "targetAccountId": "222222222222", "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/k"}]);
                     }
                     "encrypt-copy" => {
                         let mut c = copies.lock().unwrap();

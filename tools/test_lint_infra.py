@@ -212,7 +212,7 @@ CASES = [
     Case("a role holds an action its function's states do not call", role_beyond_its_states,
          "consistency", r"CreateSnapshotFunction: role holds rds:DeleteDBClusterSnapshot"),
     Case("a Task invokes another function than the table says", task_invokes_another_function,
-         "consistency", r"Task Copies\.ItemProcessor\.CleanUpCopy invokes \$\{EncryptCopyFunctionArn\}, but FUNCTIONS says clean-up-snapshot"),
+         "consistency", r"Task Copies\.ItemProcessor\.Regions\.ItemProcessor\.CleanUpCopy invokes \$\{EncryptCopyFunctionArn\}, but FUNCTIONS says clean-up-snapshot"),
     Case("a template function without an entry in the table", None,
          "consistency", r"ShareFunction: no entry in aurora_dr_core::steps::FUNCTIONS", table=function_without_entry),
 ]

@@ -301,7 +301,7 @@ async fn delete_cluster(
 }
 
 pub async fn run(args: CleanupArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "cleanup") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

@@ -25,6 +25,13 @@
 //! a pair (the source list is the single `cluster_id`, `cluster_ids` and the
 //! pairs' sources).
 //!
+//! Many DR targets: `[[targets]]` tables instead of `[target]`, each with
+//! the keys of a `[target]` table, and `source.kms_key_arn` a list with one
+//! key of the source account per target region (a region without a key gets
+//! one the drill creates). Each target region gets one copy, shared with
+//! every target account there (at most 20: RDS shares a snapshot with at
+//! most 20 accounts). The pairs serve every target.
+//!
 //! The keys are the same settings the Lambdas read from their environment
 //! (`aurora_dr_core::settings::keys::ALL`), validated by the same code, plus
 //! what only a drill uses: `[drill]` and `target.sanity_endpoint_override`
@@ -37,18 +44,27 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use aurora_dr_core::ids::Region;
 use aurora_dr_core::probe::HostPort;
-use aurora_dr_core::settings::{Key, Origin, Reader, SettingError, SourceSettings, TargetSettings, keys};
+use aurora_dr_core::settings::{
+    Origin, Reader, SettingError, SourceSettings, TARGETS_TABLE, TargetSettings, keys,
+};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: SourceSettings,
+    /// The first of [`Self::targets`]: the one target of a `[target]` file.
     pub target: TargetSettings,
-    /// Whether `source.kms_key_arn` was given. When it was not, `source`
-    /// holds [`KMS_KEY_TO_BE_CREATED`] until the drill creates the key (it
-    /// never reaches a step).
+    /// Every target (`[target]`, or each `[[targets]]` table), in the
+    /// order of `source.targets`.
+    pub targets: Vec<TargetSettings>,
+    /// Whether `source.kms_key_arn` was given for every target region. For a
+    /// region without one, `source` holds [`KMS_KEY_TO_BE_CREATED`] in that
+    /// region until the drill creates the key (it never reaches a step).
     pub kms_key_given: bool,
+    /// The target regions whose `source.kms_key_arn` was not given.
+    pub kms_keys_to_create: Vec<Region>,
     /// `[drill] sanity_username`/`sanity_password`: the login the drill
     /// stores in a secret of the target account for the SanityCheck step.
     pub drill_sanity_login: Option<SanityLogin>,
@@ -121,6 +137,60 @@ const SECTIONS: [(&str, &str); 2] = [
     ("target", "account_id, region, engine, instance_class, existing_cluster_id, ..."),
 ];
 
+/// The `[target]` keys a `[[targets]]` table may hold: every `target.` key.
+fn target_table_keys() -> impl Iterator<Item = String> {
+    known_keys().filter_map(|k| k.strip_prefix("target.").map(str::to_owned))
+}
+
+/// Whether `key` is a field of a `[[targets]]` table (`targets[1].engine`).
+fn is_targets_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(TARGETS_TABLE).and_then(|r| r.strip_prefix('[')) else {
+        return false;
+    };
+    rest.split_once("].")
+        .is_some_and(|(i, field)| i.parse::<usize>().is_ok() && target_table_keys().any(|k| k == field))
+}
+
+/// The `[[targets]]` tables, each as the flat keys of a one-target file:
+/// everything but the targets, with `target.{field}` = `targets[i].{field}`.
+/// None without `[[targets]]`.
+fn per_target_values(flat: &BTreeMap<String, String>) -> Vec<(String, BTreeMap<String, String>)> {
+    let tables = Origin::Toml(flat.clone()).table_entries(TARGETS_TABLE);
+    let shared: BTreeMap<String, String> = flat
+        .iter()
+        .filter(|(k, _)| !k.starts_with("target.") && !k.starts_with(&format!("{TARGETS_TABLE}[")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tables
+        .into_iter()
+        .map(|(name, fields)| {
+            let mut values = shared.clone();
+            values.extend(fields.into_iter().map(|(f, v)| (format!("target.{f}"), v)));
+            (name, values)
+        })
+        .collect()
+}
+
+/// The target regions in the order of their first target: the `[[targets]]`
+/// tables' regions, else `target.region` (a list on the source side).
+fn target_regions(flat: &BTreeMap<String, String>) -> Vec<String> {
+    let tables = Origin::Toml(flat.clone()).table_entries(TARGETS_TABLE);
+    let listed: Vec<String> = if tables.is_empty() {
+        flat.get(keys::TARGET_REGION.toml)
+            .map(|v| v.split(',').map(|r| r.trim().to_owned()).collect())
+            .unwrap_or_default()
+    } else {
+        tables.into_iter().filter_map(|(_, f)| f.get("region").cloned()).collect()
+    };
+    let mut regions: Vec<String> = Vec::new();
+    for r in listed {
+        if !r.is_empty() && !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    regions
+}
+
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
@@ -130,6 +200,16 @@ impl Config {
             errors: vec![SettingError { name: "(file)".into(), problem: format!("cannot be read: {e}") }],
         })?;
         Self::parse(&text).map_err(|errors| ConfigErrors { file, errors })
+    }
+
+    /// [`Self::load`] for a command that serves one target: a file with
+    /// many is refused ([`Self::single_target`]).
+    pub fn load_one_target(path: &Path, command: &str) -> Result<Self, ConfigErrors> {
+        let config = Self::load(path)?;
+        config
+            .single_target(command)
+            .map_err(|e| ConfigErrors { file: path.display().to_string(), errors: vec![e] })?;
+        Ok(config)
     }
 
     /// Validates a configuration text.
@@ -142,24 +222,49 @@ impl Config {
         flatten("", &table, &mut flat, &mut errors);
         for key in flat.keys() {
             let removed = keys::REMOVED.iter().any(|(k, _)| k.toml == *key);
-            if !known_keys().any(|k| k == *key) && !is_pair_key(key) && !removed {
+            if !known_keys().any(|k| k == *key) && !is_pair_key(key) && !is_targets_key(key) && !removed {
                 errors.push(SettingError { name: key.clone(), problem: "is not a known setting".into() });
             }
         }
         errors.extend(crate::deploy_params::check_deploy_keys(&flat));
         let values = flat.clone();
-        let kms_key_given = flat.contains_key(keys::KMS_KEY_ARN.toml);
-        if !kms_key_given {
-            // A drill creates the key: a stand-in that obeys the key rules, so
-            // the settings read as the Lambdas read them.
-            let text = |k: Key, default: &str| flat.get(k.toml).cloned().unwrap_or_else(|| default.into());
-            let stand_in = format!(
-                "arn:aws:kms:{}:{}:{KMS_KEY_TO_BE_CREATED}",
-                text(keys::TARGET_REGION, "us-east-1"),
-                text(keys::SOURCE_ACCOUNT_ID, "000000000000")
-            );
-            flat.insert(keys::KMS_KEY_ARN.toml.into(), stand_in);
+        // A drill creates the keys not given: stand-ins that obey the key
+        // rules (one per target region without a key), so the settings read
+        // as the Lambdas read them.
+        let given: Vec<String> = flat
+            .get(keys::KMS_KEY_ARN.toml)
+            .map(|v| v.split(',').map(|a| a.trim().to_owned()).collect())
+            .unwrap_or_default();
+        let source_account =
+            flat.get(keys::SOURCE_ACCOUNT_ID.toml).cloned().unwrap_or_else(|| "000000000000".into());
+        let mut regions = target_regions(&flat);
+        if regions.is_empty() {
+            regions.push("us-east-1".into());
         }
+        let kms_keys_to_create: Vec<Region> = regions
+            .iter()
+            .filter(|r| {
+                !given.iter().any(|arn| {
+                    arn.starts_with(&format!("arn:aws:kms:{r}:")) || arn.split(':').nth(3) == Some(r.as_str())
+                })
+            })
+            .filter_map(|r| r.parse::<Region>().ok())
+            .collect();
+        let stand_ins: Vec<String> = kms_keys_to_create
+            .iter()
+            .map(|r| {
+                format!(
+                    "arn:{}:kms:{r}:{source_account}:{KMS_KEY_TO_BE_CREATED}",
+                    aurora_dr_core::ids::partition_of(r)
+                )
+            })
+            .collect();
+        if !stand_ins.is_empty() {
+            let all: Vec<String> =
+                given.iter().cloned().chain(stand_ins.iter().cloned()).filter(|a| !a.is_empty()).collect();
+            flat.insert(keys::KMS_KEY_ARN.toml.into(), all.join(","));
+        }
+        let kms_key_given = kms_keys_to_create.is_empty();
         let drill_sanity_endpoint = match flat.remove(DRILL_SANITY_ENDPOINT).map(|v| v.parse::<HostPort>()) {
             None => None,
             Some(Ok(endpoint)) => Some(endpoint),
@@ -182,17 +287,43 @@ impl Config {
                     None
                 }
             };
+        let tables = per_target_values(&flat);
         let origin = Origin::Toml(flat);
         let mut reader = Reader::new(&origin);
         let source = SourceSettings::read(&mut reader);
-        let target = TargetSettings::read(&mut reader);
-        // The stand-in key's problems come from other keys (region, account), named on their own.
-        errors.extend(
-            reader.into_errors().into_iter().filter(|e| kms_key_given || e.name != keys::KMS_KEY_ARN.toml),
-        );
+        let mut targets = Vec::new();
+        let mut targets_complete = true;
+        if tables.is_empty() {
+            match TargetSettings::read(&mut reader) {
+                Some(t) => targets.push(t),
+                None => targets_complete = false,
+            }
+        } else {
+            for (name, values) in tables {
+                let origin = Origin::Toml(values);
+                let mut one = Reader::new(&origin);
+                match TargetSettings::read(&mut one) {
+                    Some(t) => targets.push(t),
+                    None => targets_complete = false,
+                }
+                // A problem of this target's `target.` key is told under its table.
+                errors.extend(one.into_errors().into_iter().map(|mut e| {
+                    if let Some(field) = e.name.strip_prefix("target.") {
+                        e.name = format!("{name}.{field}");
+                    }
+                    e
+                }));
+            }
+        }
+        // The stand-in keys' problems come from other keys (region, account), named on their own.
+        errors.extend(reader.into_errors().into_iter().filter(|e| {
+            kms_key_given || e.name != keys::KMS_KEY_ARN.toml || !e.problem.contains(KMS_KEY_TO_BE_CREATED)
+        }));
         // A missing section is one problem, not one "is required" per key of it.
         for (section, some_keys) in SECTIONS {
-            if !table.contains_key(section) {
+            let present =
+                table.contains_key(section) || (section == "target" && table.contains_key(TARGETS_TABLE));
+            if !present {
                 let prefix = format!("{section}.");
                 errors.retain(|e| !(e.name.starts_with(&prefix) && e.problem.starts_with("is required")));
                 errors.push(SettingError {
@@ -201,28 +332,58 @@ impl Config {
                 });
             }
         }
-        if let (Some(source), Some(target)) = (&source, &target) {
-            // Many clusters: the target side must know where each source cluster goes.
-            for id in &source.cluster_ids {
-                if target.pair_for(Some(id.as_str())).is_err() {
-                    errors.push(SettingError {
-                        name: keys::CLUSTER_PAIRS.toml.into(),
-                        problem: format!(
-                            "source cluster {id} has no pair: add a [[pairs]] table with source_cluster_id = \"{id}\""
-                        ),
-                    });
+        if let Some(source) = &source {
+            for target in &targets {
+                // Many clusters: the target side must know where each source cluster goes.
+                for id in &source.cluster_ids {
+                    if target.pair_for(Some(id.as_str())).is_err() {
+                        errors.push(SettingError {
+                            name: keys::CLUSTER_PAIRS.toml.into(),
+                            problem: format!(
+                                "source cluster {id} has no pair: add a [[pairs]] table with source_cluster_id = \"{id}\""
+                            ),
+                        });
+                    }
                 }
             }
         }
         // A key can be read by both sides (source.account_id); report it once.
         let mut seen = std::collections::HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
-        match (source, target) {
-            (Some(source), Some(target)) if errors.is_empty() => {
-                Ok(Self { source, target, kms_key_given, drill_sanity_login, drill_sanity_endpoint, values })
-            }
+        match (source, targets.first().cloned()) {
+            (Some(source), Some(target)) if errors.is_empty() && targets_complete => Ok(Self {
+                source,
+                target,
+                targets,
+                kms_key_given,
+                kms_keys_to_create,
+                drill_sanity_login,
+                drill_sanity_endpoint,
+                values,
+            }),
             _ => Err(errors),
         }
+    }
+
+    /// Whether this file names more than one target.
+    pub fn is_multi_target(&self) -> bool {
+        self.targets.len() > 1
+    }
+
+    /// Refuses a file with many targets for a command that serves one (a
+    /// problem of `[[targets]]`, for the command's exit 2).
+    pub fn single_target(&self, command: &str) -> Result<(), SettingError> {
+        if !self.is_multi_target() {
+            return Ok(());
+        }
+        Err(SettingError {
+            name: TARGETS_TABLE.into(),
+            problem: format!(
+                "{} targets: `{command}` serves one target; run it with a file of one [target] per DR target \
+                 (`validate` and `preflight` check every target)",
+                self.targets.len()
+            ),
+        })
     }
 }
 
@@ -232,11 +393,14 @@ impl Config {
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        for (what, account, region) in [
-            ("source", &self.source.account_id, &self.source.region),
-            ("target", &self.target.account_id, &self.target.region),
-            ("source (the key and the copies)", &self.source.account_id, &self.target.region),
-        ] {
+        let mut places = vec![("source".to_owned(), &self.source.account_id, &self.source.region)];
+        for t in &self.targets {
+            places.push(("target".into(), &t.account_id, &t.region));
+        }
+        for r in &self.source.target_regions {
+            places.push(("source (the key and the copies)".into(), &self.source.account_id, &r.region));
+        }
+        for (what, account, region) in places {
             if aurora_dr_core::ids::is_opt_in_region(region) && seen.insert((account.clone(), region.clone()))
             {
                 notes.push(format!(
@@ -613,5 +777,136 @@ temp_instance_id = "billing-dr-next-1"
             EXAMPLE.replace("cluster_id = \"orders\"", "cluster_id = \"orders\"\ncluster_ids = [\"ledger\"]");
         let errors = Config::parse(&text).expect_err("no pair");
         assert!(errors.iter().any(|e| e.name == "pairs" && e.problem.contains("ledger")), "{errors:?}");
+    }
+
+    /// Two DR targets in two accounts and two regions, sharing the pairs.
+    pub const TWO_TARGETS: &str = r#"
+[source]
+account_id = "111111111111"
+region = "us-west-2"
+cluster_id = "orders"
+[[targets]]
+account_id = "222222222222"
+region = "us-west-1"
+engine = "aurora-postgresql"
+instance_class = "db.r6g.large"
+existing_cluster_id = "orders-dr"
+temp_cluster_id = "orders-dr-next"
+existing_instance_id = "orders-dr-1"
+temp_instance_id = "orders-dr-next-1"
+[[targets]]
+account_id = "333333333333"
+region = "eu-west-1"
+engine = "aurora-postgresql"
+instance_class = "db.r6g.xlarge"
+existing_cluster_id = "orders-dr"
+temp_cluster_id = "orders-dr-next"
+existing_instance_id = "orders-dr-1"
+temp_instance_id = "orders-dr-next-1"
+"#;
+
+    #[test]
+    fn targets_tables_are_each_a_target_and_the_source_copies_to_each_region() {
+        let c = Config::parse(TWO_TARGETS).expect("valid");
+        let targets: Vec<(&str, &str, &str)> = c
+            .targets
+            .iter()
+            .map(|t| (t.account_id.as_str(), t.region.as_str(), t.instance_class.as_str()))
+            .collect();
+        assert_eq!(
+            targets,
+            [("222222222222", "us-west-1", "db.r6g.large"), ("333333333333", "eu-west-1", "db.r6g.xlarge")]
+        );
+        assert_eq!(c.target, c.targets[0]);
+        assert!(c.is_multi_target());
+        let regions: Vec<&str> = c.source.target_regions.iter().map(|r| r.region.as_str()).collect();
+        assert_eq!(regions, ["us-west-1", "eu-west-1"]);
+        // No key given: the drill creates one per region.
+        assert!(!c.kms_key_given);
+        let to_create: Vec<&str> = c.kms_keys_to_create.iter().map(|r| r.as_str()).collect();
+        assert_eq!(to_create, ["us-west-1", "eu-west-1"]);
+        assert!(
+            c.source.target_regions.iter().all(|r| r.kms_key_arn.as_str().ends_with(KMS_KEY_TO_BE_CREATED)
+                && r.kms_key_arn.region() == Some(r.region.clone()))
+        );
+
+        // One key given: the other region's is still the drill's.
+        let eu_key = "arn:aws:kms:eu-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000003";
+        let text = TWO_TARGETS.replace(
+            "cluster_id = \"orders\"\n",
+            &format!("cluster_id = \"orders\"\nkms_key_arn = [\"{eu_key}\"]\n"),
+        );
+        let c = Config::parse(&text).expect("valid");
+        assert_eq!(c.kms_keys_to_create.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["us-west-1"]);
+        assert_eq!(
+            c.source.for_region(&"eu-west-1".parse().expect("region")).expect("eu").kms_key_arn.as_str(),
+            eu_key
+        );
+
+        let err = c.single_target("watch").expect_err("two targets");
+        assert_eq!(err.name, "targets");
+        assert!(err.problem.contains("2 targets") && err.problem.contains("`watch`"), "{err}");
+        assert!(Config::parse(EXAMPLE).expect("one").single_target("watch").is_ok());
+    }
+
+    #[test]
+    fn targets_problems_are_named_by_table_and_key() {
+        let text = TWO_TARGETS
+            .replacen("engine = \"aurora-postgresql\"\n", "engine = \"oracle\"\ncolour = \"blue\"\n", 2)
+            .replace("region = \"eu-west-1\"", "region = \"eu-west\"");
+        let errors = Config::parse(&text).expect_err("invalid");
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        for want in [
+            "targets[0].engine: must be aurora-postgresql or aurora-mysql",
+            "targets[1].engine: must be aurora-postgresql or aurora-mysql",
+            "targets[0].colour: is not a known setting",
+            "targets[1].region: is not an AWS region (did you mean eu-west-1?)",
+        ] {
+            assert!(problems.iter().any(|p| p.starts_with(want)), "{want} not in {problems:#?}");
+        }
+        assert!(
+            !problems.iter().any(|p| p.starts_with("[target]")),
+            "[[targets]] is the target section: {problems:#?}"
+        );
+
+        // The same account and region twice would restore over each other.
+        let twice = TWO_TARGETS.replace("333333333333", "222222222222").replace("eu-west-1", "us-west-1");
+        let errors = Config::parse(&twice).expect_err("twice");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.name == "targets[1]" && e.problem.contains("listed twice (also targets[0])")),
+            "{errors:#?}"
+        );
+
+        // [target] and [[targets]] together is refused, not merged.
+        let both = format!(
+            "{EXAMPLE}{}",
+            TWO_TARGETS.split("[[targets]]").nth(1).map(|t| format!("[[targets]]{t}")).expect("table")
+        );
+        let errors = Config::parse(&both).expect_err("both");
+        assert!(errors.iter().any(|e| e.name == "targets" && e.problem.contains("together")), "{errors:#?}");
+    }
+
+    #[test]
+    fn every_target_needs_a_pair_for_every_source_cluster_and_notes_its_region() {
+        let text = TWO_TARGETS
+            .replace("cluster_id = \"orders\"", "cluster_id = \"orders\"\ncluster_ids = [\"ledger\"]")
+            .replace("eu-west-1", "ap-east-1");
+        let errors = Config::parse(&text).expect_err("no pair");
+        assert!(errors.iter().any(|e| e.name == "pairs" && e.problem.contains("ledger")), "{errors:?}");
+        let c = Config::parse(&TWO_TARGETS.replace("eu-west-1", "ap-east-1")).expect("valid");
+        let notes = c.notes();
+        assert!(
+            notes.iter().any(|n| n.contains("ap-east-1 (target)") && n.contains("333333333333")),
+            "{notes:#?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("ap-east-1 (source (the key and the copies))")
+                    && n.contains("111111111111")),
+            "{notes:#?}"
+        );
     }
 }

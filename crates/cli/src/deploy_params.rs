@@ -472,7 +472,7 @@ pub async fn run(args: DeployParamsArgs) -> ExitCode {
         eprintln!("deploy-params: --env needs --config FILE");
         return ExitCode::from(2);
     };
-    let config = match Config::load(path) {
+    let config = match Config::load_one_target(path, "deploy-params") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

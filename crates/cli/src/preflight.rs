@@ -17,7 +17,12 @@
 //! - `snapshot-key`, `key-policy`: the snapshot key exists and is enabled, and
 //!   its policy lets the target account use it through RDS.
 //! - `topic-policy`, `subscription`: the target account may subscribe to the
-//!   source topic, and its subscription exists and is confirmed.
+//!   source topic, and its subscription exists and is confirmed (with many
+//!   targets: filtered on its `targetAccountId`, else a warning).
+//!
+//! With many targets (`[[targets]]`), the copies' checks (`snapshot-quota-copies`,
+//! `snapshot-key`, `key-policy`) run once per target region and the target
+//! side's once per target, each finding's detail naming its region or target.
 //! - `source-state-machine`, `target-state-machine`: deployed (a warning
 //!   before the first deploy).
 //! - `names`: every generated name fits RDS's 63 characters (checked at load).
@@ -32,6 +37,7 @@ use std::process::ExitCode;
 use aurora_dr_core::DrError;
 use aurora_dr_core::clients::AwsContext;
 use aurora_dr_core::ids::{AccountId, Arn, MAX_RDS_ID, Region};
+use aurora_dr_core::settings::{TargetRegion, TargetSettings};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -79,6 +85,13 @@ impl Finding {
     }
     fn blocker(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self { check, level: Level::Blocker, detail: detail.into(), fix: Some(fix.into()) }
+    }
+    /// With many targets, the detail names what it is about first.
+    fn about(mut self, many: bool, what: &str) -> Self {
+        if many {
+            self.detail = format!("{what}: {}", self.detail);
+        }
+        self
     }
     fn at_least(mut self, level: Level) -> Self {
         self.level = self.level.max(level);
@@ -160,26 +173,58 @@ pub async fn run(args: PreflightArgs) -> ExitCode {
 const SOURCE_STACK: &str = "aurora-dr-source";
 const TARGET_STACK: &str = "aurora-dr-target";
 
-/// Runs every check.
+/// Runs every check: the source's once, the copies' once per target region,
+/// and the target side's once per target. With many targets, each finding
+/// of a target or a target region names it first.
 pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
-    let (src, tgt) = (&config.source, &config.target);
+    let src = &config.source;
     let source = args.accounts.context(Account::Source, &src.account_id, &src.region).await;
-    let copies = args.accounts.context(Account::Source, &src.account_id, &tgt.region).await;
-    let target = args.accounts.context(Account::Target, &tgt.account_id, &tgt.region).await;
     let mut checks = Vec::new();
+    let many = config.is_multi_target();
 
     checks.extend(source_clusters(&source, config).await);
 
-    // One snapshot per source cluster and run, and one copy of each.
+    // One snapshot per source cluster and run, and one copy of each per target region.
     let clusters = src.cluster_ids.len().max(1) as i64;
     let retention = "lower source.retain_snapshots (or source.retain_days), delete manual cluster snapshots \
                      that are no longer needed (`aurora-dr cleanup` lists aurora-dr's), or request a higher \
                      \"Manual DB cluster snapshots\" quota in Service Quotas";
     let quotas = Quotas::read(&source).await;
     checks.push(quotas.room("snapshot-quota-source", SNAPSHOTS, clusters, "snapshot(s) per run", retention));
-    let quotas = Quotas::read(&copies).await;
-    checks.push(quotas.room("snapshot-quota-copies", SNAPSHOTS, clusters, "copy(ies) per run", retention));
+    for region in &src.target_regions {
+        let copies = args.accounts.context(Account::Source, &src.account_id, &region.region).await;
+        let mut found = vec![Quotas::read(&copies).await.room(
+            "snapshot-quota-copies",
+            SNAPSHOTS,
+            clusters,
+            "copy(ies) per run",
+            retention,
+        )];
+        found.extend(key_checks(&copies, config, region).await);
+        checks.extend(found.into_iter().map(|f| f.about(many, &format!("copies in {}", region.region))));
+    }
+    for tgt in &config.targets {
+        let found = target_checks(args, config, &source, tgt).await;
+        checks.extend(
+            found.into_iter().map(|f| f.about(many, &format!("target {} {}", tgt.account_id, tgt.region))),
+        );
+    }
+    checks.push(state_machine(&args.accounts, Account::Source, &src.account_id, &src.region, None).await);
+    checks.push(names(config));
+    Report::new(checks)
+}
 
+/// The checks of one target: its quotas, its key, its subscription, its
+/// state machine.
+async fn target_checks(
+    args: &PreflightArgs,
+    config: &Config,
+    source: &AwsContext,
+    tgt: &TargetSettings,
+) -> Vec<Finding> {
+    let clusters = config.source.cluster_ids.len().max(1) as i64;
+    let target = args.accounts.context(Account::Target, &tgt.account_id, &tgt.region).await;
+    let mut checks = Vec::new();
     let target_quotas = Quotas::read(&target).await;
     // The own copy puts each shared snapshot into the target account; a
     // final snapshot keeps the replaced cluster's data.
@@ -201,28 +246,27 @@ pub async fn collect(args: &PreflightArgs, config: &Config) -> Report {
     let swap_fix = "delete clusters and instances the target account no longer needs in this region \
                     (renamed-away `-old-` clusters: `aurora-dr status` lists them), or request higher \
                     \"DB clusters\" / \"DB instances\" quotas in Service Quotas";
-    let clusters_room =
-        target_quotas.room("swap-room", CLUSTERS, pairs, "temporary cluster(s) during the swap", swap_fix);
-    let instances_room = target_quotas.room(
+    checks.push(target_quotas.room(
+        "swap-room",
+        CLUSTERS,
+        pairs,
+        "temporary cluster(s) during the swap",
+        swap_fix,
+    ));
+    checks.push(target_quotas.room(
         "swap-room",
         INSTANCES,
         instances,
         "temporary instance(s) during the swap",
         swap_fix,
-    );
-    checks.push(clusters_room);
-    checks.push(instances_room);
-
-    checks.extend(key_checks(&copies, config).await);
-    checks.push(target_key(&target, config).await);
-    checks.extend(topic_checks(&args.accounts, &source, config).await);
-    checks.push(state_machine(&args.accounts, Account::Source, &src.account_id, &src.region, None).await);
+    ));
+    checks.push(target_key(&target, tgt).await);
+    checks.extend(topic_checks(&args.accounts, source, config, tgt).await);
     let target_machine = tgt.state_machine_arn.as_ref();
     checks.push(
         state_machine(&args.accounts, Account::Target, &tgt.account_id, &tgt.region, target_machine).await,
     );
-    checks.push(names(config));
-    Report::new(checks)
+    checks
 }
 
 // ---------------------------------------------------------------------------
@@ -423,18 +467,18 @@ impl<'a> Quotas<'a> {
 // ---------------------------------------------------------------------------
 // The snapshot key and its policy.
 
-/// The snapshot key: `source.kms_key_arn`, else the kms stack's (and the
-/// drill's) alias.
-async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
+/// The snapshot key of one target region: its `source.kms_key_arn`, else
+/// the kms stack's (and the drill's) alias; its policy must let every target
+/// account of the region use it.
+async fn key_checks(copies: &AwsContext, config: &Config, place: &TargetRegion) -> Vec<Finding> {
     const KEY: &str = "snapshot-key";
     const POLICY: &str = "key-policy";
-    let target = &config.target.account_id;
-    let region = &config.target.region;
+    let region = &place.region;
     let kms = copies.kms();
-    let key_id = if config.kms_key_given {
-        config.source.kms_key_arn.as_str().to_owned()
-    } else {
+    let key_id = if config.kms_keys_to_create.contains(region) {
         crate::drill::setup::KEY_ALIAS.to_owned()
+    } else {
+        place.kms_key_arn.as_str().to_owned()
     };
     let meta = match kms.describe_key().key_id(&key_id).send().await {
         Ok(out) => out.key_metadata().cloned(),
@@ -503,24 +547,25 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
         }
     };
     let via_rds = format!("rds.{region}.amazonaws.com");
-    let mut missing = Vec::new();
-    let mut notes = Vec::new();
-    // What RDS in the target account asks for on a restore: grants for the
-    // restored cluster, the snapshot's data keys decrypted, the key described
-    // (Aurora user guide, "Sharing a DB cluster snapshot", "Allowing access
-    // to an AWS KMS key", the statements infra/kms-key.yaml follows:
-    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/share-encrypted-snapshot.html).
-    for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
-        match policy::allows(&doc, target, action, &|key, values| match key {
-            "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
-            "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
-            _ => None,
-        }) {
-            policy::Verdict::Allowed(n) => notes.extend(n),
-            policy::Verdict::Denied(why) => missing.push(format!("{action} ({why})")),
+    for target in &place.account_ids {
+        let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        // What RDS in the target account asks for on a restore: grants for the
+        // restored cluster, the snapshot's data keys decrypted, the key described
+        // (Aurora user guide, "Sharing a DB cluster snapshot", "Allowing access
+        // to an AWS KMS key", the statements infra/kms-key.yaml follows:
+        // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/share-encrypted-snapshot.html).
+        for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
+            match policy::allows(&doc, target, action, &|key, values| match key {
+                "kms:viaservice" => Some(values.iter().any(|v| policy::matches(v, &via_rds))),
+                "kms:grantisforawsresource" => Some(values.iter().any(|v| v.eq_ignore_ascii_case("true"))),
+                _ => None,
+            }) {
+                policy::Verdict::Allowed(n) => notes.extend(n),
+                policy::Verdict::Denied(why) => missing.push(format!("{action} ({why})")),
+            }
         }
-    }
-    out.push(if missing.is_empty() {
+        out.push(if missing.is_empty() {
         let mut detail = format!(
             "the policy of {arn} lets account {target} call kms:CreateGrant, kms:Decrypt and kms:DescribeKey \
                  through RDS"
@@ -544,6 +589,7 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
             ),
         )
     });
+    }
     out
 }
 
@@ -557,9 +603,8 @@ async fn key_checks(copies: &AwsContext, config: &Config) -> Vec<Finding> {
 /// `KMSKeyNotAccessibleFault` (Aurora user guide, "AWS KMS key management",
 /// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Overview.Encryption.Keys.html;
 /// RestoreDBClusterFromSnapshot, errors).
-async fn target_key(target: &AwsContext, config: &Config) -> Finding {
+async fn target_key(target: &AwsContext, tgt: &TargetSettings) -> Finding {
     const CHECK: &str = "target-key";
-    let tgt = &config.target;
     let key_id = match &tgt.kms_key_arn {
         Some(arn) => arn.as_str().to_owned(),
         None => match crate::deploy_params::stack_outputs(target, TARGET_STACK).await {
@@ -621,10 +666,13 @@ async fn target_key(target: &AwsContext, config: &Config) -> Finding {
 
 /// The source topic: the configuration's, else the source stack's output,
 /// else the drill's topic by name.
-async fn topic_arn(accounts: &AccountArgs, source: &AwsContext, config: &Config) -> Option<String> {
-    if let Some(arn) =
-        config.source.notification_topic_arn.as_ref().or(config.target.source_topic_arn.as_ref())
-    {
+async fn topic_arn(
+    accounts: &AccountArgs,
+    source: &AwsContext,
+    config: &Config,
+    tgt: &TargetSettings,
+) -> Option<String> {
+    if let Some(arn) = config.source.notification_topic_arn.as_ref().or(tgt.source_topic_arn.as_ref()) {
         return Some(arn.as_str().to_owned());
     }
     if let Ok(outputs) = crate::deploy_params::stack_outputs(source, SOURCE_STACK).await
@@ -644,11 +692,16 @@ async fn topic_arn(accounts: &AccountArgs, source: &AwsContext, config: &Config)
     None
 }
 
-async fn topic_checks(accounts: &AccountArgs, source: &AwsContext, config: &Config) -> Vec<Finding> {
+async fn topic_checks(
+    accounts: &AccountArgs,
+    source: &AwsContext,
+    config: &Config,
+    tgt: &TargetSettings,
+) -> Vec<Finding> {
     const POLICY: &str = "topic-policy";
     const SUBSCRIPTION: &str = "subscription";
-    let target = &config.target.account_id;
-    let Some(topic) = topic_arn(accounts, source, config).await else {
+    let target = &tgt.account_id;
+    let Some(topic) = topic_arn(accounts, source, config, tgt).await else {
         return vec![Finding::blocker(
             POLICY,
             format!(
@@ -663,7 +716,7 @@ async fn topic_checks(accounts: &AccountArgs, source: &AwsContext, config: &Conf
         Ok(attrs) => {
             let policy = attrs.attributes().and_then(|a| a.get("Policy")).cloned().unwrap_or_default();
             let doc: Value = serde_json::from_str(&policy).unwrap_or(Value::Null);
-            let region = config.target.region.as_str();
+            let region = tgt.region.as_str();
             let verdict = policy::allows(&doc, target, "sns:Subscribe", &|key, values| {
                 match key {
                 // The target stack subscribes a Lambda function of its own.
@@ -709,18 +762,32 @@ async fn topic_checks(accounts: &AccountArgs, source: &AwsContext, config: &Conf
             return out;
         }
     }
-    out.push(subscription(source, &topic, target).await.unwrap_or_else(|e| {
+    let many = config.is_multi_target().then_some(&tgt.region);
+    out.push(subscription(source, &topic, target, many).await.unwrap_or_else(|e| {
         unreadable(SUBSCRIPTION, &format!("the subscriptions of {topic}"), &e, "sns:ListSubscriptionsByTopic")
     }));
     out
 }
 
 /// The target account's subscription to `topic`: present and confirmed.
-async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> Result<Finding, DrError> {
+/// With many targets (`many`: this target's region), the topic carries every
+/// target's messages, so the subscription must filter on this target's
+/// `targetAccountId` (an SNS subscription filter policy on message
+/// attributes, SNS Developer Guide, "Amazon SNS message filtering":
+/// <https://docs.aws.amazon.com/sns/latest/dg/sns-message-filtering.html>);
+/// without one it receives the other targets' messages too, which its
+/// function refuses (`InvalidInput`), each one a failed delivery.
+async fn subscription(
+    source: &AwsContext,
+    topic: &str,
+    target: &AccountId,
+    many: Option<&Region>,
+) -> Result<Finding, DrError> {
     const CHECK: &str = "subscription";
     let sns = source.sns();
     let mut pending = Vec::new();
     let mut confirmed = Vec::new();
+    let mut unfiltered = Vec::new();
     let mut pages = sns.list_subscriptions_by_topic().topic_arn(topic).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| DrError::from_sdk("ListSubscriptionsByTopic", e))?;
@@ -746,11 +813,28 @@ async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> R
             if attr("PendingConfirmation").is_some_and(|p| p == "true") {
                 pending.push(endpoint);
             } else {
+                if many.is_some() && !filters_on(attr("FilterPolicy").as_deref(), target) {
+                    unfiltered.push(endpoint.clone());
+                }
                 confirmed.push(format!("{} {endpoint}", s.protocol().unwrap_or("?")));
             }
         }
     }
-    Ok(if !confirmed.is_empty() {
+    Ok(if !confirmed.is_empty() && !unfiltered.is_empty() {
+        let region = many.map(Region::as_str).unwrap_or_default();
+        Finding::warning(
+            CHECK,
+            format!(
+                "account {target} is subscribed to {topic} without a filter policy on targetAccountId ({}): it \
+                 receives every target's messages and refuses the others'",
+                unfiltered.join(", ")
+            ),
+            format!(
+                "set the subscription's FilterPolicy to {{\"targetAccountId\": [\"{target}\"], \"targetRegion\": \
+                 [\"{region}\"]}} (sns:SetSubscriptionAttributes)"
+            ),
+        )
+    } else if !confirmed.is_empty() {
         Finding::pass(CHECK, format!("account {target} is subscribed to {topic}: {}", confirmed.join(", ")))
     } else if !pending.is_empty() {
         Finding::blocker(
@@ -769,6 +853,16 @@ async fn subscription(source: &AwsContext, topic: &str, target: &AccountId) -> R
             "deploy the target stack (`sam deploy --config-env target`, its SourceTopicArn = this topic)",
         )
     })
+}
+
+/// Whether a subscription's filter policy (JSON, on message attributes)
+/// admits only `target`'s messages: a `targetAccountId` condition naming
+/// exactly that account.
+fn filters_on(policy: Option<&str>, target: &AccountId) -> bool {
+    let Some(doc) = policy.and_then(|p| serde_json::from_str::<Value>(p).ok()) else { return false };
+    doc.get("targetAccountId")
+        .and_then(Value::as_array)
+        .is_some_and(|values| values.len() == 1 && values[0].as_str() == Some(target.as_str()))
 }
 
 // ---------------------------------------------------------------------------
@@ -857,10 +951,12 @@ fn names(config: &Config) -> Finding {
         let name = format!("{}-{cluster}-{stamp}", src.snapshot_prefix);
         longest.push((name.len(), name));
     }
-    let final_suffix = if config.target.final_snapshot { "-final" } else { "" };
-    for pair in &config.target.pairs {
-        let name = format!("{}-old-{stamp}{final_suffix}", pair.existing_cluster_id);
-        longest.push((name.len(), name));
+    for tgt in &config.targets {
+        let final_suffix = if tgt.final_snapshot { "-final" } else { "" };
+        for pair in &tgt.pairs {
+            let name = format!("{}-old-{stamp}{final_suffix}", pair.existing_cluster_id);
+            longest.push((name.len(), name));
+        }
     }
     longest.sort();
     let (len, name) = longest.pop().unwrap_or_default();

@@ -47,7 +47,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "status") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

@@ -93,7 +93,7 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
 /// execution failed, timed out or was aborted, 2 when it could not be
 /// followed (configuration, missing state machine or execution, API errors).
 pub async fn run(args: WatchArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "watch") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

@@ -47,6 +47,12 @@ pub struct RunState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
 
+    /// Every target region of the source deployment, set by CreateSnapshot:
+    /// the source machine's Regions Map runs one branch per item, each
+    /// merged into the payload (its `targetRegion`, `targetAccountId`,
+    /// `kmsKeyArn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_regions: Vec<TargetRegionItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_region: Option<Region>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +103,17 @@ pub struct RunState {
     pub cleanup_failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_failure: Option<Failure>,
+}
+
+/// One target region of a run: the fields of the payload a branch of the
+/// source machine's Regions Map sets (the region's first target account;
+/// Share and Notify serve all of the region's targets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetRegionItem {
+    pub target_region: Region,
+    pub target_account_id: AccountId,
+    pub kms_key_arn: Arn,
 }
 
 /// What a target run is for. Only the restore test is named: a payload
@@ -243,6 +260,7 @@ impl RunState {
             source_snapshot_arn: None,
             snapshot_created_at: None,
             engine: None,
+            target_regions: Vec::new(),
             target_region: None,
             target_account_id: None,
             kms_key_arn: None,

@@ -126,7 +126,7 @@ pub async fn run(args: ChaosArgs) -> ExitCode {
         eprintln!("--runs: at least 1");
         return ExitCode::from(2);
     }
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "chaos") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

@@ -58,7 +58,19 @@ pub fn source_items_of(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> V
             .find(|e| e.event_type == EventType::FailStateEntered)
             .and_then(|e| e.details.input.clone()),
     };
-    report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default()
+    let items = report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default();
+    items.into_iter().map(first_region).collect()
+}
+
+/// A cluster's payload as one target region left it: the source machine's
+/// Regions Map keeps each region's final payload in `copies.regions`; the
+/// commands that read this serve one target, the first region's. A cluster
+/// that failed before its copies (no `copies`) is its own payload.
+fn first_region(item: Value) -> Value {
+    match item.pointer("/copies/regions/0") {
+        Some(region) => region.clone(),
+        None => item,
+    }
 }
 
 /// How one cluster of one run ended, on both sides.

@@ -181,7 +181,7 @@ pub fn state_machine_texts(args: &DrillArgs) -> Result<Option<(String, String)>,
 
 /// Runs the drill; exit 0 when every run restored the DR cluster.
 pub async fn run(args: DrillArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "drill") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
@@ -693,7 +693,7 @@ async fn local_wiring(
     }
 
     let mut source_settings = src.clone();
-    source_settings.kms_key_arn = kms_key.clone();
+    source_settings.set_kms_key(&tgt.region, kms_key.clone());
     source_settings.notification_topic_arn = Some(topic.clone());
     source_settings.failure_topic_arn = Some(source_failures);
     let target_machine_arn =

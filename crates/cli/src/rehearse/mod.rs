@@ -66,7 +66,7 @@ pub struct RehearseArgs {
 
 /// Runs the rehearsal.
 pub async fn run(args: RehearseArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load_one_target(&args.config, "rehearse") {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

@@ -25,7 +25,7 @@ use std::str::FromStr;
 use crate::ids::InvalidValue;
 
 pub use sanity::SanitySettings;
-pub use source::SourceSettings;
+pub use source::{DrTarget, MAX_SHARED_ACCOUNTS, SourceSettings, TARGETS_TABLE, TargetRegion};
 pub use target::{ClusterPair, PAIR_FIELDS, ServerlessCapacity, TargetSettings};
 
 /// One setting's two names.
@@ -227,6 +227,22 @@ impl Origin {
         }
     }
 
+    /// The tables of an array of tables (`[[pairs]]`, `[[targets]]`), which
+    /// the TOML reader flattens to `name[i].field` keys: (`name[i]`, field ->
+    /// value), in order. None from the environment.
+    pub fn table_entries(&self, name: &str) -> Vec<(String, BTreeMap<String, String>)> {
+        let Self::Toml(map) = self else { return Vec::new() };
+        let mut entries: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
+        for (k, v) in map {
+            let Some(rest) = k.strip_prefix(name).and_then(|r| r.strip_prefix('[')) else { continue };
+            let Some((index, field)) = rest.split_once("].") else { continue };
+            if let Ok(i) = index.parse::<usize>() {
+                entries.entry(i).or_default().insert(field.to_owned(), v.trim().to_owned());
+            }
+        }
+        entries.into_iter().map(|(i, fields)| (format!("{name}[{i}]"), fields)).collect()
+    }
+
     fn raw(&self, key: Key) -> Option<&str> {
         let (map, name) = match self {
             Self::Env(m) => (m, key.env),
@@ -260,6 +276,22 @@ impl<'a> Reader<'a> {
                 None
             }
         }
+    }
+
+    /// A required value of a table entry, told under its own `name`
+    /// (`targets[1].region`).
+    pub(crate) fn named_value<T: FromStr<Err = InvalidValue>>(
+        &mut self,
+        name: &str,
+        raw: Option<&String>,
+    ) -> Option<T> {
+        let problem = match raw.map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::parse::<T>) {
+            Some(Ok(v)) => return Some(v),
+            Some(Err(e)) => e.to_string(),
+            None => "is required but not set".to_owned(),
+        };
+        self.errors.push(SettingError { name: name.to_owned(), problem });
+        None
     }
 
     /// A required value.

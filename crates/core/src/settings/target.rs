@@ -348,7 +348,7 @@ pub const PAIR_FIELDS: [&str; 5] = [
 ];
 
 impl Reader<'_> {
-    fn problem_named(&mut self, name: String, problem: impl Into<String>) {
+    pub(super) fn problem_named(&mut self, name: String, problem: impl Into<String>) {
         self.errors.push(SettingError { name, problem: problem.into() });
     }
 
@@ -357,17 +357,7 @@ impl Reader<'_> {
     pub(super) fn pair_entries(&mut self, key: Key) -> Vec<(String, BTreeMap<String, String>)> {
         let base = self.origin.name(key);
         match self.origin {
-            Origin::Toml(map) => {
-                let mut entries: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
-                for (k, v) in map {
-                    let Some(rest) = k.strip_prefix(base).and_then(|r| r.strip_prefix('[')) else { continue };
-                    let Some((index, field)) = rest.split_once("].") else { continue };
-                    if let Ok(i) = index.parse::<usize>() {
-                        entries.entry(i).or_default().insert(field.to_owned(), v.trim().to_owned());
-                    }
-                }
-                entries.into_iter().map(|(i, fields)| (format!("{base}[{i}]"), fields)).collect()
-            }
+            Origin::Toml(_) => self.origin.table_entries(base),
             Origin::Env(_) => {
                 let Some(raw) = self.origin.raw(key).map(str::to_owned) else { return Vec::new() };
                 let mut out = Vec::new();

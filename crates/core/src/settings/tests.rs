@@ -62,6 +62,30 @@ pub(crate) fn source_settings() -> SourceSettings {
     s
 }
 
+/// Three targets: 222222222222 and 444444444444 in us-west-1, 333333333333
+/// in eu-west-1, each region with its key.
+pub(crate) fn many_targets_settings() -> SourceSettings {
+    let mut pairs: Vec<(&str, &str)> = SOURCE_ENV
+        .iter()
+        .filter(|(k, _)| !k.starts_with("TARGET_") && *k != "KMS_KEY_ARN")
+        .copied()
+        .collect();
+    pairs.extend([
+        ("TARGET_ACCOUNT_ID", "222222222222,333333333333,444444444444"),
+        ("TARGET_REGION", "us-west-1,eu-west-1,us-west-1"),
+        (
+            "KMS_KEY_ARN",
+            "arn:aws:kms:us-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000001,\
+             arn:aws:kms:eu-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000003",
+        ),
+    ]);
+    let origin = env(&pairs);
+    let mut r = Reader::new(&origin);
+    let s = SourceSettings::read(&mut r).expect("settings");
+    r.finish().expect("valid");
+    s
+}
+
 pub(crate) fn target_settings() -> TargetSettings {
     let origin = env(TARGET_ENV);
     let mut r = Reader::new(&origin);

@@ -427,6 +427,26 @@ pub async fn run_source(
     Ok(RetentionReport { places: vec![source, target] })
 }
 
+/// Source side, many target regions: [`run_source`] in the first, then the
+/// copies of each other region (`(region, client)` in `others`), so no
+/// region's copies pile up.
+pub async fn run_source_regions(
+    rds: &Client,
+    target_rds: &Client,
+    others: &[(Region, Client)],
+    settings: &SourceSettings,
+    run: &RunState,
+) -> DrResult<RetentionReport> {
+    let mut report = run_source(rds, target_rds, settings, run).await?;
+    for (region, client) in others {
+        let settings = settings.for_region(region)?;
+        let current: Vec<SnapshotId> = run.source_snapshot_id.iter().cloned().collect();
+        let scope = Scope::source(&settings, run, Place::TargetRegion, region, current);
+        report.places.push(prune(client, &scope, settings.retention).await?);
+    }
+    Ok(report)
+}
+
 /// Target side: the target account's own copies. The cluster and the name
 /// prefix come from the payload: the shared snapshot is named
 /// `{prefix}-{cluster}-{stamp}` by the source side.
@@ -472,12 +492,19 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
             let s = &s.for_cluster(run.source_cluster_id.as_ref())?;
             let rds = ctx.aws.in_region(&s.region).rds();
             let target_rds = ctx.aws.in_region(&s.target_region).rds();
+            // Many target regions: the copies in each of the others too.
+            let others: Vec<(Region, Client)> = s
+                .target_regions
+                .iter()
+                .filter(|r| r.region != s.target_region)
+                .map(|r| (r.region.clone(), ctx.aws.in_region(&r.region).rds()))
+                .collect();
             Ok(match &request {
                 Request::Retention(run) => {
-                    serde_json::to_value(run_source(&rds, &target_rds, s, run).await?)?
+                    serde_json::to_value(run_source_regions(&rds, &target_rds, &others, s, run).await?)?
                 }
                 Request::MakeRoom { run, quota_reached } => serde_json::to_value(
-                    super::make_room::run(&rds, &target_rds, s, run, *quota_reached).await?,
+                    super::make_room::run_regions(&rds, &target_rds, &others, s, run, *quota_reached).await?,
                 )?,
             })
         }
@@ -842,6 +869,44 @@ mod tests {
         assert_eq!(
             (report.places[0].region.as_str(), report.places[1].region.as_str()),
             ("us-west-2", "us-west-1")
+        );
+    }
+
+    /// Many target regions: every region's copies are pruned, each listed
+    /// and deleted with that region's client and reported under its region.
+    #[tokio::test]
+    async fn the_source_side_prunes_the_copies_of_every_target_region() {
+        let mut settings = crate::settings::tests::many_targets_settings();
+        settings.retention = keep(1, None);
+        let seen: Vec<Arc<Mutex<Vec<String>>>> = (0..3).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let (list_s, del_s) = (listing(mixed(Place::SourceRegion)), ts::recording_deletes(seen[0].clone()));
+        let (list_t, del_t) = (listing(mixed(Place::TargetRegion)), ts::recording_deletes(seen[1].clone()));
+        let (list_eu, del_eu) = (listing(mixed(Place::TargetRegion)), ts::recording_deletes(seen[2].clone()));
+        let eu: Region = "eu-west-1".parse().expect("region");
+        let report = run_source_regions(
+            &ts::rds(&[&list_s, &del_s]),
+            &ts::rds(&[&list_t, &del_t]),
+            &[(eu, ts::rds(&[&list_eu, &del_eu]))],
+            &settings,
+            &source_run(),
+        )
+        .await
+        .expect("pruned");
+        let mut want = vec![name_at(1, 0), name_at(2, 0)];
+        want.sort();
+        for seen in &seen {
+            let mut seen = seen.lock().expect("lock").clone();
+            seen.sort();
+            assert_eq!(seen, want);
+        }
+        let places: Vec<(Place, &str)> = report.places.iter().map(|p| (p.place, p.region.as_str())).collect();
+        assert_eq!(
+            places,
+            [
+                (Place::SourceRegion, "us-west-2"),
+                (Place::TargetRegion, "us-west-1"),
+                (Place::TargetRegion, "eu-west-1")
+            ]
         );
     }
 

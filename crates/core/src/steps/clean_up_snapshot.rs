@@ -60,11 +60,14 @@ pub async fn run(
 
     if let Some(copy) = rds::find_cluster_snapshot(target_rds, id.as_str(), false).await? {
         let status = copy.status().unwrap_or("unknown").to_owned();
-        let target = settings.target_account_id.as_str();
+        let targets = settings.accounts_in(&settings.target_region);
+        let shared_with_target = |shared: &[String]| {
+            shared.iter().find(|a| targets.iter().any(|t| t.as_str() == a.as_str())).cloned()
+        };
         if !rds::is_from_run(copy.tag_list(), &run) {
             kept.push(format!("snapshot {id} in {} (not this run's)", settings.target_region));
         } else if status == "available"
-            && rds::shared_with(target_rds, id.as_str()).await?.iter().any(|a| a == target)
+            && let Some(target) = shared_with_target(&rds::shared_with(target_rds, id.as_str()).await?)
         {
             kept.push(format!("copy {id} (shared with {target}: it may be in use)"));
         } else {
@@ -97,7 +100,15 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::FailurePath, "CleanUpSnapshot/CleanUpCopy")?;
     // Many clusters: the payload's cluster, if it is a configured one.
     let cluster = input.get("sourceClusterId").and_then(Value::as_str).and_then(|c| c.parse().ok());
-    let settings = &ctx.source()?.for_cluster(cluster.as_ref())?;
+    let settings = ctx.source()?.for_cluster(cluster.as_ref())?;
+    // Many target regions: the failed region branch's copy; a failure before
+    // any copy (no targetRegion) looks in the first region, where there is
+    // none to delete either.
+    let region = input.get("targetRegion").and_then(Value::as_str).and_then(|r| r.parse().ok());
+    let settings = &match region {
+        Some(region) => settings.for_region(&region)?,
+        None => settings,
+    };
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
     run(&ctx.aws.rds(), &target_rds, settings, input).await
 }
@@ -233,6 +244,18 @@ mod tests {
                 s.body
             );
         }
+
+        // Many target regions: the failed branch's region is where its copy is looked for.
+        let recorder = ts::Recorder::replying([
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+            ts::rds_error_reply(404, "DBClusterSnapshotNotFoundFault"),
+        ]);
+        let mut payload = failed();
+        payload["targetRegion"] = "eu-west-1".into();
+        let settings = crate::settings::tests::many_targets_settings();
+        handle(recorder.context(SideSettings::Source(settings)), payload).await.expect("nothing there");
+        let sent = recorder.sent();
+        assert!(sent[0].uri.contains("rds.eu-west-1.") && sent[1].uri.contains("rds.us-west-2."), "{sent:?}");
 
         // A run payload (no `failure`) is not this function's.
         let recorder = ts::Recorder::default();

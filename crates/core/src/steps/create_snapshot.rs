@@ -45,8 +45,8 @@ use time::OffsetDateTime;
 
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
-use crate::ids::{Arn, SnapshotId};
-use crate::payload::RunState;
+use crate::ids::{Arn, Region, SnapshotId};
+use crate::payload::{RunState, TargetRegionItem};
 use crate::rds::{self, TAG_RUN_ID, TAG_SOURCE_CLUSTER};
 use crate::settings::{SourceSettings, keys};
 use crate::steps::input::{self, InputKind};
@@ -79,6 +79,19 @@ pub async fn run(
     settings: &SourceSettings,
     run: RunState,
 ) -> DrResult<RunState> {
+    run_regions(rds, target_rds, &[], settings, run).await
+}
+
+/// [`run`] with many target regions: another run's copy still copying in
+/// any of them (`others`: each other target region and a client there)
+/// blocks this run too.
+pub async fn run_regions(
+    rds: &Client,
+    target_rds: &Client,
+    others: &[(Region, Client)],
+    settings: &SourceSettings,
+    run: RunState,
+) -> DrResult<RunState> {
     check_input(settings, &run)?;
     let id = snapshot_id(settings, &run)?;
     let cluster_id = settings.cluster_id.as_str();
@@ -103,7 +116,7 @@ pub async fn run(
             existing
         }
         None => {
-            refuse_overlap(rds, target_rds, settings, &out).await?;
+            refuse_overlap(rds, target_rds, others, settings, &out).await?;
             create(rds, &id, cluster_id, &out).await?
         }
     };
@@ -141,7 +154,13 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     let settings = &ctx.source()?.for_cluster(run_state.source_cluster_id.as_ref())?;
     let rds = ctx.aws.rds();
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
-    Ok(run(&rds, &target_rds, settings, run_state).await?.to_value())
+    let others: Vec<(Region, Client)> = settings
+        .target_regions
+        .iter()
+        .filter(|r| r.region != settings.target_region)
+        .map(|r| (r.region.clone(), ctx.aws.in_region(&r.region).rds()))
+        .collect();
+    Ok(run_regions(&rds, &target_rds, &others, settings, run_state).await?.to_value())
 }
 
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
@@ -204,16 +223,18 @@ async fn own_snapshot(
 async fn refuse_overlap(
     rds: &Client,
     target_rds: &Client,
+    others: &[(Region, Client)],
     settings: &SourceSettings,
     run: &RunState,
 ) -> DrResult<()> {
     let cluster_id = settings.cluster_id.as_str();
-    let checks = [
+    let mut checks = vec![
         (rds, Some(cluster_id), SOURCE_BUSY, &settings.region),
         // The copies live under the source cluster's id, but that cluster does
         // not exist in the target region, so list all manual snapshots there.
         (target_rds, None, TARGET_BUSY, &settings.target_region),
     ];
+    checks.extend(others.iter().map(|(region, client)| (client, None, TARGET_BUSY, region)));
     for (client, cluster_filter, busy, region) in checks {
         for snap in rds::list_manual_cluster_snapshots(client, cluster_filter).await? {
             if let Some(other) = other_run_in_progress(&snap, run, cluster_id, busy) {
@@ -310,6 +331,17 @@ fn fill(
     run.target_region = Some(settings.target_region.clone());
     run.target_account_id = Some(settings.target_account_id.clone());
     run.kms_key_arn = Some(settings.kms_key_arn.clone());
+    run.target_regions = settings
+        .target_regions
+        .iter()
+        .filter_map(|r| {
+            Some(TargetRegionItem {
+                target_region: r.region.clone(),
+                target_account_id: r.account_ids.first()?.clone(),
+                kms_key_arn: r.kms_key_arn.clone(),
+            })
+        })
+        .collect();
     run
 }
 
@@ -447,6 +479,13 @@ mod tests {
         assert_eq!(out.source_region.as_ref().map(|s| s.as_str()), Some("us-west-2"));
         assert_eq!(out.target_region.as_ref().map(|s| s.as_str()), Some("us-west-1"));
         assert_eq!(out.target_account_id.as_ref().map(|s| s.as_str()), Some("222222222222"));
+        // The source machine's Regions Map runs one branch per listed region.
+        let regions: Vec<(&str, &str, &str)> = out
+            .target_regions
+            .iter()
+            .map(|r| (r.target_region.as_str(), r.target_account_id.as_str(), r.kms_key_arn.as_str()))
+            .collect();
+        assert_eq!(regions, [("us-west-1", "222222222222", ts::KMS_KEY_ARN)]);
         assert_eq!(out.kms_key_arn.as_ref().map(|s| s.as_str()), Some(ts::KMS_KEY_ARN));
         assert_eq!(out.engine.as_deref(), Some("aurora-postgresql"));
         assert_eq!(out.snapshot_created_at, Some(datetime!(2026-11-25 16:00:06 UTC)));
@@ -616,6 +655,31 @@ mod tests {
         assert!(err.to_string().contains("another run (run-0) is still in progress"), "{err}");
         assert!(err.to_string().contains("us-west-1"), "{err}");
         assert_eq!(create.num_calls(), 0);
+    }
+
+    /// Many target regions: another run's copy still copying in the second
+    /// region blocks this run as one in the first would.
+    #[tokio::test]
+    async fn another_runs_copy_still_copying_in_any_target_region_blocks_this_one() {
+        let mut copying = ts::copy("copying");
+        copying.db_cluster_snapshot_identifier = Some("aurora-dr-orders-20261125150005".into());
+        copying.tag_list = Some(ts::managed_tags("run-0"));
+        let (clusters, own, list, target_list, eu_list, create) = (
+            clusters_ok(true),
+            own_missing(),
+            listing(vec![]),
+            listing(vec![]),
+            listing(vec![copying]),
+            create_never(),
+        );
+        let rds = ts::rds(&[&clusters, &own, &list, &create]);
+        let target = ts::rds(&[&target_list]);
+        let eu = [("eu-west-1".parse::<Region>().expect("region"), ts::rds(&[&eu_list]))];
+        let settings = crate::settings::tests::many_targets_settings();
+        let err = run_regions(&rds, &target, &eu, &settings, ts::started_run()).await.expect_err("overlap");
+        assert_eq!(err.asl_name(), "Conflict", "{err}");
+        assert!(err.to_string().contains("is copying in eu-west-1"), "{err}");
+        assert_eq!((eu_list.num_calls(), create.num_calls()), (1, 0));
     }
 
     #[tokio::test]

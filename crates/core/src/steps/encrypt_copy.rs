@@ -2,7 +2,8 @@
 //! with the KMS key the target account may use.
 //!
 //! Input: [`RunState`] after CreateSnapshot (needs `sourceSnapshotId`,
-//! `sourceSnapshotArn`). Output: the same with `targetSnapshotId` (= the
+//! `sourceSnapshotArn`; `targetRegion` picks the target region, its key and
+//! targets: [`SourceSettings::for_run_region`]). Output: the same with `targetSnapshotId` (= the
 //! source snapshot id), `targetSnapshotArn`, `targetRegion`, `targetAccountId`
 //! and `kmsKeyArn`.
 //!
@@ -48,6 +49,7 @@ pub const STATE: &str = "EncryptCopy";
 /// Copies (or finds) this run's encrypted copy; see the module doc.
 /// `target_rds` is the source account's client in the target region.
 pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) -> DrResult<RunState> {
+    let settings = &settings.for_run_region(run.target_region.as_ref())?;
     let source_arn = check_input(settings, &run)?;
     let id = need(&run.source_snapshot_id, "sourceSnapshotId")?.clone();
 
@@ -74,18 +76,20 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     out.target_snapshot_id = Some(id);
     out.target_snapshot_arn = Some(arn);
     out.target_region = Some(settings.target_region.clone());
-    out.target_account_id = Some(settings.target_account_id.clone());
+    if !out.target_account_id.as_ref().is_some_and(|a| settings.has_target(a, &settings.target_region)) {
+        out.target_account_id = Some(settings.target_account_id.clone());
+    }
     out.kms_key_arn = Some(settings.kms_key_arn.clone());
     Ok(out)
 }
 
-/// The untyped entry: source settings, a client in the target region.
+/// The untyped entry: source settings, a client in the payload's target region.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, STATE)?;
-    let settings = ctx.source()?;
-    let target_rds = ctx.aws.in_region(&settings.target_region).rds();
     let run_state = RunState::from_value(input)?;
-    Ok(run(&target_rds, settings, run_state).await?.to_value())
+    let settings = ctx.source()?.for_run_region(run_state.target_region.as_ref())?;
+    let target_rds = ctx.aws.in_region(&settings.target_region).rds();
+    Ok(run(&target_rds, &settings, run_state).await?.to_value())
 }
 
 /// Checks the payload against the settings; returns the source snapshot ARN.
@@ -187,6 +191,37 @@ mod tests {
         assert_eq!(out.kms_key_arn.as_ref().map(|s| s.as_str()), Some(KMS_KEY_ARN));
         assert_eq!(out.target_region.as_ref().map(|s| s.as_str()), Some("us-west-1"));
         assert_eq!(out.target_account_id.as_ref().map(|s| s.as_str()), Some("222222222222"));
+    }
+
+    /// Many target regions: the payload's region picks the key; a region the
+    /// deployment does not copy to copies nothing.
+    #[tokio::test]
+    async fn each_target_region_is_copied_under_its_own_key() {
+        let settings = crate::settings::tests::many_targets_settings();
+        let eu_key = "arn:aws:kms:eu-west-1:111111111111:key/0f0e0d0c-0000-4000-8000-000000000003";
+        let mut input = created_run();
+        input.target_region = Some("eu-west-1".parse().expect("region"));
+        input.target_account_id = None;
+        input.kms_key_arn = None;
+        let mut copied = ts::copy("copying");
+        copied.kms_key_id = Some(eu_key.into());
+        copied.db_cluster_snapshot_arn =
+            Some(format!("arn:aws:rds:eu-west-1:111111111111:cluster-snapshot:{SNAPSHOT_ID}"));
+        let seen = Arc::new(Mutex::new(None));
+        let (find, copy) = (ts::snapshot_missing(), copy_returns(Some(copied), Some(seen.clone())));
+        let out = run(&ts::rds(&[&find, &copy]), &settings, input.clone()).await.expect("copied");
+        let req = seen.lock().expect("lock").clone().expect("request");
+        assert_eq!(req.kms_key_id(), Some(eu_key));
+        assert_eq!(out.kms_key_arn.as_ref().map(|k| k.as_str()), Some(eu_key));
+        assert_eq!(out.target_account_id.as_ref().map(|a| a.as_str()), Some("333333333333"));
+        assert!(out.target_snapshot_arn.as_ref().is_some_and(|a| a.as_str().contains(":eu-west-1:")));
+
+        let mut nowhere = input;
+        nowhere.target_region = Some("ap-south-1".parse().expect("region"));
+        let (find, copy) = (ts::snapshot_missing(), copy_returns(None, None));
+        let err = run(&ts::rds(&[&find, &copy]), &settings, nowhere).await.expect_err("not a target region");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert_eq!(find.num_calls() + copy.num_calls(), 0);
     }
 
     #[tokio::test]

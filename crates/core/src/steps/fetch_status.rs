@@ -180,7 +180,8 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, "a Wait* state")?;
     let input = parse_input(input)?;
     let status = if input.wait_for.on_source_side() {
-        let settings = ctx.source()?;
+        // Many target regions: the copy in the payload's region.
+        let settings = &ctx.source()?.for_run_region(input.run.target_region.as_ref())?;
         let rds = if input.wait_for == WaitFor::TargetSnapshot {
             ctx.aws.in_region(&settings.target_region).rds()
         } else {

@@ -157,6 +157,19 @@ pub async fn run(
     run: &RunState,
     quota_reached: bool,
 ) -> DrResult<RoomReport> {
+    run_regions(rds, target_rds, &[], settings, run, quota_reached).await
+}
+
+/// [`run`] with many target regions: room for the copies in every one
+/// (`others`: each other target region and a client there).
+pub async fn run_regions(
+    rds: &Client,
+    target_rds: &Client,
+    others: &[(Region, Client)],
+    settings: &SourceSettings,
+    run: &RunState,
+    quota_reached: bool,
+) -> DrResult<RoomReport> {
     super::input::no_failure(run, STATES[0])?;
     if let Some(c) = &run.source_cluster_id
         && !c.as_str().eq_ignore_ascii_case(settings.cluster_id.as_str())
@@ -168,10 +181,12 @@ pub async fn run(
     }
     let needed = room_needed(settings);
     let mut places = Vec::new();
-    for (place, client, region) in [
+    let mut places_to_check = vec![
         (Place::SourceRegion, rds, &settings.region),
         (Place::TargetRegion, target_rds, &settings.target_region),
-    ] {
+    ];
+    places_to_check.extend(others.iter().map(|(region, client)| (Place::TargetRegion, client, region)));
+    for (place, client, region) in places_to_check {
         let quota = read_quota(client, region).await?;
         let refused = quota_reached && place == Place::SourceRegion;
         let short = quota.free() < needed;
@@ -286,6 +301,25 @@ mod tests {
         let t = &report.places[1];
         assert_eq!((t.quota.used, t.quota.max, t.quota.source), (100, 100, QuotaSource::AccountAttributes));
         assert_eq!(t.retention.as_ref().map(|r| r.deleted.len()), Some(2));
+    }
+
+    /// Many target regions: each one's quota is read and a full one pruned,
+    /// the second region as the first.
+    #[tokio::test]
+    async fn every_target_region_gets_room_for_its_copies() {
+        let source = place(quota(10, 100), tool_snapshots("us-west-2", &[1, 2, 3, 4]));
+        let target = place(quota(10, 100), tool_snapshots("us-west-1", &[1, 2, 3, 4]));
+        let eu = place(quota(100, 100), tool_snapshots("eu-west-1", &[1, 2, 3, 4]));
+        let others = [("eu-west-1".parse::<Region>().expect("region"), eu.client())];
+        let report =
+            run_regions(&source.client(), &target.client(), &others, &settings(2), &ts::started_run(), false)
+                .await
+                .expect("ran");
+        assert!(source.deleted().is_empty() && target.deleted().is_empty());
+        assert_eq!(eu.deleted().len(), 2, "{:?}", eu.deleted());
+        let regions: Vec<&str> = report.places.iter().map(|p| p.region.as_str()).collect();
+        assert_eq!(regions, ["us-west-2", "us-west-1", "eu-west-1"]);
+        assert_eq!(report.places[2].retention.as_ref().map(|r| r.deleted.len()), Some(2));
     }
 
     #[tokio::test]

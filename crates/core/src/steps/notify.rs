@@ -1,22 +1,30 @@
 //! Notify (source side): tell the target side a snapshot is ready.
 //!
-//! Publishes [`DrMessage`] (`"version": 1`) as JSON to `notification_topic_arn`
-//! (required: `InvalidConfig` when unset) with the String message attributes
-//! `sourceClusterId`, `snapshotId` (the shared copy) and `version`, so
-//! subscribers can filter. Input and output: the finished [`RunState`],
-//! unchanged. This is the only function that publishes to the snapshot
-//! topic; failures are [`super::notify_failure`]'s.
+//! Publishes one [`DrMessage`] (`"version": 1`) as JSON to
+//! `notification_topic_arn` (required: `InvalidConfig` when unset) per target
+//! account of the payload's `targetRegion` (the copy there is shared with all
+//! of them), each naming its own account. Every message carries the String
+//! message attributes `targetAccountId` and `targetRegion`, on which each
+//! target stack's subscription filters (an SNS subscription filter policy),
+//! so N target stacks subscribe to one topic and each receives only its own
+//! messages; and `sourceClusterId`, `snapshotId` (the shared copy) and
+//! `version`. Input and output: the finished [`RunState`], unchanged. This is
+//! the only function that publishes to the snapshot topic; failures are
+//! [`super::notify_failure`]'s.
 //!
 //! Errors: `InvalidConfig`, `InvalidInput` (the payload lacks a field the
-//! message needs, carries `failure`, or disagrees with the settings), and the
-//! SNS classifications (`Throttled`, `ServiceUnavailable` are retryable).
+//! message needs, carries `failure`, or disagrees with the settings: a
+//! region the deployment does not copy to, a target account not of that
+//! region), and the SNS classifications (`Throttled`, `ServiceUnavailable`
+//! are retryable).
 //!
 //! Metrics ([`crate::metrics`]): `PipelineDurationSeconds` and
 //! `StepDurationSeconds`.
 //!
 //! Idempotency: SNS delivers at least once and a retried step publishes
-//! again; the target side starts its execution under a name derived from the
-//! snapshot, so a duplicate message starts nothing new.
+//! again, also to the targets an earlier attempt reached; each target side
+//! starts its execution under a name derived from the snapshot, so a
+//! duplicate message starts nothing new.
 
 use std::sync::Arc;
 
@@ -28,7 +36,7 @@ use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::Arn;
 use crate::metrics;
-use crate::payload::{DrMessage, MAX_MESSAGE_BYTES, RunState, agrees, need};
+use crate::payload::{DrMessage, MAX_MESSAGE_BYTES, RunState, need};
 use crate::settings::{SourceSettings, keys};
 use crate::steps::input::{self, InputKind};
 
@@ -37,34 +45,47 @@ pub const STATE: &str = "Notify";
 
 const STEP: &str = "notify";
 
-/// Publishes the DR message; returns the payload unchanged.
+/// The message attributes a target stack's subscription filters on.
+pub const TARGET_ACCOUNT_ATTRIBUTE: &str = "targetAccountId";
+pub const TARGET_REGION_ATTRIBUTE: &str = "targetRegion";
+
+/// Publishes the DR message to every target of the payload's region;
+/// returns the payload unchanged.
 pub async fn run(sns: &Client, settings: &SourceSettings, run: RunState) -> DrResult<RunState> {
     input::no_failure(&run, STATE)?;
     let topic = settings.notification_topic_arn.as_ref().ok_or_else(|| DrError::InvalidConfig {
         name: keys::NOTIFICATION_TOPIC_ARN.env.into(),
         problem: "is required to notify the target side".into(),
     })?;
-    check_input(settings, &run)?;
-    let msg = DrMessage::from_run(&run)?;
-    let text = serde_json::to_string(&msg)?;
-    if text.len() > MAX_MESSAGE_BYTES {
-        return Err(DrError::invalid_input(format!(
-            "the message is {} bytes, more than the {MAX_MESSAGE_BYTES} the target side accepts",
-            text.len()
-        )));
+    let settings = settings.for_region(need(&run.target_region, "targetRegion")?)?;
+    check_input(&settings, &run)?;
+    for account in settings.accounts_in(&settings.target_region) {
+        let mut one = run.clone();
+        one.target_account_id = Some(account.clone());
+        let msg = DrMessage::from_run(&one)?;
+        let text = serde_json::to_string(&msg)?;
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(DrError::invalid_input(format!(
+                "the message is {} bytes, more than the {MAX_MESSAGE_BYTES} the target side accepts",
+                text.len()
+            )));
+        }
+        let out = sns
+            .publish()
+            .topic_arn(topic.as_str())
+            .message(text)
+            .message_attributes(TARGET_ACCOUNT_ATTRIBUTE, attribute(msg.target_account_id.as_str())?)
+            .message_attributes(TARGET_REGION_ATTRIBUTE, attribute(msg.target_region.as_str())?)
+            .message_attributes("sourceClusterId", attribute(msg.source_cluster_id.as_str())?)
+            .message_attributes("snapshotId", attribute(msg.target_snapshot_id.as_str())?)
+            .message_attributes("version", attribute(&msg.version.to_string())?)
+            .send()
+            .await
+            .map_err(|e| DrError::from_sdk(&format!("Publish {topic} for target account {account}"), e))?;
+        tracing::info!(step = STEP, run_id = %run.run_id, topic = %topic, snapshot = %msg.target_snapshot_id,
+            target_account = %account, target_region = %msg.target_region,
+            message_id = out.message_id().unwrap_or_default(), "target side notified");
     }
-    let out = sns
-        .publish()
-        .topic_arn(topic.as_str())
-        .message(text)
-        .message_attributes("sourceClusterId", attribute(msg.source_cluster_id.as_str())?)
-        .message_attributes("snapshotId", attribute(msg.target_snapshot_id.as_str())?)
-        .message_attributes("version", attribute(&msg.version.to_string())?)
-        .send()
-        .await
-        .map_err(|e| DrError::from_sdk(&format!("Publish {topic}"), e))?;
-    tracing::info!(step = STEP, run_id = %run.run_id, topic = %topic, snapshot = %msg.target_snapshot_id,
-        message_id = out.message_id().unwrap_or_default(), "target side notified");
     Ok(run)
 }
 
@@ -98,7 +119,18 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
         )));
     }
     let target = need(&run.target_account_id, "targetAccountId")?;
-    agrees(Some(target), &settings.target_account_id, "target account", "shares with")?;
+    if !settings.accounts_in(&settings.target_region).contains(target) {
+        return Err(DrError::invalid_input(format!(
+            "payload names target account {target}, which is not a target of {} (this deployment shares with {})",
+            settings.target_region,
+            settings
+                .accounts_in(&settings.target_region)
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     Ok(())
 }
 
@@ -166,7 +198,69 @@ pub(crate) mod tests {
         assert_eq!(attr(req, "sourceClusterId"), ("String", Some("orders")));
         assert_eq!(attr(req, "snapshotId"), ("String", Some(SNAPSHOT_ID)));
         assert_eq!(attr(req, "version"), ("String", Some("1")));
-        assert_eq!(req.message_attributes().map(|m| m.len()), Some(3));
+        assert_eq!(attr(req, "targetAccountId"), ("String", Some("222222222222")));
+        assert_eq!(attr(req, "targetRegion"), ("String", Some("us-west-1")));
+        assert_eq!(req.message_attributes().map(|m| m.len()), Some(5));
+    }
+
+    /// Two targets in the payload's region, one elsewhere: one message per
+    /// target of the region, each naming its own account in the body and in
+    /// the attribute its subscription filters on; none for the other region.
+    #[tokio::test]
+    async fn each_target_of_the_region_gets_its_own_message() {
+        let settings = crate::settings::tests::many_targets_settings();
+        let seen = Seen::default();
+        let rule = publish(&seen);
+        let out = run(&ts::sns(&[&rule]), &settings, finished_source_run()).await.expect("published");
+        assert_eq!(out, finished_source_run(), "the payload passes unchanged");
+        let seen: Vec<PublishInput> = seen.lock().expect("lock").clone();
+        let sent: Vec<(String, String, Option<&str>)> = seen
+            .iter()
+            .map(|req| {
+                let msg = DrMessage::parse(req.message().expect("message")).expect("accepted");
+                (
+                    msg.target_account_id.to_string(),
+                    msg.target_region.to_string(),
+                    attr(req, "targetAccountId").1,
+                )
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("222222222222".into(), "us-west-1".into(), Some("222222222222")),
+                ("444444444444".into(), "us-west-1".into(), Some("444444444444")),
+            ]
+        );
+        assert!(seen.iter().all(|r| attr(r, "targetRegion") == ("String", Some("us-west-1"))));
+
+        // The other region's run notifies its one target.
+        let mut eu = finished_source_run();
+        eu.target_region = Some("eu-west-1".parse().expect("region"));
+        eu.target_account_id = Some("333333333333".parse().expect("account"));
+        let seen = Seen::default();
+        let rule = publish(&seen);
+        run(&ts::sns(&[&rule]), &settings, eu.clone()).await.expect("published");
+        let accounts: Vec<_> = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| attr(r, "targetAccountId").1.map(str::to_owned))
+            .collect();
+        assert_eq!(accounts, [Some("333333333333".to_owned())]);
+
+        // A target account not of the payload's region, or a region not copied to, is refused.
+        let mut wrong = eu.clone();
+        wrong.target_account_id = Some("222222222222".parse().expect("account"));
+        let mut nowhere = eu;
+        nowhere.target_region = Some("ap-south-1".parse().expect("region"));
+        for (input, names) in [(wrong, "222222222222"), (nowhere, "ap-south-1")] {
+            let rule = publish(&Seen::default());
+            let err = run(&ts::sns(&[&rule]), &settings, input).await.expect_err("refused");
+            assert_eq!(err.asl_name(), "InvalidInput");
+            assert!(err.to_string().contains(names), "{err}");
+            assert_eq!(rule.num_calls(), 0);
+        }
     }
 
     #[tokio::test]

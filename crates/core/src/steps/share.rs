@@ -1,27 +1,32 @@
-//! Share: share the encrypted copy privately with the target account.
+//! Share: share the encrypted copy privately with the target accounts of
+//! its region.
 //!
-//! Input: [`RunState`] after the copy is `available` (needs `targetSnapshotId`).
-//! Output: the same payload (with `targetAccountId` and `targetSnapshotArn`
+//! Input: [`RunState`] after the copy is `available` (needs `targetSnapshotId`;
+//! `targetRegion` picks the region's settings, see
+//! [`SourceSettings::for_run_region`]). Output: the same payload (with
+//! `targetAccountId`, the region's first target, and `targetSnapshotArn`
 //! filled when they were missing).
 //!
 //! With the source account's client in the target region:
-//! `ModifyDBClusterSnapshotAttribute(restore, ValuesToAdd = [target account])`.
+//! `ModifyDBClusterSnapshotAttribute(restore, ValuesToAdd = [each target
+//! account of the region not yet there])`, one call: the copy of a region is
+//! shared with every target there (at most 20, the settings' limit).
 //!
 //! Before sharing, the copy's `restore` attribute is read; when it contains
 //! `all` (the snapshot is public) or the copy is not storage-encrypted, the
 //! step refuses with `UnsafeOperation` and changes nothing: aurora-dr never
 //! makes a snapshot public and never shares an unencrypted one. After
-//! sharing, the attribute must contain the target account; any other account
-//! already there is reported in a warning log (not removed: someone else put
-//! it there).
+//! sharing, the attribute must contain every target account of the region;
+//! any other account already there is reported in a warning log (not
+//! removed: someone else put it there).
 //!
 //! Errors: `InvalidInput` (payload missing fields, carrying `failure`, or
 //! disagreeing with the settings), `NotFound` (no copy), `UnsafeOperation`,
 //! `ResourceNotReady` (the copy is still busy, or the share is not yet
 //! visible: retrying is safe), and the AWS classifications.
 //!
-//! Idempotency: when the target account is already in `restore`, nothing is
-//! modified.
+//! Idempotency: when every target account is already in `restore`, nothing
+//! is modified; a retry after a partial share adds only the missing ones.
 
 use std::sync::Arc;
 
@@ -31,7 +36,7 @@ use serde_json::Value;
 use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::{Arn, SnapshotId};
-use crate::payload::{RunState, agrees, need};
+use crate::payload::{RunState, need};
 use crate::rds;
 use crate::settings::SourceSettings;
 use crate::steps::input::{self, InputKind};
@@ -45,11 +50,13 @@ const RESTORE: &str = "restore";
 /// The `restore` value that makes a snapshot public.
 const PUBLIC: &str = "all";
 
-/// Shares the copy with the target account; see the module doc.
+/// Shares the copy with the target accounts of its region; see the module doc.
 pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) -> DrResult<RunState> {
+    let settings = &settings.for_run_region(run.target_region.as_ref())?;
     check_input(settings, &run)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?.clone();
-    let target = settings.target_account_id.as_str();
+    let targets: Vec<&str> =
+        settings.accounts_in(&settings.target_region).iter().map(|a| a.as_str()).collect();
 
     let copy = rds::find_cluster_snapshot(target_rds, id.as_str(), false).await?.ok_or_else(|| {
         DrError::NotFound(format!(
@@ -59,47 +66,55 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     })?;
     if copy.storage_encrypted() != Some(true) {
         return Err(DrError::Unsafe(format!(
-            "snapshot copy {id} is not encrypted; refusing to share it with account {target}"
+            "snapshot copy {id} is not encrypted; refusing to share it with account(s) {}",
+            targets.join(", ")
         )));
     }
 
     let before = rds::shared_with(target_rds, id.as_str()).await?;
     refuse_public(&id, &before)?;
-    let after = if before.iter().any(|a| a == target) {
-        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "already shared");
+    let missing: Vec<&str> = targets.iter().copied().filter(|t| !before.iter().any(|a| a == t)).collect();
+    let after = if missing.is_empty() {
+        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, accounts = ?targets, "already shared");
         before
     } else {
         let out = target_rds
             .modify_db_cluster_snapshot_attribute()
             .db_cluster_snapshot_identifier(id.as_str())
             .attribute_name(RESTORE)
-            .values_to_add(target)
+            .set_values_to_add(Some(missing.iter().map(|a| (*a).to_owned()).collect()))
             .send()
             .await
             .map_err(|e| {
-                DrError::from_sdk(&format!("ModifyDBClusterSnapshotAttribute {id} restore +{target}"), e)
+                DrError::from_sdk(
+                    &format!("ModifyDBClusterSnapshotAttribute {id} restore +{}", missing.join(" +")),
+                    e,
+                )
             })?;
-        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, account = target, "shared");
+        tracing::info!(step = STEP, run_id = %run.run_id, snapshot = %id, accounts = ?missing, "shared");
         match out.db_cluster_snapshot_attributes_result {
             Some(result) => rds::restore_accounts(&result),
             None => rds::shared_with(target_rds, id.as_str()).await?,
         }
     };
     refuse_public(&id, &after)?;
-    if !after.iter().any(|a| a == target) {
+    let not_yet: Vec<&str> = targets.iter().copied().filter(|t| !after.iter().any(|a| a == t)).collect();
+    if !not_yet.is_empty() {
         return Err(DrError::not_ready(
-            format!("share of snapshot copy {id} with account {target}"),
+            format!("share of snapshot copy {id} with account(s) {}", not_yet.join(", ")),
             "not yet visible",
         ));
     }
-    let others: Vec<&str> = after.iter().map(String::as_str).filter(|a| *a != target).collect();
+    let others: Vec<&str> = after.iter().map(String::as_str).filter(|a| !targets.contains(a)).collect();
     if !others.is_empty() {
         tracing::warn!(step = STEP, run_id = %run.run_id, snapshot = %id, other_accounts = ?others,
-            "snapshot copy is also shared with accounts other than the target; left as they are");
+            "snapshot copy is also shared with accounts other than the targets; left as they are");
     }
 
     let mut out = run;
-    out.target_account_id = Some(settings.target_account_id.clone());
+    if out.target_account_id.is_none() {
+        out.target_account_id = Some(settings.target_account_id.clone());
+    }
     if out.target_snapshot_arn.is_none() {
         out.target_snapshot_arn =
             Some(copy.db_cluster_snapshot_arn().and_then(|a| a.parse::<Arn>().ok()).unwrap_or_else(|| {
@@ -109,20 +124,32 @@ pub async fn run(target_rds: &Client, settings: &SourceSettings, run: RunState) 
     Ok(out)
 }
 
-/// The untyped entry: source settings, a client in the target region.
+/// The untyped entry: source settings, a client in the payload's target region.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, STATE)?;
-    let settings = ctx.source()?;
     let run_state = RunState::from_value(input)?;
+    let settings = ctx.source()?.for_run_region(run_state.target_region.as_ref())?;
     let target_rds = ctx.aws.in_region(&settings.target_region).rds();
-    Ok(run(&target_rds, settings, run_state).await?.to_value())
+    Ok(run(&target_rds, &settings, run_state).await?.to_value())
 }
 
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
     input::no_failure(run, STATE)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
-    agrees(run.target_account_id.as_ref(), &settings.target_account_id, "target account", "shares with")?;
-    agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
+    if let Some(account) = &run.target_account_id
+        && !settings.has_target(account, &settings.target_region)
+    {
+        return Err(DrError::invalid_input(format!(
+            "payload names target account {account}, but this deployment shares its copy in {} with {}",
+            settings.target_region,
+            settings
+                .accounts_in(&settings.target_region)
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     if let Some(arn) = &run.target_snapshot_arn
         && (arn.resource() != format!("cluster-snapshot:{id}")
             || arn.region().as_ref() != Some(&settings.target_region)
@@ -224,6 +251,45 @@ mod tests {
         assert_eq!(req.attribute_name(), Some("restore"));
         assert_eq!(req.values_to_add(), ["222222222222"]);
         assert!(req.values_to_remove().is_empty());
+    }
+
+    /// Two targets in the payload's region (a third elsewhere): one call adds
+    /// both; a retry after one of them was added adds only the other.
+    #[tokio::test]
+    async fn the_copy_is_shared_with_every_target_of_its_region_in_one_call() {
+        let settings = crate::settings::tests::many_targets_settings();
+        let seen = Arc::new(Mutex::new(None));
+        let (find, before, modify) = (
+            ts::snapshot_listed(ts::copy("available")),
+            described(&[]),
+            modified(Some(&["222222222222", "444444444444"]), Some(seen.clone())),
+        );
+        let rds = ts::rds(&[&find, &before, &modify]);
+        run(&rds, &settings, finished_source_run()).await.expect("shared");
+        let req = seen.lock().expect("lock").clone().expect("request");
+        assert_eq!(req.values_to_add(), ["222222222222", "444444444444"], "not 333333333333 of eu-west-1");
+
+        let seen = Arc::new(Mutex::new(None));
+        let (find, before, modify) = (
+            ts::snapshot_listed(ts::copy("available")),
+            described(&["444444444444"]),
+            modified(Some(&["444444444444", "222222222222"]), Some(seen.clone())),
+        );
+        let rds = ts::rds(&[&find, &before, &modify]);
+        run(&rds, &settings, finished_source_run()).await.expect("shared");
+        let req = seen.lock().expect("lock").clone().expect("request");
+        assert_eq!(req.values_to_add(), ["222222222222"]);
+
+        // A share that shows one target but not the other is not done yet.
+        let (find, before, modify) = (
+            ts::snapshot_listed(ts::copy("available")),
+            described(&[]),
+            modified(Some(&["222222222222"]), None),
+        );
+        let rds = ts::rds(&[&find, &before, &modify]);
+        let err = run(&rds, &settings, finished_source_run()).await.expect_err("half");
+        assert_eq!(err.asl_name(), "ResourceNotReady");
+        assert!(err.to_string().contains("444444444444"), "{err}");
     }
 
     #[tokio::test]
