@@ -687,124 +687,20 @@ fn both_definitions_validate_without_substitutions() {
 /// 1 + ceil(12/5) = 4 minutes: only the first five wait for their snapshot. Each item's run is named
 /// `{execution}-{index}`, and one cluster's fatal error is notified and
 /// recorded while the other eleven finish; the run then fails with it.
-#[tokio::test(start_paused = true)]
-async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others() {
-    let (def, _) = load("source");
-    let in_flight = Arc::new(Mutex::new((0usize, 0usize))); // (now, max)
-    let notified: Calls = Arc::default();
-    let mut tasks = TaskRegistry::new();
-    // When each snapshot is available (virtual time), by snapshot id.
-    let ready: Arc<Mutex<HashMap<String, tokio::time::Instant>>> = Arc::default();
-    let minute = std::time::Duration::from_secs(60);
-    let started = ready.clone();
-    tasks.register(task("create-snapshot"), move |mut input: Value| {
-        let started = started.clone();
-        async move {
-            let snapshot =
-                format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
-            started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
-            input["sourceSnapshotId"] = snapshot.into();
-            input["targetRegions"] = json!([{"targetRegion": "us-west-1", "targetAccountId": "222222222222",
-                                            "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/k"}]);
-            Ok(input)
-        }
-    });
-    tasks.register(task("apply-retention"), |_input: Value| async { Ok(json!({})) });
-    let flight = in_flight.clone();
-    tasks.register(task("encrypt-copy"), move |mut input: Value| {
-        let flight = flight.clone();
-        async move {
-            let mut f = flight.lock().unwrap();
-            f.0 += 1;
-            f.1 = f.1.max(f.0);
-            input["targetSnapshotId"] = input["sourceSnapshotId"].clone();
-            Ok(input)
-        }
-    });
-    tasks.register(task("clean-up-snapshot"), |input: Value| async move { Ok(input) });
-    let flight = in_flight.clone();
-    tasks.register(task("fetch-status"), move |input: Value| {
-        let flight = flight.clone();
-        let ready = ready.clone();
-        async move {
-            if input["waitFor"] == "targetSnapshot" {
-                tokio::time::sleep(minute).await;
-                flight.lock().unwrap().0 -= 1;
-            } else {
-                let id = input["run"]["sourceSnapshotId"].as_str().unwrap_or_default();
-                let at = ready.lock().unwrap().get(id).copied().expect("a started snapshot");
-                tokio::time::sleep_until(at).await;
-            }
-            Ok(json!({"status": "available"}))
-        }
-    });
-    tasks.register(task("share"), |input: Value| async move {
-        if input["sourceClusterId"] == "c03" {
-            return Err(aurora_dr_asl::TaskError::new("AccessDenied", "not authorized to share c03"));
-        }
-        Ok(input)
-    });
-    for f in ["notify", "notify-failure"] {
-        let seen = notified.clone();
-        tasks.register(task(f), move |input: Value| {
-            seen.lock().unwrap().push((f.into(), input.clone()));
-            async move { Ok(input) }
-        });
-    }
-    let engine = Engine::new(Clock::real());
-    engine.register(StateMachineSpec::new("aurora-dr-source", def).tasks(tasks)).unwrap();
-    let clusters: Vec<Value> = (0..12).map(|i| json!({"sourceClusterId": format!("c{i:02}")})).collect();
-    let exec = engine
-        .start("aurora-dr-source", json!({"clusters": clusters}), StartOptions::named("run-1"))
-        .unwrap();
-    let out = exec.wait().await;
-
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
-    assert_eq!(
-        out.cause.as_deref(),
-        Some("1 of 12 cluster run(s) failed; the first, run-1-3, in Share: not authorized to share c03")
-    );
-    assert_eq!(in_flight.lock().unwrap().1, 5, "MaxConcurrency 5 bounds the copies in flight");
-    let h = exec.history();
-    assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "all snapshots at once, then three rounds of five copies");
-    let report = h
-        .iter()
-        .find(|e| e.event_type == EventType::FailStateEntered)
-        .and_then(|e| e.details.input.clone())
-        .expect("the Fail state sees the report");
-    let reported = report["clusters"].as_array().expect("clusters");
-    assert_eq!(reported.len(), 12, "every cluster is reported, in input order");
-    for (i, c) in reported.iter().enumerate() {
-        assert_eq!(c["sourceClusterId"], format!("c{i:02}"));
-        assert_eq!(c["runId"], format!("run-1-{i}"), "each item's own run id");
-        assert_eq!(c["createdAt"], reported[0]["createdAt"], "one start time names every snapshot");
-        assert_eq!(c.get("clusterFailure").is_some(), i == 3, "{c}");
-    }
-    assert_eq!(reported[3]["clusterFailure"]["failedState"], "Share");
-    assert_eq!(reported[3]["copies"]["regions"][0]["failure"]["Error"], "AccessDenied");
-    assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
-    assert_eq!(report["failed"][0]["runId"], "run-1-3");
-    assert_eq!(report["failed"][0]["failedState"], "Share");
-    assert_eq!(report["failed"][0]["failure"]["Error"], "AccessDenied");
-    let notified = notified.lock().unwrap();
-    let by = |function: &str| -> Vec<&Value> {
-        notified.iter().filter(|(f, _)| f == function).map(|(_, v)| v).collect()
-    };
-    assert_eq!(by("notify").len(), 11, "eleven target notifications");
-    let failures = by("notify-failure");
-    assert_eq!(failures.len(), 1, "one failure notification");
-    assert_eq!(failures[0]["sourceClusterId"], "c03");
-    assert!(by("notify").iter().all(|v| v.get("failure").is_none()), "Notify never gets a failure");
+/// What the source machine did with 12 clusters (`c00`..`c11`), each
+/// snapshot ready a minute after it starts and each copy a minute long,
+/// copying to `regions` (region, account), with Share refused for `c03` in
+/// `failing_region` (`AccessDenied`, "not authorized to share c03{suffix}").
+struct FanOut {
+    exec: aurora_dr_asl::Execution,
+    out: aurora_dr_asl::Outcome,
+    /// The most copies in flight at once, per destination region.
+    peaks: HashMap<String, usize>,
+    /// (function, input) of every notify and notify-failure call.
+    notified: Vec<(String, Value)>,
 }
 
-/// Two target regions: each cluster's Regions Map copies into both side by
-/// side, at most 5 copies in flight per destination region (the Copies
-/// Map's bound, one copy per cluster and region), and a Share that fails in
-/// one region of one cluster is notified there while that cluster's other
-/// region and every other cluster finish.
-#[tokio::test(start_paused = true)]
-async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_stop_the_others() {
+async fn fan_out(regions: &[(&str, &str)], failing_region: &str, suffix: &str) -> FanOut {
     let (def, _) = load("source");
     // Copies in flight per destination region: (now, max).
     let in_flight: Arc<Mutex<HashMap<String, (usize, usize)>>> = Arc::default();
@@ -814,19 +710,22 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
     let ready: Arc<Mutex<HashMap<String, tokio::time::Instant>>> = Arc::default();
     let minute = std::time::Duration::from_secs(60);
     let started = ready.clone();
+    let target_regions: Vec<Value> = regions
+        .iter()
+        .map(|(region, account)| {
+            json!({"targetRegion": region, "targetAccountId": account,
+                   "kmsKeyArn": format!("arn:aws:kms:{region}:111111111111:key/{region}")})
+        })
+        .collect();
     tasks.register(task("create-snapshot"), move |mut input: Value| {
         let started = started.clone();
+        let target_regions = target_regions.clone();
         async move {
             let snapshot =
                 format!("aurora-dr-{}-20260101000000", input["sourceClusterId"].as_str().unwrap_or_default());
             started.lock().unwrap().insert(snapshot.clone(), tokio::time::Instant::now() + minute);
             input["sourceSnapshotId"] = snapshot.into();
-            input["targetRegions"] = json!([
-                {"targetRegion": "us-west-1", "targetAccountId": "222222222222",
-                 "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/a"},
-                {"targetRegion": "eu-west-1", "targetAccountId": "333333333333",
-                 "kmsKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/b"},
-            ]);
+            input["targetRegions"] = target_regions.into();
             Ok(input)
         }
     });
@@ -861,14 +760,16 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
             Ok(json!({"status": "available"}))
         }
     });
-    tasks.register(task("share"), |input: Value| async move {
-        if input["sourceClusterId"] == "c03" && input["targetRegion"] == "eu-west-1" {
-            return Err(aurora_dr_asl::TaskError::new(
-                "AccessDenied",
-                "not authorized to share c03 in eu-west-1",
-            ));
+    let (failing_region, suffix) = (failing_region.to_owned(), suffix.to_owned());
+    tasks.register(task("share"), move |input: Value| {
+        let refused = input["sourceClusterId"] == "c03" && input["targetRegion"] == failing_region.as_str();
+        let message = format!("not authorized to share c03{suffix}");
+        async move {
+            if refused {
+                return Err(aurora_dr_asl::TaskError::new("AccessDenied", &message));
+            }
+            Ok(input)
         }
-        Ok(input)
     });
     for f in ["notify", "notify-failure"] {
         let seen = notified.clone();
@@ -884,7 +785,62 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
         .start("aurora-dr-source", json!({"clusters": clusters}), StartOptions::named("run-1"))
         .unwrap();
     let out = exec.wait().await;
+    let peaks = in_flight.lock().unwrap().iter().map(|(region, (_, max))| (region.clone(), *max)).collect();
+    let notified = notified.lock().unwrap().clone();
+    FanOut { exec, out, peaks, notified }
+}
 
+#[tokio::test(start_paused = true)]
+async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others() {
+    let FanOut { exec, out, peaks, notified } =
+        fan_out(&[("us-west-1", "222222222222")], "us-west-1", "").await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.error.as_deref(), Some("AccessDenied"));
+    assert_eq!(
+        out.cause.as_deref(),
+        Some("1 of 12 cluster run(s) failed; the first, run-1-3, in Share: not authorized to share c03")
+    );
+    assert_eq!(peaks["us-west-1"], 5, "MaxConcurrency 5 bounds the copies in flight");
+    let h = exec.history();
+    assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "all snapshots at once, then three rounds of five copies");
+    let report = h
+        .iter()
+        .find(|e| e.event_type == EventType::FailStateEntered)
+        .and_then(|e| e.details.input.clone())
+        .expect("the Fail state sees the report");
+    let reported = report["clusters"].as_array().expect("clusters");
+    assert_eq!(reported.len(), 12, "every cluster is reported, in input order");
+    for (i, c) in reported.iter().enumerate() {
+        assert_eq!(c["sourceClusterId"], format!("c{i:02}"));
+        assert_eq!(c["runId"], format!("run-1-{i}"), "each item's own run id");
+        assert_eq!(c["createdAt"], reported[0]["createdAt"], "one start time names every snapshot");
+        assert_eq!(c.get("clusterFailure").is_some(), i == 3, "{c}");
+    }
+    assert_eq!(reported[3]["clusterFailure"]["failedState"], "Share");
+    assert_eq!(reported[3]["copies"]["regions"][0]["failure"]["Error"], "AccessDenied");
+    assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["failed"][0]["runId"], "run-1-3");
+    assert_eq!(report["failed"][0]["failedState"], "Share");
+    assert_eq!(report["failed"][0]["failure"]["Error"], "AccessDenied");
+    let by = |function: &str| -> Vec<&Value> {
+        notified.iter().filter(|(f, _)| f == function).map(|(_, v)| v).collect()
+    };
+    assert_eq!(by("notify").len(), 11, "eleven target notifications");
+    let failures = by("notify-failure");
+    assert_eq!(failures.len(), 1, "one failure notification");
+    assert_eq!(failures[0]["sourceClusterId"], "c03");
+    assert!(by("notify").iter().all(|v| v.get("failure").is_none()), "Notify never gets a failure");
+}
+
+/// Two target regions: each cluster's Regions Map copies into both side by
+/// side, at most 5 copies in flight per destination region (the Copies
+/// Map's bound, one copy per cluster and region), and a Share that fails in
+/// one region of one cluster is notified there while that cluster's other
+/// region and every other cluster finish.
+#[tokio::test(start_paused = true)]
+async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_stop_the_others() {
+    let regions = [("us-west-1", "222222222222"), ("eu-west-1", "333333333333")];
+    let FanOut { exec, out, peaks, notified } = fan_out(&regions, "eu-west-1", " in eu-west-1").await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
     assert_eq!(
@@ -893,8 +849,6 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
             "1 of 12 cluster run(s) failed; the first, run-1-3, in Share: not authorized to share c03 in eu-west-1"
         )
     );
-    let peaks: HashMap<String, usize> =
-        in_flight.lock().unwrap().iter().map(|(region, (_, max))| (region.clone(), *max)).collect();
     assert_eq!(
         peaks,
         HashMap::from([("us-west-1".to_owned(), 5), ("eu-west-1".to_owned(), 5)]),
@@ -920,7 +874,6 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
     }
     assert_eq!(reported[3]["clusterFailure"]["targetRegion"], "eu-west-1");
     assert_eq!(report["failed"].as_array().map(Vec::len), Some(1));
-    let notified = notified.lock().unwrap();
     let by = |function: &str| -> Vec<&Value> {
         notified.iter().filter(|(f, _)| f == function).map(|(_, v)| v).collect()
     };

@@ -951,6 +951,17 @@ mod tests {
         assert!(!format!("{login:?}").contains("hunter2"));
     }
 
+    /// A plan without probes beyond connectivity.
+    fn connectivity_only() -> Plan {
+        Plan {
+            query: None,
+            min_rows: Vec::new(),
+            freshness: None,
+            rpo: Duration::from_secs(60),
+            recovery_point: OffsetDateTime::now_utc(),
+        }
+    }
+
     /// Without TLS the password would cross the network in clear text: an
     /// address that is not loopback is refused before any connection (a
     /// failed probe, not an unreachable server). 192.0.2.1 is TEST-NET-1
@@ -967,13 +978,7 @@ mod tests {
             tls: TlsMode::Disable,
             timeout: Duration::from_secs(5),
         };
-        let plan = Plan {
-            query: None,
-            min_rows: Vec::new(),
-            freshness: None,
-            rpo: Duration::from_secs(60),
-            recovery_point: OffsetDateTime::now_utc(),
-        };
+        let plan = connectivity_only();
         let results = run(&login("192.0.2.1"), &plan).await;
         let first = &results[0];
         assert_eq!(first.failure, Some(ProbeFailure::Failed), "{first:?}");
@@ -1018,13 +1023,7 @@ mod tests {
             tls: TlsMode::Disable,
             timeout: Duration::from_secs(5),
         };
-        let plan = Plan {
-            query: None,
-            min_rows: Vec::new(),
-            freshness: None,
-            rpo: Duration::from_secs(60),
-            recovery_point: OffsetDateTime::now_utc(),
-        };
+        let plan = connectivity_only();
         let results = run(&login, &plan).await;
         server.abort();
         assert_eq!(results.len(), 1, "{results:?}");

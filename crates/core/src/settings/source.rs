@@ -449,6 +449,21 @@ impl SourceSettings {
         self.targets.iter().any(|t| &t.account_id == account && &t.region == region)
     }
 
+    /// `InvalidInput` unless `account` is a target in the region these
+    /// settings serve (a payload never chooses whom a copy goes to).
+    pub fn require_target(&self, account: &AccountId) -> crate::error::DrResult<()> {
+        if self.has_target(account, &self.target_region) {
+            return Ok(());
+        }
+        let accounts: Vec<&str> = self.accounts_in(&self.target_region).iter().map(|a| a.as_str()).collect();
+        Err(crate::error::DrError::invalid_input(format!(
+            "payload names target account {account}, which is not a target in {} (this deployment shares its \
+             copy there with {})",
+            self.target_region,
+            accounts.join(", ")
+        )))
+    }
+
     /// Whether `cluster` is one of the configured source clusters.
     pub fn serves(&self, cluster: &str) -> bool {
         self.cluster_ids.iter().any(|c| c.as_str().eq_ignore_ascii_case(cluster))

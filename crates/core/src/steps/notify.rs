@@ -119,18 +119,7 @@ fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
         )));
     }
     let target = need(&run.target_account_id, "targetAccountId")?;
-    if !settings.accounts_in(&settings.target_region).contains(target) {
-        return Err(DrError::invalid_input(format!(
-            "payload names target account {target}, which is not a target of {} (this deployment shares with {})",
-            settings.target_region,
-            settings
-                .accounts_in(&settings.target_region)
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    settings.require_target(target)?;
     Ok(())
 }
 

@@ -136,19 +136,8 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
 fn check_input(settings: &SourceSettings, run: &RunState) -> DrResult<()> {
     input::no_failure(run, STATE)?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
-    if let Some(account) = &run.target_account_id
-        && !settings.has_target(account, &settings.target_region)
-    {
-        return Err(DrError::invalid_input(format!(
-            "payload names target account {account}, but this deployment shares its copy in {} with {}",
-            settings.target_region,
-            settings
-                .accounts_in(&settings.target_region)
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if let Some(account) = &run.target_account_id {
+        settings.require_target(account)?;
     }
     if let Some(arn) = &run.target_snapshot_arn
         && (arn.resource() != format!("cluster-snapshot:{id}")
