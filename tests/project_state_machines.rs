@@ -698,6 +698,8 @@ struct FanOut {
     peaks: HashMap<String, usize>,
     /// (function, input) of every notify and notify-failure call.
     notified: Vec<(String, Value)>,
+    /// The run's report, as the Fail state sees it.
+    report: Value,
 }
 
 async fn fan_out(regions: &[(&str, &str)], failing_region: &str, suffix: &str) -> FanOut {
@@ -787,12 +789,18 @@ async fn fan_out(regions: &[(&str, &str)], failing_region: &str, suffix: &str) -
     let out = exec.wait().await;
     let peaks = in_flight.lock().unwrap().iter().map(|(region, (_, max))| (region.clone(), *max)).collect();
     let notified = notified.lock().unwrap().clone();
-    FanOut { exec, out, peaks, notified }
+    let report = exec
+        .history()
+        .iter()
+        .find(|e| e.event_type == EventType::FailStateEntered)
+        .and_then(|e| e.details.input.clone())
+        .expect("the Fail state sees the report");
+    FanOut { exec, out, peaks, notified, report }
 }
 
 #[tokio::test(start_paused = true)]
 async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others() {
-    let FanOut { exec, out, peaks, notified } =
+    let FanOut { exec, out, peaks, notified, report } =
         fan_out(&[("us-west-1", "222222222222")], "us-west-1", "").await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
@@ -803,11 +811,6 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
     assert_eq!(peaks["us-west-1"], 5, "MaxConcurrency 5 bounds the copies in flight");
     let h = exec.history();
     assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "all snapshots at once, then three rounds of five copies");
-    let report = h
-        .iter()
-        .find(|e| e.event_type == EventType::FailStateEntered)
-        .and_then(|e| e.details.input.clone())
-        .expect("the Fail state sees the report");
     let reported = report["clusters"].as_array().expect("clusters");
     assert_eq!(reported.len(), 12, "every cluster is reported, in input order");
     for (i, c) in reported.iter().enumerate() {
@@ -840,7 +843,7 @@ async fn source_fans_out_five_at_a_time_and_one_failure_does_not_stop_the_others
 #[tokio::test(start_paused = true)]
 async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_stop_the_others() {
     let regions = [("us-west-1", "222222222222"), ("eu-west-1", "333333333333")];
-    let FanOut { exec, out, peaks, notified } = fan_out(&regions, "eu-west-1", " in eu-west-1").await;
+    let FanOut { exec, out, peaks, notified, report } = fan_out(&regions, "eu-west-1", " in eu-west-1").await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.error.as_deref(), Some("AccessDenied"));
     assert_eq!(
@@ -856,11 +859,6 @@ async fn each_target_region_copies_five_at_a_time_and_a_failing_region_does_not_
     );
     let h = exec.history();
     assert_eq!(elapsed(&h), 60.0 * (1.0 + 3.0), "the regions copy side by side: no longer than one region");
-    let report = h
-        .iter()
-        .find(|e| e.event_type == EventType::FailStateEntered)
-        .and_then(|e| e.details.input.clone())
-        .expect("the Fail state sees the report");
     let reported = report["clusters"].as_array().expect("clusters");
     assert_eq!(reported.len(), 12);
     for (i, c) in reported.iter().enumerate() {
