@@ -7,8 +7,8 @@
 //! attribute, so each receives its own message only. A Share refused in one
 //! region leaves the other region's copy, share and message as they are.
 //!
-//! The target side (one workflow per target) is not run here: the drill
-//! serves one target so far.
+//! The target side (one workflow per target) runs in the drill of many
+//! targets: tests/multi_target_drill.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

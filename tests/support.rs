@@ -10,6 +10,9 @@ use aurora_dr_emulator::{Emulator, EmulatorConfig};
 
 /// The example configuration of the repository.
 pub const CONFIG: &str = include_str!("../examples/drill.toml");
+/// The example with two DR targets: A (222222222222, us-west-1) and B
+/// (333333333333, eu-west-1).
+pub const MULTI_TARGET_CONFIG: &str = include_str!("../examples/multi-target.toml");
 
 /// A drill environment: its own emulator and config file, removed on drop.
 pub struct DrillEnv {

@@ -62,6 +62,31 @@ pub fn source_items_of(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> V
     items.into_iter().map(first_region).collect()
 }
 
+/// [`source_items`] as target region `region` left them: each cluster's
+/// payload of that region (`copies.regions[]` whose `targetRegion` is
+/// `region`); a cluster that failed before its copies is its own payload.
+pub fn source_items_in(exec: &Execution, region: &str) -> Vec<Value> {
+    let report = match exec.outcome() {
+        Some(o) if o.status == Status::Succeeded => o.output,
+        _ => exec
+            .history()
+            .iter()
+            .rev()
+            .find(|e| e.event_type == EventType::FailStateEntered)
+            .and_then(|e| e.details.input.clone()),
+    };
+    let items = report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default();
+    items.into_iter().map(|item| region_payload(item, region)).collect()
+}
+
+fn region_payload(item: Value, region: &str) -> Value {
+    let regions = item.pointer("/copies/regions").and_then(Value::as_array);
+    match regions.and_then(|rs| rs.iter().find(|r| r["targetRegion"] == region)) {
+        Some(payload) => payload.clone(),
+        None => item,
+    }
+}
+
 /// A cluster's payload as one target region left it: the source machine's
 /// Regions Map keeps each region's final payload in `copies.regions`; the
 /// commands that read this serve one target, the first region's. A cluster

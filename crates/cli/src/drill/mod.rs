@@ -12,6 +12,9 @@
 //! InvokeStepFunction step starts the target machine through the Step
 //! Functions API of the local engine.
 //!
+//! Many DR targets (`[[targets]]`): one source run, then each target's own
+//! workflow on its own engine, receiver and subscription ([`targets`]).
+//!
 //! One drill, two wirings: [`execute`] wires both sides as the drill creates
 //! them (one context per side, the machines from `statemachines/`), and
 //! `aurora-dr rehearse` wires them from a deployment of the templates (each
@@ -25,6 +28,7 @@ pub(crate) mod receiver;
 pub(crate) mod report;
 pub mod restore_test;
 pub mod setup;
+mod targets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +60,9 @@ const TARGET_ASL: &str = include_str!("../../../../statemachines/target.asl.json
 
 #[derive(Debug, clap::Args)]
 pub struct DrillArgs {
-    /// The TOML configuration (see examples/drill.toml).
+    /// The TOML configuration (see examples/drill.toml; with `[[targets]]`,
+    /// examples/multi-target.toml, every DR target is drilled: one source
+    /// run, then each target's own workflow, reported per target).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     /// Use a running emulator instead of starting one.
@@ -86,10 +92,13 @@ pub struct DrillArgs {
     /// and never renames, modifies or deletes the serving cluster; the drill
     /// checks that (same resource id, name and instances, no call changing
     /// it). The runs before it (default 1; --runs 0 for none, with
-    /// --endpoint) make the serving cluster and the snapshot.
+    /// --endpoint) make the serving cluster and the snapshot. One target
+    /// only: a file with `[[targets]]` is refused (exit 2).
     #[arg(long)]
     pub restore_test: bool,
-    /// Where to write the HTML timeline (default: target/aurora-dr/drill-<time>.html).
+    /// Where to write the HTML timeline (default: target/aurora-dr/drill-<time>.html);
+    /// with many targets one per target, named FILE-<account>-<region>.html
+    /// (default: target/aurora-dr/drill-<time>-<account>-<region>.html).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Seconds each snapshot, cluster and instance stays in progress in an
@@ -119,8 +128,8 @@ pub struct DrillArgs {
     /// `target.kms_key_arn`, or one the drill creates (`alias/aurora-dr-target`).
     #[arg(long, alias = "target-key")]
     pub own_copy: bool,
-    /// Serve the Step Functions API of both accounts' engines on this
-    /// address (e.g. 127.0.0.1:8083, port 0 for any), so `aurora-dr watch
+    /// Serve the Step Functions API of every account's engine (the source's,
+    /// each target's) on this address (e.g. 127.0.0.1:8083, port 0 for any), so `aurora-dr watch
     /// --endpoint http://ADDR` can follow the drill; each call reaches the
     /// account and region its ARN names. After the report the drill keeps
     /// serving until interrupted (Ctrl-C, SIGTERM).
@@ -181,7 +190,7 @@ pub fn state_machine_texts(args: &DrillArgs) -> Result<Option<(String, String)>,
 
 /// Runs the drill; exit 0 when every run restored the DR cluster.
 pub async fn run(args: DrillArgs) -> ExitCode {
-    let config = match Config::load_one_target(&args.config, "drill") {
+    let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
@@ -190,6 +199,14 @@ pub async fn run(args: DrillArgs) -> ExitCode {
     };
     if let Err(e) = duration_profile(&args).and_then(|_| state_machine_texts(&args)) {
         eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    if config.is_multi_target() && args.restore_test {
+        eprintln!(
+            "--restore-test serves one target: run it with a file of one [target] ({} targets in {})",
+            config.targets.len(),
+            args.config.display()
+        );
         return ExitCode::from(2);
     }
     match execute(&args, &config).await {
@@ -365,8 +382,12 @@ pub struct DrillReport {
     pub report: Value,
 }
 
-/// Runs a drill with a validated configuration.
+/// Runs a drill with a validated configuration: one target, or each of many
+/// (`[[targets]]`, [`targets`]).
 pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
+    if config.is_multi_target() {
+        return targets::execute(args, config).await;
+    }
     let rec = Recorder::new(args.json);
     let profile = duration_profile(args)?;
     let definitions = state_machine_texts(args)?;
@@ -393,43 +414,7 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         ));
     }
 
-    // The emulator: ours, or the one given.
-    let mut emulator = None;
-    let endpoint = match &args.endpoint {
-        Some(url) => url.clone(),
-        None => {
-            if aurora_dr_emulator::venv_is_current(&aurora_dr_emulator::default_venv_dir()).await {
-                rec.line("  emulator  starting");
-            } else {
-                rec.line(&format!(
-                    "  emulator  starting: creating its Python environment first in {} (pinned moto from \
-                     PyPI; a few minutes, once)",
-                    aurora_dr_emulator::default_venv_dir().display()
-                ));
-            }
-            let latency = match &profile {
-                Some(p) => p.emulated(),
-                None => Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency)),
-            };
-            let started = Emulator::start(EmulatorConfig::default().with_latency(latency))
-                .await
-                .map_err(|e| format!("emulator: {e}"))?;
-            let url = started.url().to_owned();
-            emulator = Some(started);
-            url
-        }
-    };
-    rec.line(&format!("  emulator  {endpoint} ({:.1}s)", rec.elapsed()));
-    if let Some(p) = &profile {
-        if emulator.is_none() {
-            control_of(&endpoint)
-                .set_latency(&p.emulated())
-                .await
-                .map_err(|e| format!("emulator durations: {e}"))?;
-        }
-        rec.line(&format!("  durations {}", p.describe()));
-    }
-
+    let (emulator, endpoint) = start_emulator(args, profile.as_ref(), &rec).await?;
     let (mut wiring, server) =
         match start_local(args, config, &rec, &endpoint, clock, definitions.as_ref()).await {
             Ok(started) => started,
@@ -493,6 +478,51 @@ pub async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, S
         let _ = emulator.stop().await;
     }
     result
+}
+
+/// The emulator of a drill: the one of `--endpoint`, or one started here
+/// (returned, for the drill to stop), with `--durations` or `--latency` applied.
+async fn start_emulator(
+    args: &DrillArgs,
+    profile: Option<&phases::Profile>,
+    rec: &Recorder,
+) -> Result<(Option<Emulator>, String), String> {
+    let mut emulator = None;
+    let endpoint = match &args.endpoint {
+        Some(url) => url.clone(),
+        None => {
+            if aurora_dr_emulator::venv_is_current(&aurora_dr_emulator::default_venv_dir()).await {
+                rec.line("  emulator  starting");
+            } else {
+                rec.line(&format!(
+                    "  emulator  starting: creating its Python environment first in {} (pinned moto from \
+                     PyPI; a few minutes, once)",
+                    aurora_dr_emulator::default_venv_dir().display()
+                ));
+            }
+            let latency = match profile {
+                Some(p) => p.emulated(),
+                None => Latency::uniform(aurora_dr_emulator::Delay::seconds(args.latency)),
+            };
+            let started = Emulator::start(EmulatorConfig::default().with_latency(latency))
+                .await
+                .map_err(|e| format!("emulator: {e}"))?;
+            let url = started.url().to_owned();
+            emulator = Some(started);
+            url
+        }
+    };
+    rec.line(&format!("  emulator  {endpoint} ({:.1}s)", rec.elapsed()));
+    if let Some(p) = profile {
+        if emulator.is_none() {
+            control_of(&endpoint)
+                .set_latency(&p.emulated())
+                .await
+                .map_err(|e| format!("emulator durations: {e}"))?;
+        }
+        rec.line(&format!("  durations {}", p.describe()));
+    }
+    Ok((emulator, endpoint))
 }
 
 /// The drill's own wiring on the emulator at `endpoint`, with the target
@@ -592,16 +622,21 @@ impl Drop for OpenDrill {
 /// The Step Functions API of both engines on `addr`, for `aurora-dr watch`,
 /// until the returned guard is dropped.
 async fn serve_api(addr: &str, wiring: &Wiring) -> Result<ApiServer, String> {
+    serve_engines(addr, vec![wiring.source_engine.clone(), wiring.target_engine.clone()]).await
+}
+
+/// The Step Functions API of `engines` (each account and region's) on
+/// `addr`, until the returned guard is dropped.
+async fn serve_engines(addr: &str, engines: Vec<Engine>) -> Result<ApiServer, String> {
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--serve-api {addr}: {e}"))?;
     let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let engines = vec![wiring.source_engine.clone(), wiring.target_engine.clone()];
     tokio::spawn(aurora_dr_asl::serve_accounts_with_shutdown(listener, engines, async {
         let _ = stopped.await;
     }));
     // On stderr, also with --json (whose stdout is the report alone).
-    eprintln!("  api       {url} (Step Functions of both accounts; aurora-dr watch --endpoint {url})");
+    eprintln!("  api       {url} (Step Functions of every account; aurora-dr watch --endpoint {url})");
     Ok(ApiServer(Some(stop)))
 }
 
@@ -808,39 +843,60 @@ pub(crate) async fn run_once(
     n: usize,
     total: usize,
 ) -> Result<RunOutcome, String> {
-    let src = &config.source;
-    let tgt = &config.target;
+    let (source_exec, status) =
+        run_source(&wiring.source_engine, &wiring.source_machine_arn, &config.source, rec, n, total).await?;
+    let mut outcome = RunOutcome::new(n, &source_exec, status);
+    let items = fleet::source_items(&source_exec);
+    follow_run_targets(wiring, &config.source, &config.target, items, rec, n, &mut outcome).await?;
+    print_run(rec, &rec.spans(), n, &outcome);
+    Ok(outcome)
+}
+
+/// Starts run `n`'s source execution, in a second of its own, and follows
+/// it to its end (its progress lines and states in `rec`).
+pub(crate) async fn run_source(
+    engine: &Engine,
+    machine_arn: &str,
+    src: &aurora_dr_core::settings::SourceSettings,
+    rec: &Recorder,
+    n: usize,
+    total: usize,
+) -> Result<(Execution, Status), String> {
     let source_who = format!("{} {}", src.account_id, src.region);
-    let target_who = format!("{} {}", tgt.account_id, tgt.region);
     a_second_of_its_own().await;
     // Execution names like EventBridge's: unique per run.
     let name = format!("run-{}-{n}", rec.started_at().unix_timestamp());
     rec.line(&format!("run {n} of {total}: {name}"));
     // Many clusters: the list, one Map item each; one cluster: `{}`, as deployed.
-    let source_exec = wiring
-        .source_engine
-        .start(&wiring.source_machine_arn, fleet::source_input(src), StartOptions::named(name.clone()))
+    let source_exec = engine
+        .start(machine_arn, fleet::source_input(src), StartOptions::named(name.clone()))
         .map_err(|e| e.to_string())?;
     started_in(source_exec.start_date());
     let lanes = fleet::lanes(src);
-    rec.follow_with_map_runs(
-        &wiring.source_engine,
-        source_exec.clone(),
-        "source",
-        &source_who,
-        n,
-        "",
-        &lanes,
-    )
-    .await;
-    let source_outcome = source_exec.wait().await;
-    let mut outcome = RunOutcome::new(n, &source_exec, source_outcome.status);
+    rec.follow_with_map_runs(engine, source_exec.clone(), "source", &source_who, n, "", &lanes).await;
+    let status = source_exec.wait().await.status;
+    Ok((source_exec, status))
+}
+
+/// Follows the target executions that the messages of the clusters in
+/// `items` (their payloads as the target's region left them) started on
+/// `wiring`'s target side, into `outcome`; progress lines and states go to
+/// `rec`, tagged with the target's account and region.
+pub(crate) async fn follow_run_targets(
+    wiring: &Wiring,
+    src: &aurora_dr_core::settings::SourceSettings,
+    tgt: &aurora_dr_core::settings::TargetSettings,
+    items: Vec<Value>,
+    rec: &Recorder,
+    n: usize,
+    outcome: &mut RunOutcome,
+) -> Result<(), String> {
+    let target_who = format!("{} {}", tgt.account_id, tgt.region);
     // Each cluster's own message starts its own target execution; all are followed at once.
-    let items = fleet::source_items(&source_exec);
     let target_settings = wiring.target_ctx.target().map_err(|e| e.to_string())?;
     let clusters = fleet::follow_targets(
         items,
-        &lanes,
+        &fleet::lanes(src),
         &wiring.receiver,
         &wiring.target_engine,
         target_settings,
@@ -850,17 +906,22 @@ pub(crate) async fn run_once(
     )
     .await;
     outcome.set_clusters(clusters);
+    Ok(())
+}
+
+/// The lines after run `n`: each cluster's outcome (many clusters), the
+/// text timeline of `spans`, the run's summary and what it kept running.
+pub(crate) fn print_run(rec: &Recorder, spans: &[Span], n: usize, outcome: &RunOutcome) {
     if outcome.clusters.len() > 1 {
         for c in &outcome.clusters {
             rec.line(&format!("  cluster {}", c.summary()));
         }
     }
-    rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(&rec.spans(), n).trim_end()));
+    rec.line(&format!("timeline of run {n}:\n{}", report::text_timeline(spans, n).trim_end()));
     rec.line(&format!("run {n}: {}", outcome.summary()));
     for kept in outcome.kept_clusters() {
         rec.line(&kept_lines(&kept));
     }
-    Ok(outcome)
 }
 
 /// The end of a drill: final facts, the HTML timeline, the JSON report
@@ -869,6 +930,26 @@ pub(crate) async fn run_once(
 pub(crate) async fn finish(
     html: Option<&std::path::Path>,
     json: bool,
+    config: &Config,
+    rec: &Recorder,
+    wiring: &Wiring,
+    runs: &[RunOutcome],
+    tests: &[restore_test::RestoreTestOutcome],
+    stopped_early: Option<Value>,
+) -> Result<DrillReport, String> {
+    let report = summarize(html, !json, config, rec, wiring, runs, tests, stopped_early).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.report).unwrap_or_default());
+    }
+    Ok(report)
+}
+
+/// [`finish`] without printing the JSON report: the final facts, the HTML
+/// timeline, the report, and with `lines` the phase table and result lines.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn summarize(
+    html: Option<&std::path::Path>,
+    lines: bool,
     config: &Config,
     rec: &Recorder,
     wiring: &Wiring,
@@ -919,9 +1000,7 @@ pub(crate) async fn finish(
         "durations": wiring.durations,
         "phases": timings,
     });
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-    } else {
+    if lines {
         if let (Some(p), Some(t)) = (&wiring.durations, &timings) {
             rec.line(&format!("phases ({}):\n{}", p.describe(), phases::text_table(t).trim_end()));
         }
@@ -983,6 +1062,11 @@ pub(crate) struct RunOutcome {
     /// Every cluster of the run, in the source machine's input order; the
     /// fields above are the first cluster's (the only one without a list).
     clusters: Vec<fleet::ClusterOutcome>,
+    /// One DR target of many: the run is judged by this target's clusters
+    /// (the source side's work for its region and its own target
+    /// executions), not by the source execution, which fails when any
+    /// region's does.
+    per_target: bool,
 }
 
 impl RunOutcome {
@@ -1003,7 +1087,14 @@ impl RunOutcome {
             message_id: None,
             note: String::new(),
             clusters: Vec::new(),
+            per_target: false,
         }
+    }
+
+    /// Judged by its own clusters only (one target of many).
+    pub(crate) fn for_one_of_many(mut self) -> Self {
+        self.per_target = true;
+        self
     }
 
     /// Every cluster of the run, followed to its end on both sides.
@@ -1036,7 +1127,7 @@ impl RunOutcome {
 
     /// Every cluster restored.
     pub(crate) fn ok(&self) -> bool {
-        self.source == Status::Succeeded
+        (self.source == Status::Succeeded || self.per_target)
             && self.target == Some(Status::Succeeded)
             && self.clusters.iter().all(fleet::ClusterOutcome::ok)
     }

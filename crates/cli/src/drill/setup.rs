@@ -98,22 +98,44 @@ async fn ensure_key(
 /// The KMS key in the source account and target region with a policy for the
 /// target account (the blog's Part 1). Reused by alias when present.
 pub async fn ensure_kms_key(source_in_target_region: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
-    let source = &config.source.account_id;
-    let target = &config.source.target_account_id;
+    let configured = config.kms_key_given.then_some(&config.source.kms_key_arn);
+    ensure_region_kms_key(
+        source_in_target_region,
+        &config.source.account_id,
+        std::slice::from_ref(&config.source.target_account_id),
+        configured,
+        "KMS key",
+    )
+    .await
+}
+
+/// The key of one target region (many DR targets): the source account's key
+/// in that region, its policy granting every target account of the region
+/// (`accounts`) what a restore of the shared copy needs. `configured` is the
+/// region's key from `source.kms_key_arn` (it must exist); else the key under
+/// [`KEY_ALIAS`] in that region, created when missing. A key found by alias
+/// keeps the policy it has.
+pub async fn ensure_region_kms_key(
+    source_in_target_region: &AwsContext,
+    source: &AccountId,
+    accounts: &[AccountId],
+    configured: Option<&Arn>,
+    label: &str,
+) -> DrResult<(Arn, Step)> {
+    let targets: Vec<String> = accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "SourceAccountAdministers", "Effect": "Allow",
              "Principal": {"AWS": format!("arn:aws:iam::{source}:root")}, "Action": "kms:*", "Resource": "*"},
             {"Sid": "TargetAccountRestores", "Effect": "Allow",
-             "Principal": {"AWS": format!("arn:aws:iam::{target}:root")},
+             "Principal": {"AWS": if targets.len() == 1 { json!(targets[0]) } else { json!(targets) }},
              "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
              "Resource": "*"}
         ]
     });
-    let configured = config.kms_key_given.then_some(&config.source.kms_key_arn);
     let description = "aurora-dr: encrypts snapshot copies shared with the DR account";
-    ensure_key(source_in_target_region, configured, KEY_ALIAS, description, policy, "KMS key").await
+    ensure_key(source_in_target_region, configured, KEY_ALIAS, description, policy, label).await
 }
 
 /// Alias of the key [`ensure_target_kms_key`] creates.
@@ -126,8 +148,16 @@ pub const TARGET_KEY_ALIAS: &str = "alias/aurora-dr-target";
 /// template's `TargetKey` (the account administers it; its principals use it
 /// through RDS only). The source account never needs it.
 pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrResult<(Arn, Step)> {
-    let account = &config.target.account_id;
-    let region = &config.target.region;
+    ensure_own_kms_key(target, &config.target).await
+}
+
+/// [`ensure_target_kms_key`] of one target of many (`[[targets]]`).
+pub async fn ensure_own_kms_key(
+    target: &AwsContext,
+    settings: &aurora_dr_core::settings::TargetSettings,
+) -> DrResult<(Arn, Step)> {
+    let account = &settings.account_id;
+    let region = &settings.region;
     let root = format!("arn:aws:iam::{account}:root");
     let policy = json!({
         "Version": "2012-10-17",
@@ -150,7 +180,7 @@ pub async fn ensure_target_kms_key(target: &AwsContext, config: &Config) -> DrRe
         ]
     });
     let description = "aurora-dr: encrypts the DR cluster and the DR account's own snapshot copies";
-    let configured = config.target.kms_key_arn.as_ref();
+    let configured = settings.kms_key_arn.as_ref();
     ensure_key(target, configured, TARGET_KEY_ALIAS, description, policy, "target KMS key").await
 }
 
@@ -161,6 +191,17 @@ pub async fn ensure_topic(
     name: &str,
     subscriber: Option<&AccountId>,
 ) -> DrResult<(Arn, Step)> {
+    ensure_topic_for(ctx, name, subscriber.map(std::slice::from_ref).unwrap_or_default()).await
+}
+
+/// A topic (CreateTopic is idempotent) whose policy lets each of
+/// `subscribers` (many DR targets: every target account) subscribe; no
+/// policy is set without subscribers.
+pub async fn ensure_topic_for(
+    ctx: &AwsContext,
+    name: &str,
+    subscribers: &[AccountId],
+) -> DrResult<(Arn, Step)> {
     let sns = ctx.sns();
     let out = sns.create_topic().name(name).send().await.map_err(sdk("CreateTopic"))?;
     let arn: Arn = out
@@ -168,7 +209,9 @@ pub async fn ensure_topic(
         .unwrap_or_default()
         .parse()
         .map_err(|e| DrError::invalid_input(format!("topic ARN: {e}")))?;
-    if let Some(account) = subscriber {
+    if !subscribers.is_empty() {
+        let accounts: Vec<String> = subscribers.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
+        let principal = if accounts.len() == 1 { json!(accounts[0]) } else { json!(accounts) };
         let owner = arn.account().map(|a| a.to_string()).unwrap_or_default();
         let policy = json!({
             "Version": "2012-10-17",
@@ -176,7 +219,7 @@ pub async fn ensure_topic(
                 {"Sid": "OwnerPublishes", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")},
                  "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": arn.as_str()},
                 {"Sid": "TargetAccountSubscribes", "Effect": "Allow",
-                 "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                 "Principal": {"AWS": principal},
                  "Action": ["sns:Subscribe", "sns:ListSubscriptionsByTopic"], "Resource": arn.as_str()}
             ]
         });
@@ -199,6 +242,20 @@ pub async fn ensure_subscription(
     topic: &Arn,
     endpoint: &str,
 ) -> DrResult<Step> {
+    ensure_filtered_subscription(target_in_source_region, topic, endpoint, None, &[endpoint]).await
+}
+
+/// [`ensure_subscription`] of one target of many: its `FilterPolicy` (a
+/// message-attribute policy, e.g. on `targetAccountId`) lets through only
+/// the messages addressed to it. Loopback receivers of earlier drills are
+/// removed first, all but those of `keep` (the receivers of this drill).
+pub async fn ensure_filtered_subscription(
+    target_in_source_region: &AwsContext,
+    topic: &Arn,
+    endpoint: &str,
+    filter: Option<&serde_json::Value>,
+    keep: &[&str],
+) -> DrResult<Step> {
     let sns = target_in_source_region.sns();
     let subs = sns
         .list_subscriptions_by_topic()
@@ -207,21 +264,20 @@ pub async fn ensure_subscription(
         .await
         .map_err(sdk("ListSubscriptionsByTopic"))?;
     for sub in subs.subscriptions() {
-        let stale =
-            sub.endpoint().is_some_and(|e| e.starts_with("http://127.0.0.1:") && e.ends_with(SNS_PATH))
-                && sub.endpoint() != Some(endpoint);
+        let stale = sub.endpoint().is_some_and(|e| {
+            e.starts_with("http://127.0.0.1:") && e.ends_with(SNS_PATH) && !keep.contains(&e)
+        });
         if stale && let Some(sub_arn) = sub.subscription_arn() {
             sns.unsubscribe().subscription_arn(sub_arn).send().await.map_err(sdk("Unsubscribe"))?;
         }
     }
-    sns.subscribe()
-        .topic_arn(topic.as_str())
-        .protocol("http")
-        .endpoint(endpoint)
-        .send()
-        .await
-        .map_err(sdk("Subscribe"))?;
-    Ok(Step { what: format!("subscription {endpoint} -> {topic}"), created: true })
+    let mut subscribe = sns.subscribe().topic_arn(topic.as_str()).protocol("http").endpoint(endpoint);
+    if let Some(policy) = filter {
+        subscribe = subscribe.attributes("FilterPolicy", policy.to_string());
+    }
+    subscribe.send().await.map_err(sdk("Subscribe"))?;
+    let filtered = filter.map(|f| format!(" (filter {f})")).unwrap_or_default();
+    Ok(Step { what: format!("subscription {endpoint} -> {topic}{filtered}"), created: true })
 }
 
 /// The demo source cluster: encrypted, one writer, created when missing.

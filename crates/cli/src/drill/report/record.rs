@@ -269,6 +269,10 @@ pub struct Recorder {
     started_at: OffsetDateTime,
     state: Arc<Mutex<State>>,
     quiet: bool,
+    /// Names of the iterations of a Map nested in a Map Run's child (the
+    /// source machine's Regions Map: one per target region), each placed in
+    /// a lane of its own, `{lane} {name}`; empty: they share the child's lane.
+    sub_lanes: Arc<Vec<String>>,
 }
 
 impl Recorder {
@@ -278,7 +282,60 @@ impl Recorder {
 
     /// A recorder whose zero is `started_at` (tests replay events at known times).
     pub(crate) fn starting_at(quiet: bool, started_at: OffsetDateTime) -> Self {
-        Self { started: Instant::now(), started_at, state: Arc::new(Mutex::new(State::default())), quiet }
+        Self {
+            started: Instant::now(),
+            started_at,
+            state: Arc::new(Mutex::new(State::default())),
+            quiet,
+            sub_lanes: Arc::new(Vec::new()),
+        }
+    }
+
+    /// Places each iteration `i` of a Map nested in a Map Run's child in a
+    /// lane of its own, `{lane} {names[i]}` (many target regions: the
+    /// Regions Map's iterations side by side, each in its region's lane).
+    pub(crate) fn with_sub_lanes(mut self, names: Vec<String>) -> Self {
+        self.sub_lanes = Arc::new(names);
+        self
+    }
+
+    /// A recorder on the same clock with a record of its own (one DR target
+    /// of many: its executions' states, kept apart from the others').
+    pub(crate) fn sibling(&self) -> Self {
+        Self {
+            started: self.started,
+            started_at: self.started_at,
+            state: Arc::new(Mutex::new(State::default())),
+            quiet: self.quiet,
+            sub_lanes: Arc::clone(&self.sub_lanes),
+        }
+    }
+
+    /// A recorder on the same clock whose record is this one's followed by
+    /// `other`'s (the source machine's states, then one target's), as seen
+    /// from sub-lane `sub_lane` (one target region): the states of the other
+    /// sub-lanes left out, those of `sub_lane` back in their parent's lane.
+    pub(crate) fn merged(&self, other: &Recorder, sub_lane: &str) -> Self {
+        let merged = self.sibling();
+        {
+            let (mine, theirs) = (self.lock(), other.lock());
+            let mut state = merged.lock();
+            let names = &self.sub_lanes;
+            for span in mine.spans.iter().chain(&theirs.spans) {
+                let nested = names
+                    .iter()
+                    .find_map(|n| span.lane.strip_suffix(n.as_str())?.strip_suffix(' ').map(|l| (l, n)));
+                match nested {
+                    Some((parent, name)) if name == sub_lane => {
+                        state.spans.push(Span { lane: parent.to_owned(), ..span.clone() });
+                    }
+                    Some(_) => {}
+                    None => state.spans.push(span.clone()),
+                }
+            }
+            state.executions.extend(mine.executions.iter().chain(&theirs.executions).cloned());
+        }
+        merged
     }
 
     /// Seconds since the drill started.
@@ -552,6 +609,43 @@ impl<'a> Lanes<'a> {
     }
 }
 
+/// The lane of each event of a Map Run's child: its own states in `lane`,
+/// those of iteration `i` of a Map inside it in `{lane} {names[i]}` (found,
+/// as [`Lanes`] finds them, through `previous_event_id`); the nested Map's
+/// own events stay in `lane`. Without names, every event is in `lane`.
+struct SubLanes<'a> {
+    lane: String,
+    names: &'a [String],
+    by_event: HashMap<u64, String>,
+}
+
+impl<'a> SubLanes<'a> {
+    fn new(lane: &str, names: &'a [String]) -> Self {
+        Self { lane: lane.to_owned(), names, by_event: HashMap::new() }
+    }
+
+    fn place(&mut self, event: &HistoryEvent) -> String {
+        if self.names.is_empty() {
+            return self.lane.clone();
+        }
+        let here = match event.event_type {
+            EventType::MapIterationStarted => {
+                let i = event.details.index.unwrap_or_default() as usize;
+                let name = self.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+                format!("{} {name}", self.lane)
+            }
+            EventType::MapStateEntered
+            | EventType::MapStateStarted
+            | EventType::MapStateSucceeded
+            | EventType::MapStateFailed
+            | EventType::MapStateExited => self.lane.clone(),
+            _ => self.by_event.get(&event.previous_event_id).cloned().unwrap_or_else(|| self.lane.clone()),
+        };
+        self.by_event.insert(event.id, here.clone());
+        here
+    }
+}
+
 /// How often a Map Run is looked at for child executions it started since.
 const MAP_RUN_LOOK: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -588,11 +682,13 @@ impl MapRunFollower {
                     (self.rec.clone(), self.machine.clone(), self.who.clone(), self.run);
                 children.spawn(async move {
                     let mut events = child.subscribe();
+                    let mut nested = SubLanes::new(&lane, &rec.sub_lanes);
                     while let Some(event) = events.next().await {
+                        let here = nested.place(&event);
                         // The child's start and end are the Map Run's, not the run's.
                         if event.event_type != EventType::ExecutionStarted && !event.event_type.is_terminal()
                         {
-                            rec.on_event(&event, &machine, &who, run, &lane);
+                            rec.on_event(&event, &machine, &who, run, &here);
                         }
                     }
                 });
@@ -699,5 +795,82 @@ mod map_run_tests {
         let parent: Vec<&str> =
             spans.iter().filter(|s| s.lane.is_empty()).map(|s| s.state.as_str()).collect();
         assert_eq!(parent, ["First", "Second"]);
+    }
+}
+
+#[cfg(test)]
+mod sub_lane_tests {
+    use aurora_dr_asl::EventDetails;
+
+    use super::*;
+
+    fn event(id: u64, previous: u64, event_type: EventType, index: Option<u64>) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            event_type,
+            details: EventDetails { index, ..EventDetails::default() },
+        }
+    }
+
+    #[test]
+    fn each_iteration_of_a_nested_map_has_its_own_lane() {
+        let regions = ["us-west-1".to_owned(), "eu-west-1".to_owned()];
+        let mut lanes = SubLanes::new("orders", &regions);
+        let placed: Vec<String> = [
+            event(1, 0, EventType::MapStateEntered, None),
+            event(2, 1, EventType::MapIterationStarted, Some(0)),
+            event(3, 1, EventType::MapIterationStarted, Some(1)),
+            event(4, 2, EventType::TaskStateEntered, None),
+            event(5, 3, EventType::TaskStateEntered, None),
+            event(6, 5, EventType::MapStateExited, None),
+            event(7, 6, EventType::ChoiceStateEntered, None),
+        ]
+        .iter()
+        .map(|e| lanes.place(e))
+        .collect();
+        assert_eq!(
+            placed,
+            [
+                "orders",
+                "orders us-west-1",
+                "orders eu-west-1",
+                "orders us-west-1",
+                "orders eu-west-1",
+                "orders",
+                "orders"
+            ]
+        );
+        // Without names (one target region) every event stays in the child's lane.
+        let mut one = SubLanes::new("orders", &[]);
+        assert_eq!(one.place(&event(2, 1, EventType::MapIterationStarted, Some(0))), "orders");
+    }
+
+    #[test]
+    fn a_targets_view_has_its_regions_states_in_the_clusters_lane_and_no_other_regions() {
+        let rec = Recorder::new(true).with_sub_lanes(vec!["us-west-1".into(), "eu-west-1".into()]);
+        {
+            let mut state = rec.lock();
+            state.spans.push(Span::entered("source", 1, "orders", "Regions", "Map", 0.0));
+            state.spans.push(Span::entered("source", 1, "orders us-west-1", "EncryptCopy", "Task", 1.0));
+            state.spans.push(Span::entered("source", 1, "orders eu-west-1", "EncryptCopy", "Task", 1.5));
+        }
+        let target = rec.sibling();
+        target.lock().spans.push(Span::entered("target", 1, "orders", "Restore", "Task", 2.0));
+        let view: Vec<(String, String, f64)> = rec
+            .merged(&target, "eu-west-1")
+            .spans()
+            .iter()
+            .map(|s| (s.machine.clone(), s.label(), s.start))
+            .collect();
+        let want = [
+            ("source", "orders Regions", 0.0),
+            ("source", "orders EncryptCopy", 1.5),
+            ("target", "orders Restore", 2.0),
+        ];
+        assert_eq!(view, want.map(|(m, l, t)| (m.to_owned(), l.to_owned(), t)));
+        // The source record itself keeps both regions.
+        assert_eq!(rec.spans().len(), 3);
     }
 }
