@@ -132,3 +132,63 @@ async fn a_target_whose_restore_is_refused_fails_alone_and_is_named() {
     args.seed = false;
     assert_eq!(drill::run(args).await, ExitCode::FAILURE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_and_cleanup_serve_each_target_in_turn() {
+    let env = DrillEnv::start(MULTI_TARGET_CONFIG).await;
+    let report = env.drill(1).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+
+    // status: one report per target, each of its own account, region and copies.
+    let args = aurora_dr_cli::status::StatusArgs {
+        config: env.config_path.clone(),
+        accounts: env.accounts(),
+        json: true,
+        limit: 5,
+    };
+    let status = aurora_dr_cli::status::collect_each(&args, &env.config).await.expect("status");
+    let targets = status["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 2, "{status:#}");
+    for (t, (account, region)) in targets.iter().zip([A, B]) {
+        let s = &t["status"];
+        assert_eq!(
+            (s["target"]["account"].as_str(), s["target"]["region"].as_str()),
+            (Some(account), Some(region))
+        );
+        let run_id = section(&report.report, (account, region))["report"]["runs"][0]["runId"].clone();
+        assert_eq!(s["target"]["existing"]["runId"], run_id, "{account}: {s:#}");
+        assert_eq!(s["copies"]["region"], region);
+        assert_eq!(s["copies"]["snapshots"][0]["sharedWith"], serde_json::json!([account]), "{s:#}");
+    }
+    let text = aurora_dr_cli::status::render_any(&status);
+    assert!(text.contains("== target 2 of 2: 333333333333 eu-west-1"), "{text}");
+
+    // cleanup: one plan over both targets' accounts and regions; it deletes both DR clusters.
+    let cleanup = aurora_dr_cli::cleanup::CleanupArgs {
+        config: env.config_path.clone(),
+        accounts: env.accounts(),
+        yes: true,
+        dry_run: false,
+        include_dr_cluster: true,
+        final_snapshot: false,
+    };
+    let plan = aurora_dr_cli::cleanup::plan(&cleanup, &env.config).await.expect("plan");
+    let clusters: Vec<(String, String, String)> = plan
+        .delete
+        .iter()
+        .filter(|i| i.kind == "cluster")
+        .map(|i| (i.id.clone(), i.place.account.clone(), i.place.region.clone()))
+        .collect();
+    let want: Vec<(String, String, String)> =
+        [A, B].iter().map(|(a, r)| ("orders-dr".to_owned(), (*a).to_owned(), (*r).to_owned())).collect();
+    assert_eq!(clusters, want, "{plan:#?}");
+    let copies: Vec<&str> =
+        plan.delete.iter().filter(|i| i.place.side == "copies").map(|i| i.place.region.as_str()).collect();
+    assert_eq!(copies, [A.1, B.1], "one copy in each target region: {plan:#?}");
+    aurora_dr_cli::cleanup::execute(&cleanup, &env.config, &plan).await.expect("cleanup");
+    for (account, region) in [A, B] {
+        let rds = context(&env, account, region).await.rds();
+        let left = aurora_dr_core::rds::find_cluster(&rds, "orders-dr").await.expect("describe");
+        assert!(left.as_ref().is_none_or(|c| c.status() == Some("deleting")), "{account} {region}: {left:?}");
+    }
+}

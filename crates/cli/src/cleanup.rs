@@ -15,6 +15,9 @@
 //!   instances; the DR cluster itself under the existing name only with
 //!   `--include-dr-cluster`.
 //!
+//! Many DR targets (`[[targets]]`): the copies in each target region and
+//! each target's account and region, one plan for all.
+//!
 //! A cluster under one of those names without aurora-dr's tags (an adopted,
 //! hand-made one) is listed as kept, with the commands that remove it, and
 //! never touched; nor is the source cluster, nor anything else untagged.
@@ -40,7 +43,10 @@ use crate::config::Config;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CleanupArgs {
-    /// The TOML configuration (see examples/drill.toml).
+    /// The TOML configuration (see examples/drill.toml). With `[[targets]]`
+    /// every target's account and region and every target region's copies
+    /// (one --target-profile reaches every target account: use
+    /// --assume-role, or a file per target).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     #[command(flatten)]
@@ -93,20 +99,28 @@ pub struct Plan {
     pub serving: Vec<String>,
 }
 
-/// Lists what the pipeline created in the three places.
+/// Lists what the pipeline created in the three places; with many DR
+/// targets (`[[targets]]`), the copies in each target region and each
+/// target's account and region in turn.
 pub async fn plan(args: &CleanupArgs, config: &Config) -> DrResult<Plan> {
-    let (src, tgt) = (&config.source, &config.target);
+    let src = &config.source;
     let mut plan = Plan::default();
-    let places = [
-        ("source", Account::Source, &src.account_id, &src.region),
-        ("copies", Account::Source, &src.account_id, &tgt.region),
-        ("target", Account::Target, &tgt.account_id, &tgt.region),
-    ];
-    for (side, who, account, region) in places {
+    let mut places = vec![("source", Account::Source, &src.account_id, &src.region, None)];
+    let mut regions: Vec<&Region> = Vec::new();
+    for t in &config.targets {
+        if !regions.contains(&&t.region) {
+            regions.push(&t.region);
+        }
+    }
+    places.extend(regions.into_iter().map(|r| ("copies", Account::Source, &src.account_id, r, None)));
+    places.extend(
+        config.targets.iter().map(|t| ("target", Account::Target, &t.account_id, &t.region, Some(t))),
+    );
+    for (side, who, account, region, target) in places {
         let ctx = args.accounts.context(who, account, region).await;
         let place = Place { side, account: account.to_string(), region: region.to_string() };
-        if side == "target" {
-            clusters(&ctx, config, args.include_dr_cluster, &place, &mut plan).await?;
+        if let Some(target) = target {
+            clusters(&ctx, &config.for_target(target), args.include_dr_cluster, &place, &mut plan).await?;
         }
         snapshots(&ctx, config, account, &place, &mut plan).await?;
     }
@@ -256,8 +270,20 @@ pub async fn execute(args: &CleanupArgs, config: &Config, plan: &Plan) -> DrResu
     let mut items: Vec<&Item> = plan.delete.iter().collect();
     items.sort_by_key(|i| i.kind != "cluster");
     for item in items {
+        // The item's own account: the source's, or its target's (many targets).
         let (who, account) = if item.place.side == "target" {
-            (Account::Target, &config.target.account_id)
+            let account = config
+                .targets
+                .iter()
+                .map(|t| &t.account_id)
+                .find(|a| a.as_str() == item.place.account)
+                .ok_or_else(|| {
+                    DrError::invalid_input(format!(
+                        "{}: account {} is no target",
+                        item.id, item.place.account
+                    ))
+                })?;
+            (Account::Target, account)
         } else {
             (Account::Source, &config.source.account_id)
         };
@@ -301,7 +327,7 @@ async fn delete_cluster(
 }
 
 pub async fn run(args: CleanupArgs) -> ExitCode {
-    let config = match Config::load_one_target(&args.config, "cleanup") {
+    let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

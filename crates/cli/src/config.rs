@@ -370,6 +370,13 @@ impl Config {
         self.targets.len() > 1
     }
 
+    /// This configuration as a one-target file of `target` (one of
+    /// [`Self::targets`]): what a command that serves many targets runs per
+    /// target.
+    pub fn for_target(&self, target: &TargetSettings) -> Self {
+        Self { target: target.clone(), targets: vec![target.clone()], ..self.clone() }
+    }
+
     /// Refuses a file with many targets for a command that serves one (a
     /// problem of `[[targets]]`, for the command's exit 2).
     pub fn single_target(&self, command: &str) -> Result<(), SettingError> {

@@ -14,6 +14,9 @@
 //! never deleted by aurora-dr, and one with them is left only when its run
 //! failed before Terminate deleted it (`aurora-dr cleanup` removes those).
 //!
+//! Many DR targets (`[[targets]]`): the same for each target in turn, each
+//! under a line naming it (`--json`: `targets`, one report per target).
+//!
 //! Each side is read with the operator's own credentials
 //! ([`crate::accounts`]: `--source-profile`, `--target-profile`, optionally
 //! `--assume-role NAME`); the calls are read-only (docs/runbook.md lists
@@ -33,7 +36,10 @@ use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The TOML configuration (see examples/drill.toml).
+    /// The TOML configuration (see examples/drill.toml). With `[[targets]]`
+    /// each target in turn: its account and region, and its copies' region
+    /// (one --target-profile reaches every target account: use
+    /// --assume-role, or a file per target).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     #[command(flatten)]
@@ -47,19 +53,24 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> ExitCode {
-    let config = match Config::load_one_target(&args.config, "status") {
+    let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
             return ExitCode::from(2);
         }
     };
-    match collect(&args, &config).await {
+    let report = if config.is_multi_target() {
+        collect_each(&args, &config).await
+    } else {
+        collect(&args, &config).await
+    };
+    match report {
         Ok(report) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
             } else {
-                print!("{}", render(&report));
+                print!("{}", render_any(&report));
             }
             ExitCode::SUCCESS
         }
@@ -68,6 +79,38 @@ pub async fn run(args: StatusArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Many DR targets: [`collect`] for each target in turn (its account and
+/// region, its copies' region), as `{"targets": [{"accountId", "region",
+/// "status"}, ...]}`; the source account is read for each.
+pub async fn collect_each(args: &StatusArgs, config: &Config) -> DrResult<Value> {
+    let mut targets = Vec::new();
+    for t in &config.targets {
+        let status = collect(args, &config.for_target(t)).await?;
+        targets
+            .push(json!({"accountId": t.account_id.as_str(), "region": t.region.as_str(), "status": status}));
+    }
+    Ok(json!({ "targets": targets }))
+}
+
+/// [`render`] of one target's report, or of each of many, under a line
+/// naming the target.
+pub fn render_any(report: &Value) -> String {
+    let Some(targets) = report.get("targets").and_then(Value::as_array) else { return render(report) };
+    let mut out = String::new();
+    for (i, t) in targets.iter().enumerate() {
+        let text = |k: &str| t[k].as_str().unwrap_or("-").to_owned();
+        out.push_str(&format!(
+            "== target {} of {}: {} {}\n",
+            i + 1,
+            targets.len(),
+            text("accountId"),
+            text("region")
+        ));
+        out.push_str(&render(&t["status"]));
+    }
+    out
 }
 
 /// Everything `status` shows, as JSON.

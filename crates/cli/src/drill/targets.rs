@@ -70,12 +70,6 @@ fn label(t: &TargetSettings) -> String {
     format!("{} {}", t.account_id, t.region)
 }
 
-/// The configuration of one target of `config`: the same file with
-/// `target` as its only target.
-fn one_target(config: &Config, target: &TargetSettings) -> Config {
-    Config { target: target.clone(), targets: vec![target.clone()], ..config.clone() }
-}
-
 /// Runs a drill of every target of `config` (at least two).
 pub(super) async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
     if args.restore_test {
@@ -402,7 +396,7 @@ impl TargetWiring<'_> {
         source_arn: &str,
         kms_key: String,
     ) -> DrResult<Target> {
-        let config = one_target(self.config, t);
+        let config = self.config.for_target(t);
         let tag = format!("[{}]", label(t));
         let io = |e: std::io::Error| DrError::invalid_input(format!("local Step Functions API: {e}"));
         let engine = Engine::with_account(self.clock, t.region.to_string(), t.account_id.to_string());
