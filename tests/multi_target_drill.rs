@@ -134,6 +134,34 @@ async fn a_target_whose_restore_is_refused_fails_alone_and_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_refused_in_one_region_fails_that_target_only() {
+    let env = DrillEnv::start(MULTI_TARGET_CONFIG).await;
+    // RDS refuses the share of the copy in eu-west-1 (target B's region).
+    env.emulator
+        .control()
+        .arm(
+            FaultRule::error("rds", "ModifyDBClusterSnapshotAttribute", "AccessDenied")
+                .status(403)
+                .in_account(SRC)
+                .in_region(B.1),
+        )
+        .await
+        .expect("fault");
+    let report = env.drill(1).await;
+    assert!(!report.ok, "{:#}", report.report);
+    assert_eq!(report.report["failedTargets"], serde_json::json!([format!("{} {}", B.0, B.1)]));
+    // The source execution failed (one region did), yet A is judged by its own region and restored.
+    let a = &section(&report.report, A)["report"];
+    assert_eq!(a["runs"][0]["source"]["status"], "FAILED", "{a:#}");
+    restored_in_its_own_place(&env, &report.report, A).await;
+    let b = &section(&report.report, B)["report"];
+    assert_eq!(b["result"], "FAILED");
+    assert_eq!(b["runs"][0]["clusters"][0]["source"]["failedState"], "Share", "{b:#}");
+    assert!(b["runs"][0]["target"]["status"].is_null(), "B's workflow never started: {b:#}");
+    assert!(cluster_ids(&context(&env, B.0, B.1).await).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn status_and_cleanup_serve_each_target_in_turn() {
     let env = DrillEnv::start(MULTI_TARGET_CONFIG).await;
     let report = env.drill(1).await;
