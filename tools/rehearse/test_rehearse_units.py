@@ -240,7 +240,8 @@ class Refusals(unittest.TestCase):
             "stacks": {
                 "source": {"account": "111111111111", "region": "us-west-2", "outputs": {
                     "NotificationTopicArn": "arn:aws:sns:us-west-2:111111111111:t"},
-                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr"}},
+                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr",
+                                   "TargetAWSRegion": "us-west-1,eu-west-1"}},
                 "target": {"account": "222222222222", "region": "us-west-1", "outputs": {},
                     "parameters": {"ExistingDBClusterIdentifier": "orders-dr",
                                    "TempDBClusterIdentifier": "orders-dr-next"}},
@@ -250,7 +251,7 @@ class Refusals(unittest.TestCase):
         for side, account in (("source", "111111111111"), ("target", "222222222222")):
             for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction", "TerminateFunction",
                             "CleanUpTempClusterFunction", "RestoreFunction", "NotifyFailureFunction",
-                            "CreateSnapshotFunction"):
+                            "CreateSnapshotFunction", "ShareFunction", "EncryptCopyFunction"):
                 dep["functions"][f"{side}/{logical}"] = {"role": f"arn:aws:iam::{account}:role/{logical}Role"}
         refusals = rehearse.refusals(dep)
         self.assertGreaterEqual(len(refusals), 8)
@@ -259,6 +260,12 @@ class Refusals(unittest.TestCase):
                                         for r in serving))
         topic = [r for r in refusals if r["action"] == "sns:Publish"]
         self.assertTrue(topic and all(r["policy"] == "sns-topic" for r in topic))
+        # Every target region is listed, so none is the region a refusal names.
+        elsewhere = {r["resource"].split(":")[3] for r in refusals
+                     if r["action"] in ("rds:CopyDBClusterSnapshot", "rds:ModifyDBClusterSnapshotAttribute")}
+        self.assertTrue(elsewhere and not elsewhere & {"us-west-1", "eu-west-1"}, elsewhere)
+        subscribe = [r for r in refusals if r["action"] == "sns:Subscribe"]
+        self.assertTrue(subscribe and ":222222222222:" not in subscribe[0]["context"]["sns:Endpoint"])
 
 
 class Justifications(unittest.TestCase):
