@@ -142,7 +142,7 @@ def function_without_entry(tmp: Path) -> str:
 
 def topic_open_to_everyone(root: Path) -> None:
     replace(root / "template.yaml",
-            '              AWS: !Sub "arn:${AWS::Partition}:iam::${DestinationAccountNumber}:root"\n',
+            '              AWS: !Split [",", !Ref DestinationAccountNumber]\n',
             '              AWS: "*"\n')
 
 

@@ -367,11 +367,19 @@ class StackDeployment:
                     )
             elif kind == "AWS::SNS::Subscription":
                 region = props.get("Region") or props["TopicArn"].split(":")[3]
+                # The filter policy and its scope as CloudFormation passes them
+                # (subscription attributes FilterPolicy, FilterPolicyScope).
+                attributes = {}
+                if "FilterPolicy" in props:
+                    attributes["FilterPolicy"] = json.dumps(props["FilterPolicy"])
+                if "FilterPolicyScope" in props:
+                    attributes["FilterPolicyScope"] = props["FilterPolicyScope"]
                 out = self.client("sns", region).subscribe(
                     TopicArn=props["TopicArn"],
                     Protocol=props["Protocol"],
                     Endpoint=props["Endpoint"],
                     ReturnSubscriptionArn=True,
+                    **({"Attributes": attributes} if attributes else {}),
                 )
                 self.physical[logical] = out["SubscriptionArn"]
             elif kind == "AWS::Lambda::EventInvokeConfig":

@@ -21,7 +21,11 @@ names every resource that falls short:
 - the SanityCheck connection cannot be configured without TLS, and a CA
   bundle means verify-full;
 - every SNS topic is encrypted with a customer managed key of its stack
-  whose policy admits the services that publish to it.
+  whose policy admits the services that publish to it;
+- the target stack's subscription to the source topic takes only its own
+  target's messages: a filter policy on the message attributes
+  targetAccountId and targetRegion equal to the stack's account and region
+  (the source topic carries one message per DR target).
 
 Exit status 1 when a rule is broken. The unit tests (test_rehearse_units.py)
 break a copy of the rendered stacks for each rule.
@@ -203,6 +207,22 @@ def topic_keys(env: str, t: dict) -> list[str]:
     return problems
 
 
+def subscription_filter(env: str, t: dict) -> list[str]:
+    problems = []
+    for lid, sub in _of_type(t, "AWS::SNS::Subscription").items():
+        props = sub["Properties"]
+        if props.get("Protocol") != "lambda":
+            continue
+        policy = props.get("FilterPolicy") or {}
+        want = {"targetAccountId": [{"Ref": "AWS::AccountId"}], "targetRegion": [{"Ref": "AWS::Region"}]}
+        if props.get("FilterPolicyScope") != "MessageAttributes" or any(policy.get(k) != v for k, v in want.items()):
+            problems.append(
+                f"{env}: subscription {lid} does not filter on its own targetAccountId and targetRegion "
+                f"(FilterPolicyScope MessageAttributes)"
+            )
+    return problems
+
+
 RULES = (
     topic_publishers,
     heartbeat,
@@ -212,6 +232,7 @@ RULES = (
     reserved_concurrency,
     sanity_tls,
     topic_keys,
+    subscription_filter,
 )
 
 

@@ -413,6 +413,49 @@ def refusals(dep: dict) -> list[dict]:
             {"aws:SecureTransport": "true"},
             policy="sns-topic",
         )
+    # Regions: the source functions' RDS grants name snapshots of any region
+    # (rds:*:...), SourceRegionsOnlyPolicy takes back every region but the
+    # source's and TargetAWSRegion's; Share's own Deny also the source's.
+    listed = {src["region"], *sp["TargetAWSRegion"].split(",")}
+    elsewhere = next(r for r in ("ap-southeast-2", "eu-north-1", "sa-east-1") if r not in listed)
+    copy_name = f"{prefix}-{cluster}-19990101000000"
+    for logical, action in (("ShareFunction", "rds:ModifyDBClusterSnapshotAttribute"),
+                            ("EncryptCopyFunction", "rds:CopyDBClusterSnapshot"),
+                            ("ApplyRetentionFunction", "rds:DeleteDBClusterSnapshot")):
+        refuse(
+            "a snapshot under the pipeline's name in a region that is neither the source nor a target region",
+            "source",
+            logical,
+            action,
+            rds("cluster-snapshot", src["account"], elsewhere, copy_name),
+            tagged("cluster-snapshot", managed),
+        )
+    refuse(
+        "sharing a snapshot of the source region (only the copies in the target regions are shared)",
+        "source",
+        "ShareFunction",
+        "rds:ModifyDBClusterSnapshotAttribute",
+        foreign_snapshot,
+        tagged("cluster-snapshot", managed),
+    )
+    # The topic policy: a target account subscribes only its own function.
+    deployer = f"arn:aws:iam::{tgt['account']}:role/aurora-dr-deployer"
+    admin = [{"name": "administrator", "policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]
+    other_account = next(a for a in ("333333333333", "444444444444") if a not in (src["account"], tgt["account"]))
+    out.append({
+        "why": "the snapshot topic: a target account subscribes a function of another account",
+        "function": "SourceTopicSubscription",
+        "principal": deployer,
+        "action": "sns:Subscribe",
+        "resource": topic,
+        "context": {"aws:PrincipalArn": deployer, "aws:PrincipalAccount": tgt["account"],
+                    "sns:Protocol": "lambda", "aws:SecureTransport": "true",
+                    "sns:Endpoint": f"arn:aws:lambda:{tgt['region']}:{other_account}:function:f"},
+        "policy": "sns-topic",
+        "operation": "(refusal) sns:Subscribe",
+        "identityPolicies": admin,
+    })
     # The topic policy's own Deny: a role of the account whose policy allows
     # every SNS action on every topic still may not publish there.
     everything = [{"name": "AllowsEverySnsAction", "policy": {

@@ -232,6 +232,82 @@ class LambdaEvent(unittest.TestCase):
         self.assertRegex(sns["Timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+class TwoTargets(unittest.TestCase):
+    """The source stack rendered as `sam deploy` would with two DR targets:
+    every list-valued parameter reaches the policies and the environment
+    with both entries (a template that ignored the second would fail)."""
+
+    ACCOUNTS = ("222222222222", "333333333333")
+    REGIONS = ("us-west-1", "eu-west-1")
+    KEYS = ("arn:aws:kms:us-west-1:111111111111:key/k1", "arn:aws:kms:eu-west-1:111111111111:key/k2")
+
+    @classmethod
+    def setUpClass(cls):
+        config = stacks.load_config(REPO / "examples" / "drill.toml")
+        base = stacks.stack("source", config, {"kms": {"KeyArn": cls.KEYS[0]}})
+        params = {**base.parameters, "DestinationAccountNumber": ",".join(cls.ACCOUNTS),
+                  "TargetAWSRegion": ",".join(cls.REGIONS), "KMSKey": ",".join(cls.KEYS)}
+        st = stacks.Stack("source", base.template, base.account, base.region, params)
+        rendered = stacks.render(st, "bucket")
+        cls.template = rendered.template
+        cls.resolver = deploy.Resolver(
+            cls.template, params, st.account, st.region,
+            physical={name: f"phys-{name}" for name in cls.template["Resources"]},
+            getatt=lambda logical, attr: f"arn:aws:test:{st.region}:{st.account}:{logical}/{attr}",
+        )
+        cls.source_region = st.region
+
+    def resource(self, logical):
+        res = self.template["Resources"][logical]
+        self.assertTrue(self.resolver.included(res), logical)
+        return self.resolver.value(res.get("Properties", {}))
+
+    def statement(self, document, sid):
+        found = [s for s in document["Statement"] if s.get("Sid") == sid]
+        self.assertEqual(len(found), 1, sid)
+        return found[0]
+
+    def role_statement(self, role, sid):
+        for policy in self.resource(role).get("Policies", []):
+            for st in policy["PolicyDocument"]["Statement"]:
+                if st.get("Sid") == sid:
+                    return st
+        self.fail(f"{role} has no statement {sid}")
+
+    def test_encrypt_copy_may_use_exactly_each_listed_key_through_rds_in_each_target_region(self):
+        for sid in ("GrantTheSharedKeyToRds", "DescribeTheSharedKeyThroughRds"):
+            st = self.role_statement("EncryptCopyFunctionRole", sid)
+            self.assertEqual(st["Resource"], list(self.KEYS), sid)
+            self.assertEqual(st["Condition"]["StringEquals"]["kms:ViaService"],
+                             [f"rds.{r}.amazonaws.com" for r in self.REGIONS], sid)
+
+    def test_rds_grants_are_held_to_the_source_and_the_listed_regions(self):
+        deny = self.statement(self.resource("SourceRegionsOnlyPolicy")["PolicyDocument"],
+                              "OnlyTheSourceAndTargetRegions")
+        self.assertEqual(deny["Effect"], "Deny")
+        self.assertEqual(deny["NotResource"],
+                         [f"arn:*:rds:{r}:*:*" for r in (self.source_region, *self.REGIONS)])
+        share = self.role_statement("ShareFunctionRole", "OnlyTheTargetRegions")
+        self.assertEqual(share["NotResource"], [f"arn:*:rds:{r}:*:*" for r in self.REGIONS])
+        # Every source role with RDS grants has the Deny attached.
+        for role in ("CreateSnapshotFunctionRole", "CleanUpSnapshotFunctionRole", "EncryptCopyFunctionRole",
+                     "ShareFunctionRole", "FetchStatusFunctionRole", "ApplyRetentionFunctionRole"):
+            self.assertIn("phys-SourceRegionsOnlyPolicy", self.resource(role).get("ManagedPolicyArns", []), role)
+
+    def test_the_topic_policy_admits_each_listed_account_for_its_own_function_in_a_listed_region(self):
+        doc = self.resource("NotificationTopicPolicy")["PolicyDocument"]
+        st = self.statement(doc, "TargetAccountMaySubscribeItsLambda")
+        self.assertEqual(st["Principal"]["AWS"], list(self.ACCOUNTS))
+        self.assertEqual(st["Condition"]["StringLike"]["sns:Endpoint"],
+                         [f"arn:*:lambda:{r}:${{aws:PrincipalAccount}}:function:*" for r in self.REGIONS])
+
+    def test_the_functions_get_the_lists_as_they_are(self):
+        env = self.resource("NotifyFunction")["Environment"]["Variables"]
+        self.assertEqual(env["TARGET_ACCOUNT_ID"], ",".join(self.ACCOUNTS))
+        self.assertEqual(env["TARGET_REGION"], ",".join(self.REGIONS))
+        self.assertEqual(env["KMS_KEY_ARN"], ",".join(self.KEYS))
+
+
 class Refusals(unittest.TestCase):
     def test_every_refusal_names_a_deployed_function_and_a_scoped_resource(self):
         import rehearse
@@ -240,7 +316,8 @@ class Refusals(unittest.TestCase):
             "stacks": {
                 "source": {"account": "111111111111", "region": "us-west-2", "outputs": {
                     "NotificationTopicArn": "arn:aws:sns:us-west-2:111111111111:t"},
-                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr"}},
+                    "parameters": {"SourceDBClusterIdentifier": "orders", "SnapshotPrefix": "aurora-dr",
+                                   "TargetAWSRegion": "us-west-1,eu-west-1"}},
                 "target": {"account": "222222222222", "region": "us-west-1", "outputs": {},
                     "parameters": {"ExistingDBClusterIdentifier": "orders-dr",
                                    "TempDBClusterIdentifier": "orders-dr-next"}},
@@ -250,7 +327,7 @@ class Refusals(unittest.TestCase):
         for side, account in (("source", "111111111111"), ("target", "222222222222")):
             for logical in ("ApplyRetentionFunction", "CleanUpSnapshotFunction", "TerminateFunction",
                             "CleanUpTempClusterFunction", "RestoreFunction", "NotifyFailureFunction",
-                            "CreateSnapshotFunction"):
+                            "CreateSnapshotFunction", "ShareFunction", "EncryptCopyFunction"):
                 dep["functions"][f"{side}/{logical}"] = {"role": f"arn:aws:iam::{account}:role/{logical}Role"}
         refusals = rehearse.refusals(dep)
         self.assertGreaterEqual(len(refusals), 8)
@@ -259,6 +336,12 @@ class Refusals(unittest.TestCase):
                                         for r in serving))
         topic = [r for r in refusals if r["action"] == "sns:Publish"]
         self.assertTrue(topic and all(r["policy"] == "sns-topic" for r in topic))
+        # Every target region is listed, so none is the region a refusal names.
+        elsewhere = {r["resource"].split(":")[3] for r in refusals
+                     if r["action"] in ("rds:CopyDBClusterSnapshot", "rds:ModifyDBClusterSnapshotAttribute")}
+        self.assertTrue(elsewhere and not elsewhere & {"us-west-1", "eu-west-1"}, elsewhere)
+        subscribe = [r for r in refusals if r["action"] == "sns:Subscribe"]
+        self.assertTrue(subscribe and ":222222222222:" not in subscribe[0]["context"]["sns:Endpoint"])
 
 
 class Justifications(unittest.TestCase):
@@ -448,6 +531,12 @@ class Hardening(unittest.TestCase):
             doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != "CloudWatchAlarmsPublish"]
 
         self.assertBreaks("source", edit, "does not admit CloudWatch")
+
+    def test_a_subscription_that_takes_every_targets_messages(self):
+        def edit(res, _):
+            del res["SourceTopicSubscription"]["Properties"]["FilterPolicy"]
+
+        self.assertBreaks("target", edit, "SourceTopicSubscription does not filter on its own targetAccountId")
 
 
 class CheckovSkips(unittest.TestCase):

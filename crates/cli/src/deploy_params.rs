@@ -17,12 +17,22 @@
 //! (`DescribeStacks`) with `--stack-outputs-from-aws` (or `--endpoint`),
 //! unless the configuration sets them (`source.kms_key_arn`,
 //! `target.source_topic_arn`): nobody copies stack outputs into a file.
+//!
+//! Many DR targets (`[[targets]]`): one kms stack per target region (its
+//! key policy admits every target account there), one source stack whose
+//! DestinationAccountNumber and TargetAWSRegion list every target in the
+//! file's order and whose KMSKey lists each region's key, and one target
+//! stack per target (its SourceKMSKeyArn is its region's key). Each is a
+//! [`Planned`] stack named by its config env: `kms-N` (the N-th target
+//! region), `source`, `target-N` (target N, from 1): `--env target-2` prints
+//! one, `--env target` every one (a line each), `--samconfig` all of them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aurora_dr_core::clients::AwsContext;
+use aurora_dr_core::ids::Region;
 use aurora_dr_core::settings::{SettingError, keys};
 
 use crate::accounts::{Account, AccountArgs};
@@ -41,7 +51,11 @@ pub struct DeployParamsArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The stack: kms (source account, target region), source or target.
-    #[arg(long, value_parser = ENVS, required_unless_present = "samconfig", conflicts_with = "samconfig")]
+    /// Many DR targets (`[[targets]]`): target-N is target N's stack (from
+    /// 1, in the file's order), kms-N the key stack of the N-th target
+    /// region (the config envs `--samconfig` writes); kms or target alone
+    /// prints every one, a line each.
+    #[arg(long, value_parser = parse_env, required_unless_present = "samconfig", conflicts_with = "samconfig")]
     pub env: Option<String>,
     /// Print a whole samconfig.toml (all three stacks) instead of one stack's overrides.
     #[arg(long)]
@@ -302,6 +316,165 @@ fn resolve(
     if problems.is_empty() { Ok((region, params)) } else { Err(problems) }
 }
 
+/// `--env`: a stack of the mapping, or kms-N / target-N (N from 1).
+fn parse_env(s: &str) -> Result<String, String> {
+    let (env, n) = match s.split_once('-') {
+        Some((env, n)) => (env, Some(n)),
+        None => (s, None),
+    };
+    let numbered = matches!(env, "kms" | "target");
+    match n {
+        None if ENVS.contains(&env) => Ok(s.to_owned()),
+        Some(n) if numbered && n.parse::<usize>().is_ok_and(|n| n >= 1) => Ok(s.to_owned()),
+        _ => Err(format!("{s}: must be kms, source or target, or kms-N / target-N with N from 1")),
+    }
+}
+
+/// One stack to deploy: its samconfig config env, the mapping's stack, the
+/// configuration values it is resolved from (`None`: placeholders) and the
+/// stack outputs it sees.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub config_env: String,
+    pub stack: &'a Stack,
+    values: Option<BTreeMap<String, String>>,
+    outputs: Outputs,
+    /// What the stack serves, for the operator (`target 2: 333333333333 eu-west-1`).
+    pub serves: String,
+}
+
+impl Planned<'_> {
+    /// Region and parameters; `missing` as in [`resolve`].
+    fn resolve(&self, missing: Missing) -> Result<Resolved, Vec<String>> {
+        resolve(self.stack, self.values.as_ref(), &self.outputs, missing)
+    }
+}
+
+/// The `[[targets]]` tables of a flat configuration, each as its fields
+/// (`targets[1].region` -> `region`), in index order. Empty without them.
+fn target_tables(values: &BTreeMap<String, String>) -> Vec<BTreeMap<String, String>> {
+    let mut tables: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
+    for (key, value) in values {
+        let Some(rest) = key.strip_prefix("targets[") else { continue };
+        if let Some((index, field)) = rest.split_once("].")
+            && let Ok(index) = index.parse::<usize>()
+        {
+            tables.entry(index).or_default().insert(field.to_owned(), value.clone());
+        }
+    }
+    tables.into_values().collect()
+}
+
+/// The key of `region` among `source.kms_key_arn`'s (a key ARN's fourth field).
+fn key_in_region<'a>(keys: &'a str, region: &str) -> Option<&'a str> {
+    keys.split(',').map(str::trim).find(|k| k.split(':').nth(3) == Some(region))
+}
+
+/// Every stack of a deployment, in the order they are deployed: one of each
+/// for one target; for `[[targets]]` a kms stack per target region, the
+/// source stack and a target stack per target. `outputs` holds the earlier
+/// stacks' outputs by config env (`kms-2`, `source`; `kms` for one target).
+pub fn plan<'a>(
+    mapping: &'a Mapping,
+    values: Option<&BTreeMap<String, String>>,
+    outputs: &Outputs,
+) -> Result<Vec<Planned<'a>>, String> {
+    let stack = |env: &str| mapping.stack(env).ok_or(format!("no stack {env} in the mapping"));
+    let tables = values.map(target_tables).unwrap_or_default();
+    if tables.is_empty() {
+        return ENVS
+            .iter()
+            .map(|env| {
+                Ok(Planned {
+                    config_env: (*env).to_owned(),
+                    stack: stack(env)?,
+                    values: values.cloned(),
+                    outputs: outputs.clone(),
+                    serves: String::new(),
+                })
+            })
+            .collect();
+    }
+    let flat = values.cloned().unwrap_or_default();
+    let shared: BTreeMap<String, String> = flat
+        .iter()
+        .filter(|(k, _)| !k.starts_with("targets[") && !k.starts_with("target."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let field = |t: &BTreeMap<String, String>, f: &str| t.get(f).cloned().unwrap_or_default();
+    let mut regions: Vec<String> = Vec::new();
+    for t in &tables {
+        let r = field(t, "region");
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    let given_keys = flat.get("source.kms_key_arn").cloned().unwrap_or_default();
+    // A region's key: given in the configuration, else its kms stack's output.
+    let key_of = |j: usize, region: &str| -> Option<String> {
+        key_in_region(&given_keys, region)
+            .map(str::to_owned)
+            .or_else(|| outputs.get(&format!("kms-{}", j + 1)).and_then(|o| o.get("KeyArn")).cloned())
+    };
+    let with_key = |outputs: &mut Outputs, key: Option<String>| match key {
+        Some(k) => {
+            outputs.entry("kms".into()).or_default().insert("KeyArn".into(), k);
+        }
+        None => {
+            outputs.remove("kms");
+        }
+    };
+    let mut planned = Vec::new();
+    for (j, region) in regions.iter().enumerate() {
+        let accounts: Vec<String> =
+            tables.iter().filter(|t| field(t, "region") == *region).map(|t| field(t, "account_id")).collect();
+        let mut v = shared.clone();
+        v.insert("target.region".into(), region.clone());
+        v.insert("target.account_id".into(), accounts.join(","));
+        planned.push(Planned {
+            config_env: format!("kms-{}", j + 1),
+            stack: stack("kms")?,
+            values: Some(v),
+            outputs: Outputs::new(),
+            serves: format!("key of target region {region} for {}", accounts.join(", ")),
+        });
+    }
+    let mut v = shared.clone();
+    v.insert(
+        "target.account_id".into(),
+        tables.iter().map(|t| field(t, "account_id")).collect::<Vec<_>>().join(","),
+    );
+    v.insert("target.region".into(), tables.iter().map(|t| field(t, "region")).collect::<Vec<_>>().join(","));
+    v.remove("source.kms_key_arn");
+    let mut source_outputs = outputs.clone();
+    let keys: Option<Vec<String>> = regions.iter().enumerate().map(|(j, r)| key_of(j, r)).collect();
+    with_key(&mut source_outputs, keys.map(|k| k.join(",")));
+    planned.push(Planned {
+        config_env: "source".into(),
+        stack: stack("source")?,
+        values: Some(v),
+        outputs: source_outputs,
+        serves: format!("{} targets", tables.len()),
+    });
+    for (i, t) in tables.iter().enumerate() {
+        let mut v = shared.clone();
+        v.remove("source.kms_key_arn");
+        v.extend(t.iter().map(|(f, value)| (format!("target.{f}"), value.clone())));
+        let region = field(t, "region");
+        let j = regions.iter().position(|r| *r == region).unwrap_or_default();
+        let mut target_outputs = outputs.clone();
+        with_key(&mut target_outputs, key_of(j, &region));
+        planned.push(Planned {
+            config_env: format!("target-{}", i + 1),
+            stack: stack("target")?,
+            values: Some(v),
+            outputs: target_outputs,
+            serves: format!("target {}: {} {region}", i + 1, field(t, "account_id")),
+        });
+    }
+    Ok(planned)
+}
+
 /// `Name=value` as `sam deploy --parameter-overrides` reads it: a value with
 /// a space, a quote or nothing at all is double-quoted, `"` escaped (SAM
 /// CLI's CfnParameterOverridesType splits on unquoted spaces).
@@ -324,51 +497,109 @@ pub fn overrides(
     resolve(stack, Some(&config.values), outputs, Missing::Error)
 }
 
-/// A samconfig.toml for all three stacks: from a configuration, or (`None`)
-/// the repository's, with placeholders.
+/// A samconfig.toml for every stack of a deployment: from a configuration,
+/// or (`None`) the repository's, with placeholders, which also shows a
+/// deployment with two DR targets (config envs `two-targets-...`).
 pub fn samconfig(mapping: &Mapping, values: Option<&BTreeMap<String, String>>, outputs: &Outputs) -> String {
     let mut out = String::new();
     out.push_str(SAMCONFIG_HEAD);
-    for stack in &mapping.stacks {
-        // Placeholders never fail; a configuration's gaps become placeholders too.
-        let (region, params) = resolve(stack, values, outputs, Missing::Placeholder).unwrap_or_else(|_| {
-            resolve(stack, None, outputs, Missing::Placeholder)
-                .unwrap_or_else(|_| (String::new(), Vec::new()))
-        });
-        let (title, where_) = match stack.env.as_str() {
-            "kms" => {
-                ("kms", "Plain CloudFormation (no build): the source account's key in the TARGET region.")
-            }
-            "source" => ("source", "Source account, source region: schedule, source state machine, topics."),
-            _ => ("target", "Target account, target region: subscription, target state machine."),
-        };
-        out.push_str(&format!("\n# {:-<71}\n# {where_}\n[{title}.deploy.parameters]\n", format!("{title} ")));
-        if stack.template != "template.yaml" {
-            out.push_str(&format!("template_file = \"{}\"\n", stack.template));
+    let planned =
+        plan(mapping, values, outputs).unwrap_or_else(|e| panic!("tools/rehearse/params.toml: {e}"));
+    for p in &planned {
+        samconfig_env(&mut out, p, "");
+    }
+    if values.is_none() {
+        out.push_str(TWO_TARGETS_HEAD);
+        let example = two_targets_placeholders(mapping);
+        let planned = plan(mapping, Some(&example), outputs)
+            .unwrap_or_else(|e| panic!("tools/rehearse/params.toml: {e}"));
+        for p in &planned {
+            samconfig_env(&mut out, p, "two-targets-");
         }
-        out.push_str(&format!("stack_name = \"{}\"\n", stack.name()));
-        out.push_str(&format!("region = \"{region}\"\n"));
-        if stack.template == "template.yaml" {
-            out.push_str(&format!("resolve_s3 = true\ns3_prefix = \"{}\"\n", stack.name()));
-        }
-        out.push_str(
-            "capabilities = \"CAPABILITY_IAM\"\nconfirm_changeset = true\nfail_on_empty_changeset = false\n",
-        );
-        out.push_str("parameter_overrides = [\n");
-        for (name, value) in &params {
-            out.push_str(&format!("    {},\n", toml_string(&override_item(name, value))));
-        }
-        for (name, rule) in &stack.parameters {
-            if let Rule::Key { key, optional: true, .. } = rule
-                && !params.iter().any(|(n, _)| n == name)
-            {
-                out.push_str(&format!("    # Optional: {name} from {key}\n"));
-            }
-        }
-        out.push_str("]\n");
     }
     out
 }
+
+/// A configuration of two `[[targets]]` whose every required value is its
+/// placeholder (`REPLACE_ME_targets_1_account_id`): the repository's
+/// two-target example.
+fn two_targets_placeholders(mapping: &Mapping) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    for stack in &mapping.stacks {
+        let required = stack.parameters.iter().filter_map(|(_, r)| match r {
+            Rule::Key { key, default: None, optional: false } => Some(key.as_str()),
+            _ => None,
+        });
+        for key in [stack.account_key.as_str(), stack.region_key.as_str()].into_iter().chain(required) {
+            match key.strip_prefix("target.") {
+                Some(field) => {
+                    for i in 0..2 {
+                        values.insert(
+                            format!("targets[{i}].{field}"),
+                            format!("REPLACE_ME_targets_{i}_{field}"),
+                        );
+                    }
+                }
+                None => {
+                    values.insert(key.to_owned(), key_placeholder(key));
+                }
+            }
+        }
+    }
+    values
+}
+
+fn samconfig_env(out: &mut String, p: &Planned<'_>, prefix: &str) {
+    let stack = p.stack;
+    // Placeholders never fail; a configuration's gaps become placeholders too.
+    let (region, params) = p.resolve(Missing::Placeholder).unwrap_or_else(|_| {
+        resolve(stack, None, &p.outputs, Missing::Placeholder).unwrap_or_else(|_| (String::new(), Vec::new()))
+    });
+    let where_ = match stack.env.as_str() {
+        "kms" => "Plain CloudFormation (no build): the source account's key in the TARGET region.",
+        "source" => "Source account, source region: schedule, source state machine, topics.",
+        _ => "Target account, target region: subscription, target state machine.",
+    };
+    let serves = if p.serves.is_empty() { String::new() } else { format!("\n# {}", p.serves) };
+    let title = format!("{prefix}{}", p.config_env);
+    out.push_str(&format!(
+        "\n# {:-<71}\n# {where_}{serves}\n[{title}.deploy.parameters]\n",
+        format!("{title} ")
+    ));
+    if stack.template != "template.yaml" {
+        out.push_str(&format!("template_file = \"{}\"\n", stack.template));
+    }
+    out.push_str(&format!("stack_name = \"{}\"\n", stack.name()));
+    out.push_str(&format!("region = \"{region}\"\n"));
+    if stack.template == "template.yaml" {
+        out.push_str(&format!("resolve_s3 = true\ns3_prefix = \"{}\"\n", stack.name()));
+    }
+    out.push_str(
+        "capabilities = \"CAPABILITY_IAM\"\nconfirm_changeset = true\nfail_on_empty_changeset = false\n",
+    );
+    out.push_str("parameter_overrides = [\n");
+    for (name, value) in &params {
+        out.push_str(&format!("    {},\n", toml_string(&override_item(name, value))));
+    }
+    for (name, rule) in &stack.parameters {
+        if let Rule::Key { key, optional: true, .. } = rule
+            && !params.iter().any(|(n, _)| n == name)
+        {
+            out.push_str(&format!("    # Optional: {name} from {key}\n"));
+        }
+    }
+    out.push_str("]\n");
+}
+
+const TWO_TARGETS_HEAD: &str = "
+# ======================================================================
+# Two DR targets (`[[targets]]` in the configuration; docs/deploy.md,
+# \"Adding a target\"): a kms stack per target region, one source stack
+# whose DestinationAccountNumber and TargetAWSRegion list both targets in
+# the same order and whose KMSKey lists each region's key, and a target
+# stack per target. `aurora-dr deploy-params --config FILE --samconfig`
+# writes these envs (without the two-targets- prefix) for your file.
+";
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -420,14 +651,15 @@ pub async fn stack_outputs(ctx: &AwsContext, stack_name: &str) -> Result<BTreeMa
         .collect())
 }
 
-/// The outputs `env`'s stack needs (all of them with `--samconfig`), read
-/// from CloudFormation.
+/// The outputs of the earlier stacks (every kms stack and the source stack;
+/// only those `env` needs unless `--samconfig`), read from CloudFormation.
+/// Both live in the source account; a kms stack in its target region.
 pub async fn fetch_outputs(
     args: &DeployParamsArgs,
     mapping: &Mapping,
     config: &Config,
 ) -> Result<Outputs, String> {
-    let wanted: Vec<&str> = match args.env.as_deref() {
+    let wanted: Vec<&str> = match args.env.as_deref().map(|e| e.split_once('-').map_or(e, |(kind, _)| kind)) {
         Some(env) => mapping
             .stack(env)
             .map(|s| {
@@ -442,17 +674,22 @@ pub async fn fetch_outputs(
             .unwrap_or_default(),
         None => vec!["kms", "source"],
     };
+    let planned = plan(mapping, Some(&config.values), &Outputs::new())?;
     let mut outputs = Outputs::new();
-    for env in ["kms", "source"] {
-        if !wanted.contains(&env) {
-            continue;
-        }
-        // Both earlier stacks live in the source account; the key in the target region.
-        let region = if env == "kms" { &config.target.region } else { &config.source.region };
-        let ctx = args.accounts.context(Account::Source, &config.source.account_id, region).await;
-        match stack_outputs(&ctx, &format!("aurora-dr-{env}")).await {
+    for p in planned.iter().filter(|p| wanted.contains(&p.stack.env.as_str())) {
+        let region = match p.stack.env.as_str() {
+            "source" => config.source.region.clone(),
+            _ => p
+                .values
+                .as_ref()
+                .and_then(|v| v.get(&p.stack.region_key))
+                .and_then(|r| r.parse::<Region>().ok())
+                .ok_or(format!("stack {} ({}) has no valid region", p.stack.name(), p.config_env))?,
+        };
+        let ctx = args.accounts.context(Account::Source, &config.source.account_id, &region).await;
+        match stack_outputs(&ctx, &p.stack.name()).await {
             Ok(o) => {
-                outputs.insert(env.to_owned(), o);
+                outputs.insert(p.config_env.clone(), o);
             }
             // In a samconfig, a stack not deployed yet leaves its placeholders.
             Err(e) if args.samconfig => eprintln!("deploy-params: {e}; its outputs stay placeholders"),
@@ -472,7 +709,7 @@ pub async fn run(args: DeployParamsArgs) -> ExitCode {
         eprintln!("deploy-params: --env needs --config FILE");
         return ExitCode::from(2);
     };
-    let config = match Config::load_one_target(path, "deploy-params") {
+    let config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
@@ -494,30 +731,69 @@ pub async fn run(args: DeployParamsArgs) -> ExitCode {
         print!("{}", samconfig(mapping, Some(&config.values), &outputs));
         return ExitCode::SUCCESS;
     }
-    let env = args.env.as_deref().unwrap_or("kms");
-    match overrides(mapping, env, &config, &outputs) {
-        Ok((region, params)) => {
-            let line: Vec<String> = params.iter().map(|(n, v)| override_item(n, v)).collect();
-            println!("{}", line.join(" "));
-            let account = mapping.stack(env).and_then(|s| config.values.get(&s.account_key)).cloned();
-            eprintln!(
-                "# stack aurora-dr-{env}: account {}, region {region}; deploy it with\n#   sam deploy \
-                 --config-env {env} --region {region} --parameter-overrides \"$(aurora-dr deploy-params --config \
-                 {} --env {env}{})\"",
-                account.unwrap_or_default(),
-                path.display(),
-                if env == "kms" { "" } else { " --stack-outputs-from-aws" }
-            );
-            ExitCode::SUCCESS
+    let chosen_env = args.env.as_deref().unwrap_or("kms");
+    let env = chosen_env.split_once('-').map_or(chosen_env, |(e, _)| e);
+    let planned = match plan(mapping, Some(&config.values), &outputs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("deploy-params: {e}");
+            return ExitCode::FAILURE;
         }
-        Err(problems) => {
-            eprintln!("deploy-params: stack aurora-dr-{env}:");
-            for p in problems {
-                eprintln!("  {p}");
+    };
+    let chosen = match select(&planned, chosen_env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("deploy-params: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for p in chosen {
+        match p.resolve(Missing::Error) {
+            Ok((region, params)) => {
+                let line: Vec<String> = params.iter().map(|(n, v)| override_item(n, v)).collect();
+                println!("{}", line.join(" "));
+                let account = p.values.as_ref().and_then(|v| v.get(&p.stack.account_key)).cloned();
+                let serves = if p.serves.is_empty() { String::new() } else { format!(" ({})", p.serves) };
+                eprintln!(
+                    "# stack {}{serves}: account {}, region {region}; deploy it with\n#   sam deploy \
+                     --config-env {env} --region {region} --parameter-overrides \"$(aurora-dr deploy-params --config \
+                     {} --env {}{})\"",
+                    p.stack.name(),
+                    account.unwrap_or_default(),
+                    path.display(),
+                    p.config_env,
+                    if env == "kms" { "" } else { " --stack-outputs-from-aws" }
+                );
             }
-            ExitCode::from(2)
+            Err(problems) => {
+                eprintln!("deploy-params: stack {} ({}):", p.stack.name(), p.config_env);
+                for problem in problems {
+                    eprintln!("  {problem}");
+                }
+                failed = true;
+            }
         }
     }
+    if failed { ExitCode::from(2) } else { ExitCode::SUCCESS }
+}
+
+/// The planned stacks `--env` names: kms, source or target (every one of
+/// them), or kms-N / target-N (one; for one target, kms-1 and target-1 are
+/// kms and target).
+pub fn select<'p, 'a>(planned: &'p [Planned<'a>], env: &str) -> Result<Vec<&'p Planned<'a>>, String> {
+    let (kind, n) = env.split_once('-').map_or((env, None), |(k, n)| (k, Some(n)));
+    let of_kind: Vec<&Planned<'a>> = planned.iter().filter(|p| p.stack.env == kind).collect();
+    let Some(n) = n else { return Ok(of_kind) };
+    if of_kind.len() == 1 && of_kind[0].config_env == kind && n == "1" {
+        return Ok(of_kind);
+    }
+    let chosen: Vec<&Planned<'a>> = of_kind.iter().copied().filter(|p| p.config_env == env).collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = of_kind.iter().map(|p| p.config_env.as_str()).collect();
+        return Err(format!("--env {env}: this configuration's {kind} stacks are {}", names.join(", ")));
+    }
+    Ok(chosen)
 }
 
 #[cfg(test)]
@@ -677,6 +953,160 @@ mod tests {
             overrides(Mapping::embedded(), "target", &parsed(&with_test("rate(7 days)")), &outputs)
                 .expect("target");
         assert!(target.contains(&("RestoreTestSchedule".into(), "rate(7 days)".into())), "{target:?}");
+    }
+
+    /// Two DR targets in two accounts and two regions.
+    const TWO_TARGETS: &str = r#"
+[source]
+account_id = "111111111111"
+region = "us-west-2"
+cluster_id = "orders"
+[[targets]]
+account_id = "222222222222"
+region = "us-west-1"
+engine = "aurora-postgresql"
+instance_class = "db.r6g.large"
+existing_cluster_id = "orders-dr"
+temp_cluster_id = "orders-dr-next"
+existing_instance_id = "orders-dr-1"
+temp_instance_id = "orders-dr-next-1"
+[[targets]]
+account_id = "333333333333"
+region = "eu-west-1"
+engine = "aurora-mysql"
+instance_class = "db.r6g.xlarge"
+existing_cluster_id = "ledger-dr"
+temp_cluster_id = "ledger-dr-next"
+existing_instance_id = "ledger-dr-1"
+temp_instance_id = "ledger-dr-next-1"
+"#;
+    const KEY_EU: &str = "arn:aws:kms:eu-west-1:111111111111:key/eu";
+
+    /// The earlier stacks' outputs of a two-region deployment, by config env.
+    fn two_region_outputs() -> Outputs {
+        let mut o = Outputs::new();
+        o.entry("kms-1".into()).or_default().insert("KeyArn".into(), KEY.into());
+        o.entry("kms-2".into()).or_default().insert("KeyArn".into(), KEY_EU.into());
+        o.entry("source".into()).or_default().insert("NotificationTopicArn".into(), TOPIC.into());
+        o
+    }
+
+    fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn many_targets_give_a_key_stack_per_region_one_source_stack_and_a_target_stack_each() {
+        let config = parsed(TWO_TARGETS);
+        let mapping = Mapping::embedded();
+        let planned = plan(mapping, Some(&config.values), &two_region_outputs()).expect("plan");
+        let envs: Vec<&str> = planned.iter().map(|p| p.config_env.as_str()).collect();
+        assert_eq!(envs, ["kms-1", "kms-2", "source", "target-1", "target-2"]);
+        let resolved = |env: &str| {
+            let p = planned.iter().find(|p| p.config_env == env).expect(env);
+            p.resolve(Missing::Error).unwrap_or_else(|e| panic!("{env}: {e:?}"))
+        };
+        let (region, kms) = resolved("kms-2");
+        assert_eq!(
+            (region.as_str(), param(&kms, "DestinationAccountNumber")),
+            ("eu-west-1", Some("333333333333"))
+        );
+        let (region, source) = resolved("source");
+        assert_eq!(region, "us-west-2");
+        assert_eq!(param(&source, "DestinationAccountNumber"), Some("222222222222,333333333333"));
+        assert_eq!(param(&source, "TargetAWSRegion"), Some("us-west-1,eu-west-1"));
+        assert_eq!(param(&source, "KMSKey"), Some(format!("{KEY},{KEY_EU}").as_str()));
+        let (region, target) = resolved("target-2");
+        assert_eq!(region, "eu-west-1");
+        for (name, want) in [
+            ("SourceKMSKeyArn", KEY_EU),
+            ("SourceTopicArn", TOPIC),
+            ("Engine", "aurora-mysql"),
+            ("DBInstanceClass", "db.r6g.xlarge"),
+            ("ExistingDBClusterIdentifier", "ledger-dr"),
+            ("SourceAccountNumber", "111111111111"),
+        ] {
+            assert_eq!(param(&target, name), Some(want), "{name} in {target:?}");
+        }
+        let (_, first) = resolved("target-1");
+        assert_eq!(param(&first, "SourceKMSKeyArn"), Some(KEY));
+        assert_eq!(param(&first, "Engine"), Some("aurora-postgresql"));
+        // A samconfig of the file holds the same stacks under the same envs.
+        let text = samconfig(mapping, Some(&config.values), &two_region_outputs());
+        for p in &planned {
+            assert_eq!(samconfig_params(&text, &p.config_env), p.resolve(Missing::Error).expect("resolves"));
+        }
+        // `--env`: one stack by its config env, or every one of a kind.
+        assert_eq!(select(&planned, "target").expect("all").len(), 2);
+        assert_eq!(select(&planned, "kms-2").expect("one")[0].config_env, "kms-2");
+        let err = select(&planned, "target-3").expect_err("two targets");
+        assert!(err.contains("target-1, target-2"), "{err}");
+        assert!(
+            parse_env("source-1").is_err() && parse_env("target-0").is_err() && parse_env("kms-2").is_ok()
+        );
+    }
+
+    #[test]
+    fn a_region_of_two_targets_has_one_key_stack_for_both_and_given_keys_win() {
+        let text = TWO_TARGETS.replace(
+            "region = \"us-west-2\"",
+            "region = \"us-west-2\"\nkms_key_arn = [\"arn:aws:kms:eu-west-1:111111111111:key/given\"]",
+        ) + r#"
+[[targets]]
+account_id = "444444444444"
+region = "us-west-1"
+engine = "aurora-postgresql"
+instance_class = "db.r6g.large"
+existing_cluster_id = "orders-dr"
+temp_cluster_id = "orders-dr-next"
+existing_instance_id = "orders-dr-1"
+temp_instance_id = "orders-dr-next-1"
+"#;
+        let config = parsed(&text);
+        let planned = plan(Mapping::embedded(), Some(&config.values), &two_region_outputs()).expect("plan");
+        let envs: Vec<&str> = planned.iter().map(|p| p.config_env.as_str()).collect();
+        assert_eq!(envs, ["kms-1", "kms-2", "source", "target-1", "target-2", "target-3"]);
+        let resolved =
+            |env: &str| planned.iter().find(|p| p.config_env == env).expect(env).resolve(Missing::Error);
+        let (_, kms) = resolved("kms-1").expect("kms-1");
+        assert_eq!(param(&kms, "DestinationAccountNumber"), Some("222222222222,444444444444"));
+        let (_, source) = resolved("source").expect("source");
+        assert_eq!(
+            param(&source, "DestinationAccountNumber"),
+            Some("222222222222,333333333333,444444444444")
+        );
+        assert_eq!(param(&source, "TargetAWSRegion"), Some("us-west-1,eu-west-1,us-west-1"));
+        // eu-west-1's key is given in the file; us-west-1's is its kms stack's.
+        let given = "arn:aws:kms:eu-west-1:111111111111:key/given";
+        assert_eq!(param(&source, "KMSKey"), Some(format!("{KEY},{given}").as_str()));
+        let (_, second) = resolved("target-2").expect("target-2");
+        assert_eq!(param(&second, "SourceKMSKeyArn"), Some(given));
+        // Without the kms stacks' outputs the source stack's keys are missing, named.
+        let planned = plan(Mapping::embedded(), Some(&config.values), &Outputs::new()).expect("plan");
+        let source = planned.iter().find(|p| p.config_env == "source").expect("source");
+        let problems = source.resolve(Missing::Error).expect_err("no kms outputs");
+        assert!(problems.iter().any(|p| p.contains("KMSKey")), "{problems:?}");
+    }
+
+    #[test]
+    fn the_repository_samconfig_shows_two_targets() {
+        let tracked = include_str!("../../../samconfig.toml");
+        let (_, source) = samconfig_params(tracked, "two-targets-source");
+        assert_eq!(
+            param(&source, "DestinationAccountNumber"),
+            Some("REPLACE_ME_targets_0_account_id,REPLACE_ME_targets_1_account_id")
+        );
+        assert_eq!(
+            param(&source, "TargetAWSRegion"),
+            Some("REPLACE_ME_targets_0_region,REPLACE_ME_targets_1_region")
+        );
+        for (i, env) in ["two-targets-target-1", "two-targets-target-2"].into_iter().enumerate() {
+            let (region, target) = samconfig_params(tracked, env);
+            assert_eq!(region, format!("REPLACE_ME_targets_{i}_region"));
+            assert_eq!(param(&target, "Engine"), Some(format!("REPLACE_ME_targets_{i}_engine").as_str()));
+        }
+        let (region, _) = samconfig_params(tracked, "two-targets-kms-2");
+        assert_eq!(region, "REPLACE_ME_targets_1_region");
     }
 
     #[test]

@@ -1038,6 +1038,19 @@ pub mod policy {
         None
     }
 
+    /// A condition value with the policy variable `${aws:PrincipalAccount}`
+    /// (names are case-insensitive) replaced by the calling account ("IAM
+    /// policy elements: Variables and tags",
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+    fn with_variables(value: &str, account: &AccountId) -> String {
+        const VARIABLE: &str = "${aws:principalaccount}";
+        let mut out = value.to_owned();
+        while let Some(at) = out.to_ascii_lowercase().find(VARIABLE) {
+            out.replace_range(at..at + VARIABLE.len(), account.as_str());
+        }
+        out
+    }
+
     /// `judge(condition key in lowercase, values)`: `Some(met)` for a key it
     /// knows, `None` for one it does not.
     pub fn allows(
@@ -1075,7 +1088,8 @@ pub mod policy {
             for (operator, block) in s["Condition"].as_object().into_iter().flatten() {
                 for (key, values) in block.as_object().into_iter().flatten() {
                     let lower = key.to_ascii_lowercase();
-                    let list = strings(values);
+                    let list: Vec<String> =
+                        strings(values).iter().map(|v| with_variables(v, account)).collect();
                     let verdict = match lower.as_str() {
                         // The calling account, by any of its names (SNS's
                         // default topic policy allows `*` with
@@ -1153,6 +1167,26 @@ mod tests {
             panic!("allowed for the role")
         };
         assert!(notes[0].contains("role/restore"), "{notes:?}");
+    }
+
+    #[test]
+    fn the_principal_account_variable_stands_for_the_calling_account() {
+        // The source stack's topic policy: each listed account, a function of its own.
+        let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["222222222222", "333333333333"]},
+            "Action": "sns:Subscribe",
+            "Condition": {"StringLike": {"sns:Endpoint": ["arn:*:lambda:us-west-1:${aws:PrincipalAccount}:function:*"]}}}]});
+        let own = |key: &str, values: &[String]| {
+            (key == "sns:endpoint").then(|| {
+                values.iter().any(|v| matches(v, "arn:aws:lambda:us-west-1:222222222222:function:f"))
+            })
+        };
+        let others = |key: &str, values: &[String]| {
+            (key == "sns:endpoint").then(|| {
+                values.iter().any(|v| matches(v, "arn:aws:lambda:us-west-1:333333333333:function:f"))
+            })
+        };
+        assert_eq!(allows(&doc, &target(), "sns:Subscribe", &own), Verdict::Allowed(vec![]));
+        assert!(matches!(allows(&doc, &target(), "sns:Subscribe", &others), Verdict::Denied(_)));
     }
 
     #[test]

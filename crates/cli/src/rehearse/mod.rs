@@ -575,8 +575,10 @@ fn service_checks(dep: &Deployment) -> Vec<Value> {
             let deployer = format!("arn:aws:iam::{}:role/aurora-dr-deployer", target.account);
             let mut sub = check("SourceTopicSubscription", &deployer, "sns:Subscribe", topic);
             sub["policy"] = "sns-topic".into();
-            sub["context"] =
-                json!({"sns:Protocol": "lambda", "sns:Endpoint": invoke.arn, "aws:SecureTransport": "true"});
+            // aws:PrincipalAccount is in every request's context (the topic
+            // policy's endpoint pattern names it as a policy variable).
+            sub["context"] = json!({"sns:Protocol": "lambda", "sns:Endpoint": invoke.arn,
+                                    "aws:SecureTransport": "true", "aws:PrincipalAccount": target.account});
             sub["identityPolicies"] = json!([{"name": "administrator", "policy": {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]);
             checks.push(sub);
