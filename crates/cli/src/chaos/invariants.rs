@@ -296,6 +296,17 @@ impl NameState {
         self.restored |= complete;
         out
     }
+
+    /// Why the last [`Self::existing_serves`] let a broken serving copy
+    /// pass, for the run's row: `None` when it excused nothing.
+    pub fn excuse(&self, existing: &str) -> Option<String> {
+        self.broken_by_fault.then(|| {
+            format!(
+                "existing-serves excused: {existing} serves instances beyond repair after an instance failure \
+                 the schedule armed; the next successful run must replace them"
+            )
+        })
+    }
 }
 
 /// Whether `existing` is an available cluster whose only trouble is member
@@ -604,15 +615,19 @@ mod tests {
         assert_eq!(name.existing_serves(&good, "dr", true, false), [], "run 1 restores");
         // Run 2 armed an instance failure that hit the serving copy.
         assert_eq!(name.existing_serves(&failed, "dr", false, true), [], "excused");
+        assert!(name.excuse("dr").is_some_and(|e| e.contains("dr serves instances beyond repair")));
         // Run 3 fails for another reason: still the same broken copy, still excused.
         assert_eq!(name.existing_serves(&failed, "dr", false, false), []);
+        assert!(name.excuse("dr").is_some());
         // A successful run must have replaced it.
         let found = name.existing_serves(&failed, "dr", true, false);
         assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(name.excuse("dr"), None, "a reported violation is no excuse");
         assert!(found[0].detail.contains("dr-1 failed"), "{found:?}");
         // Back to normal, a failed instance without an armed failure is reported.
         let mut name = NameState::default();
         name.existing_serves(&good, "dr", true, false);
+        assert_eq!(name.excuse("dr"), None);
         assert_eq!(name.existing_serves(&failed, "dr", false, false).len(), 1);
         // An armed failure excuses only broken instances, not a missing cluster.
         let mut name = NameState::default();

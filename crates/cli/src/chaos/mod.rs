@@ -85,6 +85,10 @@ pub struct RunRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     pub violations: Vec<Violation>,
+    /// Rules that let this run pass on purpose, each with why (e.g. a
+    /// serving copy broken by the schedule's own armed instance failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub seconds: f64,
     /// Snapshots a fault held in `creating` or `copying` past the run, let
     /// finish (`available`) before the checks.
@@ -230,7 +234,7 @@ pub async fn execute(
                 _ => None,
             };
             let run = RunFacts { calls: &calls, before: &before, faults: &faults, ok, kept: &kept };
-            let violations = check(config, &places, &baseline, &run, &mut names).await?;
+            let (violations, notes) = check(config, &places, &baseline, &run, &mut names).await?;
             let reproduce = (!violations.is_empty() || end.is_err()).then(|| {
                 format!(
                     "aurora-dr chaos --config {} --seed {seed} --from-run {n} --runs 1 (with the runs before it: \
@@ -245,6 +249,7 @@ pub async fn execute(
                 ok,
                 cause,
                 violations,
+                notes,
                 seconds: run_started.elapsed().as_secs_f64(),
                 released,
                 reproduce,
@@ -323,20 +328,21 @@ struct RunFacts<'a> {
     kept: &'a [String],
 }
 
-/// Every rule after one run; `names` carries each existing name's state
-/// from run to run.
+/// Every rule after one run, and the notes of what a rule excused; `names`
+/// carries each existing name's state from run to run.
 async fn check(
     config: &Config,
     places: &Places,
     baseline: &BTreeMap<String, String>,
     run: &RunFacts<'_>,
     names: &mut BTreeMap<String, invariants::NameState>,
-) -> Result<Vec<Violation>, String> {
+) -> Result<(Vec<Violation>, Vec<String>), String> {
     let tgt = &config.target;
     let source = Place::read(&places.source).await?;
     let copies = Place::read(&places.copies).await?;
     let target = Place::read(&places.target).await?;
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     for pair in &tgt.pairs {
         let existing = pair.existing_cluster_id.as_str();
         // A failure armed on an instance under the pair's names may hit the
@@ -349,6 +355,7 @@ async fn check(
         });
         let state = names.entry(existing.to_owned()).or_default();
         out.extend(state.existing_serves(&target, existing, run.ok, instance_failure_armed));
+        notes.extend(state.excuse(existing));
         let serving = invariants::serving_at_start(run.before, existing);
         out.extend(invariants::serving_kept(
             run.calls,
@@ -367,7 +374,7 @@ async fn check(
     if run.ok {
         out.extend(Leftovers { config, kept: run.kept }.check(&source, &copies, &target));
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// The outcome column: SUCCEEDED, or which side failed and with what.
@@ -421,7 +428,9 @@ fn row(r: &RunRecord) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let verdict = if r.violations.is_empty() {
+    let verdict = if r.violations.is_empty() && !r.notes.is_empty() {
+        "ok (excused, see below)".to_owned()
+    } else if r.violations.is_empty() {
         "ok".to_owned()
     } else {
         let mut names: Vec<&str> = r.violations.iter().map(|v| v.invariant).collect();
@@ -434,6 +443,9 @@ fn row(r: &RunRecord) -> String {
     }
     for v in &r.violations {
         s.push_str(&format!("\n       {}: {}", v.invariant, v.detail));
+    }
+    for note in &r.notes {
+        s.push_str(&format!("\n       {note}"));
     }
     if let Some(cmd) = &r.reproduce {
         s.push_str(&format!("\n       reproduce: {cmd}"));
@@ -487,4 +499,37 @@ fn summary_lines(report: &ChaosReport) -> Vec<String> {
             format!("result: INVARIANTS VIOLATED in run(s) {}", failing.join(", "))
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(violations: Vec<Violation>, notes: Vec<String>) -> RunRecord {
+        RunRecord {
+            run: 3,
+            faults: Vec::new(),
+            outcome: "FAILED (target FAILED: ResourceFailed)".into(),
+            ok: false,
+            cause: None,
+            violations,
+            notes,
+            seconds: 1.0,
+            released: Vec::new(),
+            reproduce: None,
+        }
+    }
+
+    #[test]
+    fn a_row_says_when_a_rule_excused_the_run() {
+        let plain = row(&record(Vec::new(), Vec::new()));
+        assert!(plain.contains("  ok [1.0s]") && !plain.contains('\n'), "{plain}");
+        let note = "existing-serves excused: dr serves instances beyond repair".to_owned();
+        let excused = row(&record(Vec::new(), vec![note.clone()]));
+        assert!(excused.contains("ok (excused, see below)"), "{excused}");
+        assert!(excused.lines().nth(1).is_some_and(|l| l.trim() == note), "{excused}");
+        let violation = Violation { invariant: "existing-serves", detail: "dr: absent".into() };
+        let violated = row(&record(vec![violation], vec![note]));
+        assert!(violated.contains("VIOLATED: existing-serves"), "{violated}");
+    }
 }
