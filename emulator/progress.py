@@ -117,19 +117,17 @@ class Progress:
 
     def percent(self):
         """The whole percent of the work done: the share of its duration
-        elapsed (of its polls, when it lasts a number of polls; the smaller
-        share when both), 0 at the start, at most 99 while in progress, 100
-        once it has ended."""
+        elapsed, 0 at the start, at most 99 while in progress, 100 once it
+        has ended. Work that lasts a number of polls has no duration to take
+        a share of: 0 until it ends (a figure that does not move; a share of
+        the polls would grow with the caller's polling, not with time)."""
         with _lock:
             now = time.monotonic()
             if not (self.seen <= self.polls or now < self.until):
                 return 100
-            shares = []
-            if self.polls > 0:
-                shares.append(self.seen / (self.polls + 1))
-            if self.until > self.started:
-                shares.append((now - self.started) / (self.until - self.started))
-            share = min(shares) if shares else 0.0
+            if self.until <= self.started:
+                return 0
+            share = (now - self.started) / (self.until - self.started)
             return max(0, min(99, int(share * 100)))
 
 
