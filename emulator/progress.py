@@ -101,7 +101,8 @@ class Progress:
         self.status = status
         self.final = final
         self.polls = delay.polls
-        self.until = time.monotonic() + delay.seconds + delay.per_gib * float(gib or 0)
+        self.started = time.monotonic()
+        self.until = self.started + delay.seconds + delay.per_gib * float(gib or 0)
         self.seen = 0
         self.extra = extra
 
@@ -113,6 +114,21 @@ class Progress:
     def active(self):
         with _lock:
             return self.seen <= self.polls or time.monotonic() < self.until
+
+    def percent(self):
+        """The whole percent of the work done: the share of its duration
+        elapsed, 0 at the start, at most 99 while in progress, 100 once it
+        has ended. Work that lasts a number of polls has no duration to take
+        a share of: 0 until it ends (a figure that does not move; a share of
+        the polls would grow with the caller's polling, not with time)."""
+        with _lock:
+            now = time.monotonic()
+            if not (self.seen <= self.polls or now < self.until):
+                return 100
+            if self.until <= self.started:
+                return 0
+            share = (now - self.started) / (self.until - self.started)
+            return max(0, min(99, int(share * 100)))
 
 
 def attach(resource, progress):
@@ -132,6 +148,15 @@ def status_of(resource, stored):
     if progress.active():
         return progress.status
     return progress.final
+
+
+def percent_of(resource, stored):
+    """The PercentProgress a describe call shows: the share of the work done
+    while it is in progress (see `Progress.percent`), else `stored`."""
+    progress = progress_of(resource)
+    if progress is None:
+        return stored
+    return progress.percent()
 
 
 def in_progress(resource, status=None):

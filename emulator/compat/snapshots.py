@@ -7,6 +7,9 @@ sharing them as RDS does.
 - API reference, DescribeDBClusterSnapshots (`SnapshotType=shared`,
   `IncludeShared`):
   https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBClusterSnapshots.html
+- API reference, DBClusterSnapshot (`PercentProgress`, the estimated share
+  of the data transferred):
+  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBClusterSnapshot.html
 - API reference, CopyDBClusterSnapshot (the source must be `available`; the
   copy's `SourceDBClusterSnapshotArn` names the snapshot it was copied from):
   https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CopyDBClusterSnapshot.html
@@ -34,9 +37,27 @@ from compat.common import (
 
 
 def install():
+    install_percent_progress()
     install_describe()
     install_copy()
     install_share()
+
+
+def install_percent_progress():
+    """A cluster snapshot being created or copied reports `PercentProgress`
+    growing with the share of its duration elapsed (linearly), from 0 to 100
+    when it is available (moto: 100 from the start). The API reference
+    ("DBClusterSnapshot": the estimated percentage of data transferred)
+    does not say how smoothly RDS reports it; FetchStatus falls back to
+    polling on a schedule when the figure does not move."""
+
+    def get(self):
+        return progress.percent_of(self, self.__dict__.get("_adr_percent", 100))
+
+    def put(self, value):
+        self.__dict__["_adr_percent"] = value
+
+    rds.DBClusterSnapshot.percent_progress = property(get, put)
 
 
 def install_describe():

@@ -4,8 +4,9 @@
 //! source and target machines) for each cluster size at a scaled clock,
 //! once with the polling schedule of `statemachines/` as it is and once with
 //! the previous schedule (every wait polled by Retry 30 s, x1.5, at most
-//! 300 s apart), written into a scratch copy of the same definitions: both
-//! schedules side by side from one run of the program.
+//! 300 s apart; the predicted waits' loops turned back into such a Task),
+//! written into a scratch copy of the same definitions: both schedules side
+//! by side from one run of the program.
 //!
 //! Per phase: the emulated AWS work, the workflow's time over it and the
 //! detection latency (`aurora_dr_cli::drill::phases`: time inside Task
@@ -174,6 +175,65 @@ fn each_retrier(states: &mut Value, f: &mut dyn FnMut(&str, &mut Value)) {
     }
 }
 
+/// Turns every predicted wait (a FetchStatus Task with `Parameters.predict`,
+/// looping through a Choice and a Wait) back into one Task polled by a
+/// `ResourceNotReady` Retry, as all waits were before: the Task goes on to
+/// where the Choice went when ready, and the Choice and the Wait go.
+fn unpredict(states: &mut Value) -> Result<(), String> {
+    let Some(map) = states.as_object_mut() else { return Ok(()) };
+    let predicted: Vec<String> = map
+        .iter()
+        .filter(|(_, s)| {
+            s["Resource"] == "${FetchStatusFunctionArn}" && s["Parameters"].get("predict").is_some()
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in predicted {
+        let choice = map[&name]["Next"].as_str().unwrap_or_default().to_owned();
+        let ready = map.get(&choice).and_then(|c| c["Default"].as_str()).map(str::to_owned);
+        let wait = map.get(&choice).and_then(|c| c["Choices"][0]["Next"].as_str()).map(str::to_owned);
+        let (Some(ready), Some(wait)) = (ready, wait) else {
+            return Err(format!("{name}: its Next {choice} is not the loop's Choice"));
+        };
+        map.remove(&choice);
+        map.remove(&wait);
+        let task = map.get_mut(&name).and_then(Value::as_object_mut).ok_or("not an object")?;
+        let predict =
+            task["Parameters"].as_object_mut().and_then(|p| p.remove("predict")).unwrap_or_default();
+        task.insert("ResultPath".into(), Value::Null);
+        task.insert("Next".into(), ready.into());
+        let retrier = serde_json::json!({"ErrorEquals": ["ResourceNotReady"],
+            "IntervalSeconds": predict["intervalSeconds"], "MaxAttempts": 100,
+            "BackoffRate": predict["backoffRate"], "MaxDelaySeconds": predict["maxDelaySeconds"]});
+        if let Some(retry) = task.get_mut("Retry").and_then(Value::as_array_mut) {
+            retry.insert(0, retrier);
+        }
+    }
+    for state in map.values_mut() {
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get_mut(key).and_then(|p| p.get_mut("States")) {
+                unpredict(inner)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` with the name and `Parameters.predict` of every predicted wait.
+fn each_prediction(states: &Value, f: &mut dyn FnMut(&str, &Value)) {
+    let Some(states) = states.as_object() else { return };
+    for (name, state) in states {
+        if let Some(predict) = state["Parameters"].get("predict") {
+            f(name, predict);
+        }
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get(key).and_then(|p| p.get("States")) {
+                each_prediction(inner, f);
+            }
+        }
+    }
+}
+
 /// A copy of `current`'s definitions with the previous polling schedule.
 fn write_previous_schedule(current: &Path, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
@@ -183,6 +243,7 @@ fn write_previous_schedule(current: &Path, out: &Path) -> Result<(), String> {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut definition: Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        unpredict(&mut definition["States"]).map_err(|e| format!("{file}: {e}"))?;
         let mut missing = Vec::new();
         each_retrier(&mut definition["States"], &mut |name, retrier| match previous.get(name) {
             Some(&(interval, rate, max_delay, attempts)) => {
@@ -210,6 +271,12 @@ fn schedule_summary(dir: &Path) -> Result<String, String> {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut definition: Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        each_prediction(&definition["States"], &mut |name, p| {
+            parts.push(format!(
+                "{name} predicted from PercentProgress (else {} s x{} <= {} s)",
+                p["intervalSeconds"], p["backoffRate"], p["maxDelaySeconds"]
+            ));
+        });
         each_retrier(&mut definition["States"], &mut |name, r| {
             parts.push(format!(
                 "{name} {} s x{} <= {} s",

@@ -3,9 +3,9 @@
 //! - The local engine: 1,000 concurrent executions of
 //!   `statemachines/source.asl.json` as written, every Task answered by a
 //!   mock config (Step Functions Local format), in two test cases: each task
-//!   once, and each wait polled twice (`ResourceNotReady`, retried by the
-//!   definition's own Retry with intervals scaled by 1e-6, which tokio's
-//!   timer rounds up to 1 ms). Transitions per second, where a transition is
+//!   once, and each wait not ready twice (FetchStatus's answer to wait 20 s,
+//!   through the definition's own Choice and Wait, scaled by 1e-6, which
+//!   tokio's timer rounds up to 1 ms). Transitions per second, where a transition is
 //!   a state entered or a retried attempt (as Step Functions counts them).
 //!   History events count the runs' and their Distributed Maps' child
 //!   executions'; the largest history is the longest of any one of them.
@@ -341,7 +341,9 @@ fn mock_config() -> Value {
     let run = json!({
         "runId": "bench", "createdAt": "2026-01-01T00:00:00Z", "sourceClusterId": "orders",
         "sourceSnapshotId": "aurora-dr-orders-20260101000000", "targetSnapshotId": "aurora-dr-orders-20260101000000",
-        "targetRegion": "us-west-1", "targetAccountId": "222222222222"
+        "targetRegion": "us-west-1", "targetAccountId": "222222222222",
+        "targetRegions": [{"targetRegion": "us-west-1", "targetAccountId": "222222222222",
+                           "kmsKeyArn": "arn:aws:kms:us-west-1:111111111111:key/k"}]
     });
     let once = json!({
         "MakeRoom": "Payload", "CreateSnapshot": "Payload", "WaitForSourceSnapshot": "Available", "EncryptCopy": "Payload",
@@ -356,9 +358,11 @@ fn mock_config() -> Value {
         "MockedResponses": {
             "Payload": {"0": {"Return": run}},
             "Available": {"0": {"Return": {"resource": "aurora-dr-orders-20260101000000", "status": "available"}}},
+            // A predicted wait's not-ready polls: FetchStatus's Poll, 20 s apart.
             "NotReadyTwice": {
-                "0-1": {"Throw": {"Error": "ResourceNotReady", "Cause": "snapshot is creating"}},
-                "2": {"Return": {"resource": "aurora-dr-orders-20260101000000", "status": "available"}}
+                "0": {"Return": {"waitFor": "snapshot", "ready": false, "status": "creating", "seconds": 20, "polls": 1}},
+                "1": {"Return": {"waitFor": "snapshot", "ready": false, "status": "creating", "seconds": 20, "waited": 20, "polls": 2}},
+                "2": {"Return": {"resource": "aurora-dr-orders-20260101000000", "status": "available", "ready": true}}
             }
         }
     })

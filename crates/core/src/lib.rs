@@ -21,6 +21,7 @@ pub mod ids;
 pub mod lambda;
 pub mod metrics;
 pub mod payload;
+pub mod poll;
 pub mod probe;
 pub mod rds;
 pub mod resolve;

@@ -103,6 +103,12 @@ pub struct RunState {
     pub cleanup_failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_failure: Option<Failure>,
+
+    /// The last poll of a predicted wait (FetchStatus's output at `$.poll`,
+    /// see [`crate::poll`]): the next poll of the same wait reads it back.
+    /// Other steps carry it along unread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<crate::poll::Poll>,
 }
 
 /// One target region of a run: the fields of the payload a branch of the
@@ -278,6 +284,7 @@ impl RunState {
             rollback_failure: None,
             cleanup_failure: None,
             notify_failure: None,
+            poll: None,
         }
     }
 

@@ -151,3 +151,66 @@ async fn seconds_latency_set_at_runtime() {
     control.reset().await.expect("reset");
     assert_eq!(control.latency().await.expect("latency"), Latency::for_tests());
 }
+
+/// Polls `id` (in `rds`) until it is available, at most 10 s: each poll's
+/// status and PercentProgress.
+async fn progress_until_available(rds: &aws_sdk_rds::Client, id: &str) -> Vec<(String, i32)> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        let out = rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .expect("describe");
+        let snap = &out.db_cluster_snapshots()[0];
+        let status = snap.status().unwrap_or_default().to_owned();
+        let done = status == "available";
+        seen.push((status, snap.percent_progress().unwrap_or(-1)));
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+/// A snapshot being created or copied reports a PercentProgress that grows
+/// with its elapsed share of the work, below 100 until it is available
+/// (moto: 100 from the start). API reference, DBClusterSnapshot.
+#[tokio::test]
+async fn percent_progress_grows_while_a_snapshot_is_created_or_copied() {
+    let latency = Latency { snapshot: Delay::seconds(1.0), copy: Delay::seconds(1.5), ..Latency::default() };
+    let emulator = emulator_with(EmulatorConfig::default().with_latency(latency)).await;
+    let source = rds(&emulator, SOURCE, SOURCE_REGION).await;
+    cluster(&source, "prod").await;
+    source
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("prod")
+        .db_cluster_snapshot_identifier("snap")
+        .send()
+        .await
+        .expect("snapshot");
+    let dest = rds(&emulator, SOURCE, TARGET_REGION).await;
+    for (client, id, status) in [(&source, "snap", "creating"), (&dest, "copy", "copying")] {
+        if id == "copy" {
+            let arn = format!("arn:aws:rds:{SOURCE_REGION}:{SOURCE}:cluster-snapshot:snap");
+            dest.copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(arn)
+                .target_db_cluster_snapshot_identifier("copy")
+                .send()
+                .await
+                .expect("copy");
+        }
+        let seen = progress_until_available(client, id).await;
+        let (last_status, last) = seen.last().cloned().expect("polled");
+        assert_eq!((last_status.as_str(), last), ("available", 100), "{id}: {seen:?}");
+        let working: Vec<i32> = seen.iter().filter(|(s, _)| s == status).map(|(_, p)| *p).collect();
+        assert!(working.len() >= 5, "{id}: {seen:?}");
+        assert!(working[0] < 30, "{id} starts near 0: {seen:?}");
+        assert!(working.iter().all(|p| (0..100).contains(p)), "{id}: {seen:?}");
+        assert!(working.windows(2).all(|w| w[0] <= w[1]), "{id} never goes back: {seen:?}");
+        assert!(working.iter().any(|p| (30..100).contains(p)), "{id} grows: {seen:?}");
+    }
+}

@@ -1,8 +1,13 @@
 //! FetchStatus: one poll of the resource a state machine waits for.
 //!
-//! Input: `{"waitFor": <kind>, "run": <RunState>}`. Output:
-//! `{"resource": <id or ARN>, "status": "available", "percentProgress"?: n}`
-//! (the machines discard it with `ResultPath: null`).
+//! Input: `{"waitFor": <kind>, "run": <RunState>, "predict"?: <schedule>}`.
+//! Output: `{"resource": <id or ARN>, "status": "available", "percentProgress"?: n}`
+//! (the machines discard it with `ResultPath: null`). With `predict` (the
+//! snapshot kinds: WaitForSourceSnapshot, WaitForTargetSnapshot,
+//! WaitForOwnCopy), the output is a [`Poll`], ready or not: when not, the
+//! seconds to wait before the next poll, predicted from `PercentProgress`
+//! ([`crate::poll`]); the machine keeps it at `$.poll` and loops through a
+//! Choice and a Wait (`SecondsPath`) back to the Task.
 //!
 //! | kind              | side   | client region | looks at                                             |
 //! |-------------------|--------|---------------|------------------------------------------------------|
@@ -18,6 +23,8 @@
 //! Errors:
 //! - `ResourceNotReady` (retryable) while a resource is in progress; the
 //!   machine polls by `Retry` with backoff and a bounded number of attempts.
+//!   With `predict`, only once the schedule's `boundSeconds` were waited
+//!   (the state's Catch names it `Timeout`).
 //! - `ResourceFailed` for `failed`, `incompatible-*` and the other terminal
 //!   statuses of [`rds::classify_status`].
 //! - `NotFound` when the resource does not exist; for `sharedSnapshot`:
@@ -62,6 +69,7 @@ use crate::context::StepContext;
 use crate::error::{DrError, DrResult};
 use crate::ids::InstanceId;
 use crate::payload::{RunState, agrees, need};
+use crate::poll::{self, Poll, Schedule};
 use crate::rds::{self, Progress};
 use crate::resolve::{self, EndpointResolver, Reach};
 use crate::settings::{SourceSettings, TargetSettings, keys};
@@ -100,6 +108,26 @@ impl WaitFor {
     pub fn on_source_side(self) -> bool {
         matches!(self, Self::SourceSnapshot | Self::TargetSnapshot)
     }
+
+    /// Whether RDS reports a progress figure for this kind (a cluster
+    /// snapshot's `PercentProgress`), so its wait may be predicted.
+    pub fn has_progress(self) -> bool {
+        matches!(self, Self::SourceSnapshot | Self::TargetSnapshot | Self::SharedSnapshot | Self::OwnCopy)
+    }
+
+    /// The kind as the input names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SourceSnapshot => "sourceSnapshot",
+            Self::TargetSnapshot => "targetSnapshot",
+            Self::SharedSnapshot => "sharedSnapshot",
+            Self::OwnCopy => "ownCopy",
+            Self::TempCluster => "tempCluster",
+            Self::TempInstances => "tempInstances",
+            Self::ExistingCluster => "existingCluster",
+            Self::ExistingEndpoint => "existingEndpoint",
+        }
+    }
 }
 
 /// The step's input.
@@ -108,6 +136,12 @@ impl WaitFor {
 pub struct FetchStatusInput {
     pub wait_for: WaitFor,
     pub run: RunState,
+    /// A predicted wait (snapshot kinds only; see [`crate::poll`]): the
+    /// output is a [`Poll`], ready or not, and only the bound fails
+    /// `ResourceNotReady`. Without it, not ready fails `ResourceNotReady`
+    /// and the state's Retry polls again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predict: Option<Schedule>,
 }
 
 /// The step's output when the resource is ready.
@@ -132,7 +166,7 @@ pub fn parse_input(input: Value) -> DrResult<FetchStatusInput> {
     serde_json::from_value(input).map_err(|e| {
         DrError::invalid_input(format!(
             "FetchStatus input must be {{\"waitFor\": sourceSnapshot|targetSnapshot|sharedSnapshot|\
-             ownCopy|tempCluster|tempInstances|existingCluster|existingEndpoint, \"run\": <state payload>}}: {e}"
+             ownCopy|tempCluster|tempInstances|existingCluster|existingEndpoint, \"run\": <state payload>, \"predict\"?: {{\"boundSeconds\", \"intervalSeconds\", \"backoffRate\", \"maxDelaySeconds\"}}}}: {e}"
         ))
     })
 }
@@ -145,18 +179,116 @@ pub async fn run(
     side: SideSettingsRef<'_>,
     input: FetchStatusInput,
 ) -> DrResult<ResourceStatus> {
+    let result = observe(rds, resolver, side, &input).await.and_then(|seen| match &seen.what {
+        Some(what) => rds::require_ready(what, &seen.status.status).map(|()| seen.status),
+        None => Ok(seen.status),
+    });
+    match &result {
+        Ok(s) => tracing::info!(step = STEP, run_id = %input.run.run_id, wait_for = ?input.wait_for,
+            resource = %s.resource, status = %s.status, "ready"),
+        Err(e) => tracing::info!(step = STEP, run_id = %input.run.run_id, wait_for = ?input.wait_for,
+            error_type = e.asl_name(), error = %e, "not ready"),
+    }
+    result
+}
+
+/// One poll of a predicted wait (see [`crate::poll`]): ready, or not ready
+/// with the seconds to wait before the next poll; `ResourceNotReady` once
+/// the schedule's bound is reached.
+pub async fn poll(
+    rds: &Client,
+    resolver: &dyn EndpointResolver,
+    side: SideSettingsRef<'_>,
+    input: FetchStatusInput,
+    schedule: &Schedule,
+) -> DrResult<Poll> {
+    schedule.check().map_err(DrError::invalid_input)?;
+    let kind = input.wait_for;
+    if !kind.has_progress() {
+        return Err(DrError::invalid_input(format!(
+            "FetchStatus: waitFor {} has no progress figure to predict from; poll it without `predict`",
+            kind.name()
+        )));
+    }
+    let prev = input.run.poll.as_ref().filter(|p| p.continues(kind.name()));
+    let waited = prev.map(Poll::waited_at_next).unwrap_or(0);
+    let polls = prev.map(|p| p.polls).unwrap_or(0) + 1;
+    let seen = observe(rds, resolver, side, &input).await?;
+    let status = seen.status;
+    let what = seen.what.unwrap_or_else(|| status.resource.clone());
+    let done = Poll {
+        wait_for: Some(kind.name().to_owned()),
+        resource: status.resource.clone(),
+        status: status.status.clone(),
+        percent_progress: status.percent_progress,
+        waited,
+        polls,
+        ..Poll::default()
+    };
+    let run_id = &input.run.run_id;
+    match rds::require_ready(&what, &status.status) {
+        Ok(()) => {
+            tracing::info!(step = STEP, run_id = %run_id, wait_for = ?kind, resource = %status.resource,
+                status = %status.status, waited, polls, "ready");
+            Ok(Poll { ready: true, ..done })
+        }
+        Err(DrError::NotReady { .. }) => match poll::next(schedule, prev, waited, status.percent_progress) {
+            poll::Next::GiveUp => {
+                let percent = status.percent_progress.map(|p| format!(" at {p} %")).unwrap_or_default();
+                let err = DrError::not_ready(
+                    format!(
+                        "{}{percent} after {waited} s of polling ({polls} polls, the bound is {} s)",
+                        what, schedule.bound_seconds
+                    ),
+                    status.status,
+                );
+                tracing::info!(step = STEP, run_id = %run_id, wait_for = ?kind, error = %err, "gave up");
+                Err(err)
+            }
+            poll::Next::Wait { seconds, anchor, expect_ready, overdue } => {
+                tracing::info!(step = STEP, run_id = %run_id, wait_for = ?kind, resource = %status.resource,
+                    status = %status.status, percent = ?status.percent_progress, waited, next_seconds = seconds,
+                    expect_ready, overdue, "not ready");
+                Ok(Poll { seconds, anchor, expect_ready, overdue, ..done })
+            }
+        },
+        Err(e) => {
+            tracing::info!(step = STEP, run_id = %run_id, wait_for = ?kind, error_type = e.asl_name(),
+                error = %e, "failed");
+            Err(e)
+        }
+    }
+}
+
+/// What one poll saw: for the snapshot kinds the status as RDS reports it
+/// (the caller judges it, naming the resource `what`); for the other kinds
+/// (`what` None) the resource is ready, or the error says why not.
+struct Observed {
+    what: Option<String>,
+    status: ResourceStatus,
+}
+
+async fn observe(
+    rds: &Client,
+    resolver: &dyn EndpointResolver,
+    side: SideSettingsRef<'_>,
+    input: &FetchStatusInput,
+) -> DrResult<Observed> {
     let run = &input.run;
     input::no_failure(run, "FetchStatus")?;
-    let result = match (input.wait_for, side) {
+    let checked = |s: DrResult<ResourceStatus>| s.map(|status| Observed { what: None, status });
+    match (input.wait_for, side) {
         (WaitFor::SourceSnapshot, SideSettingsRef::Source(s)) => source_snapshot(rds, s, run).await,
         (WaitFor::TargetSnapshot, SideSettingsRef::Source(s)) => target_snapshot(rds, s, run).await,
         (WaitFor::SharedSnapshot, SideSettingsRef::Target(t)) => shared_snapshot(rds, t, run).await,
         (WaitFor::OwnCopy, SideSettingsRef::Target(t)) => own_copy(rds, t, run).await,
-        (WaitFor::TempCluster, SideSettingsRef::Target(_)) => temp_cluster(rds, run).await,
-        (WaitFor::TempInstances, SideSettingsRef::Target(_)) => temp_instances(rds, run).await,
-        (WaitFor::ExistingCluster, SideSettingsRef::Target(t)) => existing_cluster(rds, t, run).await,
+        (WaitFor::TempCluster, SideSettingsRef::Target(_)) => checked(temp_cluster(rds, run).await),
+        (WaitFor::TempInstances, SideSettingsRef::Target(_)) => checked(temp_instances(rds, run).await),
+        (WaitFor::ExistingCluster, SideSettingsRef::Target(t)) => {
+            checked(existing_cluster(rds, t, run).await)
+        }
         (WaitFor::ExistingEndpoint, SideSettingsRef::Target(t)) => {
-            existing_endpoint(rds, resolver, t, run).await
+            checked(existing_endpoint(rds, resolver, t, run).await)
         }
         (kind, _) => Err(DrError::InvalidConfig {
             name: "SIDE".into(),
@@ -165,20 +297,14 @@ pub async fn run(
                 if kind.on_source_side() { "source" } else { "target" }
             ),
         }),
-    };
-    match &result {
-        Ok(s) => tracing::info!(step = STEP, run_id = %run.run_id, wait_for = ?input.wait_for,
-            resource = %s.resource, status = %s.status, "ready"),
-        Err(e) => tracing::info!(step = STEP, run_id = %run.run_id, wait_for = ?input.wait_for,
-            error_type = e.asl_name(), error = %e, "not ready"),
     }
-    result
 }
 
 /// The untyped entry: picks the side's settings and the region's client.
 pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, "a Wait* state")?;
     let input = parse_input(input)?;
+    let predict = input.predict;
     let status = if input.wait_for.on_source_side() {
         // Many target regions: the copy in the payload's region.
         let settings = &ctx.source()?.for_run_region(input.run.target_region.as_ref())?;
@@ -187,25 +313,36 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
         } else {
             ctx.aws.rds()
         };
-        run(&rds, ctx.resolver.as_ref(), SideSettingsRef::Source(settings), input).await?
+        answer(&rds, ctx.resolver.as_ref(), SideSettingsRef::Source(settings), input, predict).await?
     } else {
         // Many clusters: the names of the payload's source cluster's pair.
         let source = input.run.source_cluster_id.as_ref().map(|c| c.as_str());
         let settings = &ctx.target()?.for_run(source, input.run.is_restore_test())?;
-        run(&ctx.aws.rds(), ctx.resolver.as_ref(), SideSettingsRef::Target(settings), input).await?
+        answer(&ctx.aws.rds(), ctx.resolver.as_ref(), SideSettingsRef::Target(settings), input, predict)
+            .await?
     };
-    Ok(serde_json::to_value(status)?)
+    Ok(status)
+}
+
+/// A predicted wait's [`Poll`], or a plain poll's [`ResourceStatus`].
+async fn answer(
+    rds: &Client,
+    resolver: &dyn EndpointResolver,
+    side: SideSettingsRef<'_>,
+    input: FetchStatusInput,
+    predict: Option<Schedule>,
+) -> DrResult<Value> {
+    Ok(match predict {
+        Some(schedule) => serde_json::to_value(poll(rds, resolver, side, input, &schedule).await?)?,
+        None => serde_json::to_value(run(rds, resolver, side, input).await?)?,
+    })
 }
 
 fn ready(resource: impl Into<String>, status: &str, percent: Option<i32>) -> ResourceStatus {
     ResourceStatus { resource: resource.into(), status: status.to_owned(), percent_progress: percent }
 }
 
-async fn source_snapshot(
-    rds: &Client,
-    settings: &SourceSettings,
-    run: &RunState,
-) -> DrResult<ResourceStatus> {
+async fn source_snapshot(rds: &Client, settings: &SourceSettings, run: &RunState) -> DrResult<Observed> {
     if let Some(c) = &run.source_cluster_id
         && !settings.serves(c.as_str())
     {
@@ -224,11 +361,7 @@ async fn source_snapshot(
     snapshot_status(&format!("snapshot {id}"), id.as_str(), &snap)
 }
 
-async fn target_snapshot(
-    rds: &Client,
-    settings: &SourceSettings,
-    run: &RunState,
-) -> DrResult<ResourceStatus> {
+async fn target_snapshot(rds: &Client, settings: &SourceSettings, run: &RunState) -> DrResult<Observed> {
     agrees(run.target_region.as_ref(), &settings.target_region, "target region", "copies to")?;
     let id = need(&run.target_snapshot_id, "targetSnapshotId")?;
     let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
@@ -240,11 +373,7 @@ async fn target_snapshot(
     snapshot_status(&format!("snapshot copy {id}"), id.as_str(), &snap)
 }
 
-async fn shared_snapshot(
-    rds: &Client,
-    settings: &TargetSettings,
-    run: &RunState,
-) -> DrResult<ResourceStatus> {
+async fn shared_snapshot(rds: &Client, settings: &TargetSettings, run: &RunState) -> DrResult<Observed> {
     let arn = need(&run.target_snapshot_arn, "targetSnapshotArn")?;
     arn.expect_kind("rds", "cluster-snapshot:")
         .map_err(|e| DrError::invalid_input(format!("targetSnapshotArn {e}")))?;
@@ -298,7 +427,7 @@ fn check_creation_time(
     Ok(())
 }
 
-async fn own_copy(rds: &Client, settings: &TargetSettings, run: &RunState) -> DrResult<ResourceStatus> {
+async fn own_copy(rds: &Client, settings: &TargetSettings, run: &RunState) -> DrResult<Observed> {
     let id = need(&run.own_snapshot_id, "ownSnapshotId")?;
     let snap = rds::find_cluster_snapshot(rds, id.as_str(), false).await?.ok_or_else(|| {
         DrError::NotFound(format!(
@@ -313,10 +442,9 @@ fn snapshot_status(
     what: &str,
     resource: &str,
     snap: &aws_sdk_rds::types::DbClusterSnapshot,
-) -> DrResult<ResourceStatus> {
+) -> DrResult<Observed> {
     let status = snap.status().unwrap_or("unknown");
-    rds::require_ready(what, status)?;
-    Ok(ready(resource, status, snap.percent_progress()))
+    Ok(Observed { what: Some(what.to_owned()), status: ready(resource, status, snap.percent_progress()) })
 }
 
 async fn temp_cluster(rds: &Client, run: &RunState) -> DrResult<ResourceStatus> {
@@ -514,7 +642,7 @@ mod tests {
     }
 
     fn input(kind: WaitFor, run: RunState) -> FetchStatusInput {
-        FetchStatusInput { wait_for: kind, run }
+        FetchStatusInput { wait_for: kind, run, predict: None }
     }
 
     fn target_run() -> RunState {
@@ -541,6 +669,101 @@ mod tests {
             Ok(_) => "ok",
             Err(e) => e.asl_name(),
         }
+    }
+
+    const COPY_SCHEDULE: Schedule =
+        Schedule { bound_seconds: 43_200, interval_seconds: 30, backoff_rate: 1.5, max_delay_seconds: 180 };
+
+    /// One predicted poll of the copy, which reads `status` at `pct`, after `prev`.
+    async fn poll_copy(status: &str, pct: Option<i32>, prev: Option<Poll>) -> DrResult<Poll> {
+        let mut snap = ts::copy(status);
+        snap.percent_progress = pct;
+        let rule = snapshots(Some(snap));
+        let rds = ts::rds(&[&rule]);
+        let mut run_state = finished_source_run();
+        run_state.poll = prev;
+        let mut input = input(WaitFor::TargetSnapshot, run_state);
+        input.predict = Some(COPY_SCHEDULE);
+        poll(&rds, &SystemDns, SideSettingsRef::Source(&source_settings()), input, &COPY_SCHEDULE).await
+    }
+
+    #[tokio::test]
+    async fn a_predicted_copy_wait_backs_off_while_progress_is_flat() {
+        let first = poll_copy("copying", Some(0), None).await.expect("first");
+        assert!(!first.ready);
+        assert_eq!((first.waited, first.polls, first.seconds), (0, 1, 30));
+        assert_eq!(first.wait_for.as_deref(), Some("targetSnapshot"));
+        let second = poll_copy("copying", Some(0), Some(first)).await.expect("flat");
+        assert_eq!((second.waited, second.polls, second.seconds), (30, 2, 45), "the backoff: x1.5");
+        // No figure at all: the same backoff.
+        let third = poll_copy("copying", None, Some(second)).await.expect("unknown");
+        assert_eq!((third.waited, third.seconds), (75, 68));
+    }
+
+    #[tokio::test]
+    async fn a_predicted_copy_wait_waits_about_the_remaining_time() {
+        // 10 % after 150 s: 1,350 s remain; the first predicted wait goes halfway.
+        let first = poll_copy("copying", Some(0), None).await.expect("first");
+        let prev = Poll { seconds: 150, ..first };
+        let next = poll_copy("copying", Some(10), Some(prev)).await.expect("moving");
+        assert_eq!((next.waited, next.seconds), (150, 675));
+        assert!(!next.expect_ready);
+        // 90 % after 1,350 s: 150 s remain, so one poll just after the end.
+        let prev = Poll { seconds: 1_200, ..next };
+        let last = poll_copy("copying", Some(90), Some(prev)).await.expect("near the end");
+        assert!(last.expect_ready);
+        assert!((150..=160).contains(&last.seconds), "{last:?}");
+        let done = poll_copy("available", Some(100), Some(last)).await.expect("ready");
+        assert!(done.ready);
+        assert_eq!((done.seconds, done.polls), (0, 4));
+        let out = serde_json::to_value(&done).expect("json");
+        assert_eq!(out["ready"], true);
+        assert_eq!(out["percentProgress"], 100);
+    }
+
+    #[tokio::test]
+    async fn a_predicted_wait_past_its_bound_fails_resource_not_ready() {
+        let prev = Poll {
+            wait_for: Some("targetSnapshot".into()),
+            seconds: 180,
+            waited: COPY_SCHEDULE.bound_seconds - 180,
+            polls: 250,
+            ..Poll::default()
+        };
+        let err = poll_copy("copying", Some(3), Some(prev.clone())).await.expect_err("bound");
+        assert_eq!(err.asl_name(), "ResourceNotReady");
+        assert!(err.to_string().contains("after 43200 s of polling"), "{err}");
+        // Ready at the bound is ready; failed is ResourceFailed.
+        assert!(poll_copy("available", Some(100), Some(prev.clone())).await.expect("ready").ready);
+        let err = poll_copy("failed", Some(3), Some(prev)).await.expect_err("failed");
+        assert_eq!(err.asl_name(), "ResourceFailed");
+    }
+
+    #[tokio::test]
+    async fn another_waits_poll_in_the_payload_starts_a_new_wait() {
+        let other = Poll {
+            wait_for: Some("sourceSnapshot".into()),
+            polls: 7,
+            waited: 900,
+            seconds: 60,
+            ..Poll::default()
+        };
+        let first = poll_copy("copying", Some(40), Some(other)).await.expect("first");
+        assert_eq!((first.waited, first.polls), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_kind_without_progress_cannot_be_predicted() {
+        let rule =
+            clusters(DbCluster::builder().db_cluster_identifier("orders-dr-next").status("creating").build());
+        let rds = ts::rds(&[&rule]);
+        let mut input = input(WaitFor::TempCluster, target_run());
+        input.predict = Some(COPY_SCHEDULE);
+        let err = poll(&rds, &SystemDns, SideSettingsRef::Target(&target_settings()), input, &COPY_SCHEDULE)
+            .await
+            .expect_err("no progress");
+        assert_eq!(err.asl_name(), "InvalidInput");
+        assert_eq!(rule.num_calls(), 0);
     }
 
     #[test]
