@@ -230,19 +230,27 @@ impl Api {
         }
         let side = self.name();
         if local {
+            let wanted = format!("aurora-dr-{side}");
+            // One endpoint serves every account, and a request without an
+            // ARN reaches the first engine of its signing region: ask for
+            // this account's machine by its ARN first (targets in one region).
+            let arn = format!("arn:aws:states:{}:{}:stateMachine:{wanted}", self.region, self.account);
+            let described = self
+                .call("DescribeStateMachine", || {
+                    self.client.describe_state_machine().state_machine_arn(&arn).send()
+                })
+                .await;
+            if described.is_ok() {
+                return Ok(arn);
+            }
             let out = self
                 .call("ListStateMachines", || self.client.list_state_machines().send())
                 .await
                 .map_err(|e| e.to_string())?;
-            let wanted = format!("aurora-dr-{side}");
             return out
                 .state_machines()
                 .iter()
-                // One endpoint serves every account: the machine of this side's account.
-                .find(|m| {
-                    m.name() == wanted
-                        && m.state_machine_arn().split(':').nth(4) == Some(self.account.as_str())
-                })
+                .find(|m| m.name() == wanted)
                 .map(|m| m.state_machine_arn().to_owned())
                 .ok_or_else(|| {
                     format!("no {side} state machine ({wanted}) at the {side} endpoint in {}", self.who())
@@ -1070,6 +1078,27 @@ mod tests {
         machine(&target, "aurora-dr-target", pass);
         let e = execute(&args(&url), &config()).await.expect_err("no execution");
         assert!(e.contains(&format!("no execution of {arn} yet")), "{e}");
+        server.abort();
+    }
+
+    /// Two targets in one region, one endpoint: each target's machine is
+    /// its own account's, though a request without an ARN reaches the
+    /// first engine of the region.
+    #[tokio::test]
+    async fn each_target_of_a_region_finds_its_own_accounts_machine() {
+        let pass = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+        let (a, b) = (engine(TARGET), engine(("us-west-1", "444444444444")));
+        machine(&a, "aurora-dr-target", pass);
+        let b_arn = machine(&b, "aurora-dr-target", pass);
+        let (url, _, server) = serve(vec![engine(SOURCE), a, b], 0).await;
+        let api = Api::new(
+            &args(&url),
+            Account::Target,
+            &"444444444444".parse().unwrap(),
+            &TARGET.0.parse().unwrap(),
+        )
+        .await;
+        assert_eq!(api.machine_arn(None, true).await.expect("found"), b_arn);
         server.abort();
     }
 
