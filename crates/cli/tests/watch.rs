@@ -420,10 +420,13 @@ fn same_as_the_drill(watched: &Value, drilled: &Value, label: &str, env: &Env) {
     assert_eq!(section(watched, label)["result"], section(drilled, label)["result"], "{label}");
     assert_eq!(w["runs"][0]["target"]["executionArn"], d["runs"][0]["target"]["executionArn"], "{label}");
     assert_eq!(w["runs"][0]["target"]["status"], d["runs"][0]["target"]["status"], "{label}");
-    let arn = w["runs"][0]["target"]["executionArn"].as_str().unwrap_or_default();
-    assert!(arn.contains(&label.split(' ').rev().collect::<Vec<_>>().join(":")), "{label}: {arn}");
     let (ws, ds) = (states(w), states(d));
-    assert!(ws.iter().any(|s| s.0 == "target" && s.2 == "Restore"), "{label}: {ws:?}");
+    // A target execution (none when the source side failed for this target):
+    // in the target's own account and region, its states followed.
+    if let Some(arn) = w["runs"][0]["target"]["executionArn"].as_str() {
+        assert!(arn.contains(&label.split(' ').rev().collect::<Vec<_>>().join(":")), "{label}: {arn}");
+        assert!(ws.iter().any(|s| s.0 == "target" && s.2 == "Restore"), "{label}: {ws:?}");
+    }
     assert_eq!(ws, ds, "{label}");
     let page = env.dir.path().join(format!("watch-{}.html", label.replace(' ', "-")));
     let page = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
@@ -447,6 +450,7 @@ fn watch_follows_every_target_of_a_live_two_target_drill() {
     assert_eq!(watched["targets"].as_array().map(Vec::len), Some(2));
     for label in [A, B] {
         assert_eq!(section(&watched, label)["result"], "SUCCEEDED", "{label}");
+        assert_eq!(section(&watched, label)["report"]["runs"][0]["target"]["status"], "SUCCEEDED", "{label}");
         same_as_the_drill(&watched, &drilled, label, &env);
     }
 }
@@ -474,6 +478,36 @@ fn watch_exits_1_naming_the_target_that_failed() {
     assert_eq!(b["runs"][0]["source"]["status"], "SUCCEEDED", "{b:#}");
     assert_eq!(b["runs"][0]["target"]["status"], "FAILED", "{b:#}");
     assert_eq!(b["failed"][0]["failedState"], "Restore", "{b:#}");
+    for label in [A, B] {
+        same_as_the_drill(&watched, &drilled, label, &env);
+    }
+}
+
+/// The copy's share refused in B's region: the source execution fails, yet
+/// A is restored and its section lists no failure; B's section names the
+/// source state that failed in its region. Exit 1 naming B alone.
+#[test]
+fn watch_names_a_failed_share_under_its_target_only() {
+    let fault = FaultRule::error("rds", "ModifyDBClusterSnapshotAttribute", "AccessDenied")
+        .status(403)
+        .in_account("111111111111")
+        .in_region("eu-west-1");
+    let (code, watched, stderr, drilled, env) = two_target_run(vec![fault.into()]);
+    assert_eq!(drilled["failedTargets"], serde_json::json!([B]), "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["failedTargets"], serde_json::json!([B]), "{watched:#}");
+    let a = &section(&watched, A)["report"];
+    assert_eq!(a["runs"][0]["source"]["status"], "FAILED", "{a:#}");
+    assert_eq!(a["result"], "SUCCEEDED", "{a:#}");
+    assert_eq!(a["failed"], serde_json::json!([]), "{a:#}");
+    let b = &section(&watched, B)["report"];
+    assert!(b["runs"][0]["target"]["executionArn"].is_null(), "{b:#}");
+    assert_eq!(b["failed"][0]["machine"], "source", "{b:#}");
+    assert_eq!(b["failed"][0]["failedState"], "Share", "{b:#}");
+    assert!(
+        stderr.contains(&format!("[{B}] source FAILED")) && stderr.contains("in state Share"),
+        "{stderr}"
+    );
     for label in [A, B] {
         same_as_the_drill(&watched, &drilled, label, &env);
     }
