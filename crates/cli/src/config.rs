@@ -850,10 +850,10 @@ temp_instance_id = "orders-dr-next-1"
             eu_key
         );
 
-        let err = c.single_target("watch").expect_err("two targets");
+        let err = c.single_target("chaos").expect_err("two targets");
         assert_eq!(err.name, "targets");
-        assert!(err.problem.contains("2 targets") && err.problem.contains("`watch`"), "{err}");
-        assert!(Config::parse(EXAMPLE).expect("one").single_target("watch").is_ok());
+        assert!(err.problem.contains("2 targets") && err.problem.contains("`chaos`"), "{err}");
+        assert!(Config::parse(EXAMPLE).expect("one").single_target("chaos").is_ok());
     }
 
     #[test]

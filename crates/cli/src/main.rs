@@ -67,9 +67,12 @@ enum Command {
     /// outputs (aurora-dr-source, aurora-dr-target); with --endpoint, from
     /// the drill's engines (`aurora-dr drill --serve-api ADDR`). Credentials:
     /// one profile per account (--source-profile, --target-profile), an
-    /// optional --assume-role. Exit 0 when the run succeeded, 1 when an
-    /// execution failed, timed out or was aborted (the failed state, error
-    /// and cause printed), 2 when it could not be followed.
+    /// optional --assume-role. With [[targets]] it follows every target at
+    /// once, in each target's account and region, and reports per target (an
+    /// HTML page each). Exit 0 when the run succeeded, 1 when an execution
+    /// failed, timed out or was aborted (the failed state, error and cause
+    /// printed; with several targets, naming each target that failed), 2 when
+    /// it could not be followed.
     Watch(watch::WatchArgs),
     /// Many drills in a row on one emulator, each under random faults; checks the safety rules after every run.
     ///

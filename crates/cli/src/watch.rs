@@ -12,6 +12,14 @@
 //! text timeline, figures (achieved RPO, time to restore), JSON report and
 //! HTML page as the drill, since both build them from history events.
 //!
+//! Many DR targets (`[[targets]]`): the same for every target at once, each
+//! target's executions in its own account and region (its machine found
+//! there), its progress lines tagged `[{account} {region}]`. As the drill
+//! does, each target is judged by its own clusters (the source side's work
+//! for its region and its target executions) and has a section of its own
+//! (timeline, figures, failed states, HTML page `FILE-<account>-<region>`);
+//! the verdict names every target that failed.
+//!
 //! Polling: every `--interval` seconds while events arrive, doubling up to
 //! [`MAX_INTERVAL`] while nothing changes. Step Functions throttles its API
 //! per account and region with token buckets ("Step Functions service
@@ -39,12 +47,14 @@ use crate::accounts::{Account, ProfileArgs};
 use crate::config::Config;
 use crate::drill::fleet::{self, ClusterOutcome};
 use crate::drill::report::{self, Lanes, Recorder};
-use crate::drill::{RunOutcome, kept_lines, write_timeline};
+use crate::drill::{RunOutcome, kept_lines, targets, write_timeline};
 
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// The TOML configuration (see examples/drill.toml): both accounts and
-    /// regions, and `target.state_machine_arn` when set.
+    /// regions, and `target.state_machine_arn` when set. With `[[targets]]`
+    /// every target at once, each in its account and region (one
+    /// --target-profile reaches every target account: use --assume-role).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     #[command(flatten)]
@@ -56,7 +66,8 @@ pub struct WatchArgs {
     /// The source account's Step Functions API at this URL instead of AWS.
     #[arg(long, value_name = "URL", requires = "target_endpoint")]
     pub source_endpoint: Option<String>,
-    /// The target account's Step Functions API at this URL instead of AWS.
+    /// The target account's Step Functions API at this URL instead of AWS
+    /// (with `[[targets]]`: every target's).
     #[arg(long, value_name = "URL", requires = "source_endpoint")]
     pub target_endpoint: Option<String>,
     /// Follow this source execution instead of the latest one.
@@ -65,7 +76,8 @@ pub struct WatchArgs {
     /// Print one machine-readable JSON report at the end instead of progress lines.
     #[arg(long)]
     pub json: bool,
-    /// Where to write the HTML timeline (default: target/aurora-dr/watch-<time>.html).
+    /// Where to write the HTML timeline (default: target/aurora-dr/watch-<time>.html);
+    /// with `[[targets]]` one per target, FILE-<account>-<region>.html.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Seconds between two looks at a running execution; doubles, up to 60,
@@ -89,11 +101,12 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Runs `watch`: exit 0 when the run succeeded on both sides, 1 when an
-/// execution failed, timed out or was aborted, 2 when it could not be
+/// Runs `watch`: exit 0 when the run succeeded on both sides (for every
+/// target), 1 when an execution failed, timed out or was aborted (with many
+/// targets: naming each target that failed), 2 when it could not be
 /// followed (configuration, missing state machine or execution, API errors).
 pub async fn run(args: WatchArgs) -> ExitCode {
-    let config = match Config::load_one_target(&args.config, "watch") {
+    let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
@@ -217,11 +230,23 @@ impl Api {
         }
         let side = self.name();
         if local {
+            let wanted = format!("aurora-dr-{side}");
+            // One endpoint serves every account, and a request without an
+            // ARN reaches the first engine of its signing region: ask for
+            // this account's machine by its ARN first (targets in one region).
+            let arn = format!("arn:aws:states:{}:{}:stateMachine:{wanted}", self.region, self.account);
+            let described = self
+                .call("DescribeStateMachine", || {
+                    self.client.describe_state_machine().state_machine_arn(&arn).send()
+                })
+                .await;
+            if described.is_ok() {
+                return Ok(arn);
+            }
             let out = self
                 .call("ListStateMachines", || self.client.list_state_machines().send())
                 .await
                 .map_err(|e| e.to_string())?;
-            let wanted = format!("aurora-dr-{side}");
             return out
                 .state_machines()
                 .iter()
@@ -587,6 +612,8 @@ async fn follow_map_run(api: Api, place: Place, map_run: String) -> Result<(), S
 async fn follow_child(api: Api, place: Place, arn: String) -> Result<(), String> {
     let described = api.describe(&arn).await?;
     let lane = report::child_lane(&described.input, &place.items);
+    // Many target regions: the Regions Map's iterations each in its region's lane, as the drill has them.
+    let mut nested = place.rec.child_lanes(&lane);
     let who = api.who();
     let mut after = 0;
     let mut idle = 0;
@@ -597,8 +624,9 @@ async fn follow_child(api: Api, place: Place, arn: String) -> Result<(), String>
         for event in new {
             after = event.id;
             ended |= event.event_type.is_terminal();
+            let here = nested.place(&event);
             if event.event_type != EventType::ExecutionStarted && !event.event_type.is_terminal() {
-                place.rec.on_event(&event, api.name(), &who, place.run, &lane);
+                place.rec.on_event(&event, api.name(), &who, place.run, &here);
             }
         }
         if ended {
@@ -608,17 +636,27 @@ async fn follow_child(api: Api, place: Place, arn: String) -> Result<(), String>
     }
 }
 
+/// One DR target as watch follows it: its configuration (the file's, with
+/// this target as its `target`), its Step Functions API, its state machine
+/// and its record (many targets: a record of its own, beside the source's).
+struct Watched {
+    config: Config,
+    api: Api,
+    machine: String,
+    rec: Recorder,
+    /// `[{account} {region}] ` before its lines with many targets; empty with one.
+    tag: String,
+}
+
 /// Waits for the target execution of `cluster` (started at or after
 /// `since`, its input carrying the cluster's run id) and follows it.
 async fn follow_target(
-    api: &Api,
-    machine: &str,
+    t: &Watched,
     since: OffsetDateTime,
     mut cluster: ClusterOutcome,
-    rec: &Recorder,
-    config: &Config,
     wait: Duration,
 ) -> Result<ClusterOutcome, String> {
+    let api = &t.api;
     if !cluster.source_ok {
         return Ok(cluster);
     }
@@ -626,15 +664,15 @@ async fn follow_target(
         cluster.note = "the source payload has no runId".into();
         return Ok(cluster);
     };
-    rec.line(&format!(
-        "  target    waiting for the execution of {} (run {run_id})",
-        cluster.source_cluster_id
+    t.rec.line(&format!(
+        "  target    {}waiting for the execution of {} (run {run_id})",
+        t.tag, cluster.source_cluster_id
     ));
     let deadline = tokio::time::Instant::now() + wait;
     let mut looked = std::collections::HashSet::new();
     let mut idle = 0;
     let arn = 'find: loop {
-        for (arn, _) in api.executions_since(machine, since).await? {
+        for (arn, _) in api.executions_since(&t.machine, since).await? {
             if !looked.insert(arn.clone()) {
                 continue;
             }
@@ -655,17 +693,21 @@ async fn follow_target(
         api.pause(idle).await;
     };
     let place =
-        Place { rec: rec.clone(), run: 1, lane: cluster.source_cluster_id.clone(), items: Vec::new() };
+        Place { rec: t.rec.clone(), run: 1, lane: cluster.source_cluster_id.clone(), items: Vec::new() };
     let (described, history) = follow(api, &place, &arn).await?;
-    cluster.record_target(&arn, described.outcome(), described.start, &history, &config.target);
+    cluster.record_target(&arn, described.outcome(), described.start, &history, &t.config.target);
     Ok(cluster)
 }
 
-/// Follows the run with a validated configuration.
+/// Follows the run with a validated configuration: the source execution,
+/// then in each target account and region the target executions its
+/// messages started. With many targets (`[[targets]]`) each target is
+/// judged by its own clusters (the source side's work for its region and
+/// its target executions), with a report section of its own, as the drill's.
 pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, String> {
-    let (src, tgt) = (&config.source, &config.target);
+    let src = &config.source;
+    let many = config.is_multi_target();
     let source = Api::new(args, Account::Source, &src.account_id, &src.region).await;
-    let target = Api::new(args, Account::Target, &tgt.account_id, &tgt.region).await;
     let local = args.endpoint.is_some() || args.source_endpoint.is_some();
 
     // The source execution: the one given, or the latest of the source machine.
@@ -678,31 +720,158 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
             })?
         }
     };
-    let target_machine =
-        target.machine_arn(tgt.state_machine_arn.as_ref().map(|a| a.as_str()), local).await?;
     let first = source.describe(&source_arn).await?;
-    let rec = Recorder::starting_at(args.json, first.start);
-    rec.line(&format!(
-        "aurora-dr watch: {} ({} {}) -> {} ({} {})",
-        src.cluster_id, src.account_id, src.region, tgt.existing_cluster_id, tgt.account_id, tgt.region
-    ));
+    let mut rec = Recorder::starting_at(args.json, first.start);
+    if many {
+        // The source machine's Regions Map: each region's states in a lane of its own.
+        rec = rec.with_sub_lanes(src.target_regions.iter().map(|r| r.region.to_string()).collect());
+    }
+    let mut targets = Vec::new();
+    for t in &config.targets {
+        let api = Api::new(args, Account::Target, &t.account_id, &t.region).await;
+        let configured = t.state_machine_arn.as_ref().map(|a| a.as_str());
+        let label = targets::label(t);
+        let machine = api
+            .machine_arn(configured, local)
+            .await
+            .map_err(|e| if many { format!("target {label}: {e}") } else { e })?;
+        let (tag, own) =
+            if many { (format!("[{label}] "), rec.sibling()) } else { (String::new(), rec.clone()) };
+        targets.push(Watched { config: config.for_target(t), api, machine, rec: own, tag });
+    }
+    match &config.targets[..] {
+        [t] => rec.line(&format!(
+            "aurora-dr watch: {} ({} {}) -> {} ({})",
+            src.cluster_id,
+            src.account_id,
+            src.region,
+            t.existing_cluster_id,
+            targets::label(t)
+        )),
+        ts => rec.line(&format!(
+            "aurora-dr watch: {} ({} {}) -> {} DR targets",
+            src.cluster_id,
+            src.account_id,
+            src.region,
+            ts.len()
+        )),
+    }
     let started = first.start.format(&Rfc3339).unwrap_or_default();
     rec.line(&format!("  source    {source_arn} ({}, started {started})", first.status.as_str()));
-    rec.line(&format!("  target    {target_machine}"));
+    for t in &targets {
+        rec.line(&format!("  target    {}{}", t.tag, t.machine));
+    }
 
     let lanes = fleet::lanes(src);
     let place = Place { rec: rec.clone(), run: 1, lane: String::new(), items: lanes.clone() };
     let (ended, history) = follow(&source, &place, &source_arn).await?;
-    let items = fleet::source_items_of(Some(&ended.outcome()), &history);
     let wait = Duration::from_secs_f64(args.target_wait);
-    let follows = ClusterOutcome::from_items(items, &lanes)
-        .into_iter()
-        .map(|c| follow_target(&target, &target_machine, first.start, c, &rec, config, wait));
-    let clusters = futures::future::try_join_all(follows).await?;
-    let mut run = RunOutcome::of(1, &source_arn, ended.status, ended.output.clone());
-    run.set_clusters(clusters);
-    let ok = run.ok();
+    let (source_arn, ended) = (&source_arn, &ended);
+    // Every target at once, each cluster's target execution at once.
+    let follows = targets.iter().map(|t| {
+        // Each cluster's payload as this target's region left it (also a
+        // file of one target of a deployment with many).
+        let region = t.config.target.region.as_str();
+        let items = fleet::source_items_in_of(Some(&ended.outcome()), &history, region);
+        let clusters = ClusterOutcome::from_items(items, &lanes)
+            .into_iter()
+            .map(|c| follow_target(t, first.start, c, wait))
+            .collect::<Vec<_>>();
+        async move {
+            let clusters = futures::future::try_join_all(clusters).await?;
+            let mut run = RunOutcome::of(1, source_arn, ended.status, ended.output.clone());
+            if many {
+                run = run.for_one_of_many();
+            }
+            run.set_clusters(clusters);
+            Ok::<_, String>(run)
+        }
+    });
+    let runs = futures::future::try_join_all(follows).await?;
 
+    let Some(run) = (!many).then(|| runs.first()).flatten() else {
+        return execute_many(args, &rec, &targets, &runs, &first);
+    };
+    let section = section(args, config, &rec, run, args.html.as_deref(), &first, "")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&section.report).unwrap_or_default());
+    } else {
+        rec.line(&format!(
+            "result: {} in {:.2}s",
+            if section.ok { "SUCCEEDED" } else { "FAILED" },
+            section.total
+        ));
+        rec.line(&format!("timeline: {}", section.html.display()));
+    }
+    Ok(WatchReport { ok: section.ok, report: section.report })
+}
+
+/// The end of a watch of many targets: each target's section (timeline,
+/// figures, failed states, HTML page `FILE-<account>-<region>.html`), the
+/// verdict naming each target's outcome, and one report holding them all.
+fn execute_many(
+    args: &WatchArgs,
+    rec: &Recorder,
+    targets: &[Watched],
+    runs: &[RunOutcome],
+    first: &Described,
+) -> Result<WatchReport, String> {
+    let mut sections = Vec::new();
+    let mut verdicts = Vec::new();
+    let mut total: f64 = 0.0;
+    for (i, (t, run)) in targets.iter().zip(runs).enumerate() {
+        let label = targets::label(&t.config.target);
+        rec.line(&format!("target {} of {}: {label}", i + 1, targets.len()));
+        let html = targets::timeline_path("watch", args.html.as_deref(), &t.config.target)?;
+        // This target's record: the source machine's states (its region's) and its own.
+        let merged = rec.merged(&t.rec, t.config.target.region.as_str());
+        let section = section(args, &t.config, &merged, run, Some(&html), first, &t.tag)?;
+        rec.line(&format!("timeline: {}", section.html.display()));
+        total = total.max(section.total);
+        verdicts.push(targets::Verdict { label, ok: section.ok, last: run.summary() });
+        sections.push(targets::section_json(&t.config.target, section.ok, section.report));
+    }
+    let failed = targets::print_verdicts(rec, &verdicts, total);
+    let ok = failed.is_empty();
+    let report = json!({
+        "result": if ok { "SUCCEEDED" } else { "FAILED" },
+        "totalSeconds": total,
+        "failedTargets": failed,
+        "sourceStatusWhenFound": first.status.as_str(),
+        "targets": sections,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    if !ok {
+        // Also with --json, whose stdout is the report alone.
+        eprintln!("watch: target(s) failed: {}", failed.join(", "));
+    }
+    Ok(WatchReport { ok, report })
+}
+
+/// One target's part of what watch saw.
+struct Section {
+    ok: bool,
+    report: Value,
+    total: f64,
+    html: PathBuf,
+}
+
+/// One target's section: its text timeline, the run's summary, what it
+/// kept running, where each failed execution failed, its HTML page and its
+/// report, from `rec` (the source's states and this target's) and `run`.
+fn section(
+    args: &WatchArgs,
+    config: &Config,
+    rec: &Recorder,
+    run: &RunOutcome,
+    html: Option<&std::path::Path>,
+    first: &Described,
+    tag: &str,
+) -> Result<Section, String> {
+    let tgt = &config.target;
+    let ok = run.ok();
     let record = rec.record();
     rec.line(&format!("timeline:\n{}", report::text_timeline(&record.spans, 1).trim_end()));
     rec.line(&format!("run: {}", run.summary()));
@@ -710,10 +879,11 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         rec.line(&kept_lines(&kept));
     }
     // Where each failed execution failed: the state whose last attempt failed.
+    // One target of many that succeeded: the source execution failed for another's region.
     let failed: Vec<Value> = record
         .executions
         .iter()
-        .filter(|x| x.status != "SUCCEEDED")
+        .filter(|x| x.status != "SUCCEEDED" && !(ok && x.machine == "source"))
         .map(|x| {
             let state = record
                 .spans
@@ -733,7 +903,7 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
     for f in &failed {
         let text = |k: &str| f[k].as_str().unwrap_or("-").to_owned();
         let line = format!(
-            "{} {}: {} in state {}: {} ({})",
+            "{tag}{} {}: {} in state {}: {} ({})",
             text("machine"),
             text("status"),
             text("execution"),
@@ -754,12 +924,12 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
     });
     let html = write_timeline(
         "watch",
-        args.html.as_deref(),
+        html,
         config,
         &record,
         total,
         ok,
-        std::slice::from_ref(&run),
+        std::slice::from_ref(run),
         &[],
         &facts,
         None,
@@ -777,13 +947,7 @@ pub async fn execute(args: &WatchArgs, config: &Config) -> Result<WatchReport, S
         "executions": record.executions,
         "timeline": html.display().to_string(),
     });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-    } else {
-        rec.line(&format!("result: {} in {total:.2}s", if ok { "SUCCEEDED" } else { "FAILED" }));
-        rec.line(&format!("timeline: {}", html.display()));
-    }
-    Ok(WatchReport { ok, report })
+    Ok(Section { ok, report, total, html })
 }
 
 #[cfg(test)]
@@ -914,6 +1078,27 @@ mod tests {
         machine(&target, "aurora-dr-target", pass);
         let e = execute(&args(&url), &config()).await.expect_err("no execution");
         assert!(e.contains(&format!("no execution of {arn} yet")), "{e}");
+        server.abort();
+    }
+
+    /// Two targets in one region, one endpoint: each target's machine is
+    /// its own account's, though a request without an ARN reaches the
+    /// first engine of the region.
+    #[tokio::test]
+    async fn each_target_of_a_region_finds_its_own_accounts_machine() {
+        let pass = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+        let (a, b) = (engine(TARGET), engine(("us-west-1", "444444444444")));
+        machine(&a, "aurora-dr-target", pass);
+        let b_arn = machine(&b, "aurora-dr-target", pass);
+        let (url, _, server) = serve(vec![engine(SOURCE), a, b], 0).await;
+        let api = Api::new(
+            &args(&url),
+            Account::Target,
+            &"444444444444".parse().unwrap(),
+            &TARGET.0.parse().unwrap(),
+        )
+        .await;
+        assert_eq!(api.machine_arn(None, true).await.expect("found"), b_arn);
         server.abort();
     }
 

@@ -383,3 +383,132 @@ fn watch_names_the_source_state_that_failed_inside_the_map() {
     assert!(stderr.contains("source FAILED") && stderr.contains("in state CreateSnapshot"), "{stderr}");
     assert_eq!(states(&watched), states(&drilled));
 }
+
+const MULTI_TARGET: &str = include_str!("../../../examples/multi-target.toml");
+const A: &str = "222222222222 us-west-1";
+const B: &str = "333333333333 eu-west-1";
+
+/// The report section of target `label` (`{account} {region}`).
+fn section<'a>(report: &'a Value, label: &str) -> &'a Value {
+    report["targets"]
+        .as_array()
+        .and_then(|ts| {
+            ts.iter().find(|t| {
+                format!("{} {}", t["accountId"].as_str().unwrap_or(""), t["region"].as_str().unwrap_or(""))
+                    == label
+            })
+        })
+        .unwrap_or_else(|| panic!("no section for {label}: {report:#}"))
+}
+
+/// A two-target drill (examples/multi-target.toml) under `faults`, and
+/// watch following it: watch's exit code, report and stderr, the drill's
+/// report, and the directory of the pages.
+fn two_target_run(faults: Vec<FaultRule>) -> (Option<i32>, Value, String, Value, Env) {
+    let env = Env::with_config(MULTI_TARGET, faults);
+    let drill = Drill::start(&env.config, env.url(), &env.dir.path().join("drill.html"));
+    let (code, watched, stderr) = env.watch(&drill);
+    let drilled = drill.report();
+    (code, watched, stderr, drilled, env)
+}
+
+/// Target `label`'s section in watch's report is the drill's: the same
+/// target executions, ended the same way, with the same states (the source
+/// machine's for its region and its own), and its own HTML page.
+fn same_as_the_drill(watched: &Value, drilled: &Value, label: &str, env: &Env) {
+    let (w, d) = (&section(watched, label)["report"], &section(drilled, label)["report"]);
+    assert_eq!(section(watched, label)["result"], section(drilled, label)["result"], "{label}");
+    assert_eq!(w["runs"][0]["target"]["executionArn"], d["runs"][0]["target"]["executionArn"], "{label}");
+    assert_eq!(w["runs"][0]["target"]["status"], d["runs"][0]["target"]["status"], "{label}");
+    let (ws, ds) = (states(w), states(d));
+    // A target execution (none when the source side failed for this target):
+    // in the target's own account and region, its states followed.
+    if let Some(arn) = w["runs"][0]["target"]["executionArn"].as_str() {
+        assert!(arn.contains(&label.split(' ').rev().collect::<Vec<_>>().join(":")), "{label}: {arn}");
+        assert!(ws.iter().any(|s| s.0 == "target" && s.2 == "Restore"), "{label}: {ws:?}");
+    }
+    assert_eq!(ws, ds, "{label}");
+    let page = env.dir.path().join(format!("watch-{}.html", label.replace(' ', "-")));
+    let page = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    assert!(
+        page.contains("aurora-dr watch") && page.contains(label.split(' ').next().unwrap_or("")),
+        "{label}"
+    );
+}
+
+/// Both targets of a live two-target drill: each target's executions
+/// followed in its own account and region to their end, each with its
+/// section, as the drill reports them.
+#[test]
+fn watch_follows_every_target_of_a_live_two_target_drill() {
+    let (code, watched, stderr, drilled, env) = two_target_run(Vec::new());
+    assert_eq!(drilled["result"], "SUCCEEDED", "{drilled:#}");
+    assert_eq!(code, Some(0), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["result"], "SUCCEEDED", "{watched:#}");
+    assert_eq!(watched["failedTargets"], serde_json::json!([]));
+    assert_eq!(watched["sourceStatusWhenFound"], "RUNNING", "{watched:#}");
+    assert_eq!(watched["targets"].as_array().map(Vec::len), Some(2));
+    for label in [A, B] {
+        assert_eq!(section(&watched, label)["result"], "SUCCEEDED", "{label}");
+        assert_eq!(section(&watched, label)["report"]["runs"][0]["target"]["status"], "SUCCEEDED", "{label}");
+        same_as_the_drill(&watched, &drilled, label, &env);
+    }
+}
+
+/// Target B's restore refused: A restored, B failed in Restore; exit 1
+/// naming B alone.
+#[test]
+fn watch_exits_1_naming_the_target_that_failed() {
+    let fault = FaultRule::error("rds", "RestoreDBClusterFromSnapshot", "AccessDenied")
+        .status(403)
+        .in_account("333333333333")
+        .in_region("eu-west-1");
+    let (code, watched, stderr, drilled, env) = two_target_run(vec![fault.into()]);
+    assert_eq!(drilled["failedTargets"], serde_json::json!([B]), "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["result"], "FAILED", "{watched:#}");
+    assert_eq!(watched["failedTargets"], serde_json::json!([B]), "{watched:#}");
+    assert!(stderr.contains(&format!("watch: target(s) failed: {B}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("[{B}] target FAILED")) && stderr.contains("in state Restore"),
+        "{stderr}"
+    );
+    assert_eq!(section(&watched, A)["result"], "SUCCEEDED");
+    let b = &section(&watched, B)["report"];
+    assert_eq!(b["runs"][0]["source"]["status"], "SUCCEEDED", "{b:#}");
+    assert_eq!(b["runs"][0]["target"]["status"], "FAILED", "{b:#}");
+    assert_eq!(b["failed"][0]["failedState"], "Restore", "{b:#}");
+    for label in [A, B] {
+        same_as_the_drill(&watched, &drilled, label, &env);
+    }
+}
+
+/// The copy's share refused in B's region: the source execution fails, yet
+/// A is restored and its section lists no failure; B's section names the
+/// source state that failed in its region. Exit 1 naming B alone.
+#[test]
+fn watch_names_a_failed_share_under_its_target_only() {
+    let fault = FaultRule::error("rds", "ModifyDBClusterSnapshotAttribute", "AccessDenied")
+        .status(403)
+        .in_account("111111111111")
+        .in_region("eu-west-1");
+    let (code, watched, stderr, drilled, env) = two_target_run(vec![fault.into()]);
+    assert_eq!(drilled["failedTargets"], serde_json::json!([B]), "{drilled:#}");
+    assert_eq!(code, Some(1), "watch exit; stderr:\n{stderr}");
+    assert_eq!(watched["failedTargets"], serde_json::json!([B]), "{watched:#}");
+    let a = &section(&watched, A)["report"];
+    assert_eq!(a["runs"][0]["source"]["status"], "FAILED", "{a:#}");
+    assert_eq!(a["result"], "SUCCEEDED", "{a:#}");
+    assert_eq!(a["failed"], serde_json::json!([]), "{a:#}");
+    let b = &section(&watched, B)["report"];
+    assert!(b["runs"][0]["target"]["executionArn"].is_null(), "{b:#}");
+    assert_eq!(b["failed"][0]["machine"], "source", "{b:#}");
+    assert_eq!(b["failed"][0]["failedState"], "Share", "{b:#}");
+    assert!(
+        stderr.contains(&format!("[{B}] source FAILED")) && stderr.contains("in state Share"),
+        "{stderr}"
+    );
+    for label in [A, B] {
+        same_as_the_drill(&watched, &drilled, label, &env);
+    }
+}

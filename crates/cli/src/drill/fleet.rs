@@ -50,6 +50,25 @@ pub fn source_items(exec: &Execution) -> Vec<Value> {
 /// [`source_items`] from how the execution ended and its history events,
 /// wherever they were read (the engine, or GetExecutionHistory).
 pub fn source_items_of(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> Vec<Value> {
+    final_items(outcome, history).into_iter().map(first_region).collect()
+}
+
+/// [`source_items`] as target region `region` left them: each cluster's
+/// payload of that region (`copies.regions[]` whose `targetRegion` is
+/// `region`); a cluster that failed before its copies is its own payload.
+pub fn source_items_in(exec: &Execution, region: &str) -> Vec<Value> {
+    source_items_in_of(exec.outcome().as_ref(), &exec.history(), region)
+}
+
+/// [`source_items_in`] from how the execution ended and its history
+/// events, wherever they were read (the engine, or GetExecutionHistory).
+pub fn source_items_in_of(outcome: Option<&Outcome>, history: &[HistoryEvent], region: &str) -> Vec<Value> {
+    final_items(outcome, history).into_iter().map(|item| region_payload(item, region)).collect()
+}
+
+/// The source run's `clusters` list: the output's when the run succeeded,
+/// else the report the `Failed` state received.
+fn final_items(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> Vec<Value> {
     let report = match outcome {
         Some(o) if o.status == Status::Succeeded => o.output.clone(),
         _ => history
@@ -58,25 +77,7 @@ pub fn source_items_of(outcome: Option<&Outcome>, history: &[HistoryEvent]) -> V
             .find(|e| e.event_type == EventType::FailStateEntered)
             .and_then(|e| e.details.input.clone()),
     };
-    let items = report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default();
-    items.into_iter().map(first_region).collect()
-}
-
-/// [`source_items`] as target region `region` left them: each cluster's
-/// payload of that region (`copies.regions[]` whose `targetRegion` is
-/// `region`); a cluster that failed before its copies is its own payload.
-pub fn source_items_in(exec: &Execution, region: &str) -> Vec<Value> {
-    let report = match exec.outcome() {
-        Some(o) if o.status == Status::Succeeded => o.output,
-        _ => exec
-            .history()
-            .iter()
-            .rev()
-            .find(|e| e.event_type == EventType::FailStateEntered)
-            .and_then(|e| e.details.input.clone()),
-    };
-    let items = report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default();
-    items.into_iter().map(|item| region_payload(item, region)).collect()
+    report.and_then(|r| r.get("clusters").and_then(Value::as_array).cloned()).unwrap_or_default()
 }
 
 fn region_payload(item: Value, region: &str) -> Value {

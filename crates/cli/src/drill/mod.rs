@@ -28,7 +28,7 @@ pub(crate) mod receiver;
 pub(crate) mod report;
 pub mod restore_test;
 pub mod setup;
-mod targets;
+pub(crate) mod targets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -66,10 +66,6 @@ impl Drop for Target {
     }
 }
 
-fn label(t: &TargetSettings) -> String {
-    format!("{} {}", t.account_id, t.region)
-}
-
 /// Runs a drill of every target of `config` (at least two).
 pub(super) async fn execute(args: &DrillArgs, config: &Config) -> Result<DrillReport, String> {
     if args.restore_test {
@@ -204,11 +200,10 @@ async fn report(
     stopped_early: Option<Value>,
 ) -> Result<DrillReport, String> {
     let mut sections = Vec::new();
-    let mut failed = Vec::new();
     let mut verdicts = Vec::new();
     for (i, (t, runs)) in targets.iter().zip(runs).enumerate() {
         rec.line(&format!("target {} of {}: {}", i + 1, targets.len(), t.label()));
-        let html = timeline_path(args.html.as_deref(), &t.config.target)?;
+        let html = timeline_path("drill", args.html.as_deref(), &t.config.target)?;
         let merged = t.record_in(rec);
         let section = super::summarize(
             Some(&html),
@@ -222,34 +217,12 @@ async fn report(
         )
         .await?;
         let last = runs.last().map(RunOutcome::summary).unwrap_or_else(|| "no run".into());
-        let verdict = if section.ok { "SUCCEEDED" } else { "FAILED" };
-        verdicts.push(format!("  {:<28} {verdict} ({last})", t.label()));
-        if !section.ok {
-            failed.push(t.label());
-        }
-        sections.push(json!({
-            "accountId": t.config.target.account_id.as_str(),
-            "region": t.config.target.region.as_str(),
-            "result": verdict,
-            "report": section.report,
-        }));
+        verdicts.push(Verdict { label: t.label(), ok: section.ok, last });
+        sections.push(section_json(&t.config.target, section.ok, section.report));
     }
-    let ok = failed.is_empty();
     let total = rec.elapsed();
-    rec.line("targets:");
-    for v in &verdicts {
-        rec.line(v);
-    }
-    if ok {
-        rec.line(&format!("result: SUCCEEDED in {total:.2}s: all {} targets restored", targets.len()));
-    } else {
-        rec.line(&format!(
-            "result: FAILED in {total:.2}s: {} of {} targets failed: {}",
-            failed.len(),
-            targets.len(),
-            failed.join(", ")
-        ));
-    }
+    let failed = print_verdicts(rec, &verdicts, total);
+    let ok = failed.is_empty();
     let report = json!({
         "result": if ok { "SUCCEEDED" } else { "FAILED" },
         "totalSeconds": total,
@@ -265,24 +238,72 @@ async fn report(
     Ok(DrillReport { ok, report })
 }
 
+/// How one target of many ended: its label, whether it succeeded and its last run's summary.
+pub(crate) struct Verdict {
+    pub label: String,
+    pub ok: bool,
+    pub last: String,
+}
+
+/// The verdict lines after every target's section: each target's outcome,
+/// then the result naming every target that failed. Returns those targets.
+pub(crate) fn print_verdicts(rec: &Recorder, verdicts: &[Verdict], total: f64) -> Vec<String> {
+    rec.line("targets:");
+    for v in verdicts {
+        let result = if v.ok { "SUCCEEDED" } else { "FAILED" };
+        rec.line(&format!("  {:<28} {result} ({})", v.label, v.last));
+    }
+    let failed: Vec<String> = verdicts.iter().filter(|v| !v.ok).map(|v| v.label.clone()).collect();
+    if failed.is_empty() {
+        rec.line(&format!("result: SUCCEEDED in {total:.2}s: all {} targets restored", verdicts.len()));
+    } else {
+        rec.line(&format!(
+            "result: FAILED in {total:.2}s: {} of {} targets failed: {}",
+            failed.len(),
+            verdicts.len(),
+            failed.join(", ")
+        ));
+    }
+    failed
+}
+
+/// One target's section of a report of many targets.
+pub(crate) fn section_json(t: &TargetSettings, ok: bool, report: Value) -> Value {
+    json!({
+        "accountId": t.account_id.as_str(),
+        "region": t.region.as_str(),
+        "result": if ok { "SUCCEEDED" } else { "FAILED" },
+        "report": report,
+    })
+}
+
 /// Where a target's HTML timeline goes: `--html FILE` with the target's
 /// account and region before the extension, else
-/// `target/aurora-dr/drill-<time>-<account>-<region>.html`.
-fn timeline_path(html: Option<&Path>, t: &TargetSettings) -> Result<PathBuf, String> {
+/// `target/aurora-dr/{command}-<time>-<account>-<region>.html`.
+pub(crate) fn timeline_path(
+    command: &str,
+    html: Option<&Path>,
+    t: &TargetSettings,
+) -> Result<PathBuf, String> {
     let suffix = format!("{}-{}", t.account_id, t.region);
     Ok(match html {
         Some(p) => {
             let stem =
-                p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "drill".into());
+                p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| command.into());
             let ext = p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
             p.with_file_name(format!("{stem}-{suffix}{ext}"))
         }
         None => {
             let dir = PathBuf::from("target/aurora-dr");
             std::fs::create_dir_all(&dir).map_err(|e| format!("timeline: {e}"))?;
-            dir.join(format!("drill-{}-{suffix}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
+            dir.join(format!("{command}-{}-{suffix}.html", time::OffsetDateTime::now_utc().unix_timestamp()))
         }
     })
+}
+
+/// `{account} {region}`: how lines, verdicts and reports name a target of many.
+pub(crate) fn label(t: &TargetSettings) -> String {
+    format!("{} {}", t.account_id, t.region)
 }
 
 /// What the stacks would create for every target, and both machines of each:

@@ -95,6 +95,7 @@ pub struct Span {
     /// The ASL state type (`Task`, `Pass`, `Choice`, `Map`, `Wait`, `Fail`, ...).
     #[serde(rename = "type")]
     pub kind: String,
+
     /// Seconds since the drill started.
     pub start: f64,
     pub end: Option<f64>,
@@ -211,6 +212,7 @@ pub struct ExecutionRecord {
     /// The account and region, from the execution's ARN.
     pub account: String,
     pub region: String,
+
     /// Seconds since the drill started.
     pub start: f64,
     pub end: Option<f64>,
@@ -336,6 +338,13 @@ impl Recorder {
             state.executions.extend(mine.executions.iter().chain(&theirs.executions).cloned());
         }
         merged
+    }
+
+    /// The lanes of the events of a Map Run's child whose states are in
+    /// `lane`: a nested Map's iterations in this recorder's sub-lanes
+    /// ([`Self::with_sub_lanes`]), as the drill places them.
+    pub(crate) fn child_lanes(&self, lane: &str) -> SubLanes<'_> {
+        SubLanes::new(lane, &self.sub_lanes)
     }
 
     /// Seconds since the drill started.
@@ -613,7 +622,7 @@ impl<'a> Lanes<'a> {
 /// those of iteration `i` of a Map inside it in `{lane} {names[i]}` (found,
 /// as [`Lanes`] finds them, through `previous_event_id`); the nested Map's
 /// own events stay in `lane`. Without names, every event is in `lane`.
-struct SubLanes<'a> {
+pub(crate) struct SubLanes<'a> {
     lane: String,
     names: &'a [String],
     by_event: HashMap<u64, String>,
@@ -624,7 +633,7 @@ impl<'a> SubLanes<'a> {
         Self { lane: lane.to_owned(), names, by_event: HashMap::new() }
     }
 
-    fn place(&mut self, event: &HistoryEvent) -> String {
+    pub(crate) fn place(&mut self, event: &HistoryEvent) -> String {
         if self.names.is_empty() {
             return self.lane.clone();
         }
