@@ -10,7 +10,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::record::{ExecutionRecord, Outcome, Record, Span};
+use super::record::{ExecutionRecord, Outcome, Record, Span, folded};
 
 /// A table of the page: a header row and rows of cells.
 #[derive(Debug, Clone, Default)]
@@ -367,7 +367,7 @@ fn legend(out: &mut String) {
         );
     }
     out.push_str(
-        "<li><span class=\"attempts\">×8</span> its task ran 8 times</li>\
+        "<li><span class=\"attempts\">×8</span> its task ran 8 times, or a polling loop came back to it 8 times</li>\
          <li>start and axis: time since the run's start</li></ul></section>\n",
     );
 }
@@ -414,7 +414,7 @@ fn run_bounds(page: &Page, run: usize) -> (f64, f64) {
 }
 
 fn run_timeline(out: &mut String, page: &Page, run: usize) {
-    let spans: Vec<&Span> = page.record.spans.iter().filter(|s| s.run == run).collect();
+    let spans = folded(&page.record.spans, run);
     let (begin, finish) = run_bounds(page, run);
     let length = (finish - begin).max(1e-3);
     let step = tick_step(length);

@@ -198,6 +198,54 @@ impl Span {
     }
 }
 
+/// The spans of `run` as the timelines show them: the visits of a polling
+/// loop (a predicted wait's Task, Choice and Wait, entered again on every
+/// poll) folded into one row per state, from its first entry to its last
+/// exit, counting every visit as an attempt (`x5`) and marked as waiting.
+/// Only visits that went well fold (`ok`, `retried`, `waited`, outside a
+/// failure path); a visit that failed, ran on a failure path or still runs
+/// keeps its own row. The recorded spans (the JSON report, the phases)
+/// keep every visit.
+pub fn folded(spans: &[Span], run: usize) -> Vec<Span> {
+    let foldable = |s: &Span| {
+        matches!(s.outcome, Outcome::Succeeded | Outcome::Retried | Outcome::Waiting) && !s.failure_path
+    };
+    let mut out: Vec<Span> = Vec::new();
+    let mut visits: Vec<u32> = Vec::new();
+    for s in spans.iter().filter(|s| s.run == run) {
+        let same = out.iter().position(|o| {
+            foldable(o) && foldable(s) && o.machine == s.machine && o.lane == s.lane && o.state == s.state
+        });
+        let Some(i) = same else {
+            out.push(s.clone());
+            visits.push(1);
+            continue;
+        };
+        let o = &mut out[i];
+        if visits[i] == 1 {
+            o.attempts = o.attempts.max(1);
+        }
+        visits[i] += 1;
+        o.attempts += s.attempts.max(1);
+        o.end = match (o.end, s.end) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        o.busy.extend_from_slice(&s.busy);
+        for (e, n) in &s.errors {
+            *o.errors.entry(e.clone()).or_default() += n;
+        }
+        if s.error.is_some() {
+            o.error.clone_from(&s.error);
+            o.cause.clone_from(&s.cause);
+        }
+        if o.outcome != Outcome::Retried {
+            o.outcome = if s.outcome == Outcome::Retried { Outcome::Retried } else { Outcome::Waiting };
+        }
+    }
+    out
+}
+
 /// One execution of one machine.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -344,3 +344,61 @@ fn lambda_causes_are_shortened() {
     assert_eq!(short_cause(r#"{"errorType":"X","errorMessage":"m"}"#), "m");
     assert_eq!(short_cause("plain"), "plain");
 }
+
+/// A predicted wait's loop: `WaitForTargetSnapshot` (Task), `Ready` (Choice)
+/// and `NextPoll` (Wait), entered again on each of three polls.
+fn polling_loop() -> Vec<Span> {
+    let mut spans = Vec::new();
+    for (i, at) in [10.0, 12.0, 20.0].into_iter().enumerate() {
+        let mut task = Span::entered("source", 1, "orders", "WaitForTargetSnapshot", "Task", at);
+        task.attempt_scheduled(at);
+        task.attempt_ended(at + 0.1);
+        task.exit(at + 0.1);
+        let mut choice = Span::entered("source", 1, "orders", "Ready", "Choice", at + 0.1);
+        choice.exit(at + 0.1);
+        spans.extend([task, choice]);
+        if i < 2 {
+            let mut wait = Span::entered("source", 1, "orders", "NextPoll", "Wait", at + 0.1);
+            wait.exit(if i == 0 { 12.0 } else { 20.0 });
+            spans.push(wait);
+        }
+    }
+    let mut share = Span::entered("source", 1, "orders", "Share", "Task", 20.1);
+    share.attempt_scheduled(20.1);
+    share.attempt_ended(20.2);
+    share.exit(20.2);
+    spans.push(share);
+    spans
+}
+
+#[test]
+fn a_polling_loop_shows_as_one_row_per_state_counting_its_visits() {
+    let spans = polling_loop();
+    let rows = folded(&spans, 1);
+    let names: Vec<&str> = rows.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(names, ["WaitForTargetSnapshot", "Ready", "NextPoll", "Share"]);
+    let task = &rows[0];
+    assert_eq!((task.start, task.end, task.attempts, task.outcome), (10.0, Some(20.1), 3, Outcome::Waiting));
+    assert_eq!((rows[2].attempts, rows[2].end), (2, Some(20.0)), "two Waits");
+    assert_eq!((rows[3].attempts, rows[3].outcome), (1, Outcome::Succeeded), "a single visit is as it was");
+    assert_eq!(folded(&spans, 2).len(), 0, "another run");
+    let text = text_timeline(&spans, 1);
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(line(&text, "source", "orders WaitForTargetSnapshot").ends_with("10.100s x3"), "{text}");
+    assert!(line(&text, "source", "orders NextPoll").ends_with("x2"), "{text}");
+}
+
+#[test]
+fn a_failed_visit_of_a_loop_keeps_its_own_row() {
+    let mut spans = polling_loop();
+    let mut failed = Span::entered("source", 1, "orders", "WaitForTargetSnapshot", "Task", 21.0);
+    failed.attempt_scheduled(21.0);
+    failed.attempt_failed("ResourceNotReady", "gave up");
+    failed.attempt_ended(21.1);
+    failed.exit(21.1);
+    spans.push(failed);
+    let rows = folded(&spans, 1);
+    let waits: Vec<Outcome> =
+        rows.iter().filter(|s| s.state == "WaitForTargetSnapshot").map(|s| s.outcome).collect();
+    assert_eq!(waits, [Outcome::Waiting, Outcome::Failed]);
+}

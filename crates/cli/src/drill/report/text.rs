@@ -2,13 +2,14 @@
 
 use std::fmt::Write as _;
 
-use super::record::{Outcome, Span};
+use super::record::{Outcome, Span, folded};
 
 /// A text Gantt chart of one run: a bar per state on a shared time axis,
-/// its duration, its attempts (`x8`) and, for a state that failed, `FAILED`
+/// its duration, its attempts (`x8`; a polling loop's visits fold into one
+/// row per state, see [`folded`]) and, for a state that failed, `FAILED`
 /// with its error and cause on the next line; states of a failure path say so.
 pub fn text_timeline(spans: &[Span], run: usize) -> String {
-    let spans: Vec<&Span> = spans.iter().filter(|s| s.run == run).collect();
+    let spans = folded(spans, run);
     let (Some(first), Some(last)) = (
         spans.iter().map(|s| s.start).reduce(f64::min),
         spans.iter().map(|s| s.end.unwrap_or(s.start)).reduce(f64::max),
@@ -19,7 +20,7 @@ pub fn text_timeline(spans: &[Span], run: usize) -> String {
     let span = (last - first).max(1e-9);
     let label_width = spans.iter().map(|s| s.label().len()).max().unwrap_or(0).clamp(26, 48);
     let mut out = String::new();
-    for s in spans {
+    for s in &spans {
         let end = s.end.unwrap_or(last);
         // A state entered at the very end (the Fail state) still gets the last column.
         let a = ((((s.start - first) / span) * width).floor() as usize).min(width as usize - 1);
