@@ -48,9 +48,10 @@ struct Args {
     /// Rounds per test case.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Fleet sizes to drill (empty: skip the fleet drill).
-    #[arg(long, value_delimiter = ',', default_value = "12,50,100")]
-    fleet: Vec<usize>,
+    /// Fleet sizes to drill, comma-separated (`--fleet ""`: skip the fleet
+    /// drill).
+    #[arg(long, default_value = "12,50,100", value_parser = fleet_sizes)]
+    fleet: FleetSizes,
     /// Seconds every snapshot copy takes in the fleet drill's emulator.
     #[arg(long, default_value_t = 1.0)]
     copy_seconds: f64,
@@ -144,11 +145,33 @@ async fn run(args: Args) -> Result<(), String> {
     }
     print!("{}", table.render());
 
-    if args.fleet.is_empty() {
+    if args.fleet.0.is_empty() {
         return Ok(());
     }
     println!();
     fleet(&args).await
+}
+
+/// `--fleet`'s sizes; empty when the fleet drill is skipped.
+#[derive(Debug, Clone, PartialEq)]
+struct FleetSizes(Vec<usize>);
+
+/// Parses `--fleet`: comma-separated sizes of at least one cluster, or
+/// nothing at all.
+fn fleet_sizes(text: &str) -> Result<FleetSizes, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(FleetSizes(Vec::new()));
+    }
+    text.split(',')
+        .map(|item| match item.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => {
+                Err(format!("'{}' is not a fleet size (a whole number of clusters, at least 1)", item.trim()))
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map(FleetSizes)
 }
 
 /// The fleet drill: `aurora-dr drill` with n cluster pairs against an
@@ -180,7 +203,7 @@ async fn fleet(args: &Args) -> Result<(), String> {
     let mut verdicts = Vec::new();
     for &fraction in &args.snapshot_fractions {
         let snapshot = copy * fraction;
-        for &n in &args.fleet {
+        for &n in &args.fleet.0 {
             let latency = Latency {
                 snapshot: Delay::seconds(snapshot),
                 copy: Delay::seconds(copy),
@@ -366,4 +389,27 @@ fn mock_config() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_fleet_list_skips_the_fleet_drill() {
+        assert_eq!(Args::try_parse_from(["bench-scale", "--fleet", ""]).unwrap().fleet, FleetSizes(vec![]));
+        assert_eq!(Args::try_parse_from(["bench-scale"]).unwrap().fleet, FleetSizes(vec![12, 50, 100]));
+        assert_eq!(
+            Args::try_parse_from(["bench-scale", "--fleet", "3, 7"]).unwrap().fleet,
+            FleetSizes(vec![3, 7])
+        );
+    }
+
+    #[test]
+    fn a_bad_fleet_size_is_named() {
+        for bad in ["12,x", "0", "12,,50"] {
+            let err = Args::try_parse_from(["bench-scale", "--fleet", bad]).unwrap_err().to_string();
+            assert!(err.contains("is not a fleet size"), "{bad}: {err}");
+        }
+    }
 }
