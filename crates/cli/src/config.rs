@@ -483,7 +483,7 @@ fn flatten(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub const EXAMPLE: &str = r#"

@@ -955,31 +955,14 @@ mod tests {
         assert!(target.contains(&("RestoreTestSchedule".into(), "rate(7 days)".into())), "{target:?}");
     }
 
-    /// Two DR targets in two accounts and two regions.
-    const TWO_TARGETS: &str = r#"
-[source]
-account_id = "111111111111"
-region = "us-west-2"
-cluster_id = "orders"
-[[targets]]
-account_id = "222222222222"
-region = "us-west-1"
-engine = "aurora-postgresql"
-instance_class = "db.r6g.large"
-existing_cluster_id = "orders-dr"
-temp_cluster_id = "orders-dr-next"
-existing_instance_id = "orders-dr-1"
-temp_instance_id = "orders-dr-next-1"
-[[targets]]
-account_id = "333333333333"
-region = "eu-west-1"
-engine = "aurora-mysql"
-instance_class = "db.r6g.xlarge"
-existing_cluster_id = "ledger-dr"
-temp_cluster_id = "ledger-dr-next"
-existing_instance_id = "ledger-dr-1"
-temp_instance_id = "ledger-dr-next-1"
-"#;
+    /// Two DR targets in two accounts and two regions: the configuration
+    /// tests' file, with B on another engine under other names.
+    fn two_targets() -> String {
+        let fixture = crate::config::tests::TWO_TARGETS;
+        let b = fixture.find("account_id = \"333333333333\"").expect("B in the fixture");
+        let (a, b) = fixture.split_at(b);
+        a.to_owned() + &b.replace("aurora-postgresql", "aurora-mysql").replace("orders-dr", "ledger-dr")
+    }
     const KEY_EU: &str = "arn:aws:kms:eu-west-1:111111111111:key/eu";
 
     /// The earlier stacks' outputs of a two-region deployment, by config env.
@@ -997,7 +980,7 @@ temp_instance_id = "ledger-dr-next-1"
 
     #[test]
     fn many_targets_give_a_key_stack_per_region_one_source_stack_and_a_target_stack_each() {
-        let config = parsed(TWO_TARGETS);
+        let config = parsed(&two_targets());
         let mapping = Mapping::embedded();
         let planned = plan(mapping, Some(&config.values), &two_region_outputs()).expect("plan");
         let envs: Vec<&str> = planned.iter().map(|p| p.config_env.as_str()).collect();
@@ -1048,7 +1031,7 @@ temp_instance_id = "ledger-dr-next-1"
 
     #[test]
     fn a_region_of_two_targets_has_one_key_stack_for_both_and_given_keys_win() {
-        let text = TWO_TARGETS.replace(
+        let text = two_targets().replace(
             "region = \"us-west-2\"",
             "region = \"us-west-2\"\nkms_key_arn = [\"arn:aws:kms:eu-west-1:111111111111:key/given\"]",
         ) + r#"
