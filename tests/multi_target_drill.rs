@@ -190,6 +190,8 @@ async fn status_and_cleanup_serve_each_target_in_turn() {
     }
     let text = aurora_dr_cli::status::render_any(&status);
     assert!(text.contains("== target 2 of 2: 333333333333 eu-west-1"), "{text}");
+    assert_eq!(text.matches("source 111111111111 us-west-2").count(), 1, "the source once: {text}");
+    assert_eq!(text.matches("\ncopies 111111111111 ").count(), 2, "each target's copies: {text}");
 
     // cleanup: one plan over both targets' accounts and regions; it deletes both DR clusters.
     let cleanup = aurora_dr_cli::cleanup::CleanupArgs {

@@ -14,8 +14,9 @@
 //! never deleted by aurora-dr, and one with them is left only when its run
 //! failed before Terminate deleted it (`aurora-dr cleanup` removes those).
 //!
-//! Many DR targets (`[[targets]]`): the same for each target in turn, each
-//! under a line naming it (`--json`: `targets`, one report per target).
+//! Many DR targets (`[[targets]]`): the same for each target in turn; the
+//! text shows the source once, then each target's copies and DR side under
+//! a line naming it (`--json`: `targets`, one full report per target).
 //!
 //! Each side is read with the operator's own credentials
 //! ([`crate::accounts`]: `--source-profile`, `--target-profile`, optionally
@@ -94,11 +95,12 @@ pub async fn collect_each(args: &StatusArgs, config: &Config) -> DrResult<Value>
     Ok(json!({ "targets": targets }))
 }
 
-/// [`render`] of one target's report, or of each of many, under a line
-/// naming the target.
+/// [`render`] of one target's report; of many, the source once (every
+/// target's report reads the same source account) and then each target's
+/// copies and DR side under a line naming the target.
 pub fn render_any(report: &Value) -> String {
     let Some(targets) = report.get("targets").and_then(Value::as_array) else { return render(report) };
-    let mut out = String::new();
+    let mut out = targets.first().map(|t| render_source(&t["status"])).unwrap_or_default();
     for (i, t) in targets.iter().enumerate() {
         let text = |k: &str| t[k].as_str().unwrap_or("-").to_owned();
         out.push_str(&format!(
@@ -108,7 +110,7 @@ pub fn render_any(report: &Value) -> String {
             text("accountId"),
             text("region")
         ));
-        out.push_str(&render(&t["status"]));
+        out.push_str(&render_target(&t["status"]));
     }
     out
 }
@@ -256,42 +258,67 @@ async fn managed_snapshots(ctx: &AwsContext, cluster: &str, limit: usize) -> DrR
 
 /// The report as text.
 pub fn render(r: &Value) -> String {
-    let s = |v: &Value| v.as_str().map(str::to_owned).unwrap_or_else(|| "-".into());
-    let cluster = |v: &Value| {
-        if v.is_null() {
-            "none".to_owned()
-        } else {
+    render_source(r) + &render_target(r)
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_else(|| "-".into())
+}
+
+fn cluster_line(v: &Value) -> String {
+    let s = text;
+    if v.is_null() {
+        "none".to_owned()
+    } else {
+        format!(
+            "{} {} {} (run {}, instances {})",
+            s(&v["id"]),
+            s(&v["status"]),
+            s(&v["endpoint"]),
+            s(&v["runId"]),
+            v["members"].as_array().map(|m| m.len()).unwrap_or(0)
+        )
+    }
+}
+
+fn snapshot_lines(v: &Value) -> String {
+    let s = text;
+    let list = v.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return "    none\n".into();
+    }
+    list.iter()
+        .map(|x| {
+            let shared = x["sharedWith"]
+                .as_array()
+                .map(|a| format!(" shared with {}", a.iter().map(s).collect::<Vec<_>>().join(",")));
             format!(
-                "{} {} {} (run {}, instances {})",
-                s(&v["id"]),
-                s(&v["status"]),
-                s(&v["endpoint"]),
-                s(&v["runId"]),
-                v["members"].as_array().map(|m| m.len()).unwrap_or(0)
+                "    {} {} {}{}\n",
+                s(&x["id"]),
+                s(&x["status"]),
+                s(&x["created"]),
+                shared.unwrap_or_default()
             )
-        }
-    };
-    let snaps = |v: &Value| -> String {
-        let list = v.as_array().cloned().unwrap_or_default();
-        if list.is_empty() {
-            return "    none\n".into();
-        }
-        list.iter()
-            .map(|x| {
-                let shared = x["sharedWith"]
-                    .as_array()
-                    .map(|a| format!(" shared with {}", a.iter().map(&s).collect::<Vec<_>>().join(",")));
-                format!(
-                    "    {} {} {}{}\n",
-                    s(&x["id"]),
-                    s(&x["status"]),
-                    s(&x["created"]),
-                    shared.unwrap_or_default()
-                )
-            })
-            .collect()
-    };
+        })
+        .collect()
+}
+
+/// The source account's section of a report.
+fn render_source(r: &Value) -> String {
     let src = &r["source"];
+    format!(
+        "source {} {}\n  cluster: {}\n  snapshots:\n{}",
+        text(&src["account"]),
+        text(&src["region"]),
+        cluster_line(&src["cluster"]),
+        snapshot_lines(&src["snapshots"])
+    )
+}
+
+/// A target's sections of a report: its copies and its DR side.
+fn render_target(r: &Value) -> String {
+    let s = text;
+    let cluster = cluster_line;
     let cp = &r["copies"];
     let tgt = &r["target"];
     let old: Vec<String> = tgt["old"].as_array().cloned().unwrap_or_default().iter().map(cluster).collect();
@@ -321,14 +348,10 @@ pub fn render(r: &Value) -> String {
         other => format!("    {}\n", s(other)),
     };
     format!(
-        "source {} {}\n  cluster: {}\n  snapshots:\n{}copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  restore test: {}\n  old: {}\n  kept clusters (running, not deleted by aurora-dr):\n{}  executions:\n{}",
-        s(&src["account"]),
-        s(&src["region"]),
-        cluster(&src["cluster"]),
-        snaps(&src["snapshots"]),
+        "copies {} {}\n{}target {} {}\n  existing: {}\n  temporary: {}\n  restore test: {}\n  old: {}\n  kept clusters (running, not deleted by aurora-dr):\n{}  executions:\n{}",
         s(&cp["account"]),
         s(&cp["region"]),
-        snaps(&cp["snapshots"]),
+        snapshot_lines(&cp["snapshots"]),
         s(&tgt["account"]),
         s(&tgt["region"]),
         cluster(&tgt["existing"]),
