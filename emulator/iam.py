@@ -280,10 +280,10 @@ class Look:
         if kind == "lambda-function":
             from moto.awslambda.models import lambda_backends
 
-            fn = lambda_backends[account][region].get_function(parts[6])
             try:
+                fn = lambda_backends[account][region].get_function(parts[6])
                 return fn.policy.get_policy()["Policy"]
-            except Exception:  # no statements: moto raises its not-found error
+            except Exception:  # no such function, or no statements: moto's not-found errors
                 return None
         if kind == "rds-shared-snapshot":
             snapshot = self._rds_resource(resource)
