@@ -53,7 +53,7 @@ import traceback
 import uuid
 
 import progress
-from compat.common import all_rds_backends
+from compat.common import all_rds_backends, wrap
 from control import FAULTS
 
 TICK_SECONDS = 0.05
@@ -96,7 +96,6 @@ class Seen:
         self.identifier = identifier
         self.status = None
         self.created = False
-        self.renamed_from = None
         self.deleted = False
         self.missing = 0
 
@@ -152,18 +151,18 @@ def scan():
 
 
 def observe(backend, kind, resource, beyond_repair, gone):
-    identifier = identifier_of(kind, resource)
     seen = TRACKED.get(id(resource))
     if seen is None:
-        seen = TRACKED[id(resource)] = Seen(resource, kind, backend, identifier)
-    if identifier != seen.identifier:
-        seen.renamed_from = seen.renamed_from or seen.identifier
-        seen.identifier = identifier
+        seen = TRACKED[id(resource)] = Seen(resource, kind, backend, identifier_of(kind, resource))
+    seen.identifier = identifier_of(kind, resource)
     if kind in ("cluster", "instance") and not seen.deleted and gone(resource):
         seen.deleted = True
         emit(seen, f"{kind}-deleted")
         return
     status = resource.status
+    if status == "available" and "_adr_renamed_from" in resource.__dict__:
+        seen.created = True
+        emit(seen, "cluster-renamed", old=resource.__dict__.pop("_adr_renamed_from"), new=seen.identifier)
     if status == seen.status:
         return
     previous, seen.status = seen.status, status
@@ -179,16 +178,10 @@ def observe(backend, kind, resource, beyond_repair, gone):
             seen.created = True
             emit(seen, "snapshot-created")
         return
-    if status == "available":
-        if seen.renamed_from is not None:
-            old, seen.renamed_from = seen.renamed_from, None
-            if kind == "cluster" and seen.created:
-                emit(seen, "cluster-renamed", old=old, new=identifier)
-        if not seen.created:
-            seen.created = True
-            emit(seen, f"{kind}-created")
+    if status == "available" and not seen.created:
+        seen.created = True
+        emit(seen, f"{kind}-created")
     elif kind == "instance" and beyond_repair(status):
-        seen.renamed_from = None
         emit(seen, "instance-failed", status=status)
 
 
@@ -274,4 +267,18 @@ ROUTES = {("GET", "rds-events"): events_log, ("DELETE", "rds-events"): clear_log
 
 
 def install():
+    from moto.rds import models as rds
+
+    @wrap(rds.RDSBackend, "modify_db_cluster")
+    def modify(original, self, kwargs):
+        """Notes a rename on the cluster, for its event when it is available
+        again (however soon the watcher first sees it)."""
+        old = kwargs.get("db_cluster_identifier")
+        cluster = original(self, kwargs)
+        if old and cluster.db_cluster_identifier != old:
+            stored = self.clusters.get(cluster.db_cluster_identifier)
+            for renamed in (cluster, stored) if stored is not None else (cluster,):
+                renamed.__dict__["_adr_renamed_from"] = old
+        return cluster
+
     threading.Thread(target=watch, name="rds-events", daemon=True).start()

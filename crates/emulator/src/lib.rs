@@ -34,7 +34,7 @@ mod venv;
 
 pub use control::{CallRecord, Control, Resolved};
 pub use error::EmulatorError;
-pub use faults::{DeliveryMode, DeliveryRule, ErrorRule, FaultRule};
+pub use faults::{DeliveryMode, DeliveryRule, ErrorRule, FaultRule, RdsEventMode, RdsEventRule};
 pub use latency::{Delay, Latency};
 pub use process::{Emulator, EmulatorConfig, interrupted};
 pub use strict::{QuotaName, Quotas, Strictness};
