@@ -1,6 +1,7 @@
 //! Client of the emulator's control endpoint (`/_aurora_dr/...`): fault
-//! rules, latency, strictness and quotas, endpoint name resolution, and the
-//! call log. The JSON format is in `emulator/README.md`.
+//! rules, latency, strictness and quotas, endpoint name resolution, the URLs
+//! standing in for Lambda functions as EventBridge targets, the RDS events
+//! sent, and the call log. The JSON format is in `emulator/README.md`.
 
 use std::collections::BTreeMap;
 
