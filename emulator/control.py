@@ -89,6 +89,17 @@ class Faults:
                     return rule["status"]
         return None
 
+    def cluster_status(self, account, region, cluster_id):
+        """The final status of a cluster created or restored as `cluster_id`,
+        spending the first matching rule's `skip` and `count`."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "cluster_status" or not scope_matches(rule, account, region):
+                    continue
+                if fnmatch.fnmatchcase(cluster_id.lower(), rule["id_lower"]) and spend(rule):
+                    return rule["status"]
+        return None
+
     def quota(self, name, account, region):
         """The lowest limit a `quota` rule (or, for `concurrent_copies`, a
         `copy_quota` rule) sets on the named quota, or None."""
@@ -161,9 +172,9 @@ def parse_rule(spec):
             "hits": 0,
             **scope,
         }
-    if kind == "instance_status":
+    if kind in ("instance_status", "cluster_status"):
         if not isinstance(spec.get("id"), str) or not isinstance(spec.get("status"), str):
-            raise RuleError("instance_status rule needs string 'id' and 'status'")
+            raise RuleError(f"{kind} rule needs string 'id' and 'status'")
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or count < 0):
             raise RuleError("count must be a non-negative integer or null")

@@ -37,6 +37,10 @@ Where the documentation is silent (the choices here):
 - An instance ending in `failed` (an `instance_status` fault rule) sends
   RDS-EVENT-0031 ("DB instance put into failed state. RDS recommends that
   you initiate a point-in-time-restore.").
+- A cluster whose creation or restore ends in `failed` (a `cluster_status`
+  fault rule) sends RDS-EVENT-0354, the guide's one failure event for a
+  cluster being created ("You can't create the DB cluster because of
+  incompatible resources. <message>."; the message here names the status).
 - The guide's examples show `SourceIdentifier` as `rds:<identifier>`, while
   DescribeEvents' `SourceIdentifier` is the identifier itself; the
   identifier itself is sent. `SourceArn` is the reliable key.
@@ -70,6 +74,11 @@ EVENTS = {
     "cluster-created": ("RDS-EVENT-0170", "creation", "DB cluster created."),
     "cluster-deleted": ("RDS-EVENT-0171", "deletion", "DB cluster deleted."),
     "cluster-renamed": ("RDS-EVENT-0172", "notification", "Renamed cluster from {old} to {new}."),
+    "cluster-failed": (
+        "RDS-EVENT-0354",
+        "failure",
+        "You can't create the DB cluster because of incompatible resources. The DB cluster is in {status} state.",
+    ),
     "instance-created": ("RDS-EVENT-0005", "creation", "DB instance created."),
     "instance-deleted": ("RDS-EVENT-0003", "deletion", "DB instance deleted."),
     "instance-failed": (
@@ -183,6 +192,8 @@ def observe(backend, kind, resource, beyond_repair, gone):
         emit(seen, f"{kind}-created")
     elif kind == "instance" and beyond_repair(status):
         emit(seen, "instance-failed", status=status)
+    elif kind == "cluster" and previous in (None, "creating") and beyond_repair(status):
+        emit(seen, "cluster-failed", status=status)
 
 
 def emit(seen, name, **values):

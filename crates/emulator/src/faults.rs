@@ -37,6 +37,19 @@ pub enum FaultRule {
         #[serde(skip_serializing_if = "Option::is_none")]
         region: Option<String>,
     },
+    /// The next clusters created or restored as `id` (a glob) end in `status`
+    /// (e.g. `failed`) instead of `available`: the first `skip` matching
+    /// clusters are left alone, then `count` (`None`: all) are hit.
+    ClusterStatus {
+        id: String,
+        status: String,
+        skip: u32,
+        count: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+    },
     /// At most `limit` cross-region copies `copying` at once per destination
     /// account and region; further CopyDBClusterSnapshot calls fail with
     /// `SnapshotQuotaExceeded`.
@@ -138,6 +151,19 @@ impl FaultRule {
     /// next `count` that get it end in `status`.
     pub fn instance_status(id: &str, status: &str, skip: u32, count: Option<u32>) -> Self {
         Self::InstanceStatus {
+            id: id.to_owned(),
+            status: status.to_owned(),
+            skip,
+            count,
+            account: None,
+            region: None,
+        }
+    }
+
+    /// After `skip` clusters were created or restored as `id`, the next
+    /// `count` end in `status`.
+    pub fn cluster_status(id: &str, status: &str, skip: u32, count: Option<u32>) -> Self {
+        Self::ClusterStatus {
             id: id.to_owned(),
             status: status.to_owned(),
             skip,
@@ -467,6 +493,10 @@ mod tests {
         assert_eq!(
             serde_json::to_value(FaultRule::failed_snapshot("snap-x")).unwrap(),
             json!({"kind": "snapshot_status", "id": "snap-x", "status": "failed"})
+        );
+        assert_eq!(
+            serde_json::to_value(FaultRule::cluster_status("dr-*", "failed", 0, Some(1))).unwrap(),
+            json!({"kind": "cluster_status", "id": "dr-*", "status": "failed", "skip": 0, "count": 1})
         );
         assert_eq!(
             serde_json::to_value(FaultRule::copy_quota(5)).unwrap(),

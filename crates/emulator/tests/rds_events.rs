@@ -355,6 +355,41 @@ async fn failures_and_deletions_send_their_events() {
     nothing_within(&mut inbox, Duration::from_millis(500)).await;
 }
 
+/// A restore that ends in `failed` (a `cluster_status` fault rule) sends
+/// RDS-EVENT-0354, the guide's failure event for a cluster being created.
+#[tokio::test]
+async fn a_restore_that_fails_sends_its_event() {
+    let (emulator, rds, mut inbox, _) = setup(0).await;
+    cluster(&rds, "prod").await;
+    snapshot(&rds, "prod", "dr-snap").await;
+    sent(&emulator, "RDS-EVENT-0075", "dr-snap").await;
+    rule(&emulator, "cluster-events", rds_pattern("RDS DB Cluster Event")).await;
+    emulator.control().arm(FaultRule::cluster_status("dr-*", "failed", 0, Some(1))).await.expect("arm");
+    by_the_clock(&emulator).await;
+    rds.restore_db_cluster_from_snapshot()
+        .db_cluster_identifier("dr-restore")
+        .snapshot_identifier("dr-snap")
+        .engine(ENGINE)
+        .send()
+        .await
+        .expect("restore");
+    let event = next_event(&mut inbox).await;
+    let detail = &event["detail"];
+    assert_eq!(
+        (detail["EventID"].as_str(), detail["SourceIdentifier"].as_str()),
+        (Some("RDS-EVENT-0354"), Some("dr-restore"))
+    );
+    assert_eq!(detail["EventCategories"], json!(["failure"]));
+    assert!(
+        detail["Message"].as_str().is_some_and(
+            |m| m.starts_with("You can't create the DB cluster because of incompatible resources.")
+        ),
+        "{detail}"
+    );
+    cluster_in(&rds, "dr-restore", "failed").await.expect("described as failed");
+    nothing_within(&mut inbox, Duration::from_millis(500)).await;
+}
+
 /// The `rds_event` fault rule: a lost event never reaches the target (RDS
 /// "emits events on a best effort basis"); the next one does.
 #[tokio::test]
