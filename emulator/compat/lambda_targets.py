@@ -133,17 +133,20 @@ def judge(rule, function_arn):
     if IAM.mode == "off" or IAM.evaluator is None:
         return None
     check = iam_actions.service_invokes_function(rule.arn, function_arn)
-    answer = IAM.check(
-        {
-            "function": "EventBridge",
-            "principal": "events.amazonaws.com",
-            "action": check.action,
-            "resource": check.resource,
-            "context": check.context,
-            "policy": check.policy,
-            "operation": "(service) events:Deliver",
-        }
-    )
+    try:
+        answer = IAM.check(
+            {
+                "function": "EventBridge",
+                "principal": "events.amazonaws.com",
+                "action": check.action,
+                "resource": check.resource,
+                "context": check.context,
+                "policy": check.policy,
+                "operation": "(service) events:Deliver",
+            }
+        )
+    except ValueError as error:  # the evaluator failed: nothing is invoked unjudged
+        return f"Error: {error}"
     return answer.get("decision")
 
 
@@ -268,7 +271,7 @@ def install():
     @wrap(events.Rule, "send_to_targets")
     def send_to_targets(original, self, event, transform_input=True):
         """Lambda targets here, the others to moto; a disabled rule sends nothing."""
-        if self.state != "ENABLED" or not self.event_pattern.matches_event(event):
+        if self.state == "DISABLED" or not self.event_pattern.matches_event(event):
             return None
         lambdas = [t for t in self.targets if is_lambda(t)]
         if lambdas:

@@ -281,11 +281,16 @@ async fn a_renamed_cluster_sends_its_event_when_available_again() {
 }
 
 /// EventBridge guide, "Event patterns": a rule gets only the events its
-/// pattern matches.
+/// pattern matches; a disabled rule none ("Disabling or deleting a rule",
+/// https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-delete-rule.html).
 #[tokio::test]
 async fn a_rule_on_another_detail_type_gets_nothing() {
     let (emulator, rds, mut inbox, _) = setup(0).await;
     rule(&emulator, "snapshots-only", rds_pattern("RDS DB Cluster Snapshot Event")).await;
+    // A disabled rule sends nothing, whatever it matches.
+    rule(&emulator, "disabled", rds_pattern("RDS DB Cluster Event")).await;
+    let (status, answer) = events(&emulator, TARGET, "DisableRule", json!({"Name": "disabled"})).await;
+    assert_eq!(status, 200, "{answer}");
     by_the_clock(&emulator).await;
     rds.create_db_cluster()
         .db_cluster_identifier("dr-restore")
