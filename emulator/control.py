@@ -89,6 +89,17 @@ class Faults:
                     return rule["status"]
         return None
 
+    def cluster_status(self, account, region, cluster_id):
+        """The final status of a cluster created or restored as `cluster_id`,
+        spending the first matching rule's `skip` and `count`."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "cluster_status" or not scope_matches(rule, account, region):
+                    continue
+                if fnmatch.fnmatchcase(cluster_id.lower(), rule["id_lower"]) and spend(rule):
+                    return rule["status"]
+        return None
+
     def quota(self, name, account, region):
         """The lowest limit a `quota` rule (or, for `concurrent_copies`, a
         `copy_quota` rule) sets on the named quota, or None."""
@@ -112,6 +123,22 @@ class Faults:
                 if rule["kind"] != "sns_delivery" or not scope_matches(rule, topic.account, topic.region):
                     continue
                 if fnmatch.fnmatchcase(topic_arn.lower(), rule["topic_lower"]) and spend(rule):
+                    return dict(rule)
+        return None
+
+
+    def rds_event(self, account, region, event_id, identifier):
+        """The first `rds_event` rule that takes this RDS event (`event_id`
+        about resource `identifier`), with its count spent."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "rds_event" or not scope_matches(rule, account, region):
+                    continue
+                if (
+                    fnmatch.fnmatchcase(event_id.lower(), rule["event_id_lower"])
+                    and fnmatch.fnmatchcase(identifier.lower(), rule["source_lower"])
+                    and spend(rule)
+                ):
                     return dict(rule)
         return None
 
@@ -145,9 +172,9 @@ def parse_rule(spec):
             "hits": 0,
             **scope,
         }
-    if kind == "instance_status":
+    if kind in ("instance_status", "cluster_status"):
         if not isinstance(spec.get("id"), str) or not isinstance(spec.get("status"), str):
-            raise RuleError("instance_status rule needs string 'id' and 'status'")
+            raise RuleError(f"{kind} rule needs string 'id' and 'status'")
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or count < 0):
             raise RuleError("count must be a non-negative integer or null")
@@ -194,6 +221,25 @@ def parse_rule(spec):
             "topic_lower": str(spec.get("topic") or "*").lower(),
             "copies": copies if mode == "duplicate" else 1,
             "hold_seconds": float(hold),
+            **counted(spec),
+            **scope,
+        }
+    if kind == "rds_event":
+        mode = spec.get("mode", "lost")
+        if mode not in ("lost", "delay"):
+            raise RuleError("rds_event rule needs 'mode': 'lost' or 'delay'")
+        delay = spec.get("delay_seconds", 5.0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise RuleError("delay_seconds must be a non-negative number")
+        for key in ("event_id", "source"):
+            if not isinstance(spec.get(key, "*"), str):
+                raise RuleError(f"{key} must be a string (a glob)")
+        return {
+            "kind": kind,
+            "mode": mode,
+            "event_id_lower": spec.get("event_id", "*").lower(),
+            "source_lower": spec.get("source", "*").lower(),
+            "delay_seconds": float(delay),
             **counted(spec),
             **scope,
         }

@@ -104,6 +104,10 @@ def final_snapshot_status(backend, snapshot_id):
     return FAULTS.snapshot_status(backend.account_id, backend.region_name, snapshot_id) or "available"
 
 
+def final_cluster_status(backend, cluster_id):
+    return FAULTS.cluster_status(backend.account_id, backend.region_name, cluster_id) or "available"
+
+
 def final_instance_status(backend, instance_id):
     return FAULTS.instance_status(backend.account_id, backend.region_name, instance_id) or "available"
 

@@ -40,6 +40,7 @@ from moto.rds.responses import RDSResponse
 import progress
 from compat.common import (
     all_rds_backends,
+    final_cluster_status,
     final_instance_status,
     final_snapshot_status,
     rds_backend,
@@ -153,7 +154,8 @@ def install_creation():
         cluster._status = "available"
         gib = extra.get("_adr_gib", 0)
         progress.set_gib(cluster, gib)
-        progress.attach(cluster, progress.Progress(extra.get("_adr_kind", "cluster"), "creating", gib=gib))
+        final = final_cluster_status(self, cluster.db_cluster_identifier)
+        progress.attach(cluster, progress.Progress(extra.get("_adr_kind", "cluster"), "creating", final, gib=gib))
         return cluster
 
     @wrap(rds.RDSBackend, "create_db_instance")
