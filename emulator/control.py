@@ -116,6 +116,22 @@ class Faults:
         return None
 
 
+    def rds_event(self, account, region, event_id, identifier):
+        """The first `rds_event` rule that takes this RDS event (`event_id`
+        about resource `identifier`), with its count spent."""
+        with self.lock:
+            for rule in self.rules:
+                if rule["kind"] != "rds_event" or not scope_matches(rule, account, region):
+                    continue
+                if (
+                    fnmatch.fnmatchcase(event_id.lower(), rule["event_id_lower"])
+                    and fnmatch.fnmatchcase(identifier.lower(), rule["source_lower"])
+                    and spend(rule)
+                ):
+                    return dict(rule)
+        return None
+
+
 def parse_rule(spec):
     if not isinstance(spec, dict):
         raise RuleError("a rule must be a JSON object")
@@ -194,6 +210,25 @@ def parse_rule(spec):
             "topic_lower": str(spec.get("topic") or "*").lower(),
             "copies": copies if mode == "duplicate" else 1,
             "hold_seconds": float(hold),
+            **counted(spec),
+            **scope,
+        }
+    if kind == "rds_event":
+        mode = spec.get("mode", "lost")
+        if mode not in ("lost", "delay"):
+            raise RuleError("rds_event rule needs 'mode': 'lost' or 'delay'")
+        delay = spec.get("delay_seconds", 5.0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise RuleError("delay_seconds must be a non-negative number")
+        for key in ("event_id", "source"):
+            if not isinstance(spec.get(key, "*"), str):
+                raise RuleError(f"{key} must be a string (a glob)")
+        return {
+            "kind": kind,
+            "mode": mode,
+            "event_id_lower": spec.get("event_id", "*").lower(),
+            "source_lower": spec.get("source", "*").lower(),
+            "delay_seconds": float(delay),
             **counted(spec),
             **scope,
         }

@@ -24,7 +24,9 @@ subscription of that function is judged as SNS invoking it
 (lambda:InvokeFunction by sns.amazonaws.com with aws:SourceArn and
 aws:SourceAccount, against the function's policy) and, when allowed, the
 Lambda event SNS sends is POSTed there in the background (an asynchronous
-invocation: Publish never waits for it).
+invocation: Publish never waits for it). An EventBridge rule's delivery to
+a Lambda target (compat/lambda_targets.py, which also reads `invokers`) is
+judged the same way, as events.amazonaws.com with the rule's ARN.
 
     GET    iam            mode, principals, decisions (oldest first), unjudged,
                           deliveries (SNS to lambda subscriptions, see below)
@@ -280,10 +282,10 @@ class Look:
         if kind == "lambda-function":
             from moto.awslambda.models import lambda_backends
 
-            fn = lambda_backends[account][region].get_function(parts[6])
             try:
+                fn = lambda_backends[account][region].get_function(parts[6])
                 return fn.policy.get_policy()["Policy"]
-            except Exception:  # no statements: moto raises its not-found error
+            except Exception:  # no such function, or no statements: moto's not-found errors
                 return None
         if kind == "rds-shared-snapshot":
             snapshot = self._rds_resource(resource)

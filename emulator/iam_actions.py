@@ -530,6 +530,9 @@ def service_invokes_function(topic_arn, function_arn):
     """SNS delivering to a Lambda subscription: lambda:InvokeFunction by
     sns.amazonaws.com with aws:SourceArn = the topic, aws:SourceAccount = its
     owner, against the function's resource-based policy ("Using Lambda with
-    Amazon SNS", https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html)."""
+    Amazon SNS", https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html).
+    An EventBridge rule invoking a target function is the same request with
+    the rule's ARN ("Using resource-based policies for Amazon EventBridge",
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
     ctx = {"aws:SourceArn": topic_arn, "aws:SourceAccount": arn_account(topic_arn)}
     return Check("lambda:InvokeFunction", function_arn, ctx, policy="lambda-function", doc=SAR["lambda"])

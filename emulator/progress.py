@@ -111,9 +111,18 @@ class Progress:
         with _lock:
             self.seen += 1
 
+    def _running(self, now):
+        """Called under the lock. A delay in seconds alone ends by the clock,
+        whether or not anyone describes the resource (so that an RDS event
+        fires and the resource is usable without a poll); one counted in
+        polls, or a zero delay, ends only after describe calls."""
+        if self.polls == 0 and self.until > self.started:
+            return now < self.until
+        return self.seen <= self.polls or now < self.until
+
     def active(self):
         with _lock:
-            return self.seen <= self.polls or time.monotonic() < self.until
+            return self._running(time.monotonic())
 
     def percent(self):
         """The whole percent of the work done: the share of its duration
@@ -123,7 +132,7 @@ class Progress:
         the polls would grow with the caller's polling, not with time)."""
         with _lock:
             now = time.monotonic()
-            if not (self.seen <= self.polls or now < self.until):
+            if not self._running(now):
                 return 100
             if self.until <= self.started:
                 return 0

@@ -15,8 +15,10 @@ from compat import (
     dns,
     encryption,
     identifiers,
+    lambda_targets,
     networking,
     quotas,
+    rds_events,
     restore,
     serverless,
     snapshots,
@@ -37,6 +39,8 @@ MODULES = (
     quotas,
     identifiers,
     sns,
+    lambda_targets,
+    rds_events,
 )
 
 COPY_LOCK = threading.Lock()

@@ -1,6 +1,7 @@
 //! Client of the emulator's control endpoint (`/_aurora_dr/...`): fault
-//! rules, latency, strictness and quotas, endpoint name resolution, and the
-//! call log. The JSON format is in `emulator/README.md`.
+//! rules, latency, strictness and quotas, endpoint name resolution, the URLs
+//! standing in for Lambda functions as EventBridge targets, the RDS events
+//! sent, and the call log. The JSON format is in `emulator/README.md`.
 
 use std::collections::BTreeMap;
 
@@ -221,6 +222,35 @@ impl Control {
     /// Switches IAM mode off and forgets its decisions.
     pub async fn iam_off(&self) -> Result<(), EmulatorError> {
         self.call::<serde_json::Value>(Method::DELETE, "iam", None).await.map(drop)
+    }
+
+    /// Registers http URLs that stand in for Lambda functions (`POST
+    /// /_aurora_dr/lambda-endpoints`): an EventBridge rule's target with one
+    /// of these function ARNs gets the event POSTed there, asynchronously,
+    /// retried on a non-2xx answer. Merged into those registered before; IAM
+    /// mode on or off.
+    pub async fn set_lambda_endpoints(
+        &self,
+        endpoints: &BTreeMap<String, String>,
+    ) -> Result<(), EmulatorError> {
+        let body = to_json(endpoints)?;
+        self.call::<serde_json::Value>(Method::POST, "lambda-endpoints", Some(body)).await.map(drop)
+    }
+
+    /// Deliveries to Lambda targets so far, oldest first: `rule`, `target`,
+    /// `event` (the document sent), `url` (`null`: none registered),
+    /// `decision` (IAM mode's, else `null`), `attempts`, `status`.
+    pub async fn lambda_deliveries(&self) -> Result<Vec<serde_json::Value>, EmulatorError> {
+        let state: serde_json::Value = self.call(Method::GET, "lambda-endpoints", None).await?;
+        Ok(state["deliveries"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// RDS events emitted so far, oldest first: `event` (as EventBridge
+    /// delivers it), `fate` (`sent`, `lost` or `delayed`) and the `fault`
+    /// rule's id when one took it.
+    pub async fn rds_events(&self) -> Result<Vec<serde_json::Value>, EmulatorError> {
+        let log: serde_json::Value = self.call(Method::GET, "rds-events", None).await?;
+        Ok(log["events"].as_array().cloned().unwrap_or_default())
     }
 
     /// Changes moto's own settings (`POST /moto-api/config`), e.g.

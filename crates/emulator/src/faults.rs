@@ -60,6 +60,8 @@ pub enum FaultRule {
     },
     /// Duplicate or out-of-order http(s) deliveries of SNS notifications.
     SnsDelivery(DeliveryRule),
+    /// RDS events (to EventBridge) dropped or delayed.
+    RdsEvent(RdsEventRule),
 }
 
 impl FaultRule {
@@ -187,6 +189,17 @@ impl FaultRule {
             .status(500)
             .message("Injected fault: the change was made but its response was lost")
             .response_lost()
+    }
+
+    /// Matching RDS events are never sent to EventBridge (RDS emits events
+    /// "on a best effort basis"): every one until reset, unless narrowed.
+    pub fn rds_event_lost() -> RdsEventRule {
+        RdsEventRule { mode: RdsEventMode::Lost, ..RdsEventRule::default() }
+    }
+
+    /// Matching RDS events reach EventBridge `seconds` late.
+    pub fn rds_event_delayed(seconds: f64) -> RdsEventRule {
+        RdsEventRule { mode: RdsEventMode::Delay, delay_seconds: Some(seconds), ..RdsEventRule::default() }
     }
 
     /// Every http(s) delivery of a notification is sent twice.
@@ -355,6 +368,81 @@ impl From<DeliveryRule> for FaultRule {
     }
 }
 
+/// What an `rds_event` rule does to a matching event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RdsEventMode {
+    /// The event is never sent.
+    #[default]
+    Lost,
+    /// The event is sent `delay_seconds` late.
+    Delay,
+}
+
+/// RDS events dropped or delayed; build it with [`FaultRule::rds_event_lost`]
+/// or [`FaultRule::rds_event_delayed`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RdsEventRule {
+    pub mode: RdsEventMode,
+    /// Event IDs hit (a glob, e.g. `RDS-EVENT-0170`); all when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Source identifiers hit (a glob on the cluster, instance or snapshot
+    /// identifier); all when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<f64>,
+    /// How many events are hit; `None` is every one until reset.
+    pub count: Option<u32>,
+    /// Matching events let through before the rule starts.
+    pub skip: u32,
+    /// The resource's account and region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl RdsEventRule {
+    /// Only events with this ID (a glob).
+    pub fn event_id(mut self, glob: &str) -> Self {
+        self.event_id = Some(glob.to_owned());
+        self
+    }
+
+    /// Only events about resources whose identifier matches the glob.
+    pub fn source(mut self, glob: &str) -> Self {
+        self.source = Some(glob.to_owned());
+        self
+    }
+
+    /// Hits only the next `n` matching events.
+    pub fn times(mut self, n: u32) -> Self {
+        self.count = Some(n);
+        self
+    }
+
+    /// Lets the first `n` matching events through.
+    pub fn skip(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
+    }
+
+    /// Only events of resources in this account and region.
+    pub fn in_account_region(mut self, account: &str, region: &str) -> Self {
+        self.account = Some(account.to_owned());
+        self.region = Some(region.to_owned());
+        self
+    }
+}
+
+impl From<RdsEventRule> for FaultRule {
+    fn from(rule: RdsEventRule) -> Self {
+        Self::RdsEvent(rule)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +494,21 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&rule).unwrap(),
             json!({"kind": "sns_delivery", "mode": "reorder", "copies": 1, "hold_seconds": 0.5,
+                   "count": null, "skip": 0})
+        );
+    }
+
+    #[test]
+    fn rds_event_rules_serialise_with_their_mode() {
+        let rule: FaultRule = FaultRule::rds_event_lost().event_id("RDS-EVENT-0170").times(1).into();
+        assert_eq!(
+            serde_json::to_value(&rule).unwrap(),
+            json!({"kind": "rds_event", "mode": "lost", "event_id": "RDS-EVENT-0170", "count": 1, "skip": 0})
+        );
+        let rule: FaultRule = FaultRule::rds_event_delayed(2.5).source("dr-*").into();
+        assert_eq!(
+            serde_json::to_value(&rule).unwrap(),
+            json!({"kind": "rds_event", "mode": "delay", "source": "dr-*", "delay_seconds": 2.5,
                    "count": null, "skip": 0})
         );
     }

@@ -17,7 +17,10 @@
 //!   scaled for drills).
 //! - [`Control`] arms [`FaultRule`]s, changes latency, strictness and quotas,
 //!   tells what an endpoint hostname reaches ([`Control::resolve`], for an
-//!   injectable resolver) and reads the [`CallRecord`] log.
+//!   injectable resolver), registers the URLs that stand in for Lambda
+//!   functions as EventBridge targets ([`Control::set_lambda_endpoints`]:
+//!   RDS's events reach them when resources change state) and reads the
+//!   [`CallRecord`] log.
 //! - [`EmulatorConfig::stock`] starts plain moto, without the compatibility
 //!   layer: the tests run each RDS behaviour against both.
 //!
@@ -34,7 +37,7 @@ mod venv;
 
 pub use control::{CallRecord, Control, Resolved};
 pub use error::EmulatorError;
-pub use faults::{DeliveryMode, DeliveryRule, ErrorRule, FaultRule};
+pub use faults::{DeliveryMode, DeliveryRule, ErrorRule, FaultRule, RdsEventMode, RdsEventRule};
 pub use latency::{Delay, Latency};
 pub use process::{Emulator, EmulatorConfig, interrupted};
 pub use strict::{QuotaName, Quotas, Strictness};

@@ -22,7 +22,7 @@ use crate::EmulatorError;
 pub const REQUIREMENTS: &str = include_str!("../../../emulator/requirements.txt");
 
 /// The launcher and its modules, as shipped in `emulator/` (paths relative to it).
-const SOURCES: [(&str, &str); 19] = [
+const SOURCES: [(&str, &str); 21] = [
     ("launcher.py", include_str!("../../../emulator/launcher.py")),
     ("control.py", include_str!("../../../emulator/control.py")),
     ("progress.py", include_str!("../../../emulator/progress.py")),
@@ -35,8 +35,10 @@ const SOURCES: [(&str, &str); 19] = [
     ("compat/dns.py", include_str!("../../../emulator/compat/dns.py")),
     ("compat/encryption.py", include_str!("../../../emulator/compat/encryption.py")),
     ("compat/identifiers.py", include_str!("../../../emulator/compat/identifiers.py")),
+    ("compat/lambda_targets.py", include_str!("../../../emulator/compat/lambda_targets.py")),
     ("compat/networking.py", include_str!("../../../emulator/compat/networking.py")),
     ("compat/quotas.py", include_str!("../../../emulator/compat/quotas.py")),
+    ("compat/rds_events.py", include_str!("../../../emulator/compat/rds_events.py")),
     ("compat/restore.py", include_str!("../../../emulator/compat/restore.py")),
     ("compat/serverless.py", include_str!("../../../emulator/compat/serverless.py")),
     ("compat/snapshots.py", include_str!("../../../emulator/compat/snapshots.py")),
