@@ -158,7 +158,10 @@ async fn run(args: Args) -> Result<(), String> {
         for (name, dir) in [("previous", &previous), ("current", &current)] {
             let html = scratch.path().join(format!("drill-{gib}-{name}.html"));
             println!("running {gib} GiB, {name} schedule ...");
-            figures.push(drill(&cli, &config, dir, gib, args.time_scale, &html, memory_mb).await?);
+            let callback_waits = callback_waits(dir)?;
+            figures.push(
+                drill(&callback_waits, &cli, &config, dir, gib, args.time_scale, &html, memory_mb).await?,
+            );
         }
         print_size(gib, &figures[0], &figures[1]);
     }
@@ -301,6 +304,19 @@ fn each_callback(states: &Value, f: &mut dyn FnMut(&str, &Value)) {
     }
 }
 
+/// The callback waits of the definitions in `dir`.
+fn callback_waits(dir: &Path) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for file in ["source.asl.json", "target.asl.json"] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let definition: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        each_callback(&definition["States"], &mut |name, _| names.push(name.to_owned()));
+    }
+    Ok(names)
+}
+
 /// A copy of `current`'s definitions with the previous polling schedule.
 fn write_previous_schedule(current: &Path, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
@@ -359,7 +375,9 @@ fn schedule_summary(dir: &Path) -> Result<String, String> {
 }
 
 /// One drill: its report's phases and the billed units of its executions.
+#[allow(clippy::too_many_arguments)]
 async fn drill(
+    callback_waits: &[String],
     cli: &Path,
     config: &Path,
     definitions: &Path,
@@ -399,17 +417,21 @@ async fn drill(
     let tasks: Vec<&Value> = spans.iter().filter(|s| s["type"] == "Task").collect();
     // The SNS-triggered InvokeStepFunction: one invocation per delivery.
     let deliveries = report["deliveries"].as_array().map_or(0, Vec::len) as u64;
-    // CompleteWait: one invocation per RDS event delivered to it.
-    let events = report["rdsEvents"].as_array().map_or(0, Vec::len) as u64;
+    // CompleteWait: one invocation per RDS event delivered to it. The drill
+    // routes the events whatever the definitions; a schedule without
+    // callback waits has no rule and no table to pay for.
+    let callbacks = !callback_waits.is_empty();
+    let events = if callbacks { report["rdsEvents"].as_array().map_or(0, Vec::len) as u64 } else { 0 };
     let invocations = tasks.iter().map(|s| attempts(s)).sum::<u64>() + deliveries + events;
-    let unit = |k: &str| report["waitTokenUnits"][k].as_u64().unwrap_or(0);
-    // Billed duration per invocation: the mean wall time of the Tasks that
-    // ran once (handler and its AWS calls against the local emulator; a
-    // retried Task's span also holds its Retry waits).
+    let unit = |k: &str| if callbacks { report["waitTokenUnits"][k].as_u64().unwrap_or(0) } else { 0 };
+    // Billed duration per invocation: the mean of the Tasks' attempts (a
+    // handler and its AWS calls against the local emulator; a callback
+    // task's attempt ends when its invocation returns, not with its wait).
     let once: Vec<f64> = tasks
         .iter()
-        .filter(|s| attempts(s) == 1)
-        .filter_map(|s| Some(s["end"].as_f64()? - s["start"].as_f64()?))
+        .filter_map(|s| s["busy"].as_array())
+        .flatten()
+        .filter_map(|b| Some(b[1].as_f64()? - b[0].as_f64()?))
         .collect();
     let mean_s = if once.is_empty() { 0.0 } else { once.iter().sum::<f64>() / once.len() as f64 };
     let gb_seconds = invocations as f64 * mean_s * memory_mb as f64 / 1024.0;
