@@ -32,6 +32,7 @@ SAR = {
     "secretsmanager": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html",
     "lambda": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html",
     "sts": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html",
+    "dynamodb": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html",
 }
 
 # RDS on the caller's behalf, one page per operation.
@@ -469,6 +470,31 @@ def states_describe_execution(call, look):
     return [Check("states:DescribeExecution", call["params"]["executionArn"], doc=SAR["states"])]
 
 
+def states_send_task_result(action):
+    """SendTaskSuccess / SendTaskFailure: the SAR lists no resource type for
+    them, so the request is authorized on "*" (the task token names the
+    task; no condition key is documented)."""
+
+    def check(call, look):
+        return [Check(action, "*", doc=SAR["states"])]
+
+    return check
+
+
+def dynamodb_item_check(action):
+    """An item operation on a table: the SAR's required resource type is the
+    table, arn:aws:dynamodb:<region>:<account>:table/<TableName> (a table
+    named by ARN is taken as is)."""
+
+    def check(call, look):
+        table = call["params"]["TableName"]
+        if not table.startswith("arn:"):
+            table = f"arn:aws:dynamodb:{call['region']}:{call['account']}:table/{table}"
+        return [Check(action, table, doc=SAR["dynamodb"])]
+
+    return check
+
+
 def secrets_get_secret_value(call, look):
     secret = call["params"]["SecretId"]
     if not secret.startswith("arn:"):
@@ -505,6 +531,11 @@ OPERATIONS = {
     ("states", "StartExecution"): states_start_execution,
     ("states", "ListExecutions"): states_list_executions,
     ("states", "DescribeExecution"): states_describe_execution,
+    ("states", "SendTaskSuccess"): states_send_task_result("states:SendTaskSuccess"),
+    ("states", "SendTaskFailure"): states_send_task_result("states:SendTaskFailure"),
+    ("dynamodb", "PutItem"): dynamodb_item_check("dynamodb:PutItem"),
+    ("dynamodb", "Query"): dynamodb_item_check("dynamodb:Query"),
+    ("dynamodb", "DeleteItem"): dynamodb_item_check("dynamodb:DeleteItem"),
     ("secretsmanager", "GetSecretValue"): secrets_get_secret_value,
 }
 

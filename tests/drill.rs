@@ -393,3 +393,67 @@ async fn an_existing_name_that_never_moves_times_out_and_keeps_the_previous_clus
     let tag = tag_value(serving.tag_list(), TAG_RUN_ID).expect("run tag");
     assert!(!tag.starts_with(&failed_run), "the failed run's cluster must not serve: {tag}");
 }
+
+/// A first run whose restore takes `restore_seconds` by the clock (so RDS's
+/// "DB cluster created" event, RDS-EVENT-0170, fires when it ends), at a
+/// time scale that makes the callback waits' 5-minute fallback last 6 s.
+async fn run_with_timed_restore(env: &DrillEnv, restore_seconds: f64) -> aurora_dr_cli::drill::DrillReport {
+    let control = env.emulator.control();
+    let mut latency = control.latency().await.expect("latency");
+    latency.restore = aurora_dr_emulator::Delay::seconds(restore_seconds);
+    control.set_latency(&latency).await.expect("set latency");
+    let mut args = env.args(1);
+    args.time_scale = 0.02;
+    aurora_dr_cli::drill::execute(&args, &env.config).await.expect("drill ran")
+}
+
+/// How CompleteWait settled the events of `source` in a drill's report.
+fn settled_events<'a>(report: &'a serde_json::Value, source: &str) -> Vec<&'a serde_json::Value> {
+    report["rdsEvents"].as_array().expect("rdsEvents").iter().filter(|e| e["source"] == source).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_restore_wait_ends_by_the_clusters_rds_event() {
+    let env = DrillEnv::start(CONFIG).await;
+    let report = run_with_timed_restore(&env, 1.5).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    // One FetchStatus call armed the wait (the cluster still creating); the
+    // event completed it: no fallback re-check, and well inside the 6 s one.
+    let wait = target_entries(&report.report, "WaitForTempCluster");
+    let wait = wait.last().expect("WaitForTempCluster ran");
+    assert_eq!(wait["attempts"], 1, "{wait:#}");
+    let took = wait["end"].as_f64().expect("end") - wait["start"].as_f64().expect("start");
+    assert!(took < 5.0, "the wait took {took} s: {wait:#}");
+    let events = settled_events(&report.report, "orders-dr-next");
+    assert!(
+        events.iter().any(|e| e["eventId"] == "RDS-EVENT-0170" && e["outcome"]["succeeded"] == 1),
+        "{:#}",
+        report.report["rdsEvents"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_rds_event_leaves_the_wait_to_its_fallback_check() {
+    let env = DrillEnv::start(CONFIG).await;
+    let control = env.emulator.control();
+    control
+        .arm(
+            aurora_dr_emulator::FaultRule::rds_event_lost()
+                .event_id("RDS-EVENT-0170")
+                .source("orders-dr-next"),
+        )
+        .await
+        .expect("fault armed");
+    let report = run_with_timed_restore(&env, 1.5).await;
+    assert!(report.ok, "drill failed: {:#}", report.report);
+    // No event: the task timed out after 300 s (6 s here) and its
+    // States.Timeout retry checked again and found the cluster available.
+    let wait = target_entries(&report.report, "WaitForTempCluster");
+    let wait = wait.last().expect("WaitForTempCluster ran");
+    assert_eq!(wait["attempts"], 2, "{wait:#}");
+    assert!(
+        settled_events(&report.report, "orders-dr-next").iter().all(|e| e["eventId"] != "RDS-EVENT-0170")
+    );
+    let lost = control.rds_events().await.expect("events");
+    assert!(lost.iter().any(|e| e["fate"] == "lost"), "{lost:#?}");
+}

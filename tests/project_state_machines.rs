@@ -1142,3 +1142,75 @@ async fn the_same_fleet_in_inline_maps_would_reach_the_history_quota() {
         dozen.parent, hundred.parent
     );
 }
+
+/// A callback wait that no RDS event and no check ever completes:
+/// FetchStatus arms it (answers without sending the token) every time, each
+/// attempt times out after its 300 s, and the States.Timeout retries (12,
+/// 1 s apart) bound it near an hour; then the named Timeout takes the
+/// failure path with the swap rolled back.
+#[tokio::test(start_paused = true)]
+async fn target_swapped_cluster_wait_never_completed_times_out_after_its_bound() {
+    let (def, mocks) = load("target");
+    let calls: Calls = Arc::default();
+    let mut tasks = TaskRegistry::new();
+    for f in FUNCTIONS.iter().filter(|f| f.input == InputKind::FailurePath || f.name == "fetch-status") {
+        let c = calls.clone();
+        let name = task(f.name);
+        let arms = f.name == "fetch-status";
+        tasks.register(name.clone(), move |input: Value| {
+            c.lock().unwrap().push((name.clone(), input.clone()));
+            async move {
+                if arms {
+                    assert!(input["taskToken"].as_str().is_some_and(|t| !t.is_empty()), "{input}");
+                    Ok(json!({"watching": ["cluster:orders-dr"], "outcome": "waiting"}))
+                } else {
+                    Ok(input)
+                }
+            }
+        });
+    }
+    let engine = Engine::new(Clock::real());
+    engine
+        .register(StateMachineSpec::new("aurora-dr-target", def).tasks(tasks).mocks(Arc::new(mocks)))
+        .unwrap();
+    let exec = engine
+        .start(
+            "aurora-dr-target",
+            target_input(),
+            StartOptions::named("run-1").test_case("SwappedClusterNeverAnswers"),
+        )
+        .unwrap();
+    let out = exec.wait().await;
+    assert_eq!(out.status, Status::Failed, "{out:?}");
+    assert_eq!(out.error.as_deref(), Some("Timeout"));
+    assert!(out.cause.as_deref().is_some_and(|c| c.contains("WaitForSwappedCluster gave up")), "{out:?}");
+    let h = exec.history();
+    let upto = TARGET_HAPPY.iter().position(|s| *s == "WaitForSwappedCluster").expect("state") + 1;
+    let want = [
+        &TARGET_HAPPY[..upto],
+        &[
+            "WaitForSwappedClusterTimedOut",
+            "OnWaitForSwappedClusterError",
+            "RollBackSwap",
+            "CleanUpTempCluster",
+            "NotifyFailure",
+            "Failed",
+        ],
+    ]
+    .concat();
+    assert_eq!(path(&h), want);
+    let arms = calls.lock().unwrap().iter().filter(|(f, _)| f == "aurora-dr-fetch-status").count();
+    assert_eq!(arms, 13, "the first try and 12 States.Timeout retries");
+    assert_eq!(elapsed(&h), 13.0 * 300.0 + 12.0 * 1.0);
+    failure_path_called(
+        &calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(f, _)| f != "aurora-dr-fetch-status")
+            .cloned()
+            .collect::<Vec<_>>(),
+        "WaitForSwappedCluster",
+        "Timeout",
+    );
+}

@@ -439,19 +439,36 @@ pub struct TaskState {
 }
 
 impl TaskState {
-    /// The `${...}` its `Resource` names.
+    /// Whether it invokes its function through the `lambda:invoke`
+    /// integration (a callback wait: `lambda:invoke.waitForTaskToken`).
+    fn integrated(&self) -> bool {
+        self.state["Resource"].as_str().is_some_and(|r| r.starts_with("arn:aws:states:::lambda:invoke"))
+    }
+
+    /// The `${...}` its `Resource` names, or for the `lambda:invoke`
+    /// integration its `Parameters.FunctionName`.
     pub fn substitution(&self) -> Option<&str> {
-        self.state["Resource"].as_str()?.strip_prefix("${")?.strip_suffix('}')
+        let named = if self.integrated() {
+            &self.state["Parameters"]["FunctionName"]
+        } else {
+            &self.state["Resource"]
+        };
+        named.as_str()?.strip_prefix("${")?.strip_suffix('}')
     }
 
     /// The input its function gets when the state's input is `payload`:
-    /// the state's `Parameters` with `"run.$": "$"` bound to it, else `payload`.
+    /// the state's `Parameters` (for the `lambda:invoke` integration its
+    /// `Payload`) with `"run.$": "$"` bound to it and a task token for
+    /// `$$.Task.Token`, else `payload`.
     pub fn input_for(&self, payload: &serde_json::Value) -> serde_json::Value {
-        let Some(params) = self.state["Parameters"].as_object() else { return payload.clone() };
+        let params =
+            if self.integrated() { &self.state["Parameters"]["Payload"] } else { &self.state["Parameters"] };
+        let Some(params) = params.as_object() else { return payload.clone() };
         params
             .iter()
             .map(|(k, v)| match (k.strip_suffix(".$"), v.as_str()) {
                 (Some(key), Some("$")) => (key.to_owned(), payload.clone()),
+                (Some(key), Some("$$.Task.Token")) => (key.to_owned(), "AAAAtesttoken".into()),
                 _ => (k.clone(), v.clone()),
             })
             .collect::<serde_json::Map<_, _>>()

@@ -309,6 +309,8 @@ class StackDeployment:
                 "Attributes"]["QueueArn"]
         if kind == "AWS::Events::Rule" and attr == "Arn":
             return self.client("events").describe_rule(Name=phys)["Arn"]
+        if kind == "AWS::DynamoDB::Table" and attr == "Arn":
+            return self.client("dynamodb").describe_table(TableName=phys)["Table"]["TableArn"]
         if kind == "AWS::KMS::Key" and attr == "Arn":
             return self.client("kms").describe_key(KeyId=phys)["KeyMetadata"]["Arn"]
         if kind == "AWS::Logs::LogGroup" and attr == "Arn":

@@ -13,8 +13,11 @@
 //! attempts at face value, the Wait/Retry sleeps divided by the scale). Per run: the added
 //! latency, state transitions (every state entered and every retry: Step
 //! Functions bills both), Lambda invocations (every Task attempt and the
-//! SNS-triggered InvokeStepFunction), Lambda GB-seconds at the deployed
-//! memory size, SNS publishes, and the cost at list prices.
+//! SNS-triggered InvokeStepFunction and the EventBridge-triggered
+//! CompleteWait), Lambda GB-seconds at the deployed memory size, SNS
+//! publishes, the task-token table's DynamoDB request units, and the cost
+//! at list prices. The previous schedule turns the callback waits (RDS
+//! events, polling every 5 minutes as the fallback) back into Retry polls.
 //!
 //! Run: `make bench` or `target/release/bench-latency --help`.
 
@@ -63,6 +66,15 @@ const PER_TRANSITION: f64 = 0.025 / 1_000.0;
 const PER_LAMBDA_REQUEST: f64 = 0.20 / 1_000_000.0;
 const PER_GB_SECOND_ARM: f64 = 0.000_013_333_4;
 const PER_SNS_PUBLISH: f64 = 0.50 / 1_000_000.0;
+// - DynamoDB on-demand (the callback waits' task tokens): $0.625 per 1M write
+//   request units, $0.125 per 1M read request units ("Amazon DynamoDB
+//   pricing for on-demand capacity", https://aws.amazon.com/dynamodb/pricing/on-demand/).
+//   The units are the drill's count (`aurora_dr_core::wait_tokens::units_consumed`).
+// EventBridge delivers AWS service events from the default bus to rules at
+// no charge ("Amazon EventBridge pricing", https://aws.amazon.com/eventbridge/pricing/:
+// state change events are free); CompleteWait's invocations are Lambda requests.
+const PER_WRITE_UNIT: f64 = 0.625 / 1_000_000.0;
+const PER_READ_UNIT: f64 = 0.125 / 1_000_000.0;
 
 /// A `ResourceNotReady` retrier: (IntervalSeconds, BackoffRate,
 /// MaxDelaySeconds, MaxAttempts).
@@ -97,6 +109,10 @@ struct Figures {
     invocations: u64,
     gb_seconds: f64,
     publishes: u64,
+    /// CompleteWait's invocations (one per RDS event the rule matched).
+    events: u64,
+    read_units: u64,
+    write_units: u64,
 }
 
 impl Figures {
@@ -105,6 +121,8 @@ impl Figures {
             + self.invocations as f64 * PER_LAMBDA_REQUEST
             + self.gb_seconds * PER_GB_SECOND_ARM
             + self.publishes as f64 * PER_SNS_PUBLISH
+            + self.read_units as f64 * PER_READ_UNIT
+            + self.write_units as f64 * PER_WRITE_UNIT
     }
 }
 
@@ -132,14 +150,18 @@ async fn run(args: Args) -> Result<(), String> {
     );
     println!(
         "prices: US East (N. Virginia), read 2026-12-03: Step Functions Standard $0.025/1k transitions, \
-         Lambda Arm $0.20/1M requests + $0.0000133334/GB-s at {memory_mb} MB (template.yaml), SNS $0.50/1M publishes"
+         Lambda Arm $0.20/1M requests + $0.0000133334/GB-s at {memory_mb} MB (template.yaml), SNS $0.50/1M publishes, \
+         DynamoDB on-demand $0.625/1M write and $0.125/1M read units"
     );
     for &gib in &args.sizes {
         let mut figures = Vec::new();
         for (name, dir) in [("previous", &previous), ("current", &current)] {
             let html = scratch.path().join(format!("drill-{gib}-{name}.html"));
             println!("running {gib} GiB, {name} schedule ...");
-            figures.push(drill(&cli, &config, dir, gib, args.time_scale, &html, memory_mb).await?);
+            let callback_waits = callback_waits(dir)?;
+            figures.push(
+                drill(&callback_waits, &cli, &config, dir, gib, args.time_scale, &html, memory_mb).await?,
+            );
         }
         print_size(gib, &figures[0], &figures[1]);
     }
@@ -219,6 +241,39 @@ fn unpredict(states: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Turns every callback wait (`lambda:invoke.waitForTaskToken` of
+/// FetchStatus) back into a FetchStatus Task polled by a `ResourceNotReady`
+/// Retry, as before: its `States.Timeout` retrier and Catch become
+/// `ResourceNotReady` ones (the schedule itself is set by
+/// [`write_previous_schedule`]).
+fn uncallback(states: &mut Value) {
+    let Some(map) = states.as_object_mut() else { return };
+    for state in map.values_mut() {
+        if state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+            && state["Parameters"]["FunctionName"] == "${FetchStatusFunctionArn}"
+        {
+            let wait_for = state["Parameters"]["Payload"]["waitFor"].clone();
+            state["Resource"] = "${FetchStatusFunctionArn}".into();
+            state["Parameters"] = serde_json::json!({"waitFor": wait_for, "run.$": "$"});
+            state["TimeoutSeconds"] = 120.into();
+            for list in ["Retry", "Catch"] {
+                if let Some(items) = state.get_mut(list).and_then(Value::as_array_mut) {
+                    for item in items {
+                        if item["ErrorEquals"] == serde_json::json!(["States.Timeout"]) {
+                            item["ErrorEquals"] = serde_json::json!(["ResourceNotReady"]);
+                        }
+                    }
+                }
+            }
+        }
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get_mut(key).and_then(|p| p.get_mut("States")) {
+                uncallback(inner);
+            }
+        }
+    }
+}
+
 /// Calls `f` with the name and `Parameters.predict` of every predicted wait.
 fn each_prediction(states: &Value, f: &mut dyn FnMut(&str, &Value)) {
     let Some(states) = states.as_object() else { return };
@@ -234,6 +289,34 @@ fn each_prediction(states: &Value, f: &mut dyn FnMut(&str, &Value)) {
     }
 }
 
+/// Calls `f` with the name and `TimeoutSeconds` of every callback wait.
+fn each_callback(states: &Value, f: &mut dyn FnMut(&str, &Value)) {
+    let Some(states) = states.as_object() else { return };
+    for (name, state) in states {
+        if state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken" {
+            f(name, &state["TimeoutSeconds"]);
+        }
+        for key in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get(key).and_then(|p| p.get("States")) {
+                each_callback(inner, f);
+            }
+        }
+    }
+}
+
+/// The callback waits of the definitions in `dir`.
+fn callback_waits(dir: &Path) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for file in ["source.asl.json", "target.asl.json"] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let definition: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        each_callback(&definition["States"], &mut |name, _| names.push(name.to_owned()));
+    }
+    Ok(names)
+}
+
 /// A copy of `current`'s definitions with the previous polling schedule.
 fn write_previous_schedule(current: &Path, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
@@ -244,6 +327,7 @@ fn write_previous_schedule(current: &Path, out: &Path) -> Result<(), String> {
         let mut definition: Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         unpredict(&mut definition["States"]).map_err(|e| format!("{file}: {e}"))?;
+        uncallback(&mut definition["States"]);
         let mut missing = Vec::new();
         each_retrier(&mut definition["States"], &mut |name, retrier| match previous.get(name) {
             Some(&(interval, rate, max_delay, attempts)) => {
@@ -283,12 +367,17 @@ fn schedule_summary(dir: &Path) -> Result<String, String> {
                 r["IntervalSeconds"], r["BackoffRate"], r["MaxDelaySeconds"]
             ));
         });
+        each_callback(&definition["States"], &mut |name, timeout| {
+            parts.push(format!("{name} by RDS event, else re-checked every {timeout} s"));
+        });
     }
     Ok(parts.join(", "))
 }
 
 /// One drill: its report's phases and the billed units of its executions.
+#[allow(clippy::too_many_arguments)]
 async fn drill(
+    callback_waits: &[String],
     cli: &Path,
     config: &Path,
     definitions: &Path,
@@ -328,14 +417,21 @@ async fn drill(
     let tasks: Vec<&Value> = spans.iter().filter(|s| s["type"] == "Task").collect();
     // The SNS-triggered InvokeStepFunction: one invocation per delivery.
     let deliveries = report["deliveries"].as_array().map_or(0, Vec::len) as u64;
-    let invocations = tasks.iter().map(|s| attempts(s)).sum::<u64>() + deliveries;
-    // Billed duration per invocation: the mean wall time of the Tasks that
-    // ran once (handler and its AWS calls against the local emulator; a
-    // retried Task's span also holds its Retry waits).
+    // CompleteWait: one invocation per RDS event delivered to it. The drill
+    // routes the events whatever the definitions; a schedule without
+    // callback waits has no rule and no table to pay for.
+    let callbacks = !callback_waits.is_empty();
+    let events = if callbacks { report["rdsEvents"].as_array().map_or(0, Vec::len) as u64 } else { 0 };
+    let invocations = tasks.iter().map(|s| attempts(s)).sum::<u64>() + deliveries + events;
+    let unit = |k: &str| if callbacks { report["waitTokenUnits"][k].as_u64().unwrap_or(0) } else { 0 };
+    // Billed duration per invocation: the mean of the Tasks' attempts (a
+    // handler and its AWS calls against the local emulator; a callback
+    // task's attempt ends when its invocation returns, not with its wait).
     let once: Vec<f64> = tasks
         .iter()
-        .filter(|s| attempts(s) == 1)
-        .filter_map(|s| Some(s["end"].as_f64()? - s["start"].as_f64()?))
+        .filter_map(|s| s["busy"].as_array())
+        .flatten()
+        .filter_map(|b| Some(b[1].as_f64()? - b[0].as_f64()?))
         .collect();
     let mean_s = if once.is_empty() { 0.0 } else { once.iter().sum::<f64>() / once.len() as f64 };
     let gb_seconds = invocations as f64 * mean_s * memory_mb as f64 / 1024.0;
@@ -368,6 +464,9 @@ async fn drill(
         invocations,
         gb_seconds,
         publishes,
+        events,
+        read_units: unit("read"),
+        write_units: unit("write"),
     })
 }
 
@@ -407,6 +506,9 @@ fn print_size(gib: f64, previous: &Figures, current: &Figures) {
     row("Lambda invocations", previous.invocations as f64, current.invocations as f64, 0);
     row("Lambda GB-seconds", previous.gb_seconds, current.gb_seconds, 2);
     row("SNS publishes", previous.publishes as f64, current.publishes as f64, 0);
+    row("RDS events to CompleteWait", previous.events as f64, current.events as f64, 0);
+    row("DynamoDB read units", previous.read_units as f64, current.read_units as f64, 0);
+    row("DynamoDB write units", previous.write_units as f64, current.write_units as f64, 0);
     row("cost per run (USD)", previous.cost(), current.cost(), 5);
     print!("{}", table.render());
     println!(

@@ -58,6 +58,11 @@ impl Clock {
         self
     }
 
+    /// Whether task and machine `TimeoutSeconds` stay in real time.
+    pub fn keeps_real_timeouts(&self) -> bool {
+        self.real_timeouts
+    }
+
     /// The real duration of a `TimeoutSeconds` value.
     pub fn timeout(&self, d: Duration) -> Duration {
         if self.real_timeouts { d } else { self.scale(d) }

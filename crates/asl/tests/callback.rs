@@ -167,3 +167,31 @@ async fn a_mocked_callback_task_answers_at_once() {
         engine.start("m", json!({}), StartOptions::named("a").test_case("Approved")).unwrap().wait().await;
     assert_eq!(out.output, Some(json!({"approved": true})));
 }
+
+// Under a scaled clock whose task timeouts stay real (the drill's: handlers
+// do real work), the wait for the callback is emulated time and scales;
+// the invocation before it is not cut short by the scaled figure.
+#[tokio::test(start_paused = true)]
+async fn a_scaled_clock_scales_the_wait_for_the_callback_even_with_real_task_timeouts() {
+    let (tx, mut tokens) = mpsc::unbounded_channel();
+    let tasks = TaskRegistry::new().with("approver", move |payload: Value| {
+        let _ = tx.send(payload["token"].as_str().unwrap_or("").to_string());
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await; // a real call, longer than 300 s x 0.001
+            Ok(json!({"queued": true}))
+        }
+    });
+    let def = machine(
+        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        json!({"FunctionName": "approver", "Payload": {"token.$": "$$.Task.Token"}}),
+        json!({"TimeoutSeconds": 300}),
+    );
+    let engine = Engine::new(Clock::scaled(0.001).unwrap().with_real_timeouts());
+    engine.register(StateMachineSpec::new("m", def).tasks(tasks)).unwrap();
+    let t0 = tokio::time::Instant::now();
+    let exec = engine.start("m", json!({}), StartOptions::default()).unwrap();
+    let _ = tokens.recv().await.unwrap();
+    let out = exec.wait().await;
+    assert_eq!(out.error.as_deref(), Some("States.Timeout"));
+    assert_eq!(t0.elapsed(), Duration::from_secs(2) + Duration::from_millis(300));
+}

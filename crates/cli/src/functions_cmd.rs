@@ -61,6 +61,7 @@ fn to_json() -> Value {
                     InputKind::Run => "run",
                     InputKind::FailurePath => "failurePath",
                     InputKind::Retention => "retention",
+                    InputKind::RdsEvent => "rdsEvent",
                 },
                 "states": f.states.iter().map(|(side, state)| json!({"side": side, "state": state})).collect::<Vec<_>>(),
                 "logicalId": f.logical_id,
@@ -90,7 +91,9 @@ pub fn markdown() -> String {
     );
     for f in FUNCTIONS {
         let sides: Vec<&str> = f.sides.iter().map(|s| s.as_str()).collect();
-        let states = if f.states.is_empty() {
+        let states = if f.states.is_empty() && f.input == InputKind::RdsEvent {
+            "(none: the RDS events rule on EventBridge invokes it)".to_owned()
+        } else if f.states.is_empty() {
             "(none: the source topic's SNS subscription invokes it)".to_owned()
         } else {
             let (source, target): (Vec<&str>, Vec<&str>) =

@@ -12,6 +12,8 @@
 //! - [`steps`]: one module per handler, each a plain async function, and
 //!   [`steps::FUNCTIONS`], the one table from Task states to functions.
 //! - [`lambda`]: the shared Lambda entry point the thin binaries call.
+//! - [`wait_tokens`]: the task tokens of the callback waits, kept until an
+//!   RDS event or the wait's own check completes them.
 //! - [`metrics`]: RPO/RTO metrics as CloudWatch Embedded Metric Format records.
 
 pub mod clients;
@@ -27,5 +29,6 @@ pub mod rds;
 pub mod resolve;
 pub mod settings;
 pub mod steps;
+pub mod wait_tokens;
 
 pub use error::{DrError, DrResult};

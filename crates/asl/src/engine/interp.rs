@@ -378,7 +378,21 @@ impl<'a> Interp<'a> {
                 EventType::TaskSubmitted,
                 with_resource(EventDetails { output: Some(submitted), ..Default::default() }),
             );
-            self.wait_for_callback(&mut waiter, heartbeat_secs).await
+            let waited = self.wait_for_callback(&mut waiter, heartbeat_secs);
+            match timeout_secs {
+                // Waiting for the callback is waiting for the emulated world
+                // (an event, a person), like a Wait state: under a scaled
+                // clock it scales even when task timeouts are kept real for
+                // the invocation above ([`Clock::with_real_timeouts`]). So the
+                // countdown restarts at TaskSubmitted; on AWS `TimeoutSeconds`
+                // covers the whole task, which the outer timeout below keeps.
+                Some(s) if self.clock.keeps_real_timeouts() => {
+                    tokio::time::timeout(self.clock.scale(Duration::from_secs(s)), waited)
+                        .await
+                        .unwrap_or_else(|_| Err(StateError::new(names::TIMEOUT, "")))
+                }
+                _ => waited.await,
+            }
         };
         let result = match timeout_secs {
             Some(s) => match tokio::time::timeout(self.clock.timeout(Duration::from_secs(s)), call).await {

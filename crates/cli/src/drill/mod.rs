@@ -22,6 +22,7 @@
 //! definitions). Both hand a [`Wiring`] to the same runs ([`run_once`]) and
 //! the same report ([`finish`]).
 
+pub mod events;
 pub(crate) mod fleet;
 pub mod phases;
 pub(crate) mod receiver;
@@ -659,6 +660,9 @@ pub struct Wiring {
     pub source_machine_arn: String,
     pub target_engine: Engine,
     pub receiver: receiver::Receiver,
+    /// The target side's CompleteWait endpoint, where the emulator delivers
+    /// the RDS events its rule matched.
+    pub events: events::EventReceiver,
     /// The target side's context (its settings name the pairs; its
     /// clients read the final facts).
     pub target_ctx: Arc<StepContext>,
@@ -667,6 +671,26 @@ pub struct Wiring {
     /// The emulator's duration profile, when the drill set one: the report
     /// then shows each phase's AWS and workflow time.
     pub durations: Option<phases::Profile>,
+}
+
+/// What the target stack's RdsEventsRule and CompleteWaitPermission do, made
+/// locally: CompleteWait served at a loopback URL with the target context,
+/// the rule on the target account's default bus with CompleteWait's function
+/// ARN as its target, and that ARN registered with the emulator, which POSTs
+/// each matched event there.
+pub(crate) async fn route_rds_events(
+    endpoint: &str,
+    ctx: &Arc<StepContext>,
+    target_aws: &aurora_dr_core::clients::AwsContext,
+    region: &Region,
+    account: &AccountId,
+) -> Result<events::EventReceiver, String> {
+    let receiver = events::EventReceiver::start(Arc::clone(ctx)).await.map_err(|e| e.to_string())?;
+    let function = function_arn(region, account, Side::Target, "complete-wait");
+    setup::ensure_rds_events_rule(target_aws, &function).await.map_err(|e| e.to_string())?;
+    let endpoints = std::collections::BTreeMap::from([(function, receiver.url.clone())]);
+    control_of(endpoint).set_lambda_endpoints(&endpoints).await.map_err(|e| e.to_string())?;
+    Ok(receiver)
 }
 
 /// The control endpoint of the emulator at `endpoint` (`http://host:port`).
@@ -752,6 +776,9 @@ async fn local_wiring(
     rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
     target_settings.kms_key_arn = Some(key);
     target_settings.own_copy |= args.own_copy;
+    let step = setup::ensure_wait_tokens_table(&target_aws).await.map_err(err)?;
+    rec.line(&format!("  setup     {} ({})", step.what, if step.created { "created" } else { "exists" }));
+    target_settings.wait_tokens_table = Some(setup::WAIT_TOKENS_TABLE.to_owned());
     let target_kms_key = target_settings.kms_key_arn.as_ref().map(|k| k.as_str().to_owned());
 
     let source_ctx = Arc::new(StepContext::new(source_aws, SideSettings::Source(source_settings)));
@@ -768,6 +795,8 @@ async fn local_wiring(
         .await
         .map_err(err)?;
     rec.line(&format!("  setup     {}", step.what));
+    let events = route_rds_events(endpoint, &target_ctx, &target_aws, &tgt.region, &tgt.account_id).await?;
+    rec.line(&format!("  setup     rule {} -> CompleteWait at {}", setup::RDS_EVENTS_RULE, events.url));
 
     // Both machines on the local engine.
     let source_engine = Engine::with_account(clock, src.region.to_string(), src.account_id.to_string());
@@ -793,6 +822,7 @@ async fn local_wiring(
         source_machine_arn: source_machine.arn.clone(),
         target_engine,
         receiver,
+        events,
         target_ctx,
         kms_key: kms_key.as_str().to_owned(),
         target_kms_key,
@@ -990,6 +1020,11 @@ pub(crate) async fn summarize(
         "target": facts,
         "kmsKeyArn": wiring.kms_key,
         "deliveries": wiring.receiver.deliveries().iter().map(delivery_json).collect::<Vec<_>>(),
+        "rdsEvents": wiring.events.deliveries().iter().map(event_json).collect::<Vec<_>>(),
+        "waitTokenUnits": {
+            "read": aurora_dr_core::wait_tokens::units_consumed().0,
+            "write": aurora_dr_core::wait_tokens::units_consumed().1,
+        },
         "targetExecutions": wiring.target_engine
             .executions(None)
             .iter()
@@ -1035,6 +1070,14 @@ fn replaced_copies(target: &Engine, runs: &[RunOutcome]) -> std::collections::Ha
         }
     }
     replaced
+}
+
+/// One RDS event CompleteWait was given, as the report lists it.
+fn event_json(d: &events::EventDelivery) -> Value {
+    match &d.result {
+        Ok(v) => json!({"source": d.source, "eventId": d.event_id, "outcome": v}),
+        Err(e) => json!({"source": d.source, "eventId": d.event_id, "error": e}),
+    }
 }
 
 /// One SNS delivery to the target side, as the report lists it.

@@ -465,3 +465,94 @@ pub async fn ensure_sanity_secret(
     let arn: Arn = arn.parse().map_err(|e| DrError::invalid_input(format!("secret ARN: {e}")))?;
     Ok((arn.clone(), Step { what: format!("sanity secret {arn}"), created }))
 }
+
+/// The target stack's `WaitTokensTable`, as the drill names it.
+pub const WAIT_TOKENS_TABLE: &str = "aurora-dr-wait-tokens";
+/// The target stack's `RdsEventsRule`, as the drill names it.
+pub const RDS_EVENTS_RULE: &str = "aurora-dr-rds-events";
+/// The function name CompleteWait has in the drill (the rule's target).
+pub const COMPLETE_WAIT_FUNCTION: &str = "aurora-dr-complete-wait";
+/// The path the drill's CompleteWait receiver serves.
+pub const RDS_EVENTS_PATH: &str = "/aurora-dr/rds-events";
+
+/// The callback waits' task-token table, as the target stack makes it
+/// (`WaitTokensTable`: partition key `resource`, sort key `waitFor`,
+/// on-demand, time to live on `expiresAt`).
+pub async fn ensure_wait_tokens_table(target: &AwsContext) -> DrResult<Step> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, SseSpecification,
+        TimeToLiveSpecification,
+    };
+    let ddb = target.dynamodb();
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| DrError::invalid_input(e.to_string()))
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| DrError::invalid_input(e.to_string()))
+    };
+    let created = match ddb
+        .create_table()
+        .table_name(WAIT_TOKENS_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("resource")?)
+        .attribute_definitions(attribute("waitFor")?)
+        .key_schema(key("resource", KeyType::Hash)?)
+        .key_schema(key("waitFor", KeyType::Range)?)
+        .sse_specification(SseSpecification::builder().enabled(true).build())
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+        Err(e) => return Err(DrError::from_sdk(&format!("CreateTable {WAIT_TOKENS_TABLE}"), e)),
+    };
+    if created {
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name("expiresAt")
+            .enabled(true)
+            .build()
+            .map_err(|e| DrError::invalid_input(e.to_string()))?;
+        ddb.update_time_to_live()
+            .table_name(WAIT_TOKENS_TABLE)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(sdk("UpdateTimeToLive"))?;
+    }
+    Ok(Step { what: format!("wait-token table {WAIT_TOKENS_TABLE}"), created })
+}
+
+/// The rule that routes the account's RDS cluster and instance events to
+/// CompleteWait (`function_arn`), as the target stack's `RdsEventsRule`.
+/// Returns the rule's ARN.
+pub async fn ensure_rds_events_rule(target: &AwsContext, function_arn: &str) -> DrResult<(String, Step)> {
+    use aws_sdk_eventbridge::types::{RuleState, Target};
+    let events = aws_sdk_eventbridge::Client::new(target.sdk_config());
+    let pattern =
+        json!({"source": ["aws.rds"], "detail-type": ["RDS DB Cluster Event", "RDS DB Instance Event"]});
+    let rule = events
+        .put_rule()
+        .name(RDS_EVENTS_RULE)
+        .event_pattern(pattern.to_string())
+        .state(RuleState::Enabled)
+        .description("RDS cluster and instance events end aurora-dr's callback waits.")
+        .send()
+        .await
+        .map_err(sdk("PutRule"))?;
+    let arn = rule.rule_arn().unwrap_or_default().to_owned();
+    let target_of = Target::builder()
+        .id("CompleteWait")
+        .arn(function_arn)
+        .build()
+        .map_err(|e| DrError::invalid_input(e.to_string()))?;
+    events.put_targets().rule(RDS_EVENTS_RULE).targets(target_of).send().await.map_err(sdk("PutTargets"))?;
+    Ok((arn, Step { what: format!("rule {RDS_EVENTS_RULE} -> {function_arn}"), created: true }))
+}

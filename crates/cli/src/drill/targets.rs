@@ -443,16 +443,24 @@ impl TargetWiring<'_> {
         self.rec.line(&format!("  setup     {tag} {} ({what})", step.what));
         settings.kms_key_arn = Some(key);
         settings.own_copy |= self.args.own_copy;
+        let step = setup::ensure_wait_tokens_table(&aws).await?;
+        let what = if step.created { "created" } else { "exists" };
+        self.rec.line(&format!("  setup     {tag} {} ({what})", step.what));
+        settings.wait_tokens_table = Some(setup::WAIT_TOKENS_TABLE.to_owned());
         let target_kms_key = settings.kms_key_arn.as_ref().map(|k| k.as_str().to_owned());
         let mut ctx = StepContext::new(aws, SideSettings::Target(settings))
             .with_resolver(Arc::new(EmulatedDns::at(self.endpoint)));
         if let Some(endpoint) = &self.config.drill_sanity_endpoint {
             ctx = ctx.with_probe_target(Arc::new(LocalDatabase(endpoint.clone())));
         }
+        let aws_of_ctx = ctx.aws.clone();
         let ctx = Arc::new(ctx);
         let receiver = receiver::Receiver::start(Arc::clone(&ctx))
             .await
             .map_err(|e| DrError::invalid_input(format!("SNS receiver: {e}")))?;
+        let events = super::route_rds_events(self.endpoint, &ctx, &aws_of_ctx, &t.region, &t.account_id)
+            .await
+            .map_err(|e| DrError::invalid_input(format!("RDS events: {e}")))?;
         let spec = match self.definitions {
             None => super::target_machine(&ctx, &t.region, &t.account_id)?,
             Some((_, target)) => machine_from(Side::Target, target, &ctx, &t.region, &t.account_id)?,
@@ -464,6 +472,7 @@ impl TargetWiring<'_> {
             source_machine_arn: source_arn.to_owned(),
             target_engine: engine,
             receiver,
+            events,
             target_ctx: ctx,
             kms_key,
             target_kms_key,

@@ -137,8 +137,17 @@ async fn rehearse(args: &RehearseArgs, config: &Config) -> Result<bool, String> 
         None => {
             // AWS's managed policies (AWSLambdaBasicExecutionRole) exist in
             // IAM, so the roles SAM writes attach them.
+            // A restore and a new instance end by the clock, so RDS's events
+            // of their ends reach CompleteWait through the deployed rule while
+            // WaitForTempCluster and WaitForTempInstances wait (the callback
+            // waits' fallback re-check: 3 s at the rehearsal's time scale).
+            let latency = Latency {
+                restore: Delay::seconds(0.5),
+                instance: Delay::seconds(0.5),
+                ..Latency::uniform(Delay::polls(1))
+            };
             let config = EmulatorConfig::default()
-                .with_latency(Latency::uniform(Delay::polls(1)))
+                .with_latency(latency)
                 .with_env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
             let started = Emulator::start(config).await.map_err(|e| format!("emulator: {e}"))?;
             let url = started.url().to_owned();
@@ -197,7 +206,7 @@ async fn rehearse_on(
 
     // The engines: waits scaled down as the drill does; the target machine's
     // API judged under IAM.
-    let clock = Clock::scaled(0.001).map_err(|e| e.to_string())?.with_real_timeouts();
+    let clock = Clock::scaled(0.01).map_err(|e| e.to_string())?.with_real_timeouts();
     let target = dep.stack("target")?;
     let target_engine = Engine::with_account(clock, target.region.clone(), target.account.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;

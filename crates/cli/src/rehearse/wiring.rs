@@ -4,7 +4,8 @@
 //! deployed definitions, Step Functions' invocation of each function is
 //! judged with the machine's role, the target machine's API judges its
 //! callers, and SNS reaches InvokeStepFunction only through the deployed
-//! subscription and Lambda permission (the emulator delivers, see
+//! subscription and Lambda permission, and RDS events reach CompleteWait only
+//! through the deployed rule and permission (the emulator delivers, see
 //! `emulator/iam.py`, `invokers`).
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::deployment::{Deployment, Function};
+use crate::drill::events::EventReceiver;
 use crate::drill::{InvokeGuard, TaskBinding, Wiring, bind_machine, receiver::Receiver, setup};
 
 /// The base credentials every role is assumed with (the emulator accepts any).
@@ -118,9 +120,12 @@ pub async fn deployed_wiring(
                 return Err(format!("{side}/{}: no entry of the function table", function.logical_id));
             };
             if entry.substitution.is_none() || !entry.on(side_of(side)) {
-                continue; // InvokeStepFunction: SNS invokes it, no Task does
+                continue; // InvokeStepFunction, CompleteWait: SNS and EventBridge invoke them, no Task does
             }
-            let ctx = function_context(function, endpoint, None).await?;
+            // The target's FetchStatus completes its callback waits through
+            // the target machine's API (SendTaskSuccess/SendTaskFailure).
+            let sfn = (side == "target").then_some(sfn_url);
+            let ctx = function_context(function, endpoint, sfn).await?;
             bindings.push(TaskBinding {
                 function_name: function.name().to_owned(),
                 handler: entry.handler,
@@ -146,6 +151,14 @@ pub async fn deployed_wiring(
     let invoke = dep.function("target", "InvokeStepFunctionFunction")?;
     let invoke_ctx = Arc::new(function_context(invoke, endpoint, Some(sfn_url)).await?);
     let receiver = Receiver::start(Arc::clone(&invoke_ctx)).await.map_err(|e| e.to_string())?;
+    // EventBridge reaches CompleteWait only through the deployed rule and
+    // Lambda permission: the emulator POSTs a matched event to the URL
+    // registered for the rule's target, the deployed function's ARN.
+    let complete = dep.function("target", "CompleteWaitFunction")?;
+    let complete_ctx = Arc::new(function_context(complete, endpoint, Some(sfn_url)).await?);
+    let events = EventReceiver::start(complete_ctx).await.map_err(|e| e.to_string())?;
+    let endpoints = std::collections::BTreeMap::from([(complete.arn.clone(), events.url.clone())]);
+    control.set_lambda_endpoints(&endpoints).await.map_err(|e| e.to_string())?;
     let target_ctx = Arc::new(StepContext::new(facts_aws, invoke_ctx.settings.clone()));
     let (target_engine, _) = engines.pop().ok_or("no target machine")?;
     let (source_engine, source_machine_arn) = engines.pop().ok_or("no source machine")?;
@@ -158,6 +171,7 @@ pub async fn deployed_wiring(
         source_machine_arn,
         target_engine,
         receiver,
+        events,
         target_ctx,
         kms_key,
         target_kms_key,

@@ -91,6 +91,8 @@ pub mod keys {
     pub const TARGET_KMS_KEY_ARN: Key = key("TARGET_KMS_KEY_ARN", "target.kms_key_arn");
     /// Whether the shared snapshot is first copied into the target account.
     pub const TARGET_OWN_COPY: Key = key("TARGET_OWN_COPY", "target.own_copy");
+    /// The DynamoDB table of the callback waits' task tokens (crate::wait_tokens).
+    pub const WAIT_TOKENS_TABLE: Key = key("WAIT_TOKENS_TABLE", "target.wait_tokens_table");
     // SanityCheck (see [`super::SanitySettings`]).
     pub const SANITY_SECRET_ARN: Key = key("SANITY_SECRET_ARN", "target.sanity_secret_arn");
     pub const SANITY_DATABASE: Key = key("SANITY_DATABASE", "target.sanity_database");
@@ -151,6 +153,7 @@ pub mod keys {
         TARGET_RETAIN_DAYS,
         TARGET_KMS_KEY_ARN,
         TARGET_OWN_COPY,
+        WAIT_TOKENS_TABLE,
         SANITY_SECRET_ARN,
         SANITY_DATABASE,
         SANITY_QUERY,

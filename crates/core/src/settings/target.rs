@@ -60,6 +60,11 @@ pub struct TargetSettings {
     /// restored from that copy, so the snapshot itself is kept in the target
     /// account too. Off by default.
     pub own_copy: bool,
+    /// `WAIT_TOKENS_TABLE`: the DynamoDB table where WaitForTempCluster,
+    /// WaitForTempInstances and WaitForSwappedCluster keep their task tokens
+    /// until an RDS event (CompleteWait) or their own check completes them
+    /// ([`crate::wait_tokens`]). Required by those waits only.
+    pub wait_tokens_table: Option<String>,
     /// The SanityCheck step's probes (off without `SANITY_SECRET_ARN`);
     /// boxed to keep this struct, which every step context holds, small.
     pub sanity: Box<SanitySettings>,
@@ -243,6 +248,15 @@ impl TargetSettings {
         let retention = Retention::read(r, TARGET_RETAIN_SNAPSHOTS, TARGET_RETAIN_DAYS);
         let kms_key_arn = read_target_kms_key(r, region.as_ref(), account_id.as_ref());
         let own_copy = r.flag(TARGET_OWN_COPY, false);
+        let wait_tokens_table = r.optional_text(WAIT_TOKENS_TABLE);
+        if let Some(t) = &wait_tokens_table
+            && !crate::wait_tokens::valid_table_name(t)
+        {
+            r.problem(
+                WAIT_TOKENS_TABLE,
+                format!("{t:?} is not a DynamoDB table name (3-255 of a-z, A-Z, 0-9, '_', '-', '.')"),
+            );
+        }
         let sanity = Box::new(SanitySettings::read(r, region.as_ref(), account_id.as_ref()));
         // The single-cluster fields are the first pair's (see `for_source`).
         let pairs = pairs?;
@@ -273,6 +287,7 @@ impl TargetSettings {
             retention,
             kms_key_arn,
             own_copy,
+            wait_tokens_table,
             sanity,
         })
     }

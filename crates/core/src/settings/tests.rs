@@ -31,6 +31,7 @@ pub(crate) const TARGET_ENV: &[(&str, &str)] = &[
     ("SOURCE_TOPIC_ARN", "arn:aws:sns:us-west-2:111111111111:aurora-dr-snapshots"),
     ("STATE_MACHINE_ARN", "arn:aws:states:us-west-1:222222222222:stateMachine:aurora-dr-target"),
     ("TARGET_KMS_KEY_ARN", TARGET_KEY),
+    ("WAIT_TOKENS_TABLE", "aurora-dr-wait-tokens"),
 ];
 
 /// The target account's key in [`TARGET_ENV`].
@@ -427,4 +428,18 @@ fn serverless_targets_need_a_capacity_range_in_half_acus() {
     }
     // A provisioned class needs none.
     assert!(target_settings().serverless.is_none());
+}
+
+#[test]
+fn the_wait_tokens_table_is_a_dynamodb_table_name() {
+    assert_eq!(target_settings().wait_tokens_table.as_deref(), Some("aurora-dr-wait-tokens"));
+    let origin = with(TARGET_ENV, "WAIT_TOKENS_TABLE", Some("no spaces allowed"));
+    let mut r = Reader::new(&origin);
+    let _ = TargetSettings::read(&mut r);
+    let err = r.finish().expect_err("invalid name");
+    assert!(err.to_string().contains("WAIT_TOKENS_TABLE"), "{err}");
+    let origin = with(TARGET_ENV, "WAIT_TOKENS_TABLE", None);
+    let mut r = Reader::new(&origin);
+    let t = TargetSettings::read(&mut r).expect("optional");
+    assert!(t.wait_tokens_table.is_none());
 }

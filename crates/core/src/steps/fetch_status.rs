@@ -57,7 +57,19 @@
 //! until then it is `ResourceNotReady`, so Terminate never deletes a cluster
 //! the existing name still reaches.
 //!
-//! Idempotency: read-only.
+//! With `taskToken` (the callback waits WaitForTempCluster,
+//! WaitForTempInstances and WaitForSwappedCluster, `lambda:invoke.waitForTaskToken`)
+//! FetchStatus arms the wait ([`arm`]): it stores the token for every
+//! resource the wait watches ([`crate::wait_tokens`], `WAIT_TOKENS_TABLE`),
+//! then checks once. Ready: it sends SendTaskSuccess itself; beyond repair:
+//! SendTaskFailure with the error and cause the plain poll fails with; not
+//! ready: it returns, and an RDS event (CompleteWait) or the state's
+//! `TimeoutSeconds` (a `States.Timeout` retry re-arms) ends the wait.
+//! Storing before checking closes the race with an event that came before
+//! the token was stored. Throttling and an unreachable service stay errors
+//! of the invocation, which the state's Lambda-error `Retry` retries.
+//!
+//! Idempotency: read-only, except that arming overwrites the wait's items.
 
 use std::sync::Arc;
 
@@ -73,7 +85,9 @@ use crate::poll::{self, Poll, Schedule};
 use crate::rds::{self, Progress};
 use crate::resolve::{self, EndpointResolver, Reach};
 use crate::settings::{SourceSettings, TargetSettings, keys};
+use crate::steps::complete_wait::{self, Settled};
 use crate::steps::input::{self, InputKind};
+use crate::wait_tokens::{self, WaitToken, WaitTokens};
 
 /// The states this module serves: every wait of both machines.
 pub const STATES: [&str; 8] = [
@@ -142,6 +156,11 @@ pub struct FetchStatusInput {
     /// and the state's Retry polls again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predict: Option<Schedule>,
+    /// A callback wait's `$$.Task.Token` ([`arm`]): the kinds without a
+    /// progress figure on the target side (WaitForTempCluster,
+    /// WaitForTempInstances, WaitForSwappedCluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 /// The step's output when the resource is ready.
@@ -166,7 +185,7 @@ pub fn parse_input(input: Value) -> DrResult<FetchStatusInput> {
     serde_json::from_value(input).map_err(|e| {
         DrError::invalid_input(format!(
             "FetchStatus input must be {{\"waitFor\": sourceSnapshot|targetSnapshot|sharedSnapshot|\
-             ownCopy|tempCluster|tempInstances|existingCluster|existingEndpoint, \"run\": <state payload>, \"predict\"?: {{\"boundSeconds\", \"intervalSeconds\", \"backoffRate\", \"maxDelaySeconds\"}}}}: {e}"
+             ownCopy|tempCluster|tempInstances|existingCluster|existingEndpoint, \"run\": <state payload>, \"predict\"?: {{\"boundSeconds\", \"intervalSeconds\", \"backoffRate\", \"maxDelaySeconds\"}}, \"taskToken\"?: <$$.Task.Token>}}: {e}"
         ))
     })
 }
@@ -305,6 +324,15 @@ pub async fn handle(ctx: Arc<StepContext>, input: Value) -> DrResult<Value> {
     input::expect(&input, InputKind::Run, "a Wait* state")?;
     let input = parse_input(input)?;
     let predict = input.predict;
+    if input.task_token.is_some() {
+        let source = input.run.source_cluster_id.as_ref().map(|c| c.as_str());
+        let settings = &ctx.target()?.for_run(source, input.run.is_restore_test())?;
+        let store = wait_tokens::DynamoWaitTokens::new(ctx.aws.dynamodb(), table_of(settings)?);
+        let armed =
+            arm(&ctx.aws.rds(), &ctx.aws.sfn(), &store, ctx.resolver.as_ref(), settings, input, now_epoch())
+                .await?;
+        return Ok(serde_json::to_value(armed)?);
+    }
     let status = if input.wait_for.on_source_side() {
         // Many target regions: the copy in the payload's region.
         let settings = &ctx.source()?.for_run_region(input.run.target_region.as_ref())?;
@@ -336,6 +364,112 @@ async fn answer(
         Some(schedule) => serde_json::to_value(poll(rds, resolver, side, input, &schedule).await?)?,
         None => serde_json::to_value(run(rds, resolver, side, input).await?)?,
     })
+}
+
+/// What arming a callback wait did: the partition keys it stored the token
+/// under and how the first check ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Armed {
+    pub watching: Vec<String>,
+    pub outcome: Settled,
+}
+
+/// The current epoch seconds (the items' time to live counts from it).
+pub fn now_epoch() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The table of the task tokens, or the named configuration error.
+pub fn table_of(settings: &TargetSettings) -> DrResult<&str> {
+    settings.wait_tokens_table.as_deref().ok_or_else(|| DrError::InvalidConfig {
+        name: keys::WAIT_TOKENS_TABLE.env.into(),
+        problem: "is required by the callback waits (WaitForTempCluster, WaitForTempInstances, \
+                  WaitForSwappedCluster): the DynamoDB table that keeps their task tokens"
+            .into(),
+    })
+}
+
+/// The partition keys a callback wait of `kind` watches: the resources
+/// whose RDS events may end it. For the swapped cluster both names of the
+/// cluster and of each instance: the RDS user guide does not say whether
+/// the events of a rename carry the old or the new identifier
+/// ("Renaming a DB instance", USER_RenameInstance.html; "Amazon RDS event
+/// categories and event messages", USER_Events.Messages.html).
+pub fn watched(kind: WaitFor, settings: &TargetSettings, run: &RunState) -> DrResult<Vec<String>> {
+    let mut keys = match kind {
+        WaitFor::TempCluster => {
+            vec![wait_tokens::cluster_key(need(&run.restored_cluster_id, "restoredClusterId")?.as_str())]
+        }
+        WaitFor::TempInstances => {
+            if run.restored_instance_ids.is_empty() {
+                return Err(DrError::invalid_input(
+                    "state payload lacks `restoredInstanceIds`, set by an earlier step",
+                ));
+            }
+            run.restored_instance_ids.iter().map(|i| wait_tokens::instance_key(i.as_str())).collect()
+        }
+        WaitFor::ExistingCluster => {
+            let mut keys = vec![wait_tokens::cluster_key(settings.existing_cluster_id.as_str())];
+            if let Some(t) = &run.restored_cluster_id {
+                keys.push(wait_tokens::cluster_key(t.as_str()));
+            }
+            let existing = match &run.swap {
+                Some(swap) if !swap.existing_instance_ids.is_empty() => swap.existing_instance_ids.clone(),
+                _ => settings.existing_instance_ids(),
+            };
+            keys.extend(existing.iter().map(|i| wait_tokens::instance_key(i.as_str())));
+            keys.extend(run.restored_instance_ids.iter().map(|i| wait_tokens::instance_key(i.as_str())));
+            keys
+        }
+        other => {
+            return Err(DrError::invalid_input(format!(
+                "FetchStatus: waitFor {} is not a callback wait (taskToken is for tempCluster, tempInstances \
+                 and existingCluster)",
+                other.name()
+            )));
+        }
+    };
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Arms a callback wait (see the module doc): stores `input.task_token`
+/// under every resource of [`watched`], then checks once and settles the
+/// token when the check is conclusive.
+pub async fn arm(
+    rds: &Client,
+    sfn: &aws_sdk_sfn::Client,
+    store: &dyn WaitTokens,
+    resolver: &dyn EndpointResolver,
+    settings: &TargetSettings,
+    mut input: FetchStatusInput,
+    now: i64,
+) -> DrResult<Armed> {
+    let token = input.task_token.take().ok_or_else(|| DrError::invalid_input("arming needs `taskToken`"))?;
+    if input.predict.is_some() {
+        return Err(DrError::invalid_input("FetchStatus: a callback wait (taskToken) takes no `predict`"));
+    }
+    input::no_failure(&input.run, "FetchStatus")?;
+    let kind = input.wait_for;
+    let resources = watched(kind, settings, &input.run)?;
+    let run_text = serde_json::to_string(&input.run.to_value())?;
+    for resource in &resources {
+        let item = WaitToken {
+            resource: resource.clone(),
+            wait_for: kind.name().to_owned(),
+            token: token.clone(),
+            run: run_text.clone(),
+            resources: resources.clone(),
+            expires_at: now + wait_tokens::KEEP_SECONDS,
+        };
+        store.put(&item).await?;
+    }
+    let checked = run(rds, resolver, SideSettingsRef::Target(settings), input.clone()).await;
+    let outcome = complete_wait::settle(sfn, store, &resources, kind.name(), &token, checked).await?;
+    tracing::info!(step = STEP, run_id = %input.run.run_id, wait_for = ?kind, watching = ?resources,
+        outcome = ?outcome, "armed");
+    Ok(Armed { watching: resources, outcome })
 }
 
 fn ready(resource: impl Into<String>, status: &str, percent: Option<i32>) -> ResourceStatus {
@@ -642,7 +776,7 @@ mod tests {
     }
 
     fn input(kind: WaitFor, run: RunState) -> FetchStatusInput {
-        FetchStatusInput { wait_for: kind, run, predict: None }
+        FetchStatusInput { wait_for: kind, run, predict: None, task_token: None }
     }
 
     fn target_run() -> RunState {

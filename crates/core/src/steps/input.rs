@@ -10,6 +10,9 @@
 //!   (the states of the apply-retention function: `ApplyRetention`,
 //!   `MakeRoom`, `MakeRoomAfterQuotaError`).
 //!
+//! and CompleteWait, which no state invokes, takes [`InputKind::RdsEvent`]:
+//! an RDS event as EventBridge delivers it (`"source": "aws.rds"`).
+//!
 //! Each function serves one kind ([`expect`]); input of another kind is
 //! `InvalidInput` naming the state it was meant for, so a miswired state
 //! fails loudly before any AWS call.
@@ -33,6 +36,7 @@ pub enum InputKind {
     Run,
     FailurePath,
     Retention,
+    RdsEvent,
 }
 
 impl InputKind {
@@ -42,6 +46,10 @@ impl InputKind {
     pub fn of(input: &Value) -> Self {
         if input.get("failure").is_some_and(|f| !f.is_null()) {
             Self::FailurePath
+        } else if input.get("source").and_then(Value::as_str) == Some("aws.rds")
+            && input.get("detail-type").is_some()
+        {
+            Self::RdsEvent
         } else if matches!(input.get("mode").and_then(Value::as_str), Some(RETENTION_MODE | MAKE_ROOM_MODE)) {
             Self::Retention
         } else {
@@ -54,6 +62,9 @@ impl InputKind {
             Self::Run => "the run payload",
             Self::FailurePath => "a failure-path payload (it carries `failure`)",
             Self::Retention => "a retention input ({\"mode\": \"retention\" or \"makeRoom\", \"run\": ...})",
+            Self::RdsEvent => {
+                "an RDS event from EventBridge ({\"source\": \"aws.rds\", \"detail-type\", \"detail\"})"
+            }
         }
     }
 }
@@ -118,6 +129,11 @@ mod tests {
             (json!({"mode": "other", "run": {}}), InputKind::Run),
             (json!({"mode": "retention", "failure": {"Error": "X"}}), InputKind::FailurePath),
             (json!("not an object"), InputKind::Run),
+            (
+                json!({"source": "aws.rds", "detail-type": "RDS DB Cluster Event", "detail": {}}),
+                InputKind::RdsEvent,
+            ),
+            (json!({"source": "aws.sns", "detail-type": "x"}), InputKind::Run),
         ];
         for (input, want) in cases {
             assert_eq!(InputKind::of(&input), want, "{input}");

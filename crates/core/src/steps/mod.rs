@@ -8,7 +8,8 @@
 //!   into a named `InvalidInput` error, runs, serialises the output).
 //!
 //! A function serves several Task states only when they run the same
-//! handler: FetchStatus serves every wait, NotifyFailure every failure
+//! handler: FetchStatus serves every wait (and arms the callback waits
+//! whose RDS events CompleteWait, no state's function, delivers), NotifyFailure every failure
 //! notification, ApplyRetention both sides' retention and the source's
 //! MakeRoom states (retention before CreateSnapshot, the input's `mode`
 //! says which: [`apply_retention::Request`]), CreateSnapshot the source's
@@ -26,6 +27,7 @@ pub mod adoption;
 pub mod apply_retention;
 pub mod clean_up_snapshot;
 pub mod clean_up_temp_cluster;
+pub mod complete_wait;
 pub mod copy_to_own_account;
 pub mod create_snapshot;
 pub mod encrypt_copy;
@@ -172,7 +174,15 @@ pub static FUNCTIONS: &[Function] = &[
         input: InputKind::Run,
         logical_id: "FetchStatusFunction",
         substitution: Some("FetchStatusFunctionArn"),
-        actions: &["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusters", "rds:DescribeDBInstances"],
+        actions: &[
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "rds:DescribeDBClusterSnapshots",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBInstances",
+            "states:SendTaskFailure",
+            "states:SendTaskSuccess",
+        ],
         handler: handler!(fetch_status),
     },
     Function {
@@ -424,6 +434,26 @@ pub static FUNCTIONS: &[Function] = &[
         ],
         handler: handler!(clean_up_temp_cluster),
     },
+    Function {
+        name: "complete-wait",
+        module: "complete_wait",
+        summary: "EventBridge-triggered: an RDS event ends the callback waits of its cluster or instance \
+                  once a Describe confirms it (no Task state)",
+        states: &[],
+        sides: TARGET,
+        input: InputKind::RdsEvent,
+        logical_id: "CompleteWaitFunction",
+        substitution: None,
+        actions: &[
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBInstances",
+            "states:SendTaskFailure",
+            "states:SendTaskSuccess",
+        ],
+        handler: handler!(complete_wait),
+    },
 ];
 
 /// The function with this crate name.
@@ -540,11 +570,14 @@ mod tests {
         let mut failed = run.clone();
         failed["failure"] = json!({"Error": "X", "Cause": ""});
         let retention = json!({"mode": "retention", "run": run});
+        let event = json!({"source": "aws.rds", "detail-type": "RDS DB Cluster Event",
+            "detail": {"SourceIdentifier": "orders-dr-next", "SourceType": "CLUSTER"}});
         for f in FUNCTIONS {
             for (kind, input) in [
                 (InputKind::Run, &run),
                 (InputKind::FailurePath, &failed),
                 (InputKind::Retention, &retention),
+                (InputKind::RdsEvent, &event),
             ] {
                 if kind == f.input {
                     continue;

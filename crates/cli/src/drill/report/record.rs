@@ -104,8 +104,14 @@ pub struct Span {
     /// Each attempt's `[scheduled, ended]` (seconds since the drill
     /// started): the drill's own processing (handler and emulator), which
     /// the phases count at face value rather than divided by the time scale.
+    /// A callback task's attempt is busy until `TaskSubmitted` (its
+    /// invocation returned): the wait for its callback is emulated time.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub busy: Vec<[f64; 2]>,
+    /// The open attempt is a callback task's, submitted: its end does not
+    /// extend its busy interval.
+    #[serde(skip)]
+    pub submitted: bool,
     /// `running`, `succeeded` or `failed`.
     pub status: String,
     pub outcome: Outcome,
@@ -136,6 +142,7 @@ impl Span {
             end: None,
             attempts: 0,
             busy: Vec::new(),
+            submitted: false,
             status: "running".into(),
             outcome: Outcome::Running,
             error: None,
@@ -177,11 +184,22 @@ impl Span {
     /// An attempt scheduled at `at`.
     pub fn attempt_scheduled(&mut self, at: f64) {
         self.attempts += 1;
+        self.submitted = false;
         self.busy.push([at, at]);
+    }
+
+    /// The open attempt, a callback task's, was submitted at `at` (its
+    /// invocation returned; the task now waits for its token).
+    pub fn attempt_submitted(&mut self, at: f64) {
+        self.attempt_ended(at);
+        self.submitted = true;
     }
 
     /// The open attempt ended (succeeded, failed or timed out) at `at`.
     pub fn attempt_ended(&mut self, at: f64) {
+        if self.submitted {
+            return;
+        }
         if let Some(last) = self.busy.last_mut() {
             last[1] = last[1].max(at);
         }
@@ -583,6 +601,10 @@ impl Recorder {
         } else if matches!(event.event_type, EventType::LambdaFunctionScheduled | EventType::TaskScheduled) {
             if let Some(s) = open(spans, machine, run, lane) {
                 s.attempt_scheduled(at);
+            }
+        } else if event.event_type == EventType::TaskSubmitted {
+            if let Some(s) = open(spans, machine, run, lane) {
+                s.attempt_submitted(at);
             }
         } else if matches!(event.event_type, EventType::LambdaFunctionSucceeded | EventType::TaskSucceeded) {
             if let Some(s) = open(spans, machine, run, lane) {

@@ -402,3 +402,17 @@ fn a_failed_visit_of_a_loop_keeps_its_own_row() {
         rows.iter().filter(|s| s.state == "WaitForTargetSnapshot").map(|s| s.outcome).collect();
     assert_eq!(waits, [Outcome::Waiting, Outcome::Failed]);
 }
+
+/// A callback task's attempt is the drill's own processing until its
+/// invocation returns (`TaskSubmitted`); the wait for its token is not.
+#[test]
+fn a_callback_attempt_is_busy_until_submitted() {
+    let mut s = Span::entered("target", 1, "", "WaitForTempCluster", "Task", 1.0);
+    s.attempt_scheduled(1.0);
+    s.attempt_submitted(1.1);
+    s.attempt_ended(5.0);
+    assert_eq!(s.busy, [[1.0, 1.1]]);
+    s.attempt_scheduled(6.0);
+    s.attempt_ended(6.2);
+    assert_eq!(s.busy, [[1.0, 1.1], [6.0, 6.2]]);
+}
