@@ -74,6 +74,7 @@ DENIAL = {
     "kms": ("AccessDeniedException", 400),
     "states": ("AccessDeniedException", 400),
     "secretsmanager": ("AccessDeniedException", 400),
+    "dynamodb": ("AccessDeniedException", 400),
     "lambda": ("AccessDeniedException", 403),
 }
 MAX_DECISIONS = 20000
