@@ -83,6 +83,8 @@ pub struct RdsEventDetail {
     pub source_identifier: String,
     #[serde(rename = "SourceType")]
     pub source_type: String,
+    #[serde(rename = "SourceArn", default)]
+    pub source_arn: Option<String>,
     #[serde(rename = "EventID", default)]
     pub event_id: Option<String>,
     #[serde(rename = "Message", default)]
@@ -94,10 +96,28 @@ impl RdsEvent {
     /// no wait watches.
     pub fn resource_key(&self) -> Option<String> {
         match self.detail.source_type.as_str() {
-            "CLUSTER" => Some(wait_tokens::cluster_key(&self.detail.source_identifier)),
-            "DB_INSTANCE" => Some(wait_tokens::instance_key(&self.detail.source_identifier)),
+            "CLUSTER" => Some(wait_tokens::cluster_key(&self.identifier(":cluster:"))),
+            "DB_INSTANCE" => Some(wait_tokens::instance_key(&self.identifier(":db:"))),
             _ => None,
         }
+    }
+
+    /// The cluster or instance identifier: from `SourceArn`
+    /// (`arn:<partition>:rds:<region>:<account>:cluster:<id>` or `...:db:<id>`)
+    /// when it has one, else `SourceIdentifier`. The sources disagree on
+    /// `SourceIdentifier`: the Aurora user guide's EventBridge examples show
+    /// it as `rds:<identifier>`, DescribeEvents' `Event` as the identifier
+    /// itself. An RDS identifier has no colon, so a leading `rds:` is never
+    /// part of one and is dropped.
+    fn identifier(&self, arn_kind: &str) -> String {
+        let from_arn = self.detail.source_arn.as_deref().and_then(|arn| {
+            let (_, id) = arn.split_once(arn_kind)?;
+            (!id.is_empty() && !id.contains(':')).then(|| id.to_owned())
+        });
+        from_arn.unwrap_or_else(|| {
+            let id = &self.detail.source_identifier;
+            id.strip_prefix("rds:").unwrap_or(id).to_owned()
+        })
     }
 }
 
@@ -615,5 +635,34 @@ mod tests {
         let mut snapshot = event("CLUSTER", "x");
         snapshot.detail.source_type = "CLUSTER_SNAPSHOT".into();
         assert_eq!(snapshot.resource_key(), None);
+    }
+
+    #[test]
+    fn the_resource_comes_from_the_source_arn_or_the_identifier_without_its_rds_prefix() {
+        let of = |detail: serde_json::Value| {
+            parse_event(json!({"source": "aws.rds", "detail-type": "RDS DB Cluster Event", "detail": detail}))
+                .expect("event")
+                .resource_key()
+        };
+        // The shape of the user guide's examples: `rds:` prefix and the ARN.
+        assert_eq!(
+            of(json!({"SourceIdentifier": "rds:orders-dr-next", "SourceType": "CLUSTER",
+                "SourceArn": "arn:aws:rds:us-west-1:222222222222:cluster:orders-dr-next"})),
+            Some("cluster:orders-dr-next".into())
+        );
+        assert_eq!(
+            of(json!({"SourceIdentifier": "rds:orders-dr-next-1", "SourceType": "DB_INSTANCE"})),
+            Some("instance:orders-dr-next-1".into())
+        );
+        assert_eq!(
+            of(json!({"SourceIdentifier": "ignored", "SourceType": "DB_INSTANCE",
+                "SourceArn": "arn:aws-us-gov:rds:us-gov-west-1:222222222222:db:orders-dr-next-1"})),
+            Some("instance:orders-dr-next-1".into())
+        );
+        // DescribeEvents' shape: the identifier itself.
+        assert_eq!(
+            of(json!({"SourceIdentifier": "orders-dr", "SourceType": "CLUSTER"})),
+            Some("cluster:orders-dr".into())
+        );
     }
 }
