@@ -36,10 +36,14 @@ pub enum FaultKind {
     InstanceFails,
     /// An RDS quota (clusters, instances, manual snapshots, copies) nearly used up.
     QuotaPressure,
+    /// RDS events of the target account lost or late: a callback wait ends
+    /// by its own re-check instead (EventBridge delivers AWS service events
+    /// on a best-effort basis).
+    RdsEventLost,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         Self::Throttle,
         Self::ServerError,
         Self::LostResponse,
@@ -51,6 +55,7 @@ impl FaultKind {
         Self::RenameFails,
         Self::InstanceFails,
         Self::QuotaPressure,
+        Self::RdsEventLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +71,7 @@ impl FaultKind {
             Self::RenameFails => "rename-fails",
             Self::InstanceFails => "instance-fails",
             Self::QuotaPressure => "quota-pressure",
+            Self::RdsEventLost => "rds-event-lost",
         }
     }
 }
@@ -242,6 +248,24 @@ fn draw(kind: FaultKind, rng: &mut fastrand::Rng, config: &Config) -> Fault {
                 FaultRule::instance_status(id, "failed", 0, Some(1)),
             )
         }
+        FaultKind::RdsEventLost => {
+            let (mode, rule) = if rng.bool() {
+                ("lost", FaultRule::rds_event_lost())
+            } else {
+                ("0.5 s late", FaultRule::rds_event_delayed(0.5))
+            };
+            let rule = rule.in_account_region(tgt_account, tgt.region.as_str());
+            match rng.usize(0..4) {
+                0 => (format!("every RDS event in {tgt_account} {} {mode}", tgt.region), rule.into()),
+                n => {
+                    let times = n as u32;
+                    (
+                        format!("next {times} RDS event(s) in {tgt_account} {} {mode}", tgt.region),
+                        rule.times(times).into(),
+                    )
+                }
+            }
+        }
         FaultKind::QuotaPressure => match rng.usize(0..4) {
             0 => {
                 let limit = rng.u32(1..=4);
@@ -304,5 +328,26 @@ mod tests {
         }
         assert_eq!(seen.len(), FaultKind::ALL.len(), "kinds drawn: {seen:?}");
         assert!(schedule(42, 1, 0, &c).is_empty());
+    }
+
+    #[test]
+    fn lost_or_late_rds_events_hit_the_target_account_and_region_only() {
+        let c = config();
+        let drawn: Vec<Fault> = (1..=400)
+            .flat_map(|n| schedule(42, n, 3, &c))
+            .filter(|f| f.kind == FaultKind::RdsEventLost)
+            .collect();
+        assert!(!drawn.is_empty());
+        for f in &drawn {
+            let FaultRule::RdsEvent(rule) = &f.rule else { panic!("{f:?}") };
+            assert_eq!(
+                (rule.account.as_deref(), rule.region.as_deref()),
+                (Some(c.target.account_id.as_str()), Some(c.target.region.as_str())),
+                "{f:?}"
+            );
+        }
+        assert!(
+            drawn.iter().any(|f| f.what.contains("lost")) && drawn.iter().any(|f| f.what.contains("late"))
+        );
     }
 }
