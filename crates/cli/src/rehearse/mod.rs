@@ -137,13 +137,19 @@ async fn rehearse(args: &RehearseArgs, config: &Config) -> Result<bool, String> 
         None => {
             // AWS's managed policies (AWSLambdaBasicExecutionRole) exist in
             // IAM, so the roles SAM writes attach them.
-            // A restore and a new instance end by the clock, so RDS's events
-            // of their ends reach CompleteWait through the deployed rule while
-            // WaitForTempCluster and WaitForTempInstances wait (the callback
-            // waits' fallback re-check: 3 s at the rehearsal's time scale).
+            // A restore, a new instance and a rename end by the clock, so
+            // RDS's events of their ends (and of an instance failing after
+            // its rename) reach CompleteWait through the deployed rule while
+            // WaitForTempCluster, WaitForTempInstances and
+            // WaitForSwappedCluster wait (the callback waits' fallback
+            // re-check: 3 s at the rehearsal's time scale). Each ends a second
+            // after its call, long after its wait armed: the waits end by the
+            // events, never by FetchStatus's own check (the template says so
+            // of FetchStatus's grants for that path).
             let latency = Latency {
-                restore: Delay::seconds(0.5),
-                instance: Delay::seconds(0.5),
+                restore: Delay::seconds(1.0),
+                instance: Delay::seconds(1.0),
+                rename: Delay::seconds(1.0),
                 ..Latency::uniform(Delay::polls(1))
             };
             let config = EmulatorConfig::default()
