@@ -32,22 +32,6 @@ async fn iam_mode_is_off_until_configured_and_refuses_a_bad_configuration() {
     assert_eq!(control.iam().await.expect("state")["mode"], "off");
 }
 
-/// A stand-in evaluator (the protocol of tools/rehearse/evaluator.mjs):
-/// denies the action given as its argument, allows everything else.
-const FAKE_EVALUATOR: &str = r#"
-import json, sys
-denied = sys.argv[1]
-for line in sys.stdin:
-    req = json.loads(line)
-    if req.get("ping"):
-        out = {"id": req["id"], "pong": True}
-    elif req["action"] == denied:
-        out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no identity policy statement allows it"}
-    else:
-        out = {"id": req["id"], "decision": "Allowed", "grants": []}
-    print(json.dumps(out), flush=True)
-"#;
-
 /// A call the local Step Functions engine received is judged as if it had
 /// come to the emulator: the caller's role from its access key, the
 /// operation table's action, the denial in the service's error shape

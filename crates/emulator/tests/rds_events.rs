@@ -470,22 +470,6 @@ async fn a_failing_function_is_retried() {
     assert_eq!((deliveries[0]["attempts"].as_u64(), deliveries[0]["status"].as_u64()), (Some(3), Some(202)));
 }
 
-/// A stand-in evaluator (the protocol of tools/rehearse/evaluator.mjs):
-/// denies the action given as its argument, allows everything else.
-const FAKE_EVALUATOR: &str = r#"
-import json, sys
-denied = sys.argv[1]
-for line in sys.stdin:
-    req = json.loads(line)
-    if req.get("ping"):
-        out = {"id": req["id"], "pong": True}
-    elif req["action"] == denied:
-        out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no statement of the function's policy allows it"}
-    else:
-        out = {"id": req["id"], "decision": "Allowed", "grants": []}
-    print(json.dumps(out), flush=True)
-"#;
-
 /// EventBridge guide, "Using resource-based policies for Amazon
 /// EventBridge": with IAM mode on, each delivery is judged as
 /// events.amazonaws.com invoking the function for the rule; denied, it is

@@ -261,3 +261,19 @@ pub async fn share(emulator: &Emulator, id: &str, account: &str) {
         .await
         .expect("share");
 }
+
+/// A stand-in evaluator (the protocol of tools/rehearse/evaluator.mjs):
+/// denies the action given as its argument, allows everything else.
+pub const FAKE_EVALUATOR: &str = r#"
+import json, sys
+denied = sys.argv[1]
+for line in sys.stdin:
+    req = json.loads(line)
+    if req.get("ping"):
+        out = {"id": req["id"], "pong": True}
+    elif req["action"] == denied:
+        out = {"id": req["id"], "decision": "ImplicitlyDenied", "reason": "no identity policy statement allows it"}
+    else:
+        out = {"id": req["id"], "decision": "Allowed", "grants": []}
+    print(json.dumps(out), flush=True)
+"#;
